@@ -1,0 +1,173 @@
+"""Run folders: the resolved scenario, time series, summary, provenance and plots, each written atomically."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .outcomes import COL, COLUMNS
+from .scenario import Scenario, dump_yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path("results")
+INTEGER_COLUMNS = {"citizens", "n_systems"}
+DEPENDENCIES = ("mesa", "numpy", "scipy", "networkx", "SALib", "matplotlib", "PyYAML", "pyarrow", "dask",
+                "distributed", "pyabc", "tqdm")
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file should be readable like any other
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def default_run_folder(name: str, root: Path = RESULTS) -> Path:
+    """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+    folder = root / f"{safe}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{safe}-{stamp}-{n}"
+    return folder
+
+
+def format_value(column: str, value: float) -> str:
+    if np.isnan(value):
+        return "nan"
+    if column in INTEGER_COLUMNS:
+        return str(int(round(value)))
+    return format(float(value), ".10g")  # fixed precision: identical text for identical runs everywhere
+
+
+def years(scenario: Scenario, n_rows: int) -> np.ndarray:
+    return scenario.start_year + np.arange(n_rows) * scenario.dt
+
+
+def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str] | None = None) -> str:
+    """One row per province per step: year (decimal), province, then every outcome column.
+
+    `extra` adds constant leading columns (e.g. scenario name and replicate for experiments)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    extra = extra or {}
+    writer.writerow([*extra, "year", "province", *COLUMNS])
+    provinces = list(scenario.provinces)
+    for k, year in enumerate(years(scenario, records.shape[0])):
+        year_text = format(round(float(year), 6), ".6f")
+        for p, key in enumerate(provinces):
+            writer.writerow([*extra.values(), year_text, key,
+                             *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS))])
+    return buf.getvalue()
+
+
+def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
+    """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run."""
+    k = int(round((year + 0.5 - scenario.start_year) / scenario.dt))
+    return min(max(k, 0), n_rows - 1)
+
+
+SUMMARY_COLUMNS = ("egov_index", "adopted_share", "use_share_12m", "access_share", "urban_adopted_share",
+                   "rural_adopted_share", "minority_adopted_share", "urban_rural_gap", "ethnic_gap",
+                   "civil_servant_genuine_share", "civil_servant_ceremonial_share", "services_online_share",
+                   "informal_payment_index", "leader_will", "it_cost", "it_waste")
+
+
+def summary(records: np.ndarray, scenario: Scenario) -> dict:
+    """Key outcomes per province at the report years (mid-year state) and at the end of the run."""
+    n_rows = records.shape[0]
+    points = {str(y): row_of_year(scenario, n_rows, y) for y in scenario.report_years
+              if scenario.start_year <= y <= scenario.end_year}
+    points["end"] = n_rows - 1
+    out = {}
+    for p, key in enumerate(scenario.provinces):
+        out[key] = {label: {"year": round(float(years(scenario, n_rows)[k]), 6),
+                            **{c: _json_number(records[k, p, COL[c]]) for c in SUMMARY_COLUMNS}}
+                    for label, k in points.items()}
+    return {"scenario": scenario.name, "value_for_year": "state at mid-year (1 July)", "provinces": out}
+
+
+def _json_number(x: float) -> float | None:
+    return None if np.isnan(x) else round(float(x), 6)
+
+
+def git_commit() -> dict:
+    """The code's git commit and whether the work tree had uncommitted changes."""
+    def git(*args: str) -> str | None:
+        try:
+            res = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+            return res.stdout.strip() if res.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in ("egovsim", *DEPENDENCIES):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(*, seeds: list[int], wall_time_s: float, scenario_file: str | None, extra: dict | None = None) -> dict:
+    return {
+        "egovsim_command": sys.argv[:] if sys.argv and sys.argv[0] else None,
+        "scenario_file": scenario_file,
+        "seeds": seeds,
+        "wall_time_s": round(wall_time_s, 3),
+        "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git": git_commit(),
+        "versions": package_versions(),
+        "platform": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()},
+        **(extra or {}),
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict, plots: bool = True) -> Path:
+    """Everything a single run leaves behind, in `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / "scenario.yaml", dump_yaml(scenario.to_dict()))
+    atomic_write(folder / "timeseries.csv", timeseries_csv(records, scenario))
+    write_json(folder / "summary.json", summary(records, scenario))
+    if plots:
+        from .plots import run_plots
+        run_plots(folder / "plots", scenario, records[None])
+    write_json(folder / "provenance.json", prov)
+    return folder

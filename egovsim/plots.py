@@ -1,0 +1,142 @@
+"""The plots a reader wants first. Every function takes records of shape (replicates, steps, provinces,
+columns): with one replicate it draws the run, with several the mean and a 90% band."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .observations import egov_index_points  # noqa: E402
+from .outcomes import COL  # noqa: E402
+from .output import atomic_write, years  # noqa: E402
+from .scenario import Scenario  # noqa: E402
+
+BAND = (5, 95)
+
+
+def _line(ax, t, series: np.ndarray, label: str, **style) -> None:
+    """series: (replicates, steps). Mean line, plus a 5-95% band when there are several replicates."""
+    with warnings.catch_warnings():  # steps where every replicate is nan (e.g. no dealings yet) stay gaps
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(series, axis=0)
+        lo, hi = np.nanpercentile(series, BAND, axis=0)
+    (line,) = ax.plot(t, mean, label=label, **style)
+    if series.shape[0] > 1:
+        ax.fill_between(t, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def _grid(n: int, title: str):
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.0), sharey=True, squeeze=False)
+    fig.suptitle(title)
+    return fig, axes[0]
+
+
+def _band_note(records: np.ndarray) -> str:
+    r = records.shape[0]
+    return f" (mean of {r} replicates, band {BAND[0]}-{BAND[1]}%)" if r > 1 else ""
+
+
+def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+    t = years(scenario, records.shape[1])
+    fig, axes = _grid(records.shape[2], "Access and use of online public services by group" + _band_note(records))
+    series = (("access_share", "internet at home", {"color": "0.55", "linestyle": "--"}),
+              ("adopted_share", "adopted (all)", {"color": "black"}),
+              ("use_share_12m", "used in last 12 months", {"color": "black", "linestyle": ":"}),
+              ("urban_adopted_share", "adopted, urban", {"color": "tab:blue"}),
+              ("rural_adopted_share", "adopted, rural", {"color": "tab:green"}),
+              ("minority_adopted_share", "adopted, ethnic minority", {"color": "tab:red"}))
+    for p, (key, prov) in enumerate(scenario.provinces.items()):
+        ax = axes[p]
+        for col, label, style in series:
+            _line(ax, t, records[:, :, p, COL[col]], label, **style)
+        ax.set_title(prov.name)
+        ax.set_xlabel("year")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("share of citizens")
+    axes[0].legend(fontsize=8, loc="upper left")
+    _save(fig, path)
+
+
+def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+    t = years(scenario, records.shape[1])
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    points = egov_index_points()
+    markers = {"MIC": "o", "DTI": "s", "Vie": "^"}
+    for p, (key, prov) in enumerate(scenario.provinces.items()):
+        _line(ax, t, records[:, :, p, COL["egov_index"]], f"{prov.name} (simulated)")
+        color = ax.get_lines()[-1].get_color()
+        for pt in (pt for pt in points if pt.province == key):
+            ax.scatter(pt.year + 0.5, pt.value, color=color, marker=markers.get(pt.label[:3], "D"),
+                       edgecolor="black", zorder=5, s=40)
+            ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4),
+                        fontsize=7)
+    ax.set_title("E-government index against observed points" + _band_note(records))
+    ax.set_xlabel("year")
+    ax.set_ylabel("index (0-1)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    _save(fig, path)
+
+
+def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+    t = years(scenario, records.shape[1])
+    fig, axes = _grid(2, "Digital divides (adopted share)" + _band_note(records))
+    for p, (key, prov) in enumerate(scenario.provinces.items()):
+        _line(axes[0], t, records[:, :, p, COL["urban_rural_gap"]], prov.name)
+        _line(axes[1], t, records[:, :, p, COL["ethnic_gap"]], prov.name)
+    axes[0].set_title("urban minus rural")
+    axes[1].set_title("majority minus ethnic minority")
+    for ax in axes:
+        ax.axhline(0, color="0.4", linewidth=0.8)
+        ax.set_xlabel("year")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("gap (share points)")
+    axes[0].legend(fontsize=8)
+    _save(fig, path)
+
+
+def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+    t = years(scenario, records.shape[1])
+    fig, axes = _grid(records.shape[2], "Government side: civil servants, services, informal payments"
+                      + _band_note(records))
+    series = (("civil_servant_genuine_share", "civil servants: genuine use", {"color": "tab:blue"}),
+              ("civil_servant_ceremonial_share", "civil servants: ceremonial use", {"color": "tab:orange"}),
+              ("services_online_share", "procedures fully online", {"color": "tab:green"}),
+              ("informal_payment_index", "informal payment index", {"color": "tab:red"}),
+              ("leader_will", "leader's will", {"color": "0.3", "linestyle": "--"}))
+    for p, (key, prov) in enumerate(scenario.provinces.items()):
+        for col, label, style in series:
+            _line(axes[p], t, records[:, :, p, COL[col]], label, **style)
+        axes[p].set_title(prov.name)
+        axes[p].set_xlabel("year")
+        axes[p].set_ylim(0, 1)
+        axes[p].grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper left")
+    _save(fig, path)
+
+
+def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Path]:
+    """Write the standard plots of one scenario's runs into `folder`."""
+    folder = Path(folder)
+    made = []
+    for name, fn in (("egov_index.png", egov_index), ("use_by_group.png", use_by_group),
+                     ("gaps.png", gaps), ("government.png", government_side)):
+        fn(scenario, records, folder / name)
+        made.append(folder / name)
+    return made

@@ -1,0 +1,204 @@
+"""Typed, validated configuration from plain YAML mappings.
+
+One small mechanism serves every file a user writes (scenarios, experiments, calibration configs): the file's
+structure is a tree of dataclasses; `build(cls, data, source)` checks types, ranges, unknown keys (with a
+did-you-mean) and missing required keys, and returns the dataclass tree or raises `InputError` naming the file
+and the dotted field. Defaults, ranges and neutral values live on the dataclass fields, via `param()`, and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import MISSING, field
+from typing import Any, Literal, get_args, get_origin
+
+from .errors import InputError
+
+_NO_NEUTRAL = object()
+
+
+def param(default: Any = MISSING, *, lo: float | None = None, hi: float | None = None,
+          neutral: Any = _NO_NEUTRAL, unit: str = "", doc: str = "", source: str = "",
+          lo_open: bool = False) -> Any:
+    """A configuration field with its range, its neutral value (the setting that switches its rule off),
+    its unit and where its default comes from.
+
+    Mutable defaults (lists, dicts, dataclasses) are passed as a zero-argument callable.
+    """
+    meta = {"lo": lo, "hi": hi, "neutral": neutral, "unit": unit, "doc": doc, "source": source,
+            "lo_open": lo_open}
+    if callable(default):  # list, dict, a dataclass or a lambda: a fresh value per instance
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def has_neutral(f: dataclasses.Field) -> bool:
+    return f.metadata.get("neutral", _NO_NEUTRAL) is not _NO_NEUTRAL
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if _is_optional(tp):
+        return _type_name(_strip_optional(tp)) + " or null"
+    return {float: "a number", int: "a whole number", bool: "true or false", str: "text"}.get(tp, str(tp))
+
+
+def _is_optional(tp: Any) -> bool:
+    return get_origin(tp) in (typing.Union, types.UnionType) and type(None) in get_args(tp)
+
+
+def _strip_optional(tp: Any) -> Any:
+    args = [a for a in get_args(tp) if a is not type(None)]
+    return args[0]
+
+
+def suggest(word: str, choices: typing.Iterable[str]) -> str:
+    """' (did you mean X?)' when a close match exists, else ''."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def convert(tp: Any, value: Any, path: str, source: str) -> Any:
+    """Check `value` against type `tp`, converting where it is lossless (an int where a float is expected)."""
+    def fail(msg: str | None = None) -> typing.NoReturn:
+        raise InputError(source, path, msg or f"expected {_type_name(tp)}, got {value!r}")
+
+    if tp is Any:
+        return value
+    if _is_optional(tp):
+        return None if value is None else convert(_strip_optional(tp), value, path, source)
+    origin = get_origin(tp)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            fail(f"expected {_type_name(tp)}, got {value!r}{suggest(value, map(str, choices))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, source, path)
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            fail()
+        (item_tp,) = get_args(tp)[:1]
+        items = [convert(item_tp, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        key_tp, val_tp = get_args(tp)
+        if not isinstance(value, dict):
+            fail()
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not k:
+                raise InputError(source, f"{path}", f"keys must be non-empty text, got {k!r}")
+            out[k] = convert(val_tp, v, f"{path}.{k}", source)
+        return out
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            fail()
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail()
+        value = float(value)
+        if not math.isfinite(value):
+            fail(f"expected a finite number, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            fail()
+        return value
+    raise TypeError(f"schema type {tp!r} at {path} is not supported")  # a bug in the schema, not input
+
+
+def check_range(f: dataclasses.Field, value: Any, path: str, source: str) -> None:
+    lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+    if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if lo is not None and (value < lo or (f.metadata.get("lo_open") and value == lo)):
+        bound = f"> {lo}" if f.metadata.get("lo_open") else f">= {lo}"
+        raise InputError(source, path, f"must be {bound}, got {value!r}" + _range_text(f))
+    if hi is not None and value > hi:
+        raise InputError(source, path, f"must be <= {hi}, got {value!r}" + _range_text(f))
+
+
+def _range_text(f: dataclasses.Field) -> str:
+    lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+    if lo is not None and hi is not None:
+        return f" (allowed range [{lo}, {hi}])"
+    return ""
+
+
+def build(cls: type, data: Any, source: str, path: str = "") -> Any:
+    """Build dataclass `cls` from mapping `data`, validating every field."""
+    where = path or "(top level)"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(source, where, f"expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in known:
+            raise InputError(source, _join(path, str(key)), "unknown key" + suggest(key, known))
+    kwargs = {}
+    for name, f in known.items():
+        sub = _join(path, name)
+        if name in data:
+            value = convert(hints[name], data[name], sub, source)
+            check_range(f, value, sub, source)
+            kwargs[name] = value
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise InputError(source, sub, "missing required key")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate(source, path)
+    return obj
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclass tree -> plain dicts/lists, in field order (for writing the resolved file)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def field_at(cls: type, dotted: str) -> tuple[dataclasses.Field, Any] | None:
+    """The dataclass field (and its type) that a dotted path inside `cls` names, or None."""
+    tp: Any = cls
+    f = None
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(tp):
+            return None
+        fields = {x.name: x for x in dataclasses.fields(tp)}
+        if part not in fields:
+            return None
+        f = fields[part]
+        tp = typing.get_type_hints(tp)[part]
+    return (f, tp) if f is not None else None
