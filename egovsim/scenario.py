@@ -363,6 +363,15 @@ def scenario_from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     return build(Scenario, copy.deepcopy(data), source)
 
 
+def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<parameters>") -> Scenario:
+    """A copy of `scenario` with dotted keys set (e.g. {"citizens.q0": 0.4,
+    "provinces.hue.leader.will0": 0.9}), validated like a file. Used by sweeps, sensitivity and calibration."""
+    data = scenario.to_dict()
+    for key, value in values.items():
+        _set_path(data, key, value, source)
+    return build(Scenario, data, source)
+
+
 def read_yaml(path: Path) -> Any:
     """yaml.safe_load with one-line errors for a missing or malformed file."""
     try:
@@ -425,6 +434,11 @@ def apply_override(data: dict, item: str, source: str) -> None:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         raise InputError(source, f"--set {key}", f"cannot parse value {raw!r}") from None
+    _set_path(data, key, value, source, label=f"--set {key}")
+
+
+def _set_path(data: dict, key: str, value: Any, source: str, label: str | None = None) -> None:
+    label = label or key
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
@@ -433,10 +447,10 @@ def apply_override(data: dict, item: str, source: str) -> None:
             if _is_mapping_path(parts[: i + 1]):
                 nxt = node[part] = {}
             else:
-                raise InputError(source, f"--set {key}", f"'{'.'.join(parts[:i + 1])}' is unknown" +
+                raise InputError(source, label, f"'{'.'.join(parts[:i + 1])}' is unknown" +
                                  _suggest_path(parts[: i + 1]))
         if not isinstance(nxt, dict):
-            raise InputError(source, f"--set {key}", f"'{'.'.join(parts[:i + 1])}' is not a section")
+            raise InputError(source, label, f"'{'.'.join(parts[:i + 1])}' is not a section")
         node = nxt
     node[parts[-1]] = value
 
