@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
         records = model.run(progress=lambda k: bar.update(1))
     wall = time.perf_counter() - start
-    prov = provenance(seeds=[seed], wall_time_s=wall, scenario_file=str(args.scenario),
+    prov = provenance(seeds=[seed], wall_time_s=wall, scenario_file=str(args.scenario), command=args.command_line,
                       extra={"overrides": args.overrides, "scale_override": args.scale,
                              "simulated_citizens": int(model.citizens.n)})
     write_run(folder, scenario, records, prov, plots=not args.no_plots)
@@ -104,6 +104,7 @@ def _print_summary(summ: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
     try:
         return args.func(args)
     except InputError as exc:

@@ -141,9 +141,10 @@ def package_versions() -> dict:
     return versions
 
 
-def provenance(*, seeds: list[int], wall_time_s: float, scenario_file: str | None, extra: dict | None = None) -> dict:
+def provenance(*, seeds: list[int], wall_time_s: float, scenario_file: str | None, extra: dict | None = None,
+               command: list[str] | None = None) -> dict:
     return {
-        "egovsim_command": sys.argv[:] if sys.argv and sys.argv[0] else None,
+        "egovsim_command": command if command is not None else sys.argv[:],
         "scenario_file": scenario_file,
         "seeds": seeds,
         "wall_time_s": round(wall_time_s, 3),

@@ -409,6 +409,8 @@ def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
         raise InputError(str(path), "extends", f"expected a file name or a list of them, got {bases!r}")
     merged: dict = {}
     for base in bases:  # later files override earlier ones, the extending file overrides them all
+        if not (path.parent / base).is_file():
+            raise InputError(str(path), "extends", f"{path.parent / base}: file not found")
         merged = deep_merge(merged, _read_with_extends(path.parent / base, seen + (resolved,)))
     return deep_merge(merged, data)
 

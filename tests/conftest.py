@@ -1,0 +1,42 @@
+"""Shared test helpers: paths, small scenarios and a cached default run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from egovsim.model import simulate
+from egovsim.outcomes import COL
+from egovsim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+BASS = SCENARIOS / "validation" / "bass.yaml"
+THREE = SCENARIOS / "three_provinces.yaml"
+
+
+def bass_closed_form(t, p: float, q: float):
+    """Bass (1969): F(t) = (1 - exp(-(p+q)t)) / (1 + (q/p) exp(-(p+q)t))."""
+    t = np.asarray(t, dtype=float)
+    e = np.exp(-(p + q) * t)
+    return (1 - e) / (1 + (q / p) * e)
+
+
+def at_year(records: np.ndarray, scenario, year: float) -> np.ndarray:
+    """Rows of `records` (..., steps, provinces, columns) at mid-`year`."""
+    k = int(round((year + 0.5 - scenario.start_year) * scenario.steps_per_year))
+    return records[..., k, :, :]
+
+
+@pytest.fixture(scope="session")
+def prior_runs():
+    """The default scenario with its prior parameters over several seeds: (scenario, records (R, T, P, C))."""
+    scenario = load_scenario(THREE)
+    records = np.stack([simulate(scenario, seed) for seed in (11, 12, 13, 14)])
+    return scenario, records
+
+
+def column(records: np.ndarray, name: str) -> np.ndarray:
+    return records[..., COL[name]]

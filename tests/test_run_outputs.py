@@ -1,0 +1,117 @@
+"""`egovsim run`: the run folder, reproducibility and atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from egovsim import output
+from egovsim.cli import main
+from egovsim.outcomes import COLUMNS
+from egovsim.scenario import load_scenario
+
+from .conftest import ROOT, THREE
+
+REQUIRED_COLUMNS = ["year", "province", "adopted_share", "use_share_12m", "access_share", "urban_adopted_share",
+                    "rural_adopted_share", "minority_adopted_share", "civil_servant_genuine_share",
+                    "civil_servant_ceremonial_share", "services_online_share", "informal_payment_index",
+                    "egov_index"]
+FAST = ["--scale", "0.002", "--set", "end_year=2023", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(["run", str(THREE), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_run_folder_holds_every_output(run_folder):
+    for name in ("scenario.yaml", "timeseries.csv", "summary.json", "provenance.json"):
+        assert (run_folder / name).is_file(), name
+    plots = sorted(p.name for p in (run_folder / "plots").glob("*.png"))
+    assert {"egov_index.png", "use_by_group.png", "gaps.png"} <= set(plots)
+    assert not list(run_folder.rglob(".*.tmp"))
+
+
+def test_timeseries_has_one_row_per_province_per_month(run_folder):
+    with open(run_folder / "timeseries.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0])
+    assert set(REQUIRED_COLUMNS) <= set(header)
+    assert header == ["year", "province", *COLUMNS]
+    scenario = load_scenario(run_folder / "scenario.yaml")
+    assert len(rows) == (scenario.n_steps + 1) * 3
+    years = sorted({float(r["year"]) for r in rows})
+    assert years[0] == 2006 and years[-1] == pytest.approx(2024.0)
+    assert years[1] - years[0] == pytest.approx(1 / 12, abs=1e-6)
+
+
+def test_resolved_scenario_has_every_default_and_the_overrides(run_folder):
+    data = yaml.safe_load((run_folder / "scenario.yaml").read_text())
+    assert data["end_year"] == 2023
+    assert data["citizens"]["p0"] == load_scenario(THREE).citizens.p0   # a default written out
+    assert all(p["scale"] == 0.002 for p in data["provinces"].values())
+    assert "extends" not in data
+
+
+def test_summary_and_provenance(run_folder):
+    summ = json.loads((run_folder / "summary.json").read_text())
+    assert set(summ["provinces"]) == {"hue", "daklak", "bentre"}
+    assert {"2017", "2022", "end"} <= set(summ["provinces"]["hue"])
+    prov = json.loads((run_folder / "provenance.json").read_text())
+    assert prov["seeds"] == [load_scenario(THREE).seed]
+    for pkg in ("python", "egovsim", "mesa", "numpy", "scipy"):
+        assert prov["versions"][pkg]
+    assert "commit" in prov["git"] and prov["wall_time_s"] > 0
+    assert "--scale" in prov["egovsim_command"]
+
+
+def test_same_seed_byte_identical_different_seed_differs(tmp_path):
+    paths = []
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        out = tmp_path / name
+        assert main(["run", str(THREE), "--out", str(out), "--seed", seed, "--no-plots", *FAST]) == 0
+        paths.append((out / "timeseries.csv").read_bytes())
+    assert paths[0] == paths[1]
+    assert paths[0] != paths[2]
+
+
+def test_resolved_scenario_reruns_identically(run_folder, tmp_path):
+    out = tmp_path / "again"
+    assert main(["run", str(run_folder / "scenario.yaml"), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    assert (out / "timeseries.csv").read_bytes() == (run_folder / "timeseries.csv").read_bytes()
+
+
+def test_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    target = tmp_path / "timeseries.csv"
+    output.atomic_write(target, "old,complete\n")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        output.atomic_write(target, "new," * 100_000)
+    assert target.read_text() == "old,complete\n"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_command_line_entry_points():
+    for cmd in ([sys.executable, "-m", "egovsim", "--help"], [str(ROOT / ".venv" / "bin" / "egovsim"), "--help"]):
+        if not os.path.exists(cmd[0]):
+            continue
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and "run" in res.stdout and "validate" in res.stdout
+
+
+def test_validate_reports_each_file(capsys):
+    assert main(["validate", str(THREE), str(ROOT / "scenarios" / "validation" / "bass.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "three_provinces.yaml: ok" in out and "bass.yaml: ok" in out

@@ -1,0 +1,169 @@
+"""Scenario files: validation, extends:, --set, and the sourced structure of the province scenarios."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import yaml
+
+from egovsim.cli import main
+from egovsim.errors import InputError
+from egovsim.scenario import Scenario, load_scenario, scenario_from_dict, with_values
+
+from .conftest import ROOT, SCENARIOS
+
+MINIMAL = """\
+name: tiny
+start_year: 2010
+end_year: 2012
+provinces:
+  a:
+    name: Province A
+    population: 5000
+    urban_share: 0.3
+    minority_share: 0.1
+    scale: 0.1
+"""
+
+# (what is wrong, file text, field the error must name)
+BAD_FILES = [
+    ("malformed YAML", "name: x\nprovinces: [a, b\n", "line"),
+    ("unknown key with a suggestion", MINIMAL + "seeed: 3\n", "seeed"),
+    ("probability above 1", MINIMAL.replace("urban_share: 0.3", "urban_share: 1.5"), "provinces.a.urban_share"),
+    ("negative population", MINIMAL.replace("population: 5000", "population: -5"), "provinces.a.population"),
+    ("start after end", MINIMAL.replace("end_year: 2012", "end_year: 2001"), "end_year"),
+    ("missing required key", MINIMAL.replace("name: tiny\n", ""), "name"),
+    ("text where a number belongs", MINIMAL.replace("scale: 0.1", "scale: lots"), "provinces.a.scale"),
+    ("boolean where a number belongs", MINIMAL.replace("scale: 0.1", "scale: true"), "provinces.a.scale"),
+    ("unknown strategy", MINIMAL + "    policy: {software_strategy: locl}\n", "provinces.a.policy.software_strategy"),
+    ("event on an unknown lever", MINIMAL + "    events: [{date: 2011, name: e, set: {trainng: 2}}]\n",
+     "provinces.a.events[0].set.trainng"),
+    ("event value out of range", MINIMAL + "    events: [{date: 2011, name: e, set: {feedback: 3}}]\n",
+     "provinces.a.events[0].set.feedback"),
+    ("index weights not summing to 1", MINIMAL + "egov_index: {infrastructure: 0.9}\n", "egov_index"),
+    ("a list instead of a mapping", "- name: x\n", "top level"),
+    ("an empty file", "", "name"),
+    ("a scale that simulates nobody", MINIMAL.replace("scale: 0.1", "scale: 0.00001"), "provinces.a.scale"),
+    ("extends a missing file", "extends: nowhere.yaml\n" + MINIMAL, "nowhere.yaml"),
+    ("not a number (nan)", MINIMAL.replace("urban_share: 0.3", "urban_share: .nan"), "provinces.a.urban_share"),
+    ("provinces empty", MINIMAL.split("provinces:")[0] + "provinces: {}\n", "provinces"),
+]
+
+
+@pytest.mark.parametrize("what, text, field", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_scenario_gives_one_line_error_and_exit_2(tmp_path, capsys, what, text, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    status = main(["run", str(path), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert "bad.yaml" in err and field in err, err
+    assert not out.exists()  # nothing written for a run that could not start
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MINIMAL + "citizens: {q00: 0.3}\n")
+    with pytest.raises(InputError, match=r"citizens.q00: unknown key \(did you mean 'q0'\?\)"):
+        load_scenario(path)
+
+
+def test_missing_file_and_circular_extends(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml: file not found" in capsys.readouterr().err
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    assert main(["validate", str(tmp_path / "a.yaml")]) == 2
+    assert "circular extends" in capsys.readouterr().err
+
+
+def test_extends_merges_mappings_and_replaces_lists(tmp_path):
+    (tmp_path / "base.yaml").write_text(MINIMAL + "report_years: [2010, 2011]\ncitizens: {p0: 0.02, q0: 0.4}\n")
+    (tmp_path / "child.yaml").write_text(textwrap.dedent("""\
+        extends: base.yaml
+        name: child
+        report_years: [2012]
+        citizens: {q0: 0.1}
+        provinces:
+          a: {policy: {training: 2.0}}
+          b: {name: B, population: 100, urban_share: 0.5, minority_share: 0.0, scale: 1.0}
+        """))
+    sc = load_scenario(tmp_path / "child.yaml")
+    assert sc.name == "child" and sc.report_years == [2012]
+    assert (sc.citizens.p0, sc.citizens.q0) == (0.02, 0.1)      # mapping merged key by key
+    assert sc.provinces["a"].population == 5000 and sc.provinces["a"].policy.training == 2.0
+    assert list(sc.provinces) == ["a", "b"]
+
+
+def test_three_provinces_extends_the_three_province_files():
+    three = load_scenario(SCENARIOS / "three_provinces.yaml")
+    for key in ("hue", "daklak", "bentre"):
+        alone = load_scenario(SCENARIOS / f"{key}.yaml")
+        assert three.provinces[key] == alone.provinces[key]
+    assert three.central == load_scenario(SCENARIOS / "hue.yaml").central
+
+
+def test_set_overrides_any_key(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MINIMAL)
+    sc = load_scenario(path, ["citizens.q0=0.45", "provinces.a.policy.software_strategy=local",
+                              "report_years=[2011]", "network.kind=well_mixed"])
+    assert sc.citizens.q0 == 0.45 and sc.provinces["a"].policy.software_strategy == "local"
+    assert sc.report_years == [2011] and sc.network.kind == "well_mixed"
+    with pytest.raises(InputError, match=r"citizens.q0: must be >= 0.0"):
+        load_scenario(path, ["citizens.q0=-1"])
+    with pytest.raises(InputError, match="expected key.path=value"):
+        load_scenario(path, ["citizens.q0"])
+    with pytest.raises(InputError, match="unknown key"):
+        load_scenario(path, ["citizens.nope=1"])
+
+
+def test_resolved_scenario_round_trips():
+    sc = load_scenario(SCENARIOS / "three_provinces.yaml")
+    again = scenario_from_dict(yaml.safe_load(yaml.safe_dump(sc.to_dict())))
+    assert again == sc
+
+
+def test_defaults_live_in_one_place():
+    """A scenario that names only the required keys gets every other value from the schema's defaults."""
+    sc = scenario_from_dict(yaml.safe_load(MINIMAL))
+    assert sc.citizens == Scenario.__dataclass_fields__["citizens"].default_factory()
+    assert sc.provinces["a"].policy.software_strategy == "fragmented"
+
+
+def test_with_values_validates():
+    sc = load_scenario(SCENARIOS / "hue.yaml")
+    assert with_values(sc, {"provinces.hue.leader.will0": 0.9}).provinces["hue"].leader.will0 == 0.9
+    with pytest.raises(InputError, match="will0: must be <= 1.0"):
+        with_values(sc, {"provinces.hue.leader.will0": 1.5})
+
+
+def test_every_shipped_scenario_validates():
+    files = [p for p in SCENARIOS.rglob("*.yaml") if "common" not in p.parts]
+    assert len(files) >= 9
+    for path in files:
+        load_scenario(path)
+
+
+def test_province_structure_matches_the_observations():
+    """Population, urban share and minority share come from calibration/observations.yaml, or are marked as
+    priors where no source gives them; each has its source written in the scenario."""
+    obs = yaml.safe_load((ROOT / "calibration" / "observations.yaml").read_text())["provinces"]
+    sc = load_scenario(SCENARIOS / "three_provinces.yaml")
+    keys = {"population": "population", "urban_share": "urban_share", "minority_share": "ethnic_minority_share"}
+    for key, prov in sc.provinces.items():
+        for field, obs_key in keys.items():
+            source = prov.sources.get(field, "")
+            assert source, f"{key}.{field} has no source"
+            observed = obs[key].get(obs_key)
+            value = getattr(prov, field)
+            if source.startswith("prior"):
+                assert observed is None, f"{key}.{field} is marked prior but observations.yaml has {observed}"
+            else:
+                assert observed is not None
+                values = list(observed.values()) if isinstance(observed, dict) else [observed]
+                assert any(abs(value - v) < 1e-9 for v in values), f"{key}.{field}={value} not in {values}"
