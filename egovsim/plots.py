@@ -140,3 +140,56 @@ def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Pat
         fn(scenario, records, folder / name)
         made.append(folder / name)
     return made
+
+
+def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], path: Path) -> None:
+    """Simulated trajectories (with the fitted parameters) against every observed value target, per province
+    and for the population-weighted mean of the provinces ('national' targets)."""
+    t = years(scenario, records.shape[1])
+    keys = list(scenario.provinces)
+    panels = [*keys, "national"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
+    series = (("egov_index", "e-government index", "tab:blue"), ("access_share", "internet at home", "0.5"),
+              ("use_share_12m", "used online services (12 m)", "tab:red"),
+              ("services_online_share", "procedures online", "tab:green"))
+    for ax, panel in zip(axes, panels):
+        for col, label, color in series:
+            if panel == "national":
+                data = np.average(records[:, :, :, COL[col]], axis=2, weights=weights)
+            else:
+                data = records[:, :, keys.index(panel), COL[col]]
+            _line(ax, t, data, label, color=color)
+        for row in rows:
+            if row["kind"] == "value" and row["where"].split()[0] == panel:
+                ax.errorbar(row["year"] + 0.5, row["observed"], yerr=2 * row["sd"], fmt="o", color="black",
+                            markersize=4, capsize=2)
+                ax.annotate(row["target"], (row["year"] + 0.5, row["observed"]), fontsize=6,
+                            textcoords="offset points", xytext=(4, 3))
+        ax.set_title(scenario.provinces[panel].name if panel in scenario.provinces else
+                     "three provinces, population-weighted (vs national data)", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("year")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Fitted model against observations (points: observed, bars: +-2 sd)" + _band_note(records))
+    _save(fig, path)
+
+
+def posterior_marginals(names: list[str], samples: np.ndarray, weights: np.ndarray, bounds: np.ndarray,
+                        path: Path) -> None:
+    n = len(names)
+    cols = min(n, 4)
+    rows_ = -(-n // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.6 * cols, 2.8 * rows_), squeeze=False)
+    for j, name in enumerate(names):
+        ax = axes[j // cols][j % cols]
+        ax.hist(samples[:, j], bins=20, weights=weights, range=tuple(bounds[j]), color="tab:blue", alpha=0.7)
+        ax.set_title(name, fontsize=8)
+        ax.set_xlim(*bounds[j])
+        ax.set_yticks([])
+    for j in range(n, rows_ * cols):
+        axes[j // cols][j % cols].axis("off")
+    fig.suptitle("ABC-SMC posterior marginals (prior: uniform on the box)")
+    _save(fig, path)

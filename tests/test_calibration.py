@@ -1,0 +1,189 @@
+"""Calibration: targets read from the observations, loss terms, parameter recovery, the command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from egovsim.calibration import (NATIONAL, Quantity, Term, build_terms, load_config, make_problem,
+                                 measure_quantities, optimize)
+from egovsim.cli import main
+from egovsim.errors import InputError
+from egovsim.experiment import make_executor, replicate_seeds
+from egovsim.model import simulate
+from egovsim.scenario import load_scenario, with_values
+
+from .conftest import BASS, ROOT
+
+CONFIG = ROOT / "calibration" / "config.yaml"
+OBS = yaml.safe_load((ROOT / "calibration" / "observations.yaml").read_text())
+
+
+def obs_entry(ident):
+    return next(e for sec in ("targets", "citizen_targets") for e in OBS[sec] if e["id"] == ident)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    config, folder = load_config(CONFIG)
+    return config, make_problem(config, folder, str(CONFIG))
+
+
+def test_value_terms_carry_the_observed_numbers(shipped):
+    _, problem = shipped
+    by = {(t.target, t.label): t for t in problem.terms}
+    mic = obs_entry("mic_index_2017")["values"]
+    assert by[("mic_index_2017", "hue 2017")].observed == mic["hue"]
+    assert by[("mic_index_2017", "daklak 2017")].observed == mic["daklak"]
+    assert ("mic_index_2017", "bentre 2017") not in by      # null in the observations: no term, no guess
+    internet = obs_entry("internet_at_home_national")["values"]
+    for year, value in internet.items():
+        assert by[("internet_at_home", f"{NATIONAL} {year}")].observed == value
+    dg = obs_entry("dti_values")["values"][2022]["hue_digital_government_activity"]
+    assert by[("dti_digital_government_2022", "hue 2022")].observed == dg
+
+
+def test_ranks_become_orderings_not_values(shipped):
+    _, problem = shipped
+    orders = [t for t in problem.terms if t.target == "mic_rank_2017"]
+    ranks = obs_entry("mic_index_2017")["ranks_of_63"]
+    assert len(orders) == 2 and all(t.kind == "at_least" and t.observed is None for t in orders)
+    for t in orders:  # the better-ranked province's index minus the next one's must be >= 0
+        assert ranks[t.plus.province] < ranks[t.minus.province]
+    dti = [t for t in problem.terms if t.target == "dti_rank_2022"]
+    assert {(t.plus.province, t.minus.province) for t in dti} == {("hue", "daklak"), ("daklak", "bentre")}
+
+
+def test_term_scores():
+    q = Quantity("egov_index", "hue", 2017)
+    value = Term("t", "hue 2017", "value", q, None, 2017, sd=0.05, weight=1.0, observed=0.7)
+    assert value.score(0.75) == (pytest.approx(1.0), True)
+    assert value.score(0.85) == (pytest.approx(9.0), False)
+    rng = Term("t", "x", "range", q, None, 2017, sd=0.1, weight=2.0, low=0.1, high=0.2)
+    assert rng.score(0.15) == (0.0, True)
+    assert rng.score(0.4) == (pytest.approx(2 * 4.0), False)
+    least = Term("t", "x", "at_least", q, q, 2017, sd=0.02, weight=1.0, low=0.0)
+    assert least.score(0.01) == (0.0, True)
+    assert least.score(-0.04) == (pytest.approx(4.0), False)
+    assert value.score(math.nan) == (math.inf, False)
+
+
+def test_national_quantity_is_population_weighted():
+    sc = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", scale=0.002)
+    sc = with_values(sc, {"end_year": 2018})
+    records = simulate(sc, 1)
+    q = [Quantity("access_share", p, 2017) for p in (*sc.provinces, NATIONAL)]
+    values = measure_quantities(records, sc, q)
+    pops = np.array([p.population for p in sc.provinces.values()])
+    assert values[-1] == pytest.approx((values[:-1] * pops).sum() / pops.sum())
+
+
+RECOVERY = """\
+scenario: {scenario}
+observations: ""
+scale: 0.2
+replicates: 2
+seed: 5
+parameters:
+  citizens.p0: {{bounds: [0.005, 0.08]}}
+  citizens.q0: {{bounds: [0.1, 0.9]}}
+targets:
+{targets}
+optimize: {{popsize: 6, max_generations: 12, tol: 0.0}}
+abc: {{population_size: 20, max_populations: 3, min_epsilon: 0.05}}
+"""
+
+
+def recovery_config(tmp_path, truth: dict) -> str:
+    """Synthetic observations: adopted share at several years simulated at known parameters (same seeds)."""
+    sc = load_scenario(BASS, scale=0.2)
+    sc = with_values(sc, {"steps_per_year": 12, "end_year": 2009, **truth})
+    seeds = replicate_seeds(5, 2)
+    years = [2001, 2003, 2005, 2007, 2009]
+    qs = [Quantity("adopted_share", "synthetic", y) for y in years]
+    observed = np.mean([measure_quantities(simulate(sc, s), sc, qs) for s in seeds], axis=0)
+    targets = "\n".join(f"  - {{name: adopted_{y}, type: value, outcome: adopted_share, year: {y}, "
+                        f"observed: {v:.6f}, sd: 0.01}}" for y, v in zip(years, observed))
+    base = tmp_path / "base.yaml"
+    base.write_text(f"extends: {BASS}\nsteps_per_year: 12\nend_year: 2009\n")
+    path = tmp_path / "recover.yaml"
+    path.write_text(RECOVERY.format(scenario=base.name, targets=targets))
+    return str(path)
+
+
+def test_parameter_recovery_with_differential_evolution(tmp_path):
+    truth = {"citizens.p0": 0.03, "citizens.q0": 0.45}
+    path = recovery_config(tmp_path, truth)
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, path)
+    with make_executor(2, "process") as executor:
+        fit = optimize(problem, executor, config.optimize, seed=1)
+    widths = problem.bounds[:, 1] - problem.bounds[:, 0]
+    errors = np.abs(fit.x - np.array(list(truth.values()))) / widths
+    assert np.all(errors < 0.05), f"recovered {fit.x}, relative errors {errors}"
+    assert fit.loss < 1.0
+
+
+def test_calibrate_command_writes_outputs_and_resumes(tmp_path, capsys):
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    out = tmp_path / "fit"
+    args = ["calibrate", path, "--out", str(out), "--workers", "2", "--quiet", "--max-runs", "72"]
+    assert main(args) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["model_runs"] <= 72 and set(fit["parameters"]) == {"citizens.p0", "citizens.q0"}
+    assert all("met" in t and "loss" in t for t in fit["terms"])
+    assert (out / "observed_vs_simulated.csv").read_text().count("\n") == 1 + len(fit["terms"])
+    assert (out / "plots" / "fit.png").stat().st_size > 0
+    calibrated = load_scenario(out / "calibrated" / "synthetic.yaml")
+    assert calibrated.citizens.p0 == pytest.approx(fit["parameters"]["citizens.p0"])
+    generation = int(np.load(out / "checkpoint.npz")["generation"])
+    assert main([*args[:-1], "144"]) == 0  # same folder, larger budget: continues from the checkpoint
+    assert int(np.load(out / "checkpoint.npz")["generation"]) > generation
+
+
+def test_abc_posterior_concentrates_near_the_truth(tmp_path):
+    path = recovery_config(tmp_path, {"citizens.p0": 0.03, "citizens.q0": 0.45})
+    out = tmp_path / "abc"
+    assert main(["calibrate", path, "--method", "abc", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    post = fit["posterior"]
+    assert post["citizens.p0"]["p5"] <= 0.03 <= post["citizens.p0"]["p95"]
+    assert post["citizens.q0"]["p5"] <= 0.45 <= post["citizens.q0"]["p95"]
+    assert post["citizens.q0"]["p95"] - post["citizens.q0"]["p5"] < 0.8  # narrower than the prior box
+    assert (out / "posterior.csv").exists() and (out / "abc.db").exists()
+
+
+@pytest.mark.parametrize("edit, field", [
+    ({"parameters": {"citizens.q00": {"bounds": [0, 1]}}}, "parameters.citizens.q00"),
+    ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}}}, "parameters.citizens.q0.bounds"),
+    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_indx", "year": 2017,
+                   "observation": "mic_index_2017"}]}, "targets[0].outcome"),
+    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2017,
+                   "observation": "no_such_id"}]}, "targets[0].observation"),
+    ({"replicates": 0}, "replicates"),
+    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2031,
+                   "observation": "mic_index_2017"}]}, "end_year"),
+])
+def test_bad_calibration_config_is_rejected(tmp_path, capsys, edit, field):
+    data = yaml.safe_load(CONFIG.read_text())
+    data.update(edit)
+    data["scenario"] = str(ROOT / "scenarios" / "three_provinces.yaml")
+    data["observations"] = str(ROOT / "calibration" / "observations.yaml")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.yaml" in err and field in err, err
+
+
+def test_observations_copy_keeps_every_source():
+    """The project's copy of the observations has a source beside every figure."""
+    for section in ("targets", "citizen_targets"):
+        for entry in OBS[section]:
+            assert entry.get("source"), entry["id"]
+    for key, prov in OBS["provinces"].items():
+        assert prov.get("population_source"), key
