@@ -193,3 +193,82 @@ def posterior_marginals(names: list[str], samples: np.ndarray, weights: np.ndarr
         axes[j // cols][j % cols].axis("off")
     fig.suptitle("ABC-SMC posterior marginals (prior: uniform on the box)")
     _save(fig, path)
+
+
+def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict], time_rows: list[dict]) -> list[Path]:
+    """Bar charts (Sobol S1 and ST with intervals) or mu*-sigma plots (Morris) per outcome, a heat map of the
+    main index (parameter x province/outcome), and the time-resolved indices."""
+    folder = Path(folder)
+    provinces = list(scenario.provinces)
+    params = list(study.parameters)
+    outputs = [o.name for o in study.outcomes]
+    made = []
+
+    def get(province, output, param, index):
+        for r in rows:
+            if (r["province"], r["output"], r["parameter"], r["index"]) == (province, output, param, index):
+                return r["value"], r["conf"]
+        return np.nan, np.nan
+
+    for output in outputs:
+        fig, axes = _grid(len(provinces), f"Sensitivity of {output}")
+        for ax, province in zip(axes, provinces):
+            if study.method == "sobol":
+                y = np.arange(len(params))
+                for shift, index, color in ((-0.2, "S1", "tab:blue"), (0.2, "ST", "tab:orange")):
+                    vals = np.array([get(province, output, p, index) for p in params])
+                    ax.barh(y + shift, vals[:, 0], height=0.4, xerr=vals[:, 1], color=color, label=index,
+                            error_kw={"elinewidth": 0.8})
+                ax.set_yticks(y, params, fontsize=7)
+                ax.axvline(0, color="0.4", linewidth=0.8)
+                ax.set_xlabel("index")
+            else:
+                vals = np.array([[get(province, output, p, "mu_star")[0], get(province, output, p, "sigma")[0]]
+                                 for p in params])
+                ax.scatter(vals[:, 0], vals[:, 1], color="tab:blue")
+                for p, (mx, sx) in zip(params, vals):
+                    ax.annotate(p.split(".")[-1], (mx, sx), fontsize=7, textcoords="offset points", xytext=(3, 2))
+                ax.set_xlabel("mu* (mean |elementary effect|)")
+                ax.set_ylabel("sigma")
+            ax.set_title(scenario.provinces[province].name)
+            ax.grid(alpha=0.3)
+        if study.method == "sobol":
+            axes[0].legend(fontsize=8)
+        path = folder / f"{study.method}_{output}.png"
+        _save(fig, path)
+        made.append(path)
+
+    main_index = "ST" if study.method == "sobol" else "mu_star"
+    cols = [(prov, out) for out in outputs for prov in provinces]
+    grid = np.array([[get(prov, out, p, main_index)[0] for prov, out in cols] for p in params])
+    if study.method == "morris":  # scale each outcome's mu* to its largest, so columns compare
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grid = grid / np.nanmax(np.abs(grid), axis=0, keepdims=True)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(cols), 1.2 + 0.35 * len(params)))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=0, vmax=max(1e-9, float(np.nanmax(grid))))
+    ax.set_xticks(range(len(cols)), [f"{out}\n{prov}" for prov, out in cols], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(params)), params, fontsize=7)
+    fig.colorbar(im, ax=ax, label=main_index + (" (scaled per column)" if study.method == "morris" else ""))
+    ax.set_title(f"{main_index}: which parameter drives which outcome")
+    path = folder / "heatmap.png"
+    _save(fig, path)
+    made.append(path)
+
+    if time_rows:
+        tr = study.time_resolved
+        index = "ST" if study.method == "sobol" else "mu_star"
+        fig, axes = _grid(len(provinces), f"Time-resolved {index} of {tr.outcome}")
+        for ax, province in zip(axes, provinces):
+            for p in params:
+                vals = [next((r["value"] for r in time_rows if r["province"] == province and r["parameter"] == p
+                              and r["index"] == index and r["output"] == f"t={y}"), np.nan) for y in tr.years]
+                ax.plot(tr.years, vals, marker="o", markersize=3, label=p)
+            ax.set_title(scenario.provinces[province].name)
+            ax.set_xlabel("year")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(index)
+        axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        path = folder / f"time_resolved_{tr.outcome}.png"
+        _save(fig, path)
+        made.append(path)
+    return made

@@ -1,0 +1,326 @@
+"""Global sensitivity analysis of the simulator: the model-agnostic functions of `sensitivity.py` applied to
+egovsim through the experiment runner.
+
+    study file -> Problem -> sample(X) -> RunSpecs (points x replicates, common random numbers)
+      -> run_many(executor, store) -> outcome statistics Y (points, provinces, outcomes) -> analyze -> indices
+
+Runs are parallel, resumable and failure-isolated because they go through `experiment.run_many` with a store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from . import sensitivity as sa
+from .errors import InputError
+from .experiment import RunSpec, Store, apply_values, replicate_seeds, run_many
+from .outcomes import COL, COLUMNS
+from .output import atomic_write, provenance, row_of_year, write_json, years
+from .scenario import Scenario, load_scenario, read_yaml
+from .schema import build, param
+
+
+@dataclass
+class ParameterRange:
+    bounds: list[float] = param(doc="unif: [low, high]; norm: [mean, sd]; triang: [low, high, peak share]")
+    dist: Literal["unif", "norm", "triang", "lognorm"] = param("unif")
+    source: str = param("", doc="where the range comes from")
+
+
+@dataclass
+class OutcomeSpec:
+    """A scalar per province from a run: the value at a year, the mean over a period, the final value, or the
+    time (years after the start) until the outcome first reaches a level (the end of the run if never)."""
+    name: str = param()
+    outcome: str = param()
+    stat: Literal["at", "mean", "final", "time_to"] = param("at")
+    year: int | None = param(None)
+    period: list[int] = param(list, doc="[first year, last year] for stat: mean")
+    level: float | None = param(None, doc="for stat: time_to")
+
+    def validate(self, source: str, path: str) -> None:
+        if self.outcome not in COLUMNS:
+            from .schema import suggest
+            raise InputError(source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, COLUMNS))
+        need = {"at": self.year is not None, "mean": len(self.period) == 2, "final": True,
+                "time_to": self.level is not None}
+        if not need[self.stat]:
+            what = {"at": "year", "mean": "period: [first, last]", "time_to": "level"}[self.stat]
+            raise InputError(source, f"{path}.{what.split(':')[0]}", f"stat '{self.stat}' needs {what}")
+
+
+@dataclass
+class TimeResolvedSpec:
+    outcome: str = param()
+    years: list[int] = param()
+
+
+@dataclass
+class Study:
+    name: str = param()
+    scenario: str = param(doc="base scenario file, relative to the study file")
+    method: Literal["sobol", "morris"] = param()
+    n: int = param(lo=2, doc="Sobol: base sample N (a power of 2); Morris: trajectories")
+    parameters: dict[str, ParameterRange] = param()
+    outcomes: list[OutcomeSpec] = param()
+    description: str = param("")
+    scale: float | None = param(None, lo=0.0, lo_open=True)
+    set: list[str] = param(list, doc="further overrides of the base scenario (key.path=value)")
+    second_order: bool = param(True, doc="Sobol: also second-order indices")
+    num_levels: int = param(4, lo=2, doc="Morris: grid levels")
+    replicates: int = param(2, lo=1, doc="runs per sample point (common random numbers across points)")
+    seed: int = param(0, lo=0, doc="master seed: sampling and replicate seeds")
+    time_resolved: TimeResolvedSpec | None = param(None)
+
+    def validate(self, source: str, path: str) -> None:
+        if len(self.parameters) < 2:
+            raise InputError(source, "parameters", "at least two parameters are needed")
+        if not self.outcomes:
+            raise InputError(source, "outcomes", "at least one outcome is needed")
+        if self.time_resolved and self.time_resolved.outcome not in COLUMNS:
+            raise InputError(source, "time_resolved.outcome", f"unknown outcome '{self.time_resolved.outcome}'")
+
+
+def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
+    path = Path(path)
+    source = str(path)
+    study = build(Study, read_yaml(path), source)
+    base = load_scenario(path.parent / study.scenario, study.set, study.scale)
+    try:
+        problem = sa.Problem.from_dict({k: {"bounds": v.bounds, "dist": v.dist} for k, v in study.parameters.items()})
+    except ValueError as exc:
+        raise InputError(source, "parameters", str(exc)) from None
+    for name, rng in study.parameters.items():  # every parameter must be a key the scenario accepts
+        lo = rng.bounds[0] if rng.dist in ("unif", "triang") else rng.bounds[0]
+        try:
+            apply_values(base, {name: lo}, source)
+        except InputError as exc:
+            raise InputError(source, f"parameters.{name}", exc.message) from None
+    for i, spec in enumerate(study.outcomes):
+        for y in filter(None, [spec.year, *spec.period]):
+            if not base.start_year <= y <= base.end_year:
+                raise InputError(source, f"outcomes[{i}]", f"year {y} is outside {base.start_year}-{base.end_year}")
+    return study, base, problem
+
+
+def outcome_values(records: np.ndarray, scenario: Scenario, spec: OutcomeSpec) -> np.ndarray:
+    """The outcome statistic of every province from one run's records (steps + 1, provinces, columns)."""
+    series = records[:, :, COL[spec.outcome]]
+    n = records.shape[0]
+    if spec.stat == "at":
+        return series[row_of_year(scenario, n, spec.year)]
+    if spec.stat == "final":
+        return series[-1]
+    if spec.stat == "mean":
+        first = row_of_year(scenario, n, spec.period[0]) - scenario.steps_per_year // 2
+        last = row_of_year(scenario, n, spec.period[1]) + scenario.steps_per_year // 2
+        return np.nanmean(series[max(first, 0):last + 1], axis=0)
+    t = years(scenario, n) - scenario.start_year
+    reached = series >= spec.level
+    return np.where(reached.any(axis=0), t[np.argmax(reached, axis=0)], t[-1])
+
+
+def specs_for(X: np.ndarray, names: list[str], seeds: list[int]) -> list[RunSpec]:
+    return [RunSpec("base", r, seed, dict(zip(names, map(float, x))), point=i)
+            for i, x in enumerate(X) for r, seed in enumerate(seeds)]
+
+
+def collect(study: Study, base: Scenario, results, store: Store, n_points: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Y (points, replicates, provinces, outcomes) and, if asked, Y_time (points, replicates, provinces, years);
+    nan where a run failed."""
+    P, K = len(base.provinces), len(study.outcomes)
+    R = study.replicates
+    Y = np.full((n_points, R, P, K), np.nan)
+    tr = study.time_resolved
+    Yt = np.full((n_points, R, P, len(tr.years)), np.nan) if tr else None
+    for res in results:
+        if not res.ok:
+            continue
+        rec = store.records(res.key)
+        sc = base
+        for k, spec in enumerate(study.outcomes):
+            Y[res.spec.point, res.spec.replicate, :, k] = outcome_values(rec, sc, spec)
+        if tr:
+            rows = [row_of_year(sc, rec.shape[0], y) for y in tr.years]
+            Yt[res.spec.point, res.spec.replicate] = rec[rows][:, :, COL[tr.outcome]].T
+    return Y, Yt
+
+
+def noise_share(Y: np.ndarray) -> np.ndarray:
+    """Share of output variance due to noise between replicates: mean within-point variance over total
+    variance, per (province, outcome). nan with one replicate."""
+    if Y.shape[1] < 2:
+        return np.full(Y.shape[2:], np.nan)
+    within = np.nanmean(np.nanvar(Y, axis=1, ddof=1), axis=0)
+    total = np.nanvar(Y.reshape(-1, *Y.shape[2:]), axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return within / total
+
+
+def analyze_all(study: Study, base: Scenario, problem: sa.Problem, X: np.ndarray, Y: np.ndarray,
+                Yt: np.ndarray | None) -> tuple[list[dict], list[dict]]:
+    """Index rows (method, province, outcome, parameter, index, value, conf) and time-resolved rows."""
+    options = {"calc_second_order": study.second_order} if study.method == "sobol" else {"num_levels": study.num_levels}
+    Ym = np.nanmean(Y, axis=1)
+    rows, trows = [], []
+    for p, province in enumerate(base.provinces):
+        recs = sa.analyze(problem, X, Ym[:, p, :], study.method, outputs=[o.name for o in study.outcomes],
+                          seed=study.seed, **options)
+        rows += [{"province": province, **r} for r in sa.records_to_rows(recs)]
+        if Yt is not None:
+            t_recs = sa.time_resolved(problem, X, np.nanmean(Yt, axis=1)[:, p, :], study.method,
+                                      study.time_resolved.years, seed=study.seed, **options)
+            trows += [{"province": province, **r} for r in sa.records_to_rows(t_recs)]
+    return rows, trows
+
+
+def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
+    """Sample, run (resumably), analyse and write indices.csv, report.md, plots and provenance."""
+    from .plots import sensitivity_plots
+
+    start = time.perf_counter()
+    study, base, problem = load_study(path)
+    options = {"calc_second_order": study.second_order} if study.method == "sobol" else {"num_levels": study.num_levels}
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X = sa.sample(problem, study.method, study.n, study.seed, **options)
+    seeds = replicate_seeds(study.seed, study.replicates)
+    specs = specs_for(X, list(problem.names), seeds)
+    store = Store(folder / "runs")
+    results = run_many(specs, {"base": base}, executor, store=store, keep_records=False,
+                       progress=None if quiet else f"{study.name} ({study.method})")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise StudyIncomplete(len(failed), len(results), failed[0].error)
+    Y, Yt = collect(study, base, results, store, len(X))
+    rows, trows = analyze_all(study, base, problem, X, Y, Yt)
+    noise = noise_share(Y)
+    flagged = unreliable_rows(rows)
+    write_indices(folder / "indices.csv", rows)
+    if trows:
+        write_indices(folder / "time_resolved.csv", trows)
+    plots = sensitivity_plots(folder / "plots", study, base, rows, trows)
+    runs_wall = sum(r.wall_time_s for r in results if not r.resumed and math.isfinite(r.wall_time_s))
+    report = report_md(study, base, rows, noise, flagged, len(X), len(results), plots, folder,
+                       [str(w.message) for w in caught], time.perf_counter() - start)
+    atomic_write(folder / "report.md", report)
+    write_json(folder / "provenance.json", provenance(
+        seeds=seeds, wall_time_s=time.perf_counter() - start, scenario_file=str(path), command=command,
+        extra={"study": read_yaml(Path(path)), "runs": len(results), "points": len(X),
+               "resumed_runs": sum(r.resumed for r in results), "cpu_time_of_runs_s": round(runs_wall, 2),
+               "code_commits_of_runs": store.commits(r.key for r in results)}))
+    return {"rows": rows, "time_rows": trows, "noise": noise, "flagged": flagged, "points": len(X),
+            "runs": len(results)}
+
+
+class StudyIncomplete(Exception):
+    def __init__(self, failed: int, total: int, first_error: str | None):
+        super().__init__(f"{failed} of {total} runs failed (first: {first_error}); run the same command again "
+                         f"to retry them: SALib cannot analyse a design with gaps")
+
+
+def unreliable_rows(rows: list[dict]) -> list[dict]:
+    """Main indices whose interval is wider than the index (the rule of sensitivity.unreliable)."""
+    main = [r for r in rows if r["index"] in ("S1", "ST", "mu_star")]
+    records = [sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"])
+               for r in main]
+    flagged = {id(rec) for rec in sa.unreliable(records)}
+    return [r for r, rec in zip(main, records) if id(rec) in flagged]
+
+
+def write_indices(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    fields = ["method", "province", "output", "parameter", "index", "value", "conf"]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, "value": _fmt(r["value"]), "conf": _fmt(r["conf"])})
+    atomic_write(path, buf.getvalue())
+
+
+def _fmt(x: Any) -> str:
+    return "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(float(x), ".6g")
+
+
+def top_parameters(rows: list[dict], province: str, output: str, index: str, k: int = 3) -> list[tuple[str, float, float]]:
+    sel = [r for r in rows if r["province"] == province and r["output"] == output and r["index"] == index
+           and math.isfinite(r["value"])]
+    sel.sort(key=lambda r: -r["value"])
+    return [(r["parameter"], r["value"], r["conf"]) for r in sel[:k]]
+
+
+def report_md(study: Study, base: Scenario, rows, noise, flagged, n_points, n_runs, plots, folder: Path,
+              sampling_warnings, wall) -> str:
+    main_index = "ST" if study.method == "sobol" else "mu_star"
+    lines = [f"# Sensitivity analysis: {study.name}", "", study.description, "",
+             f"Method: **{study.method}** over {len(study.parameters)} parameters, base sample n = {study.n}: "
+             f"{n_points} sample points x {study.replicates} replicates = {n_runs} model runs of "
+             f"`{study.scenario}` (scale {base.provinces[next(iter(base.provinces))].scale}), seed {study.seed}. "
+             f"Wall time {wall:.0f} s.", ""]
+    if study.method == "sobol":
+        lines += ["S1 (first order) is the share of an outcome's variance a parameter explains alone; ST (total) "
+                  "includes its interactions. Intervals are SALib's bootstrap 95% confidence intervals.", ""]
+    else:
+        lines += ["mu* is the mean absolute elementary effect (the change of the outcome over the parameter's whole "
+                  "range); sigma, their spread, signals non-linearity or interactions.", ""]
+    lines += ["## What matters most", ""]
+    for province in base.provinces:
+        for out in study.outcomes:
+            top = top_parameters(rows, province, out.name, main_index)
+            text = ", ".join(f"`{p}` ({main_index} {v:.2f} +- {c:.2f})" for p, v, c in top)
+            lines.append(f"- **{province}, {out.name}**: {text}.")
+    lines += ["", "## Noise between replicates", "",
+              "Share of each outcome's variance that is noise between replicates at the same parameter values "
+              "(indices are computed on replicate means, which carry 1/replicates of it):", "",
+              "| province | " + " | ".join(o.name for o in study.outcomes) + " |",
+              "|---|" + "---|" * len(study.outcomes)]
+    for p, province in enumerate(base.provinces):
+        lines.append(f"| {province} | " + " | ".join(_fmt(noise[p, k]) for k in range(len(study.outcomes))) + " |")
+    lines += ["", "## Reliability", ""]
+    if flagged:
+        lines.append(f"**Warning: the sample is too small for {len(flagged)} indices: their 95% interval is wider "
+                     f"than the index itself.** Increase `n` for these:")
+        lines += [f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3f} +- {r['conf']:.3f}"
+                  for r in flagged[:20]]
+    else:
+        lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
+    lines += [f"- sampling: {w}" for w in sampling_warnings]
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def run_command(args) -> int:
+    from .experiment import make_executor
+    from .output import default_run_folder
+
+    study_path = Path(args.experiment)
+    folder = Path(args.out) if args.out else default_run_folder(f"sensitivity-{study_path.stem}")
+    load_study(study_path)  # validate before starting any worker
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        try:
+            out = run_study(study_path, executor, folder, quiet=args.quiet,
+                            command=getattr(args, "command_line", None))
+        except StudyIncomplete as exc:
+            import sys
+            print(f"egovsim: {exc}", file=sys.stderr)
+            return 1
+    if not args.quiet:
+        import sys
+        main = "ST" if out["rows"] and out["rows"][0]["method"] == "sobol" else "mu_star"
+        print(f"{out['runs']} runs, {out['points']} points; {len(out['flagged'])} unreliable indices", file=sys.stderr)
+        outputs = sorted({r["output"] for r in out["rows"]})
+        for province in sorted({r["province"] for r in out["rows"]}):
+            for o in outputs:
+                top = top_parameters(out["rows"], province, o, main)
+                print(f"  {province:<8} {o:<26} " + ", ".join(f"{p} {v:.2f}" for p, v, _ in top), file=sys.stderr)
+    print(folder)
+    return 0

@@ -1,0 +1,100 @@
+"""`egovsim sensitivity`: the SALib layer applied to the simulator through the experiment runner."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from egovsim.cli import main
+
+from .conftest import ROOT
+
+STUDY = {
+    "name": "tiny",
+    "scenario": str(ROOT / "scenarios" / "three_provinces.yaml"),
+    "scale": 0.001,
+    "set": ["end_year=2014"],
+    "method": "morris",
+    "n": 4,
+    "replicates": 2,
+    "seed": 3,
+    "parameters": {
+        "provinces.*.policy.infrastructure": {"bounds": [0.0, 3.0]},
+        "provinces.*.policy.feedback": {"bounds": [0.0, 1.0]},
+        "citizens.q0": {"bounds": [0.1, 0.5]},
+    },
+    "outcomes": [{"name": "access_2013", "outcome": "access_share", "year": 2013},
+                 {"name": "adopted_mean", "outcome": "adopted_share", "stat": "mean", "period": [2010, 2013]}],
+    "time_resolved": {"outcome": "access_share", "years": [2008, 2011, 2013]},
+}
+
+
+def write_study(tmp_path, **changes):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**STUDY, **changes}))
+    return path
+
+
+def read_rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("method, index", [("morris", "mu_star"), ("sobol", "ST")])
+def test_a_parameter_that_cannot_act_gets_index_zero(tmp_path, method, index):
+    """Internet access depends on infrastructure and never on the feedback channel (ODD 7.1), and draws are
+    aligned across points, so feedback's index for access is exactly 0 and infrastructure's is not."""
+    extra = {"n": 8, "second_order": False} if method == "sobol" else {}
+    path = write_study(tmp_path, method=method, **extra)
+    out = tmp_path / "out"
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    rows = [r for r in read_rows(out / "indices.csv") if r["output"] == "access_2013" and r["index"] == index]
+    assert {r["province"] for r in rows} == {"hue", "daklak", "bentre"}
+    for r in rows:
+        value = float(r["value"])
+        if r["parameter"] == "provinces.*.policy.feedback":
+            assert value == 0.0
+        elif r["parameter"] == "provinces.*.policy.infrastructure":
+            assert value > 0.05
+    report = (out / "report.md").read_text()
+    assert "replicates" in report and "Noise between replicates" in report
+    assert (out / "plots" / "heatmap.png").exists() and (out / "time_resolved.csv").exists()
+
+
+def test_rerun_resumes_every_finished_run(tmp_path):
+    path = write_study(tmp_path)
+    out = tmp_path / "out"
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    first = (out / "indices.csv").read_text()
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["resumed_runs"] == prov["runs"] == 4 * 4 * 2
+    assert (out / "indices.csv").read_text() == first
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"method": "fast"}, "method"),
+    ({"parameters": {"citizens.q0": {"bounds": [0.1, 0.5]}}}, "parameters"),
+    ({"parameters": {"citizens.q00": {"bounds": [0, 1]}, "citizens.p0": {"bounds": [0, 0.1]}}},
+     "parameters.citizens.q00"),
+    ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}, "citizens.p0": {"bounds": [0, 0.1]}}}, "citizens.q0"),
+    ({"outcomes": [{"name": "x", "outcome": "use_shar", "year": 2013}]}, "outcomes[0].outcome"),
+    ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "year": 2040}]}, "outcomes[0]"),
+    ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "time_to"}]}, "outcomes[0].level"),
+    ({"replicates": 0}, "replicates"),
+])
+def test_bad_study_file_is_rejected(tmp_path, capsys, changes, field):
+    path = write_study(tmp_path, **changes)
+    assert main(["sensitivity", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "study.yaml" in err and field in err, err
+
+
+def test_shipped_studies_are_valid():
+    from egovsim.gsa import load_study
+    for name in ("sobol", "morris"):
+        study, base, problem = load_study(ROOT / "experiments" / f"{name}.yaml")
+        assert study.method == name and len(problem.names) >= 10 and len(base.provinces) == 3
