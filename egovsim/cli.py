@@ -19,6 +19,21 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                    help="simulated citizens per real person, for every province (e.g. 1 for the full population)")
 
 
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel runs (default: all cores)")
+    p.add_argument("--executor", choices=("process", "dask", "serial"), default="process",
+                   help="process: a local process pool (default); dask: a Dask LocalCluster, or the cluster "
+                        "given by --scheduler; serial: one run after another in this process")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on this Dask cluster (implies --executor dask)")
+
+
+def _executor_info(args: argparse.Namespace) -> dict:
+    executor = "dask" if args.scheduler else args.executor
+    return {"executor": executor, "workers": args.workers, "scheduler": args.scheduler}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="egovsim", description="Agent-based simulation of e-government adoption in Vietnam's provinces.")
@@ -34,12 +49,86 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
     _scenario_args(run)
+    run.add_argument("--replicates", type=int, default=None, metavar="R",
+                     help="R runs with seeds spawned from the master seed (--seed or the scenario's); writes "
+                          "every replicate's time series, their mean and 5-95%% band, and plots with bands")
+    _executor_args(run)
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario YAML files")
     _scenario_args(val)
     val.set_defaults(func=cmd_validate)
+
+    cmp_ = sub.add_parser(
+        "compare", help="what-if comparison of scenarios, paired replicates with 95%% intervals",
+        description="Run R replicates of each scenario, replicate i of every scenario with the same seed "
+                    "(common random numbers); write comparison.csv (means and paired differences with 95%% "
+                    "t intervals), report.md and plots. Run the same command again to resume.")
+    cmp_.add_argument("scenarios", nargs="+", help="two or more scenario YAML files")
+    cmp_.add_argument("--replicates", type=int, default=10, metavar="R", help="replicates per scenario (10)")
+    cmp_.add_argument("--baseline", default=None, help="the scenario (file or name) differences are taken "
+                                                       "from (default: the first)")
+    cmp_.add_argument("--seed", type=int, default=None, help="master seed (default: the baseline's seed)")
+    cmp_.add_argument("--out", type=Path, default=None, help="output folder (default: results/compare-A-vs-B)")
+    cmp_.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    cmp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _scenario_args(cmp_)
+    _executor_args(cmp_)
+    cmp_.set_defaults(func=cmd_compare)
+
+    swp = sub.add_parser(
+        "sweep", help="run an experiment file: a design over parameters, with replicates",
+        description="Run every point of an experiment's design (grid, Latin hypercube or list) with its "
+                    "replicates; write runs.csv and timeseries.parquet. Finished runs are kept as they "
+                    "complete: run the same command again after an interruption to run only what is missing.")
+    swp.add_argument("experiment", help="experiment YAML file (see experiments/example_sweep.yaml)")
+    swp.add_argument("--out", type=Path, default=None, help="output folder (default: results/<experiment name>)")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _executor_args(swp)
+    swp.set_defaults(func=cmd_sweep)
+
+    sen = sub.add_parser(
+        "sensitivity", help="global sensitivity analysis (Sobol or Morris, with SALib)",
+        description="Sample the parameters of a study file, run the model at every point (with replicates), "
+                    "and write indices.csv, report.md and plots. Give the same --out again to resume.")
+    sen.add_argument("experiment", help="study YAML file (see experiments/sobol.yaml, experiments/morris.yaml)")
+    sen.add_argument("--out", type=Path, default=None, help="output folder (default: results/sensitivity-...)")
+    sen.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _executor_args(sen)
+    sen.set_defaults(func=cmd_sensitivity)
+
+    cal = sub.add_parser(
+        "calibrate", help="fit parameters to the observations (differential evolution or ABC-SMC)",
+        description="Fit the free parameters of a calibration config to its targets; write fit.json, "
+                    "observed_vs_simulated.csv, plots and calibrated scenario files. Give the same --out again "
+                    "to resume an interrupted fit.")
+    cal.add_argument("config", help="calibration config YAML (see calibration/config.yaml)")
+    cal.add_argument("--method", choices=("optimize", "abc"), default="optimize",
+                     help="optimize: a point estimate (scipy differential evolution); abc: a posterior (pyabc)")
+    cal.add_argument("--out", type=Path, default=None, help="output folder (default: results/calibration-...)")
+    cal.add_argument("--max-runs", type=int, default=None, metavar="N", help="budget of model runs")
+    cal.add_argument("--max-time", type=float, default=None, metavar="SECONDS", help="budget of wall time")
+    cal.add_argument("--fit-until", type=int, default=None, metavar="YEAR",
+                     help="fit only targets up to YEAR; later ones are reported out of sample")
+    cal.add_argument("--install", default=None, metavar="DIR",
+                     help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated)")
+    cal.add_argument("--quiet", action="store_true", help="no progress display or table")
+    _executor_args(cal)
+    cal.set_defaults(func=cmd_calibrate)
+
+    serve = sub.add_parser(
+        "serve", help="watch a run in the browser (Mesa's SolaraViz page)",
+        description="Start Mesa's SolaraViz page for a scenario on this machine and print its address: the "
+                    "network of a leader, civil servants and citizens, time series, and the policy levers. "
+                    "Works offline once `python -m egovsim.assets` (run by make test / make serve) has "
+                    "installed the page's front end.")
+    serve.add_argument("scenario", nargs="?", default=None,
+                       help="scenario YAML file (default: scenarios/three_provinces.yaml)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    _scenario_args(serve)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -68,6 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if seed < 0:
         raise InputError(args.scenario, "--seed", f"must be >= 0, got {seed}")
     folder = args.out or default_run_folder(scenario.name)
+    if args.replicates is not None:
+        return _run_replicates(args, scenario, seed, folder)
     start = time.perf_counter()
     model = EGovModel(scenario, seed, collect=False)
     with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
@@ -99,6 +190,103 @@ def _print_summary(summ: dict) -> None:
             row = by_year[label]
             vals = " ".join(f"{row[c]:>14.3f}" if row[c] is not None else f"{'-':>14}" for c in cols)
             print(f"{key:<10} {label:>5} {vals}", file=sys.stderr)
+
+
+EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are written, and a re-run retries them
+
+
+def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path) -> int:
+    from .experiment import Tally, make_executor, run_replicates
+    from .output import summary
+
+    if args.replicates < 1:
+        raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        results, records = run_replicates(
+            scenario, seed, args.replicates, folder, executor, plots=not args.no_plots,
+            progress=None if args.quiet else f"{scenario.name} x {args.replicates}",
+            scenario_file=str(args.scenario),
+            provenance_extra={"overrides": args.overrides, "scale_override": args.scale, **_executor_info(args)})
+    tally = Tally.of(results)
+    if not args.quiet and records.size:
+        print(f"mean of {records.shape[0]} replicates:", file=sys.stderr)
+        _print_summary(summary(records.mean(axis=0), scenario))
+    if tally.failed or not args.quiet:
+        print(tally.line(scenario.name), file=sys.stderr)
+    print(folder)
+    return EXIT_RUNS_FAILED if tally.failed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import headline, plan_comparison, run_comparison
+    from .experiment import make_executor
+
+    plan = plan_comparison(args.scenarios, args.replicates, baseline=args.baseline, seed=args.seed,
+                           overrides=args.overrides, scale=args.scale)  # bad input fails before workers start
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        folder, tally, rows = run_comparison(plan, executor, folder=args.out, progress=not args.quiet,
+                                             plots=not args.no_plots, provenance_extra=_executor_info(args))
+    if not args.quiet and rows:
+        print(headline(rows, plan.baseline), file=sys.stderr)
+    if tally.failed or not args.quiet:
+        print(tally.line("compare"), file=sys.stderr)
+    print(folder)
+    return EXIT_RUNS_FAILED if tally.failed else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .experiment import make_executor
+    from .sweep import load_experiment, run_sweep
+
+    exp, base = load_experiment(args.experiment)  # a bad file is reported before any worker starts
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        folder, tally = run_sweep(args.experiment, exp, base, executor, folder=args.out,
+                                  progress=not args.quiet, provenance_extra=_executor_info(args))
+    if tally.failed or not args.quiet:
+        print(tally.line(f"sweep {args.experiment}"), file=sys.stderr)
+    print(folder)
+    return EXIT_RUNS_FAILED if tally.failed else 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .gsa import run_command
+    return run_command(args)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import run_command
+    return run_command(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Check the scenario, then replace this process with `solara run egovsim.app` (the page reads the
+    scenario from EGOVSIM_SCENARIO, EGOVSIM_SCALE and EGOVSIM_SET)."""
+    import json
+    import os
+
+    from . import assets
+    from .scenario import load_scenario
+
+    scenario = Path(args.scenario or Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml")
+    load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
+    if not 0 <= args.port <= 65535:
+        raise InputError("--port", "", f"must be in 0-65535, got {args.port}")
+    env = dict(os.environ, EGOVSIM_SCENARIO=str(scenario.resolve()), EGOVSIM_SET=json.dumps(args.overrides),
+               SOLARA_TELEMETRY_MIXPANEL_ENABLE="False")
+    env.pop("EGOVSIM_SCALE", None)
+    if args.scale is not None:
+        env["EGOVSIM_SCALE"] = repr(args.scale)
+    missing = assets.missing()
+    if missing:
+        print(f"egovsim: the page's offline front end is missing ({', '.join(a.spec for a in missing)}): "
+              "without internet it stays blank; install it with `python -m egovsim.assets`", file=sys.stderr)
+    where = f"http://{args.host}:{args.port}/" if args.port else f"http://{args.host} (a free port, printed below)"
+    print(f"egovsim: serving {scenario} at {where} (Ctrl-C to stop)", flush=True)
+    sys.stderr.flush()
+    cmd = [sys.executable, "-m", "solara", "run", "egovsim.app", "--host", args.host, "--port", str(args.port),
+           "--production", "--no-open"]
+    os.execve(sys.executable, cmd, env)  # the server keeps this process id: Ctrl-C and kill reach it directly
+    return 0  # not reached
 
 
 def main(argv: list[str] | None = None) -> int:
