@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_args(run)
     run.add_argument("--replicates", type=int, default=None, metavar="R",
                      help="R runs with seeds spawned from the master seed (--seed or the scenario's); writes "
-                          "every replicate's time series, their mean and 5-95%% band, and plots with bands")
+                          "every replicate's time series, their mean and 5-95%% band, and plots with bands "
+                          "(with --out DIR, running the same command again resumes an interrupted run)")
     _executor_args(run)
     run.set_defaults(func=cmd_run)
 

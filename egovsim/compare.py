@@ -1,0 +1,354 @@
+"""What-if comparisons with honest uncertainty (`egovsim compare A.yaml B.yaml ... --replicates R`).
+
+Replicate i of every scenario runs with the same seed (common random numbers), so each replicate gives a
+*paired* difference B - A in which most of the model's chance variation cancels. A scenario's value is the mean
+over replicates with a 95% Student t interval of the mean; a difference is the mean of the per-replicate
+differences with a 95% t interval. Two identical scenarios give differences of exactly 0 with interval [0, 0].
+The intervals describe the model's stochastic variation only, not uncertainty in its parameters or structure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from .errors import InputError
+from .experiment import RunSpec, Store, Tally, replicate_seeds, run_many, stack, write_replicates
+from .outcomes import COL, OUTCOMES
+from .output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
+from .scenario import Scenario, load_scenario
+
+LEVEL = 0.95
+# the outcomes report.md tabulates and plots (comparison.csv holds every summary outcome)
+HEADLINE = ("egov_index", "adopted_share", "use_share_12m", "access_share", "civil_servant_genuine_share",
+            "services_online_share", "informal_payment_index")
+MEANING = dict(OUTCOMES)
+
+
+# ---- statistics -------------------------------------------------------------------------------------------
+
+
+def t_interval(x: np.ndarray, level: float = LEVEL) -> dict[str, np.ndarray]:
+    """Mean of x over axis 0 and its Student t interval, ignoring nan: n, mean, sd, ci_low, ci_high.
+
+    With fewer than two values the interval is undefined (nan). Values that are all equal give sd 0 and an
+    interval of zero width, so identical scenarios give a difference of exactly [0, 0]."""
+    x = np.asarray(x, dtype=float)
+    finite = np.isfinite(x)
+    n = finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite, x, 0.0).sum(axis=0) / n
+        dev = np.where(finite, x - mean, 0.0)
+        sd = np.sqrt((dev ** 2).sum(axis=0) / (n - 1))
+        half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    sd = np.where(n >= 2, sd, np.nan)
+    mean = np.where(n >= 1, mean, np.nan)
+    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
+
+
+# ---- the scenarios being compared -------------------------------------------------------------------------
+
+
+@dataclass
+class Arm:
+    """One scenario of a comparison with its replicates: records (replicates, steps + 1, provinces, columns)
+    and the replicate index of each (failed replicates are missing)."""
+    label: str
+    scenario: Scenario
+    source: str
+    records: np.ndarray
+    replicates: list[int]
+
+    def values(self, province: str, outcome: str, year: int) -> np.ndarray:
+        """The outcome in `province` at mid-`year`, one value per replicate."""
+        p = list(self.scenario.provinces).index(province)
+        k = row_of_year(self.scenario, self.records.shape[1], year)
+        return self.records[:, k, p, COL[outcome]]
+
+
+def labels_for(scenarios: list[Scenario], paths: list[str]) -> list[str]:
+    """Scenario names, or file names where names clash, made unique with a suffix as a last resort."""
+    names = [sc.name for sc in scenarios]
+    if len(set(names)) < len(names):
+        names = [Path(p).stem for p in paths]
+    out: list[str] = []
+    for name in names:
+        label, n = name, 1
+        while label in out:
+            n += 1
+            label = f"{name}_{n}"
+        out.append(label)
+    return out
+
+
+def pairs(labels: list[str], baseline: str) -> list[tuple[str, str]]:
+    """Every pair (a, b), read "b minus a": the baseline is always the a; otherwise command-line order."""
+    out = []
+    for a, b in combinations(labels, 2):
+        out.append((b, a) if b == baseline else (a, b))
+    return sorted(out, key=lambda ab: (ab[0] != baseline, labels.index(ab[0]), labels.index(ab[1])))
+
+
+def comparison_years(arms: list[Arm], baseline: Arm) -> list[int]:
+    """The baseline's report years and the last year, where every scenario has them."""
+    first = max(a.scenario.start_year for a in arms)
+    last = min(a.scenario.end_year for a in arms)
+    return sorted({y for y in baseline.scenario.report_years if first <= y <= last} | {last})
+
+
+def comparison_rows(arms: list[Arm], baseline: str, outcomes=SUMMARY_COLUMNS) -> list[dict]:
+    """Per scenario, province, outcome and year: mean and 95% interval; per pair of scenarios: the mean paired
+    difference and its 95% interval (over the replicates both scenarios completed)."""
+    by_label = {a.label: a for a in arms}
+    yrs = comparison_years(arms, by_label[baseline])
+    rows = []
+    for arm in arms:
+        for province in arm.scenario.provinces:
+            for outcome in outcomes:
+                for year in yrs:
+                    rows.append(_row("scenario", arm.label, "", province, outcome, year,
+                                     t_interval(arm.values(province, outcome, year))))
+    for a, b in pairs([arm.label for arm in arms], baseline):
+        A, B = by_label[a], by_label[b]
+        common = sorted(set(A.replicates) & set(B.replicates))
+        ia = [A.replicates.index(i) for i in common]
+        ib = [B.replicates.index(i) for i in common]
+        for province in (p for p in B.scenario.provinces if p in A.scenario.provinces):
+            for outcome in outcomes:
+                for year in yrs:
+                    diff = B.values(province, outcome, year)[ib] - A.values(province, outcome, year)[ia]
+                    rows.append(_row("difference", b, a, province, outcome, year, t_interval(diff)))
+    return rows
+
+
+def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year: int, ci: dict) -> dict:
+    return {"kind": kind, "scenario": scenario, "minus": minus, "province": province, "outcome": outcome,
+            "year": year, **{k: (int(v) if k == "n" else float(v)) for k, v in ci.items()}}
+
+
+CSV_FIELDS = ("kind", "scenario", "minus", "province", "outcome", "year", "n", "mean", "sd", "ci_low", "ci_high")
+
+
+def comparison_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for row in rows:
+        writer.writerow([_text(row[f]) for f in CSV_FIELDS])
+    return buf.getvalue()
+
+
+def _text(v) -> str:
+    if isinstance(v, float):
+        return "nan" if np.isnan(v) else format(v, ".10g")
+    return str(v)
+
+
+# ---- report.md and plots ----------------------------------------------------------------------------------
+
+
+def _ci(row: dict, signed: bool = False) -> str:
+    if np.isnan(row["mean"]):
+        return "-"
+    fmt = "+.3g" if signed else ".3g"  # 3 significant digits: small shares and differences stay readable
+    if np.isnan(row["ci_low"]):
+        return format(row["mean"], fmt)
+    text = f"{row['mean']:{fmt}} [{row['ci_low']:{fmt}}, {row['ci_high']:{fmt}}]"
+    if signed and (row["ci_low"] > 0 or row["ci_high"] < 0):
+        text += " *"
+    return text
+
+
+def report_md(arms: list[Arm], baseline: str, rows: list[dict], master_seed: int, replicates: int,
+              plot_files: list[Path]) -> str:
+    by = {(r["kind"], r["scenario"], r["minus"], r["province"], r["outcome"], r["year"]): r for r in rows}
+    base = next(a for a in arms if a.label == baseline)
+    lines = [f"# What-if comparison: {', '.join(a.label for a in arms)}", "",
+             "| scenario | file | replicates completed |", "|---|---|---|"]
+    lines += [f"| {a.label}{' (baseline)' if a.label == baseline else ''} | `{a.source}` | "
+              f"{len(a.replicates)} of {replicates} |" for a in arms]
+    lines += ["", "## How to read this", "",
+              f"- Each scenario was run **{replicates} times** (replicates). Replicate *i* of every scenario used "
+              f"the same seed, spawned from master seed {master_seed} with numpy's SeedSequence (common random "
+              "numbers), so the differences are *paired*: most of the model's chance variation cancels.",
+              f"- A value is the **mean over replicates** and, in brackets, its **{LEVEL:.0%} interval** "
+              "(Student t with replicates - 1 degrees of freedom): where the mean would lie with more replicates.",
+              "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with its "
+              f"{LEVEL:.0%} t interval. `*` marks an interval that excludes 0: the replicates resolve the "
+              "difference's sign.",
+              "- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
+              "parameters or structure: they say how sure we are about what the model does, not about the world.",
+              "- Values are states at mid-year (1 July). Shaded bands on the plots are the 5-95% range of "
+              "replicates (the spread of single runs), a different thing from the interval of the mean.",
+              "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
+              "are under `scenarios/<name>/`.", ""]
+    yrs = comparison_years(arms, base)
+    for arm in arms:
+        if arm.label == baseline:
+            continue
+        lines += [f"## {arm.label} minus {baseline}", ""]
+        for province in (p for p in arm.scenario.provinces if p in base.scenario.provinces):
+            lines += [f"### {arm.scenario.provinces[province].name}", "",
+                      f"| outcome | year | {baseline} | {arm.label} | difference |", "|---|---|---|---|---|"]
+            for outcome in HEADLINE:
+                for year in yrs:
+                    a = by[("scenario", baseline, "", province, outcome, year)]
+                    b = by[("scenario", arm.label, "", province, outcome, year)]
+                    d = by[("difference", arm.label, baseline, province, outcome, year)]
+                    lines.append(f"| {outcome} | {year} | {_ci(a)} | {_ci(b)} | {_ci(d, signed=True)} |")
+            lines.append("")
+    if plot_files:
+        lines += ["## Plots", ""]
+        lines += [f"![{p.stem}](plots/{p.name})" for p in plot_files]
+        lines.append("")
+    lines += ["## Outcomes", ""] + [f"- `{o}`: {MEANING[o]}" for o in HEADLINE] + [""]
+    return "\n".join(lines)
+
+
+def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[Path]:
+    """One figure per outcome: a panel per province, every scenario's mean with its 5-95% band."""
+    from .plots import BAND, _grid, _line, _save
+
+    provinces: dict[str, str] = {}
+    for arm in arms:
+        for key, cfg in arm.scenario.provinces.items():
+            provinces.setdefault(key, cfg.name)
+    made = []
+    for outcome in outcomes:
+        fig, axes = _grid(len(provinces), f"{outcome}: mean of replicates, band {BAND[0]}-{BAND[1]}%")
+        for ax, (key, name) in zip(axes, provinces.items()):
+            for arm in arms:
+                if key in arm.scenario.provinces and arm.records.size:
+                    p = list(arm.scenario.provinces).index(key)
+                    _line(ax, years(arm.scenario, arm.records.shape[1]), arm.records[:, :, p, COL[outcome]],
+                          arm.label)
+            ax.set_title(name)
+            ax.set_xlabel("year")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(outcome)
+        axes[0].legend(fontsize=8, loc="best")
+        path = Path(folder) / f"{outcome}.png"
+        _save(fig, path)
+        made.append(path)
+    return made
+
+
+# ---- the command ------------------------------------------------------------------------------------------
+
+
+def default_folder(labels: list[str]) -> Path:
+    """results/compare-A-vs-B: the same command writes (and resumes) in the same place."""
+    name = "-vs-".join(labels)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
+    return Path("results") / f"compare-{name}"
+
+
+@dataclass
+class Plan:
+    """A comparison ready to run: the loaded scenarios with their labels, the baseline and the seeds."""
+    paths: list[str]
+    scenarios: list[Scenario]
+    labels: list[str]
+    baseline: str
+    master_seed: int
+    replicates: int
+    overrides: list[str]
+    scale: float | None
+
+    @property
+    def seeds(self) -> list[int]:
+        return replicate_seeds(self.master_seed, self.replicates)
+
+
+def plan_comparison(paths: list[str], replicates: int, *, baseline: str | None = None, seed: int | None = None,
+                    overrides: list[str] | None = None, scale: float | None = None) -> Plan:
+    """Load and check everything a comparison needs, before any worker starts.
+
+    baseline: a file given in `paths` or a scenario label (default: the first). seed: the master seed
+    (default: the baseline scenario's seed)."""
+    if len(paths) < 2:
+        raise InputError("compare", "", "give at least two scenario files")
+    if replicates < 1:
+        raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
+    scenarios = [load_scenario(p, overrides, scale) for p in paths]
+    labels = labels_for(scenarios, paths)
+    base = _baseline_label(baseline, paths, labels)
+    master = scenarios[labels.index(base)].seed if seed is None else seed
+    if master < 0:
+        raise InputError("--seed", "", f"must be >= 0, got {master}")
+    return Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
+
+
+def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress: bool = True,
+                   plots: bool = True, provenance_extra: dict | None = None) -> tuple[Path, Tally, list[dict]]:
+    """Run the plan's paired replicates (resuming from folder/runs/) and write comparison.csv, report.md,
+    plots/ and, per scenario, scenarios/<label>/ (time series of every replicate and their band)."""
+    folder = Path(folder) if folder is not None else default_folder(plan.labels)
+    seeds = plan.seeds
+    specs = [RunSpec(label, i, s) for label in plan.labels for i, s in enumerate(seeds)]
+    store = Store(folder / "runs")
+    start = time.perf_counter()
+    results = run_many(specs, dict(zip(plan.labels, plan.scenarios)), executor, store=store,
+                       progress="compare" if progress else None)
+    wall = time.perf_counter() - start
+    tally = Tally.of(results)
+
+    arms = []
+    for label, sc, path in zip(plan.labels, plan.scenarios, plan.paths):
+        mine = [r for r in results if r.spec.scenario == label]
+        prov = provenance(seeds=seeds, wall_time_s=sum(r.wall_time_s for r in mine if not r.resumed),
+                          scenario_file=path, extra={"master_seed": plan.master_seed,
+                                                     "replicates": plan.replicates})
+        write_replicates(folder / "scenarios" / label, sc, mine, prov, plots=False)
+        records, reps = stack(mine)
+        arms.append(Arm(label, sc, path, records, reps))
+    complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
+    rows = comparison_rows(arms, plan.baseline) if complete else []
+    atomic_write(folder / "comparison.csv", comparison_csv(rows))
+    plot_files = comparison_plots(folder / "plots", arms) if plots and complete else []
+    if complete:
+        atomic_write(folder / "report.md", report_md(arms, plan.baseline, rows, plan.master_seed,
+                                                     plan.replicates, plot_files))
+    write_json(folder / "provenance.json", provenance(
+        seeds=seeds, wall_time_s=wall, scenario_file=None,
+        extra={"experiment": "compare", "scenarios": dict(zip(plan.labels, plan.paths)),
+               "baseline": plan.baseline, "master_seed": plan.master_seed, "replicates": plan.replicates,
+               "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates); replicate i of every scenario "
+                            "uses seed i (common random numbers)",
+               "overrides": plan.overrides, "scale_override": plan.scale, "interval": f"{LEVEL:.0%} Student t",
+               "runs": tally.as_dict(), "commits_of_runs": store.commits(r.key for r in results),
+               **(provenance_extra or {})}))
+    return folder, tally, rows
+
+
+def _baseline_label(baseline: str | None, paths: list[str], labels: list[str]) -> str:
+    if baseline is None:
+        return labels[0]
+    if baseline in labels:
+        return baseline
+    for path, label in zip(paths, labels):
+        if Path(path).resolve() == Path(baseline).resolve():
+            return label
+    raise InputError("--baseline", "", f"{baseline!r} is not one of the compared scenarios "
+                                       f"({', '.join(labels)}) or their files")
+
+
+def headline(rows: list[dict], baseline: str, outcomes=("egov_index", "adopted_share", "access_share")) -> str:
+    """Differences from the baseline at the last compared year, for the end of the command."""
+    diffs = [r for r in rows if r["kind"] == "difference" and r["minus"] == baseline and r["outcome"] in outcomes]
+    if not diffs:
+        return ""
+    last = max(r["year"] for r in diffs)
+    lines = [f"difference from {baseline} in {last} (mean [{LEVEL:.0%} interval]):"]
+    for r in (r for r in diffs if r["year"] == last):
+        lines.append(f"  {r['scenario']:<24} {r['province']:<10} {r['outcome']:<16} {_ci(r, signed=True)}")
+    return "\n".join(lines)

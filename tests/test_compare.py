@@ -1,0 +1,112 @@
+"""What-if comparisons: t intervals, paired differences under common random numbers, the command's files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from egovsim import cli
+from egovsim.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
+from egovsim.experiment import SerialExecutor
+from egovsim.output import SUMMARY_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+DAKLAK = ROOT / "scenarios" / "daklak.yaml"
+SMALL = ["end_year=2012"]
+
+
+def scenario_file(folder: Path, name: str, body: str = "") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(f"extends: {DAKLAK}\nname: {name}\n{body}", encoding="utf-8")
+    return path
+
+
+def test_t_interval_is_students_t_over_finite_values():
+    x = np.array([[0.1, 1.0], [0.4, np.nan], [0.35, 3.0], [0.2, 5.0]])
+    ci = t_interval(x)
+    lo, hi = stats.t.interval(0.95, 3, loc=np.mean(x[:, 0]), scale=stats.sem(x[:, 0]))
+    assert ci["n"].tolist() == [4, 3]
+    assert ci["ci_low"][0] == pytest.approx(lo) and ci["ci_high"][0] == pytest.approx(hi)
+    lo, hi = stats.t.interval(0.95, 2, loc=3.0, scale=stats.sem([1.0, 3.0, 5.0]))
+    assert (ci["ci_low"][1], ci["ci_high"][1]) == (pytest.approx(lo), pytest.approx(hi))
+    one = t_interval(np.array([[2.0]]))
+    assert one["mean"][0] == 2.0 and np.isnan(one["ci_low"][0])  # one replicate: no interval
+
+
+def test_pairs_put_the_baseline_first():
+    assert pairs(["a", "b", "c"], "a") == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert pairs(["a", "b", "c"], "c") == [("c", "a"), ("c", "b"), ("a", "b")]
+
+
+def run_pair(tmp_path, body_b: str, replicates: int = 5):
+    a = scenario_file(tmp_path, "status_quo")
+    b = scenario_file(tmp_path, "lever", body_b)
+    plan = plan_comparison([str(a), str(b)], replicates, overrides=SMALL, scale=0.001)
+    folder, tally, rows = run_comparison(plan, SerialExecutor(), folder=tmp_path / "out", progress=False,
+                                         plots=False)
+    assert not tally.failed and tally.total == 2 * replicates  # different names: every run really ran
+    return [r for r in rows if r["kind"] == "difference"], rows
+
+
+def test_two_identical_scenarios_differ_by_exactly_zero(tmp_path):
+    diffs, rows = run_pair(tmp_path, "")
+    assert len(diffs) == len(SUMMARY_COLUMNS)  # one province, one year (2012)
+    for r in diffs:
+        if r["n"]:  # outcomes undefined in every replicate (nan) have n = 0
+            assert (r["mean"], r["ci_low"], r["ci_high"]) == (0.0, 0.0, 0.0), r
+
+
+def test_more_infrastructure_spending_gives_an_interval_above_zero(tmp_path):
+    diffs, _ = run_pair(tmp_path, "provinces: {daklak: {policy: {infrastructure: 3.0}}}\n")
+    access = [r for r in diffs if r["outcome"] == "access_share"]
+    assert access and all(r["minus"] == "status_quo" and r["scenario"] == "lever" for r in access)
+    assert all(r["ci_low"] > 0 for r in access), access
+
+
+def test_compare_command_writes_table_report_plots_and_honours_the_baseline(tmp_path, capsys):
+    a = scenario_file(tmp_path, "status_quo")
+    b = scenario_file(tmp_path, "more_training", "provinces: {daklak: {policy: {training: 3.0}}}\n")
+    out = tmp_path / "cmp"
+    args = ["compare", str(a), str(b), "--replicates", "3", "--baseline", str(b), "--scale", "0.001",
+            "--set", "end_year=2012", "--executor", "serial", "--out", str(out)]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "difference from more_training" in err and "0 failed" in err
+    rows = list(csv.DictReader(open(out / "comparison.csv")))
+    diff = [r for r in rows if r["kind"] == "difference"]
+    assert {(r["scenario"], r["minus"]) for r in diff} == {("status_quo", "more_training")}
+    assert {r["year"] for r in rows} == {"2012"} and {r["n"] for r in rows} <= {"3", "0"}
+    report = (out / "report.md").read_text()
+    assert "3 times" in report and "95% interval" in report and "Student t" in report
+    assert "## status_quo minus more_training" in report and "![egov_index](plots/egov_index.png)" in report
+    assert (out / "plots" / "egov_index.png").stat().st_size > 1000
+    assert (out / "scenarios" / "status_quo" / "timeseries" / "replicate_000.csv").exists()
+    # the same command again resumes everything and rewrites identical results
+    before = (out / "comparison.csv").read_bytes()
+    assert cli.main(args + ["--no-plots", "--quiet"]) == 0
+    assert (out / "comparison.csv").read_bytes() == before
+
+
+def test_compare_rejects_an_unknown_baseline(tmp_path, capsys):
+    a, b = scenario_file(tmp_path, "a"), scenario_file(tmp_path, "b")
+    assert cli.main(["compare", str(a), str(b), "--baseline", "c.yaml", "--executor", "serial"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--baseline" in err and "'c.yaml' is not one of" in err
+
+
+def test_comparison_rows_skip_provinces_a_pair_does_not_share():
+    # rows are built only from what both scenarios hold (three provinces vs Dak Lak alone)
+    from egovsim.compare import Arm
+    from egovsim.scenario import load_scenario
+    three = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", SMALL, 0.001)
+    one = load_scenario(DAKLAK, SMALL, 0.001)
+    rec3 = np.zeros((2, 85, 3, 31))
+    rec1 = np.ones((2, 85, 1, 31))
+    rows = comparison_rows([Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three",
+                           outcomes=("egov_index",))
+    diffs = [r for r in rows if r["kind"] == "difference"]
+    assert [(r["province"], r["mean"]) for r in diffs] == [("daklak", 1.0)]

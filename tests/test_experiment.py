@@ -1,0 +1,294 @@
+"""The experiment runner: seeds, executors, the resumable store, fault isolation, sweeps and their files.
+
+Runs are tiny (Dak Lak at scale 0.001, a few years) so the whole file takes seconds; what is tested is the
+runner, not the model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from egovsim import cli, experiment
+from egovsim.experiment import (RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many,
+                                run_one)
+from egovsim.model import simulate
+from egovsim.scenario import load_scenario
+from egovsim.sweep import design_points, load_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+DAKLAK = ROOT / "scenarios" / "daklak.yaml"
+
+
+def tiny(end_year: int = 2009, path: Path = DAKLAK):
+    return load_scenario(path, [f"end_year={end_year}"], scale=0.001)
+
+
+def specs_for(label: str, n: int, master: int = 7, values=None) -> list[RunSpec]:
+    return [RunSpec(label, i, s, values=values or {}) for i, s in enumerate(replicate_seeds(master, n))]
+
+
+def write_experiment(folder: Path, body: str, end_year: int = 2009) -> Path:
+    path = folder / "exp.yaml"
+    path.write_text(f"scenario: {DAKLAK}\nscale: 0.001\nset: [end_year={end_year}]\n" + body, encoding="utf-8")
+    return path
+
+
+def same_table(a: Path, b: Path) -> bool:
+    """Equal Parquet contents, nan equal to nan (pyarrow's Table.equals says nan != nan)."""
+    return pq.read_table(a).to_pandas().equals(pq.read_table(b).to_pandas())
+
+
+def without_wall_time(text: str) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    drop = rows[0].index("wall_time_s")
+    return [r[:drop] + r[drop + 1:] for r in rows]
+
+
+# ---- seeds ------------------------------------------------------------------------------------------------
+
+
+def test_replicate_seeds_are_plain_distinct_and_reproducible():
+    seeds = replicate_seeds(2024, 50)
+    assert seeds == replicate_seeds(2024, 50)
+    assert seeds[:10] == replicate_seeds(2024, 10)  # adding replicates keeps the earlier ones
+    assert len(set(seeds)) == 50
+    assert all(type(s) is int and 0 <= s < 2**63 for s in seeds)
+    assert replicate_seeds(2025, 3) != seeds[:3]
+
+
+# ---- executors: same results whatever runs them -------------------------------------------------------
+
+
+def test_one_and_two_process_workers_give_the_serial_results_exactly():
+    sc = tiny()
+    specs = specs_for(sc.name, 4)
+    with make_executor(executor="serial") as ex:
+        serial = run_many(specs, {sc.name: sc}, ex)
+    for workers in (1, 2):
+        with make_executor(workers, "process") as ex:
+            parallel = run_many(specs, {sc.name: sc}, ex)
+        for a, b in zip(serial, parallel):
+            assert b.ok and b.spec == a.spec and b.key == a.key
+            np.testing.assert_array_equal(a.records, b.records)
+    np.testing.assert_array_equal(serial[2].records, simulate(sc, specs[2].seed))  # the runner adds nothing
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_serial_results_exactly():
+    sc = tiny()
+    specs = specs_for(sc.name, 3)
+    with make_executor(executor="serial") as ex:
+        serial = run_many(specs, {sc.name: sc}, ex)
+    with make_executor(2, "dask") as ex:  # LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+        dask = run_many(specs, {sc.name: sc}, ex)
+    for a, b in zip(serial, dask):
+        assert b.ok
+        np.testing.assert_array_equal(a.records, b.records)
+
+
+# ---- store, faults and resumption ---------------------------------------------------------------------
+
+
+def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
+    sc = tiny()
+    specs = specs_for(sc.name, 4)
+    bad_seed = specs[1].seed
+
+    def flaky(scenario, seed=None, progress=None):
+        if seed == bad_seed:
+            raise ValueError("boom in the model")
+        return simulate(scenario, seed)
+
+    monkeypatch.setattr(experiment, "simulate", flaky)
+    store = Store(tmp_path / "runs")
+    results = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store)
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert results[1].error == "ValueError: boom in the model" and "flaky" in results[1].traceback
+    assert store.meta(results[1].key)["status"] == "failed"
+
+    monkeypatch.setattr(experiment, "simulate", simulate)  # the bug is fixed: the next call retries it only
+    ran = []
+    again = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store, on_result=ran.append)
+    assert [r.spec.replicate for r in ran] == [1]
+    assert all(r.ok for r in again) and [r.resumed for r in again] == [True, False, True, True]
+
+
+def test_resuming_after_ctrl_c_runs_only_what_is_missing_and_matches_an_uninterrupted_run(tmp_path):
+    sc = tiny()
+    specs = specs_for(sc.name, 6)
+    calls = []
+
+    def interrupted_after_two(scenario, values, seed):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(seed)
+        return run_one(scenario, values, seed)
+
+    store = Store(tmp_path / "runs")
+    with pytest.raises(KeyboardInterrupt):
+        run_many(specs, {sc.name: sc}, SerialExecutor(), store=store, run=interrupted_after_two)
+    assert len(list(store.folder.glob("*.npz"))) == 2
+
+    ran = []
+    resumed = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store, on_result=ran.append)
+    assert sorted(r.spec.seed for r in ran) == sorted(s.seed for s in specs[2:])
+    reference = run_many(specs, {sc.name: sc}, SerialExecutor())
+    for a, b in zip(resumed, reference):
+        np.testing.assert_array_equal(a.records, b.records)
+
+
+def test_a_sweep_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    exp = write_experiment(tmp_path, "design:\n  grid:\n    citizens.q0: [" +
+                           ", ".join(f"{0.1 + 0.01 * i:.2f}" for i in range(16)) + "]\nseed: 3\n", end_year=2008)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "egovsim", "sweep", str(exp), "--out", str(out), "--executor", "serial",
+           "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(list((out / "runs").glob("*.json"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the sweep ended before it could be killed"
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    assert 3 <= len(before) < 16 and not (out / "runs.csv").exists()
+
+    assert cli.main(["sweep", str(exp), "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    assert len(after) == 16
+    assert all(after[name] == mtime for name, mtime in before.items())  # finished runs were not redone
+
+    ref = tmp_path / "reference"
+    assert cli.main(["sweep", str(exp), "--out", str(ref), "--executor", "serial", "--quiet"]) == 0
+    assert without_wall_time((out / "runs.csv").read_text()) == without_wall_time((ref / "runs.csv").read_text())
+    assert same_table(out / "timeseries.parquet", ref / "timeseries.parquet")
+
+
+# ---- egovsim run --replicates -------------------------------------------------------------------------
+
+
+def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, capsys):
+    common = [str(DAKLAK), "--scale", "0.001", "--set", "end_year=2009", "--quiet"]
+    assert cli.main(["run", *common, "--replicates", "3", "--executor", "serial", "--out",
+                     str(tmp_path / "reps")]) == 0
+    reps = tmp_path / "reps"
+    table = list(csv.DictReader(open(reps / "replicates.csv")))
+    assert [r["status"] for r in table] == ["ok"] * 3
+    seed = table[2]["seed"]
+    assert cli.main(["run", *common, "--seed", seed, "--no-plots", "--out", str(tmp_path / "one")]) == 0
+    one = (tmp_path / "one" / "timeseries.csv").read_bytes()
+    assert (reps / "timeseries" / "replicate_002.csv").read_bytes() == one
+    band = list(csv.DictReader(open(reps / "timeseries_band.csv")))
+    assert band[0].keys() == {"year", "province", "outcome", "replicates", "mean", "p5", "p95"}
+    assert {p.name for p in (reps / "plots").iterdir()} >= {"egov_index.png", "use_by_group.png"}
+    assert len(list((reps / "runs").glob("*.npz"))) == 3
+
+
+# ---- sweeps -----------------------------------------------------------------------------------------------
+
+
+def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
+    exp = write_experiment(tmp_path, "design:\n  grid:\n    provinces.*.policy.training: [0.5, 2.0]\n"
+                                     "    citizens.q0: [0.2, 0.4]\nreplicates: 2\nseed: 11\n"
+                                     "outputs: [egov_index@2008, adopted_share@end]\n")
+    outs = {}
+    for workers in (1, 2):
+        outs[workers] = tmp_path / f"w{workers}"
+        assert cli.main(["sweep", str(exp), "--out", str(outs[workers]), "--workers", str(workers),
+                         "--quiet"]) == 0
+    runs = [without_wall_time((outs[w] / "runs.csv").read_text()) for w in (1, 2)]
+    assert runs[0] == runs[1]
+    header, *rows = runs[0]
+    assert len(rows) == 8 and {r[header.index("status")] for r in rows} == {"ok"}
+    assert "daklak.egov_index@2008" in header and "provinces.*.policy.training" in header
+    assert same_table(outs[1] / "timeseries.parquet", outs[2] / "timeseries.parquet")
+    table = pq.read_table(outs[1] / "timeseries.parquet")
+    assert table.num_rows == 8 * 49
+    # the parquet holds exactly what a direct run gives
+    first = table.slice(0, 49).to_pandas()
+    sc = load_scenario(DAKLAK, ["end_year=2009", "provinces.daklak.policy.training=0.5", "citizens.q0=0.2"],
+                       scale=0.001)
+    direct = simulate(sc, int(first["seed"][0]))
+    np.testing.assert_array_equal(first["egov_index"].to_numpy(), direct[:, 0, -1])
+
+
+def test_sweep_reports_failed_runs_with_a_nonzero_status_and_retries_them(tmp_path, monkeypatch, capsys):
+    exp = write_experiment(tmp_path, "design:\n  points: [{citizens.q0: 0.2}, {citizens.q0: 0.3}]\n")
+
+    def failing_for_q03(scenario, seed=None, progress=None):
+        if scenario.citizens.q0 == 0.3:
+            raise RuntimeError("no convergence")
+        return simulate(scenario, seed)
+
+    monkeypatch.setattr(experiment, "simulate", failing_for_q03)
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(exp), "--out", str(out), "--executor", "serial", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "1 failed" in err and "RuntimeError: no convergence" in err
+    rows = list(csv.DictReader(open(out / "runs.csv")))
+    assert [r["status"] for r in rows] == ["ok", "failed"] and rows[1]["error"] == "RuntimeError: no convergence"
+
+    monkeypatch.setattr(experiment, "simulate", simulate)
+    assert cli.main(["sweep", str(exp), "--out", str(out), "--executor", "serial"]) == 0
+    assert "(1 run now, 1 resumed from the store), 0 failed" in capsys.readouterr().err
+
+
+def test_latin_hypercube_design_is_seeded_and_inside_its_bounds(tmp_path):
+    exp_file = write_experiment(tmp_path, "design:\n  lhs:\n    n: 16\n    bounds:\n"
+                                          "      citizens.q0: [0.1, 0.5]\n"
+                                          "      provinces.*.policy.training: [0.5, 2]\nseed: 5\n")
+    exp, _ = load_experiment(exp_file)
+    points = design_points(exp)
+    assert len(points) == 16 and points == design_points(exp)
+    q0 = np.array([p["citizens.q0"] for p in points])
+    assert q0.min() >= 0.1 and q0.max() <= 0.5
+    # Latin hypercube: exactly one point in each of the 16 equal slices of every parameter's range
+    assert sorted(np.floor((q0 - 0.1) / 0.4 * 16).astype(int)) == list(range(16))
+    exp.seed = 6
+    assert design_points(exp) != points
+
+
+def test_example_experiment_is_valid():
+    exp, base = load_experiment(ROOT / "experiments" / "example_sweep.yaml")
+    assert len(design_points(exp)) * exp.replicates == 12 and set(base.provinces) == {"hue", "daklak", "bentre"}
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ("design: {grid: {citizens.q0: [0.2]}}\nreplicate: 2\n", "replicate",
+     "unknown key (did you mean 'replicates'?)"),
+    ("design: {grid: {citizens.q0: [0.2]}, points: [{citizens.q0: 0.1}]}\n", "design",
+     "give exactly one of grid, lhs, points (got grid, points)"),
+    ("design: {grid: {provinces.*.policy.training: [1, 500]}}\n", "design.grid.provinces.*.policy.training[1]",
+     "must be <= 100.0"),
+    ("design: {grid: {citizens.q00: [0.2]}}\n", "design.grid.citizens.q00[0]", "did you mean 'q0'?"),
+    ("design: {lhs: {n: 4, bounds: {citizens.q0: [0.5, 0.1]}}}\n", "design.lhs.bounds.citizens.q0",
+     "low < high"),
+    ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_indx@2008]\n", "outputs[0]",
+     "did you mean 'egov_index'?"),
+    ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_index@2031]\n", "outputs[0]", "outside"),
+    ("design: {grid: {citizens.q0: [0.2]}}\nreplicates: 0\n", "replicates", "must be >= 1"),
+    ("design: {grid: {citizens.q0: [0.2]\n", "line", "malformed YAML"),
+])
+def test_a_bad_experiment_file_is_one_line_naming_file_and_field(tmp_path, capsys, body, field, message):
+    exp = write_experiment(tmp_path, body)
+    assert cli.main(["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "serial"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"egovsim: error: {exp}: {field}") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_base_scenario_names_the_experiment_field(tmp_path, capsys):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("scenario: nowhere.yaml\ndesign: {grid: {citizens.q0: [0.2]}}\n")
+    assert cli.main(["sweep", str(exp)]) == 2
+    assert capsys.readouterr().err.startswith(f"egovsim: error: {exp}: scenario: file not found")
