@@ -18,8 +18,6 @@ minus index of the next >= 0): ranks are never turned into values.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +29,6 @@ import numpy as np
 
 from .errors import InputError
 from .model import simulate
-from .observations import DEFAULT_PATH as OBSERVATIONS
 from .outcomes import COL, COLUMNS
 from .output import atomic_write, provenance, row_of_year, write_json
 from .scenario import Scenario, dump_yaml, load_scenario, read_yaml, with_values
@@ -631,9 +628,9 @@ def _abc_sampler(args):
     """pyabc's own samplers: its multicore one forks workers itself (so no other pool may be running in this
     process), its Dask one takes a client (of a LocalCluster, or of the cluster at --scheduler)."""
     from pyabc.sampler import DaskDistributedSampler, MulticoreEvalParallelSampler, SingleCoreSampler
-    from .experiment import _dask_client, available_cpus
+    from .experiment import dask_client, available_cpus
     if args.executor == "dask" or args.scheduler:
-        with _dask_client(args.workers or available_cpus(), args.scheduler) as client:
+        with dask_client(args.workers or available_cpus(), args.scheduler) as client:
             yield DaskDistributedSampler(dask_client=client)
     elif args.executor == "serial" or args.workers == 1:
         yield SingleCoreSampler()

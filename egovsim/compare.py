@@ -216,7 +216,7 @@ def report_md(arms: list[Arm], baseline: str, rows: list[dict], master_seed: int
 
 def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[Path]:
     """One figure per outcome: a panel per province, every scenario's mean with its 5-95% band."""
-    from .plots import BAND, _grid, _line, _save
+    from .plots import BAND, panel_row, band_line, save_png
 
     provinces: dict[str, str] = {}
     for arm in arms:
@@ -224,12 +224,12 @@ def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[P
             provinces.setdefault(key, cfg.name)
     made = []
     for outcome in outcomes:
-        fig, axes = _grid(len(provinces), f"{outcome}: mean of replicates, band {BAND[0]}-{BAND[1]}%")
+        fig, axes = panel_row(len(provinces), f"{outcome}: mean of replicates, band {BAND[0]}-{BAND[1]}%")
         for ax, (key, name) in zip(axes, provinces.items()):
             for arm in arms:
                 if key in arm.scenario.provinces and arm.records.size:
                     p = list(arm.scenario.provinces).index(key)
-                    _line(ax, years(arm.scenario, arm.records.shape[1]), arm.records[:, :, p, COL[outcome]],
+                    band_line(ax, years(arm.scenario, arm.records.shape[1]), arm.records[:, :, p, COL[outcome]],
                           arm.label)
             ax.set_title(name)
             ax.set_xlabel("year")
@@ -237,7 +237,7 @@ def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[P
         axes[0].set_ylabel(outcome)
         axes[0].legend(fontsize=8, loc="best")
         path = Path(folder) / f"{outcome}.png"
-        _save(fig, path)
+        save_png(fig, path)
         made.append(path)
     return made
 

@@ -297,12 +297,12 @@ def make_executor(workers: int | None = None, executor: str = "process",
         finally:  # on Ctrl-C: drop queued runs, let running ones end, leave no orphan processes
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        with _dask_client(n, scheduler) as client:
+        with dask_client(n, scheduler) as client:
             yield client.get_executor(pure=False)  # run_many already runs each distinct run once
 
 
 @contextlib.contextmanager
-def _dask_client(workers: int, scheduler: str | None):
+def dask_client(workers: int, scheduler: str | None):
     from distributed import Client, LocalCluster
 
     cluster = None

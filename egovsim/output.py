@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -27,16 +28,17 @@ DEPENDENCIES = ("mesa", "numpy", "scipy", "networkx", "SALib", "matplotlib", "Py
                 "distributed", "pyabc", "tqdm")
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see a half-written file."""
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary path beside `path`, renamed onto it when the block succeeds and removed when it fails:
+    readers never see a half-written file, and an interruption leaves the old file whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as fh:
-            fh.write(data)
-            fh.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
@@ -45,6 +47,16 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a whole file atomically (see atomic_path)."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(data)
 
 
 def default_run_folder(name: str, root: Path = RESULTS) -> Path:

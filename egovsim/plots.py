@@ -21,7 +21,7 @@ from .scenario import Scenario  # noqa: E402
 BAND = (5, 95)
 
 
-def _line(ax, t, series: np.ndarray, label: str, **style) -> None:
+def band_line(ax, t, series: np.ndarray, label: str, **style) -> None:
     """series: (replicates, steps). Mean line, plus a 5-95% band when there are several replicates."""
     with warnings.catch_warnings():  # steps where every replicate is nan (e.g. no dealings yet) stay gaps
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -32,27 +32,27 @@ def _line(ax, t, series: np.ndarray, label: str, **style) -> None:
         ax.fill_between(t, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     atomic_write(path, buf.getvalue())
 
 
-def _grid(n: int, title: str):
+def panel_row(n: int, title: str):
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.0), sharey=True, squeeze=False)
     fig.suptitle(title)
     return fig, axes[0]
 
 
-def _band_note(records: np.ndarray) -> str:
+def band_note(records: np.ndarray) -> str:
     r = records.shape[0]
     return f" (mean of {r} replicates, band {BAND[0]}-{BAND[1]}%)" if r > 1 else ""
 
 
 def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
-    fig, axes = _grid(records.shape[2], "Access and use of online public services by group" + _band_note(records))
+    fig, axes = panel_row(records.shape[2], "Access and use of online public services by group" + band_note(records))
     series = (("access_share", "internet at home", {"color": "0.55", "linestyle": "--"}),
               ("adopted_share", "adopted (all)", {"color": "black"}),
               ("use_share_12m", "used in last 12 months", {"color": "black", "linestyle": ":"}),
@@ -62,14 +62,14 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     for p, (key, prov) in enumerate(scenario.provinces.items()):
         ax = axes[p]
         for col, label, style in series:
-            _line(ax, t, records[:, :, p, COL[col]], label, **style)
+            band_line(ax, t, records[:, :, p, COL[col]], label, **style)
         ax.set_title(prov.name)
         ax.set_xlabel("year")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of citizens")
     axes[0].legend(fontsize=8, loc="upper left")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -78,28 +78,28 @@ def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     points = egov_index_points()
     markers = {"MIC": "o", "DTI": "s", "Vie": "^"}
     for p, (key, prov) in enumerate(scenario.provinces.items()):
-        _line(ax, t, records[:, :, p, COL["egov_index"]], f"{prov.name} (simulated)")
+        band_line(ax, t, records[:, :, p, COL["egov_index"]], f"{prov.name} (simulated)")
         color = ax.get_lines()[-1].get_color()
         for pt in (pt for pt in points if pt.province == key):
             ax.scatter(pt.year + 0.5, pt.value, color=color, marker=markers.get(pt.label[:3], "D"),
                        edgecolor="black", zorder=5, s=40)
             ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4),
                         fontsize=7)
-    ax.set_title("E-government index against observed points" + _band_note(records))
+    ax.set_title("E-government index against observed points" + band_note(records))
     ax.set_xlabel("year")
     ax.set_ylabel("index (0-1)")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
-    fig, axes = _grid(2, "Digital divides (adopted share)" + _band_note(records))
+    fig, axes = panel_row(2, "Digital divides (adopted share)" + band_note(records))
     for p, (key, prov) in enumerate(scenario.provinces.items()):
-        _line(axes[0], t, records[:, :, p, COL["urban_rural_gap"]], prov.name)
-        _line(axes[1], t, records[:, :, p, COL["ethnic_gap"]], prov.name)
+        band_line(axes[0], t, records[:, :, p, COL["urban_rural_gap"]], prov.name)
+        band_line(axes[1], t, records[:, :, p, COL["ethnic_gap"]], prov.name)
     axes[0].set_title("urban minus rural")
     axes[1].set_title("majority minus ethnic minority")
     for ax in axes:
@@ -108,13 +108,13 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gap (share points)")
     axes[0].legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
-    fig, axes = _grid(records.shape[2], "Government side: civil servants, services, informal payments"
-                      + _band_note(records))
+    fig, axes = panel_row(records.shape[2], "Government side: civil servants, services, informal payments"
+                      + band_note(records))
     series = (("civil_servant_genuine_share", "civil servants: genuine use", {"color": "tab:blue"}),
               ("civil_servant_ceremonial_share", "civil servants: ceremonial use", {"color": "tab:orange"}),
               ("services_online_share", "procedures fully online", {"color": "tab:green"}),
@@ -122,13 +122,13 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
               ("leader_will", "leader's will", {"color": "0.3", "linestyle": "--"}))
     for p, (key, prov) in enumerate(scenario.provinces.items()):
         for col, label, style in series:
-            _line(axes[p], t, records[:, :, p, COL[col]], label, **style)
+            band_line(axes[p], t, records[:, :, p, COL[col]], label, **style)
         axes[p].set_title(prov.name)
         axes[p].set_xlabel("year")
         axes[p].set_ylim(0, 1)
         axes[p].grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Path]:
@@ -160,7 +160,7 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
                 data = np.average(records[:, :, :, COL[col]], axis=2, weights=weights)
             else:
                 data = records[:, :, keys.index(panel), COL[col]]
-            _line(ax, t, data, label, color=color)
+            band_line(ax, t, data, label, color=color)
         for row in rows:
             if row["kind"] == "value" and row["where"].split()[0] == panel:
                 ax.errorbar(row["year"] + 0.5, row["observed"], yerr=2 * row["sd"], fmt="o", color="black",
@@ -173,8 +173,8 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
         ax.grid(alpha=0.3)
         ax.set_xlabel("year")
     axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Fitted model against observations (points: observed, bars: +-2 sd)" + _band_note(records))
-    _save(fig, path)
+    fig.suptitle("Fitted model against observations (points: observed, bars: +-2 sd)" + band_note(records))
+    save_png(fig, path)
 
 
 def posterior_marginals(names: list[str], samples: np.ndarray, weights: np.ndarray, bounds: np.ndarray,
@@ -192,7 +192,7 @@ def posterior_marginals(names: list[str], samples: np.ndarray, weights: np.ndarr
     for j in range(n, rows_ * cols):
         axes[j // cols][j % cols].axis("off")
     fig.suptitle("ABC-SMC posterior marginals (prior: uniform on the box)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict], time_rows: list[dict]) -> list[Path]:
@@ -211,7 +211,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         return np.nan, np.nan
 
     for output in outputs:
-        fig, axes = _grid(len(provinces), f"Sensitivity of {output}")
+        fig, axes = panel_row(len(provinces), f"Sensitivity of {output}")
         for ax, province in zip(axes, provinces):
             if study.method == "sobol":
                 y = np.arange(len(params))
@@ -235,7 +235,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         if study.method == "sobol":
             axes[0].legend(fontsize=8)
         path = folder / f"{study.method}_{output}.png"
-        _save(fig, path)
+        save_png(fig, path)
         made.append(path)
 
     main_index = "ST" if study.method == "sobol" else "mu_star"
@@ -251,13 +251,13 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
     fig.colorbar(im, ax=ax, label=main_index + (" (scaled per column)" if study.method == "morris" else ""))
     ax.set_title(f"{main_index}: which parameter drives which outcome")
     path = folder / "heatmap.png"
-    _save(fig, path)
+    save_png(fig, path)
     made.append(path)
 
     if time_rows:
         tr = study.time_resolved
         index = "ST" if study.method == "sobol" else "mu_star"
-        fig, axes = _grid(len(provinces), f"Time-resolved {index} of {tr.outcome}")
+        fig, axes = panel_row(len(provinces), f"Time-resolved {index} of {tr.outcome}")
         for ax, province in zip(axes, provinces):
             for p in params:
                 vals = [next((r["value"] for r in time_rows if r["province"] == province and r["parameter"] == p
@@ -269,6 +269,6 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         axes[0].set_ylabel(index)
         axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         path = folder / f"time_resolved_{tr.outcome}.png"
-        _save(fig, path)
+        save_png(fig, path)
         made.append(path)
     return made

@@ -9,13 +9,10 @@ rebuilt from the run store at the end, so an interrupted sweep resumes where it 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import itertools
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,7 @@ import numpy as np
 from .errors import InputError
 from .experiment import RunResult, RunSpec, Store, Tally, apply_values, replicate_seeds, run_many
 from .outcomes import COL, COLUMNS
-from .output import (atomic_write, format_value, provenance, row_of_year, write_json, years)
+from .output import (atomic_write, atomic_path, format_value, provenance, row_of_year, write_json, years)
 from .scenario import Scenario, dump_yaml, load_scenario, read_yaml
 from .schema import build, param, suggest, to_plain
 
@@ -198,7 +195,7 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
     table.writerow(["run", "point", "replicate", "seed", "status", "wall_time_s", *params,
                     *(name for name, *_ in outs), "error"])
     schema = _timeseries_schema()
-    with _atomic_path(folder / "timeseries.parquet") as tmp, \
+    with atomic_path(folder / "timeseries.parquet") as tmp, \
             pq.ParquetWriter(tmp, schema, compression="zstd") as parquet:
         for r in results:
             records = (r.records if r.records is not None else store.records(r.key)) if r.ok else None
@@ -242,27 +239,6 @@ def _timeseries_table(r: RunResult, records: np.ndarray, base: Scenario, schema)
                                                    pa.array(list(base.provinces))),
         **{c: pa.array(flat[:, i]) for i, c in enumerate(COLUMNS)}}
     return pa.table(columns, schema=schema)
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path):
-    """A temporary path beside `path`, renamed onto it if the block succeeds (output.atomic_write's rule, for
-    files written piece by piece)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- the command ------------------------------------------------------------------------------------------

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from egovsim.calibration import (NATIONAL, Quantity, Term, build_terms, load_config, make_problem,
+from egovsim.calibration import (NATIONAL, Quantity, Term, load_config, make_problem,
                                  measure_quantities, optimize)
 from egovsim.cli import main
-from egovsim.errors import InputError
 from egovsim.experiment import make_executor, replicate_seeds
 from egovsim.model import simulate
 from egovsim.scenario import load_scenario, with_values
