@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "from (default: the first)")
     cmp_.add_argument("--seed", type=int, default=None, help="master seed (default: the baseline's seed)")
     cmp_.add_argument("--out", type=Path, default=None, help="output folder (default: results/compare-A-vs-B)")
+    cmp_.add_argument("--posterior", default=None, metavar="DIR",
+                      help="a calibration folder (egovsim calibrate --method abc): replicate i of every scenario "
+                           "runs with the i-th draw from its posterior, so intervals include parameter uncertainty")
     cmp_.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     cmp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _scenario_args(cmp_)
@@ -223,7 +226,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .experiment import make_executor
 
     plan = plan_comparison(args.scenarios, args.replicates, baseline=args.baseline, seed=args.seed,
-                           overrides=args.overrides, scale=args.scale)  # bad input fails before workers start
+                           overrides=args.overrides, scale=args.scale,
+                           posterior=args.posterior)  # bad input fails before workers start
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         folder, tally, rows = run_comparison(plan, executor, folder=args.out, progress=not args.quiet,
                                              plots=not args.no_plots, provenance_extra=_executor_info(args))

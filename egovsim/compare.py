@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from .errors import InputError
-from .experiment import RunSpec, Store, Tally, replicate_seeds, run_many, stack, write_replicates
+from .experiment import RunSpec, Store, Tally, apply_values, replicate_seeds, run_many, stack, write_replicates
 from .outcomes import COL, OUTCOMES
 from .output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
 from .scenario import Scenario, load_scenario
@@ -169,7 +169,7 @@ def _ci(row: dict, signed: bool = False) -> str:
 
 
 def report_md(arms: list[Arm], baseline: str, rows: list[dict], master_seed: int, replicates: int,
-              plot_files: list[Path]) -> str:
+              plot_files: list[Path], posterior: str | None = None) -> str:
     by = {(r["kind"], r["scenario"], r["minus"], r["province"], r["outcome"], r["year"]): r for r in rows}
     base = next(a for a in arms if a.label == baseline)
     lines = [f"# What-if comparison: {', '.join(a.label for a in arms)}", "",
@@ -185,8 +185,12 @@ def report_md(arms: list[Arm], baseline: str, rows: list[dict], master_seed: int
               "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with its "
               f"{LEVEL:.0%} t interval. `*` marks an interval that excludes 0: the replicates resolve the "
               "difference's sign.",
-              "- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
-              "parameters or structure: they say how sure we are about what the model does, not about the world.",
+              ("- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
+               "parameters or structure: they say how sure we are about what the model does, not about the world."
+               if posterior is None else
+               f"- Replicate *i* of every scenario also used the same parameter values, drawn from the calibration "
+               f"posterior in `{posterior}`: the intervals include **parameter uncertainty** as well as chance "
+               "(not structural uncertainty)."),
               "- Values are states at mid-year (1 July). Shaded bands on the plots are the 5-95% range of "
               "replicates (the spread of single runs), a different thing from the interval of the mean.",
               "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
@@ -263,14 +267,42 @@ class Plan:
     replicates: int
     overrides: list[str]
     scale: float | None
+    posterior: str | None = None            # calibration folder whose posterior the replicates draw from
+    draws: list[dict] | None = None         # replicate i's parameter values, the same in every scenario
 
     @property
     def seeds(self) -> list[int]:
         return replicate_seeds(self.master_seed, self.replicates)
 
+    def values(self, i: int, scenario: Scenario) -> dict:
+        """Replicate i's posterior draw, restricted to the provinces this scenario has."""
+        if self.draws is None:
+            return {}
+        return {k: v for k, v in self.draws[i].items()
+                if not k.startswith("provinces.") or k.split(".")[1] in scenario.provinces}
+
+
+def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
+    """n parameter vectors drawn (with replacement, by weight) from a calibration's posterior.csv.
+
+    Replicate i of every scenario then runs with draw i and seed i, so differences stay paired while the
+    intervals take in parameter uncertainty as well as chance."""
+    path = Path(folder) / "posterior.csv"
+    if not path.is_file():
+        raise InputError(str(path), "--posterior", "no posterior.csv here: run `egovsim calibrate ... --method abc`")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "weight" not in rows[0]:
+        raise InputError(str(path), "weight", "expected parameter columns and a weight column")
+    names = [k for k in rows[0] if k != "weight"]
+    weights = np.array([float(r["weight"]) for r in rows])
+    pick = np.random.default_rng(seed).choice(len(rows), size=n, p=weights / weights.sum())
+    return [{k: float(rows[j][k]) for k in names} for j in pick]
+
 
 def plan_comparison(paths: list[str], replicates: int, *, baseline: str | None = None, seed: int | None = None,
-                    overrides: list[str] | None = None, scale: float | None = None) -> Plan:
+                    overrides: list[str] | None = None, scale: float | None = None,
+                    posterior: str | None = None) -> Plan:
     """Load and check everything a comparison needs, before any worker starts.
 
     baseline: a file given in `paths` or a scenario label (default: the first). seed: the master seed
@@ -285,7 +317,14 @@ def plan_comparison(paths: list[str], replicates: int, *, baseline: str | None =
     master = scenarios[labels.index(base)].seed if seed is None else seed
     if master < 0:
         raise InputError("--seed", "", f"must be >= 0, got {master}")
-    return Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
+    plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
+    if posterior is not None:
+        plan.posterior = str(posterior)
+        plan.draws = posterior_draws(posterior, replicates, master)
+        for sc, path in zip(scenarios, paths):  # every draw must fit every scenario before workers start
+            for i in range(replicates):
+                apply_values(sc, plan.values(i, sc), f"{path} with {posterior}/posterior.csv")
+    return plan
 
 
 def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress: bool = True,
@@ -294,7 +333,8 @@ def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress
     plots/ and, per scenario, scenarios/<label>/ (time series of every replicate and their band)."""
     folder = Path(folder) if folder is not None else default_folder(plan.labels)
     seeds = plan.seeds
-    specs = [RunSpec(label, i, s) for label in plan.labels for i, s in enumerate(seeds)]
+    specs = [RunSpec(label, i, s, plan.values(i, sc)) for label, sc in zip(plan.labels, plan.scenarios)
+             for i, s in enumerate(seeds)]
     store = Store(folder / "runs")
     start = time.perf_counter()
     results = run_many(specs, dict(zip(plan.labels, plan.scenarios)), executor, store=store,
@@ -317,7 +357,7 @@ def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress
     plot_files = comparison_plots(folder / "plots", arms) if plots and complete else []
     if complete:
         atomic_write(folder / "report.md", report_md(arms, plan.baseline, rows, plan.master_seed,
-                                                     plan.replicates, plot_files))
+                                                     plan.replicates, plot_files, plan.posterior))
     write_json(folder / "provenance.json", provenance(
         seeds=seeds, wall_time_s=wall, scenario_file=None,
         extra={"experiment": "compare", "scenarios": dict(zip(plan.labels, plan.paths)),
@@ -325,6 +365,7 @@ def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress
                "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates); replicate i of every scenario "
                             "uses seed i (common random numbers)",
                "overrides": plan.overrides, "scale_override": plan.scale, "interval": f"{LEVEL:.0%} Student t",
+               "posterior": plan.posterior, "posterior_draws": plan.draws,
                "runs": tally.as_dict(), "commits_of_runs": store.commits(r.key for r in results),
                **(provenance_extra or {})}))
     return folder, tally, rows
