@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import os
+from types import SimpleNamespace
+
 import mesa
 import numpy as np
 
+from . import kernels
 from .agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from .outcomes import COL, COLUMNS, measure
-from .population import Citizens, CivilService, StepContext
+from .population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
 from .scenario import Scenario
+
+# Which implementation of the citizen rules runs (tests compare them; all give the same results):
+#   numba  population.Citizens with compiled loops (kernels.py), the default when numba is installed
+#   numpy  population.Citizens with the kernels' pure numpy twins
+#   plain  plain.PlainCitizens: the rules written the direct way, every citizen every step
+# Chosen per model (EGovModel(..., engine=)) or for a whole process with the environment variable EGOVSIM_ENGINE.
+ENGINES = ("numba", "numpy", "plain")
+
+
+def default_engine() -> str:
+    engine = os.environ.get("EGOVSIM_ENGINE", "").strip().lower()
+    if engine:
+        return engine
+    return "numba" if kernels.have_numba() else "numpy"
+
+
+def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
+    engine = engine or default_engine()
+    if engine in ("numba", "numpy"):
+        return Citizens(scenario, rng, civil_service, backend=engine)
+    if engine == "plain":
+        from .plain import PlainCitizens
+        return PlainCitizens(scenario, rng, civil_service)
+    raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
 
 
 class EGovModel(mesa.Model):
@@ -19,7 +47,8 @@ class EGovModel(mesa.Model):
     the outcomes of every province are recorded (`records`, and Mesa's DataCollector for the browser view).
     """
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True):
+    def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True,
+                 engine: str | None = None):
         seed = scenario.seed if seed is None else int(seed)
         super().__init__(rng=seed)  # Mesa wants a plain int: np.int64 raises TypeError (stack-notes.md)
         self.seed = seed
@@ -34,14 +63,25 @@ class EGovModel(mesa.Model):
 
         self.central = CentralGovernment(self, scenario.central)
         self.civil_service = CivilService(scenario, self.rng)
-        self.citizens = Citizens(scenario, self.rng, self.civil_service.of_province, self.civil_service.commune)
+        self.citizens = make_citizens(engine, scenario, self.rng, self.civil_service)
         self.citizens_per_servant = np.bincount(self.citizens.civil_servant, minlength=self.civil_service.n)
+        self.civil_service.serve(self.citizens_per_servant)
+        # the loops of this engine (compiled, or numpy), shared by civil servants and `measure`
+        self.kernels = getattr(self.citizens, "kernels", None) or kernels.NumpyKernels(0)
+        self.civil_service.kernels = self.kernels
+        w = scenario.egov_index
+        self.index_weights = np.array([w.infrastructure, w.internal_use, w.online_services, w.citizen_uptake])
         self.leaders = [ProvincialLeader(self, i, key, cfg, scenario)
                         for i, (key, cfg) in enumerate(scenario.provinces.items())]
         self.civil_servant_agents = [CivilServant(self, row) for row in range(self.civil_service.n)]
         self._citizen_views: dict[int, Citizen] = {}
 
         self.records = np.full((self.n_steps + 1, len(self.leaders), len(COLUMNS)), np.nan)
+        self._policy_key = None     # the _policy_version that _pa was computed for
+        self._policy_version = 0
+        self._online_cache = None  # (key, online) measured after the last step, reused by the next context
+        self._portal = None        # (portal level, what the national portal puts online)
+        self._leader_reads = [COL["egov_index"], COL["trust_mean"]]
         self._fire_events()
         self.records[0] = measure(self)
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters()) if collect else None
@@ -57,10 +97,18 @@ class EGovModel(mesa.Model):
 
     def _fire_events(self) -> None:
         """Fire events dated before the end of the coming step (events before the start fire at once)."""
-        until = self.year + self.dt
-        self.central.fire_events(until)
+        year = self.year
+        until = year + self.dt
+        central = self.central
+        before = central.timeline.fired
+        central.fire_events(until)
+        changed = central.timeline.fired != before
         for leader in self.leaders:
-            leader.fire_events(until, self.year)
+            before = (leader.timeline.fired, leader.strategy)
+            leader.fire_events(until, year)
+            changed = changed or (leader.timeline.fired, leader.strategy) != before
+        if changed:  # policies or levers changed: what the context takes from them is recomputed
+            self._policy_version += 1
 
     def step(self) -> None:
         if self.step_index >= self.n_steps:
@@ -69,21 +117,21 @@ class EGovModel(mesa.Model):
         self._fire_events()
         ctx = self.context()
         k, dt, prev = self.step_index, self.dt, self.records[self.step_index]
-        reliability = self.civil_service.reliability()[self.citizens.civil_servant]
-        rent_at_risk = np.bincount(self.civil_service.province,
-                                   weights=self.civil_service.rent_at_risk(ctx.deterrence),
-                                   minlength=len(self.leaders)) / np.bincount(self.civil_service.province)
-        self.citizens.step(ctx, reliability, self.rng)
-        self.civil_service.step(ctx)
-        index = prev[:, COL["egov_index"]]
+        # mean informal income at risk per civil servant of each province (rent x deterrence)
+        rent_at_risk = self.civil_service.rent_mean_of_province * ctx.deterrence
+        self.citizens.step(ctx, self.rng)
+        converts = self.civil_service.step(ctx)
+        self.citizens.servants_became_genuine(converts)
+        index, trust = prev[:, self._leader_reads].T.tolist()
+        rent_at_risk = rent_at_risk.tolist()
+        roadmap, year = self.central.levers.roadmap_clarity, self.year
+        reference_trust, rent_mean = self.scenario.citizens.reference_trust, self.scenario.civil_servants.rent_mean
         for p, leader in enumerate(self.leaders):
-            peers = np.delete(index, p)
-            leader.step_province(ctx, self.year, dt, self.central.levers.roadmap_clarity, index[p],
-                                 peers.max() if peers.size else index[p], prev[p, COL["trust_mean"]],
-                                 rent_at_risk[p], self.scenario.citizens.reference_trust,
-                                 self.scenario.civil_servants.rent_mean)
+            best_peer = max(index[:p] + index[p + 1:], default=index[p])
+            leader.step_province(ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p],
+                                 reference_trust, rent_mean)
         self.step_index = k + 1
-        self.records[self.step_index] = measure(self)
+        measure(self, out=self.records[self.step_index])
         if self.datacollector is not None:
             self.datacollector.collect(self)
         if self.step_index >= self.n_steps:
@@ -101,45 +149,93 @@ class EGovModel(mesa.Model):
 
     def context(self) -> StepContext:
         sc, leaders = self.scenario, self.leaders
+        c = sc.citizens
+        key = self._policy_version
+        if key != self._policy_key:
+            self._policy_key = key
+            self._policy_arrays()
+        online, services_online_share = self._online(key)
+        pa = self._pa
+        # internet at home spreads as a diffusion of its own: a base rate plus imitation of those online
+        access_share = self.records[self.step_index, :, COL["access_share"]]
+        access_hazard = (c.access_rate + c.access_imitation * access_share)[:, None] * pa["access_factor"]
+        return StepContext(
+            k=self.step_index,
+            online=online,
+            rent_rel=self.rent_rel,
+            online_share=services_online_share,
+            usability=np.array([leader.usability for leader in leaders]),
+            deterrence=pa["deterrence"],
+            access_hazard=access_hazard.reshape(-1),
+            literacy_rate=pa["literacy_rate"],
+            trust_rate=pa["trust_rate"],
+            leader_pull=np.array([leader.will for leader in leaders]) * pa["monitoring"],
+            mandate=pa["mandate"],
+            training=pa["training"],
+            literacy_step=pa["literacy_step"],
+            trust_step=pa["trust_step"],
+            ask=pa["ask"],
+            trust_moves=pa["trust_moves"],
+        )
+
+    def _policy_arrays(self) -> None:
+        """What the context takes from policies and levers: recomputed only when an event has fired."""
+        sc, leaders = self.scenario, self.leaders
         c, cs = sc.citizens, sc.civil_servants
         policies = [leader.policy for leader in leaders]
-        portal = self.central.levers.portal_services
-        online = np.array([leader.online(self.rent_rel, portal) for leader in leaders])
         urban_share = np.array([cfg.urban_share for cfg in sc.provinces.values()])
-
         # infrastructure spending per capita in urban and rural areas (province mean = the lever)
         infra = np.array([p.infrastructure for p in policies])
         targeting = np.array([p.rural_targeting for p in policies])
         denom = urban_share + (1 - urban_share) * targeting
         urban_pc = np.where(denom > 0, infra / np.where(denom > 0, denom, 1), 0.0)
         per_capita = np.stack([urban_pc * targeting, urban_pc * targeting, urban_pc, urban_pc], axis=1)
-        rural = ~np.array([False, False, True, True])
-        minority = np.array([False, True, False, True])
+        rural, minority = ~URBAN_BLOCK, MINORITY_BLOCK
         group_factor = np.where(rural, c.rural_access_factor, 1.0) * np.where(minority, c.minority_access_factor, 1.0)
-        # internet at home spreads as a diffusion of its own: a base rate plus imitation of those online
-        online_share = self.records[self.step_index, :, COL["access_share"]][:, None]
-        access_hazard = ((c.access_rate + c.access_imitation * online_share) * group_factor
-                         * (1 + c.infrastructure_effect * per_capita))
-
         training = np.array([p.training for p in policies])
         teams = np.array([p.community_digital_teams for p in policies])
         literacy_rate = c.literacy_training_effect * np.where(
             rural, training[:, None] * (1 - cs.cascade_loss) + teams[:, None], training[:, None])
+        trust_rate = np.array([p.feedback for p in policies])
+        deterrence = np.array([leader.deterrence for leader in leaders])
+        self._pa = {
+            "access_factor": group_factor * (1 + c.infrastructure_effect * per_capita),   # (P, 4)
+            "literacy_rate": literacy_rate.reshape(-1),
+            "literacy_step": np.exp(-literacy_rate.reshape(-1) * self.dt),
+            "trust_rate": trust_rate,
+            "trust_step": np.exp(-(c.trust_feedback_rate * trust_rate) * self.dt),
+            "trust_moves": bool(c.trust_feedback_rate and np.any(trust_rate)),
+            # chance an informal payment is asked for each procedure at the counter, per province
+            "ask": np.minimum(1.0, c.informal_ask_prob * self.rent_rel[None, :] * deterrence[:, None]),
+            "deterrence": deterrence,
+            "monitoring": np.array([p.monitoring for p in policies]),
+            "mandate": np.maximum([p.mandate for p in policies], self.central.levers.mandate),
+            "training": training,
+        }
 
-        return StepContext(
-            k=self.step_index,
-            online=online,
-            rent_rel=self.rent_rel,
-            online_share=online.mean(axis=1),
-            usability=np.array([leader.usability for leader in leaders]),
-            deterrence=np.array([leader.deterrence for leader in leaders]),
-            access_hazard=access_hazard.reshape(-1),
-            literacy_rate=literacy_rate.reshape(-1),
-            trust_rate=np.array([p.feedback for p in policies]),
-            leader_pull=np.array([leader.will * p.monitoring for leader, p in zip(leaders, policies)]),
-            mandate=np.maximum([p.mandate for p in policies], self.central.levers.mandate),
-            training=training,
-        )
+    def _online(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """(P, J) chance each procedure is fully online and its mean per province; those measured after the
+        last step when no event has fired since (digitisation moves only in the leaders' step)."""
+        if self._online_cache is None or self._online_cache[0] != key:
+            self.online_now(key)
+        return self._online_cache[1], self._online_cache[2]
+
+    def online_now(self, key: int | None = None) -> np.ndarray:
+        """(P, J) chance each procedure is fully online in the current state: ProvincialLeader.online for
+        every leader, with the national portal's part computed once per portal level."""
+        portal_services = self.central.levers.portal_services
+        if self._portal is None or self._portal[0] != portal_services:
+            nothing_digitised = SimpleNamespace(digitised=np.zeros(self.rent_rel.size))
+            self._portal = (portal_services, ProvincialLeader.online(nothing_digitised, self.rent_rel,
+                                                                      portal_services))
+        online = np.maximum(np.array([leader.digitised for leader in self.leaders]), self._portal[1])
+        self._online_cache = (self._policy_version, online, online.sum(axis=1) / self.rent_rel.size)
+        return online
+
+    def services_online_share(self) -> np.ndarray:
+        """Per province, the share of procedures fully online now (the mean of `online_now()`)."""
+        self.online_now()
+        return self._online_cache[2]
 
     # ---- inspection ---------------------------------------------------------------------------------------
 

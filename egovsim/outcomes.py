@@ -51,8 +51,9 @@ def egov_index(weights, access: np.ndarray, genuine: np.ndarray, online: np.ndar
 
 
 def share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, count / np.maximum(total, 1), np.nan)
+    """count / total, nan where total is 0."""
+    out = np.full(np.broadcast(count, total).shape, np.nan)
+    return np.divide(count, total, out=out, where=total > 0)
 
 
 # which of the four blocks (rural majority, rural minority, urban majority, urban minority) each subgroup holds
@@ -62,45 +63,35 @@ _MEMBERS = np.array([[1, 0, 1, 0, 1],
                      [1, 1, 0, 0, 1],
                      [1, 1, 0, 1, 0]], dtype=float)
 
+# where each share of `measure` goes: (column, measure (0 adopted, 1 access, 2 used), subgroup)
+_SHARE_CELLS = sorted([
+    (COL["adopted_share"], 0, 0), (COL["access_share"], 1, 0), (COL["use_share_12m"], 2, 0),
+    *((COL[f"{name}_adopted_share"], 0, g) for g, name in enumerate(SUBGROUPS) if g),
+    *((COL[f"{name}_access_share"], 1, g) for g, name in enumerate(SUBGROUPS) if g),
+    (COL["urban_use_share_12m"], 2, 1), (COL["rural_use_share_12m"], 2, 2)])
+SHARE_COLS = np.array([col for col, _, _ in _SHARE_CELLS])
+SHARE_FROM = np.array([m * len(SUBGROUPS) + g for _, m, g in _SHARE_CELLS])  # into (measure, subgroup) flat
+LEADER_COLS = np.array([COL[name] for name in ("roadmap_clarity", "usability", "leader_will", "n_systems",
+                                               "it_cost", "it_waste")])
 
-def measure(model) -> np.ndarray:
-    """Every outcome of every province at the model's current step: an array (provinces, columns)."""
+
+def measure(model, out: np.ndarray | None = None) -> np.ndarray:
+    """Every outcome of every province at the model's current step: an array (provinces, columns), written
+    into `out` if given.
+
+    Costs O(provinces + civil servants): citizens' counts and sums come from `tallies()`, which the fast path
+    keeps up to date at events instead of counting citizens; the arithmetic is one kernel (kernels.py)."""
     cit, cs = model.citizens, model.civil_service
     k, P = model.step_index, len(model.leaders)
-    out = np.empty((P, len(COLUMNS)))
-    c = out.T  # write columns by name
-    sizes = cit.group_sizes.reshape(P, 4) @ _MEMBERS  # (P, subgroups)
-    adopted, access, used = (share(cit.group_counts(mask).reshape(P, 4) @ _MEMBERS, sizes)
-                             for mask in (cit.adopted, cit.access, cit.used_in_last_year(k)))
-    c[COL["citizens"]] = sizes[:, 0]
-    c[COL["adopted_share"]], c[COL["access_share"]], c[COL["use_share_12m"]] = adopted[:, 0], access[:, 0], used[:, 0]
-    for g, name in enumerate(SUBGROUPS[1:], start=1):
-        c[COL[f"{name}_adopted_share"]] = adopted[:, g]
-        c[COL[f"{name}_access_share"]] = access[:, g]
-    c[COL["urban_use_share_12m"]], c[COL["rural_use_share_12m"]] = used[:, 1], used[:, 2]
-    c[COL["urban_rural_gap"]] = adopted[:, 1] - adopted[:, 2]
-    c[COL["ethnic_gap"]] = adopted[:, 4] - adopted[:, 3]
-    genuine, ceremonial = cs.shares(P)
-    c[COL["civil_servant_genuine_share"]] = genuine
-    c[COL["civil_servant_ceremonial_share"]] = ceremonial
-    c[COL["civil_servant_skill"]] = np.bincount(cs.province, weights=cs.skill, minlength=P) / np.bincount(
-        cs.province, minlength=P)
-    n_citizens = cit.province_sizes
-    c[COL["reliability"]] = np.bincount(cs.province, weights=cs.reliability() * model.citizens_per_servant,
-                                        minlength=P) / n_citizens
-    c[COL["informal_payment_index"]] = cit.informal_payment_index(k)
-    c[COL["literacy_mean"]] = np.bincount(cit.province, weights=cit.literacy, minlength=P) / n_citizens
-    c[COL["trust_mean"]] = np.bincount(cit.province, weights=cit.trust, minlength=P) / n_citizens
+    if out is None:
+        out = np.empty((P, len(COLUMNS)))
+    t = cit.tallies(k)
+    window = slice(max(0, k + 2 - cit.steps_per_year), k + 2)   # dealings with government, last 12 months
     roadmap = model.central.levers.roadmap_clarity
-    for p, leader in enumerate(model.leaders):
-        c[COL["services_online_share"], p] = leader.online(model.rent_rel, model.central.levers.portal_services).mean()
-        c[COL["usability"], p] = leader.usability
-        c[COL["leader_will"], p] = leader.will
-        c[COL["roadmap_clarity"], p] = roadmap
-        c[COL["n_systems"], p] = leader.n_systems
-        c[COL["it_cost"], p] = leader.it_cost
-        c[COL["it_waste"], p] = leader.it_waste
-    c[COL["egov_index"]] = egov_index(model.scenario.egov_index, c[COL["access_share"]],
-                                      c[COL["civil_servant_genuine_share"]], c[COL["services_online_share"]],
-                                      c[COL["adopted_share"]])
+    leaders = np.array([[roadmap, leader.usability, leader.will, leader.n_systems, leader.it_cost, leader.it_waste]
+                        for leader in model.leaders])
+    model.kernels.measure(out, t, cit.group_sizes, cs.genuine_count, cs.ceremonial_count, cs.skill_sum, cs.counts,
+                          cs.served, cs.served_genuine, cs.unreliable, cit.province_sizes,
+                          cit.needs_per_step[window], cit.payments_per_step[window], model.services_online_share(),
+                          leaders, model.index_weights)
     return out

@@ -9,16 +9,40 @@ draw per agent per step, and with common random numbers a larger hazard always m
 Every rule reads the state at the start of the step; the model applies the rules of different agent types in
 the order citizens -> civil servants -> leaders, so each reads the others' state before they change
 (synchronous update; results do not depend on agent order).
+
+Speed and memory (benchmarks/README.md). `Citizens` is the fast path; `egovsim.plain.PlainCitizens` states the
+same rules the plain way (every citizen's every quantity updated every step, every aggregate a full count) and
+tests/test_kernels.py checks the two agree. What makes this path fast, without changing any rule:
+
+- Nothing per citizen is a Python object, and no Python loop runs over citizens: the per-citizen work of a
+  step is a few compiled loops (kernels.py, numba; their pure numpy twins give the same bits).
+- Dtypes: bool for states, uint8 for the group, uint16 for user-neighbour counts, int32 for steps and
+  indices, float32 for thresholds, literacy, trust and the adoption hazard (they are probabilities, rates or
+  Exp(1) draws: 7 significant digits are far below the model's resolution; exp is a float32 polynomial within
+  1.5 ulp); province- and group-level accumulators are float64.
+- Access to the internet has a hazard that is the same for every citizen of a group, so a citizen gets access
+  when the group's accumulated hazard passes their threshold: thresholds are sorted once per group and each
+  step only moves a pointer (no work per citizen without an event).
+- Literacy and trust follow dx/dt = rate (1 - x) with a rate common to a group (province), so
+  x_i(t) = 1 - (1 - x_i(0)) G(t) with G(t) = exp(-integral of the rate): only G is updated each step. A failed
+  transaction multiplies one citizen's trust by (1 - loss), which rescales their own (1 - x_i(0)).
+- Counts that outcomes report (adopted, with access, used in the last 12 months) and sums (literacy, trust)
+  are updated at events, so recording a step costs O(provinces), not O(citizens).
+- The adoption hazard is the only quantity that needs every eligible citizen every step: one pass per
+  contiguous block with the block's constants folded in, vectorised (SIMD), no temporaries.
+- Civil servants and the outcomes of a step are compiled too (a few hundred civil servants, thirty columns:
+  the cost there is the number of array operations, not their size).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
-from .network import block_ring_network, neighbours_of
+from .kernels import HazardConstants, NumpyKernels, Tallies, kernels_for
+from .network import block_diagonal, block_ring_network
 from .scenario import Scenario
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
@@ -31,6 +55,11 @@ MINORITY_BLOCK = np.array([False, True, False, True])
 
 # civil-servant states
 NON_USER, CEREMONIAL, GENUINE = 0, 1, 2
+
+_NOBODY = np.empty(0, dtype=np.int64)
+
+# literacy and trust are stored as x = 1 - gap * G; G is folded into the gaps before it leaves float32's range
+_REBASE_BELOW = 1e-30
 
 
 def hazard_probability(hazard: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -74,54 +103,59 @@ class StepContext:
     leader_pull: np.ndarray        # (P,) leader will x monitoring
     mandate: np.ndarray            # (P,) effective mandate strength
     training: np.ndarray           # (P,)
+    literacy_step: np.ndarray | None = None   # (4P,) exp(-literacy_rate dt)
+    trust_step: np.ndarray | None = None      # (P,) exp(-trust_feedback_rate x trust_rate dt)
+    ask: np.ndarray | None = None             # (P, J) chance an informal payment is asked at the counter
+    trust_moves: bool = True                  # any trust_step below 1
 
 
-class Citizens:
-    """All citizens of a run, province after province, each province in the four BLOCKS."""
+class CitizenLayout:
+    """Who is where: the citizens of each province in four contiguous blocks, and the draws made at the start
+    (shared by the fast and the plain path, so both start from the same citizens with the same seed)."""
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator, cs_of_province: list[np.ndarray],
-                 cs_commune: np.ndarray):
+    def _lay_out(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService) -> tuple:
+        """Lay citizens out and make the draws of the start; returns the initial access, literacy, trust and
+        the access and adoption thresholds, for the path to store as it likes."""
         self.params = scenario.citizens
         self.dt = scenario.dt
         self.steps_per_year = scenario.steps_per_year
+        self.n_steps = scenario.n_steps
         provs = list(scenario.provinces.values())
-        self.n_provinces = len(provs)
+        self.n_provinces = P = len(provs)
         sizes = np.array([block_sizes(max(1, round(p.population * p.scale)), p.urban_share, p.minority_share)
                           for p in provs])                                  # (P, 4)
         self.group_sizes = sizes.reshape(-1)                                 # (4P,)
-        self.group = np.repeat(np.arange(self.group_sizes.size), self.group_sizes).astype(np.int16)
-        self.province = (self.group // 4).astype(np.uint8)
-        block = self.group % 4
-        self.urban = URBAN_BLOCK[block]
-        self.minority = MINORITY_BLOCK[block]
+        self.group_start = np.concatenate(([0], np.cumsum(self.group_sizes)))  # (4P + 1,)
+        self.group = np.repeat(np.arange(4 * P, dtype=np.uint8 if 4 * P <= 256 else np.int16),
+                               self.group_sizes)
         self.n = int(self.group_sizes.sum())
         self.province_sizes = sizes.sum(axis=1)
         self.province_start = np.concatenate(([0], np.cumsum(self.province_sizes)[:-1]))
+        self._block_sizes = sizes
 
         # initial states (draw order is part of reproducibility: do not reorder)
         access0 = np.repeat([p.access_initial for p in provs], self.province_sizes)
-        self.access = rng.random(self.n) < access0
+        access = rng.random(self.n) < access0
+        del access0
         lit_mean = [(p.literacy_rural, p.literacy_urban) for p in provs]
-        self.literacy = np.empty(self.n, dtype=np.float32)
-        self.trust = np.empty(self.n, dtype=np.float32)
+        literacy = np.empty(self.n, dtype=np.float32)
+        trust = np.empty(self.n, dtype=np.float32)
         for g, size in enumerate(self.group_sizes):
-            sl = self._group_slice(g)
+            sl = self.group_slice(g)
             prov = provs[g // 4]
-            self.literacy[sl] = beta_draws(rng, lit_mean[g // 4][int(URBAN_BLOCK[g % 4])], int(size))
-            self.trust[sl] = beta_draws(rng, prov.trust_initial, int(size))
-        self.active = np.zeros(self.n, dtype=bool)         # uses online services now
-        self.adopted = np.zeros(self.n, dtype=bool)        # has ever adopted
-        self.to_access = rng.exponential(size=self.n).astype(np.float32)
-        self.to_adopt = rng.exponential(size=self.n).astype(np.float32)
-        self.last_online = np.full(self.n, NEVER, dtype=np.int32)
+            literacy[sl] = beta_draws(rng, lit_mean[g // 4][int(URBAN_BLOCK[g % 4])], int(size))
+            trust[sl] = beta_draws(rng, prov.trust_initial, int(size))
+        to_access = rng.exponential(size=self.n).astype(np.float32)
+        to_adopt = rng.exponential(size=self.n).astype(np.float32)
         self.p_need = float(hazard_probability(self.params.need_rate, self.dt))
         self.next_need = self._next_need_after(rng, -1, self.n)
 
         # each citizen is served by a civil servant of their province: rural citizens by commune-level staff
         self.civil_servant = np.empty(self.n, dtype=np.int32)
-        for p, staff in enumerate(cs_of_province):
+        cs_commune = civil_service.commune
+        for p, staff in enumerate(civil_service.of_province):
             start, size = self.province_start[p], self.province_sizes[p]
-            urban = self.urban[start:start + size]
+            urban = URBAN_BLOCK[self.group[start:start + size] % 4]
             commune_staff = staff[cs_commune[staff]]
             office_staff = staff[~cs_commune[staff]]
             for mask, pool in ((~urban, commune_staff), (urban, office_staff)):
@@ -133,20 +167,17 @@ class Citizens:
         if self.well_mixed:
             self.adjacency = None
         else:
-            self.adjacency = sp.block_diag(
+            self.adjacency = block_diagonal(
                 [block_ring_network(sizes[p], net.mean_degree, net.homophily, net.rewiring, rng)
-                 for p in range(self.n_provinces)], format="csr")
-            degree = np.diff(self.adjacency.indptr)
-            self.inv_degree = np.where(degree > 0, 1.0 / np.maximum(degree, 1), 0.0).astype(np.float32)
-            self.user_neighbours = np.zeros(self.n, dtype=np.int32)
+                 for p in range(P)])
 
         # per-step counters of dealings with government, for the 12-month informal-payment index
-        self.needs_per_step = np.zeros((scenario.n_steps + 1, self.n_provinces), dtype=np.int64)
+        self.needs_per_step = np.zeros((scenario.n_steps + 1, P), dtype=np.int64)
         self.payments_per_step = np.zeros_like(self.needs_per_step)
+        return access, literacy, trust, to_access, to_adopt
 
-    def _group_slice(self, g: int) -> slice:
-        start = int(self.group_sizes[:g].sum())
-        return slice(start, start + int(self.group_sizes[g]))
+    def group_slice(self, g: int) -> slice:
+        return slice(int(self.group_start[g]), int(self.group_start[g + 1]))
 
     def _next_need_after(self, rng: np.random.Generator, k: int, count: int) -> np.ndarray:
         """Step of each citizen's next dealing with government: geometric waiting time, per-step P = p_need."""
@@ -154,91 +185,19 @@ class Citizens:
             return np.full(count, NO_NEED, dtype=np.int32)
         return (k + rng.geometric(self.p_need, count)).astype(np.int32)
 
-    # ---- the citizen rules ----------------------------------------------------------------------------
+    # ---- derived per-citizen attributes (computed on request: large runs do not carry them) --------------
 
-    def social_influence(self) -> np.ndarray:
-        """Share of each citizen's contacts who use online services (the province's share if well mixed)."""
-        if self.well_mixed:
-            users = np.bincount(self.province, weights=self.active, minlength=self.n_provinces)
-            return (users / self.province_sizes).astype(np.float32)[self.province]
-        return self.user_neighbours * self.inv_degree
+    @cached_property
+    def province(self) -> np.ndarray:
+        return (self.group // 4).astype(np.uint8)
 
-    def adoption_hazard(self, ctx: StepContext, reliability: np.ndarray) -> np.ndarray:
-        """Proportional-hazard Bass rule: (p0 + q0 x share of contacts using) x exp(sum beta_k (x_k - x_k0)),
-        zero without internet access or for current users."""
-        c = self.params
-        hazard = c.p0 + c.q0 * self.social_influence()
-        if c.beta_usefulness or c.beta_ease or c.beta_trust:
-            usefulness = ctx.online_share[self.province] * reliability
-            ease = ctx.usability[self.province] * self.literacy * np.where(self.minority, 1 - c.language_penalty, 1)
-            log_mult = (c.beta_usefulness * (usefulness - c.reference_usefulness)
-                        + c.beta_ease * (ease - c.reference_ease)
-                        + c.beta_trust * (self.trust - c.reference_trust))
-            hazard = hazard * np.exp(log_mult)
-        return np.where(self.access & ~self.active, hazard, 0.0)
+    @cached_property
+    def urban(self) -> np.ndarray:
+        return URBAN_BLOCK[self.group % 4]
 
-    def step(self, ctx: StepContext, reliability: np.ndarray, rng: np.random.Generator) -> None:
-        """One step of every citizen: access, adoption, dealings with government, learning, trust."""
-        dt, c = self.dt, self.params
-        adopt_hazard = self.adoption_hazard(ctx, reliability)
-        access_hazard = np.where(self.access, 0.0, ctx.access_hazard[self.group])
-        lapsed = self._deal_with_government(ctx, reliability, rng)
-
-        # apply (all computed from the state at the start of the step)
-        self.to_adopt -= (adopt_hazard * dt).astype(np.float32)
-        new_users = np.flatnonzero(self.to_adopt <= 0)
-        self.to_access -= (access_hazard * dt).astype(np.float32)
-        self.access |= self.to_access <= 0
-        self.to_access[self.access] = np.inf
-        self.literacy[:] = approach_one(self.literacy, ctx.literacy_rate[self.group], dt)
-        if c.trust_feedback_rate:
-            self.trust[:] = approach_one(self.trust, (c.trust_feedback_rate * ctx.trust_rate)[self.province], dt)
-        self._set_users(new_users, True)
-        self._set_users(lapsed, False)
-        self.to_adopt[new_users] = np.inf
-
-    def _deal_with_government(self, ctx: StepContext, reliability: np.ndarray,
-                              rng: np.random.Generator) -> np.ndarray:
-        """Citizens with a need this step pick a channel: online if they use online services, have access,
-        the procedure is online and it works; otherwise the counter, where an informal payment may be asked.
-        Returns the citizens who lapse after a failed online transaction."""
-        c, k = self.params, ctx.k
-        who = np.flatnonzero(self.next_need == k)
-        if who.size == 0:
-            return who
-        # a fixed set of draws per need event keeps random streams aligned across scenarios (common numbers)
-        procedure = rng.integers(0, ctx.rent_rel.size, who.size)
-        u_online, u_works, u_lapse, u_pay = rng.random((4, who.size))
-        new_threshold = rng.exponential(size=who.size).astype(np.float32)
-        self.next_need[who] = self._next_need_after(rng, k, who.size)
-
-        prov = self.province[who]
-        online_ok = u_online < ctx.online[prov, procedure]
-        attempt = self.active[who] & self.access[who] & online_ok
-        works = attempt & (u_works < reliability[who])
-        failed = attempt & ~works
-        self.last_online[who[works]] = k
-        if c.failure_trust_loss:
-            self.trust[who[failed]] *= np.float32(1 - c.failure_trust_loss)
-        ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.deterrence[prov])
-        paid = ~works & (u_pay < ask)
-        self.needs_per_step[k + 1] = np.bincount(prov, minlength=self.n_provinces)
-        self.payments_per_step[k + 1] = np.bincount(prov[paid], minlength=self.n_provinces)
-
-        lapse = failed & (u_lapse < c.lapse_prob)
-        self.to_adopt[who[lapse]] = new_threshold[lapse]  # a lapsed user may adopt again later
-        return who[lapse]
-
-    def _set_users(self, who: np.ndarray, using: bool) -> None:
-        if who.size == 0:
-            return
-        self.active[who] = using
-        if using:
-            self.adopted[who] = True
-        if not self.well_mixed:
-            np.add.at(self.user_neighbours, neighbours_of(self.adjacency, who), 1 if using else -1)
-
-    # ---- aggregates -----------------------------------------------------------------------------------
+    @cached_property
+    def minority(self) -> np.ndarray:
+        return MINORITY_BLOCK[self.group % 4]
 
     def group_counts(self, mask: np.ndarray) -> np.ndarray:
         """How many citizens of each group (province x block) satisfy `mask`."""
@@ -252,35 +211,229 @@ class Citizens:
         window = slice(max(0, k + 2 - self.steps_per_year), k + 2)
         needs = self.needs_per_step[window].sum(axis=0)
         paid = self.payments_per_step[window].sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(needs > 0, paid / np.maximum(needs, 1), np.nan)
+        return np.divide(paid, needs, out=np.full(needs.shape, np.nan), where=needs > 0)
+
+    def _needs(self, ctx: StepContext, rng: np.random.Generator, who: np.ndarray | None = None):
+        """Citizens with a need this step and their draws: procedure, u (online, works, lapse, pay), a new
+        adoption threshold (a fixed set of draws per need event keeps random streams aligned across
+        scenarios: common random numbers). Also draws each one's next need."""
+        k = ctx.k
+        if who is None:
+            who = np.flatnonzero(self.next_need == k)
+        if who.size == 0:
+            return None
+        procedure = rng.integers(0, ctx.rent_rel.size, who.size)
+        u = rng.random((4, who.size))
+        new_threshold = rng.exponential(size=who.size)   # becomes float32 where stored
+        self.next_need[who] = rng.geometric(self.p_need, who.size) + k
+        return who, procedure, u, new_threshold
+
+    def _record_dealings(self, ctx: StepContext, prov: np.ndarray, procedure: np.ndarray, works: np.ndarray,
+                         u_pay: np.ndarray) -> None:
+        """Counter transactions may involve an informal payment; count dealings and payments per province."""
+        c, k = self.params, ctx.k
+        ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.deterrence[prov])
+        paid = ~works & (u_pay < ask)
+        self.needs_per_step[k + 1] = np.bincount(prov, minlength=self.n_provinces)
+        self.payments_per_step[k + 1] = np.bincount(prov[paid], minlength=self.n_provinces)
+
+
+class Citizens(CitizenLayout):
+    """All citizens of a run, province after province, each province in the four BLOCKS (the fast path).
+
+    Per-citizen state (bytes per citizen): access, active, adopted, eligible (= access and not active), served
+    by a genuine civil servant (1 each); group (1); user neighbours (2); remaining adoption threshold, literacy
+    gap, distrust, q0 dt / degree, last online step, next need step, civil servant (4 each); sorted access
+    thresholds and their order (8, citizens without access at the start); citizens by civil servant (4); an
+    index buffer of the kernels (4); plus the contact network (int32 indices and int8 data, twice per link:
+    about 5 x mean degree). 128 bytes at mean degree 8 (benchmarks/README.md).
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService,
+                 backend: str | None = None):
+        access, literacy, trust, to_access, to_adopt = self._lay_out(scenario, rng, civil_service)
+        c, G, P = self.params, self.group_sizes.size, self.n_provinces
+        betas = bool(c.beta_usefulness or c.beta_ease or c.beta_trust)
+        self.kernels = kernels_for(self.n, civil_service.n, backend, hazard_scratch=betas)
+        self.access = access
+        self.active = np.zeros(self.n, dtype=bool)          # uses online services now
+        self.adopted = np.zeros(self.n, dtype=bool)         # has ever adopted
+        self.eligible = access.copy()                       # could adopt now: access and not active
+        self.to_adopt = to_adopt                            # remaining adoption threshold
+        self.last_online = np.full(self.n, NEVER, dtype=np.int32)
+
+        # literacy_i = 1 - lit_gap_i * lit_G[group], trust_i = 1 - distrust_i * trust_H[province]
+        self.lit_gap = np.float32(1) - literacy
+        self.distrust = np.float32(1) - trust
+        del literacy, trust
+        self.lit_G = np.ones(G)
+        self.trust_H = np.ones(P)
+        self.lit_gap_sum = np.bincount(self.group, weights=self.lit_gap, minlength=G)
+        self.distrust_sum = np.bincount(self.group, weights=self.distrust, minlength=G)
+
+        # internet access: per group, the thresholds of citizens without access, sorted, and a pointer
+        self.access_H = np.zeros(G)                          # accumulated access hazard per group
+        self.access_count = np.bincount(self.group[access], minlength=G)
+        without = self.group_sizes - self.access_count
+        self._acc_start = np.concatenate(([0], np.cumsum(without + 1)))[:-1]  # each segment ends in a sentinel
+        self._acc_end = self._acc_start + without
+        self._acc_ptr = self._acc_start.copy()
+        self._acc_order = np.full(int(without.sum()) + G, -1, dtype=np.int64 if self.n >= 2**31 else np.int32)
+        self._acc_thr = np.full(self._acc_order.size, np.inf, dtype=np.float32)
+        for g in range(G):
+            sl = self.group_slice(g)
+            rows = sl.start + np.flatnonzero(~access[sl])
+            rows = rows[np.argsort(to_access[rows], kind="stable")]
+            a = self._acc_start[g]
+            self._acc_order[a:a + rows.size] = rows
+            self._acc_thr[a:a + rows.size] = to_access[rows]
+        del to_access
+
+        # who is served by a genuine civil servant (reliability 1), kept up to date as servants convert
+        self.failure_unless_genuine = scenario.civil_servants.failure_unless_genuine
+        self._reliable = float(np.float32(1.0 - self.failure_unless_genuine))
+        self.served_genuine = civil_service.state[self.civil_servant] == GENUINE
+        order = np.argsort(self.civil_servant, kind="stable").astype(np.int32)
+        self._served_order = order
+        self._served_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.civil_servant,
+                                                                      minlength=civil_service.n))))
+
+        if self.well_mixed:
+            self.users = self._users = np.zeros(P, dtype=np.int64)
+            self.q_dt = self.user_neighbours = None
+            self._indptr, self._indices = np.zeros(self.n + 1, dtype=np.int32), np.empty(0, dtype=np.int32)
+        else:
+            self._indptr, self._indices = self.adjacency.indptr, self.adjacency.indices
+            self._users = np.zeros(0, dtype=np.int64)
+            degree = np.diff(self.adjacency.indptr)
+            self.user_neighbours = np.zeros(self.n, dtype=np.uint16 if degree.max(initial=0) < 2**16 else np.int32)
+            # q0 dt / degree: rate x dt = p0 dt + q0 dt x (user neighbours / degree)
+            self.q_dt = np.where(degree > 0, c.q0 * self.dt / np.maximum(degree, 1), 0.0).astype(np.float32)
+
+        self.adopted_count = np.zeros(G, dtype=np.int64)
+        self.used_per_step = np.zeros((scenario.n_steps + 1, G), dtype=np.int64)  # rows: last-online step
+        self._p0_dt = np.full(P, c.p0 * self.dt, dtype=np.float32)
+        # every covariate is in [0, 1], so |log multiplier| <= sum |beta|: exp can overflow float32 only past 88.
+        # Then cap the multiplier at e^80, which already makes any threshold pass within the step (the same
+        # event as without the cap)
+        self._hazard = HazardConstants(
+            betas=betas,
+            cap=80.0 if abs(c.beta_usefulness) + abs(c.beta_ease) + abs(c.beta_trust) > 80.0 else np.inf,
+            lang=np.where(MINORITY_BLOCK, 1.0 - c.language_penalty, 1.0), failure=self.failure_unless_genuine,
+            beta_usefulness=c.beta_usefulness, beta_ease=c.beta_ease, beta_trust=c.beta_trust,
+            reference_usefulness=c.reference_usefulness,
+            const0=c.beta_trust * (1.0 - c.reference_trust) - c.beta_ease * c.reference_ease)
+
+    # ---- the citizen rules ----------------------------------------------------------------------------
+
+    def step(self, ctx: StepContext, rng: np.random.Generator) -> None:
+        """One step of every citizen: dealings with government, adoption, access, learning, trust.
+
+        Dealings change only users (the trust of those who fail, and the threshold of those who lapse), who
+        cannot adopt, so the adoption hazard computed after them is the one at the start of the step; every
+        rule reads the state at the start of the step, and who starts or stops using is applied last."""
+        c, dt = self.params, self.dt
+        drawn = self._needs(ctx, rng, self.kernels.due(self.next_need, ctx.k))
+        if self.well_mixed:  # every citizen sees the province's user share
+            rate = (c.p0 * dt + c.q0 * dt * self.users / self.province_sizes).astype(np.float32)
+        else:
+            rate = self._p0_dt
+        lowest = self.kernels.citizen_step(self, ctx, drawn, rate, ctx.access_hazard * dt)
+        if lowest < _REBASE_BELOW:
+            self._rebase()
+
+    def province_slice(self, p: int) -> slice:
+        return slice(int(self.group_start[4 * p]), int(self.group_start[4 * p + 4]))
+
+    def _rebase(self) -> None:
+        """Literacy and trust are stored as 1 - gap x G: fold G into the gaps before it underflows float32."""
+        for g in np.flatnonzero(self.lit_G < _REBASE_BELOW):
+            sl = self.group_slice(g)
+            self.lit_gap[sl] = _flush(self.lit_gap[sl] * self.lit_G[g])
+            self.lit_G[g] = 1.0
+            self.lit_gap_sum[g] = self.lit_gap[sl].sum(dtype=np.float64)
+        for p in np.flatnonzero(self.trust_H < _REBASE_BELOW):
+            sl = self.province_slice(p)
+            self.distrust[sl] = _flush(self.distrust[sl] * self.trust_H[p])
+            self.trust_H[p] = 1.0
+            for g in range(4 * p, 4 * p + 4):
+                self.distrust_sum[g] = self.distrust[self.group_slice(g)].sum(dtype=np.float64)
+
+    def servants_became_genuine(self, servants: np.ndarray) -> None:
+        """Citizens served by these civil servants now find online dossiers go through (reliability 1)."""
+        if servants.size == 0:
+            return
+        for s in servants.tolist():
+            self.served_genuine[self._served_order[self._served_ptr[s]:self._served_ptr[s + 1]]] = True
+
+    # ---- aggregates -----------------------------------------------------------------------------------
+
+    def tallies(self, k: int) -> Tallies:
+        """Counts and sums for outcomes, from the counters kept at events: O(provinces), not O(citizens)."""
+        return Tallies(self.adopted_count, self.access_count,
+                       self.used_per_step[max(0, k + 2 - self.steps_per_year):k + 1],
+                       self.lit_G, self.lit_gap_sum, self.trust_H, self.distrust_sum)
+
+    @property
+    def literacy(self) -> np.ndarray:
+        """Digital literacy of every citizen (computed on request)."""
+        return (1.0 - self.lit_gap * self.lit_G.astype(np.float32)[self.group]).astype(np.float32)
+
+    @property
+    def trust(self) -> np.ndarray:
+        """Trust in government online of every citizen (computed on request)."""
+        return (1.0 - self.distrust * self.trust_H.astype(np.float32)[self.province]).astype(np.float32)
+
+
+def _flush(x: np.ndarray) -> np.ndarray:
+    """Zero values too small for float32 arithmetic to stay fast (denormals)."""
+    x[np.abs(x) < 1e-30] = 0.0
+    return x
 
 
 class CivilService:
     """All civil servants of a run, province after province: e-office use, skill, informal income."""
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
-        self.params = scenario.civil_servants
+        self.params = cs = scenario.civil_servants
         self.dt = scenario.dt
         provs = list(scenario.provinces.values())
         counts = np.array([p.civil_servants for p in provs])
         self.n = int(counts.sum())
+        self.n_provinces = len(provs)
         self.province = np.repeat(np.arange(len(provs)), counts).astype(np.uint8)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         self.of_province = [np.arange(s, s + c) for s, c in zip(starts, counts)]
+        self.counts = counts
         # commune-level staff serve rural citizens, in proportion to the rural population
         self.commune = np.zeros(self.n, dtype=bool)
         for p, staff in zip(provs, self.of_province):
             n_commune = int(round(staff.size * (1 - p.urban_share)))
             self.commune[staff[:n_commune]] = True
         self.state = np.full(self.n, NON_USER, dtype=np.int8)
-        self.skill = np.concatenate([beta_draws(rng, self.params.skill_mean, c) for c in counts]).astype(np.float32)
-        self.rent = (rng.beta(2.0, 2.0, self.n) * 2 * self.params.rent_mean).astype(np.float32)
+        self.skill = np.concatenate([beta_draws(rng, cs.skill_mean, c) for c in counts]).astype(np.float32)
+        self.rent = (rng.beta(2.0, 2.0, self.n) * 2 * cs.rent_mean).astype(np.float32)
         self.to_genuine = rng.exponential(size=self.n)
         self.to_ceremonial = rng.exponential(size=self.n)
         # offices: a small-world graph inside each province (one block per province, no links across)
-        self.adjacency = block_ring_network(counts, self.params.offices_degree, 1.0, 0.1, rng)
+        self.adjacency = block_ring_network(counts, cs.offices_degree, 1.0, 0.1, rng)
         self.inv_degree = 1.0 / np.maximum(np.diff(self.adjacency.indptr), 1)
+
+        # kept up to date as servants convert (genuine use is never dropped): genuine colleagues of each
+        # servant, and genuine and ceremonial users per province
+        self.genuine_colleagues = np.zeros(self.n)
+        self.genuine_count = np.zeros(self.n_provinces, dtype=np.int64)
+        self.ceremonial_count = np.zeros(self.n_provinces, dtype=np.int64)
+        self.skill_sum = np.bincount(self.province, weights=self.skill, minlength=self.n_provinces)
+        self.rent_mean_of_province = np.bincount(self.province, weights=self.rent, minlength=self.n_provinces) / counts
+        self._cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
+        self._q_dt = cs.q * self.inv_degree * self.dt          # q x colleagues' share, x dt
+        self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
+        self._skill_step = (None, None)                         # (training, exp(-rate dt)) of the last step
+        self._rent_step = (None, None)                          # (deterrence, weight x income at risk)
+        self._ceremonial_left = True                            # some non-user may still go ceremonial
+        self.kernels = NumpyKernels(0)                          # the model gives the fast path's kernels
+        self._weights = (cs.weight_usability, cs.weight_skill, cs.weight_leader)
 
     def reliability(self) -> np.ndarray:
         """Chance an online dossier handled by each civil servant goes through (ceremonial users and
@@ -292,29 +445,42 @@ class CivilService:
         """Informal income each civil servant stands to lose from digitisation: max(0, r - pi F r)."""
         return self.rent * deterrence[self.province]
 
-    def step(self, ctx: StepContext) -> None:
-        cs, dt = self.params, self.dt
-        genuine = self.state == GENUINE
-        colleagues = (self.adjacency @ genuine.astype(np.float32)) * self.inv_degree
-        utility = (cs.weight_usability * (ctx.usability[self.province] - 0.5)
-                   + cs.weight_skill * (self.skill - 0.5)
-                   + cs.weight_leader * ctx.leader_pull[self.province]
-                   - cs.weight_rent * self.rent_at_risk(ctx.deterrence))
-        genuine_hazard = np.where(genuine, 0.0, (cs.p + cs.q * colleagues) * np.exp(utility))
-        ceremonial_hazard = np.where(self.state == NON_USER, cs.mandate_rate * ctx.mandate[self.province], 0.0)
+    def step(self, ctx: StepContext) -> np.ndarray:
+        """One step of every civil servant; returns those who became genuine users.
 
-        self.to_genuine -= genuine_hazard * dt
-        self.to_ceremonial -= ceremonial_hazard * dt
-        becomes_genuine = ~genuine & (self.to_genuine <= 0)
-        becomes_ceremonial = (self.state == NON_USER) & ~becomes_genuine & (self.to_ceremonial <= 0)
-        self.state[becomes_ceremonial] = CEREMONIAL
-        self.state[becomes_genuine] = GENUINE
-        training_rate = cs.training_effect * ctx.training[self.province] * np.where(self.commune,
-                                                                                    1 - cs.cascade_loss, 1.0)
-        self.skill[:] = approach_one(self.skill, training_rate, dt)
+        Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility), utility = w_u (U - 1/2)
+        + w_s (skill - 1/2) + w_l x leader pull - w_r x informal income at risk; ceremonial log-in hazard
+        mandate_rate x mandate for non-users."""
+        cs, dt, prov = self.params, self.dt, self.province
+        if self._rent_step[0] is not ctx.deterrence:   # policies changed: informal income at risk
+            self._rent_step = (ctx.deterrence, self._rent_weight * ctx.deterrence[prov])
+        if self._skill_step[0] is not ctx.training:
+            rate = cs.training_effect * ctx.training[prov] * self._cascade
+            self._skill_step = (ctx.training, np.exp(-rate * dt))
+        ceremonial_dt = None
+        if self._ceremonial_left and cs.mandate_rate and ctx.mandate.any():
+            ceremonial_dt = cs.mandate_rate * ctx.mandate * dt
+        converts, self._ceremonial_left = self.kernels.cs_step(
+            self.state, self.skill, self.to_genuine, self.to_ceremonial, self.genuine_colleagues, prov, self._q_dt,
+            cs.p * dt, ctx.usability, ctx.leader_pull, self._weights, self._rent_step[1], ceremonial_dt,
+            self._skill_step[1],
+            self.genuine_count, self.ceremonial_count, self.served_genuine, self.citizens_per_servant,
+            self.adjacency.indptr, self.adjacency.indices, self.skill_sum)
+        return converts
 
     def shares(self, n_provinces: int) -> tuple[np.ndarray, np.ndarray]:
-        counts = np.bincount(self.province, minlength=n_provinces)
-        genuine = np.bincount(self.province[self.state == GENUINE], minlength=n_provinces)
-        ceremonial = np.bincount(self.province[self.state == CEREMONIAL], minlength=n_provinces)
-        return genuine / counts, ceremonial / counts
+        return self.genuine_count / self.counts, self.ceremonial_count / self.counts
+
+    def serve(self, citizens_per_servant: np.ndarray) -> None:
+        """Record how many citizens each civil servant serves (for the reliability citizens see)."""
+        self.citizens_per_servant = citizens_per_servant
+        self.served = np.bincount(self.province, weights=citizens_per_servant, minlength=self.n_provinces)
+        genuine = self.state == GENUINE
+        self.served_genuine = np.bincount(self.province[genuine], weights=citizens_per_servant[genuine],
+                                          minlength=self.n_provinces).astype(np.float64)
+        # reliability of a servant who does not genuinely use the system (float32, as reliability() gives it)
+        self.unreliable = float(np.float32(1.0 - self.params.failure_unless_genuine))
+
+    def served_reliability(self) -> np.ndarray:
+        """Per province: sum over citizens of the reliability of the civil servant who serves them."""
+        return self.served_genuine + self.unreliable * (self.served - self.served_genuine)

@@ -147,7 +147,7 @@ def test_calibrate_command_writes_outputs_and_resumes(tmp_path, capsys):
 def test_abc_posterior_concentrates_near_the_truth(tmp_path):
     path = recovery_config(tmp_path, {"citizens.p0": 0.03, "citizens.q0": 0.45})
     out = tmp_path / "abc"
-    assert main(["calibrate", path, "--method", "abc", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    assert main(["calibrate", path, "--method", "abc", "--out", str(out), "--workers", "1", "--quiet"]) == 0
     fit = json.loads((out / "fit.json").read_text())
     post = fit["posterior"]
     assert post["citizens.p0"]["p5"] <= 0.03 <= post["citizens.p0"]["p95"]
