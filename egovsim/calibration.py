@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -602,6 +603,10 @@ def run_command(args) -> int:
             fit = optimize(problem, executor, config.optimize, seed=config.seed, max_runs=args.max_runs,
                            max_time=args.max_time, checkpoint=out / "checkpoint.npz", progress=bar)
     else:
+        if not args.quiet:  # pyabc reports each population (epsilon, acceptance) through logging
+            import logging
+            logging.basicConfig(format="%(name)s: %(message)s", stream=sys.stderr)
+            logging.getLogger("ABC").setLevel(logging.INFO)
         with _abc_sampler(args) as sampler:
             fit = abc(problem, config.abc, db=out / "abc.db", sampler=sampler, seed=config.seed,
                       max_runs=args.max_runs, max_time=args.max_time)
