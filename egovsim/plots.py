@@ -259,10 +259,11 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         index = "ST" if study.method == "sobol" else "mu_star"
         fig, axes = panel_row(len(provinces), f"Time-resolved {index} of {tr.outcome}")
         for ax, province in zip(axes, provinces):
-            for p in params:
+            for i, p in enumerate(params):  # tab20: distinct colours for up to 20 parameters
                 vals = [next((r["value"] for r in time_rows if r["province"] == province and r["parameter"] == p
                               and r["index"] == index and r["output"] == f"t={y}"), np.nan) for y in tr.years]
-                ax.plot(tr.years, vals, marker="o", markersize=3, label=p)
+                ax.plot(tr.years, vals, marker="o", markersize=3, label=p, color=plt.cm.tab20(i % 20),
+                        linestyle="-" if i < 20 else "--")
             ax.set_title(scenario.provinces[province].name)
             ax.set_xlabel("year")
             ax.grid(alpha=0.3)
