@@ -32,7 +32,7 @@ from .errors import InputError
 from .model import simulate
 from .outcomes import COL, COLUMNS
 from .output import atomic_write, provenance, row_of_year, write_json
-from .scenario import Scenario, dump_yaml, load_scenario, read_yaml, with_values
+from .scenario import Scenario, check_real_parameter, dump_yaml, load_scenario, read_yaml, with_values
 from .schema import build, param
 
 NATIONAL = "national"  # population-weighted mean of the run's provinces, compared with national figures
@@ -213,6 +213,9 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
         for p in t.provinces or provinces:
             if p != NATIONAL and p not in provinces:
                 raise InputError(source, f"{where}.provinces", f"'{p}' is not a province of {scenario.name}")
+        if t.minus_province and t.minus_province not in (*provinces, NATIONAL):
+            raise InputError(source, f"{where}.minus_province", f"'{t.minus_province}' is not a province of "
+                                                                 f"{scenario.name}")
         if t.type == "order":
             terms += _order_terms(t, entry, provinces, src, source, where)
             continue
@@ -338,17 +341,15 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
     if config.end_year is not None:
         values["end_year"] = config.end_year
     base = with_values(base, values) if values else base
-    for name, fp in config.parameters.items():  # each free parameter must be a valid key of the scenario
-        try:
-            with_values(base, {name: fp.bounds[0]}, source)
-            with_values(base, {name: fp.bounds[1]}, source)
-        except InputError as exc:
-            raise InputError(source, f"parameters.{name}", exc.message) from None
+    for name, fp in config.parameters.items():  # each free parameter must be a real-valued key of the scenario
+        check_real_parameter(base, name, fp.bounds[0], fp.bounds[1], source, f"parameters.{name}")
     observations = read_yaml(folder / config.observations) if config.observations else {}
     terms = build_terms(config, base, observations, source)
-    last = max(t.year for t in terms)
+    first, last = min(t.year for t in terms), max(t.year for t in terms)
     if last > base.end_year:
         raise InputError(source, "end_year", f"targets reach {last} but the simulation ends in {base.end_year}")
+    if first < base.start_year:
+        raise InputError(source, "targets", f"a target is dated {first}, before the start ({base.start_year})")
     return Problem(base.to_dict(), list(config.parameters),
                    np.array([fp.bounds for fp in config.parameters.values()], dtype=float),
                    replicate_seeds(config.seed, config.replicates), quantities(terms), terms,
@@ -367,6 +368,7 @@ class Fit:
     stopped: str
     posterior: np.ndarray | None = None   # (particles, parameters) for abc
     weights: np.ndarray | None = None
+    reproducible: bool = True             # pyabc's parallel samplers reseed their workers from the OS
 
 
 def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: int, max_runs: int | None = None,
@@ -389,7 +391,10 @@ def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: in
     done = 0
     if checkpoint is not None and checkpoint.exists():
         saved = np.load(checkpoint)
-        if saved["population"].shape == (n_pop, len(problem.names)) and list(saved["names"]) == problem.names:
+        same = (saved["population"].shape == (n_pop, len(problem.names)) and list(saved["names"]) == problem.names
+                and "bounds" in saved and np.array_equal(saved["bounds"], problem.bounds)
+                and int(saved["seed"]) == seed)
+        if same:  # continue from the saved population (not bit-identical to an uninterrupted fit)
             init, done = saved["population"], int(saved["generation"])
     start = time.monotonic()
     state = {"generation": done, "stopped": "max generations", "evaluations": 0}
@@ -397,9 +402,11 @@ def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: in
     def on_generation(intermediate_result) -> bool:
         state["generation"] += 1
         if checkpoint is not None:
-            np.savez(checkpoint.with_suffix(".tmp.npz"), population=intermediate_result.population,
-                     names=np.array(problem.names), generation=state["generation"])
-            checkpoint.with_suffix(".tmp.npz").replace(checkpoint)
+            import io
+            buf = io.BytesIO()
+            np.savez(buf, population=intermediate_result.population, names=np.array(problem.names),
+                     generation=state["generation"], bounds=problem.bounds, seed=seed)
+            atomic_write(checkpoint, buf.getvalue())
         if progress is not None:
             progress(state["generation"], float(intermediate_result.fun))
         if max_time is not None and time.monotonic() - start > max_time:
@@ -468,7 +475,9 @@ def abc(problem: Problem, settings: ABCSettings, *, db: Path, sampler, seed: int
     weights = np.asarray(weights, dtype=float)
     point = np.array([_weighted_quantile(samples[:, j], weights, 0.5) for j in range(samples.shape[1])])
     evaluations = int(history.total_nr_simulations) * len(problem.seeds)
-    return Fit("abc", point, problem(point), evaluations, f"{history.max_t + 1} populations", samples, weights)
+    from pyabc.sampler import SingleCoreSampler
+    return Fit("abc", point, problem(point), evaluations, f"{history.max_t + 1} populations", samples, weights,
+               reproducible=isinstance(sampler, SingleCoreSampler))
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -540,6 +549,7 @@ def write_outputs(folder: Path, problem: Problem, fit: Fit, full: Scenario, stat
         "targets_met": sum(r["met"] for r in rows if r["in_fit"]), "targets_in_fit": sum(r["in_fit"] for r in rows),
         "orderings_met": all(r["met"] for r in rows if r["kind"] == "at_least"),
         "terms": rows, "replicates": len(problem.seeds), "fit_until": problem.fit_until,
+        "reproducible": fit.reproducible,
     }
     if fit.posterior is not None:
         summary["posterior"] = {name: {"median": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.5),
@@ -638,7 +648,7 @@ def _abc_sampler(args):
         with dask_client(args.workers or available_cpus(), args.scheduler) as client:
             yield DaskDistributedSampler(dask_client=client)
     elif args.executor == "serial" or args.workers == 1:
-        yield SingleCoreSampler()
+        yield SingleCoreSampler()  # the one reproducible sampler: pyabc's parallel ones reseed workers from the OS
     else:
         yield MulticoreEvalParallelSampler(n_procs=args.workers or available_cpus())
 

@@ -295,9 +295,15 @@ def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
     if not rows or "weight" not in rows[0]:
         raise InputError(str(path), "weight", "expected parameter columns and a weight column")
     names = [k for k in rows[0] if k != "weight"]
-    weights = np.array([float(r["weight"]) for r in rows])
+    try:
+        weights = np.array([float(r["weight"]) for r in rows])
+        draws = [{k: float(r[k]) for k in names} for r in rows]
+    except (TypeError, ValueError):
+        raise InputError(str(path), "weight", "every value must be a number") from None
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise InputError(str(path), "weight", "weights must be finite, non-negative and not all zero")
     pick = np.random.default_rng(seed).choice(len(rows), size=n, p=weights / weights.sum())
-    return [{k: float(rows[j][k]) for k in names} for j in pick]
+    return [draws[j] for j in pick]
 
 
 def plan_comparison(paths: list[str], replicates: int, *, baseline: str | None = None, seed: int | None = None,

@@ -16,6 +16,9 @@ class InputError(Exception):
         self.message = message
         super().__init__(str(self))
 
+    def __reduce__(self):  # rebuilt from its three parts when it crosses a process boundary (workers)
+        return (InputError, (self.source, self.field, self.message))
+
     def __str__(self) -> str:
         where = f"{self.source}: {self.field}" if self.field else self.source
         return f"{where}: {self.message}"

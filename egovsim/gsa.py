@@ -21,10 +21,10 @@ import numpy as np
 
 from . import sensitivity as sa
 from .errors import InputError
-from .experiment import RunSpec, Store, apply_values, replicate_seeds, run_many
+from .experiment import RunSpec, Store, expand_wildcards, replicate_seeds, run_many
 from .outcomes import COL, COLUMNS
 from .output import atomic_write, provenance, row_of_year, write_json, years
-from .scenario import Scenario, load_scenario, read_yaml
+from .scenario import Scenario, check_real_parameter, load_scenario, read_yaml
 from .schema import build, param
 
 
@@ -98,12 +98,10 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
         problem = sa.Problem.from_dict({k: {"bounds": v.bounds, "dist": v.dist} for k, v in study.parameters.items()})
     except ValueError as exc:
         raise InputError(source, "parameters", str(exc)) from None
-    for name, rng in study.parameters.items():  # every parameter must be a key the scenario accepts
-        lo = rng.bounds[0] if rng.dist in ("unif", "triang") else rng.bounds[0]
-        try:
-            apply_values(base, {name: lo}, source)
-        except InputError as exc:
-            raise InputError(source, f"parameters.{name}", exc.message) from None
+    for name, rng in study.parameters.items():  # every parameter must be a real-valued key, valid over its range
+        ends = rng.bounds[:2] if rng.dist in ("unif", "triang") else [None, None]  # norm, lognorm: unbounded
+        for key in expand_wildcards(base, {name: 0.0}):
+            check_real_parameter(base, key, ends[0], ends[1], source, f"parameters.{name}")
     for i, spec in enumerate(study.outcomes):
         for y in filter(None, [spec.year, *spec.period]):
             if not base.start_year <= y <= base.end_year:

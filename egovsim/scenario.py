@@ -363,6 +363,27 @@ def scenario_from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     return build(Scenario, copy.deepcopy(data), source)
 
 
+def check_real_parameter(scenario: Scenario, name: str, low: float | None, high: float | None, source: str,
+                         field: str) -> None:
+    """A parameter that calibration or sensitivity analysis varies continuously must be a real-valued key of
+    the scenario, valid at both ends of its range (so no run fails halfway through a design)."""
+    node: Any = scenario.to_dict()
+    for part in name.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise InputError(source, field, f"'{name}' is not a numeric key of the scenario")
+    found = field_at(ProvinceConfig, ".".join(name.split(".")[2:])) if name.startswith("provinces.") \
+        else field_at(Scenario, name)
+    if found is not None and found[1] is not float:
+        raise InputError(source, field, f"'{name}' takes whole numbers or choices; it cannot be varied continuously")
+    for end in (low, high):
+        if end is not None:
+            try:
+                with_values(scenario, {name: float(end)}, source)
+            except InputError as exc:
+                raise InputError(source, field, exc.message) from None
+
+
 def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<parameters>") -> Scenario:
     """A copy of `scenario` with dotted keys set (e.g. {"citizens.q0": 0.4,
     "provinces.hue.leader.will0": 0.9}), validated like a file. Used by sweeps, sensitivity and calibration."""

@@ -12,6 +12,7 @@ import yaml
 from egovsim.calibration import (NATIONAL, Quantity, Term, load_config, make_problem,
                                  measure_quantities, optimize)
 from egovsim.cli import main
+from egovsim.errors import InputError
 from egovsim.experiment import make_executor, replicate_seeds
 from egovsim.model import simulate
 from egovsim.scenario import load_scenario, with_values
@@ -164,6 +165,12 @@ def test_abc_posterior_concentrates_near_the_truth(tmp_path):
     ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2017,
                    "observation": "no_such_id"}]}, "targets[0].observation"),
     ({"replicates": 0}, "replicates"),
+    ({"parameters": {"services.n_procedures": {"bounds": [10, 40]}}}, "parameters.services.n_procedures"),
+    ({"parameters": {"provinces.hue.leader.will0": {"bounds": [0.5, 1.5]}}}, "parameters.provinces.hue.leader.will0"),
+    ({"targets": [{"name": "x", "type": "at_least", "outcome": "egov_index", "year": 2017, "provinces": ["hue"],
+                   "minus_province": "heu"}]}, "targets[0].minus_province"),
+    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2001,
+                   "observed": 0.5}]}, "targets"),
     ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2031,
                    "observation": "mic_index_2017"}]}, "end_year"),
 ])
@@ -186,3 +193,9 @@ def test_observations_copy_keeps_every_source():
             assert entry.get("source"), entry["id"]
     for key, prov in OBS["provinces"].items():
         assert prov.get("population_source"), key
+
+
+def test_input_errors_survive_a_process_boundary():
+    import pickle
+    err = pickle.loads(pickle.dumps(InputError("a.yaml", "x.y", "bad")))
+    assert str(err) == "a.yaml: x.y: bad"

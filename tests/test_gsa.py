@@ -85,6 +85,10 @@ def test_rerun_resumes_every_finished_run(tmp_path):
     ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "year": 2040}]}, "outcomes[0]"),
     ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "time_to"}]}, "outcomes[0].level"),
     ({"replicates": 0}, "replicates"),
+    ({"parameters": {"provinces.*.policy.feedback": {"bounds": [0.0, 2.0]}, "citizens.p0": {"bounds": [0, 0.1]}}},
+     "parameters.provinces.*.policy.feedback"),
+    ({"parameters": {"services.n_procedures": {"bounds": [5, 30]}, "citizens.p0": {"bounds": [0, 0.1]}}},
+     "parameters.services.n_procedures"),
 ])
 def test_bad_study_file_is_rejected(tmp_path, capsys, changes, field):
     path = write_study(tmp_path, **changes)
