@@ -35,7 +35,6 @@ import solara
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from mesa.experimental.scenarios import Scenario as MesaScenario
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
@@ -66,30 +65,6 @@ LEADER_COLOUR = "#6a3d9a"
 @lru_cache(maxsize=8)
 def base_scenario(path: str, scale: float | None = None, overrides: tuple[str, ...] = ()) -> Scenario:
     return load_scenario(path, list(overrides), scale)
-
-
-class MesaScenarioView(MesaScenario):
-    """An egovsim Scenario seen as a Mesa Scenario.
-
-    Mesa 3.5's SolaraViz inspects `model.scenario` on Reset and expects Mesa's Scenario class, while
-    EGovModel keeps its own Scenario under that name. This view passes every attribute through to the egovsim
-    Scenario and declares no Mesa scenario parameters, so SolaraViz rebuilds the model from its keyword
-    arguments alone.
-    """
-
-    def __init__(self, scenario: Scenario):
-        super().__init__(rng=scenario.seed)
-        self.__dict__["_egov"] = scenario
-
-    def __getattr__(self, name: str):
-        try:
-            egov = self.__dict__["_egov"]
-        except KeyError:
-            raise AttributeError(name) from None
-        return getattr(egov, name)
-
-    def to_dict(self) -> dict:
-        return self.__dict__["_egov"].to_dict()
 
 
 def apply_levers(base: Scenario, province: str, training: float, infrastructure: float, software_strategy: str,
@@ -172,7 +147,7 @@ class EGovViz(EGovModel):
         base = base_scenario(str(scenario_file), None if scale is None else float(scale), tuple(overrides))
         scenario = apply_levers(base, province, training, infrastructure, software_strategy, enforcement,
                                 roadmap_clarity)
-        super().__init__(MesaScenarioView(scenario), None if seed is None else int(seed), collect=True)
+        super().__init__(scenario, None if seed is None else int(seed), collect=True)
         self.levers = {"province": province, "training": training, "infrastructure": infrastructure,
                        "software_strategy": software_strategy, "enforcement": enforcement}
         # the sample has its own random stream: drawing it leaves the model's stream (and results) unchanged
@@ -183,7 +158,7 @@ class EGovViz(EGovModel):
     def series(self, province: str, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(years, values) of one outcome so far, from the DataCollector."""
         values = np.asarray(self.datacollector.model_vars[f"{province}/{column}"], dtype=float)
-        return self.scenario.start_year + np.arange(values.size) * self.dt, values
+        return self.config.start_year + np.arange(values.size) * self.dt, values
 
 
 # ---- what the page shows -----------------------------------------------------------------------------------
@@ -200,8 +175,8 @@ def focus_key(model: EGovViz) -> str:
 
 
 def date_label(model: EGovViz) -> str:
-    month = int(round(model.step_index * 12 / model.scenario.steps_per_year))
-    year = model.scenario.start_year + month // 12
+    month = int(round(model.step_index * 12 / model.config.steps_per_year))
+    year = model.config.start_year + month // 12
     return f"1 {MONTHS[month % 12]} {year}"
 
 
@@ -209,7 +184,7 @@ def date_label(model: EGovViz) -> str:
 def YearAndLegend(model: EGovViz):
     """The current year, what is simulated, the levers and outcomes now, the latest events."""
     update_counter.get()
-    sc = model.scenario
+    sc = model.config
     rows = []
     for p, (key, leader) in enumerate(zip(model.province_ids, model.leaders)):
         pol, rec = leader.policy, model.records[model.step_index, p]
@@ -289,10 +264,10 @@ class TimeChart(Chart):
         self.fig.subplots_adjust(left=0.11, right=0.98, top=0.92, bottom=0.08)
         ax = self.ax = self.fig.add_subplot()
         self.series = [(key, column, ax.plot([], [], **style)[0]) for key, column, style in self.lines()]
-        ax.set_xlim(m.scenario.start_year, m.scenario.end_year + 1)
+        ax.set_xlim(m.config.start_year, m.config.end_year + 1)
         ax.set_ylabel(self.ylabel)
         ax.grid(alpha=0.3)
-        ax.set_title(self.title.format(name=m.scenario.provinces[self.key].name if self.key else ""), fontsize=9.5)
+        ax.set_title(self.title.format(name=m.config.provinces[self.key].name if self.key else ""), fontsize=9.5)
         self.extra(ax)
         ax.legend(fontsize=7.5, loc=self.legend_loc)
 
@@ -346,7 +321,7 @@ class IndexChart(TimeChart):
     ylabel = "index (0-1)"
 
     def lines(self):
-        return [(k, "egov_index", {"color": c, "lw": 2, "label": self.model.scenario.provinces[k].name})
+        return [(k, "egov_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
                 for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)]
 
     def extra(self, ax) -> None:
@@ -365,7 +340,7 @@ class InformalPaymentChart(TimeChart):
     legend_loc = "upper right"
 
     def lines(self):
-        return [(k, "informal_payment_index", {"color": c, "lw": 2, "label": self.model.scenario.provinces[k].name})
+        return [(k, "informal_payment_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
                 for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)]
 
 

@@ -45,6 +45,9 @@ class EGovModel(mesa.Model):
     Each step is one month (1 / steps_per_year). Within a step: dated events fire; then citizens, civil
     servants and leaders apply their rules, each reading the others' state from the start of the step; then
     the outcomes of every province are recorded (`records`, and Mesa's DataCollector for the browser view).
+
+    The validated egovsim Scenario is `model.config`: Mesa 3.5 reserves `model.scenario` for its own
+    Scenario class (SolaraViz inspects it on Reset), so the model keeps Mesa's there.
     """
 
     def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True,
@@ -52,7 +55,7 @@ class EGovModel(mesa.Model):
         seed = scenario.seed if seed is None else int(seed)
         super().__init__(rng=seed)  # Mesa wants a plain int: np.int64 raises TypeError (stack-notes.md)
         self.seed = seed
-        self.scenario = scenario
+        self.config = scenario
         self.dt = scenario.dt
         self.n_steps = scenario.n_steps
         self.step_index = 0
@@ -93,7 +96,7 @@ class EGovModel(mesa.Model):
     @property
     def year(self) -> float:
         """Decimal calendar year of the current state."""
-        return self.scenario.start_year + self.step_index * self.dt
+        return self.config.start_year + self.step_index * self.dt
 
     def _fire_events(self) -> None:
         """Fire events dated before the end of the coming step (events before the start fire at once)."""
@@ -125,7 +128,7 @@ class EGovModel(mesa.Model):
         index, trust = prev[:, self._leader_reads].T.tolist()
         rent_at_risk = rent_at_risk.tolist()
         roadmap, year = self.central.levers.roadmap_clarity, self.year
-        reference_trust, rent_mean = self.scenario.citizens.reference_trust, self.scenario.civil_servants.rent_mean
+        reference_trust, rent_mean = self.config.citizens.reference_trust, self.config.civil_servants.rent_mean
         for p, leader in enumerate(self.leaders):
             best_peer = max(index[:p] + index[p + 1:], default=index[p])
             leader.step_province(ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p],
@@ -148,7 +151,7 @@ class EGovModel(mesa.Model):
     # ---- what the agents read each step -------------------------------------------------------------------
 
     def context(self) -> StepContext:
-        sc, leaders = self.scenario, self.leaders
+        sc, leaders = self.config, self.leaders
         c = sc.citizens
         key = self._policy_version
         if key != self._policy_key:
@@ -180,7 +183,7 @@ class EGovModel(mesa.Model):
 
     def _policy_arrays(self) -> None:
         """What the context takes from policies and levers: recomputed only when an event has fired."""
-        sc, leaders = self.scenario, self.leaders
+        sc, leaders = self.config, self.leaders
         c, cs = sc.citizens, sc.civil_servants
         policies = [leader.policy for leader in leaders]
         urban_share = np.array([cfg.urban_share for cfg in sc.provinces.values()])

@@ -58,8 +58,8 @@ def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
     values = {**fixed, **{k: v["value"] for k, v in user.items()}, "infrastructure": 3.0, "province": "daklak"}
     kwargs = _build_model_init_kwargs(viz, values, add_scenario_when_empty=True, require_model_accepts_scenario=True)
     rebuilt = type(viz)(**kwargs)
-    assert rebuilt.scenario.provinces["daklak"].policy.infrastructure == 3.0
-    assert rebuilt.scenario.provinces["hue"].policy.infrastructure == base.provinces["hue"].policy.infrastructure
+    assert rebuilt.config.provinces["daklak"].policy.infrastructure == 3.0
+    assert rebuilt.config.provinces["hue"].policy.infrastructure == base.provinces["hue"].policy.infrastructure
 
 
 def test_network_sample_is_small_and_leaves_the_model_unchanged():

@@ -40,6 +40,18 @@ def test_shares_stay_in_unit_interval(values):
     assert np.all(np.diff(adopted, axis=0) >= 0)
 
 
+def test_model_leaves_mesa_its_scenario_and_the_egovsim_scenario_untouched():
+    """Mesa 3.5 owns `model.scenario` (its setter writes `scenario.model`); the egovsim Scenario is
+    `model.config`, and building a model must not attach the model to the shared Scenario object."""
+    from mesa.experimental.scenarios import Scenario as MesaScenario
+
+    scenario = load_scenario(THREE)
+    model = EGovModel(scenario, seed=4)
+    assert isinstance(model.scenario, MesaScenario)
+    assert model.config is scenario
+    assert not hasattr(scenario, "model")
+
+
 def test_no_access_means_no_use():
     sc = small(**{f"provinces.{p}.access_initial": 0.0 for p in ("hue", "daklak", "bentre")},
                **{"citizens.access_rate": 0.0, "citizens.access_imitation": 0.0})
