@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import InputError
 
 EXIT_INPUT = 2
+EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -34,8 +35,15 @@ def _executor_info(args: argparse.Namespace) -> dict:
     return {"executor": executor, "workers": args.workers, "scheduler": args.scheduler}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="egovsim", description="Agent-based simulation of e-government adoption in Vietnam's provinces.")
     parser.add_argument("--version", action="version", version=f"egovsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -299,10 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
     try:
+        if getattr(args, "out", None) is not None:
+            from .output import check_out_folder
+            check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
         return args.func(args)
     except InputError as exc:
         print(f"egovsim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except OSError as exc:  # e.g. the disk filled up while writing: say so on one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"egovsim: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("egovsim: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130

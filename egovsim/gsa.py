@@ -22,7 +22,7 @@ import numpy as np
 from . import sensitivity as sa
 from .errors import InputError
 from .experiment import RunSpec, Store, expand_wildcards, replicate_seeds, run_many
-from .outcomes import COL, COLUMNS
+from .outcomes import COL, COLUMNS, outcome_range
 from .output import atomic_write, provenance, row_of_year, write_json, years
 from .scenario import Scenario, check_real_parameter, load_scenario, read_yaml
 from .schema import build, param
@@ -55,6 +55,12 @@ class OutcomeSpec:
         if not need[self.stat]:
             what = {"at": "year", "mean": "period: [first, last]", "time_to": "level"}[self.stat]
             raise InputError(source, f"{path}.{what.split(':')[0]}", f"stat '{self.stat}' needs {what}")
+        if self.stat == "mean" and self.period[0] > self.period[1]:
+            raise InputError(source, f"{path}.period", f"first year after last: {self.period}")
+        bounds = outcome_range(self.outcome)
+        if self.stat == "time_to" and bounds and not bounds[0] <= self.level <= bounds[1]:
+            raise InputError(source, f"{path}.level", f"{self.outcome} lies in [{bounds[0]}, {bounds[1]}], "
+                                                       f"so it never reaches {self.level}")
 
 
 @dataclass
@@ -106,6 +112,9 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
         for y in filter(None, [spec.year, *spec.period]):
             if not base.start_year <= y <= base.end_year:
                 raise InputError(source, f"outcomes[{i}]", f"year {y} is outside {base.start_year}-{base.end_year}")
+    for y in study.time_resolved.years if study.time_resolved else []:
+        if not base.start_year <= y <= base.end_year:
+            raise InputError(source, "time_resolved.years", f"year {y} is outside {base.start_year}-{base.end_year}")
     return study, base, problem
 
 

@@ -40,6 +40,15 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
 )
 COLUMNS = tuple(name for name, _ in OUTCOMES)
 COL = {name: i for i, name in enumerate(COLUMNS)}
+# the values each outcome can take where it is bounded: shares, means of [0, 1] states, and the gaps
+UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste"}
+
+
+def outcome_range(column: str) -> tuple[float, float] | None:
+    """(lowest, highest) value `column` can take, or None if it has no upper bound."""
+    if column in UNBOUNDED:
+        return None
+    return (-1.0, 1.0) if column.endswith("_gap") else (0.0, 1.0)
 
 
 def egov_index(weights, access: np.ndarray, genuine: np.ndarray, online: np.ndarray,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .outcomes import COL, COLUMNS
 from .scenario import Scenario, dump_yaml
 
@@ -57,6 +58,20 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 fh.write(data)
+
+
+def check_out_folder(folder: Path) -> None:
+    """Fail before any run when results could not be written to `folder` (the --out of a command): it, or
+    the nearest folder above it that exists, must be a writable folder. Nothing is created here."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file, not a folder" if existing == folder else f"cannot be created: {existing} is a file"
+        raise InputError(str(folder), "--out", what)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(str(folder), "--out", f"cannot be written: no permission to write in {existing}")
 
 
 def default_run_folder(name: str, root: Path = RESULTS) -> Path:

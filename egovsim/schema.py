@@ -142,7 +142,7 @@ def check_range(f: dataclasses.Field, value: Any, path: str, source: str) -> Non
 def _range_text(f: dataclasses.Field) -> str:
     lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
     if lo is not None and hi is not None:
-        return f" (allowed range [{lo}, {hi}])"
+        return f" (allowed range {'(' if f.metadata.get('lo_open') else '['}{lo}, {hi}])"
     return ""
 
 

@@ -48,6 +48,7 @@ BAD_FILES = [
     ("extends a missing file", "extends: nowhere.yaml\n" + MINIMAL, "nowhere.yaml"),
     ("not a number (nan)", MINIMAL.replace("urban_share: 0.3", "urban_share: .nan"), "provinces.a.urban_share"),
     ("provinces empty", MINIMAL.split("provinces:")[0] + "provinces: {}\n", "provinces"),
+    ("a key given twice", MINIMAL + "citizens: {p0: 0.01}\ncitizens: {q0: 0.2}\n", "citizens"),
 ]
 
 
@@ -63,6 +64,38 @@ def test_bad_scenario_gives_one_line_error_and_exit_2(tmp_path, capsys, what, te
     assert "Traceback" not in err
     assert "bad.yaml" in err and field in err, err
     assert not out.exists()  # nothing written for a run that could not start
+
+
+def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
+    """Bad arguments and an --out that cannot hold results fail at once, on one line, before any run."""
+    scenario = tmp_path / "ok.yaml"
+    scenario.write_text(MINIMAL)
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep me")
+    cases = [(["run", str(scenario), "--seed", "abc"], "--seed"),
+             (["run", str(scenario), "--scale", "-1"], "--scale"),
+             (["run", str(scenario), "--out", str(a_file)], "taken"),
+             (["run", str(scenario), "--out", str(a_file / "sub")], "taken"),
+             (["run", str(tmp_path / "absent.yaml")], "absent.yaml"),
+             (["frobnicate"], "frobnicate")]
+    for argv, field in cases:
+        try:
+            status = main([*argv, "--quiet"] if argv[0] == "run" else argv)
+        except SystemExit as exc:  # argparse's own errors end the process with its status
+            status = exc.code
+        err = capsys.readouterr().err.strip()
+        assert status == 2, (argv, err)
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert field in err, err
+    assert a_file.read_text() == "keep me"
+
+
+def test_non_utf8_file_is_reported_not_raised(tmp_path, capsys):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(MINIMAL.replace("name: tiny", "name: Đắk Lắk").encode("utf-16"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "latin1.yaml" in err, err
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path):
