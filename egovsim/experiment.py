@@ -106,18 +106,26 @@ def content_hash(data: Any) -> str:
 
 def run_key(scenario_hash: str, values: Mapping[str, Any], seed: int) -> str:
     """What determines a run's result: the scenario's content, the values set on it, the seed and the code.
-    Two specs with the same key are the same run, so it is run (and stored) once; after any edit of egovsim's
-    code no stored run matches, so a store never hands back results of other code."""
+    Two specs with the same key are the same run, so it is run (and stored) once; after an edit of the code
+    that simulates (SIMULATION_MODULES) no stored run matches, so a store never hands back results of other
+    code, while edits of reports, plots or the command line keep a resumed experiment's finished runs."""
     return content_hash({"scenario": scenario_hash, "values": dict(values), "seed": int(seed),
                          "code": code_fingerprint()})[:24]
 
 
+# The modules whose code decides a run's records from (scenario, values, seed): the model and everything it
+# imports, the plain reference engine, and this runner (it applies the values). A test keeps the list whole.
+SIMULATION_MODULES = ("__init__", "agents", "errors", "experiment", "kernels", "model", "network", "outcomes",
+                      "plain", "population", "scenario", "schema")
+
+
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the source of every egovsim module (the git commit misses uncommitted edits)."""
+    """A hash of the source of the simulating modules (the git commit misses uncommitted edits)."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
+    for name in SIMULATION_MODULES:
+        path = package / f"{name}.py"
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

@@ -56,6 +56,20 @@ def without_wall_time(text: str) -> list[list[str]]:
 
 # ---- seeds ------------------------------------------------------------------------------------------------
 
+def test_store_keys_cover_every_module_a_run_imports():
+    """A run's key hashes SIMULATION_MODULES: every egovsim module a worker loads to simulate (with either
+    engine) must be in it, or an edit there would hand back stale stored results. output.py is loaded only
+    for provenance and never touches the records."""
+    code = ("import os, sys; os.environ['EGOVSIM_ENGINE'] = sys.argv[1]; import egovsim.experiment; "
+            "import egovsim.model as m, egovsim.scenario as s; "
+            "m.simulate(s.load_scenario(sys.argv[2], ['end_year=2007'], 0.0005), 1); "
+            "print(' '.join(k.split('.')[-1] for k in sys.modules if k.startswith('egovsim.')))")
+    for engine in ("numpy", "plain"):
+        loaded = subprocess.run([sys.executable, "-c", code, engine, str(DAKLAK)], capture_output=True, text=True,
+                                check=True).stdout.split()
+        assert set(loaded) - {"output"} <= set(experiment.SIMULATION_MODULES), (engine, loaded)
+    assert all((ROOT / "egovsim" / f"{name}.py").exists() for name in experiment.SIMULATION_MODULES)
+
 
 def test_replicate_seeds_are_plain_distinct_and_reproducible():
     seeds = replicate_seeds(2024, 50)
