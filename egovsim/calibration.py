@@ -17,7 +17,7 @@ minus index of the next >= 0): ranks are never turned into values.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import sys
 import time
@@ -368,7 +368,6 @@ class Fit:
     stopped: str
     posterior: np.ndarray | None = None   # (particles, parameters) for abc
     weights: np.ndarray | None = None
-    reproducible: bool = True             # pyabc's parallel samplers reseed their workers from the OS
 
 
 def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: int, max_runs: int | None = None,
@@ -475,9 +474,7 @@ def abc(problem: Problem, settings: ABCSettings, *, db: Path, sampler, seed: int
     weights = np.asarray(weights, dtype=float)
     point = np.array([_weighted_quantile(samples[:, j], weights, 0.5) for j in range(samples.shape[1])])
     evaluations = int(history.total_nr_simulations) * len(problem.seeds)
-    from pyabc.sampler import SingleCoreSampler
-    return Fit("abc", point, problem(point), evaluations, f"{history.max_t + 1} populations", samples, weights,
-               reproducible=isinstance(sampler, SingleCoreSampler))
+    return Fit("abc", point, problem(point), evaluations, f"{history.max_t + 1} populations", samples, weights)
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -549,7 +546,6 @@ def write_outputs(folder: Path, problem: Problem, fit: Fit, full: Scenario, stat
         "targets_met": sum(r["met"] for r in rows if r["in_fit"]), "targets_in_fit": sum(r["in_fit"] for r in rows),
         "orderings_met": all(r["met"] for r in rows if r["kind"] == "at_least"),
         "terms": rows, "replicates": len(problem.seeds), "fit_until": problem.fit_until,
-        "reproducible": fit.reproducible,
     }
     if fit.posterior is not None:
         summary["posterior"] = {name: {"median": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.5),
@@ -617,9 +613,9 @@ def run_command(args) -> int:
             import logging
             logging.basicConfig(format="%(name)s: %(message)s", stream=sys.stderr)
             logging.getLogger("ABC").setLevel(logging.INFO)
-        with _abc_sampler(args) as sampler:
-            fit = abc(problem, config.abc, db=out / "abc.db", sampler=sampler, seed=config.seed,
-                      max_runs=args.max_runs, max_time=args.max_time)
+        with make_executor(args.workers, args.executor, args.scheduler) as executor:
+            fit = abc(problem, config.abc, db=out / "abc.db", sampler=seeded_sampler(executor, config.seed),
+                      seed=config.seed, max_runs=args.max_runs, max_time=args.max_time)
     scenario = problem.scenario_at(fit.x)
     records = np.stack([simulate(scenario, s) for s in problem.seeds])
     stats = np.stack([measure_quantities(r, scenario, problem.quantities) for r in records])
@@ -638,19 +634,48 @@ def run_command(args) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _abc_sampler(args):
-    """pyabc's own samplers: its multicore one forks workers itself (so no other pool may be running in this
-    process), its Dask one takes a client (of a LocalCluster, or of the cluster at --scheduler)."""
-    from pyabc.sampler import DaskDistributedSampler, MulticoreEvalParallelSampler, SingleCoreSampler
-    from .experiment import dask_client, available_cpus
-    if args.executor == "dask" or args.scheduler:
-        with dask_client(args.workers or available_cpus(), args.scheduler) as client:
-            yield DaskDistributedSampler(dask_client=client)
-    elif args.executor == "serial" or args.workers == 1:
-        yield SingleCoreSampler()  # the one reproducible sampler: pyabc's parallel ones reseed workers from the OS
-    else:
-        yield MulticoreEvalParallelSampler(n_procs=args.workers or available_cpus())
+def seeded_sampler(executor, seed: int):
+    """A pyabc sampler that runs through one of the experiment runner's executors (process pool, Dask,
+    serial) and gives the same posterior for a seed whatever the number of workers.
+
+    It is pyabc's MappingSampler (one task per accepted particle, results kept in task order) with one
+    change: task i of population t seeds numpy and `random` from SeedSequence([seed, t + 1]).spawn(...)[i], where
+    pyabc reseeds from the OS. (pyabc's other parallel samplers hand out particles first-come first-served,
+    so their posteriors depend on timing.)"""
+    from pyabc.sampler import MappingSampler
+
+    class SeededMappingSampler(MappingSampler):
+        def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False,
+                                    ana_vars=None):
+            task = functools.partial(seeded_particle, self.sample_factory, self.pickle(simulate_one))
+            # t = -1 is pyabc's calibration sample (it sets the first epsilon)
+            seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence([seed, t + 1]).spawn(n)]
+            results = [r for r in self.map_(task, seeds) if not isinstance(r, Exception)]
+            self.nr_evaluations_ = sum(evaluations for _, evaluations in results)
+            sample = self._create_empty_sample()
+            for particles, _ in results:
+                sample += particles
+            return sample
+
+    return SeededMappingSampler(map_=executor.map)
+
+
+def seeded_particle(sample_factory, simulate_one: bytes, seed: int):
+    """Simulate from one seed until a particle is accepted: (the sample, model evaluations). A module-level
+    function so that process pools and Dask can ship it."""
+    import random
+
+    import cloudpickle
+    simulate_one = cloudpickle.loads(simulate_one)
+    np.random.seed(seed)
+    random.seed(seed)
+    sample, evaluations = sample_factory(), 0
+    while True:
+        particle = simulate_one()
+        evaluations += 1
+        sample.append(particle)
+        if particle.accepted:
+            return sample, evaluations
 
 
 class _generation_bar:
