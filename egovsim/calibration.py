@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -453,7 +454,7 @@ def abc(problem: Problem, settings: ABCSettings, *, db: Path, sampler, seed: int
     import datetime
     import pyabc
 
-    np.random.seed(seed % 2**32)  # pyabc draws proposals from numpy's global generator in this process
+    np.random.seed(seed % 2**32)  # what pyabc draws in this process (its particle tasks seed their own)
     prior = pyabc.Distribution(**{f"x{i}": pyabc.RV("uniform", lo, hi - lo)
                                   for i, (lo, hi) in enumerate(problem.bounds)})
     smc = pyabc.ABCSMC(_ABCModel(problem), prior, _ABCDistance(problem),
@@ -639,9 +640,9 @@ def seeded_sampler(executor, seed: int):
     serial) and gives the same posterior for a seed whatever the number of workers.
 
     It is pyabc's MappingSampler (one task per accepted particle, results kept in task order) with one
-    change: task i of population t seeds numpy and `random` from SeedSequence([seed, t + 1]).spawn(...)[i], where
-    pyabc reseeds from the OS. (pyabc's other parallel samplers hand out particles first-come first-served,
-    so their posteriors depend on timing.)"""
+    change: task i of population t seeds numpy and `random` from SeedSequence([seed, t + 1]).spawn(n)[i],
+    where pyabc reseeds from the OS. (pyabc's other parallel samplers hand out particles first-come
+    first-served, so their posteriors depend on timing.)"""
     from pyabc.sampler import MappingSampler
 
     class SeededMappingSampler(MappingSampler):
@@ -649,8 +650,8 @@ def seeded_sampler(executor, seed: int):
                                     ana_vars=None):
             task = functools.partial(seeded_particle, self.sample_factory, self.pickle(simulate_one))
             # t = -1 is pyabc's calibration sample (it sets the first epsilon)
-            seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence([seed, t + 1]).spawn(n)]
-            results = [r for r in self.map_(task, seeds) if not isinstance(r, Exception)]
+            seeds = [s.generate_state(4) for s in np.random.SeedSequence([seed, t + 1]).spawn(n)]
+            results = list(self.map_(task, seeds))  # a task that raises stops the fit with its error
             self.nr_evaluations_ = sum(evaluations for _, evaluations in results)
             sample = self._create_empty_sample()
             for particles, _ in results:
@@ -660,22 +661,34 @@ def seeded_sampler(executor, seed: int):
     return SeededMappingSampler(map_=executor.map)
 
 
-def seeded_particle(sample_factory, simulate_one: bytes, seed: int):
+# pyabc's simulate_one draws from numpy's and `random`'s process-wide generators: a worker with several
+# threads (a Dask worker started with --nthreads > 1) runs its particle tasks one at a time, or their draws
+# would interleave by timing
+_GLOBAL_RANDOM = threading.Lock()
+
+
+def seeded_particle(sample_factory, simulate_one: bytes, seed: np.ndarray):
     """Simulate from one seed until a particle is accepted: (the sample, model evaluations). A module-level
-    function so that process pools and Dask can ship it."""
+    function so that process pools and Dask can ship it; the caller's global random state is restored."""
     import random
 
     import cloudpickle
     simulate_one = cloudpickle.loads(simulate_one)
-    np.random.seed(seed)
-    random.seed(seed)
-    sample, evaluations = sample_factory(), 0
-    while True:
-        particle = simulate_one()
-        evaluations += 1
-        sample.append(particle)
-        if particle.accepted:
-            return sample, evaluations
+    with _GLOBAL_RANDOM:
+        saved = np.random.get_state(), random.getstate()
+        np.random.seed(seed)
+        random.seed(int.from_bytes(seed.tobytes(), "little"))
+        try:
+            sample, evaluations = sample_factory(), 0
+            while True:
+                particle = simulate_one()
+                evaluations += 1
+                sample.append(particle)
+                if particle.accepted:
+                    return sample, evaluations
+        finally:
+            np.random.set_state(saved[0])
+            random.setstate(saved[1])
 
 
 class _generation_bar:

@@ -395,23 +395,32 @@ def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<para
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """yaml.SafeLoader that rejects a key given twice in one mapping: plain YAML keeps the last silently,
-    so a lever set twice (say, once by mistake further down the file) would hide the first value."""
+    so a lever set twice (say, once by mistake further down the file) would hide the first value.
 
-    def construct_mapping(self, node, deep=False):
+    Checked on the composed nodes, before merge keys (`<<: *anchor`) are flattened, so a mapping may still
+    override what it merges; keys compare by resolved tag and text (2021 and "2021" differ)."""
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
         seen = set()
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by later keys
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark)
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.composer.ComposerError(None, None, f"duplicate key {key_node.value!r} in one mapping",
+                                                  key_node.start_mark)
             seen.add(key)
-        return super().construct_mapping(node, deep)
+        return node
+
+
+def load_yaml_text(text: str) -> Any:
+    """yaml.safe_load, but a key given twice in one mapping is an error (yaml.YAMLError)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def read_yaml(path: Path) -> Any:
-    """yaml.safe_load with one-line errors for a missing or malformed file."""
+    """Read a YAML file (load_yaml_text) with one-line errors for a missing, unreadable or malformed file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -421,7 +430,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "", f"cannot be read ({exc.__class__.__name__})") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return load_yaml_text(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -471,9 +480,10 @@ def apply_override(data: dict, item: str, source: str) -> None:
     if not sep or not key:
         raise InputError(source, f"--set {item}", "expected key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise InputError(source, f"--set {key}", f"cannot parse value {raw!r}") from None
+        value = load_yaml_text(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None)
+        raise InputError(source, f"--set {key}", f"cannot parse value {raw!r}" + (f" ({problem})" if problem else "")) from None
     _set_path(data, key, value, source, label=f"--set {key}")
 
 

@@ -90,6 +90,20 @@ def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
     assert a_file.read_text() == "keep me"
 
 
+def test_yaml_keys_given_twice_are_errors_but_merge_overrides_are_not(tmp_path):
+    from egovsim.scenario import read_yaml
+    merged = tmp_path / "merge.yaml"
+    merged.write_text("base: &b {x: 1, z: 0}\ndefs: {inner: {a: &a {<<: *b, x: 5}}}\nuse: {<<: *a, y: 2}\n")
+    assert read_yaml(merged)["use"] == {"x": 5, "y": 2, "z": 0}
+    for text, key in [("values:\n  2021: 1\n  2021: 2\n", "2021"), ("a: 1\nb: {c: 1}\na: 2\n", "a")]:
+        path = tmp_path / "dup.yaml"
+        path.write_text(text)
+        with pytest.raises(InputError, match=f"duplicate key '{key}'"):
+            read_yaml(path)
+    with pytest.raises(InputError, match="duplicate key"):
+        load_scenario(ROOT / "scenarios" / "hue.yaml", ["citizens={p0: 0.01, p0: 0.02}"])
+
+
 def test_non_utf8_file_is_reported_not_raised(tmp_path, capsys):
     path = tmp_path / "latin1.yaml"
     path.write_bytes(MINIMAL.replace("name: tiny", "name: Đắk Lắk").encode("utf-16"))
