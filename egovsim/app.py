@@ -441,32 +441,17 @@ def ChartView(model: EGovViz, chart_class: type[Chart], per_province: bool):
     return solara.Image(svg, format="svg+xml", width="100%")
 
 
-# the page's components (SolaraViz calls each with the model)
-def NetworkView(model):
-    return ChartView(model, NetworkChart, False)
+def chart_component(chart: type, per_province: bool):
+    """A page component that draws `chart` (SolaraViz calls each component with the model)."""
+    def component(model):
+        return ChartView(model, chart, per_province)
+    component.__name__ = chart.__name__.replace("Chart", "View")
+    return component
 
 
-def CivilServantView(model):
-    return ChartView(model, CivilServantChart, True)
-
-
-def CitizenUseView(model):
-    return ChartView(model, CitizenUseChart, True)
-
-
-def AccessView(model):
-    return ChartView(model, AccessChart, True)
-
-
-def IndexView(model):
-    return ChartView(model, IndexChart, False)
-
-
-def InformalPaymentView(model):
-    return ChartView(model, InformalPaymentChart, False)
-
-
-COMPONENTS = [YearAndLegend, NetworkView, CivilServantView, CitizenUseView, AccessView, IndexView, InformalPaymentView]
+COMPONENTS = [YearAndLegend, *(chart_component(chart, per_province) for chart, per_province in [
+    (NetworkChart, False), (CivilServantChart, True), (CitizenUseChart, True), (AccessChart, True),
+    (IndexChart, False), (InformalPaymentChart, False)])]
 
 
 def model_params(base: Scenario) -> dict:

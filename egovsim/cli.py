@@ -20,6 +20,11 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
                    help="simulated citizens per real person, for every province (e.g. 1 for the full population)")
 
 
+def _output_args(p: argparse.ArgumentParser, default: str, quiet: str = "no progress bar or summary") -> None:
+    p.add_argument("--out", type=Path, default=None, help=f"output folder (default: {default})")
+    p.add_argument("--quiet", action="store_true", help=quiet)
+
+
 def _executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel runs (default: all cores)")
@@ -53,9 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "provenance.json and plots/ into a new folder under results/.")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's seed)")
-    run.add_argument("--out", type=Path, default=None, help="output folder (default: results/<name>-<time>)")
+    _output_args(run, "results/<name>-<time>", "no progress bar or summary table")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    run.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
     _scenario_args(run)
     run.add_argument("--replicates", type=int, default=None, metavar="R",
                      help="R runs with seeds spawned from the master seed (--seed or the scenario's); writes "
@@ -79,12 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--baseline", default=None, help="the scenario (file or name) differences are taken "
                                                        "from (default: the first)")
     cmp_.add_argument("--seed", type=int, default=None, help="master seed (default: the baseline's seed)")
-    cmp_.add_argument("--out", type=Path, default=None, help="output folder (default: results/compare-A-vs-B)")
+    _output_args(cmp_, "results/compare-A-vs-B")
     cmp_.add_argument("--posterior", default=None, metavar="DIR",
                       help="a calibration folder (egovsim calibrate --method abc): replicate i of every scenario "
                            "runs with the i-th draw from its posterior, so intervals include parameter uncertainty")
     cmp_.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    cmp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _scenario_args(cmp_)
     _executor_args(cmp_)
     cmp_.set_defaults(func=cmd_compare)
@@ -95,8 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "replicates; write runs.csv and timeseries.parquet. Finished runs are kept as they "
                     "complete: run the same command again after an interruption to run only what is missing.")
     swp.add_argument("experiment", help="experiment YAML file (see experiments/example_sweep.yaml)")
-    swp.add_argument("--out", type=Path, default=None, help="output folder (default: results/<experiment name>)")
-    swp.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _output_args(swp, "results/<experiment name>")
     _executor_args(swp)
     swp.set_defaults(func=cmd_sweep)
 
@@ -105,8 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample the parameters of a study file, run the model at every point (with replicates), "
                     "and write indices.csv, report.md and plots. Give the same --out again to resume.")
     sen.add_argument("experiment", help="study YAML file (see experiments/sobol.yaml, experiments/morris.yaml)")
-    sen.add_argument("--out", type=Path, default=None, help="output folder (default: results/sensitivity-...)")
-    sen.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _output_args(sen, "results/sensitivity-...")
     _executor_args(sen)
     sen.set_defaults(func=cmd_sensitivity)
 
@@ -118,14 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("config", help="calibration config YAML (see calibration/config.yaml)")
     cal.add_argument("--method", choices=("optimize", "abc"), default="optimize",
                      help="optimize: a point estimate (scipy differential evolution); abc: a posterior (pyabc)")
-    cal.add_argument("--out", type=Path, default=None, help="output folder (default: results/calibration-...)")
+    _output_args(cal, "results/calibration-...", "no progress display or table")
     cal.add_argument("--max-runs", type=int, default=None, metavar="N", help="budget of model runs")
     cal.add_argument("--max-time", type=float, default=None, metavar="SECONDS", help="budget of wall time")
     cal.add_argument("--fit-until", type=int, default=None, metavar="YEAR",
                      help="fit only targets up to YEAR; later ones are reported out of sample")
     cal.add_argument("--install", default=None, metavar="DIR",
                      help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated)")
-    cal.add_argument("--quiet", action="store_true", help="no progress display or table")
     _executor_args(cal)
     cal.set_defaults(func=cmd_calibrate)
 
