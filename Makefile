@@ -1,37 +1,53 @@
 # egovsim: two commands set everything up on a fresh machine.
 #   make run    runs the default scenario (three provinces, 2006-2030) into results/
-#   make test   runs the test suite
+#   make test   runs the linter and the test suite
 #   make serve  watches a run in the browser (Mesa's SolaraViz page, works offline)
-# Each creates .venv (Python >= 3.12) when it is missing or pyproject.toml changed.
+# Each builds .venv from uv.lock, the exact versions of every package (transitive ones included), and fails
+# loudly if uv.lock is stale against pyproject.toml: `make lock` refreshes it.
 
-VENV      := .venv
-BIN       := $(VENV)/bin
-STAMP     := $(VENV)/.installed
-ASSETS    := $(VENV)/.solara-assets
-SCENARIO  ?= scenarios/three_provinces.yaml
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+ASSETS      := $(VENV)/.solara-assets
+SCENARIO    ?= scenarios/three_provinces.yaml
 PYTEST_ARGS ?=
 
-# The first interpreter >= 3.12 found (pyenv reads .python-version, 3.12.1, inside this folder).
+# uv itself, pinned, installed from PyPI into .tools/ (set UV=... to use another one).
+UV_VERSION  := 0.13.9
+UV          ?= .tools/bin/uv
+# uv must not download interpreters (CI reaches the package registries only): use the machine's 3.12.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+# The first interpreter >= 3.12 found (pyenv reads .python-version inside this folder).
 PYTHON_BOOT := $(shell for p in python3.12 python3.13 python3.14 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
-	&& { echo $$p; break; }; done)
+	&& { command -v $$p; break; }; done)
 
-.PHONY: run test venv assets serve bench clean-venv help
+.PHONY: run test lint format lock test-latest venv assets serve bench clean-venv help
 
 help:
-	@echo "make run    - run $(SCENARIO) into results/ (creates .venv)"
-	@echo "make test   - run the tests (creates .venv)"
-	@echo "make serve  - watch $(SCENARIO) in the browser (egovsim serve)"
-	@echo "make bench  - run the benchmarks"
+	@echo "make run          - run $(SCENARIO) into results/ (creates .venv from uv.lock)"
+	@echo "make test         - lint (ruff) and run the tests (creates .venv from uv.lock)"
+	@echo "make serve        - watch $(SCENARIO) in the browser (egovsim serve)"
+	@echo "make bench        - run the benchmarks"
+	@echo "make lock         - refresh uv.lock after changing pyproject.toml"
+	@echo "make test-latest  - the tests on the newest versions pyproject.toml allows (.venv-latest; not in CI)"
+	@echo "make format       - apply ruff's formatting and safe fixes"
+
+.tools/bin/uv:
+	@test -n "$(PYTHON_BOOT)" || { echo "egovsim needs Python >= 3.12 (python3.12 not found)"; exit 2; }
+	$(PYTHON_BOOT) -m pip install --quiet --disable-pip-version-check --target .tools "uv==$(UV_VERSION)"
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock | $(UV)
 	@test -n "$(PYTHON_BOOT)" || { echo "egovsim needs Python >= 3.12 (python3.12 not found)"; exit 2; }
-	@test -x $(BIN)/python || $(PYTHON_BOOT) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(UV) sync --locked --quiet --python $(PYTHON_BOOT) --extra test --extra bench
 	@touch $(STAMP)
+
+lock: | $(UV)
+	$(UV) lock --python $(PYTHON_BOOT)
 
 # Solara's page loads its front end from a CDN; install it from the npm registry (npm pack) into Solara's
 # local cache inside the venv, so the browser view renders without internet. Redone when the venv changes.
@@ -44,7 +60,15 @@ $(ASSETS): $(STAMP) egovsim/assets.py
 run: $(STAMP)
 	$(BIN)/egovsim run $(SCENARIO)
 
-test: $(STAMP) $(ASSETS)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint $(ASSETS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 serve: $(STAMP) $(ASSETS)
@@ -53,5 +77,13 @@ serve: $(STAMP) $(ASSETS)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Drift on purpose: a separate environment with the newest versions pyproject.toml allows, not uv.lock's.
+test-latest: | $(UV)
+	rm -rf .venv-latest
+	$(UV) venv --quiet --python $(PYTHON_BOOT) .venv-latest
+	VIRTUAL_ENV=.venv-latest $(UV) pip install --quiet --upgrade --resolution highest -e '.[test,bench]'
+	.venv-latest/bin/python -m egovsim.assets
+	.venv-latest/bin/python -m pytest $(PYTEST_ARGS)
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-latest .tools

@@ -42,8 +42,13 @@ def the_sweep(runs: int, scale: float, end_year: int):
     """A grid with `runs` / 2 points and 2 replicates (common random numbers), as `egovsim sweep` makes it."""
     points = runs // 2
     training = np.linspace(0.5, 2.5, points).round(4).tolist()
-    exp = Experiment(scenario="three_provinces.yaml", name="bench",
-                     design=Design(grid={"provinces.*.policy.training": training}), replicates=2, seed=40)
+    exp = Experiment(
+        scenario="three_provinces.yaml",
+        name="bench",
+        design=Design(grid={"provinces.*.policy.training": training}),
+        replicates=2,
+        seed=40,
+    )
     base = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", [f"end_year={end_year}"], scale=scale)
     return base, specs_of(exp, design_points(exp))
 
@@ -89,10 +94,12 @@ def main() -> None:
     # Interleaved repeats, best of each: other processes on the machine only ever make a timing slower.
     load_before = os.getloadavg()
     best: dict[str, tuple[float, list]] = {}
-    variants = {"direct": lambda: direct(base, specs),
-                "serial": lambda: through_runner(base, specs, "serial", None),
-                "process_1": lambda: through_runner(base, specs, "process", 1),
-                "process_2": lambda: through_runner(base, specs, "process", 2)}
+    variants = {
+        "direct": lambda: direct(base, specs),
+        "serial": lambda: through_runner(base, specs, "serial", None),
+        "process_1": lambda: through_runner(base, specs, "process", 1),
+        "process_2": lambda: through_runner(base, specs, "process", 2),
+    }
     for _ in range(args.repeats):
         for name, fn in variants.items():
             t, out = timed(fn)
@@ -108,20 +115,27 @@ def main() -> None:
     for name, out in outputs.items():  # the runner must not change a single number
         same = [np.array_equal(a, b, equal_nan=True) for a, b in zip(ref, out)]
         if not all(same):
-            raise SystemExit(f"{name}: {same.count(False)} of {n} runs differ from direct runs "
-                             "(was the model's code edited during the benchmark?)")
+            raise SystemExit(
+                f"{name}: {same.count(False)} of {n} runs differ from direct runs "
+                "(was the model's code edited during the benchmark?)"
+            )
 
     speedup = t1 / t2
     result = {
-        "runs": n, "repeats_best_of": args.repeats, "scale": args.scale,
+        "runs": n,
+        "repeats_best_of": args.repeats,
+        "scale": args.scale,
         "years": f"{base.start_year}-{base.end_year}",
-        "provinces": list(base.provinces), "cpus": available_cpus(),
+        "provinces": list(base.provinces),
+        "cpus": available_cpus(),
         "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "one_off_process_pool_start_s": round(t_server, 3),
         "per_run_ms": {k: round(1000 * v / n, 1) for k, v in timings.items()},
-        "runner_overhead_per_run_ms": {"serial_vs_direct": round(1000 * (t_serial - t_direct) / n, 1),
-                                       "process_1_vs_direct": round(1000 * (t1 - t_direct) / n, 1)},
+        "runner_overhead_per_run_ms": {
+            "serial_vs_direct": round(1000 * (t_serial - t_direct) / n, 1),
+            "process_1_vs_direct": round(1000 * (t1 - t_direct) / n, 1),
+        },
         "speedup_2_vs_1_workers": round(speedup, 3),
         "parallel_efficiency_2_workers": round(speedup / 2, 3),
         "versions": package_versions(),
@@ -129,22 +143,30 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "runner.json").write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"Runner benchmark: {n}-run sweep, {', '.join(base.provinces)} at scale {args.scale}, "
-          f"{base.start_year}-{base.end_year}, {available_cpus()} CPUs, best of {args.repeats} timings")
-    print(f"  machine load (1-min average) before/after the timings: "
-          f"{load_before[0]:.2f} / {load_after[0]:.2f}")
-    for label, key in (("direct simulate() loop", "direct"), ("runner, serial executor", "serial"),
-                       ("runner, process pool, 1 worker", "process_1"),
-                       ("runner, process pool, 2 workers", "process_2"), ("runner, Dask LocalCluster, 2 workers",
-                                                                         "dask_2")):
+    print(
+        f"Runner benchmark: {n}-run sweep, {', '.join(base.provinces)} at scale {args.scale}, "
+        f"{base.start_year}-{base.end_year}, {available_cpus()} CPUs, best of {args.repeats} timings"
+    )
+    print(f"  machine load (1-min average) before/after the timings: {load_before[0]:.2f} / {load_after[0]:.2f}")
+    for label, key in (
+        ("direct simulate() loop", "direct"),
+        ("runner, serial executor", "serial"),
+        ("runner, process pool, 1 worker", "process_1"),
+        ("runner, process pool, 2 workers", "process_2"),
+        ("runner, Dask LocalCluster, 2 workers", "dask_2"),
+    ):
         if key in timings:
             print(f"  {label:<38} {timings[key]:8.2f} s   {1000 * timings[key] / n:8.1f} ms/run")
     print(f"  speed-up, 2 workers vs 1 worker:        {speedup:.2f}x")
     print(f"  parallel efficiency, 2 workers:         {speedup / 2:.0%}")
-    print(f"  runner overhead per run, serial:        {1000 * (t_serial - t_direct) / n:+.1f} ms "
-          f"({(t_serial - t_direct) / t_direct:+.1%} of the direct time)")
-    print(f"  runner overhead per run, 1-worker pool: {1000 * (t1 - t_direct) / n:+.1f} ms "
-          f"(includes forking the worker and pickling records back)")
+    print(
+        f"  runner overhead per run, serial:        {1000 * (t_serial - t_direct) / n:+.1f} ms "
+        f"({(t_serial - t_direct) / t_direct:+.1%} of the direct time)"
+    )
+    print(
+        f"  runner overhead per run, 1-worker pool: {1000 * (t1 - t_direct) / n:+.1f} ms "
+        f"(includes forking the worker and pickling records back)"
+    )
     print(f"  one-off start of the process pool machinery (forkserver importing the model): {t_server:.2f} s")
     print("  results identical to direct runs:       yes (checked)")
     print(f"  written: {OUT / 'runner.json'}")

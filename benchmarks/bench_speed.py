@@ -35,8 +35,11 @@ def egovsim_10k(degree: int = 10):
     """One province (Hue's parameters and timeline) with 10,000 citizens at scale 1 on the block network with
     mean degree 10, 2006-2030 monthly (300 steps); 200 civil servants and 1 leader as in the scenario."""
     from egovsim.scenario import load_scenario, with_values
-    return with_values(load_scenario(HUE), {"provinces.hue.population": 10_000, "provinces.hue.scale": 1.0,
-                                            "network.mean_degree": degree})
+
+    return with_values(
+        load_scenario(HUE),
+        {"provinces.hue.population": 10_000, "provinces.hue.scale": 1.0, "network.mean_degree": degree},
+    )
 
 
 def _clocks() -> tuple[float, float]:
@@ -46,6 +49,7 @@ def _clocks() -> tuple[float, float]:
 def egovsim_run(scenario, seed: int) -> tuple[float, float, int, int]:
     """(wall s, CPU s) for all steps of one run (construction excluded), citizens, steps."""
     from egovsim.model import EGovModel
+
     model = EGovModel(scenario, seed, collect=False)
     w0, c0 = _clocks()
     model.run()
@@ -61,6 +65,7 @@ def mesa_virus(n: int, degree: int, seed: int):
     timed steps are the example's own (agents' step via shuffle_do, then its DataCollector)."""
     import mesa.examples.basic.virus_on_network.model as virus
     from mesa.discrete_space import Network
+
     original = virus.Network
     virus.Network = functools.partial(Network, layout=None)
     try:
@@ -96,13 +101,20 @@ def mesa_comparison(degree: int = 10, batches: int = 10, seed: int = 1, log=prin
     ours = np.array(ours)
     egov_wall, egov_cpu = np.median(ours[:, 0]), np.median(ours[:, 1])
     per = lambda seconds, count: seconds / (count * steps) * 1e9  # noqa: E731
-    return {"citizens": n, "mesa_agents": agents, "steps": steps, "mean_degree": degree,
-            "egovsim_runs": len(ours),
-            "egovsim_ns_per_citizen_step": {"cpu": round(per(egov_cpu, n), 2), "wall": round(per(egov_wall, n), 2)},
-            "mesa_ns_per_agent_step": {"cpu": round(per(mesa_cpu, agents), 1), "wall": round(per(mesa_wall, agents), 1)},
-            "ratio": {"cpu": round(per(mesa_cpu, agents) / per(egov_cpu, n), 1),
-                      "wall": round(per(mesa_wall, agents) / per(egov_wall, n), 1)},
-            "egovsim_wall_s_each_run": ours[:, 0].round(4).tolist()}
+    return {
+        "citizens": n,
+        "mesa_agents": agents,
+        "steps": steps,
+        "mean_degree": degree,
+        "egovsim_runs": len(ours),
+        "egovsim_ns_per_citizen_step": {"cpu": round(per(egov_cpu, n), 2), "wall": round(per(egov_wall, n), 2)},
+        "mesa_ns_per_agent_step": {"cpu": round(per(mesa_cpu, agents), 1), "wall": round(per(mesa_wall, agents), 1)},
+        "ratio": {
+            "cpu": round(per(mesa_cpu, agents) / per(egov_cpu, n), 1),
+            "wall": round(per(mesa_wall, agents) / per(egov_wall, n), 1),
+        },
+        "egovsim_wall_s_each_run": ours[:, 0].round(4).tolist(),
+    }
 
 
 # ---- one run in a fresh process: wall time and peak memory -------------------------------------------------------
@@ -128,6 +140,7 @@ def child(scale: float, seed: int, steps: int | None, path: Path = THREE, repeat
     from egovsim import kernels
     from egovsim.model import EGovModel, default_engine
     from egovsim.scenario import load_scenario
+
     if default_engine() == "numba":
         kernels._compile()
         kernels._citizen_step_nb  # noqa: B018 (compiled loops loaded from numba's cache before the baseline)
@@ -156,20 +169,42 @@ def child(scale: float, seed: int, steps: int | None, path: Path = THREE, repeat
     state = sum(v.nbytes for v in vars(cit).values() if isinstance(v, np.ndarray))
     if cit.adjacency is not None:
         state += cit.adjacency.data.nbytes + cit.adjacency.indices.nbytes + cit.adjacency.indptr.nbytes
-    return {"scale": scale, "citizens": cit.n, "steps": n_steps, "build_s": built - start,
-            "steps_s": steps_s, "wall_s": done - start, "cpu_s": cpu, "repeats": repeats,
-            "rss_before_build_bytes": rss_before, "rss_after_run_bytes": rss_after, "peak_rss_bytes": rss_peak,
-            "state_bytes": state, "adopted_share_end": model.records[n_steps, :, 1].round(4).tolist()}
+    return {
+        "scale": scale,
+        "citizens": cit.n,
+        "steps": n_steps,
+        "build_s": built - start,
+        "steps_s": steps_s,
+        "wall_s": done - start,
+        "cpu_s": cpu,
+        "repeats": repeats,
+        "rss_before_build_bytes": rss_before,
+        "rss_after_run_bytes": rss_after,
+        "peak_rss_bytes": rss_peak,
+        "state_bytes": state,
+        "adopted_share_end": model.records[n_steps, :, 1].round(4).tolist(),
+    }
 
 
-def run_child(scale: float, seed: int = 20061, steps: int | None = None, timeout: float = 3600,
-              repeats: int = 1) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "child", "--scale", repr(scale), "--seed", str(seed),
-           "--repeats", str(repeats)]
+def run_child(
+    scale: float, seed: int = 20061, steps: int | None = None, timeout: float = 3600, repeats: int = 1
+) -> dict:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "child",
+        "--scale",
+        repr(scale),
+        "--seed",
+        str(seed),
+        "--repeats",
+        str(repeats),
+    ]
     if steps:
         cmd += ["--steps", str(steps)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                         env={**os.environ, "PYTHONHASHSEED": "0"})
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "0"}
+    )
     if res.returncode != 0:
         raise RuntimeError(f"benchmark child failed ({' '.join(cmd)}):\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -177,6 +212,7 @@ def run_child(scale: float, seed: int = 20061, steps: int | None = None, timeout
 
 def total_population(path: Path = THREE) -> int:
     from egovsim.scenario import load_scenario
+
     return sum(p.population for p in load_scenario(path).provinces.values())
 
 
@@ -186,6 +222,7 @@ def total_population(path: Path = THREE) -> int:
 def _one_run(job):
     from egovsim.experiment import apply_values
     from egovsim.model import simulate
+
     base, values, seed = job
     start = time.perf_counter()
     simulate(apply_values(base, values), seed)
@@ -198,13 +235,17 @@ def sobol_design(path: Path, scale: float | None = None):
     from egovsim import sensitivity as sa
     from egovsim.experiment import replicate_seeds
     from egovsim.scenario import with_values
+
     try:
         from egovsim.gsa import load_study
+
         study, base, problem = load_study(path)
         n, seed, replicates, second = study.n, study.seed, study.replicates, study.second_order
     except ImportError:  # the study loader is not there: read the file the same way
         import yaml
+
         from egovsim.scenario import load_scenario
+
         data = yaml.safe_load(path.read_text())
         base = load_scenario(path.parent / data["scenario"], scale=data.get("scale"))
         problem = sa.Problem.from_dict({k: v["bounds"] for k, v in data["parameters"].items()})
@@ -221,6 +262,7 @@ def sobol_projection(path: Path, scale: float | None, sample: int, workers: int 
     """Wall time of `sample` runs of the study drawn at random, on a pool of `workers` processes, scaled to
     all its runs (simulation only: the runner's own overhead is measured by bench_runner.py)."""
     from concurrent.futures import ProcessPoolExecutor
+
     base, runs = sobol_design(path, scale)
     rng = np.random.default_rng(seed)
     picked = [runs[i] for i in rng.choice(len(runs), size=min(sample, len(runs)), replace=False)]
@@ -230,10 +272,17 @@ def sobol_projection(path: Path, scale: float | None, sample: int, workers: int 
         per_run = list(pool.map(_one_run, [(base, v, s) for v, s in picked]))
         wall = time.perf_counter() - start
     citizens = sum(max(1, round(p.population * p.scale)) for p in base.provinces.values())
-    return {"study": str(path.relative_to(ROOT)), "scale": base.provinces[next(iter(base.provinces))].scale,
-            "citizens": citizens, "runs_total": len(runs), "runs_timed": len(picked), "workers": workers,
-            "wall_s_timed": round(wall, 2), "mean_run_s": round(float(np.mean(per_run)), 3),
-            "projected_s": round(wall * len(runs) / len(picked), 1)}
+    return {
+        "study": str(path.relative_to(ROOT)),
+        "scale": base.provinces[next(iter(base.provinces))].scale,
+        "citizens": citizens,
+        "runs_total": len(runs),
+        "runs_timed": len(picked),
+        "workers": workers,
+        "wall_s_timed": round(wall, 2),
+        "mean_run_s": round(float(np.mean(per_run)), 3),
+        "projected_s": round(wall * len(runs) / len(picked), 1),
+    }
 
 
 # ---- where the time goes ---------------------------------------------------------------------------------------
@@ -242,8 +291,10 @@ def sobol_projection(path: Path, scale: float | None, sample: int, workers: int 
 def profile(scale: float = 0.01, seed: int = 20061, top: int = 12) -> str:
     """pyinstrument profile of one run of the default scenario (construction included)."""
     from pyinstrument import Profiler
+
     from egovsim.model import EGovModel
     from egovsim.scenario import load_scenario
+
     scenario = load_scenario(THREE, scale=scale)
     profiler = Profiler(interval=0.0005)
     profiler.start()

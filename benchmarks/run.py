@@ -56,20 +56,29 @@ def scaling(sizes: list[int], full: dict | None, log) -> dict:
     for n in sizes:
         r = bs.run_child(n / population, repeats=3 if n <= 300_000 else 1)
         rows.append(r)
-        log(f"    {r['citizens']:>9,} citizens: {1e3 * r['steps_s'] / r['steps']:8.2f} ms/step, "
-            f"peak {r['peak_rss_bytes'] / 1e9:5.2f} GB")
+        log(
+            f"    {r['citizens']:>9,} citizens: {1e3 * r['steps_s'] / r['steps']:8.2f} ms/step, "
+            f"peak {r['peak_rss_bytes'] / 1e9:5.2f} GB"
+        )
     if full is not None:
         rows.append(full)
     table = []
     for r in rows:
         n = r["citizens"]
         per_step = r["steps_s"] / r["steps"]
-        table.append({
-            "citizens": n, "steps": r["steps"], "build_s": round(r["build_s"], 3),
-            "runs": r.get("repeats", 1), "ms_per_step": round(1e3 * per_step, 3), "ns_per_citizen_step": round(1e9 * per_step / n, 2),
-            "peak_rss_mb": round(r["peak_rss_bytes"] / 1e6, 1),
-            "bytes_per_citizen_resident": round((r["rss_after_run_bytes"] - r["rss_before_build_bytes"]) / n, 1),
-            "bytes_per_citizen_state": round(r["state_bytes"] / n, 1)})
+        table.append(
+            {
+                "citizens": n,
+                "steps": r["steps"],
+                "build_s": round(r["build_s"], 3),
+                "runs": r.get("repeats", 1),
+                "ms_per_step": round(1e3 * per_step, 3),
+                "ns_per_citizen_step": round(1e9 * per_step / n, 2),
+                "peak_rss_mb": round(r["peak_rss_bytes"] / 1e6, 1),
+                "bytes_per_citizen_resident": round((r["rss_after_run_bytes"] - r["rss_before_build_bytes"]) / n, 1),
+                "bytes_per_citizen_state": round(r["state_bytes"] / n, 1),
+            }
+        )
     n = np.array([row["citizens"] for row in table], dtype=float)
     t = np.array([row["ms_per_step"] for row in table]) / 1e3
     a, b = fit_affine(n, t)
@@ -79,18 +88,25 @@ def scaling(sizes: list[int], full: dict | None, log) -> dict:
     # per citizen, is above allocator noise from 10^6 on and must not grow with the size
     state = np.array([row["bytes_per_citizen_state"] for row in table])[n >= 1e5]
     rss = np.array([row["bytes_per_citizen_resident"] for row in table])[n >= 1e6]
-    return {"table": table, "fit_fixed_us_per_step": round(a * 1e6, 1), "fit_ns_per_citizen_step": round(b * 1e9, 2),
-            "fit_worst_relative_deviation": round(worst, 3),
-            "state_bytes_per_citizen_range": [float(state.min()), float(state.max())],
-            "resident_bytes_per_citizen_from_1e6": rss.tolist(),
-            "linear": bool(worst <= 0.3 and state.max() <= 1.1 * state.min()
-                           and (rss.size < 2 or rss[-1] <= 1.25 * rss[0]))}
+    return {
+        "table": table,
+        "fit_fixed_us_per_step": round(a * 1e6, 1),
+        "fit_ns_per_citizen_step": round(b * 1e9, 2),
+        "fit_worst_relative_deviation": round(worst, 3),
+        "state_bytes_per_citizen_range": [float(state.min()), float(state.max())],
+        "resident_bytes_per_citizen_from_1e6": rss.tolist(),
+        "linear": bool(
+            worst <= 0.3 and state.max() <= 1.1 * state.min() and (rss.size < 2 or rss[-1] <= 1.25 * rss[0])
+        ),
+    }
 
 
 def plot_scaling(result: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     table = result["table"]
     n = np.array([r["citizens"] for r in table], dtype=float)
     t = np.array([r["ms_per_step"] for r in table])
@@ -104,8 +120,12 @@ def plot_scaling(result: dict, path: Path) -> None:
     ax1.set_ylabel("ms per step")
     ax1.set_title("time per monthly step")
     ax1.legend(fontsize=8)
-    ax2.semilogx(n, [r["bytes_per_citizen_resident"] for r in table], "o-",
-                 label="resident memory the model adds (after the run)")
+    ax2.semilogx(
+        n,
+        [r["bytes_per_citizen_resident"] for r in table],
+        "o-",
+        label="resident memory the model adds (after the run)",
+    )
     ax2.semilogx(n, [r["bytes_per_citizen_state"] for r in table], "s--", label="citizens' arrays and network")
     ax2.set_xlabel("citizens")
     ax2.set_ylabel("bytes per citizen")
@@ -131,8 +151,11 @@ def main() -> int:
         print(msg, flush=True)
 
     from egovsim.model import default_engine
-    log(f"egovsim speed benchmarks: {os.cpu_count()} CPUs, engine {default_engine()}, "
-        f"load average {os.getloadavg()[0]:.2f}, Python {platform.python_version()}")
+
+    log(
+        f"egovsim speed benchmarks: {os.cpu_count()} CPUs, engine {default_engine()}, "
+        f"load average {os.getloadavg()[0]:.2f}, Python {platform.python_version()}"
+    )
     started = time.perf_counter()
     bs.run_child(0.0005)  # compiles the kernels (or loads them from numba's cache) before anything is timed
     results: dict = {"cpus": os.cpu_count(), "engine": default_engine(), "quick": args.quick}
@@ -141,9 +164,11 @@ def main() -> int:
     m = bs.mesa_comparison(log=log)
     results["mesa"] = m
     ok1 = m["ratio"]["cpu"] >= MIN_RATIO
-    log(f"    egovsim {m['egovsim_ns_per_citizen_step']['cpu']:.1f} ns per citizen-step (median of "
+    log(
+        f"    egovsim {m['egovsim_ns_per_citizen_step']['cpu']:.1f} ns per citizen-step (median of "
         f"{m['egovsim_runs']} runs), Mesa {m['mesa_ns_per_agent_step']['cpu']:.0f} ns per agent-step: "
-        f"{m['ratio']['cpu']:.0f}x (CPU time), {m['ratio']['wall']:.0f}x (wall)")
+        f"{m['ratio']['cpu']:.0f}x (CPU time), {m['ratio']['wall']:.0f}x (wall)"
+    )
 
     log("\n[2] full scale: three provinces 1:1, 2006-2030 monthly, in a fresh process")
     full = None
@@ -152,8 +177,10 @@ def main() -> int:
     else:
         full = bs.run_child(1.0)
         results["full_scale"] = full
-        log(f"    {full['citizens']:,} citizens: {full['wall_s']:.1f} s (build {full['build_s']:.1f} s, 300 steps "
-            f"{full['steps_s']:.1f} s), peak RSS {full['peak_rss_bytes'] / 1e9:.2f} GB")
+        log(
+            f"    {full['citizens']:,} citizens: {full['wall_s']:.1f} s (build {full['build_s']:.1f} s, 300 steps "
+            f"{full['steps_s']:.1f} s), peak RSS {full['peak_rss_bytes'] / 1e9:.2f} GB"
+        )
     ok2 = full is not None and full["wall_s"] <= MAX_SECONDS and full["peak_rss_bytes"] <= MAX_BYTES
 
     log("\n[3] scaling, each size in a fresh process")
@@ -175,8 +202,10 @@ def main() -> int:
             sample = 10**9 if args.sobol_full else args.sobol_sample
             sobol[label] = bs.sobol_projection(study, scale, sample)
             s = sobol[label]
-            log(f"    {label}: {s['runs_total']:,} runs of {s['citizens']:,} citizens; {s['runs_timed']} timed in "
-                f"{s['wall_s_timed']:.1f} s -> {s['projected_s'] / 60:.1f} min for all")
+            log(
+                f"    {label}: {s['runs_total']:,} runs of {s['citizens']:,} citizens; {s['runs_timed']} timed in "
+                f"{s['wall_s_timed']:.1f} s -> {s['projected_s'] / 60:.1f} min for all"
+            )
         ok4 = all(s["projected_s"] <= SOBOL_MINUTES * 60 for s in sobol.values())
     else:
         log("    experiments/sobol.yaml not found")
@@ -186,8 +215,10 @@ def main() -> int:
     log("\n[5] one default run (`make run`: scenarios/three_provinces.yaml at its scale), in a fresh process")
     default = bs.run_child(0.01)
     results["default_run"] = default
-    log(f"    {default['citizens']:,} citizens: {default['wall_s']:.2f} s (build {default['build_s']:.2f} s, "
-        f"including loading the compiled kernels; 300 steps {default['steps_s']:.2f} s)")
+    log(
+        f"    {default['citizens']:,} citizens: {default['wall_s']:.2f} s (build {default['build_s']:.2f} s, "
+        f"including loading the compiled kernels; 300 steps {default['steps_s']:.2f} s)"
+    )
 
     if args.profile:
         log("\n[profile] one default run")
@@ -199,22 +230,47 @@ def main() -> int:
     (OUT / "speed.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
 
     # ---- summary ----
-    rows = [("1 cost per citizen-step, vs Mesa's virus_on_network",
-             f"{m['ratio']['cpu']:.0f}x lower ({m['egovsim_ns_per_citizen_step']['cpu']:.1f} vs "
-             f"{m['mesa_ns_per_agent_step']['cpu']:.0f} ns; wall: {m['ratio']['wall']:.0f}x)", verdict(ok1))]
+    rows = [
+        (
+            "1 cost per citizen-step, vs Mesa's virus_on_network",
+            f"{m['ratio']['cpu']:.0f}x lower ({m['egovsim_ns_per_citizen_step']['cpu']:.1f} vs "
+            f"{m['mesa_ns_per_agent_step']['cpu']:.0f} ns; wall: {m['ratio']['wall']:.0f}x)",
+            verdict(ok1),
+        )
+    ]
     if full is not None:
-        rows.append((f"2 full scale, {full['citizens']:,} citizens x 300 steps",
-                     f"{full['wall_s']:.1f} s wall, peak {full['peak_rss_bytes'] / 1e9:.2f} GB", verdict(ok2)))
+        rows.append(
+            (
+                f"2 full scale, {full['citizens']:,} citizens x 300 steps",
+                f"{full['wall_s']:.1f} s wall, peak {full['peak_rss_bytes'] / 1e9:.2f} GB",
+                verdict(ok2),
+            )
+        )
     else:
         rows.append(("2 full scale", "skipped (--quick)", "NOT RUN"))
-    rows.append((f"3 linear cost, {sc['table'][0]['citizens']:,} to {sc['table'][-1]['citizens']:,} citizens",
-                 f"{sc['fit_fixed_us_per_step']:.0f} us/step + {sc['fit_ns_per_citizen_step']:.1f} ns/citizen-step "
-                 f"(worst {100 * sc['fit_worst_relative_deviation']:.0f}% off)", verdict(ok3)))
+    rows.append(
+        (
+            f"3 linear cost, {sc['table'][0]['citizens']:,} to {sc['table'][-1]['citizens']:,} citizens",
+            f"{sc['fit_fixed_us_per_step']:.0f} us/step + {sc['fit_ns_per_citizen_step']:.1f} ns/citizen-step "
+            f"(worst {100 * sc['fit_worst_relative_deviation']:.0f}% off)",
+            verdict(ok3),
+        )
+    )
     if sobol:
-        rows.append(("4 Sobol experiment on 2 workers", ", ".join(
-            f"{s['projected_s'] / 60:.1f} min ({'scale ' + str(s['scale'])})" for s in sobol.values()), verdict(ok4)))
-    rows.append((f"  one `make run`-size run ({default['citizens']:,} citizens)",
-                 f"{default['steps_s']:.2f} s for 300 steps, {default['wall_s']:.2f} s with building", ""))
+        rows.append(
+            (
+                "4 Sobol experiment on 2 workers",
+                ", ".join(f"{s['projected_s'] / 60:.1f} min ({'scale ' + str(s['scale'])})" for s in sobol.values()),
+                verdict(ok4),
+            )
+        )
+    rows.append(
+        (
+            f"  one `make run`-size run ({default['citizens']:,} citizens)",
+            f"{default['steps_s']:.2f} s for 300 steps, {default['wall_s']:.2f} s with building",
+            "",
+        )
+    )
     width = max(len(r[0]) for r in rows) + 2
     fig_width = max(len(r[1]) for r in rows) + 2
     log("\n" + "target".ljust(width) + "figure".ljust(fig_width) + "verdict")

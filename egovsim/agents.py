@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from typing import ClassVar
 
 import mesa
 import numpy as np
@@ -41,7 +42,7 @@ class Timeline:
         start = self.fired
         while self.fired < len(self.events) and self.events[self.fired].date < until:
             self.fired += 1
-        return self.events[start:self.fired]
+        return self.events[start : self.fired]
 
 
 class CentralGovernment(mesa.Agent):
@@ -120,17 +121,36 @@ class ProvincialLeader(mesa.Agent):
 
     # ---- the leader's step ------------------------------------------------------------------------------
 
-    def step_province(self, ctx: StepContext, now: float, dt: float, roadmap: float, own_index: float,
-                      best_peer_index: float, trust_mean: float, rent_at_risk: float, reference_trust: float,
-                      rent_mean: float) -> None:
+    def step_province(
+        self,
+        ctx: StepContext,
+        now: float,
+        dt: float,
+        roadmap: float,
+        own_index: float,
+        best_peer_index: float,
+        trust_mean: float,
+        rent_at_risk: float,
+        reference_trust: float,
+        rent_mean: float,
+    ) -> None:
         lp, s, pol = self.params, self.services, self.policy
         gap = max(0.0, best_peer_index - own_index)
-        target = (self.will0 + lp.roadmap_effect * roadmap + lp.emulation_effect * gap
-                  + lp.satisfaction_effect * (trust_mean - reference_trust) - lp.rent_loss_effect * rent_at_risk)
+        target = (
+            self.will0
+            + lp.roadmap_effect * roadmap
+            + lp.emulation_effect * gap
+            + lp.satisfaction_effect * (trust_mean - reference_trust)
+            - lp.rent_loss_effect * rent_at_risk
+        )
         target = min(1.0, max(0.0, target))
         # digitisation: rate prop. to will x capacity, slowed where informal income is at risk (pattern 4)
-        rate = (s.digitisation_rate * self.will * self.capacity
-                * np.exp(-s.rent_slowdown * rent_mean * ctx.rent_rel * self.deterrence))
+        rate = (
+            s.digitisation_rate
+            * self.will
+            * self.capacity
+            * np.exp(-s.rent_slowdown * rent_mean * ctx.rent_rel * self.deterrence)
+        )
         self.digitised = approach_one(self.digitised, rate, dt)
         if self.strategy == "local":
             self.local_capacity = float(approach_one(self.local_capacity, s.local_capacity_rate * pol.software, dt))
@@ -146,7 +166,7 @@ class ProvincialLeader(mesa.Agent):
 class CivilServant(mesa.Agent):
     """A view onto one civil servant's row of the vectorised civil service."""
 
-    STATES = {NON_USER: "non-user", CEREMONIAL: "ceremonial", GENUINE: "genuine"}
+    STATES: ClassVar[dict[int, str]] = {NON_USER: "non-user", CEREMONIAL: "ceremonial", GENUINE: "genuine"}
 
     def __init__(self, model: mesa.Model, row: int):
         super().__init__(model)

@@ -48,16 +48,32 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = ROOT / "scenarios" / "three_provinces.yaml"
 SCENARIO_FILE = str(Path(os.environ.get("EGOVSIM_SCENARIO") or DEFAULT_SCENARIO).resolve())
 SCALE = float(os.environ["EGOVSIM_SCALE"]) if os.environ.get("EGOVSIM_SCALE") else None
-OVERRIDES = tuple(json.loads(os.environ.get("EGOVSIM_SET") or "[]"))   # egovsim serve --set key.path=value
+OVERRIDES = tuple(json.loads(os.environ.get("EGOVSIM_SET") or "[]"))  # egovsim serve --set key.path=value
 
 ALL = "all provinces"
 AS_SCENARIO = "as in scenario"
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 PROVINCE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
-GROUP_STYLE = {"urban": ("#1f77b4", "-"), "rural": ("#8c564b", "-"),
-               "majority": ("#7f7f7f", "--"), "minority": ("#000000", "--")}
-USER, ONLINE, OFFLINE = "#1f77b4", "#ffffff", "#c7c7c7"                 # citizens' fill colours
+GROUP_STYLE = {
+    "urban": ("#1f77b4", "-"),
+    "rural": ("#8c564b", "-"),
+    "majority": ("#7f7f7f", "--"),
+    "minority": ("#000000", "--"),
+}
+USER, ONLINE, OFFLINE = "#1f77b4", "#ffffff", "#c7c7c7"  # citizens' fill colours
 SERVANT_COLOURS = {NON_USER: "#d9d9d9", CEREMONIAL: "#ff7f0e", GENUINE: "#2ca02c"}
 LEADER_COLOUR = "#6a3d9a"
 
@@ -67,8 +83,15 @@ def base_scenario(path: str, scale: float | None = None, overrides: tuple[str, .
     return load_scenario(path, list(overrides), scale)
 
 
-def apply_levers(base: Scenario, province: str, training: float, infrastructure: float, software_strategy: str,
-                 enforcement: float, roadmap_clarity: float | None) -> Scenario:
+def apply_levers(
+    base: Scenario,
+    province: str,
+    training: float,
+    infrastructure: float,
+    software_strategy: str,
+    enforcement: float,
+    roadmap_clarity: float | None,
+) -> Scenario:
     """The scenario with the page's levers: spending and enforcement as multiples of the scenario's values
     (1 = as in the scenario), for one province or all; roadmap clarity (central) as a value."""
     keys = list(base.provinces) if province == ALL else [province]
@@ -93,10 +116,11 @@ def apply_levers(base: Scenario, province: str, training: float, infrastructure:
 @dataclass
 class Sample:
     """Who the network view draws for one province, and where."""
-    servants: np.ndarray      # civil-servant rows
-    citizens: np.ndarray      # citizen rows
-    servant_xy: np.ndarray    # (n, 2)
-    citizen_xy: np.ndarray    # (m, 2)
+
+    servants: np.ndarray  # civil-servant rows
+    citizens: np.ndarray  # citizen rows
+    servant_xy: np.ndarray  # (n, 2)
+    citizen_xy: np.ndarray  # (m, 2)
     citizen_servant: np.ndarray  # index into `servants` of each sampled citizen's civil servant
 
 
@@ -109,14 +133,15 @@ def draw_sample(model: EGovModel, p: int, rng: np.random.Generator, n_servants: 
     staff = staff[model.citizens_per_servant[staff] > 0]
     commune, office = staff[cs.commune[staff]], staff[~cs.commune[staff]]
     n = min(n_servants, staff.size)
-    n_commune = min(commune.size, int(round(n * commune.size / max(staff.size, 1))))
+    n_commune = min(commune.size, round(n * commune.size / max(staff.size, 1)))
     n_office = min(office.size, n - n_commune)
-    servants = np.concatenate([rng.choice(commune, n_commune, replace=False),
-                               rng.choice(office, n_office, replace=False)]).astype(np.int64)
+    servants = np.concatenate(
+        [rng.choice(commune, n_commune, replace=False), rng.choice(office, n_office, replace=False)]
+    ).astype(np.int64)
     angles = np.pi / 2 + 2 * np.pi * np.arange(servants.size) / max(servants.size, 1)
     servant_xy = np.column_stack([np.cos(angles), np.sin(angles)])
     start, size = cit.province_start[p], cit.province_sizes[p]
-    served_by = cit.civil_servant[start:start + size]
+    served_by = cit.civil_servant[start : start + size]
     rows, owner, xy = [], [], []
     spread = np.pi / max(servants.size, 1) * 0.8
     for i, s in enumerate(servants):
@@ -127,8 +152,13 @@ def draw_sample(model: EGovModel, p: int, rng: np.random.Generator, n_servants: 
             rows.append(row)
             owner.append(i)
             xy.append((2.1 * np.cos(angles[i] + off), 2.1 * np.sin(angles[i] + off)))
-    return Sample(servants, np.array(rows, dtype=np.int64), servant_xy,
-                  np.array(xy, dtype=float).reshape(-1, 2), np.array(owner, dtype=np.int64))
+    return Sample(
+        servants,
+        np.array(rows, dtype=np.int64),
+        servant_xy,
+        np.array(xy, dtype=float).reshape(-1, 2),
+        np.array(owner, dtype=np.int64),
+    )
 
 
 class EGovViz(EGovModel):
@@ -139,21 +169,38 @@ class EGovViz(EGovModel):
     strategy; `roadmap_clarity` is the central government's initial clarity.
     """
 
-    def __init__(self, scenario_file: str = SCENARIO_FILE, scale: float | None = SCALE,
-                 overrides: tuple[str, ...] = OVERRIDES, seed: int | None = None,
-                 province: str = ALL, training: float = 1.0, infrastructure: float = 1.0,
-                 software_strategy: str = AS_SCENARIO, enforcement: float = 1.0,
-                 roadmap_clarity: float | None = None, sample_servants: int = 6, sample_citizens: int = 5):
+    def __init__(
+        self,
+        scenario_file: str = SCENARIO_FILE,
+        scale: float | None = SCALE,
+        overrides: tuple[str, ...] = OVERRIDES,
+        seed: int | None = None,
+        province: str = ALL,
+        training: float = 1.0,
+        infrastructure: float = 1.0,
+        software_strategy: str = AS_SCENARIO,
+        enforcement: float = 1.0,
+        roadmap_clarity: float | None = None,
+        sample_servants: int = 6,
+        sample_citizens: int = 5,
+    ):
         base = base_scenario(str(scenario_file), None if scale is None else float(scale), tuple(overrides))
-        scenario = apply_levers(base, province, training, infrastructure, software_strategy, enforcement,
-                                roadmap_clarity)
+        scenario = apply_levers(
+            base, province, training, infrastructure, software_strategy, enforcement, roadmap_clarity
+        )
         super().__init__(scenario, None if seed is None else int(seed), collect=True)
-        self.levers = {"province": province, "training": training, "infrastructure": infrastructure,
-                       "software_strategy": software_strategy, "enforcement": enforcement}
+        self.levers = {
+            "province": province,
+            "training": training,
+            "infrastructure": infrastructure,
+            "software_strategy": software_strategy,
+            "enforcement": enforcement,
+        }
         # the sample has its own random stream: drawing it leaves the model's stream (and results) unchanged
         rng = np.random.default_rng([self.seed, 1])
-        self.samples = [draw_sample(self, p, rng, int(sample_servants), int(sample_citizens))
-                        for p in range(len(self.leaders))]
+        self.samples = [
+            draw_sample(self, p, rng, int(sample_servants), int(sample_citizens)) for p in range(len(self.leaders))
+        ]
 
     def series(self, province: str, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(years, values) of one outcome so far, from the DataCollector."""
@@ -163,7 +210,7 @@ class EGovViz(EGovModel):
 
 # ---- what the page shows -----------------------------------------------------------------------------------
 
-focus = solara.reactive("")   # province of the detail plots (per browser session), "" = the first
+focus = solara.reactive("")  # province of the detail plots (per browser session), "" = the first
 
 
 def focus_key(model: EGovViz) -> str:
@@ -175,7 +222,7 @@ def focus_key(model: EGovViz) -> str:
 
 
 def date_label(model: EGovViz) -> str:
-    month = int(round(model.step_index * 12 / model.config.steps_per_year))
+    month = round(model.step_index * 12 / model.config.steps_per_year)
     year = model.config.start_year + month // 12
     return f"1 {MONTHS[month % 12]} {year}"
 
@@ -194,7 +241,8 @@ def YearAndLegend(model: EGovViz):
             f"<td>{rec[COL['civil_servant_genuine_share']]:.2f}</td>"
             f"<td class='egov-access' data-province='{key}'>{rec[COL['access_share']]:.3f}</td>"
             f"<td class='egov-adopted' data-province='{key}'>{rec[COL['adopted_share']]:.3f}</td>"
-            f"<td>{rec[COL['egov_index']]:.3f}</td></tr>")
+            f"<td>{rec[COL['egov_index']]:.3f}</td></tr>"
+        )
     events = sorted([e for leader in model.leaders for e in leader.history] + model.central.history)[-1:]
     event_html = "".join(f"{d:.1f} {html.escape(name)}" for d, name in events) or "none yet"
     n_sample = sum(s.citizens.size for s in model.samples)
@@ -209,7 +257,7 @@ person) and {model.civil_service.n:,} civil servants; the network draws {n_sampl
 <style>.egov-levers td, .egov-levers th {{padding: 0 5px 0 0}}</style>
 <table style="border-collapse:collapse;margin-top:4px;font-size:0.8em" class="egov-levers">
 <tr style="text-align:left"><th>province</th><th>will</th><th>training</th><th>infra</th><th>software</th>
-<th>detect.</th><th>CS genuine</th><th>access</th><th>adopted</th><th>index</th></tr>{''.join(rows)}</table>
+<th>detect.</th><th>CS genuine</th><th>access</th><th>adopted</th><th>index</th></tr>{"".join(rows)}</table>
 <div style="font-size:0.8em;margin-top:4px">Roadmap clarity {model.central.levers.roadmap_clarity:.2f}.
 Latest event: {event_html}.</div>
 <div style="font-size:0.78em;color:#444;margin-top:2px">Levers: training, infrastructure and enforcement
@@ -219,8 +267,9 @@ Latest event: {event_html}.</div>
         solara.HTML(tag="div", unsafe_innerHTML=year)
         with solara.Row(gap="8px", style={"align-items": "center"}):
             solara.Text("Detail plots:", style={"font-size": "0.85em"})
-            solara.ToggleButtonsSingle(value=focus_key(model), values=list(model.province_ids),
-                                       on_value=focus.set, dense=True)
+            solara.ToggleButtonsSingle(
+                value=focus_key(model), values=list(model.province_ids), on_value=focus.set, dense=True
+            )
         solara.HTML(tag="div", unsafe_innerHTML=body)
 
 
@@ -251,9 +300,9 @@ class TimeChart(Chart):
 
     title = ""
     ylabel = "share of citizens"
-    ymax = 1.0          # the y axis grows with the data up to this (low shares stay readable)
+    ymax = 1.0  # the y axis grows with the data up to this (low shares stay readable)
     legend_loc = "upper left"
-    top = 0.0           # the y axis shows at least this (e.g. observed points)
+    top = 0.0  # the y axis shows at least this (e.g. observed points)
 
     def lines(self) -> list[tuple[str, str, dict]]:
         """(DataCollector province, column, line style incl. label) of each line."""
@@ -288,9 +337,10 @@ class CitizenUseChart(TimeChart):
 
     def lines(self):
         k = self.key
-        return [(k, f"{g}_adopted_share", {"color": c, "ls": ls, "label": f"{g}: adopted"})
-                for g, (c, ls) in GROUP_STYLE.items()] + [
-            (k, "use_share_12m", {"color": USER, "lw": 2.6, "alpha": 0.4, "label": "all: used in the last 12 months"})]
+        return [
+            (k, f"{g}_adopted_share", {"color": c, "ls": ls, "label": f"{g}: adopted"})
+            for g, (c, ls) in GROUP_STYLE.items()
+        ] + [(k, "use_share_12m", {"color": USER, "lw": 2.6, "alpha": 0.4, "label": "all: used in the last 12 months"})]
 
 
 class AccessChart(TimeChart):
@@ -299,7 +349,8 @@ class AccessChart(TimeChart):
     def lines(self):
         k = self.key
         return [(k, f"{g}_access_share", {"color": c, "ls": ls, "label": g}) for g, (c, ls) in GROUP_STYLE.items()] + [
-            (k, "access_share", {"color": "#17becf", "lw": 2.6, "alpha": 0.5, "label": "all"})]
+            (k, "access_share", {"color": "#17becf", "lw": 2.6, "alpha": 0.5, "label": "all"})
+        ]
 
 
 class CivilServantChart(TimeChart):
@@ -308,12 +359,16 @@ class CivilServantChart(TimeChart):
 
     def lines(self):
         k = self.key
-        return [(k, "civil_servant_genuine_share", {"color": SERVANT_COLOURS[GENUINE], "lw": 2,
-                                                    "label": "genuine use"}),
-                (k, "civil_servant_ceremonial_share", {"color": SERVANT_COLOURS[CEREMONIAL], "lw": 2,
-                                                       "label": "ceremonial use"}),
-                (k, "leader_will", {"color": LEADER_COLOUR, "ls": "--", "label": "leader's will"}),
-                (k, "reliability", {"color": "#555555", "ls": ":", "label": "online dossiers that go through"})]
+        return [
+            (k, "civil_servant_genuine_share", {"color": SERVANT_COLOURS[GENUINE], "lw": 2, "label": "genuine use"}),
+            (
+                k,
+                "civil_servant_ceremonial_share",
+                {"color": SERVANT_COLOURS[CEREMONIAL], "lw": 2, "label": "ceremonial use"},
+            ),
+            (k, "leader_will", {"color": LEADER_COLOUR, "ls": "--", "label": "leader's will"}),
+            (k, "reliability", {"color": "#555555", "ls": ":", "label": "online dossiers that go through"}),
+        ]
 
 
 class IndexChart(TimeChart):
@@ -321,15 +376,23 @@ class IndexChart(TimeChart):
     ylabel = "index (0-1)"
 
     def lines(self):
-        return [(k, "egov_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
-                for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)]
+        return [
+            (k, "egov_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
+            for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)
+        ]
 
     def extra(self, ax) -> None:
         colours = dict(zip(self.model.province_ids, PROVINCE_COLOURS))
         points = [pt for pt in _observed() if pt.province in colours]
         if points:
-            ax.scatter([pt.year for pt in points], [pt.value for pt in points], s=30, zorder=3,
-                       c=[colours[pt.province] for pt in points], edgecolors="black")
+            ax.scatter(
+                [pt.year for pt in points],
+                [pt.value for pt in points],
+                s=30,
+                zorder=3,
+                c=[colours[pt.province] for pt in points],
+                edgecolors="black",
+            )
             ax.scatter([], [], color="white", edgecolors="black", label="observed (MIC, ICT index, DTI)")
             self.top = max(pt.value for pt in points)
 
@@ -340,8 +403,10 @@ class InformalPaymentChart(TimeChart):
     legend_loc = "upper right"
 
     def lines(self):
-        return [(k, "informal_payment_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
-                for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)]
+        return [
+            (k, "informal_payment_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
+            for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)
+        ]
 
 
 @lru_cache(maxsize=1)
@@ -357,29 +422,50 @@ class NetworkChart(Chart):
         P = len(m.leaders)
         rows = (P + 2) // 2
         self.fig.set_size_inches(6.0, 2.25 * rows)
-        self.fig.subplots_adjust(left=0.01, right=0.99, top=0.86 if rows > 1 else 0.72, bottom=0.01,
-                                 wspace=0.05, hspace=0.3)
+        self.fig.subplots_adjust(
+            left=0.01, right=0.99, top=0.86 if rows > 1 else 0.72, bottom=0.01, wspace=0.05, hspace=0.3
+        )
         axes = self.fig.subplots(rows, 2, squeeze=False).ravel()
         self.panels = []
         for ax, sample, leader in zip(axes, m.samples, m.leaders):
             cit = m.citizens
             urban, minority = cit.urban[sample.citizens], cit.minority[sample.citizens]
-            to_leader = LineCollection([[(0, 0), tuple(xy)] for xy in sample.servant_xy], colors=LEADER_COLOUR,
-                                       alpha=0.5, zorder=1)
-            to_citizens = LineCollection([[tuple(sample.servant_xy[i]), tuple(xy)]
-                                          for i, xy in zip(sample.citizen_servant, sample.citizen_xy)], zorder=1)
+            to_leader = LineCollection(
+                [[(0, 0), tuple(xy)] for xy in sample.servant_xy], colors=LEADER_COLOUR, alpha=0.5, zorder=1
+            )
+            to_citizens = LineCollection(
+                [[tuple(sample.servant_xy[i]), tuple(xy)] for i, xy in zip(sample.citizen_servant, sample.citizen_xy)],
+                zorder=1,
+            )
             ax.add_collection(to_leader)
             ax.add_collection(to_citizens)
             marks = []
             for mask, marker in ((urban, "s"), (~urban, "o")):
-                art = ax.scatter(*sample.citizen_xy[mask].T, s=46, marker=marker, zorder=3,
-                                 edgecolors=np.where(minority[mask], "#000000", "#777777"),
-                                 linewidths=np.where(minority[mask], 2.2, 0.6))
+                art = ax.scatter(
+                    *sample.citizen_xy[mask].T,
+                    s=46,
+                    marker=marker,
+                    zorder=3,
+                    edgecolors=np.where(minority[mask], "#000000", "#777777"),
+                    linewidths=np.where(minority[mask], 2.2, 0.6),
+                )
                 marks.append((mask, art))
-            servants = ax.scatter(*sample.servant_xy.T, s=80, marker="D", edgecolors="#333333", linewidths=0.7,
-                                  zorder=4)
-            star = ax.scatter([0], [0], s=420, marker="*", c=[leader.will], cmap="Purples", vmin=-0.2, vmax=1.0,
-                              edgecolors=LEADER_COLOUR, linewidths=1.0, zorder=5)
+            servants = ax.scatter(
+                *sample.servant_xy.T, s=80, marker="D", edgecolors="#333333", linewidths=0.7, zorder=4
+            )
+            star = ax.scatter(
+                [0],
+                [0],
+                s=420,
+                marker="*",
+                c=[leader.will],
+                cmap="Purples",
+                vmin=-0.2,
+                vmax=1.0,
+                edgecolors=LEADER_COLOUR,
+                linewidths=1.0,
+                zorder=5,
+            )
             title = ax.set_title("", fontsize=8)
             ax.set_xlim(-2.6, 2.6)
             ax.set_ylim(-2.6, 2.6)
@@ -389,7 +475,7 @@ class NetworkChart(Chart):
         legend_ax = axes[P]
         legend_ax.axis("off")
         legend_ax.legend(handles=NETWORK_LEGEND, loc="center", fontsize=7.5, frameon=False)
-        for ax in axes[P + 1:]:
+        for ax in axes[P + 1 :]:
             ax.axis("off")
         self.suptitle = self.fig.suptitle("", fontsize=10)
 
@@ -410,17 +496,28 @@ class NetworkChart(Chart):
             star.set_array(np.array([leader.will]))
             lo, n = cit.province_start[p], cit.province_sizes[p]
             genuine_share = (cs.state[cs.province == p] == GENUINE).mean()
-            title.set_text(f"{leader.name}\nwill {leader.will:.2f} · genuine CS {genuine_share:.0%}"
-                           f" · users {cit.active[lo:lo + n].mean():.0%}")
+            title.set_text(
+                f"{leader.name}\nwill {leader.will:.2f} · genuine CS {genuine_share:.0%}"
+                f" · users {cit.active[lo : lo + n].mean():.0%}"
+            )
         self.suptitle.set_text(f"Who serves whom (sample), {date_label(m)}")
 
 
 NETWORK_LEGEND = [
     Line2D([], [], marker="*", ls="", ms=13, mfc="#9e9ac8", mec=LEADER_COLOUR, label="leader (darker: more will)"),
-    Line2D([], [], marker="D", ls="", ms=7, mfc=SERVANT_COLOURS[GENUINE], mec="#333",
-           label="civil servant: genuine use"),
-    Line2D([], [], marker="D", ls="", ms=7, mfc=SERVANT_COLOURS[CEREMONIAL], mec="#333",
-           label="civil servant: ceremonial use"),
+    Line2D(
+        [], [], marker="D", ls="", ms=7, mfc=SERVANT_COLOURS[GENUINE], mec="#333", label="civil servant: genuine use"
+    ),
+    Line2D(
+        [],
+        [],
+        marker="D",
+        ls="",
+        ms=7,
+        mfc=SERVANT_COLOURS[CEREMONIAL],
+        mec="#333",
+        label="civil servant: ceremonial use",
+    ),
     Line2D([], [], marker="D", ls="", ms=7, mfc=SERVANT_COLOURS[NON_USER], mec="#333", label="civil servant: no use"),
     Line2D([], [], marker="o", ls="", ms=7, mfc=USER, mec="#777", label="citizen using online services"),
     Line2D([], [], marker="o", ls="", ms=7, mfc=ONLINE, mec="#777", label="citizen online, not a user"),
@@ -443,15 +540,28 @@ def ChartView(model: EGovViz, chart_class: type[Chart], per_province: bool):
 
 def chart_component(chart: type, per_province: bool):
     """A page component that draws `chart` (SolaraViz calls each component with the model)."""
+
     def component(model):
         return ChartView(model, chart, per_province)
+
     component.__name__ = chart.__name__.replace("Chart", "View")
     return component
 
 
-COMPONENTS = [YearAndLegend, *(chart_component(chart, per_province) for chart, per_province in [
-    (NetworkChart, False), (CivilServantChart, True), (CitizenUseChart, True), (AccessChart, True),
-    (IndexChart, False), (InformalPaymentChart, False)])]
+COMPONENTS = [
+    YearAndLegend,
+    *(
+        chart_component(chart, per_province)
+        for chart, per_province in [
+            (NetworkChart, False),
+            (CivilServantChart, True),
+            (CitizenUseChart, True),
+            (AccessChart, True),
+            (IndexChart, False),
+            (InformalPaymentChart, False),
+        ]
+    ),
+]
 
 
 def model_params(base: Scenario) -> dict:
@@ -460,20 +570,53 @@ def model_params(base: Scenario) -> dict:
         "scenario_file": SCENARIO_FILE,
         "scale": SCALE,
         "overrides": OVERRIDES,
-        "province": {"type": "Select", "value": ALL, "values": [ALL, *base.provinces],
-                     "label": "Levers apply to"},
-        "training": {"type": "SliderFloat", "value": 1.0, "min": 0.0, "max": 3.0, "step": 0.25,
-                     "label": "Training (× scenario)"},
-        "infrastructure": {"type": "SliderFloat", "value": 1.0, "min": 0.0, "max": 3.0, "step": 0.25,
-                           "label": "Infrastructure (× scenario)"},
-        "software_strategy": {"type": "Select", "value": AS_SCENARIO, "values": [AS_SCENARIO, "local", "fragmented"],
-                              "label": "Software strategy"},
-        "enforcement": {"type": "SliderFloat", "value": 1.0, "min": 0.0, "max": 10.0, "step": 0.5,
-                        "label": "Enforcement (× scenario)"},
-        "roadmap_clarity": {"type": "SliderFloat", "value": base.central.initial.roadmap_clarity, "min": 0.0,
-                            "max": 1.0, "step": 0.05, "label": "Roadmap clarity"},
-        "seed": {"type": "SliderInt", "value": base.seed, "min": 0, "max": max(99_999, base.seed), "step": 1,
-                 "label": "Seed"},
+        "province": {"type": "Select", "value": ALL, "values": [ALL, *base.provinces], "label": "Levers apply to"},
+        "training": {
+            "type": "SliderFloat",
+            "value": 1.0,
+            "min": 0.0,
+            "max": 3.0,
+            "step": 0.25,
+            "label": "Training (× scenario)",
+        },
+        "infrastructure": {
+            "type": "SliderFloat",
+            "value": 1.0,
+            "min": 0.0,
+            "max": 3.0,
+            "step": 0.25,
+            "label": "Infrastructure (× scenario)",
+        },
+        "software_strategy": {
+            "type": "Select",
+            "value": AS_SCENARIO,
+            "values": [AS_SCENARIO, "local", "fragmented"],
+            "label": "Software strategy",
+        },
+        "enforcement": {
+            "type": "SliderFloat",
+            "value": 1.0,
+            "min": 0.0,
+            "max": 10.0,
+            "step": 0.5,
+            "label": "Enforcement (× scenario)",
+        },
+        "roadmap_clarity": {
+            "type": "SliderFloat",
+            "value": base.central.initial.roadmap_clarity,
+            "min": 0.0,
+            "max": 1.0,
+            "step": 0.05,
+            "label": "Roadmap clarity",
+        },
+        "seed": {
+            "type": "SliderInt",
+            "value": base.seed,
+            "min": 0,
+            "max": max(99_999, base.seed),
+            "step": 1,
+            "label": "Seed",
+        },
     }
 
 
@@ -482,5 +625,10 @@ def Page():
     base = base_scenario(SCENARIO_FILE, SCALE, OVERRIDES)
     # built once per browser tab (this component's own state): tabs never share a model
     model = solara.use_memo(lambda: EGovViz(seed=base.seed), [])
-    return SolaraViz(model, components=COMPONENTS, model_params=model_params(base),
-                     name=f"egovsim: e-government adoption ({base.name})", play_interval=50)
+    return SolaraViz(
+        model,
+        components=COMPONENTS,
+        model_params=model_params(base),
+        name=f"egovsim: e-government adoption ({base.name})",
+        play_interval=50,
+    )

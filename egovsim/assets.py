@@ -29,9 +29,9 @@ MARKER = ".egovsim-complete"  # written last into each unpacked package: a half-
 
 @dataclass(frozen=True)
 class Asset:
-    name: str      # npm package name, e.g. "@widgetti/solara-vuetify-app"
-    version: str   # exact version, e.g. "10.1.1"
-    why: str       # which solara file asks for it
+    name: str  # npm package name, e.g. "@widgetti/solara-vuetify-app"
+    version: str  # exact version, e.g. "10.1.1"
+    why: str  # which solara file asks for it
 
     @property
     def spec(self) -> str:
@@ -40,17 +40,20 @@ class Asset:
 
 def solara_dir() -> Path:
     import solara
+
     return Path(solara.__file__).resolve().parent
 
 
 def cache_dir() -> Path:
     """Solara's CDN proxy cache (SOLARA_ASSETS_PROXY_CACHE_DIR, default {sys.prefix}/share/solara/cdn)."""
     from solara.server import settings
+
     return Path(settings.assets.proxy_cache_dir)
 
 
 def _uses_vue3() -> bool:
     import ipyvue
+
     return ipyvue.__version__.startswith("3")  # solara.server.server decides the same way
 
 
@@ -60,18 +63,20 @@ def required() -> list[Asset]:
     app = "@widgetti/solara-vuetify3-app" if _uses_vue3() else "@widgetti/solara-vuetify-app"
     grid = "widgets/vue/gridlayout_v3.vue" if _uses_vue3() else "widgets/vue/gridlayout.vue"
     wanted = [
-        (app, "server/templates/solara.html.j2"),                  # the page's Vue/Vuetify app, CSS, fonts
-        ("requirejs", "server/templates/solara.html.j2"),          # module loader of the widgets
-        ("font-awesome", "server/settings.py"),                    # icon font linked by the page
-        ("@widgetti/vue-grid-layout", grid),                       # SolaraViz's draggable component grid
+        (app, "server/templates/solara.html.j2"),  # the page's Vue/Vuetify app, CSS, fonts
+        ("requirejs", "server/templates/solara.html.j2"),  # module loader of the widgets
+        ("font-awesome", "server/settings.py"),  # icon font linked by the page
+        ("@widgetti/vue-grid-layout", grid),  # SolaraViz's draggable component grid
     ]
     assets = []
     for name, rel in wanted:
         text = (root / rel).read_text(encoding="utf-8")
         versions = sorted(set(re.findall(re.escape(name) + r"@(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)/", text)))
         if len(versions) != 1:
-            raise RuntimeError(f"solara {rel}: expected one version of {name}, found {versions or 'none'}; "
-                               "update egovsim/assets.py for this solara release")
+            raise RuntimeError(
+                f"solara {rel}: expected one version of {name}, found {versions or 'none'}; "
+                "update egovsim/assets.py for this solara release"
+            )
         assets.append(Asset(name, versions[0], f"solara/{rel}"))
     return assets
 
@@ -88,8 +93,10 @@ def missing(cache: Path | None = None) -> list[Asset]:
 def _npm() -> str:
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm not found: install Node.js and npm (Debian: apt-get install -y npm), "
-                           "then run `python -m egovsim.assets` again")
+        raise RuntimeError(
+            "npm not found: install Node.js and npm (Debian: apt-get install -y npm), "
+            "then run `python -m egovsim.assets` again"
+        )
     return npm
 
 
@@ -99,12 +106,17 @@ def install_one(asset: Asset, cache: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".egovsim-") as tmp:
         tmp = Path(tmp)
-        proc = subprocess.run([_npm(), "pack", asset.spec, "--pack-destination", str(tmp), "--silent"],
-                              capture_output=True, text=True, cwd=tmp)
+        proc = subprocess.run(
+            [_npm(), "pack", asset.spec, "--pack-destination", str(tmp), "--silent"],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        )
         tarballs = list(tmp.glob("*.tgz"))
         if proc.returncode != 0 or len(tarballs) != 1:
-            raise RuntimeError(f"npm pack {asset.spec} failed (exit {proc.returncode}): "
-                               f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+            raise RuntimeError(
+                f"npm pack {asset.spec} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-500:]}"
+            )
         unpacked = tmp / "unpacked"
         with tarfile.open(tarballs[0]) as tar:
             tar.extractall(unpacked, filter="data")
@@ -130,8 +142,10 @@ def install(cache: Path | None = None, quiet: bool = False) -> list[Asset]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m egovsim.assets",
-                                     description="Install Solara's front-end assets for offline use of egovsim serve.")
+    parser = argparse.ArgumentParser(
+        prog="python -m egovsim.assets",
+        description="Install Solara's front-end assets for offline use of egovsim serve.",
+    )
     parser.add_argument("--check", action="store_true", help="only check: exit 1 if anything is missing")
     parser.add_argument("--dir", type=Path, default=None, help="cache folder (default: solara's proxy cache)")
     parser.add_argument("--quiet", action="store_true")

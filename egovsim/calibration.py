@@ -18,6 +18,7 @@ minus index of the next >= 0): ranks are never turned into values.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import sys
 import threading
@@ -91,7 +92,10 @@ class Target:
     def validate(self, source: str, path: str) -> None:
         if self.outcome not in OUTCOMES:
             from .schema import suggest
-            raise InputError(source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, OUTCOMES))
+
+            raise InputError(
+                source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, OUTCOMES)
+            )
         if self.minus and self.minus not in OUTCOMES:
             raise InputError(source, f"{path}.minus", f"unknown outcome '{self.minus}'")
         if self.year is not None:
@@ -152,8 +156,8 @@ class Quantity:
 @dataclass
 class Term:
     target: str
-    label: str                 # e.g. "hue 2017"
-    kind: str                  # value | range | at_least
+    label: str  # e.g. "hue 2017"
+    kind: str  # value | range | at_least
     plus: Quantity
     minus: Quantity | None
     year: int
@@ -215,8 +219,9 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
             if p != NATIONAL and p not in provinces:
                 raise InputError(source, f"{where}.provinces", f"'{p}' is not a province of {scenario.name}")
         if t.minus_province and t.minus_province not in (*provinces, NATIONAL):
-            raise InputError(source, f"{where}.minus_province", f"'{t.minus_province}' is not a province of "
-                                                                 f"{scenario.name}")
+            raise InputError(
+                source, f"{where}.minus_province", f"'{t.minus_province}' is not a province of {scenario.name}"
+            )
         if t.type == "order":
             terms += _order_terms(t, entry, provinces, src, source, where)
             continue
@@ -251,9 +256,21 @@ def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source:
         ranked = sorted((r, p) for p, r in ranks.items() if r is not None)
         if len(ranked) < 2:
             raise InputError(source, where, f"fewer than two provinces have a rank for {y}")
-        for (_, better), (_, worse) in zip(ranked, ranked[1:]):
-            terms.append(Term(t.name, f"{better} > {worse} {y}", "at_least", Quantity(t.outcome, better, y),
-                              Quantity(t.outcome, worse, y), y, t.sd, t.weight, low=t.threshold, source=src))
+        for (_, better), (_, worse) in itertools.pairwise(ranked):
+            terms.append(
+                Term(
+                    t.name,
+                    f"{better} > {worse} {y}",
+                    "at_least",
+                    Quantity(t.outcome, better, y),
+                    Quantity(t.outcome, worse, y),
+                    y,
+                    t.sd,
+                    t.weight,
+                    low=t.threshold,
+                    source=src,
+                )
+            )
     return terms
 
 
@@ -296,6 +313,7 @@ def term_values(terms: Sequence[Term], qs: Sequence[Quantity], stats: np.ndarray
 @dataclass
 class Problem:
     """Everything a worker needs to evaluate parameter vectors: plain, picklable data."""
+
     scenario: dict
     names: list[str]
     bounds: np.ndarray
@@ -310,6 +328,7 @@ class Problem:
 
     def scenario_at(self, x: Sequence[float]) -> Scenario:
         from .scenario import scenario_from_dict
+
         return with_values(scenario_from_dict(self.scenario), dict(zip(self.names, map(float, x))))
 
     def statistics(self, x: Sequence[float]) -> np.ndarray:
@@ -337,6 +356,7 @@ class Problem:
 
 def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until: int | None = None) -> Problem:
     from .experiment import replicate_seeds
+
     base = load_scenario(folder / config.scenario, scale=config.scale)
     values: dict[str, Any] = {}
     if config.end_year is not None:
@@ -351,10 +371,15 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
         raise InputError(source, "end_year", f"targets reach {last} but the simulation ends in {base.end_year}")
     if first < base.start_year:
         raise InputError(source, "targets", f"a target is dated {first}, before the start ({base.start_year})")
-    return Problem(base.to_dict(), list(config.parameters),
-                   np.array([fp.bounds for fp in config.parameters.values()], dtype=float),
-                   replicate_seeds(config.seed, config.replicates), quantities(terms), terms,
-                   fit_until if fit_until is not None else config.fit_until)
+    return Problem(
+        base.to_dict(),
+        list(config.parameters),
+        np.array([fp.bounds for fp in config.parameters.values()], dtype=float),
+        replicate_seeds(config.seed, config.replicates),
+        quantities(terms),
+        terms,
+        fit_until if fit_until is not None else config.fit_until,
+    )
 
 
 # ---- the two methods -------------------------------------------------------------------------------------------
@@ -367,12 +392,21 @@ class Fit:
     loss: float
     evaluations: int
     stopped: str
-    posterior: np.ndarray | None = None   # (particles, parameters) for abc
+    posterior: np.ndarray | None = None  # (particles, parameters) for abc
     weights: np.ndarray | None = None
 
 
-def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: int, max_runs: int | None = None,
-             max_time: float | None = None, checkpoint: Path | None = None, progress=None) -> Fit:
+def optimize(
+    problem: Problem,
+    executor,
+    settings: OptimizeSettings,
+    *,
+    seed: int,
+    max_runs: int | None = None,
+    max_time: float | None = None,
+    checkpoint: Path | None = None,
+    progress=None,
+) -> Fit:
     """Differential evolution (scipy) over the parameter box, all members of a generation evaluated in
     parallel through `executor.map`. Deterministic for a seed whatever the number of workers (deferred updating
     and common random numbers). Resumes from `checkpoint` when it holds a population of this problem."""
@@ -383,17 +417,25 @@ def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: in
     generations = settings.max_generations
     if max_runs is not None:  # the first population costs one generation's runs too
         if max_runs < per_generation:
-            raise InputError("--max-runs", "", f"differential evolution needs at least {per_generation} runs "
-                             f"(popsize {settings.popsize} x {len(problem.names)} parameters x "
-                             f"{len(problem.seeds)} replicates) for its first population, got {max_runs}")
+            raise InputError(
+                "--max-runs",
+                "",
+                f"differential evolution needs at least {per_generation} runs "
+                f"(popsize {settings.popsize} x {len(problem.names)} parameters x "
+                f"{len(problem.seeds)} replicates) for its first population, got {max_runs}",
+            )
         generations = min(generations, max_runs // per_generation - 1)
     init: Any = "latinhypercube"
     done = 0
     if checkpoint is not None and checkpoint.exists():
         saved = np.load(checkpoint)
-        same = (saved["population"].shape == (n_pop, len(problem.names)) and list(saved["names"]) == problem.names
-                and "bounds" in saved and np.array_equal(saved["bounds"], problem.bounds)
-                and int(saved["seed"]) == seed)
+        same = (
+            saved["population"].shape == (n_pop, len(problem.names))
+            and list(saved["names"]) == problem.names
+            and "bounds" in saved
+            and np.array_equal(saved["bounds"], problem.bounds)
+            and int(saved["seed"]) == seed
+        )
         if same:  # continue from the saved population (not bit-identical to an uninterrupted fit)
             init, done = saved["population"], int(saved["generation"])
     start = time.monotonic()
@@ -403,9 +445,16 @@ def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: in
         state["generation"] += 1
         if checkpoint is not None:
             import io
+
             buf = io.BytesIO()
-            np.savez(buf, population=intermediate_result.population, names=np.array(problem.names),
-                     generation=state["generation"], bounds=problem.bounds, seed=seed)
+            np.savez(
+                buf,
+                population=intermediate_result.population,
+                names=np.array(problem.names),
+                generation=state["generation"],
+                bounds=problem.bounds,
+                seed=seed,
+            )
             atomic_write(checkpoint, buf.getvalue())
         if progress is not None:
             progress(state["generation"], float(intermediate_result.fun))
@@ -415,13 +464,23 @@ def optimize(problem: Problem, executor, settings: OptimizeSettings, *, seed: in
         return False
 
     result = differential_evolution(
-        problem, problem.bounds, maxiter=max(0, generations - done), popsize=settings.popsize, tol=settings.tol,
-        rng=np.random.default_rng(seed), init=init, updating="deferred", workers=executor.map, polish=False,
-        callback=on_generation)
+        problem,
+        problem.bounds,
+        maxiter=max(0, generations - done),
+        popsize=settings.popsize,
+        tol=settings.tol,
+        rng=np.random.default_rng(seed),
+        init=init,
+        updating="deferred",
+        workers=executor.map,
+        polish=False,
+        callback=on_generation,
+    )
     if result.success and state["stopped"] == "max generations":
         state["stopped"] = "converged"
-    return Fit("optimize", np.asarray(result.x), float(result.fun), int(result.nfev) * len(problem.seeds),
-               state["stopped"])
+    return Fit(
+        "optimize", np.asarray(result.x), float(result.fun), int(result.nfev) * len(problem.seeds), state["stopped"]
+    )
 
 
 class _ABCModel:
@@ -432,8 +491,9 @@ class _ABCModel:
 
     def __call__(self, pars: dict) -> dict:
         x = [pars[f"x{i}"] for i in range(len(self.problem.names))]
-        values = term_values(self.problem.terms, self.problem.quantities,
-                             np.nanmean(self.problem.statistics(x), axis=0))
+        values = term_values(
+            self.problem.terms, self.problem.quantities, np.nanmean(self.problem.statistics(x), axis=0)
+        )
         return {f"t{i}": float(v) for i, v in enumerate(values)}
 
 
@@ -448,17 +508,28 @@ class _ABCDistance:
         return math.sqrt(self.problem.total(losses))
 
 
-def abc(problem: Problem, settings: ABCSettings, *, db: Path, sampler, seed: int, max_runs: int | None = None,
-        max_time: float | None = None) -> Fit:
+def abc(
+    problem: Problem,
+    settings: ABCSettings,
+    *,
+    db: Path,
+    sampler,
+    seed: int,
+    max_runs: int | None = None,
+    max_time: float | None = None,
+) -> Fit:
     """ABC-SMC (pyabc) with uniform priors on the bounds; history in SQLite at `db` (a rerun continues it)."""
     import datetime
+
     import pyabc
 
     np.random.seed(seed % 2**32)  # what pyabc draws in this process (its particle tasks seed their own)
-    prior = pyabc.Distribution(**{f"x{i}": pyabc.RV("uniform", lo, hi - lo)
-                                  for i, (lo, hi) in enumerate(problem.bounds)})
-    smc = pyabc.ABCSMC(_ABCModel(problem), prior, _ABCDistance(problem),
-                       population_size=settings.population_size, sampler=sampler)
+    prior = pyabc.Distribution(
+        **{f"x{i}": pyabc.RV("uniform", lo, hi - lo) for i, (lo, hi) in enumerate(problem.bounds)}
+    )
+    smc = pyabc.ABCSMC(
+        _ABCModel(problem), prior, _ABCDistance(problem), population_size=settings.population_size, sampler=sampler
+    )
     url = f"sqlite:///{db}"
     if db.exists():
         smc.load(url, 1)
@@ -489,20 +560,31 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
 
 def term_table(problem: Problem, stats: np.ndarray) -> list[dict]:
     """One row per term: observed, simulated mean and 90% interval over replicates, loss, met, in/out of fit."""
-    per_rep = term_values(problem.terms, problem.quantities, stats)          # (replicates, terms)
+    per_rep = term_values(problem.terms, problem.quantities, stats)  # (replicates, terms)
     losses, met = problem.losses(stats)
     rows = []
     for j, t in enumerate(problem.terms):
         vals = per_rep[:, j]
         lo, hi = np.nanpercentile(vals, [5, 95]) if np.isfinite(vals).any() else (math.nan, math.nan)
-        rows.append({
-            "target": t.target, "where": t.label, "kind": t.kind, "year": t.year,
-            "observed": t.observed if t.kind == "value" else (
-                f"[{t.low}, {t.high}]" if t.kind == "range" else f">= {t.low}"),
-            "sd": t.sd, "simulated_mean": float(np.nanmean(vals)), "simulated_p5": float(lo),
-            "simulated_p95": float(hi), "loss": float(losses[j]), "met": bool(met[j]),
-            "in_fit": problem.fitted[j], "source": t.source,
-        })
+        rows.append(
+            {
+                "target": t.target,
+                "where": t.label,
+                "kind": t.kind,
+                "year": t.year,
+                "observed": t.observed
+                if t.kind == "value"
+                else (f"[{t.low}, {t.high}]" if t.kind == "range" else f">= {t.low}"),
+                "sd": t.sd,
+                "simulated_mean": float(np.nanmean(vals)),
+                "simulated_p5": float(lo),
+                "simulated_p95": float(hi),
+                "loss": float(losses[j]),
+                "met": bool(met[j]),
+                "in_fit": problem.fitted[j],
+                "source": t.source,
+            }
+        )
     return rows
 
 
@@ -532,8 +614,9 @@ def calibrated_scenarios(problem: Problem, full: Scenario, x: Sequence[float], h
     return files
 
 
-def write_outputs(folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, prov: dict,
-                  install: Path | None = None) -> dict:
+def write_outputs(
+    folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, prov: dict, install: Path | None = None
+) -> dict:
     import csv
     import io
 
@@ -541,18 +624,28 @@ def write_outputs(folder: Path, problem: Problem, fit: Fit, full: Scenario, stat
     rows = term_table(problem, stats)
     losses = np.array([r["loss"] for r in rows])
     summary = {
-        "method": fit.method, "stopped": fit.stopped, "model_runs": fit.evaluations,
-        "loss": problem.total(losses), "parameters": dict(zip(problem.names, map(float, fit.x))),
+        "method": fit.method,
+        "stopped": fit.stopped,
+        "model_runs": fit.evaluations,
+        "loss": problem.total(losses),
+        "parameters": dict(zip(problem.names, map(float, fit.x))),
         "by_province": grouped(problem.names, fit.x),
-        "targets_met": sum(r["met"] for r in rows if r["in_fit"]), "targets_in_fit": sum(r["in_fit"] for r in rows),
+        "targets_met": sum(r["met"] for r in rows if r["in_fit"]),
+        "targets_in_fit": sum(r["in_fit"] for r in rows),
         "orderings_met": all(r["met"] for r in rows if r["kind"] == "at_least"),
-        "terms": rows, "replicates": len(problem.seeds), "fit_until": problem.fit_until,
+        "terms": rows,
+        "replicates": len(problem.seeds),
+        "fit_until": problem.fit_until,
     }
     if fit.posterior is not None:
-        summary["posterior"] = {name: {"median": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.5),
-                                       "p5": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.05),
-                                       "p95": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.95)}
-                                for j, name in enumerate(problem.names)}
+        summary["posterior"] = {
+            name: {
+                "median": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.5),
+                "p5": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.05),
+                "p95": _weighted_quantile(fit.posterior[:, j], fit.weights, 0.95),
+            }
+            for j, name in enumerate(problem.names)
+        }
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([*problem.names, "weight"])
@@ -565,9 +658,11 @@ def write_outputs(folder: Path, problem: Problem, fit: Fit, full: Scenario, stat
     w.writeheader()
     w.writerows(rows)
     atomic_write(folder / "observed_vs_simulated.csv", buf.getvalue())
-    header = (f"# Calibrated by `egovsim calibrate` ({fit.method}, {fit.evaluations} model runs, loss "
-              f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
-              f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n")
+    header = (
+        f"# Calibrated by `egovsim calibrate` ({fit.method}, {fit.evaluations} model runs, loss "
+        f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
+        f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
+    )
     for name, text in calibrated_scenarios(problem, full, fit.x, header).items():
         atomic_write(folder / "calibrated" / name, text)
         if install is not None:
@@ -605,25 +700,51 @@ def run_command(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if args.method == "optimize":
-        with make_executor(args.workers, args.executor, args.scheduler) as executor, \
-                _generation_bar(config.optimize.max_generations, args.quiet) as bar:
-            fit = optimize(problem, executor, config.optimize, seed=config.seed, max_runs=args.max_runs,
-                           max_time=args.max_time, checkpoint=out / "checkpoint.npz", progress=bar)
+        with (
+            make_executor(args.workers, args.executor, args.scheduler) as executor,
+            _generation_bar(config.optimize.max_generations, args.quiet) as bar,
+        ):
+            fit = optimize(
+                problem,
+                executor,
+                config.optimize,
+                seed=config.seed,
+                max_runs=args.max_runs,
+                max_time=args.max_time,
+                checkpoint=out / "checkpoint.npz",
+                progress=bar,
+            )
     else:
         if not args.quiet:  # pyabc reports each population (epsilon, acceptance) through logging
             import logging
+
             logging.basicConfig(format="%(name)s: %(message)s", stream=sys.stderr)
             logging.getLogger("ABC").setLevel(logging.INFO)
         with make_executor(args.workers, args.executor, args.scheduler) as executor:
-            fit = abc(problem, config.abc, db=out / "abc.db", sampler=seeded_sampler(executor, config.seed),
-                      seed=config.seed, max_runs=args.max_runs, max_time=args.max_time)
+            fit = abc(
+                problem,
+                config.abc,
+                db=out / "abc.db",
+                sampler=seeded_sampler(executor, config.seed),
+                seed=config.seed,
+                max_runs=args.max_runs,
+                max_time=args.max_time,
+            )
     scenario = problem.scenario_at(fit.x)
     records = np.stack([simulate(scenario, s) for s in problem.seeds])
     stats = np.stack([measure_quantities(r, scenario, problem.quantities) for r in records])
-    prov = provenance(seeds=problem.seeds, wall_time_s=time.perf_counter() - start, scenario_file=source,
-                      command=getattr(args, "command_line", None),
-                      extra={"method": args.method, "config": read_yaml(Path(args.config)),
-                             "max_runs": args.max_runs, "max_time": args.max_time})
+    prov = provenance(
+        seeds=problem.seeds,
+        wall_time_s=time.perf_counter() - start,
+        scenario_file=source,
+        command=getattr(args, "command_line", None),
+        extra={
+            "method": args.method,
+            "config": read_yaml(Path(args.config)),
+            "max_runs": args.max_runs,
+            "max_time": args.max_time,
+        },
+    )
     install = Path(args.install) if args.install else None
     summary = write_outputs(out, problem, fit, full, stats, prov, install)
     fit_trajectories(scenario, records, summary["terms"], out / "plots" / "fit.png")
@@ -646,8 +767,7 @@ def seeded_sampler(executor, seed: int):
     from pyabc.sampler import MappingSampler
 
     class SeededMappingSampler(MappingSampler):
-        def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False,
-                                    ana_vars=None):
+        def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False, ana_vars=None):
             task = functools.partial(seeded_particle, self.sample_factory, self.pickle(simulate_one))
             # t = -1 is pyabc's calibration sample (it sets the first epsilon)
             seeds = [s.generate_state(4) for s in np.random.SeedSequence([seed, t + 1]).spawn(n)]
@@ -673,6 +793,7 @@ def seeded_particle(sample_factory, simulate_one: bytes, seed: np.ndarray):
     import random
 
     import cloudpickle
+
     simulate_one = cloudpickle.loads(simulate_one)
     with _GLOBAL_RANDOM:
         saved = np.random.get_state(), random.getstate()
@@ -693,10 +814,13 @@ def seeded_particle(sample_factory, simulate_one: bytes, seed: np.ndarray):
 
 class _generation_bar:
     def __init__(self, total: int, quiet: bool):
-        from tqdm import tqdm
         import sys
-        self.bar = tqdm(total=total, desc="differential evolution", unit="generation", disable=quiet,
-                        file=sys.stderr, leave=False)
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total, desc="differential evolution", unit="generation", disable=quiet, file=sys.stderr, leave=False
+        )
 
     def __enter__(self):
         return self
@@ -711,11 +835,18 @@ class _generation_bar:
 
 def _print_terms(summary: dict) -> None:
     import sys
-    print(f"loss {summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met; "
-          f"{summary['model_runs']} model runs ({summary['stopped']})", file=sys.stderr)
+
+    print(
+        f"loss {summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met; "
+        f"{summary['model_runs']} model runs ({summary['stopped']})",
+        file=sys.stderr,
+    )
     for r in summary["terms"]:
         obs = r["observed"] if isinstance(r["observed"], str) else f"{r['observed']:.4g}"
         flag = "met" if r["met"] else "NOT met"
         fitted = "" if r["in_fit"] else " (out of sample)"
-        print(f"  {r['target']:<28} {r['where']:<22} observed {obs:<12} simulated {r['simulated_mean']:.4g} "
-              f"[{r['simulated_p5']:.3g}, {r['simulated_p95']:.3g}]  {flag}{fitted}", file=sys.stderr)
+        print(
+            f"  {r['target']:<28} {r['where']:<22} observed {obs:<12} simulated {r['simulated_mean']:.4g} "
+            f"[{r['simulated_p5']:.3g}, {r['simulated_p95']:.3g}]  {flag}{fitted}",
+            file=sys.stderr,
+        )

@@ -14,10 +14,20 @@ EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a wri
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a scenario key, e.g. --set provinces.hue.policy.training=2 (repeatable)")
-    p.add_argument("--scale", type=float, default=None,
-                   help="simulated citizens per real person, for every province (e.g. 1 for the full population)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scenario key, e.g. --set provinces.hue.policy.training=2 (repeatable)",
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="simulated citizens per real person, for every province (e.g. 1 for the full population)",
+    )
 
 
 def _output_args(p: argparse.ArgumentParser, default: str, quiet: str = "no progress bar or summary") -> None:
@@ -26,13 +36,20 @@ def _output_args(p: argparse.ArgumentParser, default: str, quiet: str = "no prog
 
 
 def _executor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="parallel runs (default: all cores)")
-    p.add_argument("--executor", choices=("process", "dask", "serial"), default="process",
-                   help="process: a local process pool (default); dask: a Dask LocalCluster, or the cluster "
-                        "given by --scheduler; serial: one run after another in this process")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run on this Dask cluster (implies --executor dask)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel runs (default: all cores)")
+    p.add_argument(
+        "--executor",
+        choices=("process", "dask", "serial"),
+        default="process",
+        help="process: a local process pool (default); dask: a Dask LocalCluster, or the cluster "
+        "given by --scheduler; serial: one run after another in this process",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run on this Dask cluster (implies --executor dask)",
+    )
 
 
 def _executor_info(args: argparse.Namespace) -> dict:
@@ -49,22 +66,31 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="egovsim", description="Agent-based simulation of e-government adoption in Vietnam's provinces.")
+        prog="egovsim", description="Agent-based simulation of e-government adoption in Vietnam's provinces."
+    )
     parser.add_argument("--version", action="version", version=f"egovsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a scenario and write results and plots",
-                         description="Run a scenario file; write scenario.yaml, timeseries.csv, summary.json, "
-                                     "provenance.json and plots/ into a new folder under results/.")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario and write results and plots",
+        description="Run a scenario file; write scenario.yaml, timeseries.csv, summary.json, "
+        "provenance.json and plots/ into a new folder under results/.",
+    )
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's seed)")
     _output_args(run, "results/<name>-<time>", "no progress bar or summary table")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _scenario_args(run)
-    run.add_argument("--replicates", type=int, default=None, metavar="R",
-                     help="R runs with seeds spawned from the master seed (--seed or the scenario's); writes "
-                          "every replicate's time series, their mean and 5-95%% band, and plots with bands "
-                          "(with --out DIR, running the same command again resumes an interrupted run)")
+    run.add_argument(
+        "--replicates",
+        type=int,
+        default=None,
+        metavar="R",
+        help="R runs with seeds spawned from the master seed (--seed or the scenario's); writes "
+        "every replicate's time series, their mean and 5-95%% band, and plots with bands "
+        "(with --out DIR, running the same command again resumes an interrupted run)",
+    )
     _executor_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -74,69 +100,98 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
 
     cmp_ = sub.add_parser(
-        "compare", help="what-if comparison of scenarios, paired replicates with 95%% intervals",
+        "compare",
+        help="what-if comparison of scenarios, paired replicates with 95%% intervals",
         description="Run R replicates of each scenario, replicate i of every scenario with the same seed "
-                    "(common random numbers); write comparison.csv (means and paired differences with 95%% "
-                    "t intervals), report.md and plots. Run the same command again to resume.")
+        "(common random numbers); write comparison.csv (means and paired differences with 95%% "
+        "t intervals), report.md and plots. Run the same command again to resume.",
+    )
     cmp_.add_argument("scenarios", nargs="+", help="two or more scenario YAML files")
     cmp_.add_argument("--replicates", type=int, default=10, metavar="R", help="replicates per scenario (10)")
-    cmp_.add_argument("--baseline", default=None, help="the scenario (file or name) differences are taken "
-                                                       "from (default: the first)")
+    cmp_.add_argument(
+        "--baseline", default=None, help="the scenario (file or name) differences are taken from (default: the first)"
+    )
     cmp_.add_argument("--seed", type=int, default=None, help="master seed (default: the baseline's seed)")
     _output_args(cmp_, "results/compare-A-vs-B")
-    cmp_.add_argument("--posterior", default=None, metavar="DIR",
-                      help="a calibration folder (egovsim calibrate --method abc): replicate i of every scenario "
-                           "runs with the i-th draw from its posterior, so intervals include parameter uncertainty")
+    cmp_.add_argument(
+        "--posterior",
+        default=None,
+        metavar="DIR",
+        help="a calibration folder (egovsim calibrate --method abc): replicate i of every scenario "
+        "runs with the i-th draw from its posterior, so intervals include parameter uncertainty",
+    )
     cmp_.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _scenario_args(cmp_)
     _executor_args(cmp_)
     cmp_.set_defaults(func=cmd_compare)
 
     swp = sub.add_parser(
-        "sweep", help="run an experiment file: a design over parameters, with replicates",
+        "sweep",
+        help="run an experiment file: a design over parameters, with replicates",
         description="Run every point of an experiment's design (grid, Latin hypercube or list) with its "
-                    "replicates; write runs.csv and timeseries.parquet. Finished runs are kept as they "
-                    "complete: run the same command again after an interruption to run only what is missing.")
+        "replicates; write runs.csv and timeseries.parquet. Finished runs are kept as they "
+        "complete: run the same command again after an interruption to run only what is missing.",
+    )
     swp.add_argument("experiment", help="experiment YAML file (see experiments/example_sweep.yaml)")
     _output_args(swp, "results/<experiment name>")
     _executor_args(swp)
     swp.set_defaults(func=cmd_sweep)
 
     sen = sub.add_parser(
-        "sensitivity", help="global sensitivity analysis (Sobol or Morris, with SALib)",
+        "sensitivity",
+        help="global sensitivity analysis (Sobol or Morris, with SALib)",
         description="Sample the parameters of a study file, run the model at every point (with replicates), "
-                    "and write indices.csv, report.md and plots. Give the same --out again to resume.")
+        "and write indices.csv, report.md and plots. Give the same --out again to resume.",
+    )
     sen.add_argument("experiment", help="study YAML file (see experiments/sobol.yaml, experiments/morris.yaml)")
     _output_args(sen, "results/sensitivity-...")
     _executor_args(sen)
     sen.set_defaults(func=cmd_sensitivity)
 
     cal = sub.add_parser(
-        "calibrate", help="fit parameters to the observations (differential evolution or ABC-SMC)",
+        "calibrate",
+        help="fit parameters to the observations (differential evolution or ABC-SMC)",
         description="Fit the free parameters of a calibration config to its targets; write fit.json, "
-                    "observed_vs_simulated.csv, plots and calibrated scenario files. Give the same --out again "
-                    "to resume an interrupted fit.")
+        "observed_vs_simulated.csv, plots and calibrated scenario files. Give the same --out again "
+        "to resume an interrupted fit.",
+    )
     cal.add_argument("config", help="calibration config YAML (see calibration/config.yaml)")
-    cal.add_argument("--method", choices=("optimize", "abc"), default="optimize",
-                     help="optimize: a point estimate (scipy differential evolution); abc: a posterior (pyabc)")
+    cal.add_argument(
+        "--method",
+        choices=("optimize", "abc"),
+        default="optimize",
+        help="optimize: a point estimate (scipy differential evolution); abc: a posterior (pyabc)",
+    )
     _output_args(cal, "results/calibration-...", "no progress display or table")
     cal.add_argument("--max-runs", type=int, default=None, metavar="N", help="budget of model runs")
     cal.add_argument("--max-time", type=float, default=None, metavar="SECONDS", help="budget of wall time")
-    cal.add_argument("--fit-until", type=int, default=None, metavar="YEAR",
-                     help="fit only targets up to YEAR; later ones are reported out of sample")
-    cal.add_argument("--install", default=None, metavar="DIR",
-                     help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated)")
+    cal.add_argument(
+        "--fit-until",
+        type=int,
+        default=None,
+        metavar="YEAR",
+        help="fit only targets up to YEAR; later ones are reported out of sample",
+    )
+    cal.add_argument(
+        "--install",
+        default=None,
+        metavar="DIR",
+        help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated)",
+    )
     _executor_args(cal)
     cal.set_defaults(func=cmd_calibrate)
 
     serve = sub.add_parser(
-        "serve", help="watch a run in the browser (Mesa's SolaraViz page)",
+        "serve",
+        help="watch a run in the browser (Mesa's SolaraViz page)",
         description="Start Mesa's SolaraViz page for a scenario on this machine and print its address: the "
-                    "network of a leader, civil servants and citizens, time series, and the policy levers. "
-                    "Works offline once `python -m egovsim.assets` (run by make test / make serve) has "
-                    "installed the page's front end.")
-    serve.add_argument("scenario", nargs="?", default=None,
-                       help="scenario YAML file (default: scenarios/three_provinces.yaml)")
+        "network of a leader, civil servants and citizens, time series, and the policy levers. "
+        "Works offline once `python -m egovsim.assets` (run by make test / make serve) has "
+        "installed the page's front end.",
+    )
+    serve.add_argument(
+        "scenario", nargs="?", default=None, help="scenario YAML file (default: scenarios/three_provinces.yaml)"
+    )
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     _scenario_args(serve)
@@ -146,16 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     from . import __version__
+
     return __version__
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
+
     for path in args.scenarios:
         sc = load_scenario(path, args.overrides, args.scale)
         n = sum(max(1, round(p.population * p.scale)) for p in sc.provinces.values())
-        print(f"{path}: ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; "
-              f"{n:,} simulated citizens)")
+        print(
+            f"{path}: ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; "
+            f"{n:,} simulated citizens)"
+        )
     return 0
 
 
@@ -176,9 +235,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
         records = model.run(progress=lambda k: bar.update(1))
     wall = time.perf_counter() - start
-    prov = provenance(seeds=[seed], wall_time_s=wall, scenario_file=str(args.scenario), command=args.command_line,
-                      extra={"overrides": args.overrides, "scale_override": args.scale,
-                             "simulated_citizens": int(model.citizens.n)})
+    prov = provenance(
+        seeds=[seed],
+        wall_time_s=wall,
+        scenario_file=str(args.scenario),
+        command=args.command_line,
+        extra={"overrides": args.overrides, "scale_override": args.scale, "simulated_citizens": int(model.citizens.n)},
+    )
     write_run(folder, scenario, records, prov, plots=not args.no_plots)
     if not args.quiet:
         _print_summary(summary(records, scenario))
@@ -188,8 +251,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _progress(total: int, desc: str, quiet: bool):
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="month", disable=quiet, mininterval=0.5, file=sys.stderr,
-                leave=False)
+
+    return tqdm(total=total, desc=desc, unit="month", disable=quiet, mininterval=0.5, file=sys.stderr, leave=False)
 
 
 def _print_summary(summ: dict) -> None:
@@ -215,10 +278,16 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
         raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         results, records = run_replicates(
-            scenario, seed, args.replicates, folder, executor, plots=not args.no_plots,
+            scenario,
+            seed,
+            args.replicates,
+            folder,
+            executor,
+            plots=not args.no_plots,
             progress=None if args.quiet else f"{scenario.name} x {args.replicates}",
             scenario_file=str(args.scenario),
-            provenance_extra={"overrides": args.overrides, "scale_override": args.scale, **_executor_info(args)})
+            provenance_extra={"overrides": args.overrides, "scale_override": args.scale, **_executor_info(args)},
+        )
     tally = Tally.of(results)
     if not args.quiet and records.size:
         print(f"mean of {records.shape[0]} replicates:", file=sys.stderr)
@@ -233,12 +302,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import headline, plan_comparison, run_comparison
     from .experiment import make_executor
 
-    plan = plan_comparison(args.scenarios, args.replicates, baseline=args.baseline, seed=args.seed,
-                           overrides=args.overrides, scale=args.scale,
-                           posterior=args.posterior)  # bad input fails before workers start
+    plan = plan_comparison(
+        args.scenarios,
+        args.replicates,
+        baseline=args.baseline,
+        seed=args.seed,
+        overrides=args.overrides,
+        scale=args.scale,
+        posterior=args.posterior,
+    )  # bad input fails before workers start
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
-        folder, tally, rows = run_comparison(plan, executor, folder=args.out, progress=not args.quiet,
-                                             plots=not args.no_plots, provenance_extra=_executor_info(args))
+        folder, tally, rows = run_comparison(
+            plan,
+            executor,
+            folder=args.out,
+            progress=not args.quiet,
+            plots=not args.no_plots,
+            provenance_extra=_executor_info(args),
+        )
     if not args.quiet and rows:
         print(headline(rows, plan.baseline), file=sys.stderr)
     if tally.failed or not args.quiet:
@@ -253,8 +334,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     exp, base = load_experiment(args.experiment)  # a bad file is reported before any worker starts
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
-        folder, tally = run_sweep(args.experiment, exp, base, executor, folder=args.out,
-                                  progress=not args.quiet, provenance_extra=_executor_info(args))
+        folder, tally = run_sweep(
+            args.experiment,
+            exp,
+            base,
+            executor,
+            folder=args.out,
+            progress=not args.quiet,
+            provenance_extra=_executor_info(args),
+        )
     if tally.failed or not args.quiet:
         print(tally.line(f"sweep {args.experiment}"), file=sys.stderr)
     print(folder)
@@ -263,11 +351,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from .gsa import run_command
+
     return run_command(args)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import run_command
+
     return run_command(args)
 
 
@@ -284,20 +374,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {args.port}")
-    env = dict(os.environ, EGOVSIM_SCENARIO=str(scenario.resolve()), EGOVSIM_SET=json.dumps(args.overrides),
-               SOLARA_TELEMETRY_MIXPANEL_ENABLE="False")
+    env = dict(
+        os.environ,
+        EGOVSIM_SCENARIO=str(scenario.resolve()),
+        EGOVSIM_SET=json.dumps(args.overrides),
+        SOLARA_TELEMETRY_MIXPANEL_ENABLE="False",
+    )
     env.pop("EGOVSIM_SCALE", None)
     if args.scale is not None:
         env["EGOVSIM_SCALE"] = repr(args.scale)
     missing = assets.missing()
     if missing:
-        print(f"egovsim: the page's offline front end is missing ({', '.join(a.spec for a in missing)}): "
-              "without internet it stays blank; install it with `python -m egovsim.assets`", file=sys.stderr)
+        print(
+            f"egovsim: the page's offline front end is missing ({', '.join(a.spec for a in missing)}): "
+            "without internet it stays blank; install it with `python -m egovsim.assets`",
+            file=sys.stderr,
+        )
     where = f"http://{args.host}:{args.port}/" if args.port else f"http://{args.host} (a free port, printed below)"
     print(f"egovsim: serving {scenario} at {where} (Ctrl-C to stop)", flush=True)
     sys.stderr.flush()
-    cmd = [sys.executable, "-m", "solara", "run", "egovsim.app", "--host", args.host, "--port", str(args.port),
-           "--production", "--no-open"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "egovsim.app",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--production",
+        "--no-open",
+    ]
     os.execve(sys.executable, cmd, env)  # the server keeps this process id: Ctrl-C and kill reach it directly
     return 0  # not reached
 
@@ -309,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "out", None) is not None:
             from .output import check_out_folder
+
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
         return args.func(args)
     except InputError as exc:

@@ -28,8 +28,15 @@ from .scenario import Scenario, load_scenario
 
 LEVEL = 0.95
 # the outcomes report.md tabulates and plots (comparison.csv holds every summary outcome)
-HEADLINE = ("egov_index", "adopted_share", "use_share_12m", "access_share", "civil_servant_genuine_share",
-            "services_online_share", "informal_payment_index")
+HEADLINE = (
+    "egov_index",
+    "adopted_share",
+    "use_share_12m",
+    "access_share",
+    "civil_servant_genuine_share",
+    "services_online_share",
+    "informal_payment_index",
+)
 MEANING = dict(OUTCOMES)
 
 
@@ -47,7 +54,7 @@ def t_interval(x: np.ndarray, level: float = LEVEL) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(finite, x, 0.0).sum(axis=0) / n
         dev = np.where(finite, x - mean, 0.0)
-        sd = np.sqrt((dev ** 2).sum(axis=0) / (n - 1))
+        sd = np.sqrt((dev**2).sum(axis=0) / (n - 1))
         half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
     half = np.where(n >= 2, half, np.nan)
     sd = np.where(n >= 2, sd, np.nan)
@@ -62,6 +69,7 @@ def t_interval(x: np.ndarray, level: float = LEVEL) -> dict[str, np.ndarray]:
 class Arm:
     """One scenario of a comparison with its replicates: records (replicates, steps + 1, provinces, columns)
     and the replicate index of each (failed replicates are missing)."""
+
     label: str
     scenario: Scenario
     source: str
@@ -115,8 +123,17 @@ def comparison_rows(arms: list[Arm], baseline: str, outcomes=SUMMARY_COLUMNS) ->
         for province in arm.scenario.provinces:
             for outcome in outcomes:
                 for year in yrs:
-                    rows.append(_row("scenario", arm.label, "", province, outcome, year,
-                                     t_interval(arm.values(province, outcome, year))))
+                    rows.append(
+                        _row(
+                            "scenario",
+                            arm.label,
+                            "",
+                            province,
+                            outcome,
+                            year,
+                            t_interval(arm.values(province, outcome, year)),
+                        )
+                    )
     for a, b in pairs([arm.label for arm in arms], baseline):
         A, B = by_label[a], by_label[b]
         common = sorted(set(A.replicates) & set(B.replicates))
@@ -131,8 +148,15 @@ def comparison_rows(arms: list[Arm], baseline: str, outcomes=SUMMARY_COLUMNS) ->
 
 
 def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year: int, ci: dict) -> dict:
-    return {"kind": kind, "scenario": scenario, "minus": minus, "province": province, "outcome": outcome,
-            "year": year, **{k: (int(v) if k == "n" else float(v)) for k, v in ci.items()}}
+    return {
+        "kind": kind,
+        "scenario": scenario,
+        "minus": minus,
+        "province": province,
+        "outcome": outcome,
+        "year": year,
+        **{k: (int(v) if k == "n" else float(v)) for k, v in ci.items()},
+    }
 
 
 CSV_FIELDS = ("kind", "scenario", "minus", "province", "outcome", "year", "n", "mean", "sd", "ci_low", "ci_high")
@@ -168,41 +192,66 @@ def _ci(row: dict, signed: bool = False) -> str:
     return text
 
 
-def report_md(arms: list[Arm], baseline: str, rows: list[dict], master_seed: int, replicates: int,
-              plot_files: list[Path], posterior: str | None = None) -> str:
+def report_md(
+    arms: list[Arm],
+    baseline: str,
+    rows: list[dict],
+    master_seed: int,
+    replicates: int,
+    plot_files: list[Path],
+    posterior: str | None = None,
+) -> str:
     by = {(r["kind"], r["scenario"], r["minus"], r["province"], r["outcome"], r["year"]): r for r in rows}
     base = next(a for a in arms if a.label == baseline)
-    lines = [f"# What-if comparison: {', '.join(a.label for a in arms)}", "",
-             "| scenario | file | replicates completed |", "|---|---|---|"]
-    lines += [f"| {a.label}{' (baseline)' if a.label == baseline else ''} | `{a.source}` | "
-              f"{len(a.replicates)} of {replicates} |" for a in arms]
-    lines += ["", "## How to read this", "",
-              f"- Each scenario was run **{replicates} times** (replicates). Replicate *i* of every scenario used "
-              f"the same seed, spawned from master seed {master_seed} with numpy's SeedSequence (common random "
-              "numbers), so the differences are *paired*: most of the model's chance variation cancels.",
-              f"- A value is the **mean over replicates** and, in brackets, its **{LEVEL:.0%} interval** "
-              "(Student t with replicates - 1 degrees of freedom): where the mean would lie with more replicates.",
-              "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with its "
-              f"{LEVEL:.0%} t interval. `*` marks an interval that excludes 0: the replicates resolve the "
-              "difference's sign.",
-              ("- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
-               "parameters or structure: they say how sure we are about what the model does, not about the world."
-               if posterior is None else
-               f"- Replicate *i* of every scenario also used the same parameter values, drawn from the calibration "
-               f"posterior in `{posterior}`: the intervals include **parameter uncertainty** as well as chance "
-               "(not structural uncertainty)."),
-              "- Values are states at mid-year (1 July). Shaded bands on the plots are the 5-95% range of "
-              "replicates (the spread of single runs), a different thing from the interval of the mean.",
-              "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
-              "are under `scenarios/<name>/`.", ""]
+    lines = [
+        f"# What-if comparison: {', '.join(a.label for a in arms)}",
+        "",
+        "| scenario | file | replicates completed |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {a.label}{' (baseline)' if a.label == baseline else ''} | `{a.source}` | "
+        f"{len(a.replicates)} of {replicates} |"
+        for a in arms
+    ]
+    lines += [
+        "",
+        "## How to read this",
+        "",
+        f"- Each scenario was run **{replicates} times** (replicates). Replicate *i* of every scenario used "
+        f"the same seed, spawned from master seed {master_seed} with numpy's SeedSequence (common random "
+        "numbers), so the differences are *paired*: most of the model's chance variation cancels.",
+        f"- A value is the **mean over replicates** and, in brackets, its **{LEVEL:.0%} interval** "
+        "(Student t with replicates - 1 degrees of freedom): where the mean would lie with more replicates.",
+        "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with its "
+        f"{LEVEL:.0%} t interval. `*` marks an interval that excludes 0: the replicates resolve the "
+        "difference's sign.",
+        (
+            "- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
+            "parameters or structure: they say how sure we are about what the model does, not about the world."
+            if posterior is None
+            else f"- Replicate *i* of every scenario also used the same parameter values, drawn from the calibration "
+            f"posterior in `{posterior}`: the intervals include **parameter uncertainty** as well as chance "
+            "(not structural uncertainty)."
+        ),
+        "- Values are states at mid-year (1 July). Shaded bands on the plots are the 5-95% range of "
+        "replicates (the spread of single runs), a different thing from the interval of the mean.",
+        "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
+        "are under `scenarios/<name>/`.",
+        "",
+    ]
     yrs = comparison_years(arms, base)
     for arm in arms:
         if arm.label == baseline:
             continue
         lines += [f"## {arm.label} minus {baseline}", ""]
         for province in (p for p in arm.scenario.provinces if p in base.scenario.provinces):
-            lines += [f"### {arm.scenario.provinces[province].name}", "",
-                      f"| outcome | year | {baseline} | {arm.label} | difference |", "|---|---|---|---|---|"]
+            lines += [
+                f"### {arm.scenario.provinces[province].name}",
+                "",
+                f"| outcome | year | {baseline} | {arm.label} | difference |",
+                "|---|---|---|---|---|",
+            ]
             for outcome in HEADLINE:
                 for year in yrs:
                     a = by[("scenario", baseline, "", province, outcome, year)]
@@ -220,7 +269,7 @@ def report_md(arms: list[Arm], baseline: str, rows: list[dict], master_seed: int
 
 def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[Path]:
     """One figure per outcome: a panel per province, every scenario's mean with its 5-95% band."""
-    from .plots import BAND, panel_row, band_line, save_png
+    from .plots import BAND, band_line, panel_row, save_png
 
     provinces: dict[str, str] = {}
     for arm in arms:
@@ -233,8 +282,9 @@ def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[P
             for arm in arms:
                 if key in arm.scenario.provinces and arm.records.size:
                     p = list(arm.scenario.provinces).index(key)
-                    band_line(ax, years(arm.scenario, arm.records.shape[1]), arm.records[:, :, p, COL[outcome]],
-                          arm.label)
+                    band_line(
+                        ax, years(arm.scenario, arm.records.shape[1]), arm.records[:, :, p, COL[outcome]], arm.label
+                    )
             ax.set_title(name)
             ax.set_xlabel("year")
             ax.grid(alpha=0.3)
@@ -259,6 +309,7 @@ def default_folder(labels: list[str]) -> Path:
 @dataclass
 class Plan:
     """A comparison ready to run: the loaded scenarios with their labels, the baseline and the seeds."""
+
     paths: list[str]
     scenarios: list[Scenario]
     labels: list[str]
@@ -267,8 +318,8 @@ class Plan:
     replicates: int
     overrides: list[str]
     scale: float | None
-    posterior: str | None = None            # calibration folder whose posterior the replicates draw from
-    draws: list[dict] | None = None         # replicate i's parameter values, the same in every scenario
+    posterior: str | None = None  # calibration folder whose posterior the replicates draw from
+    draws: list[dict] | None = None  # replicate i's parameter values, the same in every scenario
 
     @property
     def seeds(self) -> list[int]:
@@ -278,8 +329,11 @@ class Plan:
         """Replicate i's posterior draw, restricted to the provinces this scenario has."""
         if self.draws is None:
             return {}
-        return {k: v for k, v in self.draws[i].items()
-                if not k.startswith("provinces.") or k.split(".")[1] in scenario.provinces}
+        return {
+            k: v
+            for k, v in self.draws[i].items()
+            if not k.startswith("provinces.") or k.split(".")[1] in scenario.provinces
+        }
 
 
 def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
@@ -306,9 +360,16 @@ def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
     return [draws[j] for j in pick]
 
 
-def plan_comparison(paths: list[str], replicates: int, *, baseline: str | None = None, seed: int | None = None,
-                    overrides: list[str] | None = None, scale: float | None = None,
-                    posterior: str | None = None) -> Plan:
+def plan_comparison(
+    paths: list[str],
+    replicates: int,
+    *,
+    baseline: str | None = None,
+    seed: int | None = None,
+    overrides: list[str] | None = None,
+    scale: float | None = None,
+    posterior: str | None = None,
+) -> Plan:
     """Load and check everything a comparison needs, before any worker starts.
 
     baseline: a file given in `paths` or a scenario label (default: the first). seed: the master seed
@@ -333,27 +394,41 @@ def plan_comparison(paths: list[str], replicates: int, *, baseline: str | None =
     return plan
 
 
-def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress: bool = True,
-                   plots: bool = True, provenance_extra: dict | None = None) -> tuple[Path, Tally, list[dict]]:
+def run_comparison(
+    plan: Plan,
+    executor,
+    *,
+    folder: Path | None = None,
+    progress: bool = True,
+    plots: bool = True,
+    provenance_extra: dict | None = None,
+) -> tuple[Path, Tally, list[dict]]:
     """Run the plan's paired replicates (resuming from folder/runs/) and write comparison.csv, report.md,
     plots/ and, per scenario, scenarios/<label>/ (time series of every replicate and their band)."""
     folder = Path(folder) if folder is not None else default_folder(plan.labels)
     seeds = plan.seeds
-    specs = [RunSpec(label, i, s, plan.values(i, sc)) for label, sc in zip(plan.labels, plan.scenarios)
-             for i, s in enumerate(seeds)]
+    specs = [
+        RunSpec(label, i, s, plan.values(i, sc))
+        for label, sc in zip(plan.labels, plan.scenarios)
+        for i, s in enumerate(seeds)
+    ]
     store = Store(folder / "runs")
     start = time.perf_counter()
-    results = run_many(specs, dict(zip(plan.labels, plan.scenarios)), executor, store=store,
-                       progress="compare" if progress else None)
+    results = run_many(
+        specs, dict(zip(plan.labels, plan.scenarios)), executor, store=store, progress="compare" if progress else None
+    )
     wall = time.perf_counter() - start
     tally = Tally.of(results)
 
     arms = []
     for label, sc, path in zip(plan.labels, plan.scenarios, plan.paths):
         mine = [r for r in results if r.spec.scenario == label]
-        prov = provenance(seeds=seeds, wall_time_s=sum(r.wall_time_s for r in mine if not r.resumed),
-                          scenario_file=path, extra={"master_seed": plan.master_seed,
-                                                     "replicates": plan.replicates})
+        prov = provenance(
+            seeds=seeds,
+            wall_time_s=sum(r.wall_time_s for r in mine if not r.resumed),
+            scenario_file=path,
+            extra={"master_seed": plan.master_seed, "replicates": plan.replicates},
+        )
         write_replicates(folder / "scenarios" / label, sc, mine, prov, plots=False)
         records, reps = stack(mine)
         arms.append(Arm(label, sc, path, records, reps))
@@ -362,18 +437,35 @@ def run_comparison(plan: Plan, executor, *, folder: Path | None = None, progress
     atomic_write(folder / "comparison.csv", comparison_csv(rows))
     plot_files = comparison_plots(folder / "plots", arms) if plots and complete else []
     if complete:
-        atomic_write(folder / "report.md", report_md(arms, plan.baseline, rows, plan.master_seed,
-                                                     plan.replicates, plot_files, plan.posterior))
-    write_json(folder / "provenance.json", provenance(
-        seeds=seeds, wall_time_s=wall, scenario_file=None,
-        extra={"experiment": "compare", "scenarios": dict(zip(plan.labels, plan.paths)),
-               "baseline": plan.baseline, "master_seed": plan.master_seed, "replicates": plan.replicates,
-               "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates); replicate i of every scenario "
-                            "uses seed i (common random numbers)",
-               "overrides": plan.overrides, "scale_override": plan.scale, "interval": f"{LEVEL:.0%} Student t",
-               "posterior": plan.posterior, "posterior_draws": plan.draws,
-               "runs": tally.as_dict(), "commits_of_runs": store.commits(r.key for r in results),
-               **(provenance_extra or {})}))
+        atomic_write(
+            folder / "report.md",
+            report_md(arms, plan.baseline, rows, plan.master_seed, plan.replicates, plot_files, plan.posterior),
+        )
+    write_json(
+        folder / "provenance.json",
+        provenance(
+            seeds=seeds,
+            wall_time_s=wall,
+            scenario_file=None,
+            extra={
+                "experiment": "compare",
+                "scenarios": dict(zip(plan.labels, plan.paths)),
+                "baseline": plan.baseline,
+                "master_seed": plan.master_seed,
+                "replicates": plan.replicates,
+                "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates); replicate i of every scenario "
+                "uses seed i (common random numbers)",
+                "overrides": plan.overrides,
+                "scale_override": plan.scale,
+                "interval": f"{LEVEL:.0%} Student t",
+                "posterior": plan.posterior,
+                "posterior_draws": plan.draws,
+                "runs": tally.as_dict(),
+                "commits_of_runs": store.commits(r.key for r in results),
+                **(provenance_extra or {}),
+            },
+        ),
+    )
     return folder, tally, rows
 
 
@@ -385,8 +477,9 @@ def _baseline_label(baseline: str | None, paths: list[str], labels: list[str]) -
     for path, label in zip(paths, labels):
         if Path(path).resolve() == Path(baseline).resolve():
             return label
-    raise InputError("--baseline", "", f"{baseline!r} is not one of the compared scenarios "
-                                       f"({', '.join(labels)}) or their files")
+    raise InputError(
+        "--baseline", "", f"{baseline!r} is not one of the compared scenarios ({', '.join(labels)}) or their files"
+    )
 
 
 def headline(rows: list[dict], baseline: str, outcomes=("egov_index", "adopted_share", "access_share")) -> str:

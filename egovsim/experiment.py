@@ -71,6 +71,7 @@ def replicate_seeds(master: int, n: int) -> list[int]:
 class RunSpec:
     """One run: a base scenario (by label), parameter values set on it (dotted keys, `provinces.*.` allowed),
     the replicate index and its seed. `point` numbers the design point in a sweep."""
+
     scenario: str
     replicate: int
     seed: int
@@ -82,15 +83,16 @@ class RunSpec:
 class RunResult:
     """A finished run. `records` (steps + 1, provinces, columns, float64) is None for a failed run, and when
     the caller asked `run_many` not to keep records in memory (read them from the store instead)."""
+
     spec: RunSpec
     key: str
     status: str
     error: str | None = None
     wall_time_s: float = math.nan
     records: np.ndarray | None = None
-    resumed: bool = False       # taken from the store, not run by this call
+    resumed: bool = False  # taken from the store, not run by this call
     traceback: str | None = None
-    host: str | None = None     # the machine that ran it (Dask clusters span several)
+    host: str | None = None  # the machine that ran it (Dask clusters span several)
 
     @property
     def ok(self) -> bool:
@@ -109,14 +111,27 @@ def run_key(scenario_hash: str, values: Mapping[str, Any], seed: int) -> str:
     Two specs with the same key are the same run, so it is run (and stored) once; after an edit of the code
     that simulates (SIMULATION_MODULES) no stored run matches, so a store never hands back results of other
     code, while edits of reports, plots or the command line keep a resumed experiment's finished runs."""
-    return content_hash({"scenario": scenario_hash, "values": dict(values), "seed": int(seed),
-                         "code": code_fingerprint()})[:24]
+    return content_hash(
+        {"scenario": scenario_hash, "values": dict(values), "seed": int(seed), "code": code_fingerprint()}
+    )[:24]
 
 
 # The modules whose code decides a run's records from (scenario, values, seed): the model and everything it
 # imports, the plain reference engine, and this runner (it applies the values). A test keeps the list whole.
-SIMULATION_MODULES = ("__init__", "agents", "errors", "experiment", "kernels", "model", "network", "outcomes",
-                      "plain", "population", "scenario", "schema")
+SIMULATION_MODULES = (
+    "__init__",
+    "agents",
+    "errors",
+    "experiment",
+    "kernels",
+    "model",
+    "network",
+    "outcomes",
+    "plain",
+    "population",
+    "scenario",
+    "schema",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -162,11 +177,21 @@ def run_one(scenario: dict, values: Mapping[str, Any], seed: int) -> dict:
         base = _base(scenario)
         sc = with_values(base, expand_wildcards(base, values), "<run>")
         records = simulate(sc, seed)
-        return {"records": records, "error": None, "traceback": None,
-                "wall_time_s": time.perf_counter() - start, "host": socket.gethostname()}
-    except Exception as exc:  # noqa: BLE001 - any failure of one run is recorded, not propagated
-        return {"records": None, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                "wall_time_s": time.perf_counter() - start, "host": socket.gethostname()}
+        return {
+            "records": records,
+            "error": None,
+            "traceback": None,
+            "wall_time_s": time.perf_counter() - start,
+            "host": socket.gethostname(),
+        }
+    except Exception as exc:
+        return {
+            "records": None,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "wall_time_s": time.perf_counter() - start,
+            "host": socket.gethostname(),
+        }
 
 
 _BASES: dict[str, Scenario] = {}
@@ -221,18 +246,38 @@ class Store:
             np.savez_compressed(buf, records=result.records)
             atomic_write(self._npz(result.key), buf.getvalue())
         spec = result.spec
-        write_json(self._json(result.key), {
-            "key": result.key, "scenario": spec.scenario, "point": spec.point, "values": dict(spec.values),
-            "replicate": spec.replicate, "seed": spec.seed, "status": result.status, "error": result.error,
-            "traceback": result.traceback, "wall_time_s": _round(result.wall_time_s), "host": result.host,
-            "code": self.code,
-            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        write_json(
+            self._json(result.key),
+            {
+                "key": result.key,
+                "scenario": spec.scenario,
+                "point": spec.point,
+                "values": dict(spec.values),
+                "replicate": spec.replicate,
+                "seed": spec.seed,
+                "status": result.status,
+                "error": result.error,
+                "traceback": result.traceback,
+                "wall_time_s": _round(result.wall_time_s),
+                "host": result.host,
+                "code": self.code,
+                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
 
     def load(self, key: str, spec: RunSpec, keep_records: bool = True) -> RunResult:
         meta = self.meta(key) or {}
-        return RunResult(spec, key, meta.get("status", STATUS_FAILED), meta.get("error"),
-                         _float(meta.get("wall_time_s")), self.records(key) if keep_records else None,
-                         resumed=True, traceback=meta.get("traceback"), host=meta.get("host"))
+        return RunResult(
+            spec,
+            key,
+            meta.get("status", STATUS_FAILED),
+            meta.get("error"),
+            _float(meta.get("wall_time_s")),
+            self.records(key) if keep_records else None,
+            resumed=True,
+            traceback=meta.get("traceback"),
+            host=meta.get("host"),
+        )
 
     def commits(self, keys: Iterable[str]) -> list[str]:
         """The code commits that produced these runs (more than one: results mix model versions)."""
@@ -259,7 +304,7 @@ class SerialExecutor(Executor):
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - delivered through the future, like any executor
+        except Exception as exc:
             future.set_exception(exc)
         return future
 
@@ -282,8 +327,9 @@ def _process_context() -> multiprocessing.context.BaseContext:
 
 
 @contextlib.contextmanager
-def make_executor(workers: int | None = None, executor: str = "process",
-                  scheduler: str | None = None) -> Iterator[Executor]:
+def make_executor(
+    workers: int | None = None, executor: str = "process", scheduler: str | None = None
+) -> Iterator[Executor]:
     """An executor to hand to `run_many`, closed properly on leaving the block (also on Ctrl-C).
 
     executor: "process" (a local process pool of `workers`, default all cores), "dask" (a Dask cluster: the
@@ -319,14 +365,12 @@ def dask_client(workers: int, scheduler: str | None):
             client = Client(scheduler, timeout="20s")
         else:
             # one thread per worker process: the model is numpy-bound and holds the GIL between calls
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
     except OSError as exc:
         if cluster is not None:
             cluster.close()
-        raise InputError("--scheduler", "",
-                         f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        raise InputError("--scheduler", "", f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
     try:
         yield client
     finally:
@@ -338,10 +382,18 @@ def dask_client(workers: int, scheduler: str | None):
 # ---- the runner -----------------------------------------------------------------------------------------
 
 
-def run_many(specs: Sequence[RunSpec], scenarios: Mapping[str, Scenario], executor: Executor, *,
-             store: Store | None = None, progress: str | None = None,
-             on_result: Callable[[RunResult], None] | None = None, keep_records: bool = True,
-             run: Callable[..., dict] = run_one, max_pending: int = 512) -> list[RunResult]:
+def run_many(
+    specs: Sequence[RunSpec],
+    scenarios: Mapping[str, Scenario],
+    executor: Executor,
+    *,
+    store: Store | None = None,
+    progress: str | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+    keep_records: bool = True,
+    run: Callable[..., dict] = run_one,
+    max_pending: int = 512,
+) -> list[RunResult]:
     """Run every spec on `executor` and return one RunResult per spec, in the order of `specs`.
 
     scenarios: the base scenarios by label (RunSpec.scenario). store: finished runs found there are not run
@@ -368,6 +420,7 @@ def run_many(specs: Sequence[RunSpec], scenarios: Mapping[str, Scenario], execut
     pending: dict[Future, tuple[str, RunSpec]] = {}
 
     with progress_bar(len(todo), progress, resumed=len(done)) as bar:
+
         def collect(future: Future) -> None:
             key, spec = pending.pop(future)
             result = _collect(future, key, spec)
@@ -384,8 +437,8 @@ def run_many(specs: Sequence[RunSpec], scenarios: Mapping[str, Scenario], execut
             for key, spec in queue:
                 try:
                     future = executor.submit(run, plain[spec.scenario], dict(spec.values), spec.seed)
-                except Exception as exc:  # noqa: BLE001 - e.g. a pool broken by a killed worker: record the
-                    future = Future()     # run as failed (retried next time) rather than lose the summary
+                except Exception as exc:
+                    future = Future()  # run as failed (retried next time) rather than lose the summary
                     future.set_exception(exc)
                 pending[future] = (key, spec)
                 if future.done():  # a serial executor runs at submission: store it before the next one starts
@@ -411,12 +464,25 @@ def run_many(specs: Sequence[RunSpec], scenarios: Mapping[str, Scenario], execut
 def _collect(future: Future, key: str, spec: RunSpec) -> RunResult:
     try:
         out = future.result()
-    except Exception as exc:  # noqa: BLE001 - the executor lost the run (a killed worker, a broken pool)
-        return RunResult(spec, key, STATUS_FAILED, f"{type(exc).__name__}: {exc}".strip(),
-                         traceback="".join(traceback.format_exception(exc)))
+    except Exception as exc:
+        return RunResult(
+            spec,
+            key,
+            STATUS_FAILED,
+            f"{type(exc).__name__}: {exc}".strip(),
+            traceback="".join(traceback.format_exception(exc)),
+        )
     status = STATUS_OK if out.get("error") is None else STATUS_FAILED
-    return RunResult(spec, key, status, out.get("error"), float(out.get("wall_time_s", math.nan)),
-                     out.get("records"), traceback=out.get("traceback"), host=out.get("host"))
+    return RunResult(
+        spec,
+        key,
+        status,
+        out.get("error"),
+        float(out.get("wall_time_s", math.nan)),
+        out.get("records"),
+        traceback=out.get("traceback"),
+        host=out.get("host"),
+    )
 
 
 @contextlib.contextmanager
@@ -425,8 +491,9 @@ def progress_bar(total: int, desc: str | None, resumed: int = 0):
     from tqdm import tqdm
 
     failed = 0
-    with tqdm(total=total, desc=desc, unit="run", disable=desc is None, file=sys.stderr, mininterval=0.5,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=total, desc=desc, unit="run", disable=desc is None, file=sys.stderr, mininterval=0.5, dynamic_ncols=True
+    ) as bar:
         if resumed:
             bar.set_postfix_str(f"{resumed} resumed from store")
 
@@ -445,6 +512,7 @@ def progress_bar(total: int, desc: str | None, resumed: int = 0):
 @dataclass
 class Tally:
     """How an experiment's runs went, for the closing line of a command and its exit status."""
+
     total: int
     ran: int
     resumed: int
@@ -453,16 +521,21 @@ class Tally:
     @classmethod
     def of(cls, results: Sequence[RunResult]) -> Tally:
         unique = list({r.key: r for r in results}.values())
-        return cls(len(unique), sum(not r.resumed for r in unique), sum(r.resumed for r in unique),
-                   [r for r in unique if not r.ok])
+        return cls(
+            len(unique),
+            sum(not r.resumed for r in unique),
+            sum(r.resumed for r in unique),
+            [r for r in unique if not r.ok],
+        )
 
     def line(self, what: str) -> str:
-        text = (f"{what}: {self.total} runs ({self.ran} run now, {self.resumed} resumed from the store), "
-                f"{len(self.failed)} failed")
+        text = (
+            f"{what}: {self.total} runs ({self.ran} run now, {self.resumed} resumed from the store), "
+            f"{len(self.failed)} failed"
+        )
         for r in self.failed[:5]:
             point = f" point {r.spec.point}" if r.spec.values else ""
-            text += (f"\n  failed: {r.spec.scenario}{point} replicate {r.spec.replicate} (seed {r.spec.seed}): "
-                     f"{r.error}")
+            text += f"\n  failed: {r.spec.scenario}{point} replicate {r.spec.replicate} (seed {r.spec.seed}): {r.error}"
         if len(self.failed) > 5:
             text += f"\n  ... and {len(self.failed) - 5} more (see the runs table)"
         if self.failed:
@@ -493,8 +566,12 @@ def band(records: np.ndarray) -> dict[str, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanpercentile(records, BAND, axis=0)
-        return {"n": np.isfinite(records).sum(axis=0), "mean": np.nanmean(records, axis=0),
-                f"p{BAND[0]}": lo, f"p{BAND[1]}": hi}
+        return {
+            "n": np.isfinite(records).sum(axis=0),
+            "mean": np.nanmean(records, axis=0),
+            f"p{BAND[0]}": lo,
+            f"p{BAND[1]}": hi,
+        }
 
 
 def band_csv(records: np.ndarray, scenario: Scenario) -> str:
@@ -509,8 +586,15 @@ def band_csv(records: np.ndarray, scenario: Scenario) -> str:
         year_text = format(round(float(year), 6), ".6f")
         for p, key in enumerate(provinces):
             for c, col in enumerate(COLUMNS):
-                writer.writerow([year_text, key, col, int(stats["n"][k, p, c]),
-                                 *(format_value("", stats[s][k, p, c]) for s in names)])
+                writer.writerow(
+                    [
+                        year_text,
+                        key,
+                        col,
+                        int(stats["n"][k, p, c]),
+                        *(format_value("", stats[s][k, p, c]) for s in names),
+                    ]
+                )
     return buf.getvalue()
 
 
@@ -522,12 +606,21 @@ def replicate_summary(records: np.ndarray, scenario: Scenario) -> dict:
     for key, by_label in first["provinces"].items():
         provinces[key] = {}
         for label, row in by_label.items():
-            provinces[key][label] = {"year": row["year"], **{
-                col: {name: s["provinces"][key][label][col] for name, s in stats.items()}
-                for col in row if col != "year"}}
-    return {"scenario": scenario.name, "replicates": int(records.shape[0]),
-            "statistics": f"mean and {BAND[0]}th/{BAND[1]}th percentiles over replicates",
-            "value_for_year": first["value_for_year"], "provinces": provinces}
+            provinces[key][label] = {
+                "year": row["year"],
+                **{
+                    col: {name: s["provinces"][key][label][col] for name, s in stats.items()}
+                    for col in row
+                    if col != "year"
+                },
+            }
+    return {
+        "scenario": scenario.name,
+        "replicates": int(records.shape[0]),
+        "statistics": f"mean and {BAND[0]}th/{BAND[1]}th percentiles over replicates",
+        "value_for_year": first["value_for_year"],
+        "provinces": provinces,
+    }
 
 
 def runs_table(results: Sequence[RunResult]) -> str:
@@ -536,13 +629,15 @@ def runs_table(results: Sequence[RunResult]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["replicate", "seed", "status", "wall_time_s", "run", "error"])
     for r in results:
-        writer.writerow([r.spec.replicate, r.spec.seed, r.status, format_value("", r.wall_time_s), r.key,
-                         r.error or ""])
+        writer.writerow(
+            [r.spec.replicate, r.spec.seed, r.status, format_value("", r.wall_time_s), r.key, r.error or ""]
+        )
     return buf.getvalue()
 
 
-def write_replicates(folder: Path, scenario: Scenario, results: Sequence[RunResult], prov: dict,
-                     plots: bool = True) -> np.ndarray:
+def write_replicates(
+    folder: Path, scenario: Scenario, results: Sequence[RunResult], prov: dict, plots: bool = True
+) -> np.ndarray:
     """Everything a replicated run leaves behind in `folder`:
 
     scenario.yaml; timeseries/replicate_###.csv (each byte-identical to `egovsim run --seed <its seed>`);
@@ -554,8 +649,10 @@ def write_replicates(folder: Path, scenario: Scenario, results: Sequence[RunResu
     width = max(3, len(str(max(r.spec.replicate for r in results))))
     for r in results:
         if r.ok:
-            atomic_write(folder / "timeseries" / f"replicate_{r.spec.replicate:0{width}d}.csv",
-                         timeseries_csv(r.records, scenario))
+            atomic_write(
+                folder / "timeseries" / f"replicate_{r.spec.replicate:0{width}d}.csv",
+                timeseries_csv(r.records, scenario),
+            )
     atomic_write(folder / "replicates.csv", runs_table(results))
     records, _ = stack(results)
     if records.size:
@@ -563,15 +660,24 @@ def write_replicates(folder: Path, scenario: Scenario, results: Sequence[RunResu
         write_json(folder / "summary.json", replicate_summary(records, scenario))
         if plots:
             from .plots import run_plots
+
             run_plots(folder / "plots", scenario, records)
     write_json(folder / "provenance.json", prov)
     return records
 
 
-def run_replicates(scenario: Scenario, master_seed: int, replicates: int, folder: Path, executor: Executor, *,
-                   progress: str | None = None, plots: bool = True,
-                   provenance_extra: dict | None = None, scenario_file: str | None = None
-                   ) -> tuple[list[RunResult], np.ndarray]:
+def run_replicates(
+    scenario: Scenario,
+    master_seed: int,
+    replicates: int,
+    folder: Path,
+    executor: Executor,
+    *,
+    progress: str | None = None,
+    plots: bool = True,
+    provenance_extra: dict | None = None,
+    scenario_file: str | None = None,
+) -> tuple[list[RunResult], np.ndarray]:
     """`egovsim run --replicates R`: R runs with seeds spawned from `master_seed`, stored under
     folder/runs/ (run again with the same folder to resume), written by `write_replicates`."""
     from .output import provenance
@@ -581,10 +687,19 @@ def run_replicates(scenario: Scenario, master_seed: int, replicates: int, folder
     seeds = replicate_seeds(master_seed, replicates)
     specs = [RunSpec(scenario.name, i, s) for i, s in enumerate(seeds)]
     start = time.perf_counter()
-    results = run_many(specs, {scenario.name: scenario}, executor, store=Store(Path(folder) / "runs"),
-                       progress=progress)
-    prov = provenance(seeds=seeds, wall_time_s=time.perf_counter() - start, scenario_file=scenario_file,
-                      extra={"master_seed": master_seed, "replicates": replicates,
-                             "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
-                             "runs": Tally.of(results).as_dict(), **(provenance_extra or {})})
+    results = run_many(
+        specs, {scenario.name: scenario}, executor, store=Store(Path(folder) / "runs"), progress=progress
+    )
+    prov = provenance(
+        seeds=seeds,
+        wall_time_s=time.perf_counter() - start,
+        scenario_file=scenario_file,
+        extra={
+            "master_seed": master_seed,
+            "replicates": replicates,
+            "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
+            "runs": Tally.of(results).as_dict(),
+            **(provenance_extra or {}),
+        },
+    )
     return results, write_replicates(folder, scenario, results, prov, plots=plots)

@@ -39,6 +39,7 @@ class ParameterRange:
 class OutcomeSpec:
     """A scalar per province from a run: the value at a year, the mean over a period, the final value, or the
     time (years after the start) until the outcome first reaches a level (the end of the run if never)."""
+
     name: str = param()
     outcome: str = param()
     stat: Literal["at", "mean", "final", "time_to"] = param("at")
@@ -49,9 +50,16 @@ class OutcomeSpec:
     def validate(self, source: str, path: str) -> None:
         if self.outcome not in COLUMNS:
             from .schema import suggest
-            raise InputError(source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, COLUMNS))
-        need = {"at": self.year is not None, "mean": len(self.period) == 2, "final": True,
-                "time_to": self.level is not None}
+
+            raise InputError(
+                source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, COLUMNS)
+            )
+        need = {
+            "at": self.year is not None,
+            "mean": len(self.period) == 2,
+            "final": True,
+            "time_to": self.level is not None,
+        }
         if not need[self.stat]:
             what = {"at": "year", "mean": "period: [first, last]", "time_to": "level"}[self.stat]
             raise InputError(source, f"{path}.{what.split(':')[0]}", f"stat '{self.stat}' needs {what}")
@@ -59,8 +67,11 @@ class OutcomeSpec:
             raise InputError(source, f"{path}.period", f"first year after last: {self.period}")
         bounds = outcome_range(self.outcome)
         if self.stat == "time_to" and bounds and not bounds[0] <= self.level <= bounds[1]:
-            raise InputError(source, f"{path}.level", f"{self.outcome} lies in [{bounds[0]}, {bounds[1]}], "
-                                                       f"so it never reaches {self.level}")
+            raise InputError(
+                source,
+                f"{path}.level",
+                f"{self.outcome} lies in [{bounds[0]}, {bounds[1]}], so it never reaches {self.level}",
+            )
 
 
 @dataclass
@@ -129,15 +140,18 @@ def outcome_values(records: np.ndarray, scenario: Scenario, spec: OutcomeSpec) -
     if spec.stat == "mean":
         first = row_of_year(scenario, n, spec.period[0]) - scenario.steps_per_year // 2
         last = row_of_year(scenario, n, spec.period[1]) + scenario.steps_per_year // 2
-        return np.nanmean(series[max(first, 0):last + 1], axis=0)
+        return np.nanmean(series[max(first, 0) : last + 1], axis=0)
     t = years(scenario, n) - scenario.start_year
     reached = series >= spec.level
     return np.where(reached.any(axis=0), t[np.argmax(reached, axis=0)], t[-1])
 
 
 def specs_for(X: np.ndarray, names: list[str], seeds: list[int]) -> list[RunSpec]:
-    return [RunSpec("base", r, seed, dict(zip(names, map(float, x))), point=i)
-            for i, x in enumerate(X) for r, seed in enumerate(seeds)]
+    return [
+        RunSpec("base", r, seed, dict(zip(names, map(float, x))), point=i)
+        for i, x in enumerate(X)
+        for r, seed in enumerate(seeds)
+    ]
 
 
 def collect(study: Study, base: Scenario, results, store: Store, n_points: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -172,19 +186,28 @@ def noise_share(Y: np.ndarray) -> np.ndarray:
         return within / total
 
 
-def analyze_all(study: Study, base: Scenario, problem: sa.Problem, X: np.ndarray, Y: np.ndarray,
-                Yt: np.ndarray | None) -> tuple[list[dict], list[dict]]:
+def analyze_all(
+    study: Study, base: Scenario, problem: sa.Problem, X: np.ndarray, Y: np.ndarray, Yt: np.ndarray | None
+) -> tuple[list[dict], list[dict]]:
     """Index rows (method, province, outcome, parameter, index, value, conf) and time-resolved rows."""
     options = {"calc_second_order": study.second_order} if study.method == "sobol" else {"num_levels": study.num_levels}
     Ym = np.nanmean(Y, axis=1)
     rows, trows = [], []
     for p, province in enumerate(base.provinces):
-        recs = sa.analyze(problem, X, Ym[:, p, :], study.method, outputs=[o.name for o in study.outcomes],
-                          seed=study.seed, **options)
+        recs = sa.analyze(
+            problem, X, Ym[:, p, :], study.method, outputs=[o.name for o in study.outcomes], seed=study.seed, **options
+        )
         rows += [{"province": province, **r} for r in sa.records_to_rows(recs)]
         if Yt is not None:
-            t_recs = sa.time_resolved(problem, X, np.nanmean(Yt, axis=1)[:, p, :], study.method,
-                                      study.time_resolved.years, seed=study.seed, **options)
+            t_recs = sa.time_resolved(
+                problem,
+                X,
+                np.nanmean(Yt, axis=1)[:, p, :],
+                study.method,
+                study.time_resolved.years,
+                seed=study.seed,
+                **options,
+            )
             trows += [{"province": province, **r} for r in sa.records_to_rows(t_recs)]
     return rows, trows
 
@@ -197,14 +220,21 @@ def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, 
     study, base, problem = load_study(path)
     options = {"calc_second_order": study.second_order} if study.method == "sobol" else {"num_levels": study.num_levels}
     import warnings
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         X = sa.sample(problem, study.method, study.n, study.seed, **options)
     seeds = replicate_seeds(study.seed, study.replicates)
     specs = specs_for(X, list(problem.names), seeds)
     store = Store(folder / "runs")
-    results = run_many(specs, {"base": base}, executor, store=store, keep_records=False,
-                       progress=None if quiet else f"{study.name} ({study.method})")
+    results = run_many(
+        specs,
+        {"base": base},
+        executor,
+        store=store,
+        keep_records=False,
+        progress=None if quiet else f"{study.name} ({study.method})",
+    )
     failed = [r for r in results if not r.ok]
     if failed:
         raise StudyIncomplete(len(failed), len(results), failed[0].error)
@@ -217,29 +247,61 @@ def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, 
         write_indices(folder / "time_resolved.csv", trows)
     plots = sensitivity_plots(folder / "plots", study, base, rows, trows)
     runs_wall = sum(r.wall_time_s for r in results if not r.resumed and math.isfinite(r.wall_time_s))
-    report = report_md(study, base, rows, noise, flagged, len(X), len(results), plots, folder,
-                       [str(w.message) for w in caught], time.perf_counter() - start)
+    report = report_md(
+        study,
+        base,
+        rows,
+        noise,
+        flagged,
+        len(X),
+        len(results),
+        plots,
+        folder,
+        [str(w.message) for w in caught],
+        time.perf_counter() - start,
+    )
     atomic_write(folder / "report.md", report)
-    write_json(folder / "provenance.json", provenance(
-        seeds=seeds, wall_time_s=time.perf_counter() - start, scenario_file=str(path), command=command,
-        extra={"study": read_yaml(Path(path)), "runs": len(results), "points": len(X),
-               "resumed_runs": sum(r.resumed for r in results), "cpu_time_of_runs_s": round(runs_wall, 2),
-               "code_commits_of_runs": store.commits(r.key for r in results)}))
-    return {"rows": rows, "time_rows": trows, "noise": noise, "flagged": flagged, "points": len(X),
-            "runs": len(results)}
+    write_json(
+        folder / "provenance.json",
+        provenance(
+            seeds=seeds,
+            wall_time_s=time.perf_counter() - start,
+            scenario_file=str(path),
+            command=command,
+            extra={
+                "study": read_yaml(Path(path)),
+                "runs": len(results),
+                "points": len(X),
+                "resumed_runs": sum(r.resumed for r in results),
+                "cpu_time_of_runs_s": round(runs_wall, 2),
+                "code_commits_of_runs": store.commits(r.key for r in results),
+            },
+        ),
+    )
+    return {
+        "rows": rows,
+        "time_rows": trows,
+        "noise": noise,
+        "flagged": flagged,
+        "points": len(X),
+        "runs": len(results),
+    }
 
 
 class StudyIncomplete(Exception):
     def __init__(self, failed: int, total: int, first_error: str | None):
-        super().__init__(f"{failed} of {total} runs failed (first: {first_error}); run the same command again "
-                         f"to retry them: SALib cannot analyse a design with gaps")
+        super().__init__(
+            f"{failed} of {total} runs failed (first: {first_error}); run the same command again "
+            f"to retry them: SALib cannot analyse a design with gaps"
+        )
 
 
 def unreliable_rows(rows: list[dict]) -> list[dict]:
     """Main indices whose interval is wider than the index (the rule of sensitivity.unreliable)."""
     main = [r for r in rows if r["index"] in ("S1", "ST", "mu_star")]
-    records = [sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"])
-               for r in main]
+    records = [
+        sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"]) for r in main
+    ]
     flagged = {id(rec) for rec in sa.unreliable(records)}
     return [r for r, rec in zip(main, records) if id(rec) in flagged]
 
@@ -258,46 +320,73 @@ def _fmt(x: Any) -> str:
     return "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(float(x), ".6g")
 
 
-def top_parameters(rows: list[dict], province: str, output: str, index: str, k: int = 3) -> list[tuple[str, float, float]]:
-    sel = [r for r in rows if r["province"] == province and r["output"] == output and r["index"] == index
-           and math.isfinite(r["value"])]
+def top_parameters(
+    rows: list[dict], province: str, output: str, index: str, k: int = 3
+) -> list[tuple[str, float, float]]:
+    sel = [
+        r
+        for r in rows
+        if r["province"] == province and r["output"] == output and r["index"] == index and math.isfinite(r["value"])
+    ]
     sel.sort(key=lambda r: -r["value"])
     return [(r["parameter"], r["value"], r["conf"]) for r in sel[:k]]
 
 
-def report_md(study: Study, base: Scenario, rows, noise, flagged, n_points, n_runs, plots, folder: Path,
-              sampling_warnings, wall) -> str:
+def report_md(
+    study: Study, base: Scenario, rows, noise, flagged, n_points, n_runs, plots, folder: Path, sampling_warnings, wall
+) -> str:
     main_index = "ST" if study.method == "sobol" else "mu_star"
-    lines = [f"# Sensitivity analysis: {study.name}", "", study.description, "",
-             f"Method: **{study.method}** over {len(study.parameters)} parameters, base sample n = {study.n}: "
-             f"{n_points} sample points x {study.replicates} replicates = {n_runs} model runs of "
-             f"`{study.scenario}` (scale {base.provinces[next(iter(base.provinces))].scale}), seed {study.seed}. "
-             f"Wall time {wall:.0f} s.", ""]
+    lines = [
+        f"# Sensitivity analysis: {study.name}",
+        "",
+        study.description,
+        "",
+        f"Method: **{study.method}** over {len(study.parameters)} parameters, base sample n = {study.n}: "
+        f"{n_points} sample points x {study.replicates} replicates = {n_runs} model runs of "
+        f"`{study.scenario}` (scale {base.provinces[next(iter(base.provinces))].scale}), seed {study.seed}. "
+        f"Wall time {wall:.0f} s.",
+        "",
+    ]
     if study.method == "sobol":
-        lines += ["S1 (first order) is the share of an outcome's variance a parameter explains alone; ST (total) "
-                  "includes its interactions. Intervals are SALib's bootstrap 95% confidence intervals.", ""]
+        lines += [
+            "S1 (first order) is the share of an outcome's variance a parameter explains alone; ST (total) "
+            "includes its interactions. Intervals are SALib's bootstrap 95% confidence intervals.",
+            "",
+        ]
     else:
-        lines += ["mu* is the mean absolute elementary effect (the change of the outcome over the parameter's whole "
-                  "range); sigma, their spread, signals non-linearity or interactions.", ""]
+        lines += [
+            "mu* is the mean absolute elementary effect (the change of the outcome over the parameter's whole "
+            "range); sigma, their spread, signals non-linearity or interactions.",
+            "",
+        ]
     lines += ["## What matters most", ""]
     for province in base.provinces:
         for out in study.outcomes:
             top = top_parameters(rows, province, out.name, main_index)
             text = ", ".join(f"`{p}` ({main_index} {v:.2f} +- {c:.2f})" for p, v, c in top)
             lines.append(f"- **{province}, {out.name}**: {text}.")
-    lines += ["", "## Noise between replicates", "",
-              "Share of each outcome's variance that is noise between replicates at the same parameter values "
-              "(indices are computed on replicate means, which carry 1/replicates of it):", "",
-              "| province | " + " | ".join(o.name for o in study.outcomes) + " |",
-              "|---|" + "---|" * len(study.outcomes)]
+    lines += [
+        "",
+        "## Noise between replicates",
+        "",
+        "Share of each outcome's variance that is noise between replicates at the same parameter values "
+        "(indices are computed on replicate means, which carry 1/replicates of it):",
+        "",
+        "| province | " + " | ".join(o.name for o in study.outcomes) + " |",
+        "|---|" + "---|" * len(study.outcomes),
+    ]
     for p, province in enumerate(base.provinces):
         lines.append(f"| {province} | " + " | ".join(_fmt(noise[p, k]) for k in range(len(study.outcomes))) + " |")
     lines += ["", "## Reliability", ""]
     if flagged:
-        lines.append(f"**Warning: the sample is too small for {len(flagged)} indices: their 95% interval is wider "
-                     f"than the index itself.** Increase `n` for these:")
-        lines += [f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3f} +- {r['conf']:.3f}"
-                  for r in flagged[:20]]
+        lines.append(
+            f"**Warning: the sample is too small for {len(flagged)} indices: their 95% interval is wider "
+            f"than the index itself.** Increase `n` for these:"
+        )
+        lines += [
+            f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3f} +- {r['conf']:.3f}"
+            for r in flagged[:20]
+        ]
     else:
         lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
     lines += [f"- sampling: {w}" for w in sampling_warnings]
@@ -314,14 +403,15 @@ def run_command(args) -> int:
     load_study(study_path)  # validate before starting any worker
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         try:
-            out = run_study(study_path, executor, folder, quiet=args.quiet,
-                            command=getattr(args, "command_line", None))
+            out = run_study(study_path, executor, folder, quiet=args.quiet, command=getattr(args, "command_line", None))
         except StudyIncomplete as exc:
             import sys
+
             print(f"egovsim: {exc}", file=sys.stderr)
             return 1
     if not args.quiet:
         import sys
+
         main = "ST" if out["rows"] and out["rows"][0]["method"] == "sobol" else "mu_star"
         print(f"{out['runs']} runs, {out['points']} points; {len(out['flagged'])} unreliable indices", file=sys.stderr)
         outputs = sorted({r["output"] for r in out["rows"]})

@@ -25,9 +25,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .outcomes import COL as COLUMN, LEADER_COLS, SHARE_COLS, SHARE_FROM
+from .outcomes import COL as COLUMN
+from .outcomes import LEADER_COLS, SHARE_COLS, SHARE_FROM
 
-NON_USER, CEREMONIAL, GENUINE = 0, 1, 2   # civil-servant states (as in population.py)
+NON_USER, CEREMONIAL, GENUINE = 0, 1, 2  # civil-servant states (as in population.py)
 BACKENDS = ("numba", "numpy")
 
 
@@ -49,6 +50,7 @@ def kernels_for(n: int, n_servants: int, backend: str, *, hazard_scratch: bool =
 
 class NumpyKernels:
     """Pure numpy: whole-array operations in float32 in preallocated buffers."""
+
     name = "numpy"
 
     def __init__(self, n: int, hazard_scratch: bool = True):
@@ -62,8 +64,23 @@ class NumpyKernels:
         """Rows whose next need is at step k, ascending."""
         return np.flatnonzero(next_need == k)
 
-    def adopt(self, to_adopt, eligible, rate, q_dt, user_neighbours, lit_gap, distrust, served_genuine,
-              group_start, hz, usability, online_share, lit_G, trust_H) -> np.ndarray:
+    def adopt(
+        self,
+        to_adopt,
+        eligible,
+        rate,
+        q_dt,
+        user_neighbours,
+        lit_gap,
+        distrust,
+        served_genuine,
+        group_start,
+        hz,
+        usability,
+        online_share,
+        lit_G,
+        trust_H,
+    ) -> np.ndarray:
         """Subtract each eligible citizen's adoption hazard x dt from their remaining threshold and return
         those (ascending) whose threshold is reached. hazard dt = (rate_p + q_dt_i x user neighbours_i) x
         exp(const_g + lit_coef_g lit_gap_i + trust_coef_p distrust_i + gain_p served_genuine_i), capped at
@@ -73,7 +90,7 @@ class NumpyKernels:
         P = rate.size
         if q_dt is None:  # well mixed: the province's rate for all its citizens
             for p in range(P):
-                x[group_start[4 * p]:group_start[4 * p + 4]] = rate[p]
+                x[group_start[4 * p] : group_start[4 * p + 4]] = rate[p]
         else:
             np.multiply(q_dt, user_neighbours, out=x)
             x += rate[0]
@@ -93,7 +110,7 @@ class NumpyKernels:
                 y[lo:hi] += z[lo:hi]
             if np.isfinite(hz.cap):
                 np.minimum(y, np.float32(hz.cap), out=y)
-            x *= exp_poly(y, z)            # x = rate x polynomial part, z = 2^n (see exp_poly)
+            x *= exp_poly(y, z)  # x = rate x polynomial part, z = 2^n (see exp_poly)
             x *= z
         x *= eligible
         to_adopt -= x
@@ -110,7 +127,7 @@ class NumpyKernels:
         new = []
         for g in due:
             lo = ptr[g]
-            hi = lo + int(np.searchsorted(thr[lo:end[g]], float32_at_most(access_H[g]), side="right"))
+            hi = lo + int(np.searchsorted(thr[lo : end[g]], float32_at_most(access_H[g]), side="right"))
             new.append(order[lo:hi])
             access_count[g] += hi - lo
             ptr[g] = hi
@@ -119,8 +136,21 @@ class NumpyKernels:
         eligible[rows] = True
         return rows
 
-    def set_users(self, who, using, active, eligible, adopted, to_adopt, adopted_count, group, indptr, indices,
-                  user_neighbours, users) -> None:
+    def set_users(
+        self,
+        who,
+        using,
+        active,
+        eligible,
+        adopted,
+        to_adopt,
+        adopted_count,
+        group,
+        indptr,
+        indices,
+        user_neighbours,
+        users,
+    ) -> None:
         """Citizens `who` start (using) or stop using online services; their contacts' user counts follow
         (or, well mixed, the users per province)."""
         if who.size == 0:
@@ -146,30 +176,102 @@ class NumpyKernels:
         lapsed = np.empty(0, dtype=np.int64)
         if drawn is not None:
             who, procedure, u, new_threshold = drawn
-            lapsed = self.deal(who, procedure, u, new_threshold, ctx.online.reshape(-1), ctx.ask.reshape(-1),
-                               cit.active, cit.served_genuine, cit._reliable, cit.group, cit.last_online,
-                               cit.used_per_step, k, cit.distrust, cit.trust_H, cit.distrust_sum,
-                               c.failure_trust_loss, c.lapse_prob, cit.to_adopt, cit.needs_per_step[k + 1],
-                               cit.payments_per_step[k + 1])
-        new = self.adopt(cit.to_adopt, cit.eligible, rate, cit.q_dt, cit.user_neighbours, cit.lit_gap,
-                         cit.distrust, cit.served_genuine, cit.group_start, cit._hazard, ctx.usability,
-                         ctx.online_share, cit.lit_G, cit.trust_H)
+            lapsed = self.deal(
+                who,
+                procedure,
+                u,
+                new_threshold,
+                ctx.online.reshape(-1),
+                ctx.ask.reshape(-1),
+                cit.active,
+                cit.served_genuine,
+                cit._reliable,
+                cit.group,
+                cit.last_online,
+                cit.used_per_step,
+                k,
+                cit.distrust,
+                cit.trust_H,
+                cit.distrust_sum,
+                c.failure_trust_loss,
+                c.lapse_prob,
+                cit.to_adopt,
+                cit.needs_per_step[k + 1],
+                cit.payments_per_step[k + 1],
+            )
+        new = self.adopt(
+            cit.to_adopt,
+            cit.eligible,
+            rate,
+            cit.q_dt,
+            cit.user_neighbours,
+            cit.lit_gap,
+            cit.distrust,
+            cit.served_genuine,
+            cit.group_start,
+            cit._hazard,
+            ctx.usability,
+            ctx.online_share,
+            cit.lit_G,
+            cit.trust_H,
+        )
         cit.access_H += access_step
-        self.gain_access(cit.access_H, cit._acc_thr, cit._acc_order, cit._acc_ptr, cit._acc_end, cit.access_count,
-                         cit.access, cit.eligible)
+        self.gain_access(
+            cit.access_H,
+            cit._acc_thr,
+            cit._acc_order,
+            cit._acc_ptr,
+            cit._acc_end,
+            cit.access_count,
+            cit.access,
+            cit.eligible,
+        )
         cit.lit_G *= ctx.literacy_step
         lowest = cit.lit_G.min()
         if ctx.trust_moves:
             cit.trust_H *= ctx.trust_step
             lowest = min(lowest, cit.trust_H.min())
         for who, using in ((new, True), (lapsed, False)):
-            self.set_users(who, using, cit.active, cit.eligible, cit.adopted, cit.to_adopt, cit.adopted_count,
-                           cit.group, cit._indptr, cit._indices, cit.user_neighbours, cit._users)
+            self.set_users(
+                who,
+                using,
+                cit.active,
+                cit.eligible,
+                cit.adopted,
+                cit.to_adopt,
+                cit.adopted_count,
+                cit.group,
+                cit._indptr,
+                cit._indices,
+                cit.user_neighbours,
+                cit._users,
+            )
         return lowest
 
-    def deal(self, who, procedure, u, new_threshold, online, ask, active, served_genuine, reliable, group,
-             last_online, used_per_step, k, distrust, trust_H, distrust_sum, loss, lapse_prob, to_adopt,
-             needs, payments) -> np.ndarray:
+    def deal(
+        self,
+        who,
+        procedure,
+        u,
+        new_threshold,
+        online,
+        ask,
+        active,
+        served_genuine,
+        reliable,
+        group,
+        last_online,
+        used_per_step,
+        k,
+        distrust,
+        trust_H,
+        distrust_sum,
+        loss,
+        lapse_prob,
+        to_adopt,
+        needs,
+        payments,
+    ) -> np.ndarray:
         """Dealings with government of the citizens `who` (draws u: online, works, lapse, pay). Users try
         online if the procedure is online (`online`, flattened (province, procedure)); it works with
         reliability 1 if their civil servant is genuine, else `reliable`; a failure costs a share `loss` of
@@ -210,11 +312,30 @@ class NumpyKernels:
         to_adopt[lapsed] = new_threshold[failed][lapse]
         return lapsed
 
-
-    def cs_step(self, state, skill, to_genuine, to_ceremonial, genuine_colleagues, province, q_dt, p_dt,
-                usability, leader_pull, weights, rent_step, ceremonial_dt, skill_step, genuine_count,
-                ceremonial_count, served_genuine, citizens_per_servant, indptr, indices,
-                skill_sum) -> tuple[np.ndarray, bool]:
+    def cs_step(
+        self,
+        state,
+        skill,
+        to_genuine,
+        to_ceremonial,
+        genuine_colleagues,
+        province,
+        q_dt,
+        p_dt,
+        usability,
+        leader_pull,
+        weights,
+        rent_step,
+        ceremonial_dt,
+        skill_step,
+        genuine_count,
+        ceremonial_count,
+        served_genuine,
+        citizens_per_servant,
+        indptr,
+        indices,
+        skill_sum,
+    ) -> tuple[np.ndarray, bool]:
         """One step of every civil servant (CivilService.step); returns those who became genuine, ascending,
         and whether any non-user is left; skill_sum gets the new sum of skill per province. Utility = w_u (U_p - 1/2) - w_s / 2 + w_l pull_p - rent_step_i
         + w_s skill_i (weights = w_u, w_s, w_l); ceremonial_dt: None, or mandate_rate x mandate x dt per
@@ -223,7 +344,7 @@ class NumpyKernels:
         wu, weight_skill, wl = weights
         per_province = wu * (usability - 0.5) - 0.5 * weight_skill + wl * leader_pull
         utility = per_province[province] - rent_step
-        utility += weight_skill * skill                       # float32 product, like (skill - 1/2) x weight
+        utility += weight_skill * skill  # float32 product, like (skill - 1/2) x weight
         hazard_dt = q_dt * genuine_colleagues
         hazard_dt += p_dt
         hazard_dt *= np.exp(utility)
@@ -252,13 +373,30 @@ class NumpyKernels:
             np.add.at(genuine_colleagues, neighbours_of(indptr, indices, converts), 1.0)
         if ceremonial_dt is not None:
             left = bool(np.any(state == NON_USER))
-        gap = (1.0 - skill) * skill_step                     # approach_one: 1 - (1 - x) exp(-rate dt)
+        gap = (1.0 - skill) * skill_step  # approach_one: 1 - (1 - x) exp(-rate dt)
         np.subtract(1.0, gap, out=skill, casting="same_kind")
         skill_sum[:] = np.bincount(province, weights=skill, minlength=P)
         return converts, left
 
-    def measure(self, out, t, group_sizes, genuine_count, ceremonial_count, skill_sum, cs_counts, served,
-                served_genuine, unreliable, n_citizens, needs, payments, online_share, leaders, weights) -> None:
+    def measure(
+        self,
+        out,
+        t,
+        group_sizes,
+        genuine_count,
+        ceremonial_count,
+        skill_sum,
+        cs_counts,
+        served,
+        served_genuine,
+        unreliable,
+        n_citizens,
+        needs,
+        payments,
+        online_share,
+        leaders,
+        weights,
+    ) -> None:
         """The outcome columns of one step (outcomes.measure) into out (P, columns), from the citizens'
         Tallies t, the civil servants' counts, the citizens each serves (served, of them by genuine users,
         reliability `unreliable` otherwise), the last 12 months' dealings, and the leaders' values."""
@@ -289,19 +427,23 @@ class NumpyKernels:
         out[:, COLUMN["services_online_share"]] = online_share
         out[:, LEADER_COLS] = leaders
         w = weights
-        out[:, COLUMN["egov_index"]] = (w[0] * out[:, COLUMN["access_share"]]
-                                        + w[1] * out[:, COLUMN["civil_servant_genuine_share"]]
-                                        + w[2] * online_share + w[3] * out[:, COLUMN["adopted_share"]])
+        out[:, COLUMN["egov_index"]] = (
+            w[0] * out[:, COLUMN["access_share"]]
+            + w[1] * out[:, COLUMN["civil_servant_genuine_share"]]
+            + w[2] * online_share
+            + w[3] * out[:, COLUMN["adopted_share"]]
+        )
 
 
 class Tallies(NamedTuple):
     """What outcomes need from citizens at a step, per group g (province x block) or province p."""
-    adopted: np.ndarray       # (G,) citizens who have ever adopted
-    access: np.ndarray        # (G,) citizens with internet at home
-    used: np.ndarray          # (rows, G) summed over rows: citizens who used a service in the last 12 months
-    lit_G: np.ndarray         # (G,) the sum of literacy of a group is size_g - lit_G x lit_gap_sum
-    lit_gap_sum: np.ndarray   # (G,)
-    trust_H: np.ndarray       # (P,) the sum of trust of a group is size_g - trust_H x distrust_sum
+
+    adopted: np.ndarray  # (G,) citizens who have ever adopted
+    access: np.ndarray  # (G,) citizens with internet at home
+    used: np.ndarray  # (rows, G) summed over rows: citizens who used a service in the last 12 months
+    lit_G: np.ndarray  # (G,) the sum of literacy of a group is size_g - lit_G x lit_gap_sum
+    lit_gap_sum: np.ndarray  # (G,)
+    trust_H: np.ndarray  # (P,) the sum of trust of a group is size_g - trust_H x distrust_sum
     distrust_sum: np.ndarray  # (G,)
 
 
@@ -309,8 +451,10 @@ class Tallies(NamedTuple):
 # with plain float32 operations so that numpy and a compiled loop (which can then use SIMD) give the same bits:
 # exp(y) = poly(y) x 2^n, y clamped to [-87, 88] (exp(-87) ~ 1.6e-38 is no hazard at float32 precision)
 _LOG2E, _C1, _C2 = np.float32(1.44269504088896341), np.float32(0.693359375), np.float32(-2.12194440e-4)
-_P = tuple(np.float32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
-                                   1.6666665459e-1, 5.0000001201e-1))
+_P = tuple(
+    np.float32(c)
+    for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
+)
 _LO, _HI, _HALF, _ONE = np.float32(-87.0), np.float32(88.0), np.float32(0.5), np.float32(1.0)
 
 
@@ -335,15 +479,16 @@ def exp_poly(y: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 class HazardConstants(NamedTuple):
     """What the adoption hazard's coefficients are made of, fixed for a run."""
-    betas: bool             # any covariate effect (else the hazard is the Bass rate alone)
-    cap: float              # largest log multiplier (inf: no cap needed)
-    lang: np.ndarray        # (4,) language factor of each block
-    failure: float          # failure_unless_genuine
+
+    betas: bool  # any covariate effect (else the hazard is the Bass rate alone)
+    cap: float  # largest log multiplier (inf: no cap needed)
+    lang: np.ndarray  # (4,) language factor of each block
+    failure: float  # failure_unless_genuine
     beta_usefulness: float
     beta_ease: float
     beta_trust: float
     reference_usefulness: float
-    const0: float           # beta_trust (1 - reference_trust) - beta_ease reference_ease
+    const0: float  # beta_trust (1 - reference_trust) - beta_ease reference_ease
 
 
 def hazard_coefficients(hz: HazardConstants, usability, online_share, lit_G, trust_H):
@@ -352,9 +497,12 @@ def hazard_coefficients(hz: HazardConstants, usability, online_share, lit_G, tru
     gain_p x served by a genuine civil servant (usefulness = online share x reliability, ease = usability x
     language x literacy, literacy = 1 - lit_gap G_g, trust = 1 - distrust H_p)."""
     P = usability.size
-    ease = np.repeat(usability, 4) * np.tile(hz.lang, P)                          # (4P,) at literacy 1
-    const = (hz.beta_usefulness * (np.repeat(online_share * (1.0 - hz.failure), 4) - hz.reference_usefulness)
-             + hz.const0 + hz.beta_ease * ease).astype(np.float32)
+    ease = np.repeat(usability, 4) * np.tile(hz.lang, P)  # (4P,) at literacy 1
+    const = (
+        hz.beta_usefulness * (np.repeat(online_share * (1.0 - hz.failure), 4) - hz.reference_usefulness)
+        + hz.const0
+        + hz.beta_ease * ease
+    ).astype(np.float32)
     lit_coef = (-hz.beta_ease * ease * lit_G).astype(np.float32)
     trust_coef = (-hz.beta_trust * trust_H).astype(np.float32)
     gain = (hz.beta_usefulness * hz.failure * online_share).astype(np.float32)
@@ -372,7 +520,7 @@ def neighbours_of(indptr: np.ndarray, indices: np.ndarray, nodes: np.ndarray) ->
     starts = indptr[nodes]
     counts = indptr[nodes + 1] - starts
     if nodes.size == 1:
-        return indices[starts[0]:starts[0] + counts[0]]
+        return indices[starts[0] : starts[0] + counts[0]]
     ends = np.cumsum(counts)
     total = int(ends[-1]) if ends.size else 0
     if total == 0:
@@ -397,11 +545,35 @@ def _due(next_need, k, out):
 _CHUNK = 4096
 
 
-def _adopt(to_adopt, eligible, rate, q_dt, networked, user_neighbours, lit_gap, distrust, served_genuine,
-           group_start, betas, cap, lang, f, bu, be, bt, ru, const0, usability, online_share, lit_G, trust_H, out):
+def _adopt(
+    to_adopt,
+    eligible,
+    rate,
+    q_dt,
+    networked,
+    user_neighbours,
+    lit_gap,
+    distrust,
+    served_genuine,
+    group_start,
+    betas,
+    cap,
+    lang,
+    f,
+    bu,
+    be,
+    bt,
+    ru,
+    const0,
+    usability,
+    online_share,
+    lit_G,
+    trust_H,
+    out,
+):
     count = 0
     poly = np.ones(_CHUNK, dtype=np.float32)
-    bits = np.full(_CHUNK, 127 << 23, dtype=np.int32)     # 2^0
+    bits = np.full(_CHUNK, 127 << 23, dtype=np.int32)  # 2^0
     scale = bits.view(np.float32)
     L2E, C1, C2, LO, HI, HALF, ONE = _LOG2E, _C1, _C2, _LO, _HI, _HALF, _ONE
     P0, P1, P2, P3, P4, P5 = _P
@@ -417,9 +589,9 @@ def _adopt(to_adopt, eligible, rate, q_dt, networked, user_neighbours, lit_gap, 
         for lo in range(group_start[g], group_start[g + 1], _CHUNK):
             m = min(_CHUNK, group_start[g + 1] - lo)
             # views of the chunk, indexed by the loop variable: lets the loops vectorise (SIMD)
-            ta, el = to_adopt[lo:lo + m], eligible[lo:lo + m]
+            ta, el = to_adopt[lo : lo + m], eligible[lo : lo + m]
             if betas:  # exp(log multiplier) = poly x 2^n, straight-line float32
-                lg, ds, sg = lit_gap[lo:lo + m], distrust[lo:lo + m], served_genuine[lo:lo + m]
+                lg, ds, sg = lit_gap[lo : lo + m], distrust[lo : lo + m], served_genuine[lo : lo + m]
                 for j in range(m):
                     y = lg[j] * lc + c
                     y = y + ds[j] * tc
@@ -441,7 +613,7 @@ def _adopt(to_adopt, eligible, rate, q_dt, networked, user_neighbours, lit_gap, 
                     bits[j] = (np.int32(fx) + 127) << 23
             # hazard x dt = rate x poly x 2^n, subtracted from the eligible's thresholds
             if networked:
-                qd, un = q_dt[lo:lo + m], user_neighbours[lo:lo + m]
+                qd, un = q_dt[lo : lo + m], user_neighbours[lo : lo + m]
                 for j in range(m):
                     r = qd[j] * np.float32(un[j]) + r0
                     ta[j] = ta[j] - r * poly[j] * scale[j] * np.float32(el[j])
@@ -478,8 +650,9 @@ def _gain_access(access_H, thr, order, ptr, access_count, access, eligible, out)
     return count
 
 
-def _set_users(who, using, active, eligible, adopted, to_adopt, adopted_count, group, indptr, indices,
-               user_neighbours, users):
+def _set_users(
+    who, using, active, eligible, adopted, to_adopt, adopted_count, group, indptr, indices, user_neighbours, users
+):
     step = 1 if using else -1
     for j in range(who.size):
         i = who[j]
@@ -497,8 +670,30 @@ def _set_users(who, using, active, eligible, adopted, to_adopt, adopted_count, g
             user_neighbours[n] = user_neighbours[n] + step
 
 
-def _deal(who, procedure, u, new_threshold, online, ask, active, served_genuine, reliable, group, last_online,
-          used_per_step, k, distrust, trust_H, distrust_sum, loss, lapse_prob, to_adopt, needs, payments, out):
+def _deal(
+    who,
+    procedure,
+    u,
+    new_threshold,
+    online,
+    ask,
+    active,
+    served_genuine,
+    reliable,
+    group,
+    last_online,
+    used_per_step,
+    k,
+    distrust,
+    trust_H,
+    distrust_sum,
+    loss,
+    lapse_prob,
+    to_adopt,
+    needs,
+    payments,
+    out,
+):
     G = distrust_sum.size
     J = online.size // needs.size
     change = np.zeros(G)
@@ -544,9 +739,33 @@ def _deal(who, procedure, u, new_threshold, online, ask, active, served_genuine,
     return count
 
 
-def _cs_step(state, skill, to_genuine, to_ceremonial, genuine_colleagues, province, q_dt, p_dt, usability,
-             leader_pull, wu, weight_skill, wl, rent_step, do_ceremonial, ceremonial_dt, skill_step, genuine_count,
-             ceremonial_count, served_genuine, citizens_per_servant, indptr, indices, skill_sum, out):
+def _cs_step(
+    state,
+    skill,
+    to_genuine,
+    to_ceremonial,
+    genuine_colleagues,
+    province,
+    q_dt,
+    p_dt,
+    usability,
+    leader_pull,
+    wu,
+    weight_skill,
+    wl,
+    rent_step,
+    do_ceremonial,
+    ceremonial_dt,
+    skill_step,
+    genuine_count,
+    ceremonial_count,
+    served_genuine,
+    citizens_per_servant,
+    indptr,
+    indices,
+    skill_sum,
+    out,
+):
     n, P = state.size, genuine_count.size
     per_province = np.empty(P)
     for p in range(P):
@@ -604,17 +823,46 @@ def _cs_step(state, skill, to_genuine, to_ceremonial, genuine_colleagues, provin
     return count, left
 
 
-def _measure(out, adopted, access, used, lit_G, lit_gap_sum, trust_H, distrust_sum, group_sizes, genuine_count,
-             ceremonial_count, skill_sum, cs_counts, served, served_genuine, unreliable, n_citizens, needs, payments,
-             online_share, leaders, weights, share_cols, share_from, leader_cols, col):
+def _measure(
+    out,
+    adopted,
+    access,
+    used,
+    lit_G,
+    lit_gap_sum,
+    trust_H,
+    distrust_sum,
+    group_sizes,
+    genuine_count,
+    ceremonial_count,
+    skill_sum,
+    cs_counts,
+    served,
+    served_genuine,
+    unreliable,
+    n_citizens,
+    needs,
+    payments,
+    online_share,
+    leaders,
+    weights,
+    share_cols,
+    share_from,
+    leader_cols,
+    col,
+):
     P = n_citizens.size
     nan = np.nan
     sub_c = np.empty((3, P, 5))
     sub_n = np.empty((P, 5))
     for p in range(P):
         g = 4 * p
-        n0, n1, n2, n3 = (np.float64(group_sizes[g]), np.float64(group_sizes[g + 1]),
-                          np.float64(group_sizes[g + 2]), np.float64(group_sizes[g + 3]))
+        n0, n1, n2, n3 = (
+            np.float64(group_sizes[g]),
+            np.float64(group_sizes[g + 1]),
+            np.float64(group_sizes[g + 2]),
+            np.float64(group_sizes[g + 3]),
+        )
         sub_n[p, 0] = ((n0 + n1) + n2) + n3
         sub_n[p, 1], sub_n[p, 2], sub_n[p, 3], sub_n[p, 4] = n2 + n3, n0 + n1, n1 + n3, n0 + n2
         for m in range(3):
@@ -630,8 +878,12 @@ def _measure(out, adopted, access, used, lit_G, lit_gap_sum, trust_H, distrust_s
                         total += used[r, g + b]
                     c[b] = total
             sub_c[m, p, 0] = ((c[0] + c[1]) + c[2]) + c[3]
-            sub_c[m, p, 1], sub_c[m, p, 2], sub_c[m, p, 3], sub_c[m, p, 4] = (c[2] + c[3], c[0] + c[1], c[1] + c[3],
-                                                                              c[0] + c[2])
+            sub_c[m, p, 1], sub_c[m, p, 2], sub_c[m, p, 3], sub_c[m, p, 4] = (
+                c[2] + c[3],
+                c[0] + c[1],
+                c[1] + c[3],
+                c[0] + c[2],
+            )
     for p in range(P):
         g = 4 * p
         for j in range(share_cols.size):
@@ -664,23 +916,123 @@ def _measure(out, adopted, access, used, lit_G, lit_gap_sum, trust_H, distrust_s
         out[p, col[10]] = online_share[p]
         for j in range(leader_cols.size):
             out[p, leader_cols[j]] = leaders[p, j]
-        out[p, col[11]] = (weights[0] * out[p, col[12]] + weights[1] * out[p, col[3]]
-                           + weights[2] * online_share[p] + weights[3] * out[p, col[13]])
+        out[p, col[11]] = (
+            weights[0] * out[p, col[12]]
+            + weights[1] * out[p, col[3]]
+            + weights[2] * online_share[p]
+            + weights[3] * out[p, col[13]]
+        )
 
 
-def _citizen_step(who, procedure, u, new_threshold, online, ask, active, served_genuine, reliable, group,
-                  last_online, used_per_step, k, distrust, trust_H, distrust_sum, loss, lapse_prob, to_adopt, needs,
-                  payments, eligible, rate, q_dt, networked, user_neighbours, lit_gap, group_start, betas, cap, lang,
-                  f, bu, be, bt, ru, const0, usability, online_share, lit_G, adopted, adopted_count, indptr, indices,
-                  users, access_H, access_step, thr, order, ptr, access_count, access, literacy_step, trust_step,
-                  trust_moves, out):
+def _citizen_step(
+    who,
+    procedure,
+    u,
+    new_threshold,
+    online,
+    ask,
+    active,
+    served_genuine,
+    reliable,
+    group,
+    last_online,
+    used_per_step,
+    k,
+    distrust,
+    trust_H,
+    distrust_sum,
+    loss,
+    lapse_prob,
+    to_adopt,
+    needs,
+    payments,
+    eligible,
+    rate,
+    q_dt,
+    networked,
+    user_neighbours,
+    lit_gap,
+    group_start,
+    betas,
+    cap,
+    lang,
+    f,
+    bu,
+    be,
+    bt,
+    ru,
+    const0,
+    usability,
+    online_share,
+    lit_G,
+    adopted,
+    adopted_count,
+    indptr,
+    indices,
+    users,
+    access_H,
+    access_step,
+    thr,
+    order,
+    ptr,
+    access_count,
+    access,
+    literacy_step,
+    trust_step,
+    trust_moves,
+    out,
+):
     lapsed = np.empty(who.size, dtype=out.dtype)
-    n_lapsed = _deal(who, procedure, u, new_threshold, online, ask, active, served_genuine, reliable, group,
-                     last_online, used_per_step, k, distrust, trust_H, distrust_sum, loss, lapse_prob, to_adopt,
-                     needs, payments, lapsed)
-    n_new = _adopt(to_adopt, eligible, rate, q_dt, networked, user_neighbours, lit_gap, distrust, served_genuine,
-                   group_start, betas, cap, lang, f, bu, be, bt, ru, const0, usability, online_share, lit_G,
-                   trust_H, out)
+    n_lapsed = _deal(
+        who,
+        procedure,
+        u,
+        new_threshold,
+        online,
+        ask,
+        active,
+        served_genuine,
+        reliable,
+        group,
+        last_online,
+        used_per_step,
+        k,
+        distrust,
+        trust_H,
+        distrust_sum,
+        loss,
+        lapse_prob,
+        to_adopt,
+        needs,
+        payments,
+        lapsed,
+    )
+    n_new = _adopt(
+        to_adopt,
+        eligible,
+        rate,
+        q_dt,
+        networked,
+        user_neighbours,
+        lit_gap,
+        distrust,
+        served_genuine,
+        group_start,
+        betas,
+        cap,
+        lang,
+        f,
+        bu,
+        be,
+        bt,
+        ru,
+        const0,
+        usability,
+        online_share,
+        lit_G,
+        trust_H,
+        out,
+    )
     for g in range(access_H.size):
         access_H[g] += access_step[g]
     _gain_access(access_H, thr, order, ptr, access_count, access, eligible, out[:0])
@@ -692,17 +1044,58 @@ def _citizen_step(who, procedure, u, new_threshold, online, ask, active, served_
         for p in range(trust_H.size):
             trust_H[p] *= trust_step[p]
             lowest = min(lowest, trust_H[p])
-    _set_users(out[:n_new], True, active, eligible, adopted, to_adopt, adopted_count, group, indptr, indices,
-               user_neighbours, users)
-    _set_users(lapsed[:n_lapsed], False, active, eligible, adopted, to_adopt, adopted_count, group, indptr,
-               indices, user_neighbours, users)
+    _set_users(
+        out[:n_new],
+        True,
+        active,
+        eligible,
+        adopted,
+        to_adopt,
+        adopted_count,
+        group,
+        indptr,
+        indices,
+        user_neighbours,
+        users,
+    )
+    _set_users(
+        lapsed[:n_lapsed],
+        False,
+        active,
+        eligible,
+        adopted,
+        to_adopt,
+        adopted_count,
+        group,
+        indptr,
+        indices,
+        user_neighbours,
+        users,
+    )
     return lowest
 
 
-_MEASURE_COLS = np.array([COLUMN[name] for name in (
-    "urban_rural_gap", "ethnic_gap", "citizens", "civil_servant_genuine_share", "civil_servant_ceremonial_share",
-    "civil_servant_skill", "reliability", "literacy_mean", "trust_mean", "informal_payment_index",
-    "services_online_share", "egov_index", "access_share", "adopted_share")])
+_MEASURE_COLS = np.array(
+    [
+        COLUMN[name]
+        for name in (
+            "urban_rural_gap",
+            "ethnic_gap",
+            "citizens",
+            "civil_servant_genuine_share",
+            "civil_servant_ceremonial_share",
+            "civil_servant_skill",
+            "reliability",
+            "literacy_mean",
+            "trust_mean",
+            "informal_payment_index",
+            "services_online_share",
+            "egov_index",
+            "access_share",
+            "adopted_share",
+        )
+    ]
+)
 
 
 _COMPILED = False
@@ -715,6 +1108,7 @@ def _compile() -> None:
     if _COMPILED:
         return
     import numba
+
     jit = numba.njit(cache=True, nogil=True)
     g = globals()
     for name in ("_due", "_adopt", "_gain_access", "_set_users", "_deal"):
@@ -726,6 +1120,7 @@ def _compile() -> None:
 
 class NumbaKernels:
     """numba-compiled loops (compiled on first use and cached on disk next to this file)."""
+
     name = "numba"
 
     def __init__(self, n: int, n_servants: int = 0):
@@ -738,67 +1133,303 @@ class NumbaKernels:
         changes (CitizenLayout._needs makes the draws); returns the smallest of the learning factors."""
         k, c, hz = ctx.k, cit.params, cit._hazard
         who, procedure, u, new_threshold = drawn if drawn is not None else _NO_DRAWS
-        q_dt, user_neighbours = (cit.q_dt, cit.user_neighbours) if cit.q_dt is not None else (_EMPTY_F32,
-                                                                                             _EMPTY_U16)
+        q_dt, user_neighbours = (cit.q_dt, cit.user_neighbours) if cit.q_dt is not None else (_EMPTY_F32, _EMPTY_U16)
         return _citizen_step_nb(
-            who, procedure, u, new_threshold, ctx.online.reshape(-1), ctx.ask.reshape(-1), cit.active,
-            cit.served_genuine, cit._reliable, cit.group, cit.last_online, cit.used_per_step, k, cit.distrust,
-            cit.trust_H, cit.distrust_sum, c.failure_trust_loss, c.lapse_prob, cit.to_adopt,
-            cit.needs_per_step[k + 1], cit.payments_per_step[k + 1], cit.eligible, rate, q_dt, cit.q_dt is not None,
-            user_neighbours, cit.lit_gap, cit.group_start, hz.betas, np.float32(hz.cap), hz.lang, hz.failure,
-            hz.beta_usefulness, hz.beta_ease, hz.beta_trust, hz.reference_usefulness, hz.const0, ctx.usability,
-            ctx.online_share, cit.lit_G, cit.adopted, cit.adopted_count, cit._indptr, cit._indices, cit._users,
-            cit.access_H, access_step, cit._acc_thr, cit._acc_order, cit._acc_ptr, cit.access_count, cit.access,
-            ctx.literacy_step, ctx.trust_step, ctx.trust_moves, self.out)
+            who,
+            procedure,
+            u,
+            new_threshold,
+            ctx.online.reshape(-1),
+            ctx.ask.reshape(-1),
+            cit.active,
+            cit.served_genuine,
+            cit._reliable,
+            cit.group,
+            cit.last_online,
+            cit.used_per_step,
+            k,
+            cit.distrust,
+            cit.trust_H,
+            cit.distrust_sum,
+            c.failure_trust_loss,
+            c.lapse_prob,
+            cit.to_adopt,
+            cit.needs_per_step[k + 1],
+            cit.payments_per_step[k + 1],
+            cit.eligible,
+            rate,
+            q_dt,
+            cit.q_dt is not None,
+            user_neighbours,
+            cit.lit_gap,
+            cit.group_start,
+            hz.betas,
+            np.float32(hz.cap),
+            hz.lang,
+            hz.failure,
+            hz.beta_usefulness,
+            hz.beta_ease,
+            hz.beta_trust,
+            hz.reference_usefulness,
+            hz.const0,
+            ctx.usability,
+            ctx.online_share,
+            cit.lit_G,
+            cit.adopted,
+            cit.adopted_count,
+            cit._indptr,
+            cit._indices,
+            cit._users,
+            cit.access_H,
+            access_step,
+            cit._acc_thr,
+            cit._acc_order,
+            cit._acc_ptr,
+            cit.access_count,
+            cit.access,
+            ctx.literacy_step,
+            ctx.trust_step,
+            ctx.trust_moves,
+            self.out,
+        )
 
     def due(self, next_need, k):
-        return self.out[:_due_nb(next_need, k, self.out)].copy()
+        return self.out[: _due_nb(next_need, k, self.out)].copy()
 
-    def adopt(self, to_adopt, eligible, rate, q_dt, user_neighbours, lit_gap, distrust, served_genuine,
-              group_start, hz, usability, online_share, lit_G, trust_H):
+    def adopt(
+        self,
+        to_adopt,
+        eligible,
+        rate,
+        q_dt,
+        user_neighbours,
+        lit_gap,
+        distrust,
+        served_genuine,
+        group_start,
+        hz,
+        usability,
+        online_share,
+        lit_G,
+        trust_H,
+    ):
         networked = q_dt is not None
         if not networked:
             q_dt, user_neighbours = _EMPTY_F32, _EMPTY_U16
-        count = _adopt(to_adopt, eligible, rate, q_dt, networked, user_neighbours, lit_gap, distrust,
-                          served_genuine, group_start, hz.betas, np.float32(hz.cap), hz.lang, hz.failure, hz.beta_usefulness, hz.beta_ease,
-                          hz.beta_trust, hz.reference_usefulness, hz.const0, usability, online_share, lit_G,
-                          trust_H, self.out)
+        count = _adopt(
+            to_adopt,
+            eligible,
+            rate,
+            q_dt,
+            networked,
+            user_neighbours,
+            lit_gap,
+            distrust,
+            served_genuine,
+            group_start,
+            hz.betas,
+            np.float32(hz.cap),
+            hz.lang,
+            hz.failure,
+            hz.beta_usefulness,
+            hz.beta_ease,
+            hz.beta_trust,
+            hz.reference_usefulness,
+            hz.const0,
+            usability,
+            online_share,
+            lit_G,
+            trust_H,
+            self.out,
+        )
         return self.out[:count].copy()
 
     def gain_access(self, access_H, thr, order, ptr, end, access_count, access, eligible):
         count = _gain_access(access_H, thr, order, ptr, access_count, access, eligible, self.out)
         return self.out[:count].copy()
 
-    def set_users(self, who, using, active, eligible, adopted, to_adopt, adopted_count, group, indptr, indices,
-                  user_neighbours, users):
-        _set_users(who, using, active, eligible, adopted, to_adopt, adopted_count, group, indptr, indices,
-                      user_neighbours if user_neighbours is not None else _EMPTY_U16, users)
+    def set_users(
+        self,
+        who,
+        using,
+        active,
+        eligible,
+        adopted,
+        to_adopt,
+        adopted_count,
+        group,
+        indptr,
+        indices,
+        user_neighbours,
+        users,
+    ):
+        _set_users(
+            who,
+            using,
+            active,
+            eligible,
+            adopted,
+            to_adopt,
+            adopted_count,
+            group,
+            indptr,
+            indices,
+            user_neighbours if user_neighbours is not None else _EMPTY_U16,
+            users,
+        )
 
-    def deal(self, who, procedure, u, new_threshold, online, ask, active, served_genuine, reliable, group,
-             last_online, used_per_step, k, distrust, trust_H, distrust_sum, loss, lapse_prob, to_adopt,
-             needs, payments):
-        count = _deal(who, procedure, u, new_threshold, online, ask, active, served_genuine, reliable, group,
-                         last_online, used_per_step, k, distrust, trust_H, distrust_sum, loss, lapse_prob,
-                         to_adopt, needs, payments, self.out)
+    def deal(
+        self,
+        who,
+        procedure,
+        u,
+        new_threshold,
+        online,
+        ask,
+        active,
+        served_genuine,
+        reliable,
+        group,
+        last_online,
+        used_per_step,
+        k,
+        distrust,
+        trust_H,
+        distrust_sum,
+        loss,
+        lapse_prob,
+        to_adopt,
+        needs,
+        payments,
+    ):
+        count = _deal(
+            who,
+            procedure,
+            u,
+            new_threshold,
+            online,
+            ask,
+            active,
+            served_genuine,
+            reliable,
+            group,
+            last_online,
+            used_per_step,
+            k,
+            distrust,
+            trust_H,
+            distrust_sum,
+            loss,
+            lapse_prob,
+            to_adopt,
+            needs,
+            payments,
+            self.out,
+        )
         return self.out[:count].copy()
 
-    def cs_step(self, state, skill, to_genuine, to_ceremonial, genuine_colleagues, province, q_dt, p_dt,
-                usability, leader_pull, weights, rent_step, ceremonial_dt, skill_step, genuine_count,
-                ceremonial_count, served_genuine, citizens_per_servant, indptr, indices, skill_sum):
+    def cs_step(
+        self,
+        state,
+        skill,
+        to_genuine,
+        to_ceremonial,
+        genuine_colleagues,
+        province,
+        q_dt,
+        p_dt,
+        usability,
+        leader_pull,
+        weights,
+        rent_step,
+        ceremonial_dt,
+        skill_step,
+        genuine_count,
+        ceremonial_count,
+        served_genuine,
+        citizens_per_servant,
+        indptr,
+        indices,
+        skill_sum,
+    ):
         do = ceremonial_dt is not None
         wu, ws, wl = weights
-        count, left = _cs_step_nb(state, skill, to_genuine, to_ceremonial, genuine_colleagues, province, q_dt,
-                                  p_dt, usability, leader_pull, wu, ws, wl, rent_step, do,
-                                  ceremonial_dt if do else _EMPTY_F64, skill_step, genuine_count, ceremonial_count,
-                                  served_genuine, citizens_per_servant, indptr, indices, skill_sum, self.cs_out)
+        count, left = _cs_step_nb(
+            state,
+            skill,
+            to_genuine,
+            to_ceremonial,
+            genuine_colleagues,
+            province,
+            q_dt,
+            p_dt,
+            usability,
+            leader_pull,
+            wu,
+            ws,
+            wl,
+            rent_step,
+            do,
+            ceremonial_dt if do else _EMPTY_F64,
+            skill_step,
+            genuine_count,
+            ceremonial_count,
+            served_genuine,
+            citizens_per_servant,
+            indptr,
+            indices,
+            skill_sum,
+            self.cs_out,
+        )
         return self.cs_out[:count].copy(), left
 
-    def measure(self, out, t, group_sizes, genuine_count, ceremonial_count, skill_sum, cs_counts, served,
-                served_genuine, unreliable, n_citizens, needs, payments, online_share, leaders, weights):
-        _measure_nb(out, t.adopted, t.access, t.used, t.lit_G, t.lit_gap_sum, t.trust_H, t.distrust_sum, group_sizes,
-                    genuine_count, ceremonial_count, skill_sum, cs_counts, served, served_genuine, unreliable,
-                    n_citizens, needs, payments, online_share, leaders, weights, SHARE_COLS, SHARE_FROM,
-                    LEADER_COLS, _MEASURE_COLS)
+    def measure(
+        self,
+        out,
+        t,
+        group_sizes,
+        genuine_count,
+        ceremonial_count,
+        skill_sum,
+        cs_counts,
+        served,
+        served_genuine,
+        unreliable,
+        n_citizens,
+        needs,
+        payments,
+        online_share,
+        leaders,
+        weights,
+    ):
+        _measure_nb(
+            out,
+            t.adopted,
+            t.access,
+            t.used,
+            t.lit_G,
+            t.lit_gap_sum,
+            t.trust_H,
+            t.distrust_sum,
+            group_sizes,
+            genuine_count,
+            ceremonial_count,
+            skill_sum,
+            cs_counts,
+            served,
+            served_genuine,
+            unreliable,
+            n_citizens,
+            needs,
+            payments,
+            online_share,
+            leaders,
+            weights,
+            SHARE_COLS,
+            SHARE_FROM,
+            LEADER_COLS,
+            _MEASURE_COLS,
+        )
 
 
 _EMPTY_F32 = np.empty(0, dtype=np.float32)

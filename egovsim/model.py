@@ -35,6 +35,7 @@ def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generat
         return Citizens(scenario, rng, civil_service, backend=engine)
     if engine == "plain":
         from .plain import PlainCitizens
+
         return PlainCitizens(scenario, rng, civil_service)
     raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
 
@@ -50,8 +51,7 @@ class EGovModel(mesa.Model):
     Scenario class (SolaraViz inspects it on Reset), so the model keeps Mesa's there.
     """
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True,
-                 engine: str | None = None):
+    def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True, engine: str | None = None):
         seed = scenario.seed if seed is None else int(seed)
         super().__init__(rng=seed)  # Mesa wants a plain int: np.int64 raises TypeError (stack-notes.md)
         self.seed = seed
@@ -74,16 +74,17 @@ class EGovModel(mesa.Model):
         self.civil_service.kernels = self.kernels
         w = scenario.egov_index
         self.index_weights = np.array([w.infrastructure, w.internal_use, w.online_services, w.citizen_uptake])
-        self.leaders = [ProvincialLeader(self, i, key, cfg, scenario)
-                        for i, (key, cfg) in enumerate(scenario.provinces.items())]
+        self.leaders = [
+            ProvincialLeader(self, i, key, cfg, scenario) for i, (key, cfg) in enumerate(scenario.provinces.items())
+        ]
         self.civil_servant_agents = [CivilServant(self, row) for row in range(self.civil_service.n)]
         self._citizen_views: dict[int, Citizen] = {}
 
         self.records = np.full((self.n_steps + 1, len(self.leaders), len(COLUMNS)), np.nan)
-        self._policy_key = None     # the _policy_version that _pa was computed for
+        self._policy_key = None  # the _policy_version that _pa was computed for
         self._policy_version = 0
         self._online_cache = None  # (key, online) measured after the last step, reused by the next context
-        self._portal = None        # (portal level, what the national portal puts online)
+        self._portal = None  # (portal level, what the national portal puts online)
         self._leader_reads = [COL["egov_index"], COL["trust_mean"]]
         self._fire_events()
         self.records[0] = measure(self)
@@ -130,9 +131,10 @@ class EGovModel(mesa.Model):
         roadmap, year = self.central.levers.roadmap_clarity, self.year
         reference_trust, rent_mean = self.config.citizens.reference_trust, self.config.civil_servants.rent_mean
         for p, leader in enumerate(self.leaders):
-            best_peer = max(index[:p] + index[p + 1:], default=index[p])
-            leader.step_province(ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p],
-                                 reference_trust, rent_mean)
+            best_peer = max(index[:p] + index[p + 1 :], default=index[p])
+            leader.step_province(
+                ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p], reference_trust, rent_mean
+            )
         self.step_index = k + 1
         measure(self, out=self.records[self.step_index])
         if self.datacollector is not None:
@@ -198,11 +200,12 @@ class EGovModel(mesa.Model):
         training = np.array([p.training for p in policies])
         teams = np.array([p.community_digital_teams for p in policies])
         literacy_rate = c.literacy_training_effect * np.where(
-            rural, training[:, None] * (1 - cs.cascade_loss) + teams[:, None], training[:, None])
+            rural, training[:, None] * (1 - cs.cascade_loss) + teams[:, None], training[:, None]
+        )
         trust_rate = np.array([p.feedback for p in policies])
         deterrence = np.array([leader.deterrence for leader in leaders])
         self._pa = {
-            "access_factor": group_factor * (1 + c.infrastructure_effect * per_capita),   # (P, 4)
+            "access_factor": group_factor * (1 + c.infrastructure_effect * per_capita),  # (P, 4)
             "literacy_rate": literacy_rate.reshape(-1),
             "literacy_step": np.exp(-literacy_rate.reshape(-1) * self.dt),
             "trust_rate": trust_rate,
@@ -229,8 +232,7 @@ class EGovModel(mesa.Model):
         portal_services = self.central.levers.portal_services
         if self._portal is None or self._portal[0] != portal_services:
             nothing_digitised = SimpleNamespace(digitised=np.zeros(self.rent_rel.size))
-            self._portal = (portal_services, ProvincialLeader.online(nothing_digitised, self.rent_rel,
-                                                                      portal_services))
+            self._portal = (portal_services, ProvincialLeader.online(nothing_digitised, self.rent_rel, portal_services))
         online = np.maximum(np.array([leader.digitised for leader in self.leaders]), self._portal[1])
         self._online_cache = (self._policy_version, online, online.sum(axis=1) / self.rent_rel.size)
         return online
@@ -258,8 +260,8 @@ class EGovModel(mesa.Model):
     def _reporters(self) -> dict:
         def reporter(p: int, col: int):
             return lambda m: m.records[m.step_index, p, col]
-        return {f"{key}/{name}": reporter(p, COL[name])
-                for p, key in enumerate(self.province_ids) for name in COLUMNS}
+
+        return {f"{key}/{name}": reporter(p, COL[name]) for p, key in enumerate(self.province_ids) for name in COLUMNS}
 
 
 def simulate(scenario: Scenario, seed: int | None = None, progress=None) -> np.ndarray:

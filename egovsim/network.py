@@ -20,8 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def block_ring_network(block_sizes: np.ndarray, mean_degree: float, homophily: float, rewiring: float,
-                       rng: np.random.Generator) -> sp.csr_array:
+def block_ring_network(
+    block_sizes: np.ndarray, mean_degree: float, homophily: float, rewiring: float, rng: np.random.Generator
+) -> sp.csr_array:
     """Undirected, unweighted network over sum(block_sizes) nodes whose blocks are contiguous index ranges.
 
     Returns a symmetric CSR array with int8 ones, no self-loops and no duplicate links.
@@ -37,7 +38,7 @@ def block_ring_network(block_sizes: np.ndarray, mean_degree: float, homophily: f
     # n * mean_degree / 2 links; link e starts at node e % n and reaches ring distance e // n + 1, so each
     # node starts about mean_degree / 2 links to its nearest neighbours on its block's ring. Built round by
     # round (round d: every node's link at distance d) instead of with % and // over all links.
-    n_links = int(round(n * mean_degree / 2.0))
+    n_links = round(n * mean_degree / 2.0)
     rounds = -(-n_links // n)
     src = np.empty(n_links, dtype=idx)
     target = np.empty(n_links, dtype=idx)
@@ -108,8 +109,8 @@ def block_diagonal(blocks: list[sp.csr_array]) -> sp.csr_array:
     indptr[0] = 0
     for b in blocks:
         m = b.shape[0]
-        indptr[row + 1:row + m + 1] = b.indptr[1:] + link
-        indices[link:link + b.nnz] = b.indices + row
+        indptr[row + 1 : row + m + 1] = b.indptr[1:] + link
+        indices[link : link + b.nnz] = b.indices + row
         row, link = row + m, link + b.nnz
     adj = sp.csr_array((np.ones(nnz, dtype=np.int8), indices, indptr), shape=(n, n))
     adj.has_canonical_format = True
@@ -122,7 +123,7 @@ def neighbours_of(adj: sp.csr_array, nodes: np.ndarray) -> np.ndarray:
     starts = indptr[nodes]
     counts = indptr[nodes + 1] - starts
     if nodes.size == 1:
-        return adj.indices[starts[0]:starts[0] + counts[0]]
+        return adj.indices[starts[0] : starts[0] + counts[0]]
     ends = np.cumsum(counts)
     total = int(ends[-1]) if ends.size else 0
     if total == 0:

@@ -16,7 +16,7 @@ class ObservedPoint:
     province: str
     year: float
     value: float
-    label: str       # what it is, e.g. "MIC index 2017"
+    label: str  # what it is, e.g. "MIC index 2017"
     source: str
 
 
@@ -33,15 +33,19 @@ def egov_index_points(path: Path = DEFAULT_PATH) -> list[ObservedPoint]:
     obs = load(Path(path))
     targets = {t["id"]: t for t in obs.get("targets", [])}
     points: list[ObservedPoint] = []
-    for tid, label in (("mic_index_2017", "MIC index"), ("mic_index_2019_hue", "MIC index"),
-                       ("ict_index_2019_hue", "Vietnam ICT Index")):
+    for tid, label in (
+        ("mic_index_2017", "MIC index"),
+        ("mic_index_2019_hue", "MIC index"),
+        ("ict_index_2019_hue", "Vietnam ICT Index"),
+    ):
         t = targets.get(tid)
         if not t:
             continue
         for prov, value in (t.get("values") or {}).items():
             if value is not None:
-                points.append(ObservedPoint(prov, float(t["year"]), float(value), f"{label} {t['year']}",
-                                            t.get("source", "")))
+                points.append(
+                    ObservedPoint(prov, float(t["year"]), float(value), f"{label} {t['year']}", t.get("source", ""))
+                )
     dti = targets.get("dti_values")
     if dti:
         for year, vals in dti["values"].items():
@@ -49,6 +53,7 @@ def egov_index_points(path: Path = DEFAULT_PATH) -> list[ObservedPoint]:
                 if key == "hue":
                     points.append(ObservedPoint("hue", float(year), float(value), f"DTI {year}", dti["source"]))
                 elif key == "hue_digital_government_activity":
-                    points.append(ObservedPoint("hue", float(year), float(value),
-                                                f"DTI digital government {year}", dti["source"]))
+                    points.append(
+                        ObservedPoint("hue", float(year), float(value), f"DTI digital government {year}", dti["source"])
+                    )
     return points

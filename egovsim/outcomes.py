@@ -51,12 +51,15 @@ def outcome_range(column: str) -> tuple[float, float] | None:
     return (-1.0, 1.0) if column.endswith("_gap") else (0.0, 1.0)
 
 
-def egov_index(weights, access: np.ndarray, genuine: np.ndarray, online: np.ndarray,
-               adopted: np.ndarray) -> np.ndarray:
+def egov_index(weights, access: np.ndarray, genuine: np.ndarray, online: np.ndarray, adopted: np.ndarray) -> np.ndarray:
     """E-government index: a weighted mean of four pillars in [0, 1], after the MIC index's sub-indices
     (IT infrastructure; internal IT use; online public services; portal use by citizens)."""
-    return (weights.infrastructure * access + weights.internal_use * genuine
-            + weights.online_services * online + weights.citizen_uptake * adopted)
+    return (
+        weights.infrastructure * access
+        + weights.internal_use * genuine
+        + weights.online_services * online
+        + weights.citizen_uptake * adopted
+    )
 
 
 def share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -67,21 +70,25 @@ def share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 # which of the four blocks (rural majority, rural minority, urban majority, urban minority) each subgroup holds
 SUBGROUPS = ("all", "urban", "rural", "minority", "majority")
-_MEMBERS = np.array([[1, 0, 1, 0, 1],
-                     [1, 0, 1, 1, 0],
-                     [1, 1, 0, 0, 1],
-                     [1, 1, 0, 1, 0]], dtype=float)
+_MEMBERS = np.array([[1, 0, 1, 0, 1], [1, 0, 1, 1, 0], [1, 1, 0, 0, 1], [1, 1, 0, 1, 0]], dtype=float)
 
 # where each share of `measure` goes: (column, measure (0 adopted, 1 access, 2 used), subgroup)
-_SHARE_CELLS = sorted([
-    (COL["adopted_share"], 0, 0), (COL["access_share"], 1, 0), (COL["use_share_12m"], 2, 0),
-    *((COL[f"{name}_adopted_share"], 0, g) for g, name in enumerate(SUBGROUPS) if g),
-    *((COL[f"{name}_access_share"], 1, g) for g, name in enumerate(SUBGROUPS) if g),
-    (COL["urban_use_share_12m"], 2, 1), (COL["rural_use_share_12m"], 2, 2)])
+_SHARE_CELLS = sorted(
+    [
+        (COL["adopted_share"], 0, 0),
+        (COL["access_share"], 1, 0),
+        (COL["use_share_12m"], 2, 0),
+        *((COL[f"{name}_adopted_share"], 0, g) for g, name in enumerate(SUBGROUPS) if g),
+        *((COL[f"{name}_access_share"], 1, g) for g, name in enumerate(SUBGROUPS) if g),
+        (COL["urban_use_share_12m"], 2, 1),
+        (COL["rural_use_share_12m"], 2, 2),
+    ]
+)
 SHARE_COLS = np.array([col for col, _, _ in _SHARE_CELLS])
 SHARE_FROM = np.array([m * len(SUBGROUPS) + g for _, m, g in _SHARE_CELLS])  # into (measure, subgroup) flat
-LEADER_COLS = np.array([COL[name] for name in ("roadmap_clarity", "usability", "leader_will", "n_systems",
-                                               "it_cost", "it_waste")])
+LEADER_COLS = np.array(
+    [COL[name] for name in ("roadmap_clarity", "usability", "leader_will", "n_systems", "it_cost", "it_waste")]
+)
 
 
 def measure(model, out: np.ndarray | None = None) -> np.ndarray:
@@ -95,12 +102,30 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty((P, len(COLUMNS)))
     t = cit.tallies(k)
-    window = slice(max(0, k + 2 - cit.steps_per_year), k + 2)   # dealings with government, last 12 months
+    window = slice(max(0, k + 2 - cit.steps_per_year), k + 2)  # dealings with government, last 12 months
     roadmap = model.central.levers.roadmap_clarity
-    leaders = np.array([[roadmap, leader.usability, leader.will, leader.n_systems, leader.it_cost, leader.it_waste]
-                        for leader in model.leaders])
-    model.kernels.measure(out, t, cit.group_sizes, cs.genuine_count, cs.ceremonial_count, cs.skill_sum, cs.counts,
-                          cs.served, cs.served_genuine, cs.unreliable, cit.province_sizes,
-                          cit.needs_per_step[window], cit.payments_per_step[window], model.services_online_share(),
-                          leaders, model.index_weights)
+    leaders = np.array(
+        [
+            [roadmap, leader.usability, leader.will, leader.n_systems, leader.it_cost, leader.it_waste]
+            for leader in model.leaders
+        ]
+    )
+    model.kernels.measure(
+        out,
+        t,
+        cit.group_sizes,
+        cs.genuine_count,
+        cs.ceremonial_count,
+        cs.skill_sum,
+        cs.counts,
+        cs.served,
+        cs.served_genuine,
+        cs.unreliable,
+        cit.province_sizes,
+        cit.needs_per_step[window],
+        cit.payments_per_step[window],
+        model.services_online_share(),
+        leaders,
+        model.index_weights,
+    )
     return out

@@ -25,8 +25,21 @@ from .scenario import Scenario, dump_yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path("results")
 INTEGER_COLUMNS = {"citizens", "n_systems"}
-DEPENDENCIES = ("mesa", "numpy", "scipy", "networkx", "SALib", "matplotlib", "PyYAML", "pyarrow", "dask",
-                "distributed", "pyabc", "tqdm")
+DEPENDENCIES = (
+    "mesa",
+    "numpy",
+    "numba",
+    "scipy",
+    "networkx",
+    "SALib",
+    "matplotlib",
+    "PyYAML",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "pyabc",
+    "tqdm",
+)
 
 
 @contextlib.contextmanager
@@ -76,7 +89,7 @@ def check_out_folder(folder: Path) -> None:
 
 def default_run_folder(name: str, root: Path = RESULTS) -> Path:
     """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
     folder = root / f"{safe}-{stamp}"
     n = 1
@@ -90,7 +103,7 @@ def format_value(column: str, value: float) -> str:
     if np.isnan(value):
         return "nan"
     if column in INTEGER_COLUMNS:
-        return str(int(round(value)))
+        return str(round(value))
     return format(float(value), ".10g")  # fixed precision: identical text for identical runs everywhere
 
 
@@ -110,34 +123,56 @@ def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str
     for k, year in enumerate(years(scenario, records.shape[0])):
         year_text = format(round(float(year), 6), ".6f")
         for p, key in enumerate(provinces):
-            writer.writerow([*extra.values(), year_text, key,
-                             *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS))])
+            writer.writerow(
+                [*extra.values(), year_text, key, *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS))]
+            )
     return buf.getvalue()
 
 
 def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
     """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run."""
-    k = int(round((year + 0.5 - scenario.start_year) / scenario.dt))
+    k = round((year + 0.5 - scenario.start_year) / scenario.dt)
     return min(max(k, 0), n_rows - 1)
 
 
-SUMMARY_COLUMNS = ("egov_index", "adopted_share", "use_share_12m", "access_share", "urban_adopted_share",
-                   "rural_adopted_share", "minority_adopted_share", "urban_rural_gap", "ethnic_gap",
-                   "civil_servant_genuine_share", "civil_servant_ceremonial_share", "services_online_share",
-                   "informal_payment_index", "leader_will", "it_cost", "it_waste")
+SUMMARY_COLUMNS = (
+    "egov_index",
+    "adopted_share",
+    "use_share_12m",
+    "access_share",
+    "urban_adopted_share",
+    "rural_adopted_share",
+    "minority_adopted_share",
+    "urban_rural_gap",
+    "ethnic_gap",
+    "civil_servant_genuine_share",
+    "civil_servant_ceremonial_share",
+    "services_online_share",
+    "informal_payment_index",
+    "leader_will",
+    "it_cost",
+    "it_waste",
+)
 
 
 def summary(records: np.ndarray, scenario: Scenario) -> dict:
     """Key outcomes per province at the report years (mid-year state) and at the end of the run."""
     n_rows = records.shape[0]
-    points = {str(y): row_of_year(scenario, n_rows, y) for y in scenario.report_years
-              if scenario.start_year <= y <= scenario.end_year}
+    points = {
+        str(y): row_of_year(scenario, n_rows, y)
+        for y in scenario.report_years
+        if scenario.start_year <= y <= scenario.end_year
+    }
     points["end"] = n_rows - 1
     out = {}
     for p, key in enumerate(scenario.provinces):
-        out[key] = {label: {"year": round(float(years(scenario, n_rows)[k]), 6),
-                            **{c: _json_number(records[k, p, COL[c]]) for c in SUMMARY_COLUMNS}}
-                    for label, k in points.items()}
+        out[key] = {
+            label: {
+                "year": round(float(years(scenario, n_rows)[k]), 6),
+                **{c: _json_number(records[k, p, COL[c]]) for c in SUMMARY_COLUMNS},
+            }
+            for label, k in points.items()
+        }
     return {"scenario": scenario.name, "value_for_year": "state at mid-year (1 July)", "provinces": out}
 
 
@@ -147,12 +182,14 @@ def _json_number(x: float) -> float | None:
 
 def git_commit() -> dict:
     """The code's git commit and whether the work tree had uncommitted changes."""
+
     def git(*args: str) -> str | None:
         try:
             res = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
             return res.stdout.strip() if res.returncode == 0 else None
         except (OSError, subprocess.SubprocessError):
             return None
+
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
@@ -168,16 +205,35 @@ def package_versions() -> dict:
     return versions
 
 
-def provenance(*, seeds: list[int], wall_time_s: float, scenario_file: str | None, extra: dict | None = None,
-               command: list[str] | None = None) -> dict:
+def lock_file_hash() -> dict:
+    """The sha256 of uv.lock, the exact set of packages `make` installs; None outside a checkout (pip install)."""
+    import hashlib
+
+    lock = REPO_ROOT / "uv.lock"
+    try:
+        digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {"file": "uv.lock", "sha256": digest}
+
+
+def provenance(
+    *,
+    seeds: list[int],
+    wall_time_s: float,
+    scenario_file: str | None,
+    extra: dict | None = None,
+    command: list[str] | None = None,
+) -> dict:
     return {
         "egovsim_command": command if command is not None else sys.argv[:],
         "scenario_file": scenario_file,
         "seeds": seeds,
         "wall_time_s": round(wall_time_s, 3),
-        "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git_commit(),
         "versions": package_versions(),
+        "lock": lock_file_hash(),
         "platform": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()},
         **(extra or {}),
     }
@@ -196,6 +252,7 @@ def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict,
     write_json(folder / "summary.json", summary(records, scenario))
     if plots:
         from .plots import run_plots
+
         run_plots(folder / "plots", scenario, records[None])
     write_json(folder / "provenance.json", prov)
     return folder

@@ -1,6 +1,6 @@
 """docs/parameters.md, generated from the scenario schema (the one place defaults live).
 
-    python -m egovsim.paramdoc > docs/parameters.md
+python -m egovsim.paramdoc > docs/parameters.md
 """
 
 from __future__ import annotations
@@ -8,8 +8,19 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from .scenario import (CentralState, CitizenParams, CivilServantParams, IndexWeights, LeaderParams, LeaderInit,
-                       NetworkParams, Policy, ProvinceConfig, Scenario, ServiceParams)
+from .scenario import (
+    CentralState,
+    CitizenParams,
+    CivilServantParams,
+    IndexWeights,
+    LeaderInit,
+    LeaderParams,
+    NetworkParams,
+    Policy,
+    ProvinceConfig,
+    Scenario,
+    ServiceParams,
+)
 from .schema import has_neutral
 
 SECTIONS = (
@@ -53,14 +64,22 @@ def _range(f: dataclasses.Field) -> str:
 
 
 def markdown() -> str:
-    lines = ["# Parameters", "",
-             "Generated from `egovsim/scenario.py` by `python -m egovsim.paramdoc`: do not edit by hand.",
-             "Neutral: the value that switches a behavioural rule off (all neutral = Bass model, see ODD.md).",
-             "Source 'prior' marks values no source gives: starting points within stated ranges, to calibrate.", ""]
+    lines = [
+        "# Parameters",
+        "",
+        "Generated from `egovsim/scenario.py` by `python -m egovsim.paramdoc`: do not edit by hand.",
+        "Neutral: the value that switches a behavioural rule off (all neutral = Bass model, see ODD.md).",
+        "Source 'prior' marks values no source gives: starting points within stated ranges, to calibrate.",
+        "",
+    ]
     for title, prefix, cls in SECTIONS:
         hints = typing.get_type_hints(cls)
-        lines += [f"## {title}", "", "| key | default | range | neutral | unit | meaning | source |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {title}",
+            "",
+            "| key | default | range | neutral | unit | meaning | source |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for f in dataclasses.fields(cls):
             default = _default(f)
             if default == "(section)":
@@ -69,8 +88,10 @@ def markdown() -> str:
             choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else ()
             rng = " / ".join(choices) if choices else _range(f)
             neutral = _cell(f.metadata["neutral"]) if has_neutral(f) else ""
-            lines.append(f"| `{prefix}{f.name}` | {_cell(default)} | {rng} | {neutral} | {f.metadata.get('unit', '')} "
-                         f"| {f.metadata.get('doc', '')} | {f.metadata.get('source', '')} |")
+            lines.append(
+                f"| `{prefix}{f.name}` | {_cell(default)} | {rng} | {neutral} | {f.metadata.get('unit', '')} "
+                f"| {f.metadata.get('doc', '')} | {f.metadata.get('source', '')} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import neighbours_of
 from .kernels import Tallies
-from .population import NEVER, MINORITY_BLOCK, CitizenLayout, CivilService, StepContext, approach_one
+from .network import neighbours_of
+from .population import MINORITY_BLOCK, NEVER, CitizenLayout, CivilService, StepContext, approach_one
 from .scenario import Scenario
 
 
@@ -28,11 +28,11 @@ class PlainCitizens(CitizenLayout):
         self.access = access
         self.literacy = literacy
         self.trust = trust
-        self.active = np.zeros(self.n, dtype=bool)         # uses online services now
-        self.adopted = np.zeros(self.n, dtype=bool)        # has ever adopted
-        self.to_access = to_access                         # access threshold
-        self.access_accumulated = np.zeros(self.n)         # access hazard accumulated so far
-        self.to_adopt = to_adopt                           # remaining adoption threshold
+        self.active = np.zeros(self.n, dtype=bool)  # uses online services now
+        self.adopted = np.zeros(self.n, dtype=bool)  # has ever adopted
+        self.to_access = to_access  # access threshold
+        self.access_accumulated = np.zeros(self.n)  # access hazard accumulated so far
+        self.to_adopt = to_adopt  # remaining adoption threshold
         self.last_online = np.full(self.n, NEVER, dtype=np.int32)
         if not self.well_mixed:
             degree = np.diff(self.adjacency.indptr)
@@ -55,9 +55,11 @@ class PlainCitizens(CitizenLayout):
             usefulness = ctx.online_share[self.province] * reliability
             lang = np.where(MINORITY_BLOCK, 1 - c.language_penalty, 1.0)[self.group % 4]
             ease = ctx.usability[self.province] * lang * self.literacy
-            log_mult = (c.beta_usefulness * (usefulness - c.reference_usefulness)
-                        + c.beta_ease * (ease - c.reference_ease)
-                        + c.beta_trust * (self.trust - c.reference_trust))
+            log_mult = (
+                c.beta_usefulness * (usefulness - c.reference_usefulness)
+                + c.beta_ease * (ease - c.reference_ease)
+                + c.beta_trust * (self.trust - c.reference_trust)
+            )
             hazard = hazard * np.exp(log_mult)
         return np.where(self.access & ~self.active, hazard, 0.0)
 
@@ -81,8 +83,7 @@ class PlainCitizens(CitizenLayout):
         self._set_users(lapsed, False)
         self.to_adopt[new_users] = np.inf
 
-    def _deal_with_government(self, ctx: StepContext, reliability: np.ndarray,
-                              rng: np.random.Generator) -> np.ndarray:
+    def _deal_with_government(self, ctx: StepContext, reliability: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         c, k = self.params, ctx.k
         drawn = self._needs(ctx, rng)
         if drawn is None:
@@ -117,7 +118,12 @@ class PlainCitizens(CitizenLayout):
         """Counts and sums for outcomes, counted over every citizen (sums of literacy and trust as group size
         minus the sum of 1 - x, the form the fast path keeps)."""
         G, P = self.group_sizes.size, self.n_provinces
-        return Tallies(self.group_counts(self.adopted), self.group_counts(self.access),
-                       self.group_counts(self.used_in_last_year(k))[None, :],
-                       np.ones(G), np.bincount(self.group, weights=1.0 - self.literacy.astype(np.float64), minlength=G),
-                       np.ones(P), np.bincount(self.group, weights=1.0 - self.trust.astype(np.float64), minlength=G))
+        return Tallies(
+            self.group_counts(self.adopted),
+            self.group_counts(self.access),
+            self.group_counts(self.used_in_last_year(k))[None, :],
+            np.ones(G),
+            np.bincount(self.group, weights=1.0 - self.literacy.astype(np.float64), minlength=G),
+            np.ones(P),
+            np.bincount(self.group, weights=1.0 - self.trust.astype(np.float64), minlength=G),
+        )

@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .observations import egov_index_points  # noqa: E402
-from .outcomes import COL  # noqa: E402
-from .output import atomic_write, years  # noqa: E402
-from .scenario import Scenario  # noqa: E402
+from .observations import egov_index_points
+from .outcomes import COL
+from .output import atomic_write, years
+from .scenario import Scenario
 
 BAND = (5, 95)
 
@@ -53,13 +53,15 @@ def band_note(records: np.ndarray) -> str:
 def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
     fig, axes = panel_row(records.shape[2], "Access and use of online public services by group" + band_note(records))
-    series = (("access_share", "internet at home", {"color": "0.55", "linestyle": "--"}),
-              ("adopted_share", "adopted (all)", {"color": "black"}),
-              ("use_share_12m", "used in last 12 months", {"color": "black", "linestyle": ":"}),
-              ("urban_adopted_share", "adopted, urban", {"color": "tab:blue"}),
-              ("rural_adopted_share", "adopted, rural", {"color": "tab:green"}),
-              ("minority_adopted_share", "adopted, ethnic minority", {"color": "tab:red"}))
-    for p, (key, prov) in enumerate(scenario.provinces.items()):
+    series = (
+        ("access_share", "internet at home", {"color": "0.55", "linestyle": "--"}),
+        ("adopted_share", "adopted (all)", {"color": "black"}),
+        ("use_share_12m", "used in last 12 months", {"color": "black", "linestyle": ":"}),
+        ("urban_adopted_share", "adopted, urban", {"color": "tab:blue"}),
+        ("rural_adopted_share", "adopted, rural", {"color": "tab:green"}),
+        ("minority_adopted_share", "adopted, ethnic minority", {"color": "tab:red"}),
+    )
+    for p, (_key, prov) in enumerate(scenario.provinces.items()):
         ax = axes[p]
         for col, label, style in series:
             band_line(ax, t, records[:, :, p, COL[col]], label, **style)
@@ -81,10 +83,16 @@ def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         band_line(ax, t, records[:, :, p, COL["egov_index"]], f"{prov.name} (simulated)")
         color = ax.get_lines()[-1].get_color()
         for pt in (pt for pt in points if pt.province == key):
-            ax.scatter(pt.year + 0.5, pt.value, color=color, marker=markers.get(pt.label[:3], "D"),
-                       edgecolor="black", zorder=5, s=40)
-            ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4),
-                        fontsize=7)
+            ax.scatter(
+                pt.year + 0.5,
+                pt.value,
+                color=color,
+                marker=markers.get(pt.label[:3], "D"),
+                edgecolor="black",
+                zorder=5,
+                s=40,
+            )
+            ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_title("E-government index against observed points" + band_note(records))
     ax.set_xlabel("year")
     ax.set_ylabel("index (0-1)")
@@ -97,7 +105,7 @@ def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
 def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
     fig, axes = panel_row(2, "Digital divides (adopted share)" + band_note(records))
-    for p, (key, prov) in enumerate(scenario.provinces.items()):
+    for p, (_key, prov) in enumerate(scenario.provinces.items()):
         band_line(axes[0], t, records[:, :, p, COL["urban_rural_gap"]], prov.name)
         band_line(axes[1], t, records[:, :, p, COL["ethnic_gap"]], prov.name)
     axes[0].set_title("urban minus rural")
@@ -113,14 +121,17 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
 
 def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
-    fig, axes = panel_row(records.shape[2], "Government side: civil servants, services, informal payments"
-                      + band_note(records))
-    series = (("civil_servant_genuine_share", "civil servants: genuine use", {"color": "tab:blue"}),
-              ("civil_servant_ceremonial_share", "civil servants: ceremonial use", {"color": "tab:orange"}),
-              ("services_online_share", "procedures fully online", {"color": "tab:green"}),
-              ("informal_payment_index", "informal payment index", {"color": "tab:red"}),
-              ("leader_will", "leader's will", {"color": "0.3", "linestyle": "--"}))
-    for p, (key, prov) in enumerate(scenario.provinces.items()):
+    fig, axes = panel_row(
+        records.shape[2], "Government side: civil servants, services, informal payments" + band_note(records)
+    )
+    series = (
+        ("civil_servant_genuine_share", "civil servants: genuine use", {"color": "tab:blue"}),
+        ("civil_servant_ceremonial_share", "civil servants: ceremonial use", {"color": "tab:orange"}),
+        ("services_online_share", "procedures fully online", {"color": "tab:green"}),
+        ("informal_payment_index", "informal payment index", {"color": "tab:red"}),
+        ("leader_will", "leader's will", {"color": "0.3", "linestyle": "--"}),
+    )
+    for p, (_key, prov) in enumerate(scenario.provinces.items()):
         for col, label, style in series:
             band_line(axes[p], t, records[:, :, p, COL[col]], label, **style)
         axes[p].set_title(prov.name)
@@ -135,8 +146,12 @@ def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Pat
     """Write the standard plots of one scenario's runs into `folder`."""
     folder = Path(folder)
     made = []
-    for name, fn in (("egov_index.png", egov_index), ("use_by_group.png", use_by_group),
-                     ("gaps.png", gaps), ("government.png", government_side)):
+    for name, fn in (
+        ("egov_index.png", egov_index),
+        ("use_by_group.png", use_by_group),
+        ("gaps.png", gaps),
+        ("government.png", government_side),
+    ):
         fn(scenario, records, folder / name)
         made.append(folder / name)
     return made
@@ -151,9 +166,12 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True, squeeze=False)
     axes = axes[0]
     weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
-    series = (("egov_index", "e-government index", "tab:blue"), ("access_share", "internet at home", "0.5"),
-              ("use_share_12m", "used online services (12 m)", "tab:red"),
-              ("services_online_share", "procedures online", "tab:green"))
+    series = (
+        ("egov_index", "e-government index", "tab:blue"),
+        ("access_share", "internet at home", "0.5"),
+        ("use_share_12m", "used online services (12 m)", "tab:red"),
+        ("services_online_share", "procedures online", "tab:green"),
+    )
     for ax, panel in zip(axes, panels):
         for col, label, color in series:
             if panel == "national":
@@ -163,12 +181,28 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
             band_line(ax, t, data, label, color=color)
         for row in rows:
             if row["kind"] == "value" and row["where"].split()[0] == panel:
-                ax.errorbar(row["year"] + 0.5, row["observed"], yerr=2 * row["sd"], fmt="o", color="black",
-                            markersize=4, capsize=2)
-                ax.annotate(row["target"], (row["year"] + 0.5, row["observed"]), fontsize=6,
-                            textcoords="offset points", xytext=(4, 3))
-        ax.set_title(scenario.provinces[panel].name if panel in scenario.provinces else
-                     "three provinces, population-weighted (vs national data)", fontsize=9)
+                ax.errorbar(
+                    row["year"] + 0.5,
+                    row["observed"],
+                    yerr=2 * row["sd"],
+                    fmt="o",
+                    color="black",
+                    markersize=4,
+                    capsize=2,
+                )
+                ax.annotate(
+                    row["target"],
+                    (row["year"] + 0.5, row["observed"]),
+                    fontsize=6,
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                )
+        ax.set_title(
+            scenario.provinces[panel].name
+            if panel in scenario.provinces
+            else "three provinces, population-weighted (vs national data)",
+            fontsize=9,
+        )
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.set_xlabel("year")
@@ -177,8 +211,9 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
     save_png(fig, path)
 
 
-def posterior_marginals(names: list[str], samples: np.ndarray, weights: np.ndarray, bounds: np.ndarray,
-                        path: Path) -> None:
+def posterior_marginals(
+    names: list[str], samples: np.ndarray, weights: np.ndarray, bounds: np.ndarray, path: Path
+) -> None:
     n = len(names)
     cols = min(n, 4)
     rows_ = -(-n // cols)
@@ -217,14 +252,22 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
                 y = np.arange(len(params))
                 for shift, index, color in ((-0.2, "S1", "tab:blue"), (0.2, "ST", "tab:orange")):
                     vals = np.array([get(province, output, p, index) for p in params])
-                    ax.barh(y + shift, vals[:, 0], height=0.4, xerr=vals[:, 1], color=color, label=index,
-                            error_kw={"elinewidth": 0.8})
+                    ax.barh(
+                        y + shift,
+                        vals[:, 0],
+                        height=0.4,
+                        xerr=vals[:, 1],
+                        color=color,
+                        label=index,
+                        error_kw={"elinewidth": 0.8},
+                    )
                 ax.set_yticks(y, params, fontsize=7)
                 ax.axvline(0, color="0.4", linewidth=0.8)
                 ax.set_xlabel("index")
             else:
-                vals = np.array([[get(province, output, p, "mu_star")[0], get(province, output, p, "sigma")[0]]
-                                 for p in params])
+                vals = np.array(
+                    [[get(province, output, p, "mu_star")[0], get(province, output, p, "sigma")[0]] for p in params]
+                )
                 ax.scatter(vals[:, 0], vals[:, 1], color="tab:blue")
                 for p, (mx, sx) in zip(params, vals):
                     ax.annotate(p.split(".")[-1], (mx, sx), fontsize=7, textcoords="offset points", xytext=(3, 2))
@@ -260,10 +303,29 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         fig, axes = panel_row(len(provinces), f"Time-resolved {index} of {tr.outcome}")
         for ax, province in zip(axes, provinces):
             for i, p in enumerate(params):  # tab20: distinct colours for up to 20 parameters
-                vals = [next((r["value"] for r in time_rows if r["province"] == province and r["parameter"] == p
-                              and r["index"] == index and r["output"] == f"t={y}"), np.nan) for y in tr.years]
-                ax.plot(tr.years, vals, marker="o", markersize=3, label=p, color=plt.cm.tab20(i % 20),
-                        linestyle="-" if i < 20 else "--")
+                vals = [
+                    next(
+                        (
+                            r["value"]
+                            for r in time_rows
+                            if r["province"] == province
+                            and r["parameter"] == p
+                            and r["index"] == index
+                            and r["output"] == f"t={y}"
+                        ),
+                        np.nan,
+                    )
+                    for y in tr.years
+                ]
+                ax.plot(
+                    tr.years,
+                    vals,
+                    marker="o",
+                    markersize=3,
+                    label=p,
+                    color=plt.cm.tab20(i % 20),
+                    linestyle="-" if i < 20 else "--",
+                )
             ax.set_title(scenario.provinces[province].name)
             ax.set_xlabel("year")
             ax.grid(alpha=0.3)

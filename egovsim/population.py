@@ -81,32 +81,33 @@ def beta_draws(rng: np.random.Generator, mean: float, n: int, concentration: flo
 
 def block_sizes(n: int, urban_share: float, minority_share: float) -> np.ndarray:
     """Citizens per block; minority share taken as equal in urban and rural areas (no source splits it)."""
-    n_urban = int(round(n * urban_share))
+    n_urban = round(n * urban_share)
     n_rural = n - n_urban
-    rural_min = int(round(n_rural * minority_share))
-    urban_min = int(round(n_urban * minority_share))
+    rural_min = round(n_rural * minority_share)
+    urban_min = round(n_urban * minority_share)
     return np.array([n_rural - rural_min, rural_min, n_urban - urban_min, urban_min], dtype=np.int64)
 
 
 @dataclass
 class StepContext:
     """Province-level state that citizens and civil servants read in a step (arrays indexed by province)."""
-    k: int                         # step index (0-based)
-    online: np.ndarray             # (P, J) probability a procedure instance is fully online
-    rent_rel: np.ndarray           # (J,) rent of each procedure relative to the mean
-    online_share: np.ndarray       # (P,) mean of `online` over procedures
-    usability: np.ndarray          # (P,)
-    deterrence: np.ndarray         # (P,) 1 - min(1, pi F): share of the rent still worth asking for
-    access_hazard: np.ndarray      # (4P,) per group, per year
-    literacy_rate: np.ndarray      # (4P,) per group, per year
-    trust_rate: np.ndarray         # (P,) per year
-    leader_pull: np.ndarray        # (P,) leader will x monitoring
-    mandate: np.ndarray            # (P,) effective mandate strength
-    training: np.ndarray           # (P,)
-    literacy_step: np.ndarray | None = None   # (4P,) exp(-literacy_rate dt)
-    trust_step: np.ndarray | None = None      # (P,) exp(-trust_feedback_rate x trust_rate dt)
-    ask: np.ndarray | None = None             # (P, J) chance an informal payment is asked at the counter
-    trust_moves: bool = True                  # any trust_step below 1
+
+    k: int  # step index (0-based)
+    online: np.ndarray  # (P, J) probability a procedure instance is fully online
+    rent_rel: np.ndarray  # (J,) rent of each procedure relative to the mean
+    online_share: np.ndarray  # (P,) mean of `online` over procedures
+    usability: np.ndarray  # (P,)
+    deterrence: np.ndarray  # (P,) 1 - min(1, pi F): share of the rent still worth asking for
+    access_hazard: np.ndarray  # (4P,) per group, per year
+    literacy_rate: np.ndarray  # (4P,) per group, per year
+    trust_rate: np.ndarray  # (P,) per year
+    leader_pull: np.ndarray  # (P,) leader will x monitoring
+    mandate: np.ndarray  # (P,) effective mandate strength
+    training: np.ndarray  # (P,)
+    literacy_step: np.ndarray | None = None  # (4P,) exp(-literacy_rate dt)
+    trust_step: np.ndarray | None = None  # (P,) exp(-trust_feedback_rate x trust_rate dt)
+    ask: np.ndarray | None = None  # (P, J) chance an informal payment is asked at the counter
+    trust_moves: bool = True  # any trust_step below 1
 
 
 class CitizenLayout:
@@ -122,12 +123,12 @@ class CitizenLayout:
         self.n_steps = scenario.n_steps
         provs = list(scenario.provinces.values())
         self.n_provinces = P = len(provs)
-        sizes = np.array([block_sizes(max(1, round(p.population * p.scale)), p.urban_share, p.minority_share)
-                          for p in provs])                                  # (P, 4)
-        self.group_sizes = sizes.reshape(-1)                                 # (4P,)
+        sizes = np.array(
+            [block_sizes(max(1, round(p.population * p.scale)), p.urban_share, p.minority_share) for p in provs]
+        )  # (P, 4)
+        self.group_sizes = sizes.reshape(-1)  # (4P,)
         self.group_start = np.concatenate(([0], np.cumsum(self.group_sizes)))  # (4P + 1,)
-        self.group = np.repeat(np.arange(4 * P, dtype=np.uint8 if 4 * P <= 256 else np.int16),
-                               self.group_sizes)
+        self.group = np.repeat(np.arange(4 * P, dtype=np.uint8 if 4 * P <= 256 else np.int16), self.group_sizes)
         self.n = int(self.group_sizes.sum())
         self.province_sizes = sizes.sum(axis=1)
         self.province_start = np.concatenate(([0], np.cumsum(self.province_sizes)[:-1]))
@@ -155,12 +156,12 @@ class CitizenLayout:
         cs_commune = civil_service.commune
         for p, staff in enumerate(civil_service.of_province):
             start, size = self.province_start[p], self.province_sizes[p]
-            urban = URBAN_BLOCK[self.group[start:start + size] % 4]
+            urban = URBAN_BLOCK[self.group[start : start + size] % 4]
             commune_staff = staff[cs_commune[staff]]
             office_staff = staff[~cs_commune[staff]]
             for mask, pool in ((~urban, commune_staff), (urban, office_staff)):
                 pool = pool if pool.size else staff
-                self.civil_servant[start:start + size][mask] = rng.choice(pool, int(mask.sum()))
+                self.civil_servant[start : start + size][mask] = rng.choice(pool, int(mask.sum()))
 
         net = scenario.network
         self.well_mixed = net.kind == "well_mixed"
@@ -168,8 +169,8 @@ class CitizenLayout:
             self.adjacency = None
         else:
             self.adjacency = block_diagonal(
-                [block_ring_network(sizes[p], net.mean_degree, net.homophily, net.rewiring, rng)
-                 for p in range(P)])
+                [block_ring_network(sizes[p], net.mean_degree, net.homophily, net.rewiring, rng) for p in range(P)]
+            )
 
         # per-step counters of dealings with government, for the 12-month informal-payment index
         self.needs_per_step = np.zeros((scenario.n_steps + 1, P), dtype=np.int64)
@@ -224,12 +225,13 @@ class CitizenLayout:
             return None
         procedure = rng.integers(0, ctx.rent_rel.size, who.size)
         u = rng.random((4, who.size))
-        new_threshold = rng.exponential(size=who.size)   # becomes float32 where stored
+        new_threshold = rng.exponential(size=who.size)  # becomes float32 where stored
         self.next_need[who] = rng.geometric(self.p_need, who.size) + k
         return who, procedure, u, new_threshold
 
-    def _record_dealings(self, ctx: StepContext, prov: np.ndarray, procedure: np.ndarray, works: np.ndarray,
-                         u_pay: np.ndarray) -> None:
+    def _record_dealings(
+        self, ctx: StepContext, prov: np.ndarray, procedure: np.ndarray, works: np.ndarray, u_pay: np.ndarray
+    ) -> None:
         """Counter transactions may involve an informal payment; count dealings and payments per province."""
         c, k = self.params, ctx.k
         ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.deterrence[prov])
@@ -249,17 +251,18 @@ class Citizens(CitizenLayout):
     about 5 x mean degree). 128 bytes at mean degree 8 (benchmarks/README.md).
     """
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService,
-                 backend: str | None = None):
+    def __init__(
+        self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService, backend: str | None = None
+    ):
         access, literacy, trust, to_access, to_adopt = self._lay_out(scenario, rng, civil_service)
         c, G, P = self.params, self.group_sizes.size, self.n_provinces
         betas = bool(c.beta_usefulness or c.beta_ease or c.beta_trust)
         self.kernels = kernels_for(self.n, civil_service.n, backend, hazard_scratch=betas)
         self.access = access
-        self.active = np.zeros(self.n, dtype=bool)          # uses online services now
-        self.adopted = np.zeros(self.n, dtype=bool)         # has ever adopted
-        self.eligible = access.copy()                       # could adopt now: access and not active
-        self.to_adopt = to_adopt                            # remaining adoption threshold
+        self.active = np.zeros(self.n, dtype=bool)  # uses online services now
+        self.adopted = np.zeros(self.n, dtype=bool)  # has ever adopted
+        self.eligible = access.copy()  # could adopt now: access and not active
+        self.to_adopt = to_adopt  # remaining adoption threshold
         self.last_online = np.full(self.n, NEVER, dtype=np.int32)
 
         # literacy_i = 1 - lit_gap_i * lit_G[group], trust_i = 1 - distrust_i * trust_H[province]
@@ -272,7 +275,7 @@ class Citizens(CitizenLayout):
         self.distrust_sum = np.bincount(self.group, weights=self.distrust, minlength=G)
 
         # internet access: per group, the thresholds of citizens without access, sorted, and a pointer
-        self.access_H = np.zeros(G)                          # accumulated access hazard per group
+        self.access_H = np.zeros(G)  # accumulated access hazard per group
         self.access_count = np.bincount(self.group[access], minlength=G)
         without = self.group_sizes - self.access_count
         self._acc_start = np.concatenate(([0], np.cumsum(without + 1)))[:-1]  # each segment ends in a sentinel
@@ -285,8 +288,8 @@ class Citizens(CitizenLayout):
             rows = sl.start + np.flatnonzero(~access[sl])
             rows = rows[np.argsort(to_access[rows], kind="stable")]
             a = self._acc_start[g]
-            self._acc_order[a:a + rows.size] = rows
-            self._acc_thr[a:a + rows.size] = to_access[rows]
+            self._acc_order[a : a + rows.size] = rows
+            self._acc_thr[a : a + rows.size] = to_access[rows]
         del to_access
 
         # who is served by a genuine civil servant (reliability 1), kept up to date as servants convert
@@ -295,8 +298,7 @@ class Citizens(CitizenLayout):
         self.served_genuine = civil_service.state[self.civil_servant] == GENUINE
         order = np.argsort(self.civil_servant, kind="stable").astype(np.int32)
         self._served_order = order
-        self._served_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.civil_servant,
-                                                                      minlength=civil_service.n))))
+        self._served_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.civil_servant, minlength=civil_service.n))))
 
         if self.well_mixed:
             self.users = self._users = np.zeros(P, dtype=np.int64)
@@ -319,10 +321,14 @@ class Citizens(CitizenLayout):
         self._hazard = HazardConstants(
             betas=betas,
             cap=80.0 if abs(c.beta_usefulness) + abs(c.beta_ease) + abs(c.beta_trust) > 80.0 else np.inf,
-            lang=np.where(MINORITY_BLOCK, 1.0 - c.language_penalty, 1.0), failure=self.failure_unless_genuine,
-            beta_usefulness=c.beta_usefulness, beta_ease=c.beta_ease, beta_trust=c.beta_trust,
+            lang=np.where(MINORITY_BLOCK, 1.0 - c.language_penalty, 1.0),
+            failure=self.failure_unless_genuine,
+            beta_usefulness=c.beta_usefulness,
+            beta_ease=c.beta_ease,
+            beta_trust=c.beta_trust,
             reference_usefulness=c.reference_usefulness,
-            const0=c.beta_trust * (1.0 - c.reference_trust) - c.beta_ease * c.reference_ease)
+            const0=c.beta_trust * (1.0 - c.reference_trust) - c.beta_ease * c.reference_ease,
+        )
 
     # ---- the citizen rules ----------------------------------------------------------------------------
 
@@ -364,15 +370,21 @@ class Citizens(CitizenLayout):
         if servants.size == 0:
             return
         for s in servants.tolist():
-            self.served_genuine[self._served_order[self._served_ptr[s]:self._served_ptr[s + 1]]] = True
+            self.served_genuine[self._served_order[self._served_ptr[s] : self._served_ptr[s + 1]]] = True
 
     # ---- aggregates -----------------------------------------------------------------------------------
 
     def tallies(self, k: int) -> Tallies:
         """Counts and sums for outcomes, from the counters kept at events: O(provinces), not O(citizens)."""
-        return Tallies(self.adopted_count, self.access_count,
-                       self.used_per_step[max(0, k + 2 - self.steps_per_year):k + 1],
-                       self.lit_G, self.lit_gap_sum, self.trust_H, self.distrust_sum)
+        return Tallies(
+            self.adopted_count,
+            self.access_count,
+            self.used_per_step[max(0, k + 2 - self.steps_per_year) : k + 1],
+            self.lit_G,
+            self.lit_gap_sum,
+            self.trust_H,
+            self.distrust_sum,
+        )
 
     @property
     def literacy(self) -> np.ndarray:
@@ -408,7 +420,7 @@ class CivilService:
         # commune-level staff serve rural citizens, in proportion to the rural population
         self.commune = np.zeros(self.n, dtype=bool)
         for p, staff in zip(provs, self.of_province):
-            n_commune = int(round(staff.size * (1 - p.urban_share)))
+            n_commune = round(staff.size * (1 - p.urban_share))
             self.commune[staff[:n_commune]] = True
         self.state = np.full(self.n, NON_USER, dtype=np.int8)
         self.skill = np.concatenate([beta_draws(rng, cs.skill_mean, c) for c in counts]).astype(np.float32)
@@ -427,12 +439,12 @@ class CivilService:
         self.skill_sum = np.bincount(self.province, weights=self.skill, minlength=self.n_provinces)
         self.rent_mean_of_province = np.bincount(self.province, weights=self.rent, minlength=self.n_provinces) / counts
         self._cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
-        self._q_dt = cs.q * self.inv_degree * self.dt          # q x colleagues' share, x dt
+        self._q_dt = cs.q * self.inv_degree * self.dt  # q x colleagues' share, x dt
         self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
-        self._skill_step = (None, None)                         # (training, exp(-rate dt)) of the last step
-        self._rent_step = (None, None)                          # (deterrence, weight x income at risk)
-        self._ceremonial_left = True                            # some non-user may still go ceremonial
-        self.kernels = NumpyKernels(0)                          # the model gives the fast path's kernels
+        self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
+        self._rent_step = (None, None)  # (deterrence, weight x income at risk)
+        self._ceremonial_left = True  # some non-user may still go ceremonial
+        self.kernels = NumpyKernels(0)  # the model gives the fast path's kernels
         self._weights = (cs.weight_usability, cs.weight_skill, cs.weight_leader)
 
     def reliability(self) -> np.ndarray:
@@ -452,7 +464,7 @@ class CivilService:
         + w_s (skill - 1/2) + w_l x leader pull - w_r x informal income at risk; ceremonial log-in hazard
         mandate_rate x mandate for non-users."""
         cs, dt, prov = self.params, self.dt, self.province
-        if self._rent_step[0] is not ctx.deterrence:   # policies changed: informal income at risk
+        if self._rent_step[0] is not ctx.deterrence:  # policies changed: informal income at risk
             self._rent_step = (ctx.deterrence, self._rent_weight * ctx.deterrence[prov])
         if self._skill_step[0] is not ctx.training:
             rate = cs.training_effect * ctx.training[prov] * self._cascade
@@ -461,11 +473,28 @@ class CivilService:
         if self._ceremonial_left and cs.mandate_rate and ctx.mandate.any():
             ceremonial_dt = cs.mandate_rate * ctx.mandate * dt
         converts, self._ceremonial_left = self.kernels.cs_step(
-            self.state, self.skill, self.to_genuine, self.to_ceremonial, self.genuine_colleagues, prov, self._q_dt,
-            cs.p * dt, ctx.usability, ctx.leader_pull, self._weights, self._rent_step[1], ceremonial_dt,
+            self.state,
+            self.skill,
+            self.to_genuine,
+            self.to_ceremonial,
+            self.genuine_colleagues,
+            prov,
+            self._q_dt,
+            cs.p * dt,
+            ctx.usability,
+            ctx.leader_pull,
+            self._weights,
+            self._rent_step[1],
+            ceremonial_dt,
             self._skill_step[1],
-            self.genuine_count, self.ceremonial_count, self.served_genuine, self.citizens_per_servant,
-            self.adjacency.indptr, self.adjacency.indices, self.skill_sum)
+            self.genuine_count,
+            self.ceremonial_count,
+            self.served_genuine,
+            self.citizens_per_servant,
+            self.adjacency.indptr,
+            self.adjacency.indices,
+            self.skill_sum,
+        )
         return converts
 
     def shares(self, n_provinces: int) -> tuple[np.ndarray, np.ndarray]:
@@ -476,8 +505,9 @@ class CivilService:
         self.citizens_per_servant = citizens_per_servant
         self.served = np.bincount(self.province, weights=citizens_per_servant, minlength=self.n_provinces)
         genuine = self.state == GENUINE
-        self.served_genuine = np.bincount(self.province[genuine], weights=citizens_per_servant[genuine],
-                                          minlength=self.n_provinces).astype(np.float64)
+        self.served_genuine = np.bincount(
+            self.province[genuine], weights=citizens_per_servant[genuine], minlength=self.n_provinces
+        ).astype(np.float64)
         # reliability of a servant who does not genuinely use the system (float32, as reliability() gives it)
         self.unreliable = float(np.float32(1.0 - self.params.failure_unless_genuine))
 

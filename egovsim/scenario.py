@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from .errors import InputError
-from .schema import build, convert, check_range, field_at, param, suggest, to_plain
+from .schema import build, check_range, convert, field_at, param, suggest, to_plain
 
 PROB = {"lo": 0.0, "hi": 1.0}
 RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
@@ -31,106 +31,202 @@ SPEND = {"lo": 0.0, "hi": 100.0, "unit": "spending intensity, 1 = reference leve
 @dataclass
 class NetworkParams:
     """Who influences whom among citizens (model.md 'Network')."""
+
     kind: Literal["blocks", "well_mixed"] = param(
-        "blocks", neutral="well_mixed",
+        "blocks",
+        neutral="well_mixed",
         doc="blocks: stochastic block model over urban/rural x minority blocks, small-world inside blocks; "
-            "well_mixed: every citizen sees the adopted share of the whole province (Bass)")
-    mean_degree: int = param(8, lo=1, hi=200, doc="mean number of contacts per citizen",
-                             source="prior; Goldenberg, Libai & Muller 2001: 6-12")
-    homophily: float = param(0.9, **PROB, doc="share of a citizen's contacts inside their own block",
-                             source="prior; McPherson, Smith-Lovin & Cook 2001: 0.8-0.95")
-    rewiring: float = param(0.1, **PROB, doc="share of within-block ring contacts rewired at random "
-                                              "(small-world; Watts & Strogatz 1998)", source="prior")
+        "well_mixed: every citizen sees the adopted share of the whole province (Bass)",
+    )
+    mean_degree: int = param(
+        8,
+        lo=1,
+        hi=200,
+        doc="mean number of contacts per citizen",
+        source="prior; Goldenberg, Libai & Muller 2001: 6-12",
+    )
+    homophily: float = param(
+        0.9,
+        **PROB,
+        doc="share of a citizen's contacts inside their own block",
+        source="prior; McPherson, Smith-Lovin & Cook 2001: 0.8-0.95",
+    )
+    rewiring: float = param(
+        0.1,
+        **PROB,
+        doc="share of within-block ring contacts rewired at random (small-world; Watts & Strogatz 1998)",
+        source="prior",
+    )
 
 
 @dataclass
 class CitizenParams:
     """Citizen behaviour, shared by all provinces (per-province initial states are on ProvinceConfig)."""
-    p0: float = param(0.005, **RATE, doc="Bass innovation rate of adopting online public services",
-                      source="prior; Sultan, Farley & Lehmann 1990: 0.002-0.03")
-    q0: float = param(0.25, **RATE, doc="Bass imitation rate (times the share of contacts who use)",
-                      source="prior; Van den Bulte & Stremersch 2004: 0.1-0.5")
-    beta_usefulness: float = param(1.0, **WEIGHT, neutral=0.0,
-                                   doc="log-hazard weight of usefulness (share online x reliability)",
-                                   source="prior, calibrate")
-    beta_ease: float = param(1.5, **WEIGHT, neutral=0.0,
-                             doc="log-hazard weight of ease of use (usability x literacy x language)",
-                             source="prior, calibrate")
-    beta_trust: float = param(1.0, **WEIGHT, neutral=0.0, doc="log-hazard weight of trust in government online",
-                              source="prior, calibrate")
+
+    p0: float = param(
+        0.005,
+        **RATE,
+        doc="Bass innovation rate of adopting online public services",
+        source="prior; Sultan, Farley & Lehmann 1990: 0.002-0.03",
+    )
+    q0: float = param(
+        0.25,
+        **RATE,
+        doc="Bass imitation rate (times the share of contacts who use)",
+        source="prior; Van den Bulte & Stremersch 2004: 0.1-0.5",
+    )
+    beta_usefulness: float = param(
+        1.0,
+        **WEIGHT,
+        neutral=0.0,
+        doc="log-hazard weight of usefulness (share online x reliability)",
+        source="prior, calibrate",
+    )
+    beta_ease: float = param(
+        1.5,
+        **WEIGHT,
+        neutral=0.0,
+        doc="log-hazard weight of ease of use (usability x literacy x language)",
+        source="prior, calibrate",
+    )
+    beta_trust: float = param(
+        1.0, **WEIGHT, neutral=0.0, doc="log-hazard weight of trust in government online", source="prior, calibrate"
+    )
     reference_usefulness: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
     reference_ease: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
     reference_trust: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
-    need_rate: float = param(1.0, lo=0.0, hi=12.0, unit="per year",
-                             doc="rate of dealings with government (need events), at most one per step",
-                             source="prior; model.md: 0.5-3 a year, calibrate")
-    access_rate: float = param(0.002, **RATE, doc="hazard of getting internet at home at reference infrastructure",
-                               source="prior, calibrate to PAPI internet at home 2016-2023")
-    access_imitation: float = param(0.15, **RATE, neutral=0.0,
-                                    doc="extra access hazard per unit share of the province already online "
-                                        "(internet at home spreads as a diffusion itself)",
-                                    source="prior, calibrate to PAPI internet at home 2016-2023")
-    rural_access_factor: float = param(0.6, lo=0.0, hi=10.0, neutral=1.0,
-                                       doc="multiplier on the access hazard for rural citizens",
-                                       source="prior, calibrate")
-    minority_access_factor: float = param(0.6, lo=0.0, hi=10.0, neutral=1.0,
-                                          doc="multiplier on the access hazard for ethnic-minority citizens",
-                                          source="prior; PAPI: minority access 10-20 points below Kinh")
-    infrastructure_effect: float = param(1.0, lo=0.0, hi=100.0, neutral=0.0,
-                                         doc="access hazard x (1 + effect x per-capita infrastructure spending)",
-                                         source="prior, calibrate")
-    literacy_training_effect: float = param(0.05, **RATE, neutral=0.0,
-                                            doc="rate at which training (and community teams) close the "
-                                                "literacy gap, per unit spending", source="prior")
-    language_penalty: float = param(0.3, **PROB, neutral=0.0,
-                                    doc="share of ease of use lost by citizens whose mother tongue is not "
-                                        "Vietnamese", source="prior; seed report (East Asia Forum)")
-    trust_feedback_rate: float = param(0.3, **RATE, neutral=0.0,
-                                       doc="rate at which a responsive feedback channel raises trust",
-                                       source="prior")
-    failure_trust_loss: float = param(0.2, **PROB, neutral=0.0,
-                                      doc="share of trust lost after a failed online transaction", source="prior")
-    lapse_prob: float = param(0.3, **PROB, neutral=0.0,
-                              doc="probability a user stops using online services after a failed transaction",
-                              source="prior")
-    informal_ask_prob: float = param(0.3, **PROB,
-                                     doc="probability a counter transaction for a procedure of average rent "
-                                         "involves an informal payment, with no enforcement",
-                                     source="prior; calibrate to PAPI petty corruption items")
+    need_rate: float = param(
+        1.0,
+        lo=0.0,
+        hi=12.0,
+        unit="per year",
+        doc="rate of dealings with government (need events), at most one per step",
+        source="prior; model.md: 0.5-3 a year, calibrate",
+    )
+    access_rate: float = param(
+        0.002,
+        **RATE,
+        doc="hazard of getting internet at home at reference infrastructure",
+        source="prior, calibrate to PAPI internet at home 2016-2023",
+    )
+    access_imitation: float = param(
+        0.15,
+        **RATE,
+        neutral=0.0,
+        doc="extra access hazard per unit share of the province already online "
+        "(internet at home spreads as a diffusion itself)",
+        source="prior, calibrate to PAPI internet at home 2016-2023",
+    )
+    rural_access_factor: float = param(
+        0.6,
+        lo=0.0,
+        hi=10.0,
+        neutral=1.0,
+        doc="multiplier on the access hazard for rural citizens",
+        source="prior, calibrate",
+    )
+    minority_access_factor: float = param(
+        0.6,
+        lo=0.0,
+        hi=10.0,
+        neutral=1.0,
+        doc="multiplier on the access hazard for ethnic-minority citizens",
+        source="prior; PAPI: minority access 10-20 points below Kinh",
+    )
+    infrastructure_effect: float = param(
+        1.0,
+        lo=0.0,
+        hi=100.0,
+        neutral=0.0,
+        doc="access hazard x (1 + effect x per-capita infrastructure spending)",
+        source="prior, calibrate",
+    )
+    literacy_training_effect: float = param(
+        0.05,
+        **RATE,
+        neutral=0.0,
+        doc="rate at which training (and community teams) close the literacy gap, per unit spending",
+        source="prior",
+    )
+    language_penalty: float = param(
+        0.3,
+        **PROB,
+        neutral=0.0,
+        doc="share of ease of use lost by citizens whose mother tongue is not Vietnamese",
+        source="prior; seed report (East Asia Forum)",
+    )
+    trust_feedback_rate: float = param(
+        0.3, **RATE, neutral=0.0, doc="rate at which a responsive feedback channel raises trust", source="prior"
+    )
+    failure_trust_loss: float = param(
+        0.2, **PROB, neutral=0.0, doc="share of trust lost after a failed online transaction", source="prior"
+    )
+    lapse_prob: float = param(
+        0.3,
+        **PROB,
+        neutral=0.0,
+        doc="probability a user stops using online services after a failed transaction",
+        source="prior",
+    )
+    informal_ask_prob: float = param(
+        0.3,
+        **PROB,
+        doc="probability a counter transaction for a procedure of average rent "
+        "involves an informal payment, with no enforcement",
+        source="prior; calibrate to PAPI petty corruption items",
+    )
 
 
 @dataclass
 class CivilServantParams:
     """Civil servants' use of the e-office system (model.md 'Civil servants')."""
-    p: float = param(0.01, **RATE, doc="innovation rate of genuine use",
-                     source="prior; Teng, Grover & Guttler 2002: ~0-0.01")
-    q: float = param(0.8, **RATE, doc="imitation rate of genuine use (times share of colleagues who use)",
-                     source="prior; Teng, Grover & Guttler 2002: 0.2-1.0")
+
+    p: float = param(
+        0.01, **RATE, doc="innovation rate of genuine use", source="prior; Teng, Grover & Guttler 2002: ~0-0.01"
+    )
+    q: float = param(
+        0.8,
+        **RATE,
+        doc="imitation rate of genuine use (times share of colleagues who use)",
+        source="prior; Teng, Grover & Guttler 2002: 0.2-1.0",
+    )
     weight_usability: float = param(1.0, **WEIGHT, neutral=0.0, source="prior")
     weight_skill: float = param(1.5, **WEIGHT, neutral=0.0, source="prior")
-    weight_leader: float = param(2.0, **WEIGHT, neutral=0.0,
-                                 doc="weight of leader will x monitoring", source="prior")
-    weight_rent: float = param(3.0, **WEIGHT, neutral=0.0,
-                               doc="weight of informal income at risk, max(0, r - pi F r)",
-                               source="prior; seed report: fear of losing informal payments")
-    mandate_rate: float = param(1.0, **RATE, neutral=0.0,
-                                doc="hazard of logging in ceremonially under a mandate of strength 1",
-                                source="prior")
-    training_effect: float = param(0.2, **RATE, neutral=0.0,
-                                   doc="rate at which training closes the skill gap per unit spending",
-                                   source="prior")
-    cascade_loss: float = param(0.5, **PROB, neutral=0.0,
-                                doc="share of training effect lost at commune level (and for rural citizens)",
-                                source="prior; seed report: training cascades poorly to local level")
-    failure_unless_genuine: float = param(0.4, **PROB, neutral=0.0,
-                                          doc="probability an online dossier fails when the civil servant "
-                                              "handling it does not genuinely use the system",
-                                          source="prior")
+    weight_leader: float = param(2.0, **WEIGHT, neutral=0.0, doc="weight of leader will x monitoring", source="prior")
+    weight_rent: float = param(
+        3.0,
+        **WEIGHT,
+        neutral=0.0,
+        doc="weight of informal income at risk, max(0, r - pi F r)",
+        source="prior; seed report: fear of losing informal payments",
+    )
+    mandate_rate: float = param(
+        1.0, **RATE, neutral=0.0, doc="hazard of logging in ceremonially under a mandate of strength 1", source="prior"
+    )
+    training_effect: float = param(
+        0.2, **RATE, neutral=0.0, doc="rate at which training closes the skill gap per unit spending", source="prior"
+    )
+    cascade_loss: float = param(
+        0.5,
+        **PROB,
+        neutral=0.0,
+        doc="share of training effect lost at commune level (and for rural citizens)",
+        source="prior; seed report: training cascades poorly to local level",
+    )
+    failure_unless_genuine: float = param(
+        0.4,
+        **PROB,
+        neutral=0.0,
+        doc="probability an online dossier fails when the civil servant handling it does not genuinely use the system",
+        source="prior",
+    )
     skill_mean: float = param(0.3, **PROB, doc="mean initial digital skill", source="prior")
-    rent_mean: float = param(0.5, **PROB, doc="mean informal income at stake per civil servant (relative)",
-                             source="prior")
-    offices_degree: int = param(6, lo=2, hi=50, doc="colleagues per civil servant in the office network",
-                                source="prior")
+    rent_mean: float = param(
+        0.5, **PROB, doc="mean informal income at stake per civil servant (relative)", source="prior"
+    )
+    offices_degree: int = param(
+        6, lo=2, hi=50, doc="colleagues per civil servant in the office network", source="prior"
+    )
 
 
 @dataclass
@@ -141,52 +237,91 @@ class LeaderParams:
     index) + satisfaction_effect x (citizens' trust - reference) - rent_loss_effect x (informal income at
     risk): leaders keep their own conviction W0 (Hue's consistent vision) while the forces of model.md shift it.
     """
-    adjustment_rate: float = param(0.5, **RATE, doc="rate at which will moves toward its target",
-                                   source="prior")
-    roadmap_effect: float = param(0.3, lo=0.0, hi=5.0, neutral=0.0, doc="shift of target will per unit roadmap "
-                                                                          "clarity", source="prior")
-    emulation_effect: float = param(0.5, lo=0.0, hi=5.0, neutral=0.0,
-                                    doc="shift per unit e-government index gap to the best peer province",
-                                    source="prior")
-    satisfaction_effect: float = param(0.3, lo=0.0, hi=5.0, neutral=0.0,
-                                       doc="shift per unit of citizens' mean trust above the reference",
-                                       source="prior")
-    rent_loss_effect: float = param(0.3, lo=0.0, hi=5.0, neutral=0.0,
-                                    doc="downward shift per unit informal income officials stand to lose",
-                                    source="prior; seed report (East Asia Forum)")
+
+    adjustment_rate: float = param(0.5, **RATE, doc="rate at which will moves toward its target", source="prior")
+    roadmap_effect: float = param(
+        0.3, lo=0.0, hi=5.0, neutral=0.0, doc="shift of target will per unit roadmap clarity", source="prior"
+    )
+    emulation_effect: float = param(
+        0.5,
+        lo=0.0,
+        hi=5.0,
+        neutral=0.0,
+        doc="shift per unit e-government index gap to the best peer province",
+        source="prior",
+    )
+    satisfaction_effect: float = param(
+        0.3,
+        lo=0.0,
+        hi=5.0,
+        neutral=0.0,
+        doc="shift per unit of citizens' mean trust above the reference",
+        source="prior",
+    )
+    rent_loss_effect: float = param(
+        0.3,
+        lo=0.0,
+        hi=5.0,
+        neutral=0.0,
+        doc="downward shift per unit informal income officials stand to lose",
+        source="prior; seed report (East Asia Forum)",
+    )
 
 
 @dataclass
 class ServiceParams:
     """Digitisation of administrative procedures and the software that carries them."""
-    n_procedures: int = param(20, lo=1, hi=2000, doc="procedure types, with informal rents spread evenly "
-                                                     "from 0 to 2 x the mean", source="modelling choice")
-    digitisation_rate: float = param(0.6, **RATE, doc="rate of bringing procedures fully online at will x "
-                                                      "capacity = 1", source="prior, calibrate")
-    rent_slowdown: float = param(3.0, lo=0.0, hi=50.0, neutral=0.0,
-                                 doc="procedures with informal income at risk are digitised exp(-k x risk) "
-                                     "slower", source="prior; reference pattern 4")
-    local_usability: float = param(0.8, **PROB, doc="usability of one integrated, locally built system",
-                                   source="prior; field trip: Hue's user-friendly system")
-    fragmented_usability: float = param(0.6, **PROB, doc="usability U0 of a procured system",
-                                        source="prior")
-    fragmentation_penalty: float = param(0.3, lo=0.0, hi=10.0, neutral=0.0,
-                                         doc="psi in U = U0 / (1 + psi (n_systems - 1))", source="prior")
-    procurement_interval: float = param(3.0, lo=0.25, hi=50.0, unit="years",
-                                        doc="a fragmented province buys another system this often",
-                                        source="prior; field trip: repeated, redundant IT programmes in Daklak")
+
+    n_procedures: int = param(
+        20,
+        lo=1,
+        hi=2000,
+        doc="procedure types, with informal rents spread evenly from 0 to 2 x the mean",
+        source="modelling choice",
+    )
+    digitisation_rate: float = param(
+        0.6, **RATE, doc="rate of bringing procedures fully online at will x capacity = 1", source="prior, calibrate"
+    )
+    rent_slowdown: float = param(
+        3.0,
+        lo=0.0,
+        hi=50.0,
+        neutral=0.0,
+        doc="procedures with informal income at risk are digitised exp(-k x risk) slower",
+        source="prior; reference pattern 4",
+    )
+    local_usability: float = param(
+        0.8,
+        **PROB,
+        doc="usability of one integrated, locally built system",
+        source="prior; field trip: Hue's user-friendly system",
+    )
+    fragmented_usability: float = param(0.6, **PROB, doc="usability U0 of a procured system", source="prior")
+    fragmentation_penalty: float = param(
+        0.3, lo=0.0, hi=10.0, neutral=0.0, doc="psi in U = U0 / (1 + psi (n_systems - 1))", source="prior"
+    )
+    procurement_interval: float = param(
+        3.0,
+        lo=0.25,
+        hi=50.0,
+        unit="years",
+        doc="a fragmented province buys another system this often",
+        source="prior; field trip: repeated, redundant IT programmes in Daklak",
+    )
     max_systems: int = param(5, lo=1, hi=100, source="prior")
-    vendor_capacity: float = param(0.6, **PROB, doc="implementation capacity of procured software from day one",
-                                   source="prior")
-    local_capacity_rate: float = param(0.25, **RATE,
-                                       doc="rate local IT staff build capacity per unit software spending",
-                                       source="prior")
+    vendor_capacity: float = param(
+        0.6, **PROB, doc="implementation capacity of procured software from day one", source="prior"
+    )
+    local_capacity_rate: float = param(
+        0.25, **RATE, doc="rate local IT staff build capacity per unit software spending", source="prior"
+    )
 
 
 @dataclass
 class IndexWeights:
     """E-government index = weighted mean of four pillars modelled on the MIC index's sub-indices
     (IT infrastructure, internal IT use, online public services, portal/citizen uptake); docs/ODD.md."""
+
     infrastructure: float = param(0.25, lo=0.0, hi=1.0, doc="weight of internet access share")
     internal_use: float = param(0.25, lo=0.0, hi=1.0, doc="weight of civil servants' genuine use share")
     online_services: float = param(0.25, lo=0.0, hi=1.0, doc="weight of share of procedures fully online")
@@ -201,19 +336,25 @@ class IndexWeights:
 @dataclass
 class Policy:
     """A province's policy levers. Events can change any of them at a date."""
+
     software_strategy: Literal["local", "fragmented"] = param(
-        "fragmented", doc="local: one integrated system built by local IT staff; fragmented: procured systems")
+        "fragmented", doc="local: one integrated system built by local IT staff; fragmented: procured systems"
+    )
     infrastructure: float = param(1.0, **SPEND, doc="infrastructure spending (raises internet access)")
-    rural_targeting: float = param(1.0, lo=0.0, hi=10.0,
-                                   doc="per-capita infrastructure spending in rural areas relative to urban")
+    rural_targeting: float = param(
+        1.0, lo=0.0, hi=10.0, doc="per-capita infrastructure spending in rural areas relative to urban"
+    )
     training: float = param(1.0, **SPEND, doc="training spending (civil-servant skill, citizen literacy)")
-    community_digital_teams: float = param(0.0, **SPEND,
-                                           doc="community digital teams (rural literacy, no cascade loss)")
+    community_digital_teams: float = param(
+        0.0, **SPEND, doc="community digital teams (rural literacy, no cascade loss)"
+    )
     software: float = param(1.0, **SPEND, doc="software spending (local capacity, or new procurements)")
-    detection_prob: float = param(0.05, **PROB, doc="pi: chance an informal payment is detected",
-                                  source="prior; model.md: 0.01-0.2")
-    penalty: float = param(2.0, lo=0.0, hi=100.0, doc="F: penalty in multiples of the rent",
-                           source="prior; model.md: 1-10")
+    detection_prob: float = param(
+        0.05, **PROB, doc="pi: chance an informal payment is detected", source="prior; model.md: 0.01-0.2"
+    )
+    penalty: float = param(
+        2.0, lo=0.0, hi=100.0, doc="F: penalty in multiples of the rent", source="prior; model.md: 1-10"
+    )
     feedback: float = param(0.0, **PROB, doc="responsiveness of the citizen feedback channel")
     mandate: float = param(0.0, **PROB, doc="strength of a mandate to use the e-office system")
     monitoring: float = param(0.5, **PROB, doc="how closely the leader monitors civil servants' use")
@@ -222,6 +363,7 @@ class Policy:
 @dataclass
 class Event:
     """A dated change of levers: `set` gives new values, `add` adds to numeric ones."""
+
     date: float = param(lo=1900.0, hi=2200.0, unit="decimal year")
     name: str = param()
     set: dict[str, Any] = param(dict)
@@ -232,6 +374,7 @@ class Event:
 @dataclass
 class CentralState:
     """Levers of the central government that events can change."""
+
     roadmap_clarity: float = param(0.1, **PROB, doc="R: clarity of the central e-government roadmap")
     portal_services: float = param(0.0, **PROB, doc="share of procedures offered on the national portal")
     mandate: float = param(0.0, **PROB, doc="national mandate to use e-office systems (floor for provinces)")
@@ -260,16 +403,19 @@ class ProvinceConfig:
     urban_share: float = param(**PROB)
     minority_share: float = param(**PROB)
     scale: float = param(0.01, lo=0.0, hi=1.0, lo_open=True, doc="simulated citizens per real person")
-    access_initial: float = param(0.05, **PROB, neutral=1.0,
-                                  doc="share of citizens with internet at home at the start",
-                                  source="prior, calibrate (PAPI national 0.31 in 2016)")
-    literacy_urban: float = param(0.5, **PROB, doc="mean initial digital literacy of urban citizens",
-                                  source="prior")
-    literacy_rural: float = param(0.3, **PROB, doc="mean initial digital literacy of rural citizens",
-                                  source="prior")
+    access_initial: float = param(
+        0.05,
+        **PROB,
+        neutral=1.0,
+        doc="share of citizens with internet at home at the start",
+        source="prior, calibrate (PAPI national 0.31 in 2016)",
+    )
+    literacy_urban: float = param(0.5, **PROB, doc="mean initial digital literacy of urban citizens", source="prior")
+    literacy_rural: float = param(0.3, **PROB, doc="mean initial digital literacy of rural citizens", source="prior")
     trust_initial: float = param(0.5, **PROB, doc="mean initial trust in government online", source="prior")
-    civil_servants: int = param(200, lo=2, hi=1_000_000,
-                                doc="civil servants simulated (a representative sample; shares are reported)")
+    civil_servants: int = param(
+        200, lo=2, hi=1_000_000, doc="civil servants simulated (a representative sample; shares are reported)"
+    )
     it_capacity0: float = param(0.1, **PROB, doc="local IT capacity at the start", source="prior")
     leader: LeaderInit = param(LeaderInit)
     policy: Policy = param(Policy)
@@ -280,8 +426,9 @@ class ProvinceConfig:
         for i, ev in enumerate(self.events):
             check_event(ev, Policy, source, f"{path}.events[{i}]")
         if round(self.population * self.scale) < 1:
-            raise InputError(source, f"{path}.scale",
-                             f"population {self.population} x scale {self.scale:g} simulates no citizen")
+            raise InputError(
+                source, f"{path}.scale", f"population {self.population} x scale {self.scale:g} simulates no citizen"
+            )
 
 
 @dataclass
@@ -304,8 +451,9 @@ class Scenario:
 
     def validate(self, source: str, path: str) -> None:
         if self.start_year > self.end_year:
-            raise InputError(source, "end_year", f"must not be before start_year ({self.start_year}), "
-                                                 f"got {self.end_year}")
+            raise InputError(
+                source, "end_year", f"must not be before start_year ({self.start_year}), got {self.end_year}"
+            )
         if not self.provinces:
             raise InputError(source, "provinces", "at least one province is required")
 
@@ -324,6 +472,7 @@ class Scenario:
 def check_event(ev: Event, target: type, source: str, path: str) -> None:
     """Event keys must name levers of `target`; values must fit their type and range."""
     import typing
+
     hints = typing.get_type_hints(target)
     fields = {f.name: f for f in dataclasses.fields(target)}
     for op, changes in (("set", ev.set), ("add", ev.add)):
@@ -363,8 +512,9 @@ def scenario_from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     return build(Scenario, copy.deepcopy(data), source)
 
 
-def check_real_parameter(scenario: Scenario, name: str, low: float | None, high: float | None, source: str,
-                         field: str) -> None:
+def check_real_parameter(
+    scenario: Scenario, name: str, low: float | None, high: float | None, source: str, field: str
+) -> None:
     """A parameter that calibration or sensitivity analysis varies continuously must be a real-valued key of
     the scenario, valid at both ends of its range (so no run fails halfway through a design)."""
     node: Any = scenario.to_dict()
@@ -372,8 +522,11 @@ def check_real_parameter(scenario: Scenario, name: str, low: float | None, high:
         node = node.get(part) if isinstance(node, dict) else None
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise InputError(source, field, f"'{name}' is not a numeric key of the scenario")
-    found = field_at(ProvinceConfig, ".".join(name.split(".")[2:])) if name.startswith("provinces.") \
+    found = (
+        field_at(ProvinceConfig, ".".join(name.split(".")[2:]))
+        if name.startswith("provinces.")
         else field_at(Scenario, name)
+    )
     if found is not None and found[1] is not float:
         raise InputError(source, field, f"'{name}' takes whole numbers or choices; it cannot be varied continuously")
     for end in (low, high):
@@ -393,25 +546,76 @@ def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<para
     return build(Scenario, data, source)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that rejects a key given twice in one mapping: plain YAML keeps the last silently,
-    so a lever set twice (say, once by mistake further down the file) would hide the first value.
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
-    Checked on the composed nodes, before merge keys (`<<: *anchor`) are flattened, so a mapping may still
-    override what it merges; keys compare by resolved tag and text (2021 and "2021" differ)."""
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects a key given twice in one mapping and gives merge keys one meaning.
+
+    A key given twice: plain YAML keeps the last silently, so a lever set twice (say, once by mistake further
+    down the file) would hide the first value. Checked on the composed nodes, before merge keys (`<<: *anchor`)
+    are flattened, so a mapping may still override what it merges; keys compare by resolved tag and text
+    (2021 and "2021" differ).
+
+    Merge keys follow the YAML 1.1 merge rule (https://yaml.org/type/merge.html), whatever PyYAML's version
+    does (6.0.4 keeps the first of two merged values for a key, 6.0.3 the last): the mapping's own keys win
+    over merged ones; of a list of merged mappings, the first listed wins; a merged mapping's own merges are
+    resolved first, so nested merges compose."""
 
     def compose_mapping_node(self, anchor):
         node = super().compose_mapping_node(anchor)
         seen = set()
         for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
                 continue
             key = (key_node.tag, key_node.value)
             if key in seen:
-                raise yaml.composer.ComposerError(None, None, f"duplicate key {key_node.value!r} in one mapping",
-                                                  key_node.start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"duplicate key {_clip(key_node.value)!r} in one mapping", key_node.start_mark
+                )
             seen.add(key)
         return node
+
+    def flatten_mapping(self, node):
+        node.value = self._merged_pairs(node, ())
+
+    def _merged_pairs(self, node: yaml.MappingNode, stack: tuple[int, ...]) -> list:
+        if id(node) in stack:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping merges itself (<< refers to an enclosing anchor)", node.start_mark
+            )
+        merged, own = [], []
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in reversed(sources):  # applied last to first, so the first listed wins
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "<< takes a mapping or a list of mappings", source.start_mark
+                    )
+                merged.extend(self._merged_pairs(source, (*stack, id(node))))
+        return _last_of_each_key(merged + own)
+
+
+def _last_of_each_key(pairs: list) -> list:
+    """Keep the last pair of each scalar key, in first-seen order: what constructing the mapping would keep,
+    without letting repeated merges of the same anchors grow the list."""
+    index: dict = {}
+    out: list = []
+    for key_node, value_node in pairs:
+        key = (key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+        if key in index:
+            out[index[key]] = (key_node, value_node)
+        else:
+            index[key] = len(out)
+            out.append((key_node, value_node))
+    return out
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_yaml_text(text: str) -> Any:
@@ -483,7 +687,9 @@ def apply_override(data: dict, item: str, source: str) -> None:
         value = load_yaml_text(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None)
-        raise InputError(source, f"--set {key}", f"cannot parse value {raw!r}" + (f" ({problem})" if problem else "")) from None
+        raise InputError(
+            source, f"--set {key}", f"cannot parse value {raw!r}" + (f" ({problem})" if problem else "")
+        ) from None
     _set_path(data, key, value, source, label=f"--set {key}")
 
 
@@ -497,10 +703,11 @@ def _set_path(data: dict, key: str, value: Any, source: str, label: str | None =
             if _is_mapping_path(parts[: i + 1]):
                 nxt = node[part] = {}
             else:
-                raise InputError(source, label, f"'{'.'.join(parts[:i + 1])}' is unknown" +
-                                 _suggest_path(parts[: i + 1]))
+                raise InputError(
+                    source, label, f"'{'.'.join(parts[: i + 1])}' is unknown" + _suggest_path(parts[: i + 1])
+                )
         if not isinstance(nxt, dict):
-            raise InputError(source, label, f"'{'.'.join(parts[:i + 1])}' is not a section")
+            raise InputError(source, label, f"'{'.'.join(parts[: i + 1])}' is not a section")
         node = nxt
     node[parts[-1]] = value
 

@@ -22,16 +22,23 @@ from .errors import InputError
 _NO_NEUTRAL = object()
 
 
-def param(default: Any = MISSING, *, lo: float | None = None, hi: float | None = None,
-          neutral: Any = _NO_NEUTRAL, unit: str = "", doc: str = "", source: str = "",
-          lo_open: bool = False) -> Any:
+def param(
+    default: Any = MISSING,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    neutral: Any = _NO_NEUTRAL,
+    unit: str = "",
+    doc: str = "",
+    source: str = "",
+    lo_open: bool = False,
+) -> Any:
     """A configuration field with its range, its neutral value (the setting that switches its rule off),
     its unit and where its default comes from.
 
     Mutable defaults (lists, dicts, dataclasses) are passed as a zero-argument callable.
     """
-    meta = {"lo": lo, "hi": hi, "neutral": neutral, "unit": unit, "doc": doc, "source": source,
-            "lo_open": lo_open}
+    meta = {"lo": lo, "hi": hi, "neutral": neutral, "unit": unit, "doc": doc, "source": source, "lo_open": lo_open}
     if callable(default):  # list, dict, a dataclass or a lambda: a fresh value per instance
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
@@ -73,6 +80,7 @@ def suggest(word: str, choices: typing.Iterable[str]) -> str:
 
 def convert(tp: Any, value: Any, path: str, source: str) -> Any:
     """Check `value` against type `tp`, converting where it is lossless (an int where a float is expected)."""
+
     def fail(msg: str | None = None) -> typing.NoReturn:
         raise InputError(source, path, msg or f"expected {_type_name(tp)}, got {value!r}")
 
@@ -95,7 +103,7 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
         items = [convert(item_tp, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
-        key_tp, val_tp = get_args(tp)
+        _key_tp, val_tp = get_args(tp)
         if not isinstance(value, dict):
             fail()
         out = {}

@@ -106,8 +106,7 @@ class Problem:
                 unknown = set(spec) - {"bounds", "dist"}
                 if "bounds" not in spec or unknown:
                     raise ValueError(
-                        f"parameter {name!r}: expected keys 'bounds' and optional "
-                        f"'dist', got {sorted(spec)}"
+                        f"parameter {name!r}: expected keys 'bounds' and optional 'dist', got {sorted(spec)}"
                     )
                 b, dist = spec["bounds"], spec.get("dist", "unif")
             else:
@@ -117,9 +116,7 @@ class Problem:
             try:
                 bounds.append(tuple(float(v) for v in b))
             except (TypeError, ValueError):
-                raise ValueError(
-                    f"parameter {name!r}: bounds must be numbers, got {b!r}"
-                ) from None
+                raise ValueError(f"parameter {name!r}: bounds must be numbers, got {b!r}") from None
             names.append(name)
             dists.append(dist)
         return cls(tuple(names), tuple(bounds), tuple(dists))
@@ -134,15 +131,11 @@ class Problem:
         }
 
 
-def _validate(
-    names: tuple[str, ...], bounds: tuple[tuple[float, ...], ...], dists: tuple[str, ...]
-) -> None:
+def _validate(names: tuple[str, ...], bounds: tuple[tuple[float, ...], ...], dists: tuple[str, ...]) -> None:
     if not names:
         raise ValueError("sensitivity problem has no parameters")
     if len(bounds) != len(names) or len(dists) != len(names):
-        raise ValueError(
-            f"problem has {len(names)} names but {len(bounds)} bounds and {len(dists)} dists"
-        )
+        raise ValueError(f"problem has {len(names)} names but {len(bounds)} bounds and {len(dists)} dists")
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate parameter names: {dup}")
@@ -153,14 +146,11 @@ def _validate(
 def _validate_one(name: str, b: tuple[float, ...], dist: str) -> None:
     """Check one parameter; mirrors SALib's checks but fails before sampling."""
     if dist not in DISTRIBUTIONS:
-        raise ValueError(
-            f"parameter {name!r}: unknown distribution {dist!r} (known: {sorted(DISTRIBUTIONS)})"
-        )
+        raise ValueError(f"parameter {name!r}: unknown distribution {dist!r} (known: {sorted(DISTRIBUTIONS)})")
     expected = 3 if dist == "triang" else 2
     if len(b) != expected or not all(math.isfinite(v) for v in b):
         raise ValueError(
-            f"parameter {name!r}: {dist} needs {expected} finite numbers "
-            f"{DISTRIBUTIONS[dist]}, got {list(b)}"
+            f"parameter {name!r}: {dist} needs {expected} finite numbers {DISTRIBUTIONS[dist]}, got {list(b)}"
         )
     if dist == "unif" and not b[0] < b[1]:
         raise ValueError(f"parameter {name!r}: uniform bounds need low < high, got {list(b)}")
@@ -168,10 +158,7 @@ def _validate_one(name: str, b: tuple[float, ...], dist: str) -> None:
         raise ValueError(f"parameter {name!r}: {dist} needs sd > 0, got {list(b)}")
     # SALib additionally rejects a negative end for triang (scale/end check).
     if dist == "triang" and not (b[0] < b[1] and b[1] >= 0 and 0 <= b[2] < 1):
-        raise ValueError(
-            f"parameter {name!r}: triang needs start < end, end >= 0 and 0 <= peak < 1, "
-            f"got {list(b)}"
-        )
+        raise ValueError(f"parameter {name!r}: triang needs start < end, end >= 0 and 0 <= peak < 1, got {list(b)}")
 
 
 def _check_method(problem: Problem, method: str) -> None:
@@ -179,9 +166,7 @@ def _check_method(problem: Problem, method: str) -> None:
         raise ValueError(f"unknown sensitivity method {method!r} (known: {list(METHODS)})")
     # Saltelli's scheme with one input is degenerate (S1 = ST = 1 by construction).
     if method == "sobol" and problem.num_vars < 2:
-        raise ValueError(
-            f"sobol analysis needs at least 2 parameters, got only {list(problem.names)}"
-        )
+        raise ValueError(f"sobol analysis needs at least 2 parameters, got only {list(problem.names)}")
 
 
 # --------------------------------------------------------------------------
@@ -189,9 +174,7 @@ def _check_method(problem: Problem, method: str) -> None:
 # --------------------------------------------------------------------------
 
 
-def sample(
-    problem: Problem, method: Method, n: int, seed: int | None, **options: Any
-) -> np.ndarray:
+def sample(problem: Problem, method: Method, n: int, seed: int | None, **options: Any) -> np.ndarray:
     """Design matrix of shape ``(n_points, num_vars)`` in the original units.
 
     ``n`` is the base sample size: N of the Saltelli scheme for "sobol"
@@ -250,9 +233,7 @@ def evaluate(func: Callable[[np.ndarray], Any], X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=float)
     Y = np.asarray(func(X), dtype=float)
     if Y.ndim not in (1, 2) or Y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"model returned shape {Y.shape}; expected ({X.shape[0]},) or ({X.shape[0]}, k)"
-        )
+        raise ValueError(f"model returned shape {Y.shape}; expected ({X.shape[0]},) or ({X.shape[0]}, k)")
     return Y
 
 
@@ -355,16 +336,19 @@ def _analyze_sobol(
     if np.ptp(y) == 0:
         # SALib divides by Var(Y); a constant output (e.g. year 0 of a run)
         # has no variance to apportion, so report NaN rather than crash.
-        warnings.warn(f"output {output!r} is constant; its Sobol indices are undefined",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(f"output {output!r} is constant; its Sobol indices are undefined", RuntimeWarning, stacklevel=3)
         Si = _nan_sobol(problem.num_vars)
     else:
         # SALib 1.6 tests `if seed:`, so seed=0 would silently fall back to the
         # unseeded global RNG; shifting keeps distinct seeds distinct.
         salib_seed = None if seed is None else seed + 1
         Si = sobol_analyze.analyze(
-            problem.to_salib(), y, calc_second_order=calc_second_order,
-            conf_level=conf_level, seed=salib_seed, **options,
+            problem.to_salib(),
+            y,
+            calc_second_order=calc_second_order,
+            conf_level=conf_level,
+            seed=salib_seed,
+            **options,
         )
     return _sobol_records(problem, output, Si, calc_second_order)
 
@@ -385,8 +369,9 @@ def _sobol_records(
     ]
     if second_order:
         recs += [
-            IndexRecord("sobol", output, f"{names[j]}:{names[k]}", "S2",
-                        float(Si["S2"][j, k]), float(Si["S2_conf"][j, k]))
+            IndexRecord(
+                "sobol", output, f"{names[j]}:{names[k]}", "S2", float(Si["S2"][j, k]), float(Si["S2_conf"][j, k])
+            )
             for j in range(len(names))
             for k in range(j + 1, len(names))
         ]
@@ -426,9 +411,7 @@ def _analyze_morris(
     **options: Any,
 ) -> list[IndexRecord]:
     options.setdefault("num_levels", 4)
-    Si = morris_analyze.analyze(
-        problem.to_salib(), X, y, conf_level=conf_level, seed=seed, **options
-    )
+    Si = morris_analyze.analyze(problem.to_salib(), X, y, conf_level=conf_level, seed=seed, **options)
 
     def col(key: str) -> np.ndarray:
         # SALib returns masked arrays (its group averaging); unmask to floats.
@@ -436,8 +419,7 @@ def _analyze_morris(
 
     conf = {"mu_star": col("mu_star_conf")}
     return [
-        IndexRecord("morris", output, name, idx, float(col(idx)[i]),
-                    float(conf[idx][i]) if idx in conf else math.nan)
+        IndexRecord("morris", output, name, idx, float(col(idx)[i]), float(conf[idx][i]) if idx in conf else math.nan)
         for idx in ("mu", "mu_star", "sigma")
         for i, name in enumerate(problem.names)
     ]
@@ -462,12 +444,10 @@ def time_resolved(
     """
     Y_time = np.asarray(Y_time, dtype=float)
     if Y_time.ndim != 2 or Y_time.shape[1] != len(times):
-        raise ValueError(
-            f"Y_time has shape {Y_time.shape}; expected (n_points, {len(times)}), "
-            "one column per time"
-        )
-    records = analyze(problem, X, Y_time, method, outputs=[f"t={t}" for t in times],
-                      seed=seed, conf_level=conf_level, **options)
+        raise ValueError(f"Y_time has shape {Y_time.shape}; expected (n_points, {len(times)}), one column per time")
+    records = analyze(
+        problem, X, Y_time, method, outputs=[f"t={t}" for t in times], seed=seed, conf_level=conf_level, **options
+    )
     return [r for r in records if r.index != "S2"]
 
 
@@ -492,9 +472,4 @@ def unreliable(
     (fractions of variance); Morris mu_star is in output units. Records
     without an interval (NaN conf) are never flagged.
     """
-    return [
-        r
-        for r in records
-        if r.conf > abs(r.value)
-        and not (abs(r.value) < zero_value and r.conf < zero_conf)
-    ]
+    return [r for r in records if r.conf > abs(r.value) and not (abs(r.value) < zero_value and r.conf < zero_conf)]

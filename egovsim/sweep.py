@@ -23,7 +23,7 @@ import numpy as np
 from .errors import InputError
 from .experiment import RunResult, RunSpec, Store, Tally, apply_values, replicate_seeds, run_many
 from .outcomes import COL, COLUMNS
-from .output import (atomic_write, atomic_path, format_value, provenance, row_of_year, write_json, years)
+from .output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
 from .scenario import Scenario, dump_yaml, load_scenario, read_yaml
 from .schema import build, param, suggest, to_plain
 
@@ -33,6 +33,7 @@ OUTPUT_RE = re.compile(r"^(?P<column>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 @dataclass
 class LatinHypercube:
     """n points spread over the box `bounds` (scipy.stats.qmc.LatinHypercube), reproducible from `seed`."""
+
     n: int = param(lo=1, hi=1_000_000, doc="number of design points")
     bounds: dict[str, list[float]] = param(doc="[low, high] per parameter (dotted key)")
     seed: int | None = param(None, lo=0, hi=2**63 - 1, doc="seed of the sample (default: the experiment's)")
@@ -49,6 +50,7 @@ class LatinHypercube:
 class Design:
     """Exactly one of: grid (every combination of the listed values), lhs (a Latin hypercube), points
     (an explicit list of parameter settings)."""
+
     grid: dict[str, list[Any]] | None = param(None, doc="values per parameter (dotted key)")
     lhs: LatinHypercube | None = param(None)
     points: list[dict[str, Any]] | None = param(None, doc="explicit points, each a mapping of dotted keys")
@@ -56,8 +58,9 @@ class Design:
     def validate(self, source: str, path: str) -> None:
         given = [k for k in ("grid", "lhs", "points") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise InputError(source, path, "give exactly one of grid, lhs, points" +
-                             (f" (got {', '.join(given)})" if given else ""))
+            raise InputError(
+                source, path, "give exactly one of grid, lhs, points" + (f" (got {', '.join(given)})" if given else "")
+            )
         if self.grid is not None:
             if not self.grid:
                 raise InputError(source, f"{path}.grid", "name at least one parameter")
@@ -75,6 +78,7 @@ class Design:
 @dataclass
 class Experiment:
     """A sweep over parameters of one base scenario."""
+
     scenario: str = param(doc="base scenario file, relative to the experiment file")
     design: Design = param()
     name: str = param("", doc="default: the file name; names the output folder results/<name>")
@@ -84,10 +88,14 @@ class Experiment:
     replicates: int = param(1, lo=1, hi=100_000, doc="runs per design point")
     seed: int = param(0, lo=0, hi=2**63 - 1, doc="master seed: replicate seeds are spawned from it")
     seeds: Literal["common", "independent"] = param(
-        "common", doc="common: replicate r of every point uses the same seed (paired, smoother responses); "
-                      "independent: every run its own seed")
-    outputs: list[str] = param(lambda: ["egov_index@end", "adopted_share@end", "access_share@end"],
-                               doc="outcome@year (or @end) per province, as columns of runs.csv")
+        "common",
+        doc="common: replicate r of every point uses the same seed (paired, smoother responses); "
+        "independent: every run its own seed",
+    )
+    outputs: list[str] = param(
+        lambda: ["egov_index@end", "adopted_share@end", "access_share@end"],
+        doc="outcome@year (or @end) per province, as columns of runs.csv",
+    )
 
     def validate(self, source: str, path: str) -> None:
         for i, out in enumerate(self.outputs):
@@ -95,8 +103,9 @@ class Experiment:
             if not m:
                 raise InputError(source, f"outputs[{i}]", f"expected outcome@year or outcome@end, got {out!r}")
             if m["column"] not in COL:
-                raise InputError(source, f"outputs[{i}]", f"unknown outcome {m['column']!r}" +
-                                 suggest(m["column"], COLUMNS))
+                raise InputError(
+                    source, f"outputs[{i}]", f"unknown outcome {m['column']!r}" + suggest(m["column"], COLUMNS)
+                )
 
 
 def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
@@ -114,8 +123,9 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     for i, out in enumerate(exp.outputs):
         when = OUTPUT_RE.match(out)["when"]
         if when != "end" and not base.start_year <= int(when) <= base.end_year:
-            raise InputError(str(path), f"outputs[{i}]", f"year {when} is outside the scenario's "
-                                                          f"{base.start_year}-{base.end_year}")
+            raise InputError(
+                str(path), f"outputs[{i}]", f"year {when} is outside the scenario's {base.start_year}-{base.end_year}"
+            )
     for point, where in _checks(exp):
         try:
             apply_values(base, point, str(path))
@@ -149,6 +159,7 @@ def design_points(exp: Experiment) -> list[dict[str, Any]]:
         return [dict(zip(keys, combo)) for combo in itertools.product(*d.grid.values())]
     if d.lhs is not None:
         from scipy.stats import qmc
+
         keys = list(d.lhs.bounds)
         lo, hi = np.array([d.lhs.bounds[k] for k in keys], dtype=float).T
         seed = exp.seed if d.lhs.seed is None else d.lhs.seed
@@ -161,11 +172,17 @@ def specs_of(exp: Experiment, points: list[dict[str, Any]]) -> list[RunSpec]:
     """One RunSpec per design point and replicate."""
     if exp.seeds == "common":
         seeds = replicate_seeds(exp.seed, exp.replicates)
-        return [RunSpec(exp.name, r, seeds[r], values=v, point=i)
-                for i, v in enumerate(points) for r in range(exp.replicates)]
+        return [
+            RunSpec(exp.name, r, seeds[r], values=v, point=i)
+            for i, v in enumerate(points)
+            for r in range(exp.replicates)
+        ]
     seeds = replicate_seeds(exp.seed, exp.replicates * len(points))
-    return [RunSpec(exp.name, r, seeds[i * exp.replicates + r], values=v, point=i)
-            for i, v in enumerate(points) for r in range(exp.replicates)]
+    return [
+        RunSpec(exp.name, r, seeds[i * exp.replicates + r], values=v, point=i)
+        for i, v in enumerate(points)
+        for r in range(exp.replicates)
+    ]
 
 
 # ---- outputs ----------------------------------------------------------------------------------------------
@@ -192,22 +209,37 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
     outs = output_columns(exp, base)
     buf = io.StringIO()
     table = csv.writer(buf, lineterminator="\n")
-    table.writerow(["run", "point", "replicate", "seed", "status", "wall_time_s", *params,
-                    *(name for name, *_ in outs), "error"])
+    table.writerow(
+        ["run", "point", "replicate", "seed", "status", "wall_time_s", *params, *(name for name, *_ in outs), "error"]
+    )
     schema = _timeseries_schema()
-    with atomic_path(folder / "timeseries.parquet") as tmp, \
-            pq.ParquetWriter(tmp, schema, compression="zstd") as parquet:
+    with (
+        atomic_path(folder / "timeseries.parquet") as tmp,
+        pq.ParquetWriter(tmp, schema, compression="zstd") as parquet,
+    ):
         for r in results:
             records = (r.records if r.records is not None else store.records(r.key)) if r.ok else None
             outputs = [""] * len(outs)
             if records is not None:
                 n_rows = records.shape[0]
-                outputs = [format_value(col, records[row_of_year(base, n_rows, year), p, COL[col]])
-                           for _, p, col, year in outs]
+                outputs = [
+                    format_value(col, records[row_of_year(base, n_rows, year), p, COL[col]]) for _, p, col, year in outs
+                ]
                 parquet.write_table(_timeseries_table(r, records, base, schema))
             values = [_param_text(r.spec.values.get(k, "")) for k in params]
-            table.writerow([r.key, r.spec.point, r.spec.replicate, r.spec.seed, r.status,
-                            format_value("", r.wall_time_s), *values, *outputs, r.error or ""])
+            table.writerow(
+                [
+                    r.key,
+                    r.spec.point,
+                    r.spec.replicate,
+                    r.spec.seed,
+                    r.status,
+                    format_value("", r.wall_time_s),
+                    *values,
+                    *outputs,
+                    r.error or "",
+                ]
+            )
     atomic_write(folder / "runs.csv", buf.getvalue())
 
 
@@ -218,14 +250,23 @@ def _param_text(v: Any) -> str:
 def _timeseries_schema():
     """Long format: run, point, replicate, seed, year, province, then every outcome as float64 (as simulated)."""
     import pyarrow as pa
-    return pa.schema([("run", pa.string()), ("point", pa.int32()), ("replicate", pa.int32()),
-                      ("seed", pa.int64()), ("year", pa.float64()),
-                      ("province", pa.dictionary(pa.int8(), pa.string())),
-                      *((c, pa.float64()) for c in COLUMNS)])
+
+    return pa.schema(
+        [
+            ("run", pa.string()),
+            ("point", pa.int32()),
+            ("replicate", pa.int32()),
+            ("seed", pa.int64()),
+            ("year", pa.float64()),
+            ("province", pa.dictionary(pa.int8(), pa.string())),
+            *((c, pa.float64()) for c in COLUMNS),
+        ]
+    )
 
 
 def _timeseries_table(r: RunResult, records: np.ndarray, base: Scenario, schema):
     import pyarrow as pa
+
     steps, n_prov, _ = records.shape
     flat = records.reshape(steps * n_prov, -1)
     n = len(flat)
@@ -235,17 +276,27 @@ def _timeseries_table(r: RunResult, records: np.ndarray, base: Scenario, schema)
         "replicate": pa.array(np.full(n, r.spec.replicate, np.int32)),
         "seed": pa.array(np.full(n, r.spec.seed, np.int64)),
         "year": pa.array(np.repeat(np.round(years(base, steps), 6), n_prov)),
-        "province": pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(n_prov, dtype=np.int8), steps)),
-                                                   pa.array(list(base.provinces))),
-        **{c: pa.array(flat[:, i]) for i, c in enumerate(COLUMNS)}}
+        "province": pa.DictionaryArray.from_arrays(
+            pa.array(np.tile(np.arange(n_prov, dtype=np.int8), steps)), pa.array(list(base.provinces))
+        ),
+        **{c: pa.array(flat[:, i]) for i, c in enumerate(COLUMNS)},
+    }
     return pa.table(columns, schema=schema)
 
 
 # ---- the command ------------------------------------------------------------------------------------------
 
 
-def run_sweep(path: str | Path, exp: Experiment, base: Scenario, executor, *, folder: Path | None = None,
-              progress: bool = True, provenance_extra: dict | None = None) -> tuple[Path, Tally]:
+def run_sweep(
+    path: str | Path,
+    exp: Experiment,
+    base: Scenario,
+    executor,
+    *,
+    folder: Path | None = None,
+    progress: bool = True,
+    provenance_extra: dict | None = None,
+) -> tuple[Path, Tally]:
     """Run (or resume) the experiment loaded from `path` by `load_experiment`; write experiment.yaml,
     scenario.yaml, runs.csv, timeseries.parquet and provenance.json into `folder` (default
     results/<experiment name>, so the same command resumes in the same place)."""
@@ -256,20 +307,34 @@ def run_sweep(path: str | Path, exp: Experiment, base: Scenario, executor, *, fo
     atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
     atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
     start = time.perf_counter()
-    results = run_many(specs, {exp.name: base}, executor, store=store, keep_records=False,
-                       progress=exp.name if progress else None)
+    results = run_many(
+        specs, {exp.name: base}, executor, store=store, keep_records=False, progress=exp.name if progress else None
+    )
     wall = time.perf_counter() - start
     tally = Tally.of(results)
     write_outputs(folder, exp, base, results, store)
-    write_json(folder / "provenance.json", provenance(
-        seeds=sorted({s.seed for s in specs}), wall_time_s=wall,
-        scenario_file=str(Path(path).parent / exp.scenario),
-        extra={"experiment_file": str(path), "experiment": to_plain(exp), "design_points": len(points),
-               "master_seed": exp.seed,
-               "seed_rule": "numpy SeedSequence(seed).spawn(...); " +
-                            ("replicate r of every point uses seed r" if exp.seeds == "common"
-                             else "one seed per run, point-major"),
-               "runs": tally.as_dict(), "commits_of_runs": store.commits(r.key for r in results),
-               "storage": "runs/<key>.npz and timeseries.parquet: float64, as simulated",
-               **(provenance_extra or {})}))
+    write_json(
+        folder / "provenance.json",
+        provenance(
+            seeds=sorted({s.seed for s in specs}),
+            wall_time_s=wall,
+            scenario_file=str(Path(path).parent / exp.scenario),
+            extra={
+                "experiment_file": str(path),
+                "experiment": to_plain(exp),
+                "design_points": len(points),
+                "master_seed": exp.seed,
+                "seed_rule": "numpy SeedSequence(seed).spawn(...); "
+                + (
+                    "replicate r of every point uses seed r"
+                    if exp.seeds == "common"
+                    else "one seed per run, point-major"
+                ),
+                "runs": tally.as_dict(),
+                "commits_of_runs": store.commits(r.key for r in results),
+                "storage": "runs/<key>.npz and timeseries.parquet: float64, as simulated",
+                **(provenance_extra or {}),
+            },
+        ),
+    )
     return folder, tally

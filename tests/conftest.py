@@ -26,7 +26,7 @@ def bass_closed_form(t, p: float, q: float):
 
 def at_year(records: np.ndarray, scenario, year: float) -> np.ndarray:
     """Rows of `records` (..., steps, provinces, columns) at mid-`year`."""
-    k = int(round((year + 0.5 - scenario.start_year) * scenario.steps_per_year))
+    k = round((year + 0.5 - scenario.start_year) * scenario.steps_per_year)
     return records[..., k, :, :]
 
 

@@ -95,8 +95,9 @@ def test_no_imitation_gives_exponential_adoption():
 
 def test_sparse_network_stays_at_or_below_bass():
     """On a sparser network expected adoption stays at or below the Bass curve (Fibich & Gibori 2010)."""
-    sc = with_values(load_scenario(BASS), {"network.kind": "blocks", "network.mean_degree": 6,
-                                           "network.homophily": 1.0})
+    sc = with_values(
+        load_scenario(BASS), {"network.kind": "blocks", "network.mean_degree": 6, "network.homophily": 1.0}
+    )
     p, q = sc.citizens.p0, sc.citizens.q0
     mean = adopted_by_year(sc, range(5)).mean(axis=0)
     bass = bass_closed_form(np.arange(mean.size), p, q)

@@ -28,12 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "results" / "browser" / "egovsim-serve.png"
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
 
 
 # ---- the app's model factory (no browser) -------------------------------------------------------------------
+
 
 def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
     """EGovViz with the page's defaults is the scenario's model (same records as EGovModel), and Mesa's
@@ -77,6 +86,7 @@ def test_network_sample_is_small_and_leaves_the_model_unchanged():
 
 # ---- the page in a browser --------------------------------------------------------------------------------
 
+
 def _skip_or_fail(reason: str):
     if IN_CI:
         pytest.fail(f"browser test cannot run in CI: {reason}")
@@ -113,18 +123,27 @@ def server(tmp_path_factory):
     except ImportError:
         _skip_or_fail("playwright is not installed (pip install -e '.[test]')")
     from egovsim import assets
+
     missing = assets.missing()
     if missing:
-        _skip_or_fail(f"offline Solara assets missing ({', '.join(a.spec for a in missing)}): "
-                      "run `python -m egovsim.assets` or `make test`")
+        _skip_or_fail(
+            f"offline Solara assets missing ({', '.join(a.spec for a in missing)}): "
+            "run `python -m egovsim.assets` or `make test`"
+        )
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = dict(os.environ, SOLARA_ASSETS_CDN="http://127.0.0.1:9/")  # nothing may come from the internet
     started = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "egovsim", "serve", "--port", str(port), "--host", "127.0.0.1"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "egovsim", "serve", "--port", str(port), "--host", "127.0.0.1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
     try:
         _wait_http(url, proc, log, timeout=45)
         yield {"url": url, "started": started, "log": log}
@@ -147,8 +166,9 @@ class Tab:
         self.external: list[str] = []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
-        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
-                     if m.type == "error" else None)
+        self.page.on(
+            "console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None
+        )
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         self.page.goto(url)
 
@@ -165,7 +185,8 @@ class Tab:
         self.page.wait_for_function(
             "() => { const im = document.querySelectorAll('.vue-grid-item img');"
             " return im.length >= 6 && Array.from(im).every(i => i.complete && i.naturalWidth > 100); }",
-            timeout=timeout * 1000)
+            timeout=timeout * 1000,
+        )
 
     def month(self) -> int:
         return int(re.search(r"month (\d+) of", self.page.locator(".egov-date").inner_text()).group(1))
@@ -190,8 +211,11 @@ class Tab:
         slider = self.page.locator(".v-input", has=self.page.get_by_text(label, exact=True)).get_by_role("slider")
         slider.focus()
         slider.press("End")
-        self.page.wait_for_function("s => s.getAttribute('aria-valuenow') === s.getAttribute('aria-valuemax')",
-                                    arg=slider.element_handle(), timeout=5000)
+        self.page.wait_for_function(
+            "s => s.getAttribute('aria-valuenow') === s.getAttribute('aria-valuemax')",
+            arg=slider.element_handle(),
+            timeout=5000,
+        )
 
     def access(self, province: str) -> float:
         return float(self.page.locator(f"td.egov-access[data-province='{province}']").inner_text())
@@ -253,6 +277,8 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
         finally:
             browser.close()
     with capsys.disabled():
-        print(f"\nbrowser test: `egovsim serve` start to rendered page {serve_to_page_s:.1f} s "
-              f"(page load {render_s:.1f} s); Step (one month) {np.mean(step_times):.2f} s on average "
-              f"({', '.join(f'{s:.2f}' for s in step_times)}); screenshot: {SCREENSHOT}")
+        print(
+            f"\nbrowser test: `egovsim serve` start to rendered page {serve_to_page_s:.1f} s "
+            f"(page load {render_s:.1f} s); Step (one month) {np.mean(step_times):.2f} s on average "
+            f"({', '.join(f'{s:.2f}' for s in step_times)}); screenshot: {SCREENSHOT}"
+        )

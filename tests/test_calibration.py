@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from egovsim.calibration import (NATIONAL, Quantity, Term, load_config, make_problem,
-                                 measure_quantities, optimize)
+from egovsim.calibration import NATIONAL, Quantity, Term, load_config, make_problem, measure_quantities, optimize
 from egovsim.cli import main
 from egovsim.errors import InputError
 from egovsim.experiment import make_executor, replicate_seeds
@@ -39,7 +38,7 @@ def test_value_terms_carry_the_observed_numbers(shipped):
     mic = obs_entry("mic_index_2017")["values"]
     assert by[("mic_index_2017", "hue 2017")].observed == mic["hue"]
     assert by[("mic_index_2017", "daklak 2017")].observed == mic["daklak"]
-    assert ("mic_index_2017", "bentre 2017") not in by      # null in the observations: no term, no guess
+    assert ("mic_index_2017", "bentre 2017") not in by  # null in the observations: no term, no guess
     internet = obs_entry("internet_at_home_national")["values"]
     for year, value in internet.items():
         assert by[("internet_at_home", f"{NATIONAL} {year}")].observed == value
@@ -106,8 +105,10 @@ def recovery_config(tmp_path, truth: dict) -> str:
     years = [2001, 2003, 2005, 2007, 2009]
     qs = [Quantity("adopted_share", "synthetic", y) for y in years]
     observed = np.mean([measure_quantities(simulate(sc, s), sc, qs) for s in seeds], axis=0)
-    targets = "\n".join(f"  - {{name: adopted_{y}, type: value, outcome: adopted_share, year: {y}, "
-                        f"observed: {v:.6f}, sd: 0.01}}" for y, v in zip(years, observed))
+    targets = "\n".join(
+        f"  - {{name: adopted_{y}, type: value, outcome: adopted_share, year: {y}, observed: {v:.6f}, sd: 0.01}}"
+        for y, v in zip(years, observed)
+    )
     base = tmp_path / "base.yaml"
     base.write_text(f"extends: {BASS}\nsteps_per_year: 12\nend_year: 2009\n")
     path = tmp_path / "recover.yaml"
@@ -148,8 +149,11 @@ def test_calibrate_command_writes_outputs_and_resumes(tmp_path, capsys):
 def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_executor(tmp_path):
     path = recovery_config(tmp_path, {"citizens.p0": 0.03, "citizens.q0": 0.45})
     posteriors = []
-    for name, executor in [("pool", ["--workers", "2"]), ("serial", ["--executor", "serial"]),
-                           ("dask", ["--executor", "dask", "--workers", "2"])]:
+    for name, executor in [
+        ("pool", ["--workers", "2"]),
+        ("serial", ["--executor", "serial"]),
+        ("dask", ["--executor", "dask", "--workers", "2"]),
+    ]:
         out = tmp_path / name
         assert main(["calibrate", path, "--method", "abc", "--out", str(out), "--quiet", *executor]) == 0
         assert (out / "abc.db").exists()
@@ -163,23 +167,74 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
     assert posteriors[1] == posteriors[0] and posteriors[2] == posteriors[0]  # seeded per particle task
 
 
-@pytest.mark.parametrize("edit, field", [
-    ({"parameters": {"citizens.q00": {"bounds": [0, 1]}}}, "parameters.citizens.q00"),
-    ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}}}, "parameters.citizens.q0.bounds"),
-    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_indx", "year": 2017,
-                   "observation": "mic_index_2017"}]}, "targets[0].outcome"),
-    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2017,
-                   "observation": "no_such_id"}]}, "targets[0].observation"),
-    ({"replicates": 0}, "replicates"),
-    ({"parameters": {"services.n_procedures": {"bounds": [10, 40]}}}, "parameters.services.n_procedures"),
-    ({"parameters": {"provinces.hue.leader.will0": {"bounds": [0.5, 1.5]}}}, "parameters.provinces.hue.leader.will0"),
-    ({"targets": [{"name": "x", "type": "at_least", "outcome": "egov_index", "year": 2017, "provinces": ["hue"],
-                   "minus_province": "heu"}]}, "targets[0].minus_province"),
-    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2001,
-                   "observed": 0.5}]}, "targets"),
-    ({"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2031,
-                   "observation": "mic_index_2017"}]}, "end_year"),
-])
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        ({"parameters": {"citizens.q00": {"bounds": [0, 1]}}}, "parameters.citizens.q00"),
+        ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}}}, "parameters.citizens.q0.bounds"),
+        (
+            {
+                "targets": [
+                    {
+                        "name": "x",
+                        "type": "value",
+                        "outcome": "egov_indx",
+                        "year": 2017,
+                        "observation": "mic_index_2017",
+                    }
+                ]
+            },
+            "targets[0].outcome",
+        ),
+        (
+            {
+                "targets": [
+                    {"name": "x", "type": "value", "outcome": "egov_index", "year": 2017, "observation": "no_such_id"}
+                ]
+            },
+            "targets[0].observation",
+        ),
+        ({"replicates": 0}, "replicates"),
+        ({"parameters": {"services.n_procedures": {"bounds": [10, 40]}}}, "parameters.services.n_procedures"),
+        (
+            {"parameters": {"provinces.hue.leader.will0": {"bounds": [0.5, 1.5]}}},
+            "parameters.provinces.hue.leader.will0",
+        ),
+        (
+            {
+                "targets": [
+                    {
+                        "name": "x",
+                        "type": "at_least",
+                        "outcome": "egov_index",
+                        "year": 2017,
+                        "provinces": ["hue"],
+                        "minus_province": "heu",
+                    }
+                ]
+            },
+            "targets[0].minus_province",
+        ),
+        (
+            {"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2001, "observed": 0.5}]},
+            "targets",
+        ),
+        (
+            {
+                "targets": [
+                    {
+                        "name": "x",
+                        "type": "value",
+                        "outcome": "egov_index",
+                        "year": 2031,
+                        "observation": "mic_index_2017",
+                    }
+                ]
+            },
+            "end_year",
+        ),
+    ],
+)
 def test_bad_calibration_config_is_rejected(tmp_path, capsys, edit, field):
     data = yaml.safe_load(CONFIG.read_text())
     data.update(edit)
@@ -203,5 +258,6 @@ def test_observations_copy_keeps_every_source():
 
 def test_input_errors_survive_a_process_boundary():
     import pickle
+
     err = pickle.loads(pickle.dumps(InputError("a.yaml", "x.y", "bad")))
     assert str(err) == "a.yaml: x.y: bad"

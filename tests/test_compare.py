@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +47,13 @@ def run_pair(tmp_path, body_b: str, replicates: int = 5):
     a = scenario_file(tmp_path, "status_quo")
     b = scenario_file(tmp_path, "lever", body_b)
     plan = plan_comparison([str(a), str(b)], replicates, overrides=SMALL, scale=0.001)
-    folder, tally, rows = run_comparison(plan, SerialExecutor(), folder=tmp_path / "out", progress=False,
-                                         plots=False)
+    _folder, tally, rows = run_comparison(plan, SerialExecutor(), folder=tmp_path / "out", progress=False, plots=False)
     assert not tally.failed and tally.total == 2 * replicates  # different names: every run really ran
     return [r for r in rows if r["kind"] == "difference"], rows
 
 
 def test_two_identical_scenarios_differ_by_exactly_zero(tmp_path):
-    diffs, rows = run_pair(tmp_path, "")
+    diffs, _rows = run_pair(tmp_path, "")
     assert len(diffs) == len(SUMMARY_COLUMNS)  # one province, one year (2012)
     for r in diffs:
         if r["n"]:  # outcomes undefined in every replicate (nan) have n = 0
@@ -71,12 +71,27 @@ def test_compare_command_writes_table_report_plots_and_honours_the_baseline(tmp_
     a = scenario_file(tmp_path, "status_quo")
     b = scenario_file(tmp_path, "more_training", "provinces: {daklak: {policy: {training: 3.0}}}\n")
     out = tmp_path / "cmp"
-    args = ["compare", str(a), str(b), "--replicates", "3", "--baseline", str(b), "--scale", "0.001",
-            "--set", "end_year=2012", "--executor", "serial", "--out", str(out)]
+    args = [
+        "compare",
+        str(a),
+        str(b),
+        "--replicates",
+        "3",
+        "--baseline",
+        str(b),
+        "--scale",
+        "0.001",
+        "--set",
+        "end_year=2012",
+        "--executor",
+        "serial",
+        "--out",
+        str(out),
+    ]
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     assert "difference from more_training" in err and "0 failed" in err
-    rows = list(csv.DictReader(open(out / "comparison.csv")))
+    rows = list(csv.DictReader(io.StringIO((out / "comparison.csv").read_text())))
     diff = [r for r in rows if r["kind"] == "difference"]
     assert {(r["scenario"], r["minus"]) for r in diff} == {("status_quo", "more_training")}
     assert {r["year"] for r in rows} == {"2012"} and {r["n"] for r in rows} <= {"3", "0"}
@@ -102,12 +117,14 @@ def test_comparison_rows_skip_provinces_a_pair_does_not_share():
     # rows are built only from what both scenarios hold (three provinces vs Dak Lak alone)
     from egovsim.compare import Arm
     from egovsim.scenario import load_scenario
+
     three = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", SMALL, 0.001)
     one = load_scenario(DAKLAK, SMALL, 0.001)
     rec3 = np.zeros((2, 85, 3, 31))
     rec1 = np.ones((2, 85, 1, 31))
-    rows = comparison_rows([Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three",
-                           outcomes=("egov_index",))
+    rows = comparison_rows(
+        [Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three", outcomes=("egov_index",)
+    )
     diffs = [r for r in rows if r["kind"] == "difference"]
     assert [(r["province"], r["mean"]) for r in diffs] == [("daklak", 1.0)]
 
@@ -122,11 +139,20 @@ def test_compare_over_posterior_draws(tmp_path, capsys):
 
     post = tmp_path / "cal"
     post.mkdir()
-    (post / "posterior.csv").write_text("citizens.q0,provinces.hue.leader.will0,weight\n"
-                                        "0.1,0.7,0.5\n0.5,0.9,0.5\n")
+    (post / "posterior.csv").write_text("citizens.q0,provinces.hue.leader.will0,weight\n0.1,0.7,0.5\n0.5,0.9,0.5\n")
     hue = ROOT / "scenarios" / "hue.yaml"
-    common = ["--replicates", "6", "--scale", "0.001", "--set", "end_year=2016", "--workers", "2", "--quiet",
-              "--no-plots"]
+    common = [
+        "--replicates",
+        "6",
+        "--scale",
+        "0.001",
+        "--set",
+        "end_year=2016",
+        "--workers",
+        "2",
+        "--quiet",
+        "--no-plots",
+    ]
     out = tmp_path / "with"
     assert cli_main(["compare", str(hue), str(hue), "--posterior", str(post), "--out", str(out), *common]) == 0
     prov = _json.loads((out / "provenance.json").read_text())
@@ -138,6 +164,8 @@ def test_compare_over_posterior_draws(tmp_path, capsys):
     diffs = [r for r in rows if r["kind"] == "difference"]
     assert diffs and all(float(r["mean"]) == 0 for r in diffs)  # same scenario, same draws: paired exactly
     # a missing posterior is bad input
-    assert cli_main(["compare", str(hue), str(hue), "--posterior", str(tmp_path), "--out",
-                     str(tmp_path / "x"), *common]) == 2
+    assert (
+        cli_main(["compare", str(hue), str(hue), "--posterior", str(tmp_path), "--out", str(tmp_path / "x"), *common])
+        == 2
+    )
     assert "posterior.csv" in capsys.readouterr().err

@@ -13,6 +13,13 @@ def test_parameter_table_is_current():
 
 def test_odd_names_every_parameter_section():
     odd = (ROOT / "docs" / "ODD.md").read_text()
-    for heading in ("Purpose", "Entities", "Process overview", "Design concepts", "Initialisation",
-                    "Input data", "Submodels"):
+    for heading in (
+        "Purpose",
+        "Entities",
+        "Process overview",
+        "Design concepts",
+        "Initialisation",
+        "Input data",
+        "Submodels",
+    ):
         assert heading in odd

@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from egovsim import cli, experiment
-from egovsim.experiment import (RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many,
-                                run_one)
+from egovsim.experiment import RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many, run_one
 from egovsim.model import simulate
 from egovsim.scenario import load_scenario
 from egovsim.sweep import design_points, load_experiment
@@ -51,22 +50,26 @@ def same_table(a: Path, b: Path) -> bool:
 def without_wall_time(text: str) -> list[list[str]]:
     rows = list(csv.reader(io.StringIO(text)))
     drop = rows[0].index("wall_time_s")
-    return [r[:drop] + r[drop + 1:] for r in rows]
+    return [r[:drop] + r[drop + 1 :] for r in rows]
 
 
 # ---- seeds ------------------------------------------------------------------------------------------------
+
 
 def test_store_keys_cover_every_module_a_run_imports():
     """A run's key hashes SIMULATION_MODULES: every egovsim module a worker loads to simulate (with either
     engine) must be in it, or an edit there would hand back stale stored results. output.py is loaded only
     for provenance and never touches the records."""
-    code = ("import os, sys; os.environ['EGOVSIM_ENGINE'] = sys.argv[1]; import egovsim.experiment; "
-            "import egovsim.model as m, egovsim.scenario as s; "
-            "m.simulate(s.load_scenario(sys.argv[2], ['end_year=2007'], 0.0005), 1); "
-            "print(' '.join(k.split('.')[-1] for k in sys.modules if k.startswith('egovsim.')))")
+    code = (
+        "import os, sys; os.environ['EGOVSIM_ENGINE'] = sys.argv[1]; import egovsim.experiment; "
+        "import egovsim.model as m, egovsim.scenario as s; "
+        "m.simulate(s.load_scenario(sys.argv[2], ['end_year=2007'], 0.0005), 1); "
+        "print(' '.join(k.split('.')[-1] for k in sys.modules if k.startswith('egovsim.')))"
+    )
     for engine in ("numpy", "plain"):
-        loaded = subprocess.run([sys.executable, "-c", code, engine, str(DAKLAK)], capture_output=True, text=True,
-                                check=True).stdout.split()
+        loaded = subprocess.run(
+            [sys.executable, "-c", code, engine, str(DAKLAK)], capture_output=True, text=True, check=True
+        ).stdout.split()
         assert set(loaded) - {"output"} <= set(experiment.SIMULATION_MODULES), (engine, loaded)
     assert all((ROOT / "egovsim" / f"{name}.py").exists() for name in experiment.SIMULATION_MODULES)
 
@@ -162,11 +165,13 @@ def test_resuming_after_ctrl_c_runs_only_what_is_missing_and_matches_an_uninterr
 
 
 def test_a_sweep_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
-    exp = write_experiment(tmp_path, "design:\n  grid:\n    citizens.q0: [" +
-                           ", ".join(f"{0.1 + 0.01 * i:.2f}" for i in range(16)) + "]\nseed: 3\n", end_year=2008)
+    exp = write_experiment(
+        tmp_path,
+        "design:\n  grid:\n    citizens.q0: [" + ", ".join(f"{0.1 + 0.01 * i:.2f}" for i in range(16)) + "]\nseed: 3\n",
+        end_year=2008,
+    )
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "egovsim", "sweep", str(exp), "--out", str(out), "--executor", "serial",
-           "--quiet"]
+    cmd = [sys.executable, "-m", "egovsim", "sweep", str(exp), "--out", str(out), "--executor", "serial", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(list((out / "runs").glob("*.json"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
@@ -192,16 +197,15 @@ def test_a_sweep_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_one(tm
 
 def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, capsys):
     common = [str(DAKLAK), "--scale", "0.001", "--set", "end_year=2009", "--quiet"]
-    assert cli.main(["run", *common, "--replicates", "3", "--executor", "serial", "--out",
-                     str(tmp_path / "reps")]) == 0
+    assert cli.main(["run", *common, "--replicates", "3", "--executor", "serial", "--out", str(tmp_path / "reps")]) == 0
     reps = tmp_path / "reps"
-    table = list(csv.DictReader(open(reps / "replicates.csv")))
+    table = list(csv.DictReader(io.StringIO((reps / "replicates.csv").read_text())))
     assert [r["status"] for r in table] == ["ok"] * 3
     seed = table[2]["seed"]
     assert cli.main(["run", *common, "--seed", seed, "--no-plots", "--out", str(tmp_path / "one")]) == 0
     one = (tmp_path / "one" / "timeseries.csv").read_bytes()
     assert (reps / "timeseries" / "replicate_002.csv").read_bytes() == one
-    band = list(csv.DictReader(open(reps / "timeseries_band.csv")))
+    band = list(csv.DictReader(io.StringIO((reps / "timeseries_band.csv").read_text())))
     assert band[0].keys() == {"year", "province", "outcome", "replicates", "mean", "p5", "p95"}
     assert {p.name for p in (reps / "plots").iterdir()} >= {"egov_index.png", "use_by_group.png"}
     assert len(list((reps / "runs").glob("*.npz"))) == 3
@@ -211,14 +215,16 @@ def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, cap
 
 
 def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
-    exp = write_experiment(tmp_path, "design:\n  grid:\n    provinces.*.policy.training: [0.5, 2.0]\n"
-                                     "    citizens.q0: [0.2, 0.4]\nreplicates: 2\nseed: 11\n"
-                                     "outputs: [egov_index@2008, adopted_share@end]\n")
+    exp = write_experiment(
+        tmp_path,
+        "design:\n  grid:\n    provinces.*.policy.training: [0.5, 2.0]\n"
+        "    citizens.q0: [0.2, 0.4]\nreplicates: 2\nseed: 11\n"
+        "outputs: [egov_index@2008, adopted_share@end]\n",
+    )
     outs = {}
     for workers in (1, 2):
         outs[workers] = tmp_path / f"w{workers}"
-        assert cli.main(["sweep", str(exp), "--out", str(outs[workers]), "--workers", str(workers),
-                         "--quiet"]) == 0
+        assert cli.main(["sweep", str(exp), "--out", str(outs[workers]), "--workers", str(workers), "--quiet"]) == 0
     runs = [without_wall_time((outs[w] / "runs.csv").read_text()) for w in (1, 2)]
     assert runs[0] == runs[1]
     header, *rows = runs[0]
@@ -229,8 +235,9 @@ def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
     assert table.num_rows == 8 * 49
     # the parquet holds exactly what a direct run gives
     first = table.slice(0, 49).to_pandas()
-    sc = load_scenario(DAKLAK, ["end_year=2009", "provinces.daklak.policy.training=0.5", "citizens.q0=0.2"],
-                       scale=0.001)
+    sc = load_scenario(
+        DAKLAK, ["end_year=2009", "provinces.daklak.policy.training=0.5", "citizens.q0=0.2"], scale=0.001
+    )
     direct = simulate(sc, int(first["seed"][0]))
     np.testing.assert_array_equal(first["egov_index"].to_numpy(), direct[:, 0, -1])
 
@@ -248,7 +255,7 @@ def test_sweep_reports_failed_runs_with_a_nonzero_status_and_retries_them(tmp_pa
     assert cli.main(["sweep", str(exp), "--out", str(out), "--executor", "serial", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "1 failed" in err and "RuntimeError: no convergence" in err
-    rows = list(csv.DictReader(open(out / "runs.csv")))
+    rows = list(csv.DictReader(io.StringIO((out / "runs.csv").read_text())))
     assert [r["status"] for r in rows] == ["ok", "failed"] and rows[1]["error"] == "RuntimeError: no convergence"
 
     monkeypatch.setattr(experiment, "simulate", simulate)
@@ -257,9 +264,12 @@ def test_sweep_reports_failed_runs_with_a_nonzero_status_and_retries_them(tmp_pa
 
 
 def test_latin_hypercube_design_is_seeded_and_inside_its_bounds(tmp_path):
-    exp_file = write_experiment(tmp_path, "design:\n  lhs:\n    n: 16\n    bounds:\n"
-                                          "      citizens.q0: [0.1, 0.5]\n"
-                                          "      provinces.*.policy.training: [0.5, 2]\nseed: 5\n")
+    exp_file = write_experiment(
+        tmp_path,
+        "design:\n  lhs:\n    n: 16\n    bounds:\n"
+        "      citizens.q0: [0.1, 0.5]\n"
+        "      provinces.*.policy.training: [0.5, 2]\nseed: 5\n",
+    )
     exp, _ = load_experiment(exp_file)
     points = design_points(exp)
     assert len(points) == 16 and points == design_points(exp)
@@ -276,22 +286,36 @@ def test_example_experiment_is_valid():
     assert len(design_points(exp)) * exp.replicates == 12 and set(base.provinces) == {"hue", "daklak", "bentre"}
 
 
-@pytest.mark.parametrize("body, field, message", [
-    ("design: {grid: {citizens.q0: [0.2]}}\nreplicate: 2\n", "replicate",
-     "unknown key (did you mean 'replicates'?)"),
-    ("design: {grid: {citizens.q0: [0.2]}, points: [{citizens.q0: 0.1}]}\n", "design",
-     "give exactly one of grid, lhs, points (got grid, points)"),
-    ("design: {grid: {provinces.*.policy.training: [1, 500]}}\n", "design.grid.provinces.*.policy.training[1]",
-     "must be <= 100.0"),
-    ("design: {grid: {citizens.q00: [0.2]}}\n", "design.grid.citizens.q00[0]", "did you mean 'q0'?"),
-    ("design: {lhs: {n: 4, bounds: {citizens.q0: [0.5, 0.1]}}}\n", "design.lhs.bounds.citizens.q0",
-     "low < high"),
-    ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_indx@2008]\n", "outputs[0]",
-     "did you mean 'egov_index'?"),
-    ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_index@2031]\n", "outputs[0]", "outside"),
-    ("design: {grid: {citizens.q0: [0.2]}}\nreplicates: 0\n", "replicates", "must be >= 1"),
-    ("design: {grid: {citizens.q0: [0.2]\n", "line", "malformed YAML"),
-])
+@pytest.mark.parametrize(
+    "body, field, message",
+    [
+        (
+            "design: {grid: {citizens.q0: [0.2]}}\nreplicate: 2\n",
+            "replicate",
+            "unknown key (did you mean 'replicates'?)",
+        ),
+        (
+            "design: {grid: {citizens.q0: [0.2]}, points: [{citizens.q0: 0.1}]}\n",
+            "design",
+            "give exactly one of grid, lhs, points (got grid, points)",
+        ),
+        (
+            "design: {grid: {provinces.*.policy.training: [1, 500]}}\n",
+            "design.grid.provinces.*.policy.training[1]",
+            "must be <= 100.0",
+        ),
+        ("design: {grid: {citizens.q00: [0.2]}}\n", "design.grid.citizens.q00[0]", "did you mean 'q0'?"),
+        ("design: {lhs: {n: 4, bounds: {citizens.q0: [0.5, 0.1]}}}\n", "design.lhs.bounds.citizens.q0", "low < high"),
+        (
+            "design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_indx@2008]\n",
+            "outputs[0]",
+            "did you mean 'egov_index'?",
+        ),
+        ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_index@2031]\n", "outputs[0]", "outside"),
+        ("design: {grid: {citizens.q0: [0.2]}}\nreplicates: 0\n", "replicates", "must be >= 1"),
+        ("design: {grid: {citizens.q0: [0.2]\n", "line", "malformed YAML"),
+    ],
+)
 def test_a_bad_experiment_file_is_one_line_naming_file_and_field(tmp_path, capsys, body, field, message):
     exp = write_experiment(tmp_path, body)
     assert cli.main(["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "serial"]) == 2

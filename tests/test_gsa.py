@@ -26,8 +26,10 @@ STUDY = {
         "provinces.*.policy.feedback": {"bounds": [0.0, 1.0]},
         "citizens.q0": {"bounds": [0.1, 0.5]},
     },
-    "outcomes": [{"name": "access_2013", "outcome": "access_share", "year": 2013},
-                 {"name": "adopted_mean", "outcome": "adopted_share", "stat": "mean", "period": [2010, 2013]}],
+    "outcomes": [
+        {"name": "access_2013", "outcome": "access_share", "year": 2013},
+        {"name": "adopted_mean", "outcome": "adopted_share", "stat": "mean", "period": [2010, 2013]},
+    ],
     "time_resolved": {"outcome": "access_share", "years": [2008, 2011, 2013]},
 }
 
@@ -75,25 +77,44 @@ def test_rerun_resumes_every_finished_run(tmp_path):
     assert (out / "indices.csv").read_text() == first
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"method": "fast"}, "method"),
-    ({"parameters": {"citizens.q0": {"bounds": [0.1, 0.5]}}}, "parameters"),
-    ({"parameters": {"citizens.q00": {"bounds": [0, 1]}, "citizens.p0": {"bounds": [0, 0.1]}}},
-     "parameters.citizens.q00"),
-    ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}, "citizens.p0": {"bounds": [0, 0.1]}}}, "citizens.q0"),
-    ({"outcomes": [{"name": "x", "outcome": "use_shar", "year": 2013}]}, "outcomes[0].outcome"),
-    ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "year": 2040}]}, "outcomes[0]"),
-    ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "time_to"}]}, "outcomes[0].level"),
-    ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "time_to", "level": 1.5}]}, "outcomes[0].level"),
-    ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "mean", "period": [2013, 2010]}]},
-     "outcomes[0].period"),
-    ({"time_resolved": {"outcome": "access_share", "years": [2008, 2020]}}, "time_resolved.years"),
-    ({"replicates": 0}, "replicates"),
-    ({"parameters": {"provinces.*.policy.feedback": {"bounds": [0.0, 2.0]}, "citizens.p0": {"bounds": [0, 0.1]}}},
-     "parameters.provinces.*.policy.feedback"),
-    ({"parameters": {"services.n_procedures": {"bounds": [5, 30]}, "citizens.p0": {"bounds": [0, 0.1]}}},
-     "parameters.services.n_procedures"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"method": "fast"}, "method"),
+        ({"parameters": {"citizens.q0": {"bounds": [0.1, 0.5]}}}, "parameters"),
+        (
+            {"parameters": {"citizens.q00": {"bounds": [0, 1]}, "citizens.p0": {"bounds": [0, 0.1]}}},
+            "parameters.citizens.q00",
+        ),
+        ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}, "citizens.p0": {"bounds": [0, 0.1]}}}, "citizens.q0"),
+        ({"outcomes": [{"name": "x", "outcome": "use_shar", "year": 2013}]}, "outcomes[0].outcome"),
+        ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "year": 2040}]}, "outcomes[0]"),
+        ({"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "time_to"}]}, "outcomes[0].level"),
+        (
+            {"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "time_to", "level": 1.5}]},
+            "outcomes[0].level",
+        ),
+        (
+            {"outcomes": [{"name": "x", "outcome": "use_share_12m", "stat": "mean", "period": [2013, 2010]}]},
+            "outcomes[0].period",
+        ),
+        ({"time_resolved": {"outcome": "access_share", "years": [2008, 2020]}}, "time_resolved.years"),
+        ({"replicates": 0}, "replicates"),
+        (
+            {
+                "parameters": {
+                    "provinces.*.policy.feedback": {"bounds": [0.0, 2.0]},
+                    "citizens.p0": {"bounds": [0, 0.1]},
+                }
+            },
+            "parameters.provinces.*.policy.feedback",
+        ),
+        (
+            {"parameters": {"services.n_procedures": {"bounds": [5, 30]}, "citizens.p0": {"bounds": [0, 0.1]}}},
+            "parameters.services.n_procedures",
+        ),
+    ],
+)
 def test_bad_study_file_is_rejected(tmp_path, capsys, changes, field):
     path = write_study(tmp_path, **changes)
     assert main(["sensitivity", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
@@ -103,6 +124,7 @@ def test_bad_study_file_is_rejected(tmp_path, capsys, changes, field):
 
 def test_shipped_studies_are_valid():
     from egovsim.gsa import load_study
+
     for name in ("sobol", "morris"):
         study, base, problem = load_study(ROOT / "experiments" / f"{name}.yaml")
         assert study.method == name and len(problem.names) >= 10 and len(base.provinces) == 3

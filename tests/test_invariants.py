@@ -11,9 +11,24 @@ from egovsim.scenario import load_scenario, with_values
 
 from .conftest import THREE, column
 
-SHARES = [c for c in COLUMNS if c.endswith("_share") or c in (
-    "usability", "reliability", "informal_payment_index", "literacy_mean", "trust_mean", "leader_will",
-    "roadmap_clarity", "egov_index", "civil_servant_skill", "use_share_12m")]
+SHARES = [
+    c
+    for c in COLUMNS
+    if c.endswith("_share")
+    or c
+    in (
+        "usability",
+        "reliability",
+        "informal_payment_index",
+        "literacy_mean",
+        "trust_mean",
+        "leader_will",
+        "roadmap_clarity",
+        "egov_index",
+        "civil_servant_skill",
+        "use_share_12m",
+    )
+]
 
 
 def small(path=THREE, **values):
@@ -22,12 +37,15 @@ def small(path=THREE, **values):
     return with_values(sc, {"end_year": 2024, **values})
 
 
-@pytest.mark.parametrize("values", [
-    {},
-    {"citizens.p0": 0.5, "citizens.q0": 5.0, "citizens.lapse_prob": 1.0, "citizens.need_rate": 12.0},
-    {"citizens.beta_ease": -20.0, "civil_servants.weight_rent": 50.0, "provinces.hue.policy.mandate": 1.0},
-    {"network.mean_degree": 1, "network.homophily": 0.0, "services.n_procedures": 1},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"citizens.p0": 0.5, "citizens.q0": 5.0, "citizens.lapse_prob": 1.0, "citizens.need_rate": 12.0},
+        {"citizens.beta_ease": -20.0, "civil_servants.weight_rent": 50.0, "provinces.hue.policy.mandate": 1.0},
+        {"network.mean_degree": 1, "network.homophily": 0.0, "services.n_procedures": 1},
+    ],
+)
 def test_shares_stay_in_unit_interval(values):
     records = simulate(small(**values), seed=3)
     for name in SHARES:
@@ -53,8 +71,10 @@ def test_model_leaves_mesa_its_scenario_and_the_egovsim_scenario_untouched():
 
 
 def test_no_access_means_no_use():
-    sc = small(**{f"provinces.{p}.access_initial": 0.0 for p in ("hue", "daklak", "bentre")},
-               **{"citizens.access_rate": 0.0, "citizens.access_imitation": 0.0})
+    sc = small(
+        **{f"provinces.{p}.access_initial": 0.0 for p in ("hue", "daklak", "bentre")},
+        **{"citizens.access_rate": 0.0, "citizens.access_imitation": 0.0},
+    )
     model = EGovModel(sc, seed=5, collect=False)
     records = model.run()
     assert np.all(column(records, "access_share") == 0)
@@ -84,8 +104,9 @@ LEVERS = [
 ]
 
 
-@pytest.mark.parametrize("lever, strong, target, sign, province", LEVERS,
-                         ids=[f"{lv.split('.')[-1]}->{t}" for lv, _, t, _, _ in LEVERS])
+@pytest.mark.parametrize(
+    "lever, strong, target, sign, province", LEVERS, ids=[f"{lv.split('.')[-1]}->{t}" for lv, _, t, _, _ in LEVERS]
+)
 def test_stronger_lever_never_worsens_its_direct_target(lever, strong, target, sign, province):
     """With common random numbers (same seed), a stronger lever never moves its direct target the wrong way:
     the target's path under the strong lever is at least the baseline's at every step (pathwise for the

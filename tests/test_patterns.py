@@ -63,5 +63,6 @@ def test_mandates_without_enforcement_give_ceremonial_use(prior_runs):
     before = at_year(records.mean(axis=0), scenario, 2018)
     assert before[p["bentre"], COL["civil_servant_ceremonial_share"]] == 0
     assert row[p["bentre"], COL["civil_servant_ceremonial_share"]] > 0.1
-    assert (row[p["bentre"], COL["civil_servant_ceremonial_share"]]
-            > row[p["hue"], COL["civil_servant_ceremonial_share"]])
+    assert (
+        row[p["bentre"], COL["civil_servant_ceremonial_share"]] > row[p["hue"], COL["civil_servant_ceremonial_share"]]
+    )

@@ -18,10 +18,21 @@ from egovsim.scenario import load_scenario
 
 from .conftest import ROOT, THREE
 
-REQUIRED_COLUMNS = ["year", "province", "adopted_share", "use_share_12m", "access_share", "urban_adopted_share",
-                    "rural_adopted_share", "minority_adopted_share", "civil_servant_genuine_share",
-                    "civil_servant_ceremonial_share", "services_online_share", "informal_payment_index",
-                    "egov_index"]
+REQUIRED_COLUMNS = [
+    "year",
+    "province",
+    "adopted_share",
+    "use_share_12m",
+    "access_share",
+    "urban_adopted_share",
+    "rural_adopted_share",
+    "minority_adopted_share",
+    "civil_servant_genuine_share",
+    "civil_servant_ceremonial_share",
+    "services_online_share",
+    "informal_payment_index",
+    "egov_index",
+]
 FAST = ["--scale", "0.002", "--set", "end_year=2023", "--quiet"]
 
 
@@ -56,7 +67,7 @@ def test_timeseries_has_one_row_per_province_per_month(run_folder):
 def test_resolved_scenario_has_every_default_and_the_overrides(run_folder):
     data = yaml.safe_load((run_folder / "scenario.yaml").read_text())
     assert data["end_year"] == 2023
-    assert data["citizens"]["p0"] == load_scenario(THREE).citizens.p0   # a default written out
+    assert data["citizens"]["p0"] == load_scenario(THREE).citizens.p0  # a default written out
     assert all(p["scale"] == 0.002 for p in data["provinces"].values())
     assert "extends" not in data
 

@@ -27,11 +27,7 @@ TOL = 0.03  # allowed |estimate - analytic| for Sobol indices
 
 def by_key(records, index, output=None):
     """{parameter: value} for one index (and optionally one output)."""
-    return {
-        r.parameter: r.value
-        for r in records
-        if r.index == index and (output is None or r.output == output)
-    }
+    return {r.parameter: r.value for r in records if r.index == index and (output is None or r.output == output)}
 
 
 # --------------------------------------------------------------------------
@@ -130,19 +126,20 @@ def test_linear_additive_model_sobol():
     # E[Y | x_i] = c_i x_i + const, so V_i = c_i^2 var_i; there are no
     # interactions, hence S1_i = ST_i = c_i^2 var_i / sum_j c_j^2 var_j.
     # U(lo, hi) has var (hi - lo)^2 / 12; N(mean, sd) has var sd^2.
-    problem = Problem.from_dict({
-        "a": [0.0, 1.0],
-        "b": {"bounds": [-2.0, 4.0], "dist": "unif"},
-        "c": {"bounds": [10.0, 0.5], "dist": "norm"},
-        "d": [5.0, 5.5],
-    })
+    problem = Problem.from_dict(
+        {
+            "a": [0.0, 1.0],
+            "b": {"bounds": [-2.0, 4.0], "dist": "unif"},
+            "c": {"bounds": [10.0, 0.5], "dist": "norm"},
+            "d": [5.0, 5.5],
+        }
+    )
     coef = np.array([3.0, -1.0, 2.0, 0.5])
     var = np.array([1 / 12, 36 / 12, 0.25, 0.25 / 12])
     truth = coef**2 * var / np.sum(coef**2 * var)
 
     X = sample(problem, "sobol", 2048, seed=3, calc_second_order=False)
-    records = analyze(problem, X, evaluate(lambda x: x @ coef, X), "sobol",
-                      calc_second_order=False, seed=3)
+    records = analyze(problem, X, evaluate(lambda x: x @ coef, X), "sobol", calc_second_order=False, seed=3)
     assert not any(r.index == "S2" for r in records)
     for name, s in zip(problem.names, truth):
         assert by_key(records, "S1")[name] == pytest.approx(s, abs=TOL)
@@ -171,8 +168,7 @@ def test_g_function_sobol():
 
     problem = Problem.from_dict({f"g{i}": [0.0, 1.0] for i in range(len(G_A))})
     X = sample(problem, "sobol", 4096, seed=5, calc_second_order=False)
-    records = analyze(problem, X, evaluate(g_function, X), "sobol",
-                      calc_second_order=False, seed=5)
+    records = analyze(problem, X, evaluate(g_function, X), "sobol", calc_second_order=False, seed=5)
     for i, name in enumerate(problem.names):
         assert by_key(records, "S1")[name] == pytest.approx(S1[i], abs=TOL)
         assert by_key(records, "ST")[name] == pytest.approx(ST[i], abs=TOL)
@@ -210,8 +206,7 @@ def test_morris_linear_exact(bounds, beta, levels):
     beta = np.array(beta)
     width = np.array([hi - lo for lo, hi in bounds])
     X = sample(problem, "morris", 20, seed=4, num_levels=levels)
-    records = analyze(problem, X, evaluate(lambda x: x @ beta, X), "morris",
-                      num_levels=levels, seed=4)
+    records = analyze(problem, X, evaluate(lambda x: x @ beta, X), "morris", num_levels=levels, seed=4)
     for i, name in enumerate(problem.names):
         expected = beta[i] * width[i]
         assert by_key(records, "mu")[name] == pytest.approx(expected, rel=1e-9, abs=1e-9)
@@ -271,17 +266,20 @@ def test_constant_output_gives_nan_indices_with_warning():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ({"alpha": [0.0, 1.0], "beta": [2.0, 2.0]}, "'beta'"),
-    ({"alpha": [1.0, 0.0], "beta": [0.0, 1.0]}, "'alpha'"),
-    ({"alpha": [0, 1], "gamma": {"bounds": [0, 1], "dist": "cauchy"}}, "'gamma'"),
-    ({"alpha": [0, 1], "sigma": {"bounds": [0, -1], "dist": "norm"}}, "'sigma'"),
-    ({"alpha": [0, 1], "tri": {"bounds": [0, 1], "dist": "triang"}}, "'tri'"),
-    ({"alpha": [0, 1], "nanb": [0, float("nan")]}, "'nanb'"),
-    ({"alpha": [0, 1], "short": [0.5]}, "'short'"),
-    ({"alpha": [0, 1], "word": "0..1"}, "'word'"),
-    ({"alpha": [0, 1], "nokey": {"dist": "unif"}}, "'nokey'"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ({"alpha": [0.0, 1.0], "beta": [2.0, 2.0]}, "'beta'"),
+        ({"alpha": [1.0, 0.0], "beta": [0.0, 1.0]}, "'alpha'"),
+        ({"alpha": [0, 1], "gamma": {"bounds": [0, 1], "dist": "cauchy"}}, "'gamma'"),
+        ({"alpha": [0, 1], "sigma": {"bounds": [0, -1], "dist": "norm"}}, "'sigma'"),
+        ({"alpha": [0, 1], "tri": {"bounds": [0, 1], "dist": "triang"}}, "'tri'"),
+        ({"alpha": [0, 1], "nanb": [0, float("nan")]}, "'nanb'"),
+        ({"alpha": [0, 1], "short": [0.5]}, "'short'"),
+        ({"alpha": [0, 1], "word": "0..1"}, "'word'"),
+        ({"alpha": [0, 1], "nokey": {"dist": "unif"}}, "'nokey'"),
+    ],
+)
 def test_problem_validation_names_the_parameter(spec, fragment):
     with pytest.raises(ValueError, match=fragment) as err:
         Problem.from_dict(spec)
@@ -297,8 +295,12 @@ def test_problem_empty_and_direct_construction():
         Problem(("a", "b"), ((0, 1), (3, 1)))
     p = Problem(["a", "b"], [[0, 1], [1, 3]])
     assert p.dists == ("unif", "unif") and p.bounds == ((0.0, 1.0), (1.0, 3.0))
-    assert p.to_salib() == {"num_vars": 2, "names": ["a", "b"],
-                            "bounds": [[0.0, 1.0], [1.0, 3.0]], "dists": ["unif", "unif"]}
+    assert p.to_salib() == {
+        "num_vars": 2,
+        "names": ["a", "b"],
+        "bounds": [[0.0, 1.0], [1.0, 3.0]],
+        "dists": ["unif", "unif"],
+    }
     tri = Problem.from_dict({"t": {"bounds": [1, 3, 0.5], "dist": "triang"}, "u": [0, 1]})
     assert tri.dists == ("triang", "unif")
 
@@ -346,10 +348,10 @@ def test_second_order_mismatch_is_caught():
 
 def test_unreliable_rule_and_rows():
     records = [
-        IndexRecord("sobol", "y", "a", "S1", 0.30, 0.05),    # tight: fine
-        IndexRecord("sobol", "y", "b", "S1", 0.05, 0.20),    # wide: flagged
+        IndexRecord("sobol", "y", "a", "S1", 0.30, 0.05),  # tight: fine
+        IndexRecord("sobol", "y", "b", "S1", 0.05, 0.20),  # wide: flagged
         IndexRecord("sobol", "y", "c", "S1", -0.004, 0.02),  # true zero: fine
-        IndexRecord("sobol", "y", "d", "S1", 0.004, 0.09),   # zero but wide: flagged
+        IndexRecord("sobol", "y", "d", "S1", 0.004, 0.09),  # zero but wide: flagged
         IndexRecord("morris", "y", "e", "sigma", 0.5, math.nan),  # no interval
     ]
     assert [r.parameter for r in unreliable(records)] == ["b", "d"]
