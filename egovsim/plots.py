@@ -7,11 +7,9 @@ import io
 import warnings
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
 from .observations import egov_index_points
 from .outcomes import COL
@@ -23,24 +21,32 @@ BAND = (5, 95)
 
 def band_line(ax, t, series: np.ndarray, label: str, **style) -> None:
     """series: (replicates, steps). Mean line, plus a 5-95% band when there are several replicates."""
+    if series.shape[0] == 1:
+        ax.plot(t, series[0], label=label, **style)
+        return
     with warnings.catch_warnings():  # steps where every replicate is nan (e.g. no dealings yet) stay gaps
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(series, axis=0)
         lo, hi = np.nanpercentile(series, BAND, axis=0)
     (line,) = ax.plot(t, mean, label=label, **style)
-    if series.shape[0] > 1:
-        ax.fill_between(t, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.fill_between(t, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def figure(rows: int = 1, cols: int = 1, **kw):
+    """A figure and its axes (always a 2-d array), made without pyplot: no global figure registry to leak
+    into, and none of pyplot's import and backend cost."""
+    fig = Figure(figsize=kw.pop("figsize", (8, 4.8)))
+    return fig, fig.subplots(rows, cols, squeeze=False, **kw)
 
 
 def save_png(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     atomic_write(path, buf.getvalue())
 
 
 def panel_row(n: int, title: str):
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.0), sharey=True, squeeze=False)
+    fig, axes = figure(1, n, figsize=(5.2 * n, 4.0), sharey=True)
     fig.suptitle(title)
     return fig, axes[0]
 
@@ -76,7 +82,7 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
 
 def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, ((ax,),) = figure(figsize=(8, 4.8))
     points = egov_index_points()
     markers = {"MIC": "o", "DTI": "s", "Vie": "^"}
     for p, (key, prov) in enumerate(scenario.provinces.items()):
@@ -163,7 +169,7 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
     t = years(scenario, records.shape[1])
     keys = list(scenario.provinces)
     panels = [*keys, "national"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True, squeeze=False)
+    fig, axes = figure(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True)
     axes = axes[0]
     weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
     series = (
@@ -217,7 +223,7 @@ def posterior_marginals(
     n = len(names)
     cols = min(n, 4)
     rows_ = -(-n // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(3.6 * cols, 2.8 * rows_), squeeze=False)
+    fig, axes = figure(rows_, cols, figsize=(3.6 * cols, 2.8 * rows_))
     for j, name in enumerate(names):
         ax = axes[j // cols][j % cols]
         ax.hist(samples[:, j], bins=20, weights=weights, range=tuple(bounds[j]), color="tab:blue", alpha=0.7)
@@ -287,7 +293,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
     if study.method == "morris":  # scale each outcome's mu* to its largest, so columns compare
         with np.errstate(invalid="ignore", divide="ignore"):
             grid = grid / np.nanmax(np.abs(grid), axis=0, keepdims=True)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(cols), 1.2 + 0.35 * len(params)))
+    fig, ((ax,),) = figure(figsize=(1.0 + 0.55 * len(cols), 1.2 + 0.35 * len(params)))
     im = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=0, vmax=max(1e-9, float(np.nanmax(grid))))
     ax.set_xticks(range(len(cols)), [f"{out}\n{prov}" for prov, out in cols], rotation=90, fontsize=7)
     ax.set_yticks(range(len(params)), params, fontsize=7)
@@ -323,7 +329,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
                     marker="o",
                     markersize=3,
                     label=p,
-                    color=plt.cm.tab20(i % 20),
+                    color=colormaps["tab20"](i % 20),
                     linestyle="-" if i < 20 else "--",
                 )
             ax.set_title(scenario.provinces[province].name)
