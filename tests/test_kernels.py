@@ -232,7 +232,10 @@ def test_set_users_and_civil_service_kernels_identical():
             outs.append((converts, left, s))
         assert np.array_equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1] and outs[0][0].size > 0
         for key in state:
-            assert np.array_equal(outs[0][2][key], outs[1][2][key]), key
+            if key == "to_genuine":  # numpy's SIMD exp and libm's (numba's math.exp) may differ by an ulp
+                np.testing.assert_allclose(outs[0][2][key], outs[1][2][key], rtol=1e-13, atol=0, err_msg=key)
+            else:
+                assert np.array_equal(outs[0][2][key], outs[1][2][key]), key
 
 
 def test_exp_poly_is_float32_accurate():
