@@ -136,14 +136,16 @@ def child(scale: float, seed: int, steps: int | None, path: Path = THREE, repeat
 
     Memory: peak RSS of the process (ru_maxrss, the interpreter and libraries included), and the resident
     memory the model adds (RSS after the run minus RSS before building, the libraries and compiled kernels
-    already loaded), per citizen; and the bytes of the citizens' arrays and network (state_bytes)."""
-    from egovsim import kernels
-    from egovsim.model import EGovModel, default_engine
+    already loaded), per citizen; and the bytes of the citizens' arrays and network, each array once
+    (state_bytes)."""
+    from egovsim.model import EGovModel
     from egovsim.scenario import load_scenario
 
-    if default_engine() == "numba":
-        kernels._compile()
-        kernels._citizen_step_nb  # noqa: B018 (compiled loops loaded from numba's cache before the baseline)
+    # a few steps of a tiny model first: the compiled loops are loaded from numba's cache before the baseline
+    warm_up = EGovModel(load_scenario(path, scale=0.0002), seed, collect=False)
+    for _ in range(3):
+        warm_up.step()
+    del warm_up
     scenario = load_scenario(path, scale=scale)
     rss_before = _resident_bytes()
     start = time.perf_counter()
@@ -166,9 +168,10 @@ def child(scale: float, seed: int, steps: int | None, path: Path = THREE, repeat
         steps_s = min(steps_s, time.perf_counter() - w0)
         del again
     cit = model.citizens
-    state = sum(v.nbytes for v in vars(cit).values() if isinstance(v, np.ndarray))
+    arrays = [*vars(cit).values(), *getattr(cit, "arrays", ())]
     if cit.adjacency is not None:
-        state += cit.adjacency.data.nbytes + cit.adjacency.indices.nbytes + cit.adjacency.indptr.nbytes
+        arrays += [cit.adjacency.data, cit.adjacency.indices, cit.adjacency.indptr]
+    state = sum({id(v): v.nbytes for v in arrays if isinstance(v, np.ndarray)}.values())
     return {
         "scale": scale,
         "citizens": cit.n,

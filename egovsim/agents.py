@@ -1,9 +1,9 @@
 """Mesa agents: the central government, provincial leaders, civil servants and citizens.
 
 Leaders and the central government are few and decide with Python logic. Civil servants and citizens are many:
-their state lives in numpy arrays (population.py) and their rules run vectorised there, written once; the
-`CivilServant` and `Citizen` agents here are Mesa views onto one row of those arrays, for inspection, agent-level
-data and the browser view.
+their state lives in numpy arrays and their rules run over whole arrays (population.py, with compiled loops in
+kernels.py; plain.py states the same rules the direct way, as the reference); the `CivilServant` and `Citizen`
+agents here are Mesa views onto one row of those arrays, for inspection, agent-level data and the browser view.
 """
 
 from __future__ import annotations

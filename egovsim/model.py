@@ -8,35 +8,33 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from . import kernels
+from . import plain, population
 from .agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
-from .outcomes import COL, COLUMNS, measure
+from .outcomes import COL, COLUMNS
 from .population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
 from .scenario import Scenario
 
-# Which implementation of the citizen rules runs (tests compare them; all give the same results):
-#   numba  population.Citizens with compiled loops (kernels.py), the default when numba is installed
-#   numpy  population.Citizens with the kernels' pure numpy twins
-#   plain  plain.PlainCitizens: the rules written the direct way, every citizen every step
+# Which implementation of the rules runs (tests/test_kernels.py checks they agree):
+#   numba  population.Citizens, CivilService and measure: compiled loops (kernels.py), the default
+#   plain  plain.PlainCitizens, PlainCivilService and measure: the rules written the direct way, every agent every
+#          step, every outcome a full count
 # Chosen per model (EGovModel(..., engine=)) or for a whole process with the environment variable EGOVSIM_ENGINE.
-ENGINES = ("numba", "numpy", "plain")
+ENGINES = ("numba", "plain")
 
 
 def default_engine() -> str:
     engine = os.environ.get("EGOVSIM_ENGINE", "").strip().lower()
     if engine:
         return engine
-    return "numba" if kernels.have_numba() else "numpy"
+    return "numba"
 
 
 def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
     engine = engine or default_engine()
-    if engine in ("numba", "numpy"):
-        return Citizens(scenario, rng, civil_service, backend=engine)
+    if engine == "numba":
+        return Citizens(scenario, rng, civil_service)
     if engine == "plain":
-        from .plain import PlainCitizens
-
-        return PlainCitizens(scenario, rng, civil_service)
+        return plain.PlainCitizens(scenario, rng, civil_service)
     raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
 
 
@@ -65,13 +63,13 @@ class EGovModel(mesa.Model):
         self.rent_rel = (np.arange(J) + 0.5) / J * 2.0
 
         self.central = CentralGovernment(self, scenario.central)
-        self.civil_service = CivilService(scenario, self.rng)
+        engine = engine or default_engine()
+        reference = engine == "plain"  # civil servants and outcomes the direct way too
+        self.civil_service = (plain.PlainCivilService if reference else CivilService)(scenario, self.rng)
         self.citizens = make_citizens(engine, scenario, self.rng, self.civil_service)
         self.citizens_per_servant = np.bincount(self.citizens.civil_servant, minlength=self.civil_service.n)
         self.civil_service.serve(self.citizens_per_servant)
-        # the loops of this engine (compiled, or numpy), shared by civil servants and `measure`
-        self.kernels = getattr(self.citizens, "kernels", None) or kernels.NumpyKernels(0)
-        self.civil_service.kernels = self.kernels
+        self._measure = plain.measure if reference else population.measure
         w = scenario.egov_index
         self.index_weights = np.array([w.infrastructure, w.internal_use, w.online_services, w.citizen_uptake])
         self.leaders = [
@@ -87,7 +85,7 @@ class EGovModel(mesa.Model):
         self._portal = None  # (portal level, what the national portal puts online)
         self._leader_reads = [COL["egov_index"], COL["trust_mean"]]
         self._fire_events()
-        self.records[0] = measure(self)
+        self.records[0] = self._measure(self)
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters()) if collect else None
         if self.datacollector is not None:
             self.datacollector.collect(self)
@@ -136,7 +134,7 @@ class EGovModel(mesa.Model):
                 ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p], reference_trust, rent_mean
             )
         self.step_index = k + 1
-        measure(self, out=self.records[self.step_index])
+        self._measure(self, out=self.records[self.step_index])
         if self.datacollector is not None:
             self.datacollector.collect(self)
         if self.step_index >= self.n_steps:

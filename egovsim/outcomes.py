@@ -68,11 +68,11 @@ def share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
     return np.divide(count, total, out=out, where=total > 0)
 
 
-# which of the four blocks (rural majority, rural minority, urban majority, urban minority) each subgroup holds
+# the subgroups whose shares outcomes report: all citizens, then by area and by ethnicity
 SUBGROUPS = ("all", "urban", "rural", "minority", "majority")
-_MEMBERS = np.array([[1, 0, 1, 0, 1], [1, 0, 1, 1, 0], [1, 1, 0, 0, 1], [1, 1, 0, 1, 0]], dtype=float)
 
-# where each share of `measure` goes: (column, measure (0 adopted, 1 access, 2 used), subgroup)
+# where each share of the fast path's measure (kernels.py) goes: (column, count (0 adopted, 1 access, 2 used in the
+# last 12 months), subgroup)
 _SHARE_CELLS = sorted(
     [
         (COL["adopted_share"], 0, 0),
@@ -89,43 +89,3 @@ SHARE_FROM = np.array([m * len(SUBGROUPS) + g for _, m, g in _SHARE_CELLS])  # i
 LEADER_COLS = np.array(
     [COL[name] for name in ("roadmap_clarity", "usability", "leader_will", "n_systems", "it_cost", "it_waste")]
 )
-
-
-def measure(model, out: np.ndarray | None = None) -> np.ndarray:
-    """Every outcome of every province at the model's current step: an array (provinces, columns), written
-    into `out` if given.
-
-    Costs O(provinces + civil servants): citizens' counts and sums come from `tallies()`, which the fast path
-    keeps up to date at events instead of counting citizens; the arithmetic is one kernel (kernels.py)."""
-    cit, cs = model.citizens, model.civil_service
-    k, P = model.step_index, len(model.leaders)
-    if out is None:
-        out = np.empty((P, len(COLUMNS)))
-    t = cit.tallies(k)
-    window = slice(max(0, k + 2 - cit.steps_per_year), k + 2)  # dealings with government, last 12 months
-    roadmap = model.central.levers.roadmap_clarity
-    leaders = np.array(
-        [
-            [roadmap, leader.usability, leader.will, leader.n_systems, leader.it_cost, leader.it_waste]
-            for leader in model.leaders
-        ]
-    )
-    model.kernels.measure(
-        out,
-        t,
-        cit.group_sizes,
-        cs.genuine_count,
-        cs.ceremonial_count,
-        cs.skill_sum,
-        cs.counts,
-        cs.served,
-        cs.served_genuine,
-        cs.unreliable,
-        cit.province_sizes,
-        cit.needs_per_step[window],
-        cit.payments_per_step[window],
-        model.services_online_share(),
-        leaders,
-        model.index_weights,
-    )
-    return out

@@ -1,28 +1,41 @@
-"""The plain path: the citizen rules of population.py written the direct way, for tests to compare with.
+"""The plain path: the rules of population.py (citizens, civil servants, outcomes) written the direct way, the
+reference that tests compare the fast path with.
 
 Every citizen's hazard, literacy and trust are computed every step from full arrays (float64 arithmetic, float32
 storage), access comes from each citizen's own accumulated hazard, reliability is looked up from the civil
-service every step, and every aggregate is a full count. Same layout and same random draws in the same order
-as the fast path (`population.Citizens`), so one seed gives the same run up to floating-point rounding:
-access is decided by the same comparison and agrees exactly; adoption, literacy and trust agree to float32
-rounding (tests/test_kernels.py). Select it with `EGovModel(..., engine="plain")` or EGOVSIM_ENGINE=plain.
-It is several times slower and uses about three times the memory per citizen.
+service every step; every civil servant's hazard and skill are computed every step, with their genuine
+colleagues counted over the offices network; every outcome is a full count. Same layout and same random draws in
+the same order as the fast path (`population.Citizens` and `CivilService`), so one seed gives the same run up to
+floating-point rounding: access is decided by the same comparison and agrees exactly; adoption, literacy and
+trust agree to float32 rounding (tests/test_kernels.py). Select it with `EGovModel(..., engine="plain")` or
+EGOVSIM_ENGINE=plain. It is several times slower and uses about three times the memory per citizen.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .kernels import Tallies
 from .network import neighbours_of
-from .population import MINORITY_BLOCK, NEVER, CitizenLayout, CivilService, StepContext, approach_one
+from .outcomes import COL, COLUMNS, SUBGROUPS, egov_index, share
+from .population import (
+    CEREMONIAL,
+    GENUINE,
+    MINORITY_BLOCK,
+    NEVER,
+    NON_USER,
+    URBAN_BLOCK,
+    CitizenLayout,
+    ServantLayout,
+    StepContext,
+    approach_one,
+)
 from .scenario import Scenario
 
 
 class PlainCitizens(CitizenLayout):
     """All citizens of a run, every rule applied to every citizen every step."""
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: ServantLayout):
         access, literacy, trust, to_access, to_adopt = self._lay_out(scenario, rng, civil_service)
         self.civil_service = civil_service
         self.access = access
@@ -97,7 +110,11 @@ class PlainCitizens(CitizenLayout):
         self.last_online[who[works]] = k
         if c.failure_trust_loss:
             self.trust[who[failed]] *= np.float32(1 - c.failure_trust_loss)
-        self._record_dealings(ctx, prov, procedure, works, u_pay)
+        # counter transactions may involve an informal payment; count dealings and payments per province
+        ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.deterrence[prov])
+        paid = ~works & (u_pay < ask)
+        self.needs_per_step[k + 1] = np.bincount(prov, minlength=self.n_provinces)
+        self.payments_per_step[k + 1] = np.bincount(prov[paid], minlength=self.n_provinces)
         lapse = failed & (u_lapse < c.lapse_prob)
         self.to_adopt[who[lapse]] = new_threshold[lapse]  # a lapsed user may adopt again later
         return who[lapse]
@@ -114,16 +131,94 @@ class PlainCitizens(CitizenLayout):
     def servants_became_genuine(self, servants: np.ndarray) -> None:
         """Nothing to do: reliability is looked up from the civil service every step."""
 
-    def tallies(self, k: int) -> Tallies:
-        """Counts and sums for outcomes, counted over every citizen (sums of literacy and trust as group size
-        minus the sum of 1 - x, the form the fast path keeps)."""
-        G, P = self.group_sizes.size, self.n_provinces
-        return Tallies(
-            self.group_counts(self.adopted),
-            self.group_counts(self.access),
-            self.group_counts(self.used_in_last_year(k))[None, :],
-            np.ones(G),
-            np.bincount(self.group, weights=1.0 - self.literacy.astype(np.float64), minlength=G),
-            np.ones(P),
-            np.bincount(self.group, weights=1.0 - self.trust.astype(np.float64), minlength=G),
+
+class PlainCivilService(ServantLayout):
+    """All civil servants of a run, every rule applied to every civil servant every step."""
+
+    def step(self, ctx: StepContext) -> np.ndarray:
+        """One step of every civil servant; returns those who became genuine users (ascending).
+
+        A non-user or ceremonial user becomes a genuine user with hazard (p + q x share of genuine colleagues) x
+        exp(utility), utility = w_u (usability - 1/2) + w_s (skill - 1/2) + w_l x leader pull - w_r x informal
+        income at risk (rent x deterrence); a non-user who does not become genuine logs in ceremonially with
+        hazard mandate_rate x mandate; skill approaches 1 at rate training_effect x training (less the cascade
+        loss at commune level). Genuine use is never dropped."""
+        cs, dt, prov = self.params, self.dt, self.province
+        genuine = self.state == GENUINE
+        colleagues_share = (self.adjacency @ genuine.astype(np.float64)) * self.inv_degree
+        utility = (
+            cs.weight_usability * (ctx.usability[prov] - 0.5)
+            + cs.weight_skill * (self.skill - 0.5)
+            + cs.weight_leader * ctx.leader_pull[prov]
+            - cs.weight_rent * self.rent * ctx.deterrence[prov]
         )
+        hazard = (cs.p + cs.q * colleagues_share) * np.exp(utility)
+        self.to_genuine -= np.where(genuine, 0.0, hazard * dt)
+        converts = np.flatnonzero(~genuine & (self.to_genuine <= 0))
+        non_user = self.state == NON_USER
+        self.to_ceremonial -= np.where(non_user, cs.mandate_rate * ctx.mandate[prov] * dt, 0.0)
+        ceremonial = non_user & (self.to_ceremonial <= 0)
+        ceremonial[converts] = False
+        self.state[ceremonial] = CEREMONIAL
+        self.state[converts] = GENUINE
+        cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
+        self.skill[:] = approach_one(self.skill, cs.training_effect * ctx.training[prov] * cascade, dt)
+        return converts
+
+
+def measure(model, out: np.ndarray | None = None) -> np.ndarray:
+    """Every outcome of every province at the model's current step, counted over every citizen and civil
+    servant: an array (provinces, columns of outcomes.COLUMNS), written into `out` if given."""
+    cit, cs, k = model.citizens, model.civil_service, model.step_index
+    P = len(model.leaders)
+    if out is None:
+        out = np.empty((P, len(COLUMNS)))
+    blocks = {"all": np.ones(4, dtype=bool), "urban": URBAN_BLOCK, "rural": ~URBAN_BLOCK}
+    blocks |= {"minority": MINORITY_BLOCK, "majority": ~MINORITY_BLOCK}
+    size = cit.group_sizes.reshape(P, 4)
+
+    def share_of(mask: np.ndarray, subgroup: str = "all") -> np.ndarray:
+        """Per province, the share of the subgroup's citizens for whom `mask` holds (nan if there are none)."""
+        b = blocks[subgroup]
+        return share(cit.group_counts(mask).reshape(P, 4)[:, b].sum(axis=1), size[:, b].sum(axis=1))
+
+    used = cit.used_in_last_year(k)
+    n = size.sum(axis=1)
+    col = {"citizens": n, "adopted_share": share_of(cit.adopted), "access_share": share_of(cit.access)}
+    col["use_share_12m"] = share_of(used)
+    for g in SUBGROUPS[1:]:
+        col[f"{g}_adopted_share"] = share_of(cit.adopted, g)
+        col[f"{g}_access_share"] = share_of(cit.access, g)
+    col["urban_use_share_12m"], col["rural_use_share_12m"] = share_of(used, "urban"), share_of(used, "rural")
+    col["urban_rural_gap"] = col["urban_adopted_share"] - col["rural_adopted_share"]
+    col["ethnic_gap"] = col["majority_adopted_share"] - col["minority_adopted_share"]
+
+    staff = np.bincount(cs.province, minlength=P)
+    col["civil_servant_genuine_share"] = np.bincount(cs.province[cs.state == GENUINE], minlength=P) / staff
+    col["civil_servant_ceremonial_share"] = np.bincount(cs.province[cs.state == CEREMONIAL], minlength=P) / staff
+    col["civil_servant_skill"] = np.bincount(cs.province, weights=cs.skill, minlength=P) / staff
+    # citizens served by a genuine user find a dossier goes through; the others with the chance `unreliable`
+    genuine = np.bincount(cit.province[cs.state[cit.civil_servant] == GENUINE], minlength=P).astype(np.float64)
+    unreliable = float(np.float32(1.0 - cs.params.failure_unless_genuine))
+    col["reliability"] = (genuine + unreliable * (n - genuine)) / n
+    col["literacy_mean"] = np.bincount(cit.province, weights=cit.literacy, minlength=P) / n
+    col["trust_mean"] = np.bincount(cit.province, weights=cit.trust, minlength=P) / n
+    dealings = slice(max(0, k + 2 - cit.steps_per_year), k + 2)  # the last 12 months
+    col["informal_payment_index"] = share(
+        cit.payments_per_step[dealings].sum(axis=0), cit.needs_per_step[dealings].sum(axis=0)
+    )
+
+    col["services_online_share"] = online = model.services_online_share()
+    col["roadmap_clarity"] = model.central.levers.roadmap_clarity
+    for name in ("usability", "leader_will", "n_systems", "it_cost", "it_waste"):
+        col[name] = [getattr(leader, name.removeprefix("leader_")) for leader in model.leaders]
+    col["egov_index"] = egov_index(
+        model.config.egov_index,
+        col["access_share"],
+        col["civil_servant_genuine_share"],
+        online,
+        col["adopted_share"],
+    )
+    for name in COLUMNS:
+        out[:, COL[name]] = col[name]
+    return out

@@ -1,4 +1,4 @@
-"""Citizens and civil servants as numpy arrays, with their rules written once and vectorised.
+"""Citizens and civil servants as numpy arrays, stepped by compiled loops (the fast path).
 
 Stochastic events use *integrated hazards*: each agent draws an Exp(1) threshold and the event happens in the
 step where the hazard accumulated since then reaches it. For a hazard h that is constant within a step of
@@ -10,12 +10,15 @@ Every rule reads the state at the start of the step; the model applies the rules
 the order citizens -> civil servants -> leaders, so each reads the others' state before they change
 (synchronous update; results do not depend on agent order).
 
-Speed and memory (benchmarks/README.md). `Citizens` is the fast path; `egovsim.plain.PlainCitizens` states the
-same rules the plain way (every citizen's every quantity updated every step, every aggregate a full count) and
-tests/test_kernels.py checks the two agree. What makes this path fast, without changing any rule:
+The rules have two implementations: this fast path (`Citizens`, `CivilService` and `measure`, whose loops are
+compiled in kernels.py) and the reference in plain.py (`PlainCitizens`, `PlainCivilService` and its `measure`),
+which states each rule the direct way (every agent's every quantity updated every step, every aggregate a full
+count); tests/test_kernels.py checks the two agree.
+
+Speed and memory (benchmarks/README.md). What makes this path fast, without changing any rule:
 
 - Nothing per citizen is a Python object, and no Python loop runs over citizens: the per-citizen work of a
-  step is a few compiled loops (kernels.py, numba; their pure numpy twins give the same bits).
+  step is a few compiled loops (kernels.py, numba).
 - Dtypes: bool for states, uint8 for the group, uint16 for user-neighbour counts, int32 for steps and
   indices, float32 for thresholds, literacy, trust and the adoption hazard (they are probabilities, rates or
   Exp(1) draws: 7 significant digits are far below the model's resolution; exp is a float32 polynomial within
@@ -41,8 +44,21 @@ from functools import cached_property
 
 import numpy as np
 
-from .kernels import HazardConstants, NumpyKernels, Tallies, kernels_for
+from . import kernels
+from .kernels import (
+    CITIZEN_CONSTANTS,
+    SERVANT_CONSTANTS,
+    CitizenArrays,
+    CitizenStep,
+    CitizenTallies,
+    Needs,
+    ServantArrays,
+    ServantStep,
+    ServantTallies,
+    record,
+)
 from .network import block_diagonal, block_ring_network
+from .outcomes import COLUMNS
 from .scenario import Scenario
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
@@ -55,8 +71,6 @@ MINORITY_BLOCK = np.array([False, True, False, True])
 
 # civil-servant states
 NON_USER, CEREMONIAL, GENUINE = 0, 1, 2
-
-_NOBODY = np.empty(0, dtype=np.int64)
 
 # literacy and trust are stored as x = 1 - gap * G; G is folded into the gaps before it leaves float32's range
 _REBASE_BELOW = 1e-30
@@ -207,17 +221,11 @@ class CitizenLayout:
     def used_in_last_year(self, k: int) -> np.ndarray:
         return self.last_online > k + 1 - self.steps_per_year
 
-    def informal_payment_index(self, k: int) -> np.ndarray:
-        """Share of dealings with government in the last 12 months that involved an informal payment."""
-        window = slice(max(0, k + 2 - self.steps_per_year), k + 2)
-        needs = self.needs_per_step[window].sum(axis=0)
-        paid = self.payments_per_step[window].sum(axis=0)
-        return np.divide(paid, needs, out=np.full(needs.shape, np.nan), where=needs > 0)
-
-    def _needs(self, ctx: StepContext, rng: np.random.Generator, who: np.ndarray | None = None):
-        """Citizens with a need this step and their draws: procedure, u (online, works, lapse, pay), a new
-        adoption threshold (a fixed set of draws per need event keeps random streams aligned across
-        scenarios: common random numbers). Also draws each one's next need."""
+    def _needs(self, ctx: StepContext, rng: np.random.Generator, who: np.ndarray | None = None) -> Needs | None:
+        """Citizens with a need this step (`who`, by default found here) and their draws: procedure, u (online,
+        works, lapse, pay), a new adoption threshold (a fixed set of draws per need event keeps random streams
+        aligned across scenarios: common random numbers); None if nobody has one. Also draws each one's next
+        need."""
         k = ctx.k
         if who is None:
             who = np.flatnonzero(self.next_need == k)
@@ -227,37 +235,26 @@ class CitizenLayout:
         u = rng.random((4, who.size))
         new_threshold = rng.exponential(size=who.size)  # becomes float32 where stored
         self.next_need[who] = rng.geometric(self.p_need, who.size) + k
-        return who, procedure, u, new_threshold
-
-    def _record_dealings(
-        self, ctx: StepContext, prov: np.ndarray, procedure: np.ndarray, works: np.ndarray, u_pay: np.ndarray
-    ) -> None:
-        """Counter transactions may involve an informal payment; count dealings and payments per province."""
-        c, k = self.params, ctx.k
-        ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.deterrence[prov])
-        paid = ~works & (u_pay < ask)
-        self.needs_per_step[k + 1] = np.bincount(prov, minlength=self.n_provinces)
-        self.payments_per_step[k + 1] = np.bincount(prov[paid], minlength=self.n_provinces)
+        return Needs(who, procedure, u, new_threshold)
 
 
 class Citizens(CitizenLayout):
     """All citizens of a run, province after province, each province in the four BLOCKS (the fast path).
+
+    Their arrays are `arrays` (kernels.CitizenArrays), the state the compiled loops read and update in place;
+    the per-citizen ones are attributes too (access, active, adopted, ...: the same arrays).
 
     Per-citizen state (bytes per citizen): access, active, adopted, eligible (= access and not active), served
     by a genuine civil servant (1 each); group (1); user neighbours (2); remaining adoption threshold, literacy
     gap, distrust, q0 dt / degree, last online step, next need step, civil servant (4 each); sorted access
     thresholds and their order (8, citizens without access at the start); citizens by civil servant (4); an
     index buffer of the kernels (4); plus the contact network (int32 indices and int8 data, twice per link:
-    about 5 x mean degree). 128 bytes at mean degree 8 (benchmarks/README.md).
+    about 5 x mean degree). About 96 bytes at mean degree 8 (benchmarks/README.md).
     """
 
-    def __init__(
-        self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService, backend: str | None = None
-    ):
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
         access, literacy, trust, to_access, to_adopt = self._lay_out(scenario, rng, civil_service)
         c, G, P = self.params, self.group_sizes.size, self.n_provinces
-        betas = bool(c.beta_usefulness or c.beta_ease or c.beta_trust)
-        self.kernels = kernels_for(self.n, civil_service.n, backend, hazard_scratch=betas)
         self.access = access
         self.active = np.zeros(self.n, dtype=bool)  # uses online services now
         self.adopted = np.zeros(self.n, dtype=bool)  # has ever adopted
@@ -278,35 +275,31 @@ class Citizens(CitizenLayout):
         self.access_H = np.zeros(G)  # accumulated access hazard per group
         self.access_count = np.bincount(self.group[access], minlength=G)
         without = self.group_sizes - self.access_count
-        self._acc_start = np.concatenate(([0], np.cumsum(without + 1)))[:-1]  # each segment ends in a sentinel
-        self._acc_end = self._acc_start + without
-        self._acc_ptr = self._acc_start.copy()
-        self._acc_order = np.full(int(without.sum()) + G, -1, dtype=np.int64 if self.n >= 2**31 else np.int32)
-        self._acc_thr = np.full(self._acc_order.size, np.inf, dtype=np.float32)
+        access_start = np.concatenate(([0], np.cumsum(without + 1)))[:-1]  # each segment ends in a sentinel
+        access_order = np.full(int(without.sum()) + G, -1, dtype=np.int64 if self.n >= 2**31 else np.int32)
+        access_threshold = np.full(access_order.size, np.inf, dtype=np.float32)
         for g in range(G):
             sl = self.group_slice(g)
             rows = sl.start + np.flatnonzero(~access[sl])
             rows = rows[np.argsort(to_access[rows], kind="stable")]
-            a = self._acc_start[g]
-            self._acc_order[a : a + rows.size] = rows
-            self._acc_thr[a : a + rows.size] = to_access[rows]
+            a = access_start[g]
+            access_order[a : a + rows.size] = rows
+            access_threshold[a : a + rows.size] = to_access[rows]
         del to_access
 
         # who is served by a genuine civil servant (reliability 1), kept up to date as servants convert
         self.failure_unless_genuine = scenario.civil_servants.failure_unless_genuine
-        self._reliable = float(np.float32(1.0 - self.failure_unless_genuine))
         self.served_genuine = civil_service.state[self.civil_servant] == GENUINE
         order = np.argsort(self.civil_servant, kind="stable").astype(np.int32)
         self._served_order = order
         self._served_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.civil_servant, minlength=civil_service.n))))
 
         if self.well_mixed:
-            self.users = self._users = np.zeros(P, dtype=np.int64)
+            self.users = np.zeros(P, dtype=np.int64)
             self.q_dt = self.user_neighbours = None
-            self._indptr, self._indices = np.zeros(self.n + 1, dtype=np.int32), np.empty(0, dtype=np.int32)
+            indptr, indices = np.zeros(self.n + 1, dtype=np.int32), np.empty(0, dtype=np.int32)
         else:
-            self._indptr, self._indices = self.adjacency.indptr, self.adjacency.indices
-            self._users = np.zeros(0, dtype=np.int64)
+            indptr, indices = self.adjacency.indptr, self.adjacency.indices
             degree = np.diff(self.adjacency.indptr)
             self.user_neighbours = np.zeros(self.n, dtype=np.uint16 if degree.max(initial=0) < 2**16 else np.int32)
             # q0 dt / degree: rate x dt = p0 dt + q0 dt x (user neighbours / degree)
@@ -315,10 +308,52 @@ class Citizens(CitizenLayout):
         self.adopted_count = np.zeros(G, dtype=np.int64)
         self.used_per_step = np.zeros((scenario.n_steps + 1, G), dtype=np.int64)  # rows: last-online step
         self._p0_dt = np.full(P, c.p0 * self.dt, dtype=np.float32)
+        self.arrays = CitizenArrays(
+            group=self.group,
+            group_start=self.group_start,
+            access=self.access,
+            active=self.active,
+            adopted=self.adopted,
+            eligible=self.eligible,
+            served_genuine=self.served_genuine,
+            to_adopt=self.to_adopt,
+            lit_gap=self.lit_gap,
+            distrust=self.distrust,
+            last_online=self.last_online,
+            q_dt=np.empty(0, dtype=np.float32) if self.well_mixed else self.q_dt,
+            user_neighbours=np.empty(0, dtype=np.uint16) if self.well_mixed else self.user_neighbours,
+            indptr=indptr,
+            indices=indices,
+            lit_G=self.lit_G,
+            trust_H=self.trust_H,
+            lit_gap_sum=self.lit_gap_sum,
+            distrust_sum=self.distrust_sum,
+            access_H=self.access_H,
+            access_count=self.access_count,
+            adopted_count=self.adopted_count,
+            users=self.users if self.well_mixed else np.zeros(0, dtype=np.int64),
+            access_threshold=access_threshold,
+            access_order=access_order,
+            access_next=access_start.copy(),
+            used_per_step=self.used_per_step,
+            needs_per_step=self.needs_per_step,
+            payments_per_step=self.payments_per_step,
+            rows=np.empty(self.n + 1, dtype=np.int32 if self.n < 2**31 - 1 else np.int64),
+        )
+        self._no_needs = Needs(
+            np.empty(0, dtype=self.arrays.rows.dtype), np.empty(0, dtype=np.int64), np.empty((4, 0)), np.empty(0)
+        )
         # every covariate is in [0, 1], so |log multiplier| <= sum |beta|: exp can overflow float32 only past 88.
         # Then cap the multiplier at e^80, which already makes any threshold pass within the step (the same
         # event as without the cap)
-        self._hazard = HazardConstants(
+        betas = bool(c.beta_usefulness or c.beta_ease or c.beta_trust)
+        self.constants = record(
+            CITIZEN_CONSTANTS,
+            dt=self.dt,
+            networked=not self.well_mixed,
+            reliable=float(np.float32(1.0 - self.failure_unless_genuine)),
+            trust_loss=c.failure_trust_loss,
+            lapse_prob=c.lapse_prob,
             betas=betas,
             cap=80.0 if abs(c.beta_usefulness) + abs(c.beta_ease) + abs(c.beta_trust) > 80.0 else np.inf,
             lang=np.where(MINORITY_BLOCK, 1.0 - c.language_penalty, 1.0),
@@ -329,6 +364,20 @@ class Citizens(CitizenLayout):
             reference_usefulness=c.reference_usefulness,
             const0=c.beta_trust * (1.0 - c.reference_trust) - c.beta_ease * c.reference_ease,
         )
+        self.tallies = CitizenTallies(
+            group_sizes=self.group_sizes,
+            province_sizes=self.province_sizes,
+            adopted_count=self.adopted_count,
+            access_count=self.access_count,
+            used_per_step=self.used_per_step,
+            lit_G=self.lit_G,
+            lit_gap_sum=self.lit_gap_sum,
+            trust_H=self.trust_H,
+            distrust_sum=self.distrust_sum,
+            needs_per_step=self.needs_per_step,
+            payments_per_step=self.payments_per_step,
+            steps_per_year=self.steps_per_year,
+        )
 
     # ---- the citizen rules ----------------------------------------------------------------------------
 
@@ -338,13 +387,26 @@ class Citizens(CitizenLayout):
         Dealings change only users (the trust of those who fail, and the threshold of those who lapse), who
         cannot adopt, so the adoption hazard computed after them is the one at the start of the step; every
         rule reads the state at the start of the step, and who starts or stops using is applied last."""
-        c, dt = self.params, self.dt
-        drawn = self._needs(ctx, rng, self.kernels.due(self.next_need, ctx.k))
+        c, dt, rows = self.params, self.dt, self.arrays.rows
+        who = rows[: kernels.due(self.next_need, ctx.k, rows)].copy()
+        needs = self._needs(ctx, rng, who) or self._no_needs
         if self.well_mixed:  # every citizen sees the province's user share
             rate = (c.p0 * dt + c.q0 * dt * self.users / self.province_sizes).astype(np.float32)
         else:
             rate = self._p0_dt
-        lowest = self.kernels.citizen_step(self, ctx, drawn, rate, ctx.access_hazard * dt)
+        step = CitizenStep(
+            k=ctx.k,
+            online=ctx.online,
+            ask=ctx.ask,
+            usability=ctx.usability,
+            online_share=ctx.online_share,
+            rate=rate,
+            access_hazard=ctx.access_hazard,
+            literacy_step=ctx.literacy_step,
+            trust_step=ctx.trust_step,
+            trust_moves=ctx.trust_moves,
+        )
+        lowest = kernels.citizen_step(self.arrays, self.constants, step, needs)
         if lowest < _REBASE_BELOW:
             self._rebase()
 
@@ -372,19 +434,7 @@ class Citizens(CitizenLayout):
         for s in servants.tolist():
             self.served_genuine[self._served_order[self._served_ptr[s] : self._served_ptr[s + 1]]] = True
 
-    # ---- aggregates -----------------------------------------------------------------------------------
-
-    def tallies(self, k: int) -> Tallies:
-        """Counts and sums for outcomes, from the counters kept at events: O(provinces), not O(citizens)."""
-        return Tallies(
-            self.adopted_count,
-            self.access_count,
-            self.used_per_step[max(0, k + 2 - self.steps_per_year) : k + 1],
-            self.lit_G,
-            self.lit_gap_sum,
-            self.trust_H,
-            self.distrust_sum,
-        )
+    # ---- per-citizen values on request ----------------------------------------------------------------
 
     @property
     def literacy(self) -> np.ndarray:
@@ -403,8 +453,10 @@ def _flush(x: np.ndarray) -> np.ndarray:
     return x
 
 
-class CivilService:
-    """All civil servants of a run, province after province: e-office use, skill, informal income."""
+class ServantLayout:
+    """Civil servants, province after province, and the draws made at the start: e-office use, skill, informal
+    income (shared by the fast and the plain path, so both start from the same civil servants with the same
+    seed)."""
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
         self.params = cs = scenario.civil_servants
@@ -430,22 +482,7 @@ class CivilService:
         # offices: a small-world graph inside each province (one block per province, no links across)
         self.adjacency = block_ring_network(counts, cs.offices_degree, 1.0, 0.1, rng)
         self.inv_degree = 1.0 / np.maximum(np.diff(self.adjacency.indptr), 1)
-
-        # kept up to date as servants convert (genuine use is never dropped): genuine colleagues of each
-        # servant, and genuine and ceremonial users per province
-        self.genuine_colleagues = np.zeros(self.n)
-        self.genuine_count = np.zeros(self.n_provinces, dtype=np.int64)
-        self.ceremonial_count = np.zeros(self.n_provinces, dtype=np.int64)
-        self.skill_sum = np.bincount(self.province, weights=self.skill, minlength=self.n_provinces)
         self.rent_mean_of_province = np.bincount(self.province, weights=self.rent, minlength=self.n_provinces) / counts
-        self._cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
-        self._q_dt = cs.q * self.inv_degree * self.dt  # q x colleagues' share, x dt
-        self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
-        self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
-        self._rent_step = (None, None)  # (deterrence, weight x income at risk)
-        self._ceremonial_left = True  # some non-user may still go ceremonial
-        self.kernels = NumpyKernels(0)  # the model gives the fast path's kernels
-        self._weights = (cs.weight_usability, cs.weight_skill, cs.weight_leader)
 
     def reliability(self) -> np.ndarray:
         """Chance an online dossier handled by each civil servant goes through (ceremonial users and
@@ -453,9 +490,37 @@ class CivilService:
         fail = self.params.failure_unless_genuine
         return np.where(self.state == GENUINE, 1.0, 1.0 - fail).astype(np.float32)
 
-    def rent_at_risk(self, deterrence: np.ndarray) -> np.ndarray:
-        """Informal income each civil servant stands to lose from digitisation: max(0, r - pi F r)."""
-        return self.rent * deterrence[self.province]
+    def serve(self, citizens_per_servant: np.ndarray) -> None:
+        """Record how many citizens each civil servant serves."""
+        self.citizens_per_servant = citizens_per_servant
+
+
+class CivilService(ServantLayout):
+    """All civil servants of a run (the fast path): their arrays are `arrays` (kernels.ServantArrays, made by
+    `serve`), the state the compiled loop reads and updates in place."""
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator):
+        super().__init__(scenario, rng)
+        cs = self.params
+        # kept up to date as servants convert (genuine use is never dropped): genuine colleagues of each
+        # servant, and genuine and ceremonial users per province
+        self.genuine_colleagues = np.zeros(self.n)
+        self.genuine_count = np.zeros(self.n_provinces, dtype=np.int64)
+        self.ceremonial_count = np.zeros(self.n_provinces, dtype=np.int64)
+        self.skill_sum = np.bincount(self.province, weights=self.skill, minlength=self.n_provinces)
+        self._cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
+        self._q_dt = cs.q * self.inv_degree * self.dt  # q x colleagues' share, x dt
+        self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
+        self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
+        self._rent_step = (None, None)  # (deterrence, weight x income at risk)
+        self._ceremonial_left = True  # some non-user may still go ceremonial
+        self.constants = record(
+            SERVANT_CONSTANTS,
+            p_dt=cs.p * self.dt,
+            weight_usability=cs.weight_usability,
+            weight_skill=cs.weight_skill,
+            weight_leader=cs.weight_leader,
+        )
 
     def step(self, ctx: StepContext) -> np.ndarray:
         """One step of every civil servant; returns those who became genuine users.
@@ -469,40 +534,21 @@ class CivilService:
         if self._skill_step[0] is not ctx.training:
             rate = cs.training_effect * ctx.training[prov] * self._cascade
             self._skill_step = (ctx.training, np.exp(-rate * dt))
-        ceremonial_dt = None
-        if self._ceremonial_left and cs.mandate_rate and ctx.mandate.any():
-            ceremonial_dt = cs.mandate_rate * ctx.mandate * dt
-        converts, self._ceremonial_left = self.kernels.cs_step(
-            self.state,
-            self.skill,
-            self.to_genuine,
-            self.to_ceremonial,
-            self.genuine_colleagues,
-            prov,
-            self._q_dt,
-            cs.p * dt,
-            ctx.usability,
-            ctx.leader_pull,
-            self._weights,
-            self._rent_step[1],
-            ceremonial_dt,
-            self._skill_step[1],
-            self.genuine_count,
-            self.ceremonial_count,
-            self.served_genuine,
-            self.citizens_per_servant,
-            self.adjacency.indptr,
-            self.adjacency.indices,
-            self.skill_sum,
+        ceremonial = bool(self._ceremonial_left and cs.mandate_rate and ctx.mandate.any())
+        step = ServantStep(
+            usability=ctx.usability,
+            leader_pull=ctx.leader_pull,
+            rent_step=self._rent_step[1],
+            ceremonial=ceremonial,
+            ceremonial_dt=cs.mandate_rate * ctx.mandate * dt if ceremonial else _NO_PROVINCES,
+            skill_step=self._skill_step[1],
         )
-        return converts
-
-    def shares(self, n_provinces: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.genuine_count / self.counts, self.ceremonial_count / self.counts
+        count, self._ceremonial_left = kernels.servant_step(self.arrays, self.constants, step)
+        return self.arrays.rows[:count].copy()
 
     def serve(self, citizens_per_servant: np.ndarray) -> None:
         """Record how many citizens each civil servant serves (for the reliability citizens see)."""
-        self.citizens_per_servant = citizens_per_servant
+        super().serve(citizens_per_servant)
         self.served = np.bincount(self.province, weights=citizens_per_servant, minlength=self.n_provinces)
         genuine = self.state == GENUINE
         self.served_genuine = np.bincount(
@@ -510,7 +556,61 @@ class CivilService:
         ).astype(np.float64)
         # reliability of a servant who does not genuinely use the system (float32, as reliability() gives it)
         self.unreliable = float(np.float32(1.0 - self.params.failure_unless_genuine))
+        self.arrays = ServantArrays(
+            province=self.province,
+            state=self.state,
+            skill=self.skill,
+            to_genuine=self.to_genuine,
+            to_ceremonial=self.to_ceremonial,
+            genuine_colleagues=self.genuine_colleagues,
+            q_dt=self._q_dt,
+            citizens_served=citizens_per_servant,
+            indptr=self.adjacency.indptr,
+            indices=self.adjacency.indices,
+            genuine_count=self.genuine_count,
+            ceremonial_count=self.ceremonial_count,
+            served_genuine=self.served_genuine,
+            skill_sum=self.skill_sum,
+            rows=np.empty(self.n, dtype=np.int64),
+        )
+        self.tallies = ServantTallies(
+            counts=self.counts,
+            genuine_count=self.genuine_count,
+            ceremonial_count=self.ceremonial_count,
+            skill_sum=self.skill_sum,
+            served=self.served,
+            served_genuine=self.served_genuine,
+            unreliable=self.unreliable,
+        )
 
-    def served_reliability(self) -> np.ndarray:
-        """Per province: sum over citizens of the reliability of the civil servant who serves them."""
-        return self.served_genuine + self.unreliable * (self.served - self.served_genuine)
+
+_NO_PROVINCES = np.empty(0)
+
+
+def measure(model, out: np.ndarray | None = None) -> np.ndarray:
+    """Every outcome of every province at the model's current step (the fast path): an array (provinces,
+    columns of outcomes.COLUMNS), written into `out` if given.
+
+    Costs O(provinces): the citizens' and civil servants' counts and sums are the counters they keep up to date
+    at events (their `tallies`), and the arithmetic is one compiled loop (kernels.measure); plain.measure counts
+    the same outcomes over every agent."""
+    P = len(model.leaders)
+    if out is None:
+        out = np.empty((P, len(COLUMNS)))
+    roadmap = model.central.levers.roadmap_clarity
+    leaders = np.array(
+        [
+            [roadmap, leader.usability, leader.will, leader.n_systems, leader.it_cost, leader.it_waste]
+            for leader in model.leaders
+        ]
+    )
+    kernels.measure(
+        out,
+        model.step_index,
+        model.citizens.tallies,
+        model.civil_service.tallies,
+        model.services_online_share(),
+        leaders,
+        model.index_weights,
+    )
+    return out

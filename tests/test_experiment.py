@@ -66,7 +66,7 @@ def test_store_keys_cover_every_module_a_run_imports():
         "m.simulate(s.load_scenario(sys.argv[2], ['end_year=2007'], 0.0005), 1); "
         "print(' '.join(k.split('.')[-1] for k in sys.modules if k.startswith('egovsim.')))"
     )
-    for engine in ("numpy", "plain"):
+    for engine in ("numba", "plain"):
         loaded = subprocess.run(
             [sys.executable, "-c", code, engine, str(DAKLAK)], capture_output=True, text=True, check=True
         ).stdout.split()
