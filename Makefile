@@ -53,8 +53,8 @@ lock: | $(UV)
 # local cache inside the venv, so the browser view renders without internet. Redone when the venv changes.
 assets: $(ASSETS)
 
-$(ASSETS): $(STAMP) egovsim/assets.py
-	$(BIN)/python -m egovsim.assets
+$(ASSETS): $(STAMP) egovsim/app/assets.py
+	$(BIN)/python -m egovsim.app.assets
 	@touch $(ASSETS)
 
 run: $(STAMP)
@@ -82,7 +82,7 @@ test-latest: | $(UV)
 	rm -rf .venv-latest
 	$(UV) venv --quiet --python $(PYTHON_BOOT) .venv-latest
 	VIRTUAL_ENV=.venv-latest $(UV) pip install --quiet --upgrade --resolution highest -e '.[test,bench]'
-	.venv-latest/bin/python -m egovsim.assets
+	.venv-latest/bin/python -m egovsim.app.assets
 	.venv-latest/bin/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from egovsim.experiment import Store, apply_values, available_cpus, make_executor, run_many
-from egovsim.model import simulate
-from egovsim.output import package_versions
-from egovsim.scenario import load_scenario
-from egovsim.sweep import Design, Experiment, design_points, specs_of
+from egovsim.analysis.sweep import Design, Experiment, design_points, specs_of
+from egovsim.config.scenario import apply_values, load_scenario
+from egovsim.model.model import simulate
+from egovsim.report.output import package_versions
+from egovsim.runner.runner import Store, available_cpus, make_executor, run_many
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"

@@ -34,7 +34,7 @@ HUE = ROOT / "scenarios" / "hue.yaml"
 def egovsim_10k(degree: int = 10):
     """One province (Hue's parameters and timeline) with 10,000 citizens at scale 1 on the block network with
     mean degree 10, 2006-2030 monthly (300 steps); 200 civil servants and 1 leader as in the scenario."""
-    from egovsim.scenario import load_scenario, with_values
+    from egovsim.config.scenario import load_scenario, with_values
 
     return with_values(
         load_scenario(HUE),
@@ -48,7 +48,7 @@ def _clocks() -> tuple[float, float]:
 
 def egovsim_run(scenario, seed: int) -> tuple[float, float, int, int]:
     """(wall s, CPU s) for all steps of one run (construction excluded), citizens, steps."""
-    from egovsim.model import EGovModel
+    from egovsim.model.model import EGovModel
 
     model = EGovModel(scenario, seed, collect=False)
     w0, c0 = _clocks()
@@ -138,8 +138,8 @@ def child(scale: float, seed: int, steps: int | None, path: Path = THREE, repeat
     memory the model adds (RSS after the run minus RSS before building, the libraries and compiled kernels
     already loaded), per citizen; and the bytes of the citizens' arrays and network, each array once
     (state_bytes)."""
-    from egovsim.model import EGovModel
-    from egovsim.scenario import load_scenario
+    from egovsim.config.scenario import load_scenario
+    from egovsim.model.model import EGovModel
 
     # a few steps of a tiny model first: the compiled loops are loaded from numba's cache before the baseline
     warm_up = EGovModel(load_scenario(path, scale=0.0002), seed, collect=False)
@@ -214,7 +214,7 @@ def run_child(
 
 
 def total_population(path: Path = THREE) -> int:
-    from egovsim.scenario import load_scenario
+    from egovsim.config.scenario import load_scenario
 
     return sum(p.population for p in load_scenario(path).provinces.values())
 
@@ -223,8 +223,8 @@ def total_population(path: Path = THREE) -> int:
 
 
 def _one_run(job):
-    from egovsim.experiment import apply_values
-    from egovsim.model import simulate
+    from egovsim.config.scenario import apply_values
+    from egovsim.model.model import simulate
 
     base, values, seed = job
     start = time.perf_counter()
@@ -235,19 +235,19 @@ def _one_run(job):
 def sobol_design(path: Path, scale: float | None = None):
     """(base scenario, [(values, seed)] for every run) of a Sobol study file, sampled as `egovsim sensitivity`
     samples it (gsa.load_study, SALib's Saltelli design, replicate seeds), optionally at another scale."""
-    from egovsim import sensitivity as sa
-    from egovsim.experiment import replicate_seeds
-    from egovsim.scenario import with_values
+    from egovsim.analysis import gsa as sa
+    from egovsim.config.scenario import with_values
+    from egovsim.runner.runner import replicate_seeds
 
     try:
-        from egovsim.gsa import load_study
+        from egovsim.analysis.sensitivity import load_study
 
         study, base, problem = load_study(path)
         n, seed, replicates, second = study.n, study.seed, study.replicates, study.second_order
     except ImportError:  # the study loader is not there: read the file the same way
         import yaml
 
-        from egovsim.scenario import load_scenario
+        from egovsim.config.scenario import load_scenario
 
         data = yaml.safe_load(path.read_text())
         base = load_scenario(path.parent / data["scenario"], scale=data.get("scale"))
@@ -295,8 +295,8 @@ def profile(scale: float = 0.01, seed: int = 20061, top: int = 12) -> str:
     """pyinstrument profile of one run of the default scenario (construction included)."""
     from pyinstrument import Profiler
 
-    from egovsim.model import EGovModel
-    from egovsim.scenario import load_scenario
+    from egovsim.config.scenario import load_scenario
+    from egovsim.model.model import EGovModel
 
     scenario = load_scenario(THREE, scale=scale)
     profiler = Profiler(interval=0.0005)

@@ -12,18 +12,18 @@ __all__ = ["COLUMNS", "EGovModel", "InputError", "Scenario", "load_scenario", "s
 __version__ = "0.1.0"
 
 _WHERE = {
-    "COLUMNS": ".outcomes",
-    "EGovModel": ".model",
-    "InputError": ".errors",
-    "Scenario": ".scenario",
-    "load_scenario": ".scenario",
-    "simulate": ".model",
+    "COLUMNS": "egovsim.model.outcomes",
+    "EGovModel": "egovsim.model.model",
+    "InputError": "egovsim.errors",
+    "Scenario": "egovsim.config.scenario",
+    "load_scenario": "egovsim.config.scenario",
+    "simulate": "egovsim.model.model",
 }
 
 
 def __getattr__(name: str):
     if name in _WHERE:
-        return getattr(import_module(_WHERE[name], __name__), name)
+        return getattr(import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'egovsim' has no attribute {name!r}")
 
 

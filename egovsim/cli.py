@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
+from egovsim.errors import InputError
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch a run in the browser (Mesa's SolaraViz page)",
         description="Start Mesa's SolaraViz page for a scenario on this machine and print its address: the "
         "network of a leader, civil servants and citizens, time series, and the policy levers. "
-        "Works offline once `python -m egovsim.assets` (run by make test / make serve) has "
+        "Works offline once `python -m egovsim.app.assets` (run by make test / make serve) has "
         "installed the page's front end.",
     )
     serve.add_argument(
@@ -200,13 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from egovsim import __version__
 
     return __version__
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .scenario import load_scenario
+    from egovsim.config.scenario import load_scenario
 
     for path in args.scenarios:
         sc = load_scenario(path, args.overrides, args.scale)
@@ -219,9 +219,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .model import EGovModel
-    from .output import default_run_folder, provenance, summary, write_run
-    from .scenario import load_scenario
+    from egovsim.config.scenario import load_scenario
+    from egovsim.model.model import EGovModel
+    from egovsim.report.output import default_run_folder, provenance, summary, write_run
 
     scenario = load_scenario(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
@@ -271,8 +271,8 @@ EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are writte
 
 
 def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path) -> int:
-    from .experiment import Tally, make_executor, run_replicates
-    from .output import summary
+    from egovsim.report.output import summary
+    from egovsim.runner.runner import Tally, make_executor, run_replicates
 
     if args.replicates < 1:
         raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
@@ -299,8 +299,8 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import headline, plan_comparison, run_comparison
-    from .experiment import make_executor
+    from egovsim.analysis.compare import headline, plan_comparison, run_comparison
+    from egovsim.runner.runner import make_executor
 
     plan = plan_comparison(
         args.scenarios,
@@ -329,8 +329,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .experiment import make_executor
-    from .sweep import load_experiment, run_sweep
+    from egovsim.analysis.sweep import load_experiment, run_sweep
+    from egovsim.runner.runner import make_executor
 
     exp, base = load_experiment(args.experiment)  # a bad file is reported before any worker starts
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
@@ -350,25 +350,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from .gsa import run_command
+    from egovsim.analysis.sensitivity import run_command
 
     return run_command(args)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibration import run_command
+    from egovsim.analysis.calibration import run_command
 
     return run_command(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Check the scenario, then replace this process with `solara run egovsim.app` (the page reads the
+    """Check the scenario, then replace this process with `solara run egovsim.app.page` (the page reads the
     scenario from EGOVSIM_SCENARIO, EGOVSIM_SCALE and EGOVSIM_SET)."""
     import json
     import os
 
-    from . import assets
-    from .scenario import load_scenario
+    from egovsim.app import assets
+    from egovsim.config.scenario import load_scenario
 
     scenario = Path(args.scenario or Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml")
     load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
@@ -387,7 +387,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if missing:
         print(
             f"egovsim: the page's offline front end is missing ({', '.join(a.spec for a in missing)}): "
-            "without internet it stays blank; install it with `python -m egovsim.assets`",
+            "without internet it stays blank; install it with `python -m egovsim.app.assets`",
             file=sys.stderr,
         )
     where = f"http://{args.host}:{args.port}/" if args.port else f"http://{args.host} (a free port, printed below)"
@@ -398,7 +398,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "-m",
         "solara",
         "run",
-        "egovsim.app",
+        "egovsim.app.page",
         "--host",
         args.host,
         "--port",
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
     try:
         if getattr(args, "out", None) is not None:
-            from .output import check_out_folder
+            from egovsim.report.output import check_out_folder
 
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
         return args.func(args)

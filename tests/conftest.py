@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from egovsim.model import simulate
-from egovsim.outcomes import COL
-from egovsim.scenario import load_scenario
+from egovsim.config.scenario import load_scenario
+from egovsim.model.model import simulate
+from egovsim.model.outcomes import COL
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"

@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from egovsim.model import simulate
-from egovsim.outcomes import COL
-from egovsim.scenario import load_scenario, with_values
-from egovsim.schema import has_neutral
+from egovsim.config.scenario import load_scenario, with_values
+from egovsim.config.schema import has_neutral
+from egovsim.model.model import simulate
+from egovsim.model.outcomes import COL
 
 from .conftest import BASS, bass_closed_form
 

@@ -1,7 +1,7 @@
-"""The browser view (`egovsim serve`, egovsim/app.py), end to end in a real, headless browser.
+"""The browser view (`egovsim serve`, egovsim/app/page.py), end to end in a real, headless browser.
 
 The browser test starts `egovsim serve` with the CDN pointed at a closed local port, so the page can only
-render from the offline assets installed by `python -m egovsim.assets` (make test does it), and blocks every
+render from the offline assets installed by `python -m egovsim.app.assets` (make test does it), and blocks every
 request that leaves this machine. It needs Debian's chromium (/usr/bin/chromium: .ci/run installs it) and
 Playwright for Python (the `test` extra), and skips when they are missing, except in CI (CI=true) where it
 fails instead. It saves a screenshot under results/browser/.
@@ -49,9 +49,9 @@ def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
     SolaraViz machinery accepts its parameters and rebuilds it on Reset."""
     from mesa.visualization.solara_viz import _build_model_init_kwargs, _check_model_params, split_model_params
 
-    from egovsim import app
-    from egovsim.model import EGovModel
-    from egovsim.outcomes import COL
+    from egovsim.app import page as app
+    from egovsim.model.model import EGovModel
+    from egovsim.model.outcomes import COL
 
     base = app.base_scenario(app.SCENARIO_FILE, app.SCALE, app.OVERRIDES)
     viz, plain = app.EGovViz(seed=base.seed), EGovModel(base)
@@ -72,7 +72,7 @@ def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
 
 
 def test_network_sample_is_small_and_leaves_the_model_unchanged():
-    from egovsim import app
+    from egovsim.app import page as app
 
     viz = app.EGovViz(sample_servants=6, sample_citizens=5)
     for p, sample in enumerate(viz.samples):
@@ -122,13 +122,13 @@ def server(tmp_path_factory):
         import playwright  # noqa: F401
     except ImportError:
         _skip_or_fail("playwright is not installed (pip install -e '.[test]')")
-    from egovsim import assets
+    from egovsim.app import assets
 
     missing = assets.missing()
     if missing:
         _skip_or_fail(
             f"offline Solara assets missing ({', '.join(a.spec for a in missing)}): "
-            "run `python -m egovsim.assets` or `make test`"
+            "run `python -m egovsim.app.assets` or `make test`"
         )
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"

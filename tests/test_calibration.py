@@ -9,12 +9,20 @@ import numpy as np
 import pytest
 import yaml
 
-from egovsim.calibration import NATIONAL, Quantity, Term, load_config, make_problem, measure_quantities, optimize
+from egovsim.analysis.calibration import (
+    NATIONAL,
+    Quantity,
+    Term,
+    load_config,
+    make_problem,
+    measure_quantities,
+    optimize,
+)
 from egovsim.cli import main
+from egovsim.config.scenario import load_scenario, with_values
 from egovsim.errors import InputError
-from egovsim.experiment import make_executor, replicate_seeds
-from egovsim.model import simulate
-from egovsim.scenario import load_scenario, with_values
+from egovsim.model.model import simulate
+from egovsim.runner.runner import make_executor, replicate_seeds
 
 from .conftest import BASS, ROOT
 

@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 
 from egovsim import cli
-from egovsim.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
-from egovsim.experiment import SerialExecutor
-from egovsim.output import SUMMARY_COLUMNS
+from egovsim.analysis.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
+from egovsim.report.output import SUMMARY_COLUMNS
+from egovsim.runner.runner import SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 DAKLAK = ROOT / "scenarios" / "daklak.yaml"
@@ -115,8 +115,8 @@ def test_compare_rejects_an_unknown_baseline(tmp_path, capsys):
 
 def test_comparison_rows_skip_provinces_a_pair_does_not_share():
     # rows are built only from what both scenarios hold (three provinces vs Dak Lak alone)
-    from egovsim.compare import Arm
-    from egovsim.scenario import load_scenario
+    from egovsim.analysis.compare import Arm
+    from egovsim.config.scenario import load_scenario
 
     three = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", SMALL, 0.001)
     one = load_scenario(DAKLAK, SMALL, 0.001)

@@ -1,13 +1,13 @@
 """The documentation that is generated from code must match the code."""
 
-from egovsim.paramdoc import markdown
+from egovsim.report.paramdoc import markdown
 
 from .conftest import ROOT
 
 
 def test_parameter_table_is_current():
     """docs/parameters.md is generated from the scenario schema; regenerate with
-    `python -m egovsim.paramdoc > docs/parameters.md` after changing a default."""
+    `python -m egovsim.report.paramdoc > docs/parameters.md` after changing a default."""
     assert (ROOT / "docs" / "parameters.md").read_text() == markdown()
 
 

@@ -18,11 +18,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from egovsim import cli, experiment
-from egovsim.experiment import RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many, run_one
-from egovsim.model import simulate
-from egovsim.scenario import load_scenario
-from egovsim.sweep import design_points, load_experiment
+from egovsim import cli
+from egovsim.analysis.sweep import design_points, load_experiment
+from egovsim.config.scenario import load_scenario
+from egovsim.model.model import simulate
+from egovsim.runner import runner as experiment
+from egovsim.runner.runner import RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many, run_one
 
 ROOT = Path(__file__).resolve().parents[1]
 DAKLAK = ROOT / "scenarios" / "daklak.yaml"
@@ -57,21 +58,21 @@ def without_wall_time(text: str) -> list[list[str]]:
 
 
 def test_store_keys_cover_every_module_a_run_imports():
-    """A run's key hashes SIMULATION_MODULES: every egovsim module a worker loads to simulate (with either
-    engine) must be in it, or an edit there would hand back stale stored results. output.py is loaded only
-    for provenance and never touches the records."""
+    """A run's key hashes the simulating code (config/, model/, errors): every egovsim module a worker loads
+    to simulate (with either engine) must be in it, or an edit there would hand back stale stored results."""
     code = (
-        "import os, sys; os.environ['EGOVSIM_ENGINE'] = sys.argv[1]; import egovsim.experiment; "
-        "import egovsim.model as m, egovsim.scenario as s; "
+        "import os, sys; os.environ['EGOVSIM_ENGINE'] = sys.argv[1]; "
+        "import egovsim.model.model as m, egovsim.config.scenario as s; "
         "m.simulate(s.load_scenario(sys.argv[2], ['end_year=2007'], 0.0005), 1); "
-        "print(' '.join(k.split('.')[-1] for k in sys.modules if k.startswith('egovsim.')))"
+        "print(' '.join(sorted(v.__file__ for k, v in sys.modules.items() if k.startswith('egovsim'))))"
     )
+    hashed = {p.resolve() for p in experiment.simulation_sources()}
     for engine in ("numba", "plain"):
         loaded = subprocess.run(
             [sys.executable, "-c", code, engine, str(DAKLAK)], capture_output=True, text=True, check=True
         ).stdout.split()
-        assert set(loaded) - {"output"} <= set(experiment.SIMULATION_MODULES), (engine, loaded)
-    assert all((ROOT / "egovsim" / f"{name}.py").exists() for name in experiment.SIMULATION_MODULES)
+        assert loaded and {Path(f).resolve() for f in loaded} <= hashed, (engine, loaded)
+    assert all(p.is_file() for p in hashed) and len(hashed) > 10
 
 
 def test_replicate_seeds_are_plain_distinct_and_reproducible():

@@ -123,7 +123,7 @@ def test_bad_study_file_is_rejected(tmp_path, capsys, changes, field):
 
 
 def test_shipped_studies_are_valid():
-    from egovsim.gsa import load_study
+    from egovsim.analysis.sensitivity import load_study
 
     for name in ("sobol", "morris"):
         study, base, problem = load_study(ROOT / "experiments" / f"{name}.yaml")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egovsim.model import EGovModel, simulate
-from egovsim.outcomes import COL, COLUMNS
-from egovsim.scenario import load_scenario, with_values
+from egovsim.config.scenario import load_scenario, with_values
+from egovsim.model.model import EGovModel, simulate
+from egovsim.model.outcomes import COL, COLUMNS
 
 from .conftest import THREE, column
 

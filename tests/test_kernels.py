@@ -21,12 +21,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from egovsim import kernels as K
-from egovsim import plain
-from egovsim.model import EGovModel, simulate
-from egovsim.outcomes import COL, COLUMNS
-from egovsim.population import CEREMONIAL, GENUINE, NON_USER
-from egovsim.scenario import load_scenario, with_values
+from egovsim.config.scenario import load_scenario, with_values
+from egovsim.model import kernels as K
+from egovsim.model import reference as plain
+from egovsim.model.model import EGovModel, simulate
+from egovsim.model.outcomes import COL, COLUMNS
+from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER
 
 from .conftest import BASS, THREE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egovsim.outcomes import COL
+from egovsim.model.outcomes import COL
 
 from .conftest import at_year
 

@@ -11,10 +11,10 @@ import sys
 import pytest
 import yaml
 
-from egovsim import output
 from egovsim.cli import main
-from egovsim.outcomes import COLUMNS
-from egovsim.scenario import load_scenario
+from egovsim.config.scenario import load_scenario
+from egovsim.model.outcomes import COLUMNS
+from egovsim.report import output
 
 from .conftest import ROOT, THREE
 

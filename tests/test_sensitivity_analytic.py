@@ -1,4 +1,4 @@
-"""Analytic checks of egovsim.sensitivity: every expected value below comes
+"""Analytic checks of egovsim.analysis.gsa: every expected value below comes
 from closed-form variance decompositions or elementary effects worked out
 here, never from SALib's output or its bundled test functions."""
 
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from egovsim.sensitivity import (
+from egovsim.analysis.gsa import (
     IndexRecord,
     Problem,
     analyze,

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from . import plain, population
-from .agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
-from .outcomes import COL, COLUMNS
-from .population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
-from .scenario import Scenario
+from egovsim.config.scenario import Scenario
+from egovsim.model import population
+from egovsim.model import reference as plain
+from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
+from egovsim.model.outcomes import COL, COLUMNS
+from egovsim.model.population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
 
 # Which implementation of the rules runs (tests/test_kernels.py checks they agree):
 #   numba  population.Citizens, CivilService and measure: compiled loops (kernels.py), the default

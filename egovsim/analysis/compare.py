@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .errors import InputError
-from .experiment import RunSpec, Store, Tally, apply_values, replicate_seeds, run_many, stack, write_replicates
-from .outcomes import COL, OUTCOMES
-from .output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
-from .scenario import Scenario, load_scenario
+from egovsim.config.scenario import Scenario, apply_values, load_scenario
+from egovsim.errors import InputError
+from egovsim.model.outcomes import COL, OUTCOMES
+from egovsim.report.output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
+from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many, stack, write_replicates
 
 LEVEL = 0.95
 # the outcomes report.md tabulates and plots (comparison.csv holds every summary outcome)
@@ -269,7 +269,7 @@ def report_md(
 
 def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[Path]:
     """One figure per outcome: a panel per province, every scenario's mean with its 5-95% band."""
-    from .plots import BAND, band_line, panel_row, save_png
+    from egovsim.report.plots import BAND, band_line, panel_row, save_png
 
     provinces: dict[str, str] = {}
     for arm in arms:

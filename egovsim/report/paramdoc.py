@@ -1,6 +1,6 @@
 """docs/parameters.md, generated from the scenario schema (the one place defaults live).
 
-python -m egovsim.paramdoc > docs/parameters.md
+python -m egovsim.report.paramdoc > docs/parameters.md
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from .scenario import (
+from egovsim.config.scenario import (
     CentralState,
     CitizenParams,
     CivilServantParams,
@@ -21,7 +21,7 @@ from .scenario import (
     Scenario,
     ServiceParams,
 )
-from .schema import has_neutral
+from egovsim.config.schema import has_neutral
 
 SECTIONS = (
     ("Scenario (top level)", "", Scenario),
@@ -67,7 +67,7 @@ def markdown() -> str:
     lines = [
         "# Parameters",
         "",
-        "Generated from `egovsim/scenario.py` by `python -m egovsim.paramdoc`: do not edit by hand.",
+        "Generated from `egovsim/config/scenario.py` by `python -m egovsim.report.paramdoc`: do not edit by hand.",
         "Neutral: the value that switches a behavioural rule off (all neutral = Bass model, see ODD.md).",
         "Source 'prior' marks values no source gives: starting points within stated ranges, to calibrate.",
         "",

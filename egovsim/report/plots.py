@@ -11,10 +11,10 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from .observations import egov_index_points
-from .outcomes import COL
-from .output import atomic_write, years
-from .scenario import Scenario
+from egovsim.config.observations import egov_index_points
+from egovsim.config.scenario import Scenario
+from egovsim.model.outcomes import COL
+from egovsim.report.output import atomic_write, years
 
 BAND = (5, 95)
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import neighbours_of
-from .outcomes import COL, COLUMNS, SUBGROUPS, egov_index, share
-from .population import (
+from egovsim.config.scenario import Scenario
+from egovsim.model.network import neighbours_of
+from egovsim.model.outcomes import COL, COLUMNS, SUBGROUPS, egov_index, share
+from egovsim.model.population import (
     CEREMONIAL,
     GENUINE,
     MINORITY_BLOCK,
@@ -29,7 +30,6 @@ from .population import (
     StepContext,
     approach_one,
 )
-from .scenario import Scenario
 
 
 class PlainCitizens(CitizenLayout):

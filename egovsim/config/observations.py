@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .scenario import read_yaml
+from egovsim.config.scenario import read_yaml
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "calibration" / "observations.yaml"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "calibration" / "observations.yaml"
 
 
 @dataclass(frozen=True)

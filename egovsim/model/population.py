@@ -44,8 +44,9 @@ from functools import cached_property
 
 import numpy as np
 
-from . import kernels
-from .kernels import (
+from egovsim.config.scenario import Scenario
+from egovsim.model import kernels
+from egovsim.model.kernels import (
     CITIZEN_CONSTANTS,
     SERVANT_CONSTANTS,
     CitizenArrays,
@@ -57,9 +58,8 @@ from .kernels import (
     ServantTallies,
     record,
 )
-from .network import block_diagonal, block_ring_network
-from .outcomes import COLUMNS
-from .scenario import Scenario
+from egovsim.model.network import block_diagonal, block_ring_network
+from egovsim.model.outcomes import COLUMNS
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
 NO_NEED = np.iinfo(np.int32).max

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .outcomes import COL, LEADER_COLS, SHARE_COLS, SHARE_FROM
+from egovsim.model.outcomes import COL, LEADER_COLS, SHARE_COLS, SHARE_FROM
 
 NON_USER, CEREMONIAL, GENUINE = 0, 1, 2  # civil-servant states (as in population.py)
 

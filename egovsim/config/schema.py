@@ -17,7 +17,7 @@ import typing
 from dataclasses import MISSING, field
 from typing import Any, Literal, get_args, get_origin
 
-from .errors import InputError
+from egovsim.errors import InputError
 
 _NO_NEUTRAL = object()
 

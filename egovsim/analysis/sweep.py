@@ -20,12 +20,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InputError
-from .experiment import RunResult, RunSpec, Store, Tally, apply_values, replicate_seeds, run_many
-from .outcomes import COL, COLUMNS
-from .output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
-from .scenario import Scenario, dump_yaml, load_scenario, read_yaml
-from .schema import build, param, suggest, to_plain
+from egovsim.config.scenario import Scenario, apply_values, dump_yaml, load_scenario, read_yaml
+from egovsim.config.schema import build, param, suggest, to_plain
+from egovsim.errors import InputError
+from egovsim.model.outcomes import COL, COLUMNS
+from egovsim.report.output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
+from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
 OUTPUT_RE = re.compile(r"^(?P<column>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 

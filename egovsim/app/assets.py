@@ -8,8 +8,8 @@ fills that cache with the exact npm packages the installed solara asks for, fetc
 The versions are read from solara's own files (its page template, settings and grid widget), not written
 here, so a solara upgrade asks for the packages it needs.
 
-    python -m egovsim.assets            install what is missing (idempotent)
-    python -m egovsim.assets --check    exit 1 and list what is missing, install nothing
+    python -m egovsim.app.assets            install what is missing (idempotent)
+    python -m egovsim.app.assets --check    exit 1 and list what is missing, install nothing
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def required() -> list[Asset]:
         if len(versions) != 1:
             raise RuntimeError(
                 f"solara {rel}: expected one version of {name}, found {versions or 'none'}; "
-                "update egovsim/assets.py for this solara release"
+                "update egovsim/app/assets.py for this solara release"
             )
         assets.append(Asset(name, versions[0], f"solara/{rel}"))
     return assets
@@ -95,7 +95,7 @@ def _npm() -> str:
     if npm is None:
         raise RuntimeError(
             "npm not found: install Node.js and npm (Debian: apt-get install -y npm), "
-            "then run `python -m egovsim.assets` again"
+            "then run `python -m egovsim.app.assets` again"
         )
     return npm
 
@@ -136,14 +136,14 @@ def install(cache: Path | None = None, quiet: bool = False) -> list[Asset]:
     todo = missing(cache)
     for asset in todo:
         if not quiet:
-            print(f"egovsim.assets: {asset.spec} -> {cache / asset.spec}", file=sys.stderr)
+            print(f"egovsim.app.assets: {asset.spec} -> {cache / asset.spec}", file=sys.stderr)
         install_one(asset, cache)
     return todo
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m egovsim.assets",
+        prog="python -m egovsim.app.assets",
         description="Install Solara's front-end assets for offline use of egovsim serve.",
     )
     parser.add_argument("--check", action="store_true", help="only check: exit 1 if anything is missing")
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         done = install(cache, quiet=args.quiet)
     except RuntimeError as exc:
-        print(f"egovsim.assets: error: {exc}", file=sys.stderr)
+        print(f"egovsim.app.assets: error: {exc}", file=sys.stderr)
         return 1
     if not args.quiet:
         have = ", ".join(a.spec for a in required())

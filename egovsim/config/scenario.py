@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from .errors import InputError
-from .schema import build, check_range, convert, field_at, param, suggest, to_plain
+from egovsim.config.schema import build, check_range, convert, field_at, param, suggest, to_plain
+from egovsim.errors import InputError
 
 PROB = {"lo": 0.0, "hi": 1.0}
 RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
@@ -726,3 +727,21 @@ def _suggest_path(parts: list[str]) -> str:
 
 def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+
+
+def expand_wildcards(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`provinces.*.policy.training: 2` sets the lever in every province of the scenario."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        parts = key.split(".")
+        if len(parts) > 2 and parts[0] == "provinces" and parts[1] == "*":
+            for province in scenario.provinces:
+                out[".".join(["provinces", province, *parts[2:]])] = value
+        else:
+            out[key] = value
+    return out
+
+
+def apply_values(scenario: Scenario, values: Mapping[str, Any], source: str = "<parameters>") -> Scenario:
+    """The scenario with a design point's values set (validated like a file); `provinces.*` wildcards expand."""
+    return with_values(scenario, expand_wildcards(scenario, values), source) if values else scenario

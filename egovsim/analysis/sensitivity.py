@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import sensitivity as sa
-from .errors import InputError
-from .experiment import RunSpec, Store, expand_wildcards, replicate_seeds, run_many
-from .outcomes import COL, COLUMNS, outcome_range
-from .output import atomic_write, provenance, row_of_year, write_json, years
-from .scenario import Scenario, check_real_parameter, load_scenario, read_yaml
-from .schema import build, param
+from egovsim.analysis import gsa as sa
+from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards, load_scenario, read_yaml
+from egovsim.config.schema import build, param
+from egovsim.errors import InputError
+from egovsim.model.outcomes import COL, COLUMNS, outcome_range
+from egovsim.report.output import atomic_write, provenance, row_of_year, write_json, years
+from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
 
 
 @dataclass
@@ -49,7 +49,7 @@ class OutcomeSpec:
 
     def validate(self, source: str, path: str) -> None:
         if self.outcome not in COLUMNS:
-            from .schema import suggest
+            from egovsim.config.schema import suggest
 
             raise InputError(
                 source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, COLUMNS)
@@ -214,7 +214,7 @@ def analyze_all(
 
 def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
     """Sample, run (resumably), analyse and write indices.csv, report.md, plots and provenance."""
-    from .plots import sensitivity_plots
+    from egovsim.report.plots import sensitivity_plots
 
     start = time.perf_counter()
     study, base, problem = load_study(path)
@@ -395,8 +395,8 @@ def report_md(
 
 
 def run_command(args) -> int:
-    from .experiment import make_executor
-    from .output import default_run_folder
+    from egovsim.report.output import default_run_folder
+    from egovsim.runner.runner import make_executor
 
     study_path = Path(args.experiment)
     folder = Path(args.out) if args.out else default_run_folder(f"sensitivity-{study_path.stem}")

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .outcomes import COL, COLUMNS
-from .scenario import Scenario, dump_yaml
+from egovsim.config.scenario import Scenario, dump_yaml
+from egovsim.errors import InputError
+from egovsim.model.outcomes import COL, COLUMNS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path("results")
 INTEGER_COLUMNS = {"citizens", "n_systems"}
 DEPENDENCIES = (
@@ -251,7 +251,7 @@ def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict,
     atomic_write(folder / "timeseries.csv", timeseries_csv(records, scenario))
     write_json(folder / "summary.json", summary(records, scenario))
     if plots:
-        from .plots import run_plots
+        from egovsim.report.plots import run_plots
 
         run_plots(folder / "plots", scenario, records[None])
     write_json(folder / "provenance.json", prov)

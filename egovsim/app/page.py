@@ -1,6 +1,6 @@
 """Watch a run in the browser: Mesa's SolaraViz page for egovsim.
 
-    egovsim serve [SCENARIO] [--port 8765]            (or: solara run egovsim/app.py)
+    egovsim serve [SCENARIO] [--port 8765]            (or: solara run egovsim/app/page.py)
 
 The page follows the causal chain of the model: a provincial leader's decisions (the levers in the sidebar)
 move civil servants' use of the e-office system, which sets how reliably citizens' online dossiers go
@@ -38,13 +38,13 @@ from matplotlib.lines import Line2D
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from egovsim.model import EGovModel
-from egovsim.observations import egov_index_points
-from egovsim.outcomes import COL
-from egovsim.population import CEREMONIAL, GENUINE, NON_USER
-from egovsim.scenario import Scenario, load_scenario, with_values
+from egovsim.config.observations import egov_index_points
+from egovsim.config.scenario import Scenario, load_scenario, with_values
+from egovsim.model.model import EGovModel
+from egovsim.model.outcomes import COL
+from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCENARIO = ROOT / "scenarios" / "three_provinces.yaml"
 SCENARIO_FILE = str(Path(os.environ.get("EGOVSIM_SCENARIO") or DEFAULT_SCENARIO).resolve())
 SCALE = float(os.environ["EGOVSIM_SCALE"]) if os.environ.get("EGOVSIM_SCALE") else None

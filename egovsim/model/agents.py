@@ -15,8 +15,8 @@ from typing import ClassVar
 import mesa
 import numpy as np
 
-from .population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
-from .scenario import CentralConfig, CentralState, Event, Policy, ProvinceConfig, Scenario
+from egovsim.config.scenario import CentralConfig, CentralState, Event, Policy, ProvinceConfig, Scenario
+from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
 
 
 def apply_event(levers: typing.Any, event: Event) -> typing.Any:

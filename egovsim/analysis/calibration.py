@@ -30,12 +30,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InputError
-from .model import simulate
-from .outcomes import COL, COLUMNS
-from .output import atomic_write, provenance, row_of_year, write_json
-from .scenario import Scenario, check_real_parameter, dump_yaml, load_scenario, read_yaml, with_values
-from .schema import build, param
+from egovsim.config.scenario import Scenario, check_real_parameter, dump_yaml, load_scenario, read_yaml, with_values
+from egovsim.config.schema import build, param
+from egovsim.errors import InputError
+from egovsim.model.model import simulate
+from egovsim.model.outcomes import COL, COLUMNS
+from egovsim.report.output import atomic_write, provenance, row_of_year, write_json
 
 NATIONAL = "national"  # population-weighted mean of the run's provinces, compared with national figures
 
@@ -91,7 +91,7 @@ class Target:
 
     def validate(self, source: str, path: str) -> None:
         if self.outcome not in OUTCOMES:
-            from .schema import suggest
+            from egovsim.config.schema import suggest
 
             raise InputError(
                 source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, OUTCOMES)
@@ -327,7 +327,7 @@ class Problem:
         return [self.fit_until is None or t.year <= self.fit_until for t in self.terms]
 
     def scenario_at(self, x: Sequence[float]) -> Scenario:
-        from .scenario import scenario_from_dict
+        from egovsim.config.scenario import scenario_from_dict
 
         return with_values(scenario_from_dict(self.scenario), dict(zip(self.names, map(float, x))))
 
@@ -355,7 +355,7 @@ class Problem:
 
 
 def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until: int | None = None) -> Problem:
-    from .experiment import replicate_seeds
+    from egovsim.runner.runner import replicate_seeds
 
     base = load_scenario(folder / config.scenario, scale=config.scale)
     values: dict[str, Any] = {}
@@ -688,9 +688,9 @@ def _jsonable(obj: Any) -> Any:
 
 def run_command(args) -> int:
     """`egovsim calibrate CONFIG --method optimize|abc`: fit, then write the output folder."""
-    from .experiment import make_executor
-    from .output import default_run_folder
-    from .plots import fit_trajectories, posterior_marginals
+    from egovsim.report.output import default_run_folder
+    from egovsim.report.plots import fit_trajectories, posterior_marginals
+    from egovsim.runner.runner import make_executor
 
     source = str(args.config)
     config, folder = load_config(args.config)

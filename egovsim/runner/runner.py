@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .model import simulate
-from .outcomes import COLUMNS
-from .output import atomic_write, format_value, git_commit, summary, timeseries_csv, write_json, years
-from .scenario import Scenario, dump_yaml, scenario_from_dict, with_values
+from egovsim.config.scenario import Scenario, apply_values, dump_yaml, scenario_from_dict
+from egovsim.errors import InputError
+from egovsim.model.model import simulate
+from egovsim.model.outcomes import COLUMNS
+from egovsim.report.output import atomic_write, format_value, git_commit, summary, timeseries_csv, write_json, years
 
 EXECUTORS = ("process", "dask", "serial")
 STATUS_OK, STATUS_FAILED = "ok", "failed"
@@ -109,58 +109,37 @@ def content_hash(data: Any) -> str:
 def run_key(scenario_hash: str, values: Mapping[str, Any], seed: int) -> str:
     """What determines a run's result: the scenario's content, the values set on it, the seed and the code.
     Two specs with the same key are the same run, so it is run (and stored) once; after an edit of the code
-    that simulates (SIMULATION_MODULES) no stored run matches, so a store never hands back results of other
+    that simulates (SIMULATION_PACKAGES) no stored run matches, so a store never hands back results of other
     code, while edits of reports, plots or the command line keep a resumed experiment's finished runs."""
     return content_hash(
         {"scenario": scenario_hash, "values": dict(values), "seed": int(seed), "code": code_fingerprint()}
     )[:24]
 
 
-# The modules whose code decides a run's records from (scenario, values, seed): the model and everything it
-# imports, the plain reference engine, and this runner (it applies the values). A test keeps the list whole.
-SIMULATION_MODULES = (
-    "__init__",
-    "agents",
-    "errors",
-    "experiment",
-    "kernels",
-    "model",
-    "network",
-    "outcomes",
-    "plain",
-    "population",
-    "scenario",
-    "schema",
-)
+# The code that decides a run's records from (scenario, values, seed): the configuration (it resolves the
+# scenario and applies the values) and the model, and the error type both raise. A test checks that a worker
+# loads nothing else of egovsim to simulate. Edits of the runner, reports, plots or the command line keep a
+# resumed experiment's finished runs.
+SIMULATION_PACKAGES = ("config", "model")
+SIMULATION_FILES = ("__init__.py", "errors.py")
+
+
+def simulation_sources() -> list[Path]:
+    package = Path(__file__).resolve().parents[1]
+    files = [package / name for name in SIMULATION_FILES]
+    for sub in SIMULATION_PACKAGES:
+        files += sorted((package / sub).glob("*.py"))
+    return files
 
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the source of the simulating modules (the git commit misses uncommitted edits)."""
-    package = Path(__file__).resolve().parent
+    """A hash of the source of the simulating code (the git commit misses uncommitted edits)."""
+    package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for name in SIMULATION_MODULES:
-        path = package / f"{name}.py"
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in simulation_sources():
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
-
-
-def expand_wildcards(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, Any]:
-    """`provinces.*.policy.training: 2` sets the lever in every province of the scenario."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        parts = key.split(".")
-        if len(parts) > 2 and parts[0] == "provinces" and parts[1] == "*":
-            for province in scenario.provinces:
-                out[".".join(["provinces", province, *parts[2:]])] = value
-        else:
-            out[key] = value
-    return out
-
-
-def apply_values(scenario: Scenario, values: Mapping[str, Any], source: str = "<parameters>") -> Scenario:
-    """The scenario with a design point's values set (validated like a file)."""
-    return with_values(scenario, expand_wildcards(scenario, values), source) if values else scenario
 
 
 # ---- the worker -------------------------------------------------------------------------------------------
@@ -175,7 +154,7 @@ def run_one(scenario: dict, values: Mapping[str, Any], seed: int) -> dict:
         # a fresh, validated Scenario for every run (nothing a run does can leak into the next), built from
         # a cached base so a worker validates each base scenario once, not once per run
         base = _base(scenario)
-        sc = with_values(base, expand_wildcards(base, values), "<run>")
+        sc = apply_values(base, values, "<run>")
         records = simulate(sc, seed)
         return {
             "records": records,
@@ -321,7 +300,7 @@ def _process_context() -> multiprocessing.context.BaseContext:
     # forkserver starts every worker from one clean process that has imported the model once.
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["egovsim.experiment"])
+        ctx.set_forkserver_preload(["egovsim.runner.runner"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -659,7 +638,7 @@ def write_replicates(
         atomic_write(folder / "timeseries_band.csv", band_csv(records, scenario))
         write_json(folder / "summary.json", replicate_summary(records, scenario))
         if plots:
-            from .plots import run_plots
+            from egovsim.report.plots import run_plots
 
             run_plots(folder / "plots", scenario, records)
     write_json(folder / "provenance.json", prov)
@@ -680,7 +659,7 @@ def run_replicates(
 ) -> tuple[list[RunResult], np.ndarray]:
     """`egovsim run --replicates R`: R runs with seeds spawned from `master_seed`, stored under
     folder/runs/ (run again with the same folder to resume), written by `write_replicates`."""
-    from .output import provenance
+    from egovsim.report.output import provenance
 
     if replicates < 1:
         raise InputError("--replicates", "", f"must be >= 1, got {replicates}")

@@ -1,0 +1,1 @@
+"""Analyses over many runs: what-if comparisons, sweeps, sensitivity, calibration."""

@@ -1,0 +1,1 @@
+"""The browser view (Mesa's SolaraViz page) and its offline front end."""

@@ -1,0 +1,1 @@
+"""Configuration: the files a user writes (scenarios, experiments, calibration), read and validated."""

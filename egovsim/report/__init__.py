@@ -1,0 +1,1 @@
+"""What a user reads: files written atomically, provenance, tables and plots."""

@@ -1,0 +1,1 @@
+"""Many runs of the model: seeds, specifications, a resumable store, executors."""
