@@ -1,4 +1,4 @@
-"""Set-up and command-line latency (issue 12): what a new user waits for, measured and judged.
+"""Set-up and command-line latency: what a new user waits for, measured and judged.
 
     .venv/bin/python benchmarks/bench_setup.py              # the three CLI timings (~30 s)
     .venv/bin/python benchmarks/bench_setup.py --fresh-clone  # also `make run` in a fresh clone of HEAD (~1 min)

@@ -1,4 +1,4 @@
-"""Speed and scale benchmarks of the simulator (issue 8); `benchmarks/run.py` runs them and judges the targets.
+"""Speed and scale benchmarks of the simulator; `benchmarks/run.py` runs them and judges the targets.
 
     .venv/bin/python benchmarks/bench_speed.py mesa              # target 1: per citizen-step cost vs Mesa
     .venv/bin/python benchmarks/bench_speed.py child --scale 1   # one run in this process, JSON on stdout

@@ -1,4 +1,4 @@
-"""`make bench`: the speed and scale targets of issue 8, each measured, printed and judged, in one run.
+"""`make bench`: the speed and scale targets, each measured, printed and judged, in one run.
 
     .venv/bin/python benchmarks/run.py            # everything (about 3 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --quick    # skip the full-scale run and the largest sizes (~1 minute)

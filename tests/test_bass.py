@@ -1,4 +1,4 @@
-"""The citizen adoption rule with every behavioural rule neutral is the Bass model (reference/validation.md)."""
+"""The citizen adoption rule with every behavioural rule neutral is the Bass model (docs/references/validation.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def adopted_by_year(scenario, seeds) -> np.ndarray:
 
 
 def test_closed_form_matches_published_table():
-    # Sultan, Farley & Lehmann (1990) means, tabulated in reference/validation.md
+    # Sultan, Farley & Lehmann (1990) means, tabulated in docs/references/validation.md
     p, q = 0.03, 0.38
     table = {1: 0.0358, 2: 0.0851, 5: 0.3312, 10: 0.8128, 20: 0.9963}
     for t, value in table.items():
@@ -67,7 +67,7 @@ def test_bass_other_rates(p, q):
 
 def test_monthly_steps_follow_the_synchronous_map():
     """With monthly steps the agents follow F' = F + (1 - F)(1 - exp(-(p + qF) dt)), not the closed form
-    (the time-step trap of reference/validation.md); the mean over seeds tracks that map."""
+    (the time-step trap of docs/references/validation.md); the mean over seeds tracks that map."""
     sc = with_values(load_scenario(BASS), {"steps_per_year": 12})
     p, q, dt = sc.citizens.p0, sc.citizens.q0, sc.dt
     f, expected = 0.0, [0.0]

@@ -1,4 +1,4 @@
-"""Pattern targets (reference/validation.md section 4) with the prior parameters, over several seeds."""
+"""Pattern targets (docs/references/validation.md section 4) with the prior parameters, over several seeds."""
 
 from __future__ import annotations
 

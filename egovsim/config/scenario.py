@@ -31,7 +31,7 @@ SPEND = {"lo": 0.0, "hi": 100.0, "unit": "spending intensity, 1 = reference leve
 
 @dataclass
 class NetworkParams:
-    """Who influences whom among citizens (model.md 'Network')."""
+    """Who influences whom among citizens (docs/references/design-v1.md 'Network')."""
 
     kind: Literal["blocks", "well_mixed"] = param(
         "blocks",
@@ -102,7 +102,7 @@ class CitizenParams:
         hi=12.0,
         unit="per year",
         doc="rate of dealings with government (need events), at most one per step",
-        source="prior; model.md: 0.5-3 a year, calibrate",
+        source="prior; docs/references/design-v1.md: 0.5-3 a year, calibrate",
     )
     access_rate: float = param(
         0.002,
@@ -180,7 +180,7 @@ class CitizenParams:
 
 @dataclass
 class CivilServantParams:
-    """Civil servants' use of the e-office system (model.md 'Civil servants')."""
+    """Civil servants' use of the e-office system (docs/references/design-v1.md 'Civil servants')."""
 
     p: float = param(
         0.01, **RATE, doc="innovation rate of genuine use", source="prior; Teng, Grover & Guttler 2002: ~0-0.01"
@@ -232,11 +232,11 @@ class CivilServantParams:
 
 @dataclass
 class LeaderParams:
-    """How provincial leaders' political will moves (model.md 'Provincial leader').
+    """How provincial leaders' political will moves (docs/references/design-v1.md 'Provincial leader').
 
     Will relaxes toward a target W* = W0 + roadmap_effect x R + emulation_effect x (gap to the best peer's
     index) + satisfaction_effect x (citizens' trust - reference) - rent_loss_effect x (informal income at
-    risk): leaders keep their own conviction W0 (Hue's consistent vision) while the forces of model.md shift it.
+    risk): leaders keep their own conviction W0 (Hue's consistent vision) while the forces of docs/references/design-v1.md shift it.
     """
 
     adjustment_rate: float = param(0.5, **RATE, doc="rate at which will moves toward its target", source="prior")
@@ -351,10 +351,17 @@ class Policy:
     )
     software: float = param(1.0, **SPEND, doc="software spending (local capacity, or new procurements)")
     detection_prob: float = param(
-        0.05, **PROB, doc="pi: chance an informal payment is detected", source="prior; model.md: 0.01-0.2"
+        0.05,
+        **PROB,
+        doc="pi: chance an informal payment is detected",
+        source="prior; docs/references/design-v1.md: 0.01-0.2",
     )
     penalty: float = param(
-        2.0, lo=0.0, hi=100.0, doc="F: penalty in multiples of the rent", source="prior; model.md: 1-10"
+        2.0,
+        lo=0.0,
+        hi=100.0,
+        doc="F: penalty in multiples of the rent",
+        source="prior; docs/references/design-v1.md: 1-10",
     )
     feedback: float = param(0.0, **PROB, doc="responsiveness of the citizen feedback channel")
     mandate: float = param(0.0, **PROB, doc="strength of a mandate to use the e-office system")
@@ -394,7 +401,9 @@ class CentralConfig:
 
 @dataclass
 class LeaderInit:
-    will0: float = param(0.5, **PROB, doc="initial political will W0", source="prior; model.md ranges")
+    will0: float = param(
+        0.5, **PROB, doc="initial political will W0", source="prior; docs/references/design-v1.md ranges"
+    )
 
 
 @dataclass

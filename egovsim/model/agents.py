@@ -65,7 +65,7 @@ class ProvincialLeader(mesa.Agent):
     """A province's leader: political will, the digitisation of procedures and the software strategy.
 
     Will W moves with roadmap clarity, with the gap to the best peer province (emulation), with citizens'
-    trust, and down with the informal income officials stand to lose (model.md).
+    trust, and down with the informal income officials stand to lose (docs/references/design-v1.md).
     """
 
     def __init__(self, model: mesa.Model, index: int, key: str, config: ProvinceConfig, scenario: Scenario):

@@ -52,7 +52,7 @@ class EGovModel(mesa.Model):
 
     def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True, engine: str | None = None):
         seed = scenario.seed if seed is None else int(seed)
-        super().__init__(rng=seed)  # Mesa wants a plain int: np.int64 raises TypeError (stack-notes.md)
+        super().__init__(rng=seed)  # Mesa wants a plain int: np.int64 raises TypeError (docs/references/stack-notes.md)
         self.seed = seed
         self.config = scenario
         self.dt = scenario.dt

@@ -1,7 +1,7 @@
 """Contact networks built straight into scipy.sparse CSR with numpy.
 
 networkx graphs cost about 1 KB per edge and mesa.discrete_space.Network lays graphs out by default
-(238 s at 10,000 nodes, stack-notes.md), so large networks never go through either.
+(238 s at 10,000 nodes, docs/references/stack-notes.md), so large networks never go through either.
 
 The citizen network is a stochastic block model with small-world structure inside blocks: members of a block
 (e.g. rural minority citizens of one province) stand on a ring; each citizen links to its nearest ring

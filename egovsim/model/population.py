@@ -2,7 +2,7 @@
 
 Stochastic events use *integrated hazards*: each agent draws an Exp(1) threshold and the event happens in the
 step where the hazard accumulated since then reaches it. For a hazard h that is constant within a step of
-length dt, this is exactly the per-step probability P = 1 - exp(-h dt) of model.md, but it needs no random
+length dt, this is exactly the per-step probability P = 1 - exp(-h dt) of docs/references/design-v1.md, but it needs no random
 draw per agent per step, and with common random numbers a larger hazard always makes the event come sooner
 (so a stronger lever never makes its direct target worse on any single path).
 
