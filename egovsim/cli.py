@@ -225,8 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
-    if seed < 0:
-        raise InputError(args.scenario, "--seed", f"must be >= 0, got {seed}")
+    scenario = with_seed(scenario, seed, args.scenario)  # scenario.yaml then reruns as this command ran
     folder = args.out or default_run_folder(scenario.name)
     if args.replicates is not None:
         return _run_replicates(args, scenario, seed, folder)
@@ -247,6 +246,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_summary(summary(records, scenario))
     print(folder)
     return 0
+
+
+def with_seed(scenario, seed: int, source):
+    """The scenario with the seed a command actually uses (--seed, or the master seed of replicates), so the
+    resolved scenario.yaml it writes reproduces the command's results."""
+    import dataclasses
+
+    if not 0 <= seed <= 2**63 - 1:
+        raise InputError(source, "--seed", f"must be in 0..2**63-1, got {seed}")
+    return dataclasses.replace(scenario, seed=seed)
 
 
 def _progress(total: int, desc: str, quiet: bool):

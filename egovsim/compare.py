@@ -10,6 +10,7 @@ The intervals describe the model's stochastic variation only, not uncertainty in
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import time
@@ -382,8 +383,10 @@ def plan_comparison(
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
     master = scenarios[labels.index(base)].seed if seed is None else seed
-    if master < 0:
-        raise InputError("--seed", "", f"must be >= 0, got {master}")
+    if not 0 <= master <= 2**63 - 1:
+        raise InputError("--seed", "", f"must be in 0..2**63-1, got {master}")
+    # every scenario.yaml written records the master seed its replicates were spawned from
+    scenarios = [dataclasses.replace(sc, seed=master) for sc in scenarios]
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
     if posterior is not None:
         plan.posterior = str(posterior)

@@ -10,6 +10,7 @@ rebuilt from the run store at the end, so an interrupted sweep resumes where it 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import re
@@ -119,7 +120,8 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     base_file = path.parent / exp.scenario
     if not base_file.is_file():
         raise InputError(str(path), "scenario", f"file not found: {base_file}")
-    base = load_scenario(base_file, exp.set, exp.scale)
+    # the seed recorded in the sweep's scenario.yaml is the master seed its replicates were spawned from
+    base = dataclasses.replace(load_scenario(base_file, exp.set, exp.scale), seed=exp.seed)
     for i, out in enumerate(exp.outputs):
         when = OUTPUT_RE.match(out)["when"]
         if when != "end" and not base.start_year <= int(when) <= base.end_year:
