@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import sys
 import threading
 import time
@@ -427,12 +428,11 @@ def optimize(
         generations = min(generations, max_runs // per_generation - 1)
     init: Any = "latinhypercube"
     done = 0
-    if checkpoint is not None and checkpoint.exists():
-        saved = np.load(checkpoint)
+    saved = read_checkpoint(checkpoint) if checkpoint is not None else None
+    if saved is not None:
         same = (
             saved["population"].shape == (n_pop, len(problem.names))
             and list(saved["names"]) == problem.names
-            and "bounds" in saved
             and np.array_equal(saved["bounds"], problem.bounds)
             and int(saved["seed"]) == seed
         )
@@ -483,6 +483,22 @@ def optimize(
     )
 
 
+def read_checkpoint(path: Path) -> dict | None:
+    """The saved population of an interrupted fit; None when there is none or it cannot be read (said once,
+    naming the file: the fit then starts afresh and overwrites it)."""
+    keys = ("population", "names", "generation", "bounds", "seed")
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in keys}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # truncated, empty, not a zip, a key missing
+        print(
+            f"egovsim: warning: {path}: unreadable checkpoint ({type(exc).__name__}); starting afresh", file=sys.stderr
+        )
+        return None
+
+
 class _ABCModel:
     """pyabc model: parameters -> term values (replicate means). Picklable for pyabc's samplers."""
 
@@ -531,9 +547,19 @@ def abc(
         _ABCModel(problem), prior, _ABCDistance(problem), population_size=settings.population_size, sampler=sampler
     )
     url = f"sqlite:///{db}"
-    if db.exists():
+    try:
+        if not db.exists():
+            raise FileNotFoundError(db)
         smc.load(url, 1)
-    else:
+    except Exception as exc:  # none, or unreadable: start afresh, keeping a damaged history aside
+        if db.exists():
+            aside = db.with_name(db.name + ".unreadable")
+            print(
+                f"egovsim: warning: {db}: unreadable ABC history ({type(exc).__name__}); moved to {aside.name}, "
+                "starting afresh",
+                file=sys.stderr,
+            )
+            os.replace(db, aside)
         smc.new(url, {f"t{i}": 0.0 for i in range(len(problem.terms))})
     kwargs: dict[str, Any] = {"minimum_epsilon": settings.min_epsilon, "max_nr_populations": settings.max_populations}
     if max_runs is not None:

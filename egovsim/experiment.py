@@ -227,18 +227,35 @@ class Store:
         return self.folder / f"{key}.npz"
 
     def meta(self, key: str) -> dict | None:
+        """The run's json, None when it is missing or cannot be read."""
         try:
-            return json.loads(self._json(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            return self._meta(key)
+        except DamagedRun:
             return None
 
-    def finished(self, key: str) -> bool:
-        meta = self.meta(key)
-        return meta is not None and meta.get("status") == STATUS_OK and self._npz(key).exists()
+    def _meta(self, key: str) -> dict | None:
+        path = self._json(key)
+        try:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON
+            raise DamagedRun(path, exc) from None
+        if not isinstance(meta, dict):
+            raise DamagedRun(path, f"expected a JSON object, got {type(meta).__name__}")
+        return meta
 
-    def records(self, key: str) -> np.ndarray:
-        with np.load(self._npz(key)) as data:
-            return data["records"]
+    def records(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The run's records; DamagedRun (naming the file) if they cannot be read or have another shape."""
+        path = self._npz(key)
+        try:
+            with np.load(path) as data:
+                records = data["records"]
+        except Exception as exc:  # a damaged zip raises anything from BadZipFile and EOFError to KeyError
+            raise DamagedRun(path, exc) from None
+        if records.dtype != np.float64 or records.ndim != 3 or (shape is not None and records.shape != shape):
+            raise DamagedRun(path, f"records of shape {records.shape} ({records.dtype}), expected {shape} (float64)")
+        return records
 
     def save(self, result: RunResult) -> None:
         if result.records is not None:
@@ -265,18 +282,23 @@ class Store:
             },
         )
 
-    def load(self, key: str, spec: RunSpec, keep_records: bool = True) -> RunResult:
-        meta = self.meta(key) or {}
+    def load(
+        self, key: str, spec: RunSpec, shape: tuple[int, ...] | None, keep_records: bool = True
+    ) -> RunResult | None:
+        """The finished run stored under `key` (its records checked against `shape`), or None when there is
+        none or it failed. Raises DamagedRun, naming the file, when a stored file cannot be read."""
+        meta = self._meta(key)
+        if meta is None or meta.get("status") != STATUS_OK:
+            return None
+        records = self.records(key, shape)
         return RunResult(
             spec,
             key,
-            meta.get("status", STATUS_FAILED),
-            meta.get("error"),
-            _float(meta.get("wall_time_s")),
-            self.records(key) if keep_records else None,
+            STATUS_OK,
+            wall_time_s=_float(meta.get("wall_time_s")),
+            records=records if keep_records else None,
             resumed=True,
-            traceback=meta.get("traceback"),
-            host=meta.get("host"),
+            host=meta.get("host") if isinstance(meta.get("host"), str) else None,
         )
 
     def commits(self, keys: Iterable[str]) -> list[str]:
@@ -290,7 +312,17 @@ def _round(x: float) -> float | None:
 
 
 def _float(x: Any) -> float:
-    return math.nan if x is None else float(x)
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
+
+
+class DamagedRun(OSError):
+    """A stored run file that cannot be read (truncated, empty, not UTF-8, not a JSON object, records of the
+    wrong shape): the runner treats it as missing and runs it again."""
+
+    def __init__(self, path: Path, reason: Any):
+        if isinstance(reason, BaseException):
+            reason = f"{type(reason).__name__}: {reason}".rstrip(": ")
+        super().__init__(None, f"unreadable stored run ({reason})", str(path))
 
 
 # ---- executors ------------------------------------------------------------------------------------------
@@ -408,13 +440,22 @@ def run_many(
     keys = [run_key(hashes[s.scenario], s.values, s.seed) for s in specs]
     done: dict[str, RunResult] = {}
     todo: dict[str, RunSpec] = {}
+    damaged: list[DamagedRun] = []
     for spec, key in zip(specs, keys):
         if key in done or key in todo:
             continue  # the same run asked for twice (e.g. one scenario compared with itself): run it once
-        if store is not None and store.finished(key):
-            done[key] = store.load(key, spec, keep_records)
+        stored = None
+        if store is not None:
+            try:
+                stored = store.load(key, spec, records_shape(scenarios[spec.scenario], spec.values), keep_records)
+            except DamagedRun as exc:  # a damaged file is a missing run: said once, then run again
+                damaged.append(exc)
+        if stored is not None:
+            done[key] = stored
         else:
             todo[key] = spec
+    if damaged:
+        warn_damaged(damaged)
 
     queue = iter(todo.items())
     pending: dict[Future, tuple[str, RunSpec]] = {}
@@ -459,6 +500,24 @@ def run_many(
                 future.cancel()
             raise
     return [dataclasses.replace(done[key], spec=spec) for spec, key in zip(specs, keys)]
+
+
+def records_shape(scenario: Scenario, values: Mapping[str, Any]) -> tuple[int, int, int] | None:
+    """The shape of a run's records, (steps + 1, provinces, columns); None if the values are invalid (the run
+    then fails and says why)."""
+    try:
+        if {"start_year", "end_year", "steps_per_year"} & set(values):
+            scenario = apply_values(scenario, values)
+    except InputError:
+        return None
+    return (scenario.n_steps + 1, len(scenario.provinces), len(COLUMNS))
+
+
+def warn_damaged(damaged: Sequence[DamagedRun], show: int = 5) -> None:
+    lines = [f"egovsim: warning: {exc.filename}: {exc.strerror}; running it again" for exc in damaged[:show]]
+    if len(damaged) > show:
+        lines.append(f"egovsim: warning: ... and {len(damaged) - show} more unreadable stored runs, run again")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _collect(future: Future, key: str, spec: RunSpec) -> RunResult:

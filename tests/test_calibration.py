@@ -261,3 +261,37 @@ def test_input_errors_survive_a_process_boundary():
 
     err = pickle.loads(pickle.dumps(InputError("a.yaml", "x.y", "bad")))
     assert str(err) == "a.yaml: x.y: bad"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 cut short", b"not a zip"])
+def test_a_damaged_checkpoint_is_said_once_and_the_fit_starts_afresh(tmp_path, capsys, content):
+    from egovsim.calibration import OptimizeSettings
+    from egovsim.experiment import SerialExecutor
+
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, path)
+    checkpoint = tmp_path / "checkpoint.npz"
+    checkpoint.write_bytes(content)
+    settings = OptimizeSettings(popsize=4, max_generations=1)
+    fit = optimize(problem, SerialExecutor(), settings, seed=1, checkpoint=checkpoint)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"egovsim: warning: {checkpoint}: unreadable checkpoint")
+    assert int(np.load(checkpoint)["generation"]) == 1 and np.isfinite(fit.loss)
+
+
+def test_a_damaged_abc_history_is_kept_aside_and_the_fit_starts_afresh(tmp_path, capsys):
+    from egovsim.calibration import ABCSettings, abc, seeded_sampler
+    from egovsim.experiment import SerialExecutor
+
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, path)
+    db = tmp_path / "abc.db"
+    db.write_bytes(b"not a database")
+    settings = ABCSettings(population_size=5, max_populations=1)
+    fit = abc(problem, settings, db=db, sampler=seeded_sampler(SerialExecutor(), 1), seed=1)
+    err = capsys.readouterr().err
+    assert f"egovsim: warning: {db}: unreadable ABC history" in err
+    assert (tmp_path / "abc.db.unreadable").read_bytes() == b"not a database"
+    assert fit.posterior.shape == (5, 2)

@@ -330,3 +330,72 @@ def test_a_missing_base_scenario_names_the_experiment_field(tmp_path, capsys):
     exp.write_text("scenario: nowhere.yaml\ndesign: {grid: {citizens.q0: [0.2]}}\n")
     assert cli.main(["sweep", str(exp)]) == 2
     assert capsys.readouterr().err.startswith(f"egovsim: error: {exp}: scenario: file not found")
+
+
+# ---- a damaged store ----------------------------------------------------------------------------------
+
+
+def _damage(store: Store, key: str, how: str) -> Path:
+    npz, js = store.folder / f"{key}.npz", store.folder / f"{key}.json"
+    if how == "truncated npz":
+        npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
+    elif how == "empty npz":
+        npz.write_bytes(b"")
+    elif how == "missing npz":
+        npz.unlink()
+    elif how == "records of another shape":
+        np.savez_compressed(npz, records=np.zeros((3, 2)))
+    elif how == "records with a step missing":
+        with np.load(npz) as data:
+            np.savez_compressed(npz, records=data["records"][:-1])
+    elif how == "json not UTF-8":
+        js.write_bytes(b'{"status": "ok", "host": "\xff\xfe"}')
+    elif how == "json not an object":
+        js.write_text('["ok"]')
+    elif how == "json truncated":
+        js.write_text(js.read_text()[:20])
+    return npz if "npz" in how or "records" in how else js
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated npz",
+        "empty npz",
+        "missing npz",
+        "records of another shape",
+        "records with a step missing",
+        "json not UTF-8",
+        "json not an object",
+        "json truncated",
+    ],
+)
+def test_a_damaged_stored_run_is_run_again_with_one_warning_naming_it(tmp_path, capsys, how):
+    sc = tiny(2008)
+    specs = specs_for(sc.name, 3)
+    store = Store(tmp_path / "runs")
+    first = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store)
+    path = _damage(store, first[1].key, how)
+    capsys.readouterr()
+    ran = []
+    again = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store, on_result=ran.append)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"egovsim: warning: {path}: unreadable stored run")
+    assert [r.spec.replicate for r in ran] == [1] and all(r.ok for r in again)
+    np.testing.assert_array_equal(again[1].records, simulate(sc, specs[1].seed))
+    run_many(specs, {sc.name: sc}, SerialExecutor(), store=store)  # repaired: no warning, nothing run
+    assert capsys.readouterr().err == ""
+
+
+def test_compare_resumes_over_a_damaged_store(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", str(DAKLAK), str(DAKLAK), "--replicates", "2", "--scale", "0.001", "--set", "end_year=2008"]
+    args += ["--executor", "serial", "--quiet", "--no-plots", "--out", str(out)]
+    assert cli.main(args) == 0
+    reference = (out / "comparison.csv").read_bytes()
+    for i, npz in enumerate(sorted((out / "runs").glob("*.npz"))):
+        npz.write_bytes(b"" if i == 0 else b"PK\x03\x04 truncated")
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert capsys.readouterr().err.count("unreadable stored run") == 2
+    assert (out / "comparison.csv").read_bytes() == reference
