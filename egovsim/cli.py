@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, WorkerDied
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -419,10 +422,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a batch scheduler's stop), handled like Ctrl-C: workers stopped, nothing half-written."""
+
+
+def _terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not interrupt the clean-up
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        return _main(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "out", None) is not None:
             from .output import check_out_folder
@@ -436,6 +458,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"egovsim: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("egovsim: interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
+    except WorkerDied as exc:
+        print(f"egovsim: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"egovsim: {what}; nothing half-written was left behind", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
