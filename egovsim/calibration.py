@@ -641,7 +641,7 @@ def calibrated_scenarios(problem: Problem, full: Scenario, x: Sequence[float], h
 
 
 def write_outputs(
-    folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, prov: dict, install: Path | None = None
+    folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, install: Path | None = None
 ) -> dict:
     import csv
     import io
@@ -693,7 +693,6 @@ def write_outputs(
         atomic_write(folder / "calibrated" / name, text)
         if install is not None:
             atomic_write(install / name, text)
-    write_json(folder / "provenance.json", prov)
     return summary
 
 
@@ -714,16 +713,24 @@ def _jsonable(obj: Any) -> Any:
 
 def run_command(args) -> int:
     """`egovsim calibrate CONFIG --method optimize|abc`: fit, then write the output folder."""
-    from .experiment import make_executor
+    from .folders import claimed
     from .output import default_run_folder
-    from .plots import fit_trajectories, posterior_marginals
 
     source = str(args.config)
     config, folder = load_config(args.config)
     problem = make_problem(config, folder, source, fit_until=args.fit_until)
     full = load_scenario(folder / config.scenario)
     out = Path(args.out) if args.out else default_run_folder(f"calibration-{args.method}")
-    out.mkdir(parents=True, exist_ok=True)
+    with claimed(out):
+        return _calibrate(args, config, problem, full, out)
+
+
+def _calibrate(args, config: CalibrationConfig, problem: Problem, full: Scenario, out: Path) -> int:
+    from .experiment import make_executor
+    from .folders import fresh_outputs
+    from .plots import fit_trajectories, posterior_marginals
+
+    source = str(args.config)
     start = time.perf_counter()
     if args.method == "optimize":
         with (
@@ -772,10 +779,12 @@ def run_command(args) -> int:
         },
     )
     install = Path(args.install) if args.install else None
-    summary = write_outputs(out, problem, fit, full, stats, prov, install)
+    fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
+    summary = write_outputs(out, problem, fit, full, stats, install)
     fit_trajectories(scenario, records, summary["terms"], out / "plots" / "fit.png")
     if fit.posterior is not None:
         posterior_marginals(problem.names, fit.posterior, fit.weights, problem.bounds, out / "plots" / "posterior.png")
+    write_json(out / "provenance.json", prov)  # last: it marks the folder's files as one whole set
     if not args.quiet:
         _print_terms(summary)
     print(out)

@@ -222,6 +222,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .folders import claimed
     from .model import EGovModel
     from .output import default_run_folder, provenance, summary, write_run
     from .scenario import load_scenario
@@ -232,19 +233,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = args.out or default_run_folder(scenario.name)
     if args.replicates is not None:
         return _run_replicates(args, scenario, seed, folder)
-    start = time.perf_counter()
-    model = EGovModel(scenario, seed, collect=False)
-    with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
-        records = model.run(progress=lambda k: bar.update(1))
-    wall = time.perf_counter() - start
-    prov = provenance(
-        seeds=[seed],
-        wall_time_s=wall,
-        scenario_file=str(args.scenario),
-        command=args.command_line,
-        extra={"overrides": args.overrides, "scale_override": args.scale, "simulated_citizens": int(model.citizens.n)},
-    )
-    write_run(folder, scenario, records, prov, plots=not args.no_plots)
+    with claimed(folder, whole=True):
+        start = time.perf_counter()
+        model = EGovModel(scenario, seed, collect=False)
+        with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
+            records = model.run(progress=lambda k: bar.update(1))
+        wall = time.perf_counter() - start
+        prov = provenance(
+            seeds=[seed],
+            wall_time_s=wall,
+            scenario_file=str(args.scenario),
+            command=args.command_line,
+            extra={
+                "overrides": args.overrides,
+                "scale_override": args.scale,
+                "simulated_citizens": int(model.citizens.n),
+            },
+        )
+        write_run(folder, scenario, records, prov, plots=not args.no_plots)
     if not args.quiet:
         _print_summary(summary(records, scenario))
     print(folder)

@@ -23,6 +23,7 @@ from scipy import stats
 
 from .errors import InputError
 from .experiment import RunSpec, Store, Tally, apply_values, replicate_seeds, run_many, stack, write_replicates
+from .folders import claimed, fresh_outputs
 from .outcomes import COL, OUTCOMES
 from .output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
 from .scenario import Scenario, load_scenario
@@ -409,6 +410,13 @@ def run_comparison(
     """Run the plan's paired replicates (resuming from folder/runs/) and write comparison.csv, report.md,
     plots/ and, per scenario, scenarios/<label>/ (time series of every replicate and their band)."""
     folder = Path(folder) if folder is not None else default_folder(plan.labels)
+    with claimed(folder):
+        return _run_comparison(plan, executor, folder, progress, plots, provenance_extra)
+
+
+def _run_comparison(
+    plan: Plan, executor, folder: Path, progress: bool, plots: bool, provenance_extra: dict | None
+) -> tuple[Path, Tally, list[dict]]:
     seeds = plan.seeds
     specs = [
         RunSpec(label, i, s, plan.values(i, sc))
@@ -423,6 +431,7 @@ def run_comparison(
     wall = time.perf_counter() - start
     tally = Tally.of(results)
 
+    fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     arms = []
     for label, sc, path in zip(plan.labels, plan.scenarios, plan.paths):
         mine = [r for r in results if r.spec.scenario == label]

@@ -789,7 +789,7 @@ def runs_table(results: Sequence[RunResult]) -> str:
 def write_replicates(
     folder: Path, scenario: Scenario, results: Sequence[RunResult], prov: dict, plots: bool = True
 ) -> np.ndarray:
-    """Everything a replicated run leaves behind in `folder`:
+    """Everything a replicated run leaves behind in `folder` (provenance.json last: it marks the set whole):
 
     scenario.yaml; timeseries/replicate_###.csv (each byte-identical to `egovsim run --seed <its seed>`);
     timeseries_band.csv (mean, p5, p95 per outcome); replicates.csv (seeds, status); summary.json (mean, p5,
@@ -831,26 +831,29 @@ def run_replicates(
 ) -> tuple[list[RunResult], np.ndarray]:
     """`egovsim run --replicates R`: R runs with seeds spawned from `master_seed`, stored under
     folder/runs/ (run again with the same folder to resume), written by `write_replicates`."""
+    from .folders import claimed, fresh_outputs
     from .output import provenance
 
     if replicates < 1:
         raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
     seeds = replicate_seeds(master_seed, replicates)
     specs = [RunSpec(scenario.name, i, s) for i, s in enumerate(seeds)]
-    start = time.perf_counter()
-    results = run_many(
-        specs, {scenario.name: scenario}, executor, store=Store(Path(folder) / "runs"), progress=progress
-    )
-    prov = provenance(
-        seeds=seeds,
-        wall_time_s=time.perf_counter() - start,
-        scenario_file=scenario_file,
-        extra={
-            "master_seed": master_seed,
-            "replicates": replicates,
-            "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
-            "runs": Tally.of(results).as_dict(),
-            **(provenance_extra or {}),
-        },
-    )
-    return results, write_replicates(folder, scenario, results, prov, plots=plots)
+    with claimed(folder):
+        start = time.perf_counter()
+        results = run_many(
+            specs, {scenario.name: scenario}, executor, store=Store(Path(folder) / "runs"), progress=progress
+        )
+        prov = provenance(
+            seeds=seeds,
+            wall_time_s=time.perf_counter() - start,
+            scenario_file=scenario_file,
+            extra={
+                "master_seed": master_seed,
+                "replicates": replicates,
+                "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
+                "runs": Tally.of(results).as_dict(),
+                **(provenance_extra or {}),
+            },
+        )
+        fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
+        return results, write_replicates(folder, scenario, results, prov, plots=plots)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import InputError
 from .experiment import RunResult, RunSpec, Store, Tally, apply_values, replicate_seeds, run_many
+from .folders import claimed, fresh_outputs
 from .outcomes import COL, COLUMNS
 from .output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
 from .scenario import Scenario, dump_yaml, load_scenario, read_yaml
@@ -303,17 +304,23 @@ def run_sweep(
     scenario.yaml, runs.csv, timeseries.parquet and provenance.json into `folder` (default
     results/<experiment name>, so the same command resumes in the same place)."""
     folder = Path(folder) if folder is not None else Path("results") / exp.name
+    with claimed(folder):
+        return _run_sweep(path, exp, base, executor, folder, progress, provenance_extra)
+
+
+def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, progress: bool, provenance_extra):
     points = design_points(exp)
     specs = specs_of(exp, points)
     store = Store(folder / "runs")
-    atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
-    atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
     start = time.perf_counter()
     results = run_many(
         specs, {exp.name: base}, executor, store=store, keep_records=False, progress=exp.name if progress else None
     )
     wall = time.perf_counter() - start
     tally = Tally.of(results)
+    fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
+    atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
+    atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
     write_outputs(folder, exp, base, results, store)
     write_json(
         folder / "provenance.json",

@@ -13,6 +13,7 @@ from egovsim.calibration import NATIONAL, Quantity, Term, load_config, make_prob
 from egovsim.cli import main
 from egovsim.errors import InputError
 from egovsim.experiment import make_executor, replicate_seeds
+from egovsim.folders import OUTPUTS, STORES
 from egovsim.model import simulate
 from egovsim.scenario import load_scenario, with_values
 
@@ -144,6 +145,7 @@ def test_calibrate_command_writes_outputs_and_resumes(tmp_path, capsys):
     generation = int(np.load(out / "checkpoint.npz")["generation"])
     assert main([*args[:-1], "144"]) == 0  # same folder, larger budget: continues from the checkpoint
     assert int(np.load(out / "checkpoint.npz")["generation"]) > generation
+    assert {p.name for p in out.iterdir()} <= OUTPUTS | STORES  # every name a rerun can replace
 
 
 def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_executor(tmp_path):
