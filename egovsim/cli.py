@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
-from egovsim.errors import InputError
+from egovsim.errors import InputError, WorkerDied
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -220,33 +223,48 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from egovsim.config.scenario import load_scenario
+    from egovsim.folders import claimed
     from egovsim.model.model import EGovModel
     from egovsim.report.output import default_run_folder, provenance, summary, write_run
 
     scenario = load_scenario(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
-    if seed < 0:
-        raise InputError(args.scenario, "--seed", f"must be >= 0, got {seed}")
+    scenario = with_seed(scenario, seed, args.scenario)  # scenario.yaml then reruns as this command ran
     folder = args.out or default_run_folder(scenario.name)
     if args.replicates is not None:
         return _run_replicates(args, scenario, seed, folder)
-    start = time.perf_counter()
-    model = EGovModel(scenario, seed, collect=False)
-    with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
-        records = model.run(progress=lambda k: bar.update(1))
-    wall = time.perf_counter() - start
-    prov = provenance(
-        seeds=[seed],
-        wall_time_s=wall,
-        scenario_file=str(args.scenario),
-        command=args.command_line,
-        extra={"overrides": args.overrides, "scale_override": args.scale, "simulated_citizens": int(model.citizens.n)},
-    )
-    write_run(folder, scenario, records, prov, plots=not args.no_plots)
+    with claimed(folder, whole=True):
+        start = time.perf_counter()
+        model = EGovModel(scenario, seed, collect=False)
+        with _progress(model.n_steps, f"{scenario.name} (seed {seed})", args.quiet) as bar:
+            records = model.run(progress=lambda k: bar.update(1))
+        wall = time.perf_counter() - start
+        prov = provenance(
+            seeds=[seed],
+            wall_time_s=wall,
+            scenario_file=str(args.scenario),
+            command=args.command_line,
+            extra={
+                "overrides": args.overrides,
+                "scale_override": args.scale,
+                "simulated_citizens": int(model.citizens.n),
+            },
+        )
+        write_run(folder, scenario, records, prov, plots=not args.no_plots)
     if not args.quiet:
         _print_summary(summary(records, scenario))
     print(folder)
     return 0
+
+
+def with_seed(scenario, seed: int, source):
+    """The scenario with the seed a command actually uses (--seed, or the master seed of replicates), so the
+    resolved scenario.yaml it writes reproduces the command's results."""
+    import dataclasses
+
+    if not 0 <= seed <= 2**63 - 1:
+        raise InputError(source, "--seed", f"must be in 0..2**63-1, got {seed}")
+    return dataclasses.replace(scenario, seed=seed)
 
 
 def _progress(total: int, desc: str, quiet: bool):
@@ -367,7 +385,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from egovsim.app import assets
+    from egovsim.app.page import assets
     from egovsim.config.scenario import load_scenario
 
     scenario = Path(args.scenario or Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml")
@@ -410,10 +428,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a batch scheduler's stop), handled like Ctrl-C: workers stopped, nothing half-written."""
+
+
+def _terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not interrupt the clean-up
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        return _main(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "out", None) is not None:
             from egovsim.report.output import check_out_folder
@@ -427,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"egovsim: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("egovsim: interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
+    except WorkerDied as exc:
+        print(f"egovsim: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"egovsim: {what}; nothing half-written was left behind", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

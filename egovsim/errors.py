@@ -22,3 +22,7 @@ class InputError(Exception):
     def __str__(self) -> str:
         where = f"{self.source}: {self.field}" if self.field else self.source
         return f"{where}: {self.message}"
+
+
+class WorkerDied(RuntimeError):
+    """A run whose worker process died (killed from outside, e.g. for lack of memory) even when it ran alone."""

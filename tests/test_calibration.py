@@ -21,6 +21,7 @@ from egovsim.analysis.calibration import (
 from egovsim.cli import main
 from egovsim.config.scenario import load_scenario, with_values
 from egovsim.errors import InputError
+from egovsim.folders import OUTPUTS, STORES
 from egovsim.model.model import simulate
 from egovsim.runner.runner import make_executor, replicate_seeds
 
@@ -152,6 +153,7 @@ def test_calibrate_command_writes_outputs_and_resumes(tmp_path, capsys):
     generation = int(np.load(out / "checkpoint.npz")["generation"])
     assert main([*args[:-1], "144"]) == 0  # same folder, larger budget: continues from the checkpoint
     assert int(np.load(out / "checkpoint.npz")["generation"]) > generation
+    assert {p.name for p in out.iterdir()} <= OUTPUTS | STORES  # every name a rerun can replace
 
 
 def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_executor(tmp_path):
@@ -269,3 +271,37 @@ def test_input_errors_survive_a_process_boundary():
 
     err = pickle.loads(pickle.dumps(InputError("a.yaml", "x.y", "bad")))
     assert str(err) == "a.yaml: x.y: bad"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 cut short", b"not a zip"])
+def test_a_damaged_checkpoint_is_said_once_and_the_fit_starts_afresh(tmp_path, capsys, content):
+    from egovsim.analysis.calibration import OptimizeSettings
+    from egovsim.runner.runner import SerialExecutor
+
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, path)
+    checkpoint = tmp_path / "checkpoint.npz"
+    checkpoint.write_bytes(content)
+    settings = OptimizeSettings(popsize=4, max_generations=1)
+    fit = optimize(problem, SerialExecutor(), settings, seed=1, checkpoint=checkpoint)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"egovsim: warning: {checkpoint}: unreadable checkpoint")
+    assert int(np.load(checkpoint)["generation"]) == 1 and np.isfinite(fit.loss)
+
+
+def test_a_damaged_abc_history_is_kept_aside_and_the_fit_starts_afresh(tmp_path, capsys):
+    from egovsim.analysis.calibration import ABCSettings, abc, seeded_sampler
+    from egovsim.runner.runner import SerialExecutor
+
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, path)
+    db = tmp_path / "abc.db"
+    db.write_bytes(b"not a database")
+    settings = ABCSettings(population_size=5, max_populations=1)
+    fit = abc(problem, settings, db=db, sampler=seeded_sampler(SerialExecutor(), 1), seed=1)
+    err = capsys.readouterr().err
+    assert f"egovsim: warning: {db}: unreadable ABC history" in err
+    assert (tmp_path / "abc.db.unreadable").read_bytes() == b"not a database"
+    assert fit.posterior.shape == (5, 2)

@@ -5,6 +5,7 @@ runner, not the model."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -24,6 +25,8 @@ from egovsim.config.scenario import load_scenario
 from egovsim.model.model import simulate
 from egovsim.runner import runner as experiment
 from egovsim.runner.runner import RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many, run_one
+
+from .workers import killing_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DAKLAK = ROOT / "scenarios" / "daklak.yaml"
@@ -331,3 +334,173 @@ def test_a_missing_base_scenario_names_the_experiment_field(tmp_path, capsys):
     exp.write_text("scenario: nowhere.yaml\ndesign: {grid: {citizens.q0: [0.2]}}\n")
     assert cli.main(["sweep", str(exp)]) == 2
     assert capsys.readouterr().err.startswith(f"egovsim: error: {exp}: scenario: file not found")
+
+
+# ---- a damaged store ----------------------------------------------------------------------------------
+
+
+def _damage(store: Store, key: str, how: str) -> Path:
+    npz, js = store.folder / f"{key}.npz", store.folder / f"{key}.json"
+    if how == "truncated npz":
+        npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
+    elif how == "empty npz":
+        npz.write_bytes(b"")
+    elif how == "missing npz":
+        npz.unlink()
+    elif how == "records of another shape":
+        np.savez_compressed(npz, records=np.zeros((3, 2)))
+    elif how == "records with a step missing":
+        with np.load(npz) as data:
+            np.savez_compressed(npz, records=data["records"][:-1])
+    elif how == "json not UTF-8":
+        js.write_bytes(b'{"status": "ok", "host": "\xff\xfe"}')
+    elif how == "json not an object":
+        js.write_text('["ok"]')
+    elif how == "json truncated":
+        js.write_text(js.read_text()[:20])
+    return npz if "npz" in how or "records" in how else js
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated npz",
+        "empty npz",
+        "missing npz",
+        "records of another shape",
+        "records with a step missing",
+        "json not UTF-8",
+        "json not an object",
+        "json truncated",
+    ],
+)
+def test_a_damaged_stored_run_is_run_again_with_one_warning_naming_it(tmp_path, capsys, how):
+    sc = tiny(2008)
+    specs = specs_for(sc.name, 3)
+    store = Store(tmp_path / "runs")
+    first = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store)
+    path = _damage(store, first[1].key, how)
+    capsys.readouterr()
+    ran = []
+    again = run_many(specs, {sc.name: sc}, SerialExecutor(), store=store, on_result=ran.append)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"egovsim: warning: {path}: unreadable stored run")
+    assert [r.spec.replicate for r in ran] == [1] and all(r.ok for r in again)
+    np.testing.assert_array_equal(again[1].records, simulate(sc, specs[1].seed))
+    run_many(specs, {sc.name: sc}, SerialExecutor(), store=store)  # repaired: no warning, nothing run
+    assert capsys.readouterr().err == ""
+
+
+def test_compare_resumes_over_a_damaged_store(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", str(DAKLAK), str(DAKLAK), "--replicates", "2", "--scale", "0.001", "--set", "end_year=2008"]
+    args += ["--executor", "serial", "--quiet", "--no-plots", "--out", str(out)]
+    assert cli.main(args) == 0
+    reference = (out / "comparison.csv").read_bytes()
+    for i, npz in enumerate(sorted((out / "runs").glob("*.npz"))):
+        npz.write_bytes(b"" if i == 0 else b"PK\x03\x04 truncated")
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert capsys.readouterr().err.count("unreadable stored run") == 2
+    assert (out / "comparison.csv").read_bytes() == reference
+
+
+# ---- a worker killed from outside; this process killed --------------------------------------------------
+
+
+def _victim(specs, i, kill):
+    return [
+        s if j != i else RunSpec(s.scenario, s.replicate, s.seed, values={"_kill": kill}) for j, s in enumerate(specs)
+    ]
+
+
+def test_a_worker_killed_once_costs_no_run(tmp_path):
+    sc = tiny(2007)
+    specs = specs_for(sc.name, 8)
+    with make_executor(2, "process") as ex:
+        results = run_many(_victim(specs, 3, str(tmp_path / "killed")), {sc.name: sc}, ex, run=killing_run)
+    assert (tmp_path / "killed").exists()
+    assert [r.ok for r in results] == [True] * 8, [r.error for r in results if not r.ok]
+    np.testing.assert_array_equal(results[3].records, simulate(sc, specs[3].seed))
+
+
+def test_a_run_that_always_kills_its_worker_fails_alone_with_a_clear_error(tmp_path):
+    sc = tiny(2007)
+    specs = specs_for(sc.name, 8)
+    with make_executor(2, "process") as ex:
+        results = run_many(_victim(specs, 5, "always"), {sc.name: sc}, ex, run=killing_run, store=Store(tmp_path))
+        assert ex.submit(run_one, sc.to_dict(), {}, specs[0].seed).result()["error"] is None  # the pool works on
+    assert [r.ok for r in results] == [i != 5 for i in range(8)]
+    assert results[5].error.startswith("WorkerDied: a worker process died twice on the same run")
+
+
+def test_map_of_the_process_pool_survives_a_killed_worker(tmp_path):
+    sc = tiny(2007)
+    seeds = replicate_seeds(3, 6)
+    values = [{"_kill": str(tmp_path / "killed")} if i == 2 else {} for i in range(6)]
+    with make_executor(2, "process") as ex:
+        out = list(ex.map(killing_run, [sc.to_dict()] * 6, values, seeds))
+    assert (tmp_path / "killed").exists()
+    for seed, o in zip(seeds, out):
+        np.testing.assert_array_equal(o["records"], simulate(sc, seed))
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except ImportError:  # /proc: every process whose chain of parents reaches pid
+        parents = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                parents[int(stat.parent.name)] = int(fields[1])
+        found, frontier = [], [pid]
+        while frontier:
+            kids = [p for p, parent in parents.items() if parent in frontier]
+            found += kids
+            frontier = kids
+        return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left to collect
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_process_outlives_a_killed_command(tmp_path, sig):
+    exp = write_experiment(
+        tmp_path, "design:\n  grid:\n    citizens.q0: [" + ", ".join(f"{0.1 + 0.01 * i:.2f}" for i in range(40)) + "]\n"
+    )
+    out, log = tmp_path / "out", tmp_path / "stderr.txt"
+    cmd = [sys.executable, "-m", "egovsim", "sweep", str(exp), "--out", str(out), "--workers", "2", "--quiet"]
+    with open(log, "w") as err:  # a file, not a pipe: orphans holding a pipe open would hang this test
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    children = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / "runs").glob("*.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        children = _descendants(proc.pid)
+        assert len(children) >= 3  # the forkserver, two workers (and the resource tracker)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        while any(map(_alive, children)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        proc.kill()
+        for pid in filter(_alive, children):
+            os.kill(pid, signal.SIGKILL)
+    err = log.read_text()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143 and err == "egovsim: terminated; nothing half-written was left behind\n"
+    assert not list(out.rglob("*.tmp")) and not (out / "runs.csv").exists()
+    stored = {p.stem for p in (out / "runs").glob("*.json")}
+    assert stored and stored == {p.stem for p in (out / "runs").glob("*.npz")}  # only whole runs

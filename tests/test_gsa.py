@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from egovsim.cli import main
+from egovsim.folders import OUTPUTS, STORES
 
 from .conftest import ROOT
 
@@ -75,6 +76,7 @@ def test_rerun_resumes_every_finished_run(tmp_path):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["resumed_runs"] == prov["runs"] == 4 * 4 * 2
     assert (out / "indices.csv").read_text() == first
+    assert {p.name for p in out.iterdir()} <= OUTPUTS | STORES  # every name a rerun can replace
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,48 @@ def test_validate_reports_each_file(capsys):
     assert main(["validate", str(THREE), str(ROOT / "scenarios" / "validation" / "bass.yaml")]) == 0
     out = capsys.readouterr().out
     assert "three_provinces.yaml: ok" in out and "bass.yaml: ok" in out
+
+
+TINY = ["--scale", "0.001", "--set", "end_year=2009", "--set", "citizens.q0=0.3", "--quiet", "--no-plots"]
+
+
+def test_written_scenario_reproduces_a_run_with_seed_scale_and_overrides(tmp_path):
+    """README: rerunning scenario.yaml gives the same results, also after --seed, --scale and --set."""
+    daklak = ROOT / "scenarios" / "daklak.yaml"
+    assert main(["run", str(daklak), "--seed", "7", *TINY, "--out", str(tmp_path / "a")]) == 0
+    assert load_scenario(daklak).seed != 7
+    assert main(["run", str(tmp_path / "a" / "scenario.yaml"), "--quiet", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "timeseries.csv").read_bytes() == (tmp_path / "a" / "timeseries.csv").read_bytes()
+
+
+def test_written_scenario_of_replicates_reproduces_them(tmp_path):
+    daklak = ROOT / "scenarios" / "daklak.yaml"
+    common = ["--replicates", "2", "--executor", "serial"]
+    assert main(["run", str(daklak), "--seed", "5", *TINY, *common, "--out", str(tmp_path / "a")]) == 0
+    again = ["run", str(tmp_path / "a" / "scenario.yaml"), "--quiet", "--no-plots", *common]
+    assert main([*again, "--out", str(tmp_path / "b")]) == 0
+    for name in ("replicate_000.csv", "replicate_001.csv"):
+        a, b = (tmp_path / x / "timeseries" / name for x in "ab")
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_compare_and_sweep_record_their_master_seed_in_scenario_yaml(tmp_path):
+    daklak = ROOT / "scenarios" / "daklak.yaml"
+    out = tmp_path / "cmp"
+    args = ["compare", str(daklak), str(daklak), "--replicates", "1", "--seed", "9", *TINY, "--executor", "serial"]
+    assert main([*args, "--out", str(out)]) == 0
+    for label in ("daklak", "daklak_2"):
+        assert yaml.safe_load((out / "scenarios" / label / "scenario.yaml").read_text())["seed"] == 9
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"scenario: {daklak}\nscale: 0.001\nset: [end_year=2008]\nseed: 13\ndesign: {{points: [{{citizens.q0: 0.2}}]}}\n"
+    )
+    assert main(["sweep", str(exp), "--out", str(tmp_path / "sw"), "--executor", "serial", "--quiet"]) == 0
+    assert yaml.safe_load((tmp_path / "sw" / "scenario.yaml").read_text())["seed"] == 13
+
+
+def test_a_seed_out_of_range_is_one_line(tmp_path, capsys):
+    daklak = ROOT / "scenarios" / "daklak.yaml"
+    assert main(["run", str(daklak), "--seed", str(2**64), *TINY, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--seed" in err and str(daklak) in err

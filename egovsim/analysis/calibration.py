@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import sys
 import threading
 import time
@@ -427,12 +428,11 @@ def optimize(
         generations = min(generations, max_runs // per_generation - 1)
     init: Any = "latinhypercube"
     done = 0
-    if checkpoint is not None and checkpoint.exists():
-        saved = np.load(checkpoint)
+    saved = read_checkpoint(checkpoint) if checkpoint is not None else None
+    if saved is not None:
         same = (
             saved["population"].shape == (n_pop, len(problem.names))
             and list(saved["names"]) == problem.names
-            and "bounds" in saved
             and np.array_equal(saved["bounds"], problem.bounds)
             and int(saved["seed"]) == seed
         )
@@ -483,6 +483,22 @@ def optimize(
     )
 
 
+def read_checkpoint(path: Path) -> dict | None:
+    """The saved population of an interrupted fit; None when there is none or it cannot be read (said once,
+    naming the file: the fit then starts afresh and overwrites it)."""
+    keys = ("population", "names", "generation", "bounds", "seed")
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in keys}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # truncated, empty, not a zip, a key missing
+        print(
+            f"egovsim: warning: {path}: unreadable checkpoint ({type(exc).__name__}); starting afresh", file=sys.stderr
+        )
+        return None
+
+
 class _ABCModel:
     """pyabc model: parameters -> term values (replicate means). Picklable for pyabc's samplers."""
 
@@ -531,9 +547,19 @@ def abc(
         _ABCModel(problem), prior, _ABCDistance(problem), population_size=settings.population_size, sampler=sampler
     )
     url = f"sqlite:///{db}"
-    if db.exists():
+    try:
+        if not db.exists():
+            raise FileNotFoundError(db)
         smc.load(url, 1)
-    else:
+    except Exception as exc:  # none, or unreadable: start afresh, keeping a damaged history aside
+        if db.exists():
+            aside = db.with_name(db.name + ".unreadable")
+            print(
+                f"egovsim: warning: {db}: unreadable ABC history ({type(exc).__name__}); moved to {aside.name}, "
+                "starting afresh",
+                file=sys.stderr,
+            )
+            os.replace(db, aside)
         smc.new(url, {f"t{i}": 0.0 for i in range(len(problem.terms))})
     kwargs: dict[str, Any] = {"minimum_epsilon": settings.min_epsilon, "max_nr_populations": settings.max_populations}
     if max_runs is not None:
@@ -615,7 +641,7 @@ def calibrated_scenarios(problem: Problem, full: Scenario, x: Sequence[float], h
 
 
 def write_outputs(
-    folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, prov: dict, install: Path | None = None
+    folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, install: Path | None = None
 ) -> dict:
     import csv
     import io
@@ -667,7 +693,6 @@ def write_outputs(
         atomic_write(folder / "calibrated" / name, text)
         if install is not None:
             atomic_write(install / name, text)
-    write_json(folder / "provenance.json", prov)
     return summary
 
 
@@ -688,16 +713,24 @@ def _jsonable(obj: Any) -> Any:
 
 def run_command(args) -> int:
     """`egovsim calibrate CONFIG --method optimize|abc`: fit, then write the output folder."""
+    from egovsim.folders import claimed
     from egovsim.report.output import default_run_folder
-    from egovsim.report.plots import fit_trajectories, posterior_marginals
-    from egovsim.runner.runner import make_executor
 
     source = str(args.config)
     config, folder = load_config(args.config)
     problem = make_problem(config, folder, source, fit_until=args.fit_until)
     full = load_scenario(folder / config.scenario)
     out = Path(args.out) if args.out else default_run_folder(f"calibration-{args.method}")
-    out.mkdir(parents=True, exist_ok=True)
+    with claimed(out):
+        return _calibrate(args, config, problem, full, out)
+
+
+def _calibrate(args, config: CalibrationConfig, problem: Problem, full: Scenario, out: Path) -> int:
+    from egovsim.folders import fresh_outputs
+    from egovsim.report.plots import fit_trajectories, posterior_marginals
+    from egovsim.runner.runner import make_executor
+
+    source = str(args.config)
     start = time.perf_counter()
     if args.method == "optimize":
         with (
@@ -746,10 +779,12 @@ def run_command(args) -> int:
         },
     )
     install = Path(args.install) if args.install else None
-    summary = write_outputs(out, problem, fit, full, stats, prov, install)
+    fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
+    summary = write_outputs(out, problem, fit, full, stats, install)
     fit_trajectories(scenario, records, summary["terms"], out / "plots" / "fit.png")
     if fit.posterior is not None:
         posterior_marginals(problem.names, fit.posterior, fit.weights, problem.bounds, out / "plots" / "posterior.png")
+    write_json(out / "provenance.json", prov)  # last: it marks the folder's files as one whole set
     if not args.quiet:
         _print_terms(summary)
     print(out)

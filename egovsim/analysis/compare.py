@@ -10,6 +10,7 @@ The intervals describe the model's stochastic variation only, not uncertainty in
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import time
@@ -22,6 +23,7 @@ from scipy import stats
 
 from egovsim.config.scenario import Scenario, apply_values, load_scenario
 from egovsim.errors import InputError
+from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.report.output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
 from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many, stack, write_replicates
@@ -382,8 +384,10 @@ def plan_comparison(
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
     master = scenarios[labels.index(base)].seed if seed is None else seed
-    if master < 0:
-        raise InputError("--seed", "", f"must be >= 0, got {master}")
+    if not 0 <= master <= 2**63 - 1:
+        raise InputError("--seed", "", f"must be in 0..2**63-1, got {master}")
+    # every scenario.yaml written records the master seed its replicates were spawned from
+    scenarios = [dataclasses.replace(sc, seed=master) for sc in scenarios]
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
     if posterior is not None:
         plan.posterior = str(posterior)
@@ -406,6 +410,13 @@ def run_comparison(
     """Run the plan's paired replicates (resuming from folder/runs/) and write comparison.csv, report.md,
     plots/ and, per scenario, scenarios/<label>/ (time series of every replicate and their band)."""
     folder = Path(folder) if folder is not None else default_folder(plan.labels)
+    with claimed(folder):
+        return _run_comparison(plan, executor, folder, progress, plots, provenance_extra)
+
+
+def _run_comparison(
+    plan: Plan, executor, folder: Path, progress: bool, plots: bool, provenance_extra: dict | None
+) -> tuple[Path, Tally, list[dict]]:
     seeds = plan.seeds
     specs = [
         RunSpec(label, i, s, plan.values(i, sc))
@@ -420,6 +431,7 @@ def run_comparison(
     wall = time.perf_counter() - start
     tally = Tally.of(results)
 
+    fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     arms = []
     for label, sc, path in zip(plan.labels, plan.scenarios, plan.paths):
         mine = [r for r in results if r.spec.scenario == label]

@@ -23,6 +23,7 @@ from egovsim.analysis import gsa as sa
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards, load_scenario, read_yaml
 from egovsim.config.schema import build, param
 from egovsim.errors import InputError
+from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS, outcome_range
 from egovsim.report.output import atomic_write, provenance, row_of_year, write_json, years
 from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
@@ -214,6 +215,11 @@ def analyze_all(
 
 def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
     """Sample, run (resumably), analyse and write indices.csv, report.md, plots and provenance."""
+    with claimed(folder):
+        return _run_study(path, executor, Path(folder), quiet, command)
+
+
+def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -> dict:
     from egovsim.report.plots import sensitivity_plots
 
     start = time.perf_counter()
@@ -242,6 +248,7 @@ def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, 
     rows, trows = analyze_all(study, base, problem, X, Y, Yt)
     noise = noise_share(Y)
     flagged = unreliable_rows(rows)
+    fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     write_indices(folder / "indices.csv", rows)
     if trows:
         write_indices(folder / "time_resolved.csv", trows)

@@ -10,6 +10,7 @@ rebuilt from the run store at the end, so an interrupted sweep resumes where it 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import re
@@ -23,6 +24,7 @@ import numpy as np
 from egovsim.config.scenario import Scenario, apply_values, dump_yaml, load_scenario, read_yaml
 from egovsim.config.schema import build, param, suggest, to_plain
 from egovsim.errors import InputError
+from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.report.output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
 from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
@@ -119,7 +121,8 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     base_file = path.parent / exp.scenario
     if not base_file.is_file():
         raise InputError(str(path), "scenario", f"file not found: {base_file}")
-    base = load_scenario(base_file, exp.set, exp.scale)
+    # the seed recorded in the sweep's scenario.yaml is the master seed its replicates were spawned from
+    base = dataclasses.replace(load_scenario(base_file, exp.set, exp.scale), seed=exp.seed)
     for i, out in enumerate(exp.outputs):
         when = OUTPUT_RE.match(out)["when"]
         if when != "end" and not base.start_year <= int(when) <= base.end_year:
@@ -301,17 +304,23 @@ def run_sweep(
     scenario.yaml, runs.csv, timeseries.parquet and provenance.json into `folder` (default
     results/<experiment name>, so the same command resumes in the same place)."""
     folder = Path(folder) if folder is not None else Path("results") / exp.name
+    with claimed(folder):
+        return _run_sweep(path, exp, base, executor, folder, progress, provenance_extra)
+
+
+def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, progress: bool, provenance_extra):
     points = design_points(exp)
     specs = specs_of(exp, points)
     store = Store(folder / "runs")
-    atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
-    atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
     start = time.perf_counter()
     results = run_many(
         specs, {exp.name: base}, executor, store=store, keep_records=False, progress=exp.name if progress else None
     )
     wall = time.perf_counter() - start
     tally = Tally.of(results)
+    fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
+    atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
+    atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
     write_outputs(folder, exp, base, results, store)
     write_json(
         folder / "provenance.json",

@@ -244,15 +244,17 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict, plots: bool = True) -> Path:
-    """Everything a single run leaves behind, in `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / "scenario.yaml", dump_yaml(scenario.to_dict()))
-    atomic_write(folder / "timeseries.csv", timeseries_csv(records, scenario))
-    write_json(folder / "summary.json", summary(records, scenario))
-    if plots:
-        from egovsim.report.plots import run_plots
+    """Everything a single run leaves behind, in `folder`: written whole beside it and swapped in, so the
+    folder is never part this run and part an earlier one (folders.replaced)."""
+    from egovsim.folders import replaced
 
-        run_plots(folder / "plots", scenario, records[None])
-    write_json(folder / "provenance.json", prov)
-    return folder
+    with replaced(folder) as new:
+        atomic_write(new / "scenario.yaml", dump_yaml(scenario.to_dict()))
+        atomic_write(new / "timeseries.csv", timeseries_csv(records, scenario))
+        write_json(new / "summary.json", summary(records, scenario))
+        if plots:
+            from egovsim.report.plots import run_plots
+
+            run_plots(new / "plots", scenario, records[None])
+        write_json(new / "provenance.json", prov)
+    return Path(folder)

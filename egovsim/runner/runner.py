@@ -30,11 +30,13 @@ import multiprocessing
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from egovsim.config.scenario import Scenario, apply_values, dump_yaml, scenario_from_dict
-from egovsim.errors import InputError
+from egovsim.errors import InputError, WorkerDied
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COLUMNS
 from egovsim.report.output import atomic_write, format_value, git_commit, summary, timeseries_csv, write_json, years
@@ -206,18 +208,35 @@ class Store:
         return self.folder / f"{key}.npz"
 
     def meta(self, key: str) -> dict | None:
+        """The run's json, None when it is missing or cannot be read."""
         try:
-            return json.loads(self._json(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            return self._meta(key)
+        except DamagedRun:
             return None
 
-    def finished(self, key: str) -> bool:
-        meta = self.meta(key)
-        return meta is not None and meta.get("status") == STATUS_OK and self._npz(key).exists()
+    def _meta(self, key: str) -> dict | None:
+        path = self._json(key)
+        try:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON
+            raise DamagedRun(path, exc) from None
+        if not isinstance(meta, dict):
+            raise DamagedRun(path, f"expected a JSON object, got {type(meta).__name__}")
+        return meta
 
-    def records(self, key: str) -> np.ndarray:
-        with np.load(self._npz(key)) as data:
-            return data["records"]
+    def records(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The run's records; DamagedRun (naming the file) if they cannot be read or have another shape."""
+        path = self._npz(key)
+        try:
+            with np.load(path) as data:
+                records = data["records"]
+        except Exception as exc:  # a damaged zip raises anything from BadZipFile and EOFError to KeyError
+            raise DamagedRun(path, exc) from None
+        if records.dtype != np.float64 or records.ndim != 3 or (shape is not None and records.shape != shape):
+            raise DamagedRun(path, f"records of shape {records.shape} ({records.dtype}), expected {shape} (float64)")
+        return records
 
     def save(self, result: RunResult) -> None:
         if result.records is not None:
@@ -244,18 +263,23 @@ class Store:
             },
         )
 
-    def load(self, key: str, spec: RunSpec, keep_records: bool = True) -> RunResult:
-        meta = self.meta(key) or {}
+    def load(
+        self, key: str, spec: RunSpec, shape: tuple[int, ...] | None, keep_records: bool = True
+    ) -> RunResult | None:
+        """The finished run stored under `key` (its records checked against `shape`), or None when there is
+        none or it failed. Raises DamagedRun, naming the file, when a stored file cannot be read."""
+        meta = self._meta(key)
+        if meta is None or meta.get("status") != STATUS_OK:
+            return None
+        records = self.records(key, shape)
         return RunResult(
             spec,
             key,
-            meta.get("status", STATUS_FAILED),
-            meta.get("error"),
-            _float(meta.get("wall_time_s")),
-            self.records(key) if keep_records else None,
+            STATUS_OK,
+            wall_time_s=_float(meta.get("wall_time_s")),
+            records=records if keep_records else None,
             resumed=True,
-            traceback=meta.get("traceback"),
-            host=meta.get("host"),
+            host=meta.get("host") if isinstance(meta.get("host"), str) else None,
         )
 
     def commits(self, keys: Iterable[str]) -> list[str]:
@@ -269,7 +293,17 @@ def _round(x: float) -> float | None:
 
 
 def _float(x: Any) -> float:
-    return math.nan if x is None else float(x)
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
+
+
+class DamagedRun(OSError):
+    """A stored run file that cannot be read (truncated, empty, not UTF-8, not a JSON object, records of the
+    wrong shape): the runner treats it as missing and runs it again."""
+
+    def __init__(self, path: Path, reason: Any):
+        if isinstance(reason, BaseException):
+            reason = f"{type(reason).__name__}: {reason}".rstrip(": ")
+        super().__init__(None, f"unreadable stored run ({reason})", str(path))
 
 
 # ---- executors ------------------------------------------------------------------------------------------
@@ -305,11 +339,72 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+class ProcessPool(Executor):
+    """A local process pool that survives a dead worker and leaves no process behind when this one ends.
+
+    - A worker killed from outside (an out-of-memory kill) breaks a ProcessPoolExecutor for good: every run in
+      it fails with BrokenProcessPool. The next submit here starts a fresh pool, and `completed` runs again
+      what the break took down.
+    - Workers exit when this process is gone, however it ended (SIGKILL included): each waits on a pipe whose
+      only write end this process holds. (They are children of the forkserver, not of this process, so
+      prctl's parent-death signal would not see this process die.) The forkserver and the resource tracker
+      then end by themselves, their last clients gone."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._context = _process_context()
+        self._alive, self._alive_w = self._context.Pipe(duplex=False)
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.workers, mp_context=self._context, initializer=_exit_with_parent, initargs=(self._alive,)
+        )
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        try:
+            return self._pool.submit(fn, *args, **kwargs)
+        except BrokenExecutor:  # a worker died: this pool is unusable, start another
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = self._start()
+            return self._pool.submit(fn, *args, **kwargs)
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        """Like Executor.map (calibration uses it), with the runs a dead worker took down run again."""
+        done = dict(completed(self, enumerate((fn, *args) for args in zip(*iterables))))
+        return (done[i].result() for i in range(len(done)))
+
+    def stop(self) -> None:
+        """At Ctrl-C, SIGTERM or a crash: end the running runs now (their results would be thrown away)."""
+        processes = list((self._pool._processes or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait, cancel_futures=cancel_futures)
+        if wait:  # the workers have exited: they no longer need to watch us
+            self._alive_w.close()
+            self._alive.close()
+
+
+def _exit_with_parent(alive) -> None:
+    """Worker initializer: end this worker the moment the process that started the pool is gone."""
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            alive.recv_bytes()  # nothing is ever sent: this returns (EOFError) when the parent's end closes
+        os._exit(1)
+
+    threading.Thread(target=watch, name="egovsim-exit-with-parent", daemon=True).start()
+
+
 @contextlib.contextmanager
 def make_executor(
     workers: int | None = None, executor: str = "process", scheduler: str | None = None
 ) -> Iterator[Executor]:
-    """An executor to hand to `run_many`, closed properly on leaving the block (also on Ctrl-C).
+    """An executor to hand to `run_many`, closed properly on leaving the block (also on Ctrl-C or SIGTERM).
 
     executor: "process" (a local process pool of `workers`, default all cores), "dask" (a Dask cluster: the
     one at `scheduler`, e.g. tcp://host:8786, or else a LocalCluster of `workers` single-threaded processes),
@@ -324,10 +419,13 @@ def make_executor(
     if executor == "serial":
         yield SerialExecutor()
     elif executor == "process":
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=_process_context())
+        pool = ProcessPool(n)
         try:
             yield pool
-        finally:  # on Ctrl-C: drop queued runs, let running ones end, leave no orphan processes
+        except BaseException:  # Ctrl-C, SIGTERM or a crash: drop queued runs, end running ones, no orphans
+            pool.stop()
+            raise
+        finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
         with dask_client(n, scheduler) as client:
@@ -387,57 +485,110 @@ def run_many(
     keys = [run_key(hashes[s.scenario], s.values, s.seed) for s in specs]
     done: dict[str, RunResult] = {}
     todo: dict[str, RunSpec] = {}
+    damaged: list[DamagedRun] = []
     for spec, key in zip(specs, keys):
         if key in done or key in todo:
             continue  # the same run asked for twice (e.g. one scenario compared with itself): run it once
-        if store is not None and store.finished(key):
-            done[key] = store.load(key, spec, keep_records)
+        stored = None
+        if store is not None:
+            try:
+                stored = store.load(key, spec, records_shape(scenarios[spec.scenario], spec.values), keep_records)
+            except DamagedRun as exc:  # a damaged file is a missing run: said once, then run again
+                damaged.append(exc)
+        if stored is not None:
+            done[key] = stored
         else:
             todo[key] = spec
+    if damaged:
+        warn_damaged(damaged)
 
-    queue = iter(todo.items())
-    pending: dict[Future, tuple[str, RunSpec]] = {}
-
-    with progress_bar(len(todo), progress, resumed=len(done)) as bar:
-
-        def collect(future: Future) -> None:
-            key, spec = pending.pop(future)
-            result = _collect(future, key, spec)
+    calls = ((key, (run, plain[spec.scenario], dict(spec.values), spec.seed)) for key, spec in todo.items())
+    with (
+        progress_bar(len(todo), progress, resumed=len(done)) as bar,
+        contextlib.closing(completed(executor, calls, max_pending)) as finished,
+    ):  # closing: Ctrl-C here cancels what has not started
+        for key, future in finished:
+            result = _collect(future, key, todo[key])
             if store is not None:
-                store.save(result)
+                store.save(result)  # stored before the next run is handed out (a serial executor runs at submit)
             if not keep_records:
                 result.records = None
             done[key] = result
             bar(result)
             if on_result is not None:
                 on_result(result)
-
-        def submit_more() -> None:
-            for key, spec in queue:
-                try:
-                    future = executor.submit(run, plain[spec.scenario], dict(spec.values), spec.seed)
-                except Exception as exc:
-                    future = Future()  # run as failed (retried next time) rather than lose the summary
-                    future.set_exception(exc)
-                pending[future] = (key, spec)
-                if future.done():  # a serial executor runs at submission: store it before the next one starts
-                    collect(future)
-                if len(pending) >= max_pending:
-                    return
-
-        try:
-            submit_more()
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    collect(future)
-                submit_more()
-        except BaseException:
-            # Ctrl-C or a crash of this process: what finished is already stored; drop what has not started
-            for future in pending:
-                future.cancel()
-            raise
     return [dataclasses.replace(done[key], spec=spec) for spec, key in zip(specs, keys)]
+
+
+def completed(executor: Executor, calls: Iterable[tuple[Any, tuple]], max_pending: int = 512) -> Iterator[tuple]:
+    """Submit each call `(tag, (fn, *args))` to `executor` and yield `(tag, future)` as each finishes, with at
+    most `max_pending` submitted and not yet yielded (memory stays flat however many calls).
+
+    A worker that dies (killed for lack of memory, say) breaks a process pool: every run in it fails with
+    BrokenExecutor, though only one was on the dead worker. Those runs are run again, each alone (so memory
+    is not short twice, and a second break names the culprit): one that breaks the pool even alone fails with
+    WorkerDied. Calls not yet submitted are untouched: a process pool gets only one more than it has
+    workers. On leaving early (Ctrl-C, SIGTERM), runs submitted but not started are cancelled."""
+    calls = iter(calls)
+    max_pending = min(max_pending, getattr(executor, "workers", max_pending) + 1)
+    pending: dict[Future, tuple[Any, tuple, bool]] = {}
+    suspects: deque[tuple[Any, tuple]] = deque()
+
+    def submit(tag: Any, call: tuple, alone: bool) -> Future:
+        try:
+            future = executor.submit(*call)
+        except Exception as exc:  # e.g. cannot be pickled: this run fails (retried next time), the rest go on
+            future = Future()
+            future.set_exception(exc)
+        pending[future] = (tag, call, alone)
+        return future
+
+    try:
+        while True:
+            if suspects and not pending:
+                submit(*suspects.popleft(), alone=True)
+            while not suspects and len(pending) < max_pending:
+                tag_call = next(calls, None)
+                if tag_call is None or submit(*tag_call, alone=False).done():
+                    break  # done already: a serial executor, hand it back before the next one starts
+            if not pending:
+                return
+            finished = [f for f in pending if f.done()] or wait(pending, return_when=FIRST_COMPLETED)[0]
+            for future in finished:
+                tag, call, alone = pending.pop(future)
+                if not future.cancelled() and isinstance(future.exception(), BrokenExecutor):
+                    if not alone:
+                        suspects.append((tag, call))
+                        continue
+                    future = Future()
+                    future.set_exception(
+                        WorkerDied(
+                            "a worker process died twice on the same run, the second time with no other run beside it "
+                            "(killed from outside: out of memory?)"
+                        )
+                    )
+                yield tag, future
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def records_shape(scenario: Scenario, values: Mapping[str, Any]) -> tuple[int, int, int] | None:
+    """The shape of a run's records, (steps + 1, provinces, columns); None if the values are invalid (the run
+    then fails and says why)."""
+    try:
+        if {"start_year", "end_year", "steps_per_year"} & set(values):
+            scenario = apply_values(scenario, values)
+    except InputError:
+        return None
+    return (scenario.n_steps + 1, len(scenario.provinces), len(COLUMNS))
+
+
+def warn_damaged(damaged: Sequence[DamagedRun], show: int = 5) -> None:
+    lines = [f"egovsim: warning: {exc.filename}: {exc.strerror}; running it again" for exc in damaged[:show]]
+    if len(damaged) > show:
+        lines.append(f"egovsim: warning: ... and {len(damaged) - show} more unreadable stored runs, run again")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _collect(future: Future, key: str, spec: RunSpec) -> RunResult:
@@ -617,7 +768,7 @@ def runs_table(results: Sequence[RunResult]) -> str:
 def write_replicates(
     folder: Path, scenario: Scenario, results: Sequence[RunResult], prov: dict, plots: bool = True
 ) -> np.ndarray:
-    """Everything a replicated run leaves behind in `folder`:
+    """Everything a replicated run leaves behind in `folder` (provenance.json last: it marks the set whole):
 
     scenario.yaml; timeseries/replicate_###.csv (each byte-identical to `egovsim run --seed <its seed>`);
     timeseries_band.csv (mean, p5, p95 per outcome); replicates.csv (seeds, status); summary.json (mean, p5,
@@ -659,26 +810,29 @@ def run_replicates(
 ) -> tuple[list[RunResult], np.ndarray]:
     """`egovsim run --replicates R`: R runs with seeds spawned from `master_seed`, stored under
     folder/runs/ (run again with the same folder to resume), written by `write_replicates`."""
+    from egovsim.folders import claimed, fresh_outputs
     from egovsim.report.output import provenance
 
     if replicates < 1:
         raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
     seeds = replicate_seeds(master_seed, replicates)
     specs = [RunSpec(scenario.name, i, s) for i, s in enumerate(seeds)]
-    start = time.perf_counter()
-    results = run_many(
-        specs, {scenario.name: scenario}, executor, store=Store(Path(folder) / "runs"), progress=progress
-    )
-    prov = provenance(
-        seeds=seeds,
-        wall_time_s=time.perf_counter() - start,
-        scenario_file=scenario_file,
-        extra={
-            "master_seed": master_seed,
-            "replicates": replicates,
-            "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
-            "runs": Tally.of(results).as_dict(),
-            **(provenance_extra or {}),
-        },
-    )
-    return results, write_replicates(folder, scenario, results, prov, plots=plots)
+    with claimed(folder):
+        start = time.perf_counter()
+        results = run_many(
+            specs, {scenario.name: scenario}, executor, store=Store(Path(folder) / "runs"), progress=progress
+        )
+        prov = provenance(
+            seeds=seeds,
+            wall_time_s=time.perf_counter() - start,
+            scenario_file=scenario_file,
+            extra={
+                "master_seed": master_seed,
+                "replicates": replicates,
+                "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
+                "runs": Tally.of(results).as_dict(),
+                **(provenance_extra or {}),
+            },
+        )
+        fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
+        return results, write_replicates(folder, scenario, results, prov, plots=plots)
