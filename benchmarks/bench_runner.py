@@ -31,7 +31,7 @@ import numpy as np
 from egovsim.analysis.sweep import Design, Experiment, design_points, specs_of
 from egovsim.config.scenario import apply_values, load_scenario
 from egovsim.model.model import simulate
-from egovsim.report.output import package_versions
+from egovsim.provenance import package_versions
 from egovsim.runner.runner import Store, available_cpus, make_executor, run_many
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -225,7 +225,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from egovsim.config.scenario import load_scenario
     from egovsim.folders import claimed
     from egovsim.model.model import EGovModel
-    from egovsim.report.output import default_run_folder, provenance, summary, write_run
+    from egovsim.provenance import provenance
+    from egovsim.report.runfolder import default_run_folder, write_run
+    from egovsim.report.tables import summary
 
     scenario = load_scenario(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
@@ -289,8 +291,9 @@ EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are writte
 
 
 def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path) -> int:
-    from egovsim.report.output import summary
-    from egovsim.runner.runner import Tally, make_executor, run_replicates
+    from egovsim.analysis.replicates import run_replicates
+    from egovsim.report.tables import summary
+    from egovsim.runner.runner import Tally, make_executor
 
     if args.replicates < 1:
         raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
@@ -453,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "out", None) is not None:
-            from egovsim.report.output import check_out_folder
+            from egovsim.files import check_out_folder
 
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
         return args.func(args)

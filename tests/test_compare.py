@@ -12,7 +12,7 @@ from scipy import stats
 
 from egovsim import cli
 from egovsim.analysis.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
-from egovsim.report.output import SUMMARY_COLUMNS
+from egovsim.report.tables import SUMMARY_COLUMNS
 from egovsim.runner.runner import SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from egovsim.analysis import replicates
 from egovsim.cli import main
 from egovsim.folders import LOCK, OUTPUTS, STORES, claimed
 from egovsim.report import plots
@@ -99,7 +100,7 @@ def test_a_summary_rewrite_killed_part_way_leaves_no_file_of_the_earlier_set(tmp
     def killed(*a, **k):  # after timeseries/ and replicates.csv, before the band and summary
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "band_csv", killed)
+    monkeypatch.setattr(replicates, "band_csv", killed)
     assert main([*args, "--replicates", "2"]) == 130
     assert not (out / "provenance.json").exists()  # no marker: the set is incomplete, and says so
     assert not (out / "summary.json").exists()  # the earlier run's summary is not passed off as this one's

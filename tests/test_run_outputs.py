@@ -11,10 +11,10 @@ import sys
 import pytest
 import yaml
 
+from egovsim import files
 from egovsim.cli import main
 from egovsim.config.scenario import load_scenario
 from egovsim.model.outcomes import COLUMNS
-from egovsim.report import output
 
 from .conftest import ROOT, THREE
 
@@ -102,14 +102,14 @@ def test_resolved_scenario_reruns_identically(run_folder, tmp_path):
 
 def test_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     target = tmp_path / "timeseries.csv"
-    output.atomic_write(target, "old,complete\n")
+    files.atomic_write(target, "old,complete\n")
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        output.atomic_write(target, "new," * 100_000)
+        files.atomic_write(target, "new," * 100_000)
     assert target.read_text() == "old,complete\n"
     assert list(tmp_path.iterdir()) == [target]
 

@@ -34,9 +34,11 @@ import numpy as np
 from egovsim.config.scenario import Scenario, check_real_parameter, dump_yaml, load_scenario, read_yaml, with_values
 from egovsim.config.schema import build, param
 from egovsim.errors import InputError
+from egovsim.files import atomic_write, write_json
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COL, COLUMNS
-from egovsim.report.output import atomic_write, provenance, row_of_year, write_json
+from egovsim.provenance import provenance
+from egovsim.report.tables import row_of_year
 
 NATIONAL = "national"  # population-weighted mean of the run's provinces, compared with national figures
 
@@ -714,7 +716,7 @@ def _jsonable(obj: Any) -> Any:
 def run_command(args) -> int:
     """`egovsim calibrate CONFIG --method optimize|abc`: fit, then write the output folder."""
     from egovsim.folders import claimed
-    from egovsim.report.output import default_run_folder
+    from egovsim.report.runfolder import default_run_folder
 
     source = str(args.config)
     config, folder = load_config(args.config)

@@ -21,12 +21,15 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.scenario import Scenario, apply_values, load_scenario
 from egovsim.errors import InputError
+from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, OUTCOMES
-from egovsim.report.output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
-from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many, stack, write_replicates
+from egovsim.provenance import provenance
+from egovsim.report.tables import SUMMARY_COLUMNS, row_of_year, years
+from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many
 
 LEVEL = 0.95
 # the outcomes report.md tabulates and plots (comparison.csv holds every summary outcome)

@@ -23,9 +23,11 @@ from egovsim.analysis import gsa as sa
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards, load_scenario, read_yaml
 from egovsim.config.schema import build, param
 from egovsim.errors import InputError
+from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS, outcome_range
-from egovsim.report.output import atomic_write, provenance, row_of_year, write_json, years
+from egovsim.provenance import provenance
+from egovsim.report.tables import row_of_year, years
 from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
 
 
@@ -402,7 +404,7 @@ def report_md(
 
 
 def run_command(args) -> int:
-    from egovsim.report.output import default_run_folder
+    from egovsim.report.runfolder import default_run_folder
     from egovsim.runner.runner import make_executor
 
     study_path = Path(args.experiment)

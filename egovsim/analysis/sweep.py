@@ -24,9 +24,11 @@ import numpy as np
 from egovsim.config.scenario import Scenario, apply_values, dump_yaml, load_scenario, read_yaml
 from egovsim.config.schema import build, param, suggest, to_plain
 from egovsim.errors import InputError
+from egovsim.files import atomic_path, atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
-from egovsim.report.output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
+from egovsim.provenance import provenance
+from egovsim.report.tables import format_value, row_of_year, years
 from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
 OUTPUT_RE = re.compile(r"^(?P<column>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")

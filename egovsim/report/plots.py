@@ -13,10 +13,9 @@ from matplotlib.figure import Figure
 
 from egovsim.config.observations import egov_index_points
 from egovsim.config.scenario import Scenario
+from egovsim.files import atomic_write
 from egovsim.model.outcomes import COL
-from egovsim.report.output import atomic_write, years
-
-BAND = (5, 95)
+from egovsim.report.tables import BAND, years
 
 
 def band_line(ax, t, series: np.ndarray, label: str, **style) -> None:

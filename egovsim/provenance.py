@@ -1,0 +1,89 @@
+"""What produced a result: the git commit (and whether the tree had uncommitted edits), the versions of
+egovsim and its dependencies, the sha256 of uv.lock, the command line, seeds and platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+DEPENDENCIES = (
+    "mesa",
+    "numpy",
+    "numba",
+    "scipy",
+    "networkx",
+    "SALib",
+    "matplotlib",
+    "PyYAML",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "pyabc",
+    "tqdm",
+)
+
+
+def git_commit() -> dict:
+    """The code's git commit and whether the work tree had uncommitted changes."""
+
+    def git(*args: str) -> str | None:
+        try:
+            res = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+            return res.stdout.strip() if res.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in ("egovsim", *DEPENDENCIES):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def lock_file_hash() -> dict:
+    """The sha256 of uv.lock, the exact set of packages `make` installs; None outside a checkout (pip install)."""
+    import hashlib
+
+    lock = REPO_ROOT / "uv.lock"
+    try:
+        digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {"file": "uv.lock", "sha256": digest}
+
+
+def provenance(
+    *,
+    seeds: list[int],
+    wall_time_s: float,
+    scenario_file: str | None,
+    extra: dict | None = None,
+    command: list[str] | None = None,
+) -> dict:
+    return {
+        "egovsim_command": command if command is not None else sys.argv[:],
+        "scenario_file": scenario_file,
+        "seeds": seeds,
+        "wall_time_s": round(wall_time_s, 3),
+        "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git": git_commit(),
+        "versions": package_versions(),
+        "lock": lock_file_hash(),
+        "platform": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()},
+        **(extra or {}),
+    }

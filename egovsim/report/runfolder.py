@@ -1,0 +1,44 @@
+"""A single run's folder: the resolved scenario, time series, summary, plots and provenance, swapped in whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import numpy as np
+
+from egovsim.config.scenario import Scenario, dump_yaml
+from egovsim.files import atomic_write, write_json
+from egovsim.report.tables import summary, timeseries_csv
+
+RESULTS = Path("results")
+
+
+def default_run_folder(name: str, root: Path = RESULTS) -> Path:
+    """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+    folder = root / f"{safe}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{safe}-{stamp}-{n}"
+    return folder
+
+
+def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict, plots: bool = True) -> Path:
+    """Everything a single run leaves behind, in `folder`: written whole beside it and swapped in, so the
+    folder is never part this run and part an earlier one (folders.replaced)."""
+    from egovsim.folders import replaced
+
+    with replaced(folder) as new:
+        atomic_write(new / "scenario.yaml", dump_yaml(scenario.to_dict()))
+        atomic_write(new / "timeseries.csv", timeseries_csv(records, scenario))
+        write_json(new / "summary.json", summary(records, scenario))
+        if plots:
+            from egovsim.report.plots import run_plots
+
+            run_plots(new / "plots", scenario, records[None])
+        write_json(new / "provenance.json", prov)
+    return Path(folder)
