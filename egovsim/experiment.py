@@ -397,11 +397,17 @@ class ProcessPool(Executor):
 
     def stop(self) -> None:
         """At Ctrl-C, SIGTERM or a crash: end the running runs now (their results would be thrown away)."""
-        processes = list((self._pool._processes or {}).values())
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(5)
+        # A worker ended while sending a result leaves half a message in the result pipe, and the pool's
+        # manager thread would wait for the rest forever (shutdown too). With the workers gone, closing our own
+        # copy of the pipe's write end turns that wait into EOF: the pool counts itself broken and ends.
+        results = getattr(self._pool, "_result_queue", None)
+        if results is not None:
+            results._writer.close()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait, cancel_futures=cancel_futures)
