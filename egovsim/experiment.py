@@ -13,7 +13,8 @@ Data flows one way::
 - Store: every finished run is written at once, atomically, as one small file per run keyed by a hash of what
   determines its result (scenario, parameter values, seed, egovsim's code). Running the same command again
   skips finished keys and retries failed ones, so an interruption loses at most the runs that were in flight.
-- Faults: a run that raises becomes a failed RunResult with its error; the other runs go on.
+- Faults: a run that raises becomes a failed RunResult with its error; the other runs go on. A worker killed
+  from outside costs no run (`completed`, `ProcessPool`); a damaged stored run is run again (`DamagedRun`).
 """
 
 from __future__ import annotations
@@ -501,7 +502,8 @@ def run_many(
     """Run every spec on `executor` and return one RunResult per spec, in the order of `specs`.
 
     scenarios: the base scenarios by label (RunSpec.scenario). store: finished runs found there are not run
-    again; each new run is saved the moment it finishes. progress: a description for a progress bar on stderr
+    again (one that cannot be read is named in a warning and run again); each new run is saved the moment it
+    finishes. progress: a description for a progress bar on stderr
     (None: no bar). on_result: called with each run as it finishes. keep_records=False drops records from
     memory once stored (large sweeps; read them back with `store.records(key)`). run: the worker function,
     `run(scenario_dict, values, seed) -> dict` (tests replace it). max_pending bounds the runs submitted but
