@@ -744,16 +744,15 @@ def _jsonable(obj: Any) -> Any:
 
 def run_command(args) -> int:
     """`egovsim calibrate CONFIG --method optimize|abc`: fit, then write the output folder."""
-    from .folders import claimed
-    from .output import default_run_folder
+    from .folders import claimed, new_folder
 
     source = str(args.config)
     config, folder = load_config(args.config)
     problem = make_problem(config, folder, source, fit_until=args.fit_until)
     full = load_scenario(folder / config.scenario)
-    out = Path(args.out) if args.out else default_run_folder(f"calibration-{args.method}")
     if args.install:
         check_install(Path(args.install), full)
+    out = Path(args.out) if args.out else new_folder(f"calibration-{args.method}")
     with claimed(out):
         return _calibrate(args, config, problem, full, out)
 

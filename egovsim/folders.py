@@ -78,7 +78,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
                 "--out",
                 f"holds files egovsim did not write ({foreign[0]}...): choose a new or empty folder",
             )
-    created = not folder.exists()
+    created = not folder.exists() or folder in _MADE
     folder.mkdir(parents=True, exist_ok=True)
     fd = _lock(folder)
     try:
@@ -93,6 +93,29 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         os.close(fd)
+
+
+_MADE: set[Path] = set()  # default folders new_folder made for this command: removed again if left empty
+
+
+def new_folder(name: str) -> Path:
+    """A default output folder, results/<name>-<time>, created here: two commands started in the same second
+    get a folder each instead of finding the other's in use."""
+    from .output import default_run_folder
+
+    while True:
+        folder = default_run_folder(name)
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(parents=True)
+            _MADE.add(folder)
+            return folder
+
+
+def remove_unused() -> None:
+    """At the end of a command: the default folders it made and left empty (bad input, Ctrl-C) go again."""
+    for folder in _MADE:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _entries(folder: Path) -> list[Path]:
