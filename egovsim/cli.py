@@ -223,16 +223,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from egovsim.config.scenario import load_scenario
-    from egovsim.folders import claimed
+    from egovsim.folders import claimed, new_folder
     from egovsim.model.model import EGovModel
     from egovsim.provenance import provenance
-    from egovsim.report.runfolder import default_run_folder, write_run
+    from egovsim.report.runfolder import write_run
     from egovsim.report.tables import summary
 
     scenario = load_scenario(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
     scenario = with_seed(scenario, seed, args.scenario)  # scenario.yaml then reruns as this command ran
-    folder = args.out or default_run_folder(scenario.name)
+    if args.replicates is not None and args.replicates < 1:
+        raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
+    folder = args.out or new_folder(scenario.name)
     if args.replicates is not None:
         return _run_replicates(args, scenario, seed, folder)
     with claimed(folder, whole=True):
@@ -295,8 +297,6 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
     from egovsim.report.tables import summary
     from egovsim.runner.runner import Tally, make_executor
 
-    if args.replicates < 1:
-        raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         results, records = run_replicates(
             scenario,
@@ -449,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(args)
     finally:
+        if "egovsim.folders" in sys.modules:
+            sys.modules["egovsim.folders"].remove_unused()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime as dt
 import os
 import re
 import shutil
@@ -78,7 +79,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
                 "--out",
                 f"holds files egovsim did not write ({foreign[0]}...): choose a new or empty folder",
             )
-    created = not folder.exists()
+    created = not folder.exists() or folder in _MADE
     folder.mkdir(parents=True, exist_ok=True)
     fd = _lock(folder)
     try:
@@ -93,6 +94,42 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         os.close(fd)
+
+
+RESULTS = Path("results")
+
+
+def default_run_folder(name: str, root: Path = RESULTS) -> Path:
+    """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+    folder = root / f"{safe}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{safe}-{stamp}-{n}"
+    return folder
+
+
+_MADE: set[Path] = set()  # default folders new_folder made for this command: removed again if left empty
+
+
+def new_folder(name: str) -> Path:
+    """A default output folder, results/<name>-<time>, created here: two commands started in the same second
+    get a folder each instead of finding the other's in use."""
+    while True:
+        folder = default_run_folder(name)
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(parents=True)
+            _MADE.add(folder)
+            return folder
+
+
+def remove_unused() -> None:
+    """At the end of a command: the default folders it made and left empty (bad input, Ctrl-C) go again."""
+    for folder in _MADE:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _entries(folder: Path) -> list[Path]:

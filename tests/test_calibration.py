@@ -305,3 +305,31 @@ def test_a_damaged_abc_history_is_kept_aside_and_the_fit_starts_afresh(tmp_path,
     assert f"egovsim: warning: {db}: unreadable ABC history" in err
     assert (tmp_path / "abc.db.unreadable").read_bytes() == b"not a database"
     assert fit.posterior.shape == (5, 2)
+
+
+def test_install_replaces_the_calibrated_files_as_one_set(tmp_path, monkeypatch, capsys):
+    from egovsim.analysis import calibration
+
+    target = tmp_path / "calibrated"
+    calibration.install_files(target, {"three.yaml": "old 3", "hue.yaml": "old hue"})
+    calls = []
+
+    def killed_after_one(path, text):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        (path.parent.mkdir(parents=True, exist_ok=True), path.write_text(text))
+
+    monkeypatch.setattr(calibration, "atomic_write", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        calibration.install_files(target, {"three.yaml": "new 3", "hue.yaml": "new hue"})
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"three.yaml": "old 3", "hue.yaml": "old hue"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibrated"]  # nothing staged is left beside it
+    monkeypatch.undo()
+
+    (target / "notes.md").write_text("mine")  # a folder holding other files is refused before any fitting
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    assert main(["calibrate", path, "--out", str(tmp_path / "fit"), "--install", str(target), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{target}: --install: holds other files" in err
+    assert not (tmp_path / "fit").exists()

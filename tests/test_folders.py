@@ -13,7 +13,7 @@ import pytest
 
 from egovsim.analysis import replicates
 from egovsim.cli import main
-from egovsim.folders import LOCK, OUTPUTS, STORES, claimed
+from egovsim.folders import LOCK, OUTPUTS, STORES, claimed, new_folder
 from egovsim.report import plots
 from egovsim.runner import runner as experiment
 
@@ -215,3 +215,15 @@ def test_two_processes_on_one_folder(tmp_path, capsys):
         first.kill()
         first.wait()
     assert main(["sweep", str(exp), "--out", str(out), "--executor", "serial", "--quiet"]) == 0  # free again
+
+
+def test_commands_started_in_the_same_second_get_a_default_folder_each(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    a, b = new_folder("hue"), new_folder("hue")
+    assert a != b and a.is_dir() and b.is_dir()
+    with claimed(a), claimed(b):  # neither finds the other's folder in use
+        pass
+    assert not a.exists() and not b.exists()  # made for a command that wrote nothing: removed again
+    assert main(["run", str(DAKLAK), *TINY, "--replicates", "2", "--workers", "0"]) == 2  # bad input
+    assert "--workers: must be >= 1" in capsys.readouterr().err
+    assert list((tmp_path / "results").iterdir()) == []  # no empty default folder left behind

@@ -23,3 +23,17 @@ def killing_run(scenario, values, seed):
         except FileExistsError:
             pass
     return run_one(scenario, values, seed)
+
+
+def half_sent_result(marker: str) -> None:
+    """Send the pool's result pipe half a message, as a worker ended mid-send leaves it, then wait to be ended."""
+    import struct
+    import sys
+    import time
+
+    frame = sys._getframe()
+    while "result_queue" not in frame.f_locals:  # concurrent.futures.process._process_worker's queue
+        frame = frame.f_back
+    os.write(frame.f_locals["result_queue"]._writer.fileno(), struct.pack("!i", 1000) + b"half")
+    Path(marker).touch()
+    time.sleep(60)

@@ -645,6 +645,8 @@ def calibrated_scenarios(problem: Problem, full: Scenario, x: Sequence[float], h
 def write_outputs(
     folder: Path, problem: Problem, fit: Fit, full: Scenario, stats: np.ndarray, install: Path | None = None
 ) -> dict:
+    """fit.json, observed_vs_simulated.csv, posterior.csv (abc) and calibrated/ into `folder`; the calibrated
+    scenario files also into `install`, as one set (see install_files)."""
     import csv
     import io
 
@@ -691,11 +693,40 @@ def write_outputs(
         f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
         f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
     )
-    for name, text in calibrated_scenarios(problem, full, fit.x, header).items():
+    files = calibrated_scenarios(problem, full, fit.x, header)
+    for name, text in files.items():
         atomic_write(folder / "calibrated" / name, text)
-        if install is not None:
-            atomic_write(install / name, text)
+    if install is not None:
+        install_files(install, files)
     return summary
+
+
+def installed_names(full: Scenario) -> set[str]:
+    """The names of the calibrated scenario files (calibrated_scenarios): the whole scenario and each province."""
+    return {f"{full.name}.yaml", *(f"{key}.yaml" for key in full.provinces)}
+
+
+def check_install(folder: Path, full: Scenario) -> None:
+    """--install DIR is replaced whole by the calibrated files: refuse, before fitting, a folder that holds
+    anything else (never delete a user's files)."""
+    try:
+        other = sorted(p.name for p in Path(folder).iterdir() if p.name not in installed_names(full))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if other:
+        raise InputError(
+            str(folder), "--install", f"holds other files ({other[0]}...): give a folder for the calibrated files only"
+        )
+
+
+def install_files(folder: Path, files: dict[str, str]) -> None:
+    """The calibrated scenario files into `folder`, written beside it and swapped in whole: it never holds
+    some files of one fit and some of another, even if the command is killed while installing."""
+    from egovsim.folders import replaced
+
+    with replaced(folder) as new:
+        for name, text in files.items():
+            atomic_write(new / name, text)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -715,14 +746,15 @@ def _jsonable(obj: Any) -> Any:
 
 def run_command(args) -> int:
     """`egovsim calibrate CONFIG --method optimize|abc`: fit, then write the output folder."""
-    from egovsim.folders import claimed
-    from egovsim.report.runfolder import default_run_folder
+    from egovsim.folders import claimed, new_folder
 
     source = str(args.config)
     config, folder = load_config(args.config)
     problem = make_problem(config, folder, source, fit_until=args.fit_until)
     full = load_scenario(folder / config.scenario)
-    out = Path(args.out) if args.out else default_run_folder(f"calibration-{args.method}")
+    if args.install:
+        check_install(Path(args.install), full)
+    out = Path(args.out) if args.out else new_folder(f"calibration-{args.method}")
     with claimed(out):
         return _calibrate(args, config, problem, full, out)
 

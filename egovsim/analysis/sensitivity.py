@@ -404,12 +404,12 @@ def report_md(
 
 
 def run_command(args) -> int:
-    from egovsim.report.runfolder import default_run_folder
+    from egovsim.folders import new_folder
     from egovsim.runner.runner import make_executor
 
     study_path = Path(args.experiment)
-    folder = Path(args.out) if args.out else default_run_folder(f"sensitivity-{study_path.stem}")
     load_study(study_path)  # validate before starting any worker
+    folder = Path(args.out) if args.out else new_folder(f"sensitivity-{study_path.stem}")
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         try:
             out = run_study(study_path, executor, folder, quiet=args.quiet, command=getattr(args, "command_line", None))

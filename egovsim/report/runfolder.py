@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +9,6 @@ import numpy as np
 from egovsim.config.scenario import Scenario, dump_yaml
 from egovsim.files import atomic_write, write_json
 from egovsim.report.tables import summary, timeseries_csv
-
-RESULTS = Path("results")
-
-
-def default_run_folder(name: str, root: Path = RESULTS) -> Path:
-    """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
-    folder = root / f"{safe}-{stamp}"
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = root / f"{safe}-{stamp}-{n}"
-    return folder
 
 
 def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict, plots: bool = True) -> Path:

@@ -13,7 +13,8 @@ Data flows one way::
 - Store: every finished run is written at once, atomically, as one small file per run keyed by a hash of what
   determines its result (scenario, parameter values, seed, egovsim's code). Running the same command again
   skips finished keys and retries failed ones, so an interruption loses at most the runs that were in flight.
-- Faults: a run that raises becomes a failed RunResult with its error; the other runs go on.
+- Faults: a run that raises becomes a failed RunResult with its error; the other runs go on. A worker killed
+  from outside costs no run (`completed`, `ProcessPool`); a damaged stored run is run again (`DamagedRun`).
 """
 
 from __future__ import annotations
@@ -375,11 +376,17 @@ class ProcessPool(Executor):
 
     def stop(self) -> None:
         """At Ctrl-C, SIGTERM or a crash: end the running runs now (their results would be thrown away)."""
-        processes = list((self._pool._processes or {}).values())
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(5)
+        # A worker ended while sending a result leaves half a message in the result pipe, and the pool's
+        # manager thread would wait for the rest forever (shutdown too). With the workers gone, closing our own
+        # copy of the pipe's write end turns that wait into EOF: the pool counts itself broken and ends.
+        results = getattr(self._pool, "_result_queue", None)
+        if results is not None:
+            results._writer.close()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait, cancel_futures=cancel_futures)
@@ -473,7 +480,8 @@ def run_many(
     """Run every spec on `executor` and return one RunResult per spec, in the order of `specs`.
 
     scenarios: the base scenarios by label (RunSpec.scenario). store: finished runs found there are not run
-    again; each new run is saved the moment it finishes. progress: a description for a progress bar on stderr
+    again (one that cannot be read is named in a warning and run again); each new run is saved the moment it
+    finishes. progress: a description for a progress bar on stderr
     (None: no bar). on_result: called with each run as it finishes. keep_records=False drops records from
     memory once stored (large sweeps; read them back with `store.records(key)`). run: the worker function,
     `run(scenario_dict, values, seed) -> dict` (tests replace it). max_pending bounds the runs submitted but
