@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, clipped
 from .model import simulate
 from .outcomes import COLUMNS
 from .output import atomic_write, format_value, git_commit, summary, timeseries_csv, write_json, years
@@ -49,6 +49,7 @@ from .scenario import Scenario, dump_yaml, scenario_from_dict, with_values
 
 EXECUTORS = ("process", "dask", "serial")
 STATUS_OK, STATUS_FAILED = "ok", "failed"
+MAX_RUNS = 1_000_000  # of one experiment: at a second a run, eleven days of a core; more is a mistake in a file
 
 
 # ---- seeds ------------------------------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def make_executor(
     if scheduler:
         executor = "dask"
     if executor not in EXECUTORS:
-        raise InputError("--executor", "", f"expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+        raise InputError("--executor", "", f"expected one of {', '.join(EXECUTORS)}, got {clipped(executor)}")
     n = workers or available_cpus()
     if executor == "serial":
         yield SerialExecutor()

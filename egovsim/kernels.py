@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .errors import clipped
 from .outcomes import COL as COLUMN
 from .outcomes import LEADER_COLS, SHARE_COLS, SHARE_FROM
 
@@ -42,7 +43,7 @@ def kernels_for(n: int, n_servants: int, backend: str, *, hazard_scratch: bool =
         return NumbaKernels(n, n_servants)
     if backend == "numpy":
         return NumpyKernels(n, hazard_scratch)
-    raise ValueError(f"unknown kernel backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    raise ValueError(f"unknown kernel backend {clipped(backend)}: expected one of {', '.join(BACKENDS)}")
 
 
 # ---- the numpy twins -----------------------------------------------------------------------------------------
