@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .errors import InputError
+from .errors import InputError, clipped
 from .experiment import RunSpec, Store, Tally, apply_values, replicate_seeds, run_many, stack, write_replicates
 from .outcomes import COL, OUTCOMES
-from .output import SUMMARY_COLUMNS, atomic_write, provenance, row_of_year, write_json, years
+from .output import SUMMARY_COLUMNS, atomic_write, child, provenance, row_of_year, safe_name, write_json, years
 from .scenario import Scenario, load_scenario
 
 LEVEL = 0.95
@@ -84,10 +84,11 @@ class Arm:
 
 
 def labels_for(scenarios: list[Scenario], paths: list[str]) -> list[str]:
-    """Scenario names, or file names where names clash, made unique with a suffix as a last resort."""
+    """Scenario names, or file names where names clash, made unique with a suffix as a last resort. Each
+    names a folder of the comparison (scenarios/<label>/), so file names are made plain file names."""
     names = [sc.name for sc in scenarios]
     if len(set(names)) < len(names):
-        names = [Path(p).stem for p in paths]
+        names = [safe_name(Path(p).stem, "scenario") for p in paths]
     out: list[str] = []
     for name in names:
         label, n = name, 1
@@ -344,8 +345,11 @@ def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
     path = Path(folder) / "posterior.csv"
     if not path.is_file():
         raise InputError(str(path), "--posterior", "no posterior.csv here: run `egovsim calibrate ... --method abc`")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(str(path), "--posterior", f"cannot be read ({exc.__class__.__name__})") from None
     if not rows or "weight" not in rows[0]:
         raise InputError(str(path), "weight", "expected parameter columns and a weight column")
     names = [k for k in rows[0] if k != "weight"]
@@ -382,8 +386,8 @@ def plan_comparison(
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
     master = scenarios[labels.index(base)].seed if seed is None else seed
-    if master < 0:
-        raise InputError("--seed", "", f"must be >= 0, got {master}")
+    if not 0 <= master < 2**63:
+        raise InputError("--seed", "", f"must be in 0 to 2**63 - 1, got {clipped(master)}")
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
     if posterior is not None:
         plan.posterior = str(posterior)
@@ -429,7 +433,7 @@ def run_comparison(
             scenario_file=path,
             extra={"master_seed": plan.master_seed, "replicates": plan.replicates},
         )
-        write_replicates(folder / "scenarios" / label, sc, mine, prov, plots=False)
+        write_replicates(child(folder / "scenarios", label), sc, mine, prov, plots=False)
         records, reps = stack(mine)
         arms.append(Arm(label, sc, path, records, reps))
     complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
@@ -478,7 +482,9 @@ def _baseline_label(baseline: str | None, paths: list[str], labels: list[str]) -
         if Path(path).resolve() == Path(baseline).resolve():
             return label
     raise InputError(
-        "--baseline", "", f"{baseline!r} is not one of the compared scenarios ({', '.join(labels)}) or their files"
+        "--baseline",
+        "",
+        f"{clipped(baseline)} is not one of the compared scenarios ({', '.join(labels)}) or their files",
     )
 
 

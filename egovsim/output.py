@@ -87,10 +87,24 @@ def check_out_folder(folder: Path) -> None:
         raise InputError(str(folder), "--out", f"cannot be written: no permission to write in {existing}")
 
 
+def safe_name(text: str, fallback: str) -> str:
+    """`text` made into a plain file name (a file's stem can be anything: "..", "a b", "x/y")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip(".-")[:64] or fallback
+
+
+def child(folder: Path, name: str) -> Path:
+    """folder/name for a name that comes from a file (a scenario's or an experiment's name, a province key):
+    one plain path component, so whatever the file says, nothing is written outside `folder`. Validation
+    has checked the name (schema.NAME); this is the last line of defence, hence no friendly message."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", name):
+        raise ValueError(f"not a plain file name: {name[:80]!a}")
+    return Path(folder) / name
+
+
 def default_run_folder(name: str, root: Path = RESULTS) -> Path:
     """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+    safe = safe_name(name, "run")
     folder = root / f"{safe}-{stamp}"
     n = 1
     while folder.exists():

@@ -15,7 +15,7 @@ import numpy as np
 
 from .observations import egov_index_points
 from .outcomes import COL
-from .output import atomic_write, years
+from .output import atomic_write, child, years
 from .scenario import Scenario
 
 BAND = (5, 95)
@@ -277,7 +277,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
             ax.grid(alpha=0.3)
         if study.method == "sobol":
             axes[0].legend(fontsize=8)
-        path = folder / f"{study.method}_{output}.png"
+        path = child(folder, f"{study.method}_{output}.png")
         save_png(fig, path)
         made.append(path)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -20,12 +21,23 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InputError
-from .experiment import RunResult, RunSpec, Store, Tally, apply_values, replicate_seeds, run_many
+from .errors import InputError, clipped
+from .experiment import MAX_RUNS, RunResult, RunSpec, Store, Tally, apply_values, replicate_seeds, run_many
 from .outcomes import COL, COLUMNS
-from .output import atomic_path, atomic_write, format_value, provenance, row_of_year, write_json, years
-from .scenario import Scenario, dump_yaml, load_scenario, read_yaml
-from .schema import build, param, suggest, to_plain
+from .output import (
+    RESULTS,
+    atomic_path,
+    atomic_write,
+    child,
+    format_value,
+    provenance,
+    row_of_year,
+    safe_name,
+    write_json,
+    years,
+)
+from .scenario import Scenario, dump_yaml, load_scenario, read_yaml, referenced_file
+from .schema import NAME, build, param, suggest, to_plain
 
 OUTPUT_RE = re.compile(r"^(?P<column>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 
@@ -43,7 +55,9 @@ class LatinHypercube:
             raise InputError(source, f"{path}.bounds", "name at least one parameter")
         for key, b in self.bounds.items():
             if len(b) != 2 or not b[0] < b[1]:
-                raise InputError(source, f"{path}.bounds.{key}", f"expected [low, high] with low < high, got {b}")
+                raise InputError(
+                    source, f"{path}.bounds.{key}", f"expected [low, high] with low < high, got {clipped(b)}"
+                )
 
 
 @dataclass
@@ -81,7 +95,7 @@ class Experiment:
 
     scenario: str = param(doc="base scenario file, relative to the experiment file")
     design: Design = param()
-    name: str = param("", doc="default: the file name; names the output folder results/<name>")
+    name: str = param("", text=NAME, doc="default: the file name; names the output folder results/<name>")
     description: str = param("")
     set: list[str] = param(list, doc="overrides of the base scenario, key.path=value as with --set")
     scale: float | None = param(None, lo=0.0, hi=1.0, lo_open=True, doc="scale of every province")
@@ -101,10 +115,10 @@ class Experiment:
         for i, out in enumerate(self.outputs):
             m = OUTPUT_RE.match(out)
             if not m:
-                raise InputError(source, f"outputs[{i}]", f"expected outcome@year or outcome@end, got {out!r}")
+                raise InputError(source, f"outputs[{i}]", f"expected outcome@year or outcome@end, got {clipped(out)}")
             if m["column"] not in COL:
                 raise InputError(
-                    source, f"outputs[{i}]", f"unknown outcome {m['column']!r}" + suggest(m["column"], COLUMNS)
+                    source, f"outputs[{i}]", f"unknown outcome {clipped(m['column'])}" + suggest(m["column"], COLUMNS)
                 )
 
 
@@ -115,11 +129,11 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     data = read_yaml(path)
     exp = build(Experiment, data, str(path))
     if not exp.name:
-        exp.name = path.stem
-    base_file = path.parent / exp.scenario
-    if not base_file.is_file():
-        raise InputError(str(path), "scenario", f"file not found: {base_file}")
-    base = load_scenario(base_file, exp.set, exp.scale)
+        exp.name = safe_name(path.stem, "experiment")
+    runs = design_size(exp.design) * exp.replicates
+    if runs > MAX_RUNS:
+        raise InputError(str(path), "design", f"{runs:,} runs (points x replicates), more than {MAX_RUNS:,}")
+    base = load_scenario(referenced_file(path, "scenario", exp.scenario), exp.set, exp.scale)
     for i, out in enumerate(exp.outputs):
         when = OUTPUT_RE.match(out)["when"]
         if when != "end" and not base.start_year <= int(when) <= base.end_year:
@@ -149,6 +163,13 @@ def _checks(exp: Experiment):
     else:
         for i, point in enumerate(d.points):
             yield point, f"design.points[{i}]"
+
+
+def design_size(d: Design) -> int:
+    """The number of design points, counted without listing them (a grid's count multiplies)."""
+    if d.grid is not None:
+        return math.prod(len(values) for values in d.grid.values())
+    return d.lhs.n if d.lhs is not None else len(d.points)
 
 
 def design_points(exp: Experiment) -> list[dict[str, Any]]:
@@ -300,7 +321,7 @@ def run_sweep(
     """Run (or resume) the experiment loaded from `path` by `load_experiment`; write experiment.yaml,
     scenario.yaml, runs.csv, timeseries.parquet and provenance.json into `folder` (default
     results/<experiment name>, so the same command resumes in the same place)."""
-    folder = Path(folder) if folder is not None else Path("results") / exp.name
+    folder = Path(folder) if folder is not None else child(RESULTS, exp.name)
     points = design_points(exp)
     specs = specs_of(exp, points)
     store = Store(folder / "runs")
