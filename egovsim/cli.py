@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, clipped
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
@@ -193,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default=None, help="scenario YAML file (default: scenarios/three_provinces.yaml)"
     )
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 or :: for every interface: "
+        "the page has no login, see docs/security.md)",
+    )
     _scenario_args(serve)
     serve.set_defaults(func=cmd_serve)
     return parser
@@ -225,8 +230,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
-    if seed < 0:
-        raise InputError(args.scenario, "--seed", f"must be >= 0, got {seed}")
+    if not 0 <= seed < 2**63:
+        raise InputError(args.scenario, "--seed", f"must be in 0 to 2**63 - 1, got {clipped(seed)}")
     folder = args.out or default_run_folder(scenario.name)
     if args.replicates is not None:
         return _run_replicates(args, scenario, seed, folder)
@@ -373,13 +378,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scenario = Path(args.scenario or Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml")
     load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
     if not 0 <= args.port <= 65535:
-        raise InputError("--port", "", f"must be in 0-65535, got {args.port}")
+        raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
+    host = listen_address(args.host)
     env = dict(
         os.environ,
         EGOVSIM_SCENARIO=str(scenario.resolve()),
         EGOVSIM_SET=json.dumps(args.overrides),
         SOLARA_TELEMETRY_MIXPANEL_ENABLE="False",
     )
+    # a closed tab's session (and its model, tens of MB) is freed a minute later, not after Solara's 24 hours
+    env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", CULL_TIMEOUT)
     env.pop("EGOVSIM_SCALE", None)
     if args.scale is not None:
         env["EGOVSIM_SCALE"] = repr(args.scale)
@@ -390,7 +398,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "without internet it stays blank; install it with `python -m egovsim.assets`",
             file=sys.stderr,
         )
-    where = f"http://{args.host}:{args.port}/" if args.port else f"http://{args.host} (a free port, printed below)"
+    shown = f"[{host}]" if ":" in host else host
+    where = f"http://{shown}:{args.port}/" if args.port else f"http://{shown} (a free port, printed below)"
+    if not is_loopback(host):
+        print(
+            f"egovsim: warning: listening on {host}, reachable from other machines: the page has no login, so "
+            f"anyone who can reach this port can drive the model and read the scenario (docs/security.md)",
+            file=sys.stderr,
+        )
     print(f"egovsim: serving {scenario} at {where} (Ctrl-C to stop)", flush=True)
     sys.stderr.flush()
     cmd = [
@@ -400,7 +415,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "run",
         "egovsim.app",
         "--host",
-        args.host,
+        host,
         "--port",
         str(args.port),
         "--production",
@@ -408,6 +423,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     os.execve(sys.executable, cmd, env)  # the server keeps this process id: Ctrl-C and kill reach it directly
     return 0  # not reached
+
+
+CULL_TIMEOUT = "60s"
+ALL_INTERFACES = {"0": "0.0.0.0", "0.0.0.0": "0.0.0.0", "::": "::"}
+
+
+def listen_address(host: str) -> str:
+    """The address `egovsim serve --host` listens on. An empty host would make the server listen on every
+    interface (IPv4 and IPv6) without saying so: every interface must be asked for by name."""
+    host = host.strip()
+    if not host:
+        raise InputError(
+            "--host", "", "empty: give 127.0.0.1 (this machine only, the default) or 0.0.0.0 (every interface)"
+        )
+    return ALL_INTERFACES.get(host, host)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def check_engine() -> None:
+    """EGOVSIM_ENGINE names an engine (model.ENGINES): checked before any run, so a typo is one line, not a
+    failure of every run in the workers."""
+    from .model import default_engine
+
+    default_engine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             from .output import check_out_folder
 
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
+        if args.command != "validate":
+            check_engine()
         return args.func(args)
     except InputError as exc:
         print(f"egovsim: error: {exc}", file=sys.stderr)

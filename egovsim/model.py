@@ -10,6 +10,7 @@ import numpy as np
 
 from . import kernels
 from .agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
+from .errors import InputError, clipped
 from .outcomes import COL, COLUMNS, measure
 from .population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
 from .scenario import Scenario
@@ -24,8 +25,12 @@ ENGINES = ("numba", "numpy", "plain")
 
 def default_engine() -> str:
     engine = os.environ.get("EGOVSIM_ENGINE", "").strip().lower()
-    if engine:
+    if engine in ENGINES:
         return engine
+    if engine:
+        raise InputError(
+            "EGOVSIM_ENGINE", "", f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}"
+        )
     return "numba" if kernels.have_numba() else "numpy"
 
 
@@ -37,7 +42,7 @@ def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generat
         from .plain import PlainCitizens
 
         return PlainCitizens(scenario, rng, civil_service)
-    raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    raise ValueError(f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}")
 
 
 class EGovModel(mesa.Model):

@@ -212,6 +212,14 @@ def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
         (["run", str(scenario), "--out", str(a_file / "sub")], "taken"),
         (["run", str(tmp_path / "absent.yaml")], "absent.yaml"),
         (["frobnicate"], "frobnicate"),
+        (["run", str(tmp_path)], "is a folder"),
+        (["run", "/dev/null"], "not a regular file"),
+        (["run", str(scenario), "--seed", str(2**64)], "--seed"),
+        (["run", str(scenario), "--set", "description=" + "[" * 20_000], "--set description"),
+        (["run", str(scenario), "--set", "description=" + alias_tree(6, 10)], "--set description"),
+        (["run", str(scenario), "--set", "provinces.a.population=1.0e+308"], "provinces.a.population"),
+        (["run", str(scenario), "--set", "name=../../x"], "name"),
+        (["run", str(scenario), "--set", "provinces.b c.name=x"], "provinces"),
     ]
     for argv, field in cases:
         try:
@@ -223,6 +231,29 @@ def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
         assert field in err, err
     assert a_file.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "compare", "serve"])
+def test_an_unknown_engine_is_one_line_before_any_run(tmp_path, monkeypatch, capsys, command):
+    """EGOVSIM_ENGINE names the implementation of the citizen rules; a typo must not become a traceback, or
+    a failure of every run in the workers."""
+    scenario = tmp_path / "ok.yaml"
+    scenario.write_text(MINIMAL)
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("scenario: ok.yaml\ndesign: {grid: {citizens.q0: [0.2]}}\n")
+    argv = {
+        "run": ["run", str(scenario)],
+        "sweep": ["sweep", str(experiment)],
+        "compare": ["compare", str(scenario), str(scenario)],
+        "serve": ["serve", str(scenario)],
+    }[command]
+    monkeypatch.setenv("EGOVSIM_ENGINE", "bogus")
+    monkeypatch.setattr("os.execve", lambda *a: pytest.fail("the server started"))
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--out", str(tmp_path / "out")] if command != "serve" else argv) == 2
+    err = capsys.readouterr().err
+    assert err == "egovsim: error: EGOVSIM_ENGINE: unknown engine 'bogus': expected one of numba, numpy, plain\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml", "ok.yaml"]
 
 
 # The example of the YAML 1.1 merge key's specification (https://yaml.org/type/merge.html): all four maps are
