@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -42,12 +43,37 @@ DEPENDENCIES = (
 )
 
 
+# atomic_path's temporary files: "." + the file's name + "." + mkstemp's 8 random characters + ".tmp"
+TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+STALE_AFTER_S = 3600  # a write in progress touches its file far more often; older ones were killed mid-write
+_swept: set[Path] = set()
+
+
+def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporary files that atomic writes killed mid-way (SIGKILL, a power cut) left in `folder`:
+    ours by their name, and untouched for `older_than_s`, so another process's write in progress is kept."""
+    removed = []
+    cutoff = time.time() - older_than_s
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):  # gone already, or not ours to delete
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
     """A temporary path beside `path`, renamed onto it when the block succeeds and removed when it fails:
-    readers never see a half-written file, and an interruption leaves the old file whole."""
+    readers never see a half-written file, and an interruption leaves the old file whole. The first write
+    into a folder by this process also removes stale temporary files there (remove_stale_temporaries)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.resolve() not in _swept:
+        _swept.add(path.parent.resolve())
+        remove_stale_temporaries(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

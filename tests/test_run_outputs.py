@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -126,3 +128,38 @@ def test_validate_reports_each_file(capsys):
     assert main(["validate", str(THREE), str(ROOT / "scenarios" / "validation" / "bass.yaml")]) == 0
     out = capsys.readouterr().out
     assert "three_provinces.yaml: ok" in out and "bass.yaml: ok" in out
+
+
+def killed_write(path) -> Path:
+    """The temporary file a write into `path` leaves when its process is killed (SIGKILL) mid-write."""
+    code = (
+        "import os, signal, sys; from egovsim.output import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half a file')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    before = set(path.parent.iterdir()) if path.parent.exists() else set()
+    res = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, timeout=60)
+    assert res.returncode == -9
+    (left,) = set(path.parent.iterdir()) - before
+    return left
+
+
+def test_a_run_removes_what_killed_writes_left_in_its_folders(tmp_path):
+    """Temporary files of killed writes are removed when a run next writes into their folder; a recent one
+    (another process may be writing it right now) and files not named like ours are kept."""
+    out = tmp_path / "out"
+    stale = [killed_write(out / "summary.json"), killed_write(out / "runs" / "abc.npz")]
+    hour_ago = time.time() - 2 * 3600
+    for path in stale:
+        os.utime(path, (hour_ago, hour_ago))
+    recent = killed_write(out / "replicates.csv")
+    others = [out / ".notes.tmp", out / "data.tmp", out / ".x.abcdefgh.tmp.keep"]
+    for path in others:
+        path.write_text("not ours")
+        os.utime(path, (hour_ago, hour_ago))
+    args = ["run", str(THREE), "--out", str(out), "--replicates", "2", "--executor", "serial", "--no-plots", *FAST]
+    assert main(args) == 0
+    assert not any(p.exists() for p in stale)
+    assert recent.exists() and all(p.exists() for p in others)
+    assert (out / "summary.json").is_file() and len(list((out / "runs").glob("*.npz"))) == 2
