@@ -561,9 +561,9 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 # kilobytes and a few levels; without bounds, a 54 MB file parses for minutes and a 365-byte tree of aliases
 # stands for billions of items.
 MAX_FILE_BYTES = 1_000_000
-MAX_DEPTH = 50  # levels of nesting, aliases expanded (the parser recurses once per level)
+MAX_DEPTH = 50  # levels of nesting, aliases expanded (PyYAML's composer recurses once per level)
 MAX_ALIASED_NODES = 100_000  # nodes that aliases (*name, << merges) add when expanded
-MAX_DIGITS = 1000  # of a whole number: more is no count (the schema says so); int() refuses 4300
+MAX_DIGITS = 1000  # of a whole number: enough for the schema to name the field; int() of 4300 digits fails
 
 
 class YAMLTooLarge(yaml.MarkedYAMLError):
