@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from egovsim.errors import InputError, WorkerDied
+from egovsim.errors import InputError, WorkerDied, clipped
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
@@ -196,7 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default=None, help="scenario YAML file (default: scenarios/three_provinces.yaml)"
     )
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 or :: for every interface: "
+        "the page has no login, see docs/security.md)",
+    )
     _scenario_args(serve)
     serve.set_defaults(func=cmd_serve)
     return parser
@@ -388,19 +393,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from egovsim.app.page import assets
+    from egovsim.app import assets
     from egovsim.config.scenario import load_scenario
 
     scenario = Path(args.scenario or Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml")
     load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
     if not 0 <= args.port <= 65535:
-        raise InputError("--port", "", f"must be in 0-65535, got {args.port}")
+        raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
+    host = listen_address(args.host)
     env = dict(
         os.environ,
         EGOVSIM_SCENARIO=str(scenario.resolve()),
         EGOVSIM_SET=json.dumps(args.overrides),
         SOLARA_TELEMETRY_MIXPANEL_ENABLE="False",
     )
+    # a closed tab's session (and its model, tens of MB) is freed a minute later, not after Solara's 24 hours
+    env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", CULL_TIMEOUT)
     env.pop("EGOVSIM_SCALE", None)
     if args.scale is not None:
         env["EGOVSIM_SCALE"] = repr(args.scale)
@@ -411,7 +419,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "without internet it stays blank; install it with `python -m egovsim.app.assets`",
             file=sys.stderr,
         )
-    where = f"http://{args.host}:{args.port}/" if args.port else f"http://{args.host} (a free port, printed below)"
+    shown = f"[{host}]" if ":" in host else host
+    where = f"http://{shown}:{args.port}/" if args.port else f"http://{shown} (a free port, printed below)"
+    if not is_loopback(host):
+        print(
+            f"egovsim: warning: listening on {host}, reachable from other machines: the page has no login, so "
+            f"anyone who can reach this port can drive the model and read the scenario (docs/security.md)",
+            file=sys.stderr,
+        )
     print(f"egovsim: serving {scenario} at {where} (Ctrl-C to stop)", flush=True)
     sys.stderr.flush()
     cmd = [
@@ -421,7 +436,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "run",
         "egovsim.app.page",
         "--host",
-        args.host,
+        host,
         "--port",
         str(args.port),
         "--production",
@@ -438,6 +453,40 @@ class Terminated(KeyboardInterrupt):
 def _terminate(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not interrupt the clean-up
     raise Terminated
+
+
+CULL_TIMEOUT = "60s"
+ALL_INTERFACES = {"0": "0.0.0.0", "0.0.0.0": "0.0.0.0", "::": "::"}
+
+
+def listen_address(host: str) -> str:
+    """The address `egovsim serve --host` listens on. An empty host would make the server listen on every
+    interface (IPv4 and IPv6) without saying so: every interface must be asked for by name."""
+    host = host.strip()
+    if not host:
+        raise InputError(
+            "--host", "", "empty: give 127.0.0.1 (this machine only, the default) or 0.0.0.0 (every interface)"
+        )
+    return ALL_INTERFACES.get(host, host)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def check_engine() -> None:
+    """EGOVSIM_ENGINE names an engine (model.ENGINES): checked before any run, so a typo is one line, not a
+    failure of every run in the workers."""
+    from egovsim.model.model import default_engine
+
+    default_engine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,6 +510,8 @@ def _main(args: argparse.Namespace) -> int:
             from egovsim.files import check_out_folder
 
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
+        if args.command != "validate":
+            check_engine()
         return args.func(args)
     except InputError as exc:
         print(f"egovsim: error: {exc}", file=sys.stderr)

@@ -1,10 +1,33 @@
-"""The one error type that bad user input becomes.
+"""The one error type that bad user input becomes, and the bounded echo of a value in any error message.
 
 Every problem with a file a user wrote (a scenario, an experiment, a calibration config) is raised as an
 `InputError` naming the file and the field, so the command line can print it on one line and exit 2.
 """
 
 from __future__ import annotations
+
+import reprlib
+
+CLIP = 80  # characters of a value an error message shows
+
+
+class _BoundedRepr(reprlib.Repr):
+    """reprlib's repr, which stops at a few levels and items: a value's repr is never built whole (a YAML
+    alias tree a few hundred bytes long can stand for billions of items)."""
+
+    def repr_int(self, x, level):
+        if abs(x).bit_length() > 128:  # repr() of a huge int is slow, and refused beyond 4300 digits
+            return f"<a whole number of about {round(abs(x).bit_length() * 0.30103)} digits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _BoundedRepr(maxlevel=3, maxlist=6, maxtuple=6, maxdict=6, maxset=6, maxstring=CLIP, maxlong=CLIP)
+
+
+def clipped(value: object, limit: int = CLIP) -> str:
+    """repr(value) for an error message: at most `limit` characters, cheap for any value."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class InputError(Exception):
@@ -20,8 +43,16 @@ class InputError(Exception):
         return (InputError, (self.source, self.field, self.message))
 
     def __str__(self) -> str:
-        where = f"{self.source}: {self.field}" if self.field else self.source
-        return f"{where}: {self.message}"
+        # field and message hold keys and text from the file: one line, of a readable length, whatever they are
+        field, message = _one_line(self.field, 2 * CLIP), _one_line(self.message, 8 * CLIP)
+        where = f"{_one_line(self.source, 4 * CLIP)}: {field}" if field else _one_line(self.source, 4 * CLIP)
+        return f"{where}: {message}"
+
+
+def _one_line(text: str, limit: int) -> str:
+    """`text` clipped to `limit` characters, with line breaks and other control characters escaped."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class WorkerDied(RuntimeError):

@@ -6,18 +6,44 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 from egovsim.errors import InputError
+
+# atomic_path's temporary files: "." + the file's name + "." + mkstemp's 8 random characters + ".tmp"
+TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+STALE_AFTER_S = 3600  # a write in progress touches its file far more often; older ones were killed mid-write
+_swept: set[Path] = set()
+
+
+def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporary files that atomic writes killed mid-way (SIGKILL, a power cut) left in `folder`:
+    ours by their name, and untouched for `older_than_s`, so another process's write in progress is kept."""
+    removed = []
+    cutoff = time.time() - older_than_s
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):  # gone already, or not ours to delete
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_path(path: Path):
     """A temporary path beside `path`, renamed onto it when the block succeeds and removed when it fails:
-    readers never see a half-written file, and an interruption leaves the old file whole."""
+    readers never see a half-written file, and an interruption leaves the old file whole. The first write
+    into a folder by this process also removes stale temporary files there (remove_stale_temporaries)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.resolve() not in _swept:
+        _swept.add(path.parent.resolve())
+        remove_stale_temporaries(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -59,3 +85,17 @@ def check_out_folder(folder: Path) -> None:
 
 def write_json(path: Path, data: dict) -> None:
     atomic_write(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def safe_name(text: str, fallback: str) -> str:
+    """`text` made into a plain file name (a file's stem can be anything: "..", "a b", "x/y")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip(".-")[:64] or fallback
+
+
+def child(folder: Path, name: str) -> Path:
+    """folder/name for a name that comes from a file (a scenario's or an experiment's name, a province key):
+    one plain path component, so whatever the file says, nothing is written outside `folder`. Validation
+    has checked the name (schema.NAME); this is the last line of defence, hence no friendly message."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", name):
+        raise ValueError(f"not a plain file name: {name[:80]!a}")
+    return Path(folder) / name

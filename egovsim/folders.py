@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from egovsim.errors import InputError
+from egovsim.files import TEMPORARY, safe_name
 
 try:
     import fcntl
@@ -102,7 +103,7 @@ RESULTS = Path("results")
 def default_run_folder(name: str, root: Path = RESULTS) -> Path:
     """results/<scenario>-<UTC time>; a suffix keeps two runs in the same second apart."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+    safe = safe_name(name, "run")
     folder = root / f"{safe}-{stamp}"
     n = 1
     while folder.exists():
@@ -225,7 +226,7 @@ def fresh_outputs(folder: Path) -> None:
 
 def _is_temporary(name: str) -> bool:
     """A file `atomic_write` was writing when its process was killed (.NAME.XXXXXXXX.tmp)."""
-    return name.startswith(".") and name.endswith(".tmp") and name[1:-4].rsplit(".", 1)[0] in OUTPUTS
+    return TEMPORARY.fullmatch(name) is not None and name[1:-4].rsplit(".", 1)[0] in OUTPUTS
 
 
 def _ours(name: str) -> bool:

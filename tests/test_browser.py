@@ -84,6 +84,126 @@ def test_network_sample_is_small_and_leaves_the_model_unchanged():
     assert b"<svg" in svg[:1000] and b"Who serves whom" in svg
 
 
+HOSTILE = 'x\'><img src=nonexistent onerror="alert(1)">'
+
+
+def test_the_page_escapes_every_text_that_comes_from_a_file():
+    """Province keys, scenario and event names (validation restricts keys and names, but the page must not
+    rely on it) reach the page's HTML as text, never as markup: no element or attribute of theirs appears."""
+    from html.parser import HTMLParser
+
+    from egovsim.app import page as app
+
+    viz = app.EGovViz(scale=0.0005)
+    viz.province_ids[0] = HOSTILE
+    viz.config.name = HOSTILE
+    viz.leaders[0].policy.software_strategy = HOSTILE
+    viz.leaders[0].history.append((2006.0, HOSTILE))
+
+    class Elements(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.provinces, self.text = set(), [], ""
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+            assert not any(name.startswith("on") for name, _ in attrs), attrs
+            self.provinces += [value for name, value in attrs if name == "data-province"]
+
+        def handle_data(self, data):
+            self.text += data
+
+    page = Elements()
+    for part in app.legend_html(viz):
+        page.feed(part)
+    assert page.tags <= {"div", "b", "style", "table", "tr", "th", "td"}, page.tags
+    assert page.provinces[:2] == [HOSTILE, HOSTILE]  # the attribute holds the key as it is
+    assert page.text.count(HOSTILE) == 4  # shown as text: key, strategy, scenario name, event
+
+
+def test_the_page_has_no_python_console():
+    """Mesa's CommandConsole runs Python typed in the page: on a page without login, code execution for
+    anyone who reaches the port."""
+    from mesa.visualization.command_console import CommandConsole
+
+    from egovsim.app import page as app
+
+    assert CommandConsole not in app.COMPONENTS
+
+
+def serve(monkeypatch, capsys, *args: str, env: dict | None = None):
+    """`egovsim serve ARGS` up to the moment it would start Solara: (exit status, the command, its
+    environment, stderr). os.execve is replaced, so no server starts."""
+    from egovsim import cli
+
+    started = {}
+
+    def execve(path, argv, environ):
+        started.update(argv=argv, env=environ)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", execve)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    try:
+        status = cli.main(["serve", "--scale", "0.001", *args])
+    except SystemExit as exc:
+        status = exc.code
+    return status, started.get("argv"), started.get("env"), capsys.readouterr().err
+
+
+def test_serve_rejects_an_empty_host(monkeypatch, capsys):
+    """--host '' would listen on every interface, IPv4 and IPv6, without a word."""
+    for host in ("", "  "):
+        status, argv, _, err = serve(monkeypatch, capsys, "--host", host)
+        assert status == 2 and argv is None, err
+        assert err.count("\n") == 1 and err.startswith("egovsim: error: --host: empty"), err
+
+
+@pytest.mark.parametrize(
+    "host, listens, warned",
+    [
+        ("127.0.0.1", "127.0.0.1", False),
+        ("localhost", "localhost", False),
+        ("::1", "::1", False),
+        ("0", "0.0.0.0", True),
+        ("0.0.0.0", "0.0.0.0", True),
+        ("::", "::", True),
+        ("192.168.1.20", "192.168.1.20", True),
+        ("myhost.example", "myhost.example", True),
+    ],
+)
+def test_serve_warns_when_reachable_from_other_machines(monkeypatch, capsys, host, listens, warned):
+    status, argv, _, err = serve(monkeypatch, capsys, "--host", host)
+    assert status == 0 and argv[argv.index("--host") + 1] == listens
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    if warned:
+        assert len(warnings) == 1 and "no login" in warnings[0] and listens in warnings[0], err
+    else:
+        assert warnings == [], err
+
+
+def test_serve_frees_closed_sessions_after_a_minute(monkeypatch, capsys):
+    """Solara keeps a closed tab's session, and its model, for 24 hours by default; egovsim serve sets its
+    cull timeout to a minute (unless the user set one), and Solara reads it so."""
+    status, _, env, _ = serve(monkeypatch, capsys)
+    assert status == 0 and env["SOLARA_KERNEL_CULL_TIMEOUT"] == "60s"
+    _, _, env_kept, _ = serve(monkeypatch, capsys, env={"SOLARA_KERNEL_CULL_TIMEOUT": "5m"})
+    assert env_kept["SOLARA_KERNEL_CULL_TIMEOUT"] == "5m"
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import solara.server.settings as s, solara.util as u; print(u.parse_timedelta(s.kernel.cull_timeout))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert float(read.stdout) == 60.0
+
+
 # ---- the page in a browser --------------------------------------------------------------------------------
 
 

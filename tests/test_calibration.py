@@ -243,18 +243,50 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
             },
             "end_year",
         ),
+        # referenced files that are not observations (issue 13)
+        ({"observations": "/etc/passwd"}, "/etc/passwd: (top level): expected a mapping of observations"),
+        ({"observations": "."}, "observations: "),
+        ({"observations": "/dev/zero"}, "observations: /dev/zero: not a regular file"),
+        ({"observations": "nowhere.yaml"}, "observations: "),
+        ({"observations": "binary.yaml"}, "binary.yaml: cannot be read"),
+        ({"observations": "list.yaml"}, "list.yaml: (top level)"),
+        ({"observations": "entries.yaml"}, "entries.yaml: targets"),
+        ({"scenario": "."}, "scenario: "),
+        # counts with upper bounds, names with a pattern
+        ({"replicates": 1.0e308}, "replicates"),
+        ({"optimize": {"popsize": 10**9}}, "optimize.popsize"),
+        ({"abc": {"population_size": 1.0e300}}, "abc.population_size"),
+        ({"seed": 2**64}, "seed"),
+        (
+            {"targets": [{"name": "../x", "type": "value", "outcome": "egov_index", "year": 2017, "observed": 0.5}]},
+            "targets[0].name",
+        ),
+        (
+            {"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 10**30, "observed": 0.5}]},
+            "targets[0].year",
+        ),
+        (
+            {"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2017, "observed": 1e300}]},
+            "targets[0].observed",
+        ),
     ],
 )
 def test_bad_calibration_config_is_rejected(tmp_path, capsys, edit, field):
     data = yaml.safe_load(CONFIG.read_text())
-    data.update(edit)
     data["scenario"] = str(ROOT / "scenarios" / "three_provinces.yaml")
     data["observations"] = str(ROOT / "calibration" / "observations.yaml")
+    data.update(edit)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data))
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "entries.yaml").write_text("targets: [1, 2]\n")
     assert main(["calibrate", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "bad.yaml" in err and field in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and len(err) < 400, err
+    assert field in err, err
+    assert "bad.yaml" in err or err.startswith(f"egovsim: error: {tmp_path / field.split(':')[0]}"), err
+    assert not (tmp_path / "o").exists()
 
 
 def test_observations_copy_keeps_every_source():

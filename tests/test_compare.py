@@ -169,3 +169,52 @@ def test_compare_over_posterior_draws(tmp_path, capsys):
         == 2
     )
     assert "posterior.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["{outside}", "../../outside", "'..'"])
+def test_a_scenario_name_cannot_write_outside_the_comparison_folder(tmp_path, capsys, name):
+    """compare writes each scenario into <out>/scenarios/<name>: a name that is a path must not lead out."""
+    name = name.format(outside=tmp_path / "outside")
+    a, b = scenario_file(tmp_path, "a"), tmp_path / "b.yaml"
+    b.write_text(f"extends: {DAKLAK}\nname: {name}\n")
+    out = tmp_path / "out"
+    args = ["compare", str(a), str(b), "--replicates", "2", "--scale", "0.001", "--set", SMALL[0], "--out", str(out)]
+    status = cli.main([*args, "--executor", "serial", "--no-plots", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and f"{b}: name: must be" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]  # nothing written, inside or out
+
+
+@pytest.mark.parametrize("stems", [("..", "x"), (".", "a b"), ("-", "../up")])
+def test_labels_from_file_names_are_plain_folder_names(tmp_path, stems):
+    """Scenarios with the same name are labelled by file name; the label names a folder of the comparison."""
+    from egovsim.analysis.compare import labels_for
+    from egovsim.config.scenario import load_scenario
+    from egovsim.files import child
+
+    sc = load_scenario(DAKLAK)
+    labels = labels_for([sc, sc], [f"{tmp_path}/{stem}.yaml" for stem in stems])
+    assert len(set(labels)) == 2
+    for label in labels:
+        assert child(tmp_path, label).parent == tmp_path and label not in (".", "..")
+
+
+@pytest.mark.parametrize(
+    "content, field",
+    [
+        (bytes(range(256)) * 8, "--posterior: cannot be read"),  # not text
+        (b"citizens.q0,weight\n" + b"x" * 200_000 + b",1\n", "--posterior: cannot be read"),  # beyond csv's field limit
+        (b"citizens.q0,weight\n0.1\n", "weight: every value must be a number"),  # a short row
+        (b"citizens.q0,weight\n1e300,1\n", "citizens.q0"),  # a draw the scenario cannot take
+    ],
+)
+def test_a_bad_posterior_is_one_line(tmp_path, capsys, content, field):
+    post = tmp_path / "cal"
+    post.mkdir()
+    (post / "posterior.csv").write_bytes(content)
+    a = scenario_file(tmp_path, "a")
+    args = ["compare", str(a), str(a), "--posterior", str(post), "--out", str(tmp_path / "out"), "--quiet"]
+    assert cli.main([*args, "--replicates", "2", "--executor", "serial"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "posterior.csv" in err and field in err and len(err) < 400, err
+    assert not (tmp_path / "out").exists()

@@ -318,22 +318,81 @@ def test_example_experiment_is_valid():
         ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_index@2031]\n", "outputs[0]", "outside"),
         ("design: {grid: {citizens.q0: [0.2]}}\nreplicates: 0\n", "replicates", "must be >= 1"),
         ("design: {grid: {citizens.q0: [0.2]\n", "line", "malformed YAML"),
+        # names become folder names (issue 13): a safe pattern only
+        *(
+            (f"name: {name}\ndesign: {{grid: {{citizens.q0: [0.2]}}}}\n", "name", "must be 1-64 letters")
+            for name in ("/tmp/x", "../../../../tmp/x", "..", ".x", "'a b'", '"a\\0b"', "''", "x" * 65)
+        ),
+        # sizes and counts
+        ("design: {grid: {citizens.q0: " + "[" * 3000 + "\n", "line", "nested deeper than 50"),
+        ("design: {points: " + "[" * 20_000 + "\n", "line", "nested deeper than 50"),
+        (
+            "design: {grid: {citizens.q0: [0.2]}}\ndescription: &a [&b [x, x, x, x, x, x, x, x, x, x], "
+            + ", ".join(f"&c{i} [" + ", ".join([f"*{'b' if i == 0 else f'c{i - 1}'}"] * 10) + "]" for i in range(5))
+            + "]\n",
+            "line",
+            "aliases expand to more than 100,000 nodes",
+        ),
+        ("design: {grid: {citizens.q0: [0.2]}}\ndescription: " + "x" * 1_000_001 + "\n", "", "larger than 1 MB"),
+        (
+            "design: {grid: {citizens.q0: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], "
+            "citizens.p0: [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1], "
+            "provinces.*.policy.training: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}}\nreplicates: 1001\n",
+            "design",
+            "1,001,000 runs",
+        ),
+        ("design: {lhs: {n: 1.0e+300, bounds: {citizens.q0: [0.1, 0.5]}}}\n", "design.lhs.n", "whole number"),
+        ("design: {grid: {citizens.q0: [0.2]}}\nreplicates: 1.0e+308\n", "replicates", "whole number"),
+        ("design: {grid: {citizens.q0: [0.2]}}\nseed: 1.0e+19\n", "seed", "whole number"),
+        ("design: {grid: {citizens.q0: [1.0e+300]}}\n", "design.grid.citizens.q0[0]", "between"),
+        ("design: {points: [{citizens.q0: 1.0e+300}]}\n", "design.points[0]", "between"),
+        ("design: {grid: {citizens.q0: [0.2]}}\noutputs: ['" + "x" * 500 + "@end']\n", "outputs[0]", "..."),
     ],
 )
 def test_a_bad_experiment_file_is_one_line_naming_file_and_field(tmp_path, capsys, body, field, message):
     exp = write_experiment(tmp_path, body)
     assert cli.main(["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "serial"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 400, err
     assert err.startswith(f"egovsim: error: {exp}: {field}") and message in err
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_base_scenario_names_the_experiment_field(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["{outside}", "../../outside", "../outside/x"])
+def test_an_experiment_name_cannot_write_outside_the_results_folder(tmp_path, monkeypatch, capsys, name):
+    """Without --out a sweep writes into results/<name>: a name that is a path must not lead out of it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    name = name.format(outside=tmp_path / "outside")
+    exp = write_experiment(tmp_path, f"name: '{name}'\ndesign: {{grid: {{citizens.q0: [0.2]}}}}\n")
+    status = cli.main(["sweep", str(exp), "--executor", "serial", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and f"{exp}: name: must be" in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exp.yaml", "work"]  # nothing written anywhere
+
+
+@pytest.mark.parametrize("file_name", ["...yaml", "my sweep.yaml", "-x.yaml"])
+def test_a_sweep_named_after_its_file_writes_inside_results(tmp_path, monkeypatch, file_name):
+    monkeypatch.chdir(tmp_path)
+    exp = write_experiment(tmp_path, "design: {grid: {citizens.q0: [0.2]}}\n")
+    exp = exp.rename(tmp_path / file_name)
+    assert cli.main(["sweep", str(exp), "--executor", "serial", "--quiet"]) == 0
+    (folder,) = (tmp_path / "results").iterdir()
+    assert (folder / "runs.csv").is_file() and folder.name not in (".", "..") and not folder.name.startswith((".", "-"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([file_name, "results"])
+
+
+@pytest.mark.parametrize(
+    "scenario, message",
+    [("nowhere.yaml", "file not found"), (".", "is a folder, not a file"), ("/dev/null", "not a regular file")],
+)
+def test_a_missing_base_scenario_names_the_experiment_field(tmp_path, capsys, scenario, message):
     exp = tmp_path / "exp.yaml"
-    exp.write_text("scenario: nowhere.yaml\ndesign: {grid: {citizens.q0: [0.2]}}\n")
+    exp.write_text(f"scenario: {scenario}\ndesign: {{grid: {{citizens.q0: [0.2]}}}}\n")
     assert cli.main(["sweep", str(exp)]) == 2
-    assert capsys.readouterr().err.startswith(f"egovsim: error: {exp}: scenario: file not found")
+    err = capsys.readouterr().err
+    assert err.startswith(f"egovsim: error: {exp}: scenario: ") and message in err and err.count("\n") == 1, err
 
 
 # ---- a damaged store ----------------------------------------------------------------------------------

@@ -115,13 +115,28 @@ def test_rerun_resumes_every_finished_run(tmp_path):
             {"parameters": {"services.n_procedures": {"bounds": [5, 30]}, "citizens.p0": {"bounds": [0, 0.1]}}},
             "parameters.services.n_procedures",
         ),
+        # names become file names (issue 13); counts have upper bounds
+        *(
+            ({"outcomes": [{"name": name, "outcome": "access_share", "year": 2013}]}, "outcomes[0].name")
+            for name in ("../../outside", "/tmp/x", "..", "a b", "x" * 65)
+        ),
+        ({"name": "../x"}, "name"),
+        ({"n": 1.0e300}, "n"),
+        ({"n": 2**21}, "n"),
+        ({"n": 2**20, "replicates": 2}, "n"),  # 2**20 x (3 + 1) points x 2 replicates: too many runs
+        ({"replicates": 1.0e308}, "replicates"),
+        ({"num_levels": 10**6}, "num_levels"),
+        ({"seed": 2**64}, "seed"),
+        ({"scenario": "."}, "scenario"),
+        ({"outcomes": [{"name": "x", "outcome": "u" * 10_000, "year": 2013}]}, "outcomes[0].outcome"),
     ],
 )
 def test_bad_study_file_is_rejected(tmp_path, capsys, changes, field):
     path = write_study(tmp_path, **changes)
     assert main(["sensitivity", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "study.yaml" in err and field in err, err
+    assert len(err.splitlines()) == 1 and "study.yaml" in err and field in err and len(err) < 400, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
 
 
 def test_shipped_studies_are_valid():

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -171,3 +173,39 @@ def test_a_seed_out_of_range_is_one_line(tmp_path, capsys):
     assert main(["run", str(daklak), "--seed", str(2**64), *TINY, "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--seed" in err and str(daklak) in err
+
+
+def killed_write(path) -> Path:
+    """The temporary file a write into `path` leaves when its process is killed (SIGKILL) mid-write."""
+    code = (
+        "import os, signal, sys; from egovsim.files import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half a file')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    before = set(path.parent.iterdir()) if path.parent.exists() else set()
+    res = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, timeout=60)
+    assert res.returncode == -9
+    (left,) = set(path.parent.iterdir()) - before
+    return left
+
+
+def test_a_run_removes_what_killed_writes_left_in_its_folders(tmp_path):
+    """Temporary files of killed writes are removed when a run next writes into their folder; a recent one
+    in the store (another process may be writing it right now) and files not named like ours are kept. (In the
+    output folder itself every temporary of ours goes: the command holds the folder's lock, folders.claimed.)"""
+    out = tmp_path / "out"
+    stale = [killed_write(out / "summary.json"), killed_write(out / "runs" / "abc.npz")]
+    hour_ago = time.time() - 2 * 3600
+    for path in stale:
+        os.utime(path, (hour_ago, hour_ago))
+    recent = killed_write(out / "runs" / "def.npz")
+    others = [out / ".notes.tmp", out / "data.tmp", out / ".x.abcdefgh.tmp.keep"]
+    for path in others:
+        path.write_text("not ours")
+        os.utime(path, (hour_ago, hour_ago))
+    args = ["run", str(THREE), "--out", str(out), "--replicates", "2", "--executor", "serial", "--no-plots", *FAST]
+    assert main(args) == 0
+    assert not any(p.exists() for p in stale)
+    assert recent.exists() and all(p.exists() for p in others)
+    assert (out / "summary.json").is_file() and len(list((out / "runs").glob("*.npz"))) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -25,6 +27,26 @@ provinces:
     minority_share: 0.1
     scale: 0.1
 """
+
+
+def alias_tree(levels: int, width: int) -> str:
+    """A flow list whose anchors nest `levels` deep, each level `width` aliases of the one below:
+    a few hundred bytes standing for width**levels items."""
+    text = "[&l0 [" + ", ".join(["x"] * width) + "]"
+    for i in range(1, levels):
+        text += f", &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]"
+    return text + "]"
+
+
+def alias_chain(links: int, depth: int) -> str:
+    """Mappings each `depth` deep whose innermost value is an alias of the previous one: shallow as written,
+    links x depth deep when expanded."""
+    lines = []
+    for i in range(links):
+        inner = "[]" if i == 0 else f"*c{i - 1}"
+        lines.append(f"c{i}_: &c{i} " + "{k: " * depth + inner + "}" * depth)
+    return "sources: {" + ", ".join(lines) + "}\n"
+
 
 # (what is wrong, file text, field the error must name)
 BAD_FILES = [
@@ -55,6 +77,80 @@ BAD_FILES = [
     ("not a number (nan)", MINIMAL.replace("urban_share: 0.3", "urban_share: .nan"), "provinces.a.urban_share"),
     ("provinces empty", MINIMAL.split("provinces:")[0] + "provinces: {}\n", "provinces"),
     ("a key given twice", MINIMAL + "citizens: {p0: 0.01}\ncitizens: {q0: 0.2}\n", "citizens"),
+    # names and keys become folder names and go into the browser page: a safe pattern only (issue 13)
+    *(
+        (f"province key {key!r}", MINIMAL.replace("  a:", f"  {key}:"), "provinces")
+        for key in (
+            '"x\'><img src=nonexistent onerror=\\"alert(1)\\">"',
+            "'a b'",
+            '"a\\0b"',
+            "Hue",
+            "1a",
+            "'../a'",
+            '"a\\nb"',
+            "a" * 65,
+        )
+    ),
+    *(
+        (f"scenario name {name!r}", MINIMAL.replace("name: tiny", f"name: {name}"), "name")
+        for name in ("/tmp/x", "../../../../tmp/x", "..", ".hidden", "-rf", "'a b'", '"a\\nb"', "x" * 65, "a/b", "''")
+    ),
+    # sizes: a file, what its aliases expand to, how deep it nests, how large its numbers are
+    ("alias tree expanding to a million nodes", MINIMAL + "description: " + alias_tree(6, 10) + "\n", "aliases expand"),
+    ("alias bomb in a key's value", MINIMAL + "sources: {a: " + alias_tree(7, 9) + "}\n", "aliases expand"),
+    ("an alias inside itself", MINIMAL + "description: &d [1, *d]\n", "refers to a node that contains it"),
+    ("20,000-deep [", MINIMAL + "description: " + "[" * 20_000 + "\n", "nested deeper than 50"),
+    ("3,000-deep {", MINIMAL + "description: " + "{" * 3000 + "\n", "nested deeper than 50"),
+    ("deep block nesting", MINIMAL + "".join(f"{'  ' * i}k{i}:\n" for i in range(60)), "nested deeper than 50"),
+    ("deep through aliases", MINIMAL + alias_chain(8, 10), "nested deeper than 50 levels (aliases expanded)"),
+    ("file over 1 MB", MINIMAL + "description: " + "x" * 1_000_001 + "\n", "larger than 1 MB"),
+    (
+        "30,000 events (1.5 MB)",
+        MINIMAL + "    events:\n" + "      - {date: 2011, name: e, set: {feedback: 0.5}}\n" * 30_000,
+        "larger than 1 MB",
+    ),
+    ("a NUL in the file", MINIMAL + "description: a\0b\n", "not allowed"),
+    ("population 1.0e+308", MINIMAL.replace("population: 5000", "population: 1.0e+308"), "provinces.a.population"),
+    ("population 10**400", MINIMAL.replace("population: 5000", "population: 10**400"), "provinces.a.population"),
+    (
+        "population of 401 digits",
+        MINIMAL.replace("population: 5000", "population: 1" + "0" * 400),
+        "provinces.a.population",
+    ),
+    ("a number of 5000 digits", MINIMAL.replace("population: 5000", "population: 1" + "0" * 5000), "line 7"),
+    (
+        "population beyond any province",
+        MINIMAL.replace("population: 5000", "population: 200000000"),
+        "provinces.a.population",
+    ),
+    (
+        "simulates over 100 million citizens",
+        MINIMAL.replace("population: 5000", "population: 140000000").replace("scale: 0.1", "scale: 1"),
+        "provinces",
+    ),
+    ("civil servants 1e300", MINIMAL + "    civil_servants: 1.0e+300\n", "provinces.a.civil_servants"),
+    ("procedures 1e20", MINIMAL + "services: {n_procedures: 1.0e+20}\n", "services.n_procedures"),
+    ("steps per year 1e308", MINIMAL + "steps_per_year: 1.0e+308\n", "steps_per_year"),
+    ("mean degree 1e300", MINIMAL + "network: {mean_degree: 1.0e+300}\n", "network.mean_degree"),
+    ("seed beyond int64", MINIMAL + "seed: 1.0e+19\n", "seed"),
+    ("report year 1e300", MINIMAL + "report_years: [1.0e+300]\n", "report_years[0]"),
+    (
+        "an event adding 1e300",
+        MINIMAL + "    events: [{date: 2011, name: e, add: {training: 1.0e+300}}]\n",
+        "add.training",
+    ),
+    ("an event on a huge date", MINIMAL + "    events: [{date: 1.0e+308, name: e}]\n", "events[0].date"),
+    ("infinite population", MINIMAL.replace("population: 5000", "population: .inf"), "provinces.a.population"),
+    (
+        "101 provinces",
+        MINIMAL
+        + "".join(
+            f"  p{i}: {{name: P, population: 100, urban_share: 0, minority_share: 0, scale: 1}}\n" for i in range(100)
+        ),
+        "at most 100 provinces",
+    ),
+    ("extends a folder", "extends: .\n" + MINIMAL, "is a folder, not a file"),
+    ("extends a device", "extends: /dev/null\n" + MINIMAL, "extends: /dev/null: not a regular file"),
 ]
 
 
@@ -72,6 +168,37 @@ def test_bad_scenario_gives_one_line_error_and_exit_2(tmp_path, capsys, what, te
     assert not out.exists()  # nothing written for a run that could not start
 
 
+def test_a_few_hundred_bytes_of_aliases_cannot_exhaust_memory(tmp_path):
+    """A 9-level, 9-wide tree of anchors (387 million leaves) once made `validate` grow to 3.4 GB, formatting
+    the value for its error message. Now: one line, within a 1 GB address space."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(MINIMAL + "description: " + alias_tree(9, 9) + "\n")
+    assert path.stat().st_size < 1000
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+        "from egovsim.cli import main; sys.exit(main(['validate', sys.argv[1]]))"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.count("\n") == 1 and "aliases expand to more than 100,000 nodes" in res.stderr, res.stderr
+
+
+def test_error_messages_show_at_most_80_characters_of_a_value():
+    from egovsim.config.schema import convert
+    from egovsim.errors import clipped
+
+    tree = ["x"] * 9
+    for _ in range(8):
+        tree = [tree] * 9  # 9**9 leaves, 81 lists
+    for value in (tree, "y" * 10**6, 10**5000, {"k" * 1000: tree}, b"\0" * 10**6):
+        assert len(clipped(value)) <= 80
+    with pytest.raises(InputError) as err:
+        convert(str, tree, "description", "bad.yaml")
+    assert len(str(err.value)) < 200 and str(err.value).startswith("bad.yaml: description: expected text, got [[[")
+    long = InputError("bad.yaml", "k" * 10_000, "a\nb\u2028c" + "m" * 10_000)
+    assert len(str(long)) < 1000 and len(str(long).splitlines()) == 1
+
+
 def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
     """Bad arguments and an --out that cannot hold results fail at once, on one line, before any run."""
     scenario = tmp_path / "ok.yaml"
@@ -85,6 +212,14 @@ def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
         (["run", str(scenario), "--out", str(a_file / "sub")], "taken"),
         (["run", str(tmp_path / "absent.yaml")], "absent.yaml"),
         (["frobnicate"], "frobnicate"),
+        (["run", str(tmp_path)], "is a folder"),
+        (["run", "/dev/null"], "not a regular file"),
+        (["run", str(scenario), "--seed", str(2**64)], "--seed"),
+        (["run", str(scenario), "--set", "description=" + "[" * 20_000], "--set description"),
+        (["run", str(scenario), "--set", "description=" + alias_tree(6, 10)], "--set description"),
+        (["run", str(scenario), "--set", "provinces.a.population=1.0e+308"], "provinces.a.population"),
+        (["run", str(scenario), "--set", "name=../../x"], "name"),
+        (["run", str(scenario), "--set", "provinces.b c.name=x"], "provinces"),
     ]
     for argv, field in cases:
         try:
@@ -96,6 +231,29 @@ def test_bad_command_line_gives_one_line_error_and_exit_2(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
         assert field in err, err
     assert a_file.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "compare", "serve"])
+def test_an_unknown_engine_is_one_line_before_any_run(tmp_path, monkeypatch, capsys, command):
+    """EGOVSIM_ENGINE names the implementation of the citizen rules; a typo must not become a traceback, or
+    a failure of every run in the workers."""
+    scenario = tmp_path / "ok.yaml"
+    scenario.write_text(MINIMAL)
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("scenario: ok.yaml\ndesign: {grid: {citizens.q0: [0.2]}}\n")
+    argv = {
+        "run": ["run", str(scenario)],
+        "sweep": ["sweep", str(experiment)],
+        "compare": ["compare", str(scenario), str(scenario)],
+        "serve": ["serve", str(scenario)],
+    }[command]
+    monkeypatch.setenv("EGOVSIM_ENGINE", "bogus")
+    monkeypatch.setattr("os.execve", lambda *a: pytest.fail("the server started"))
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--out", str(tmp_path / "out")] if command != "serve" else argv) == 2
+    err = capsys.readouterr().err
+    assert err == "egovsim: error: EGOVSIM_ENGINE: unknown engine 'bogus': expected one of numba, plain\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml", "ok.yaml"]
 
 
 # The example of the YAML 1.1 merge key's specification (https://yaml.org/type/merge.html): all four maps are

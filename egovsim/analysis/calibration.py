@@ -31,10 +31,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario, check_real_parameter, dump_yaml, load_scenario, read_yaml, with_values
-from egovsim.config.schema import build, param
-from egovsim.errors import InputError
-from egovsim.files import atomic_write, write_json
+from egovsim.config.scenario import (
+    Scenario,
+    check_real_parameter,
+    dump_yaml,
+    load_scenario,
+    read_yaml,
+    referenced_file,
+    with_values,
+)
+from egovsim.config.schema import NAME, build, param
+from egovsim.errors import InputError, clipped
+from egovsim.files import atomic_write, child, write_json
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
@@ -69,12 +77,14 @@ class FreeParameter:
 
     def validate(self, source: str, path: str) -> None:
         if len(self.bounds) != 2 or not self.bounds[0] < self.bounds[1]:
-            raise InputError(source, f"{path}.bounds", f"expected [low, high] with low < high, got {self.bounds}")
+            raise InputError(
+                source, f"{path}.bounds", f"expected [low, high] with low < high, got {clipped(self.bounds)}"
+            )
 
 
 @dataclass
 class Target:
-    name: str = param()
+    name: str = param(text=NAME)
     type: Literal["value", "range", "at_least", "order"] = param()
     outcome: str = param(doc="an outcome column or a derived outcome (calibration.DERIVED)")
     provinces: list[str] = param(list, doc="province ids, or 'national' (population-weighted mean)")
@@ -97,10 +107,10 @@ class Target:
             from egovsim.config.schema import suggest
 
             raise InputError(
-                source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, OUTCOMES)
+                source, f"{path}.outcome", f"unknown outcome {clipped(self.outcome)}" + suggest(self.outcome, OUTCOMES)
             )
         if self.minus and self.minus not in OUTCOMES:
-            raise InputError(source, f"{path}.minus", f"unknown outcome '{self.minus}'")
+            raise InputError(source, f"{path}.minus", f"unknown outcome {clipped(self.minus)}")
         if self.year is not None:
             self.years = [self.year]
         if not self.years:
@@ -113,15 +123,15 @@ class Target:
 
 @dataclass
 class ABCSettings:
-    population_size: int = param(60, lo=5)
-    max_populations: int = param(6, lo=1)
+    population_size: int = param(60, lo=5, hi=100_000)
+    max_populations: int = param(6, lo=1, hi=1000)
     min_epsilon: float = param(1.0, lo=0.0, doc="stop when sqrt(loss) of accepted particles falls below")
 
 
 @dataclass
 class OptimizeSettings:
-    popsize: int = param(8, lo=4, doc="population = popsize x number of parameters")
-    max_generations: int = param(25, lo=1)
+    popsize: int = param(8, lo=4, hi=1000, doc="population = popsize x number of parameters")
+    max_generations: int = param(25, lo=1, hi=100_000)
     tol: float = param(0.01, lo=0.0)
 
 
@@ -133,7 +143,7 @@ class CalibrationConfig:
     observations: str = param("observations.yaml", doc="relative to this config file")
     scale: float | None = param(None, lo=0.0, lo_open=True, doc="citizens per person while fitting")
     end_year: int | None = param(None, doc="last simulated year while fitting (the data end in 2024)")
-    replicates: int = param(3, lo=1, doc="runs per parameter vector, common random numbers")
+    replicates: int = param(3, lo=1, hi=1000, doc="runs per parameter vector, common random numbers")
     seed: int = param(2024, lo=0)
     fit_until: int | None = param(None, doc="only targets up to this year enter the loss (out-of-sample test)")
     optimize: OptimizeSettings = param(OptimizeSettings)
@@ -181,14 +191,30 @@ class Term:
             return self.weight * z * z, abs(z) <= 2
         if self.kind == "range":
             outside = max(self.low - simulated, 0.0, simulated - self.high)
-            return self.weight * (outside / self.sd) ** 2, outside == 0
+            z = outside / self.sd  # z * z, not z ** 2: a huge z gives an infinite loss, not OverflowError
+            return self.weight * z * z, outside == 0
         short = max(0.0, self.low - simulated)
-        return self.weight * (short / self.sd) ** 2, short == 0
+        z = short / self.sd
+        return self.weight * z * z, short == 0
 
 
 def load_config(path: str | Path) -> tuple[CalibrationConfig, Path]:
     path = Path(path)
     return build(CalibrationConfig, read_yaml(path), str(path)), path.parent
+
+
+def read_observations(source: str, name: str, folder: Path) -> dict:
+    """The observations file a calibration config names: a mapping whose `targets` and `citizen_targets`
+    are lists of mappings (entries with an id)."""
+    path = referenced_file(source, "observations", name, folder)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError(str(path), "(top level)", f"expected a mapping of observations, got {type(data).__name__}")
+    for section in ("targets", "citizen_targets"):
+        entries = data.get(section) or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise InputError(str(path), section, "expected a list of mappings (entries with an id)")
+    return data
 
 
 def _lookup(entry: Any, keys: Sequence[Any], province: str, year: int) -> float | None:
@@ -207,7 +233,7 @@ def _observation_entry(obs: dict, ident: str, source: str, field: str) -> dict:
         for entry in obs.get(section) or []:
             if entry.get("id") == ident:
                 return entry
-    raise InputError(source, field, f"no observation with id '{ident}' in the observations file")
+    raise InputError(source, field, f"no observation with id {clipped(ident)} in the observations file")
 
 
 def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dict, source: str) -> list[Term]:
@@ -220,10 +246,10 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
         src = t.source or entry.get("source", "")
         for p in t.provinces or provinces:
             if p != NATIONAL and p not in provinces:
-                raise InputError(source, f"{where}.provinces", f"'{p}' is not a province of {scenario.name}")
+                raise InputError(source, f"{where}.provinces", f"{clipped(p)} is not a province of {scenario.name}")
         if t.minus_province and t.minus_province not in (*provinces, NATIONAL):
             raise InputError(
-                source, f"{where}.minus_province", f"'{t.minus_province}' is not a province of {scenario.name}"
+                source, f"{where}.minus_province", f"{clipped(t.minus_province)} is not a province of {scenario.name}"
             )
         if t.type == "order":
             terms += _order_terms(t, entry, provinces, src, source, where)
@@ -360,14 +386,14 @@ class Problem:
 def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until: int | None = None) -> Problem:
     from egovsim.runner.runner import replicate_seeds
 
-    base = load_scenario(folder / config.scenario, scale=config.scale)
+    base = load_scenario(referenced_file(source, "scenario", config.scenario, folder), scale=config.scale)
     values: dict[str, Any] = {}
     if config.end_year is not None:
         values["end_year"] = config.end_year
     base = with_values(base, values) if values else base
     for name, fp in config.parameters.items():  # each free parameter must be a real-valued key of the scenario
         check_real_parameter(base, name, fp.bounds[0], fp.bounds[1], source, f"parameters.{name}")
-    observations = read_yaml(folder / config.observations) if config.observations else {}
+    observations = read_observations(source, config.observations, folder) if config.observations else {}
     terms = build_terms(config, base, observations, source)
     first, last = min(t.year for t in terms), max(t.year for t in terms)
     if last > base.end_year:
@@ -626,18 +652,23 @@ def grouped(names: Sequence[str], x: Sequence[float]) -> dict[str, dict[str, flo
     return out
 
 
+def calibrated_name(name: str) -> str:
+    """The name of a calibrated scenario: still a valid name (schema.NAME, at most 64 characters)."""
+    return f"{name[:53]}_calibrated"
+
+
 def calibrated_scenarios(problem: Problem, full: Scenario, x: Sequence[float], header: str) -> dict[str, str]:
     """Self-contained scenario files (every value written out) with the fitted parameters: the full run
     (all provinces) and one per province, at the base scenario's own scale and horizon."""
     values = dict(zip(problem.names, map(float, x)))
     files = {}
     fitted = with_values(full, values)
-    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": f"{full.name}_calibrated"})
+    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": calibrated_name(full.name)})
     for key in full.provinces:
         own = {k: v for k, v in values.items() if not k.startswith("provinces.") or k.split(".")[1] == key}
         data = with_values(full, own).to_dict()
         data["provinces"] = {key: data["provinces"][key]}
-        data["name"] = f"{key}_calibrated"
+        data["name"] = calibrated_name(key)
         files[f"{key}.yaml"] = header + dump_yaml(data)
     return files
 
@@ -695,7 +726,7 @@ def write_outputs(
     )
     files = calibrated_scenarios(problem, full, fit.x, header)
     for name, text in files.items():
-        atomic_write(folder / "calibrated" / name, text)
+        atomic_write(child(folder / "calibrated", name), text)
     if install is not None:
         install_files(install, files)
     return summary

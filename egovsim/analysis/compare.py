@@ -23,8 +23,8 @@ from scipy import stats
 
 from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.scenario import Scenario, apply_values, load_scenario
-from egovsim.errors import InputError
-from egovsim.files import atomic_write, write_json
+from egovsim.errors import InputError, clipped
+from egovsim.files import atomic_write, child, safe_name, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
@@ -89,10 +89,11 @@ class Arm:
 
 
 def labels_for(scenarios: list[Scenario], paths: list[str]) -> list[str]:
-    """Scenario names, or file names where names clash, made unique with a suffix as a last resort."""
+    """Scenario names, or file names where names clash, made unique with a suffix as a last resort. Each
+    names a folder of the comparison (scenarios/<label>/), so file names are made plain file names."""
     names = [sc.name for sc in scenarios]
     if len(set(names)) < len(names):
-        names = [Path(p).stem for p in paths]
+        names = [safe_name(Path(p).stem, "scenario") for p in paths]
     out: list[str] = []
     for name in names:
         label, n = name, 1
@@ -349,8 +350,11 @@ def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
     path = Path(folder) / "posterior.csv"
     if not path.is_file():
         raise InputError(str(path), "--posterior", "no posterior.csv here: run `egovsim calibrate ... --method abc`")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(str(path), "--posterior", f"cannot be read ({exc.__class__.__name__})") from None
     if not rows or "weight" not in rows[0]:
         raise InputError(str(path), "weight", "expected parameter columns and a weight column")
     names = [k for k in rows[0] if k != "weight"]
@@ -387,8 +391,8 @@ def plan_comparison(
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
     master = scenarios[labels.index(base)].seed if seed is None else seed
-    if not 0 <= master <= 2**63 - 1:
-        raise InputError("--seed", "", f"must be in 0..2**63-1, got {master}")
+    if not 0 <= master < 2**63:
+        raise InputError("--seed", "", f"must be in 0 to 2**63 - 1, got {clipped(master)}")
     # every scenario.yaml written records the master seed its replicates were spawned from
     scenarios = [dataclasses.replace(sc, seed=master) for sc in scenarios]
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
@@ -444,7 +448,7 @@ def _run_comparison(
             scenario_file=path,
             extra={"master_seed": plan.master_seed, "replicates": plan.replicates},
         )
-        write_replicates(folder / "scenarios" / label, sc, mine, prov, plots=False)
+        write_replicates(child(folder / "scenarios", label), sc, mine, prov, plots=False)
         records, reps = stack(mine)
         arms.append(Arm(label, sc, path, records, reps))
     complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
@@ -493,7 +497,9 @@ def _baseline_label(baseline: str | None, paths: list[str], labels: list[str]) -
         if Path(path).resolve() == Path(baseline).resolve():
             return label
     raise InputError(
-        "--baseline", "", f"{baseline!r} is not one of the compared scenarios ({', '.join(labels)}) or their files"
+        "--baseline",
+        "",
+        f"{clipped(baseline)} is not one of the compared scenarios ({', '.join(labels)}) or their files",
     )
 
 

@@ -28,6 +28,8 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
+from egovsim.errors import clipped
+
 __all__ = [
     "DISTRIBUTIONS",
     "IndexRecord",
@@ -106,17 +108,17 @@ class Problem:
                 unknown = set(spec) - {"bounds", "dist"}
                 if "bounds" not in spec or unknown:
                     raise ValueError(
-                        f"parameter {name!r}: expected keys 'bounds' and optional 'dist', got {sorted(spec)}"
+                        f"parameter {clipped(name)}: expected keys 'bounds' and optional 'dist', got {sorted(spec)}"
                     )
                 b, dist = spec["bounds"], spec.get("dist", "unif")
             else:
                 b, dist = spec, "unif"
             if isinstance(b, (str, bytes)) or not isinstance(b, Sequence):
-                raise ValueError(f"parameter {name!r}: bounds must be a list of numbers, got {b!r}")
+                raise ValueError(f"parameter {clipped(name)}: bounds must be a list of numbers, got {clipped(b)}")
             try:
                 bounds.append(tuple(float(v) for v in b))
             except (TypeError, ValueError):
-                raise ValueError(f"parameter {name!r}: bounds must be numbers, got {b!r}") from None
+                raise ValueError(f"parameter {clipped(name)}: bounds must be numbers, got {clipped(b)}") from None
             names.append(name)
             dists.append(dist)
         return cls(tuple(names), tuple(bounds), tuple(dists))
@@ -138,7 +140,7 @@ def _validate(names: tuple[str, ...], bounds: tuple[tuple[float, ...], ...], dis
         raise ValueError(f"problem has {len(names)} names but {len(bounds)} bounds and {len(dists)} dists")
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"duplicate parameter names: {dup}")
+        raise ValueError(f"duplicate parameter names: {clipped(dup)}")
     for name, b, dist in zip(names, bounds, dists):
         _validate_one(name, b, dist)
 
@@ -146,27 +148,31 @@ def _validate(names: tuple[str, ...], bounds: tuple[tuple[float, ...], ...], dis
 def _validate_one(name: str, b: tuple[float, ...], dist: str) -> None:
     """Check one parameter; mirrors SALib's checks but fails before sampling."""
     if dist not in DISTRIBUTIONS:
-        raise ValueError(f"parameter {name!r}: unknown distribution {dist!r} (known: {sorted(DISTRIBUTIONS)})")
+        raise ValueError(
+            f"parameter {clipped(name)}: unknown distribution {clipped(dist)} (known: {sorted(DISTRIBUTIONS)})"
+        )
     expected = 3 if dist == "triang" else 2
     if len(b) != expected or not all(math.isfinite(v) for v in b):
         raise ValueError(
-            f"parameter {name!r}: {dist} needs {expected} finite numbers {DISTRIBUTIONS[dist]}, got {list(b)}"
+            f"parameter {clipped(name)}: {dist} needs {expected} finite numbers {DISTRIBUTIONS[dist]}, got {clipped(list(b))}"
         )
     if dist == "unif" and not b[0] < b[1]:
-        raise ValueError(f"parameter {name!r}: uniform bounds need low < high, got {list(b)}")
+        raise ValueError(f"parameter {clipped(name)}: uniform bounds need low < high, got {clipped(list(b))}")
     if dist in ("norm", "lognorm") and not b[1] > 0:
-        raise ValueError(f"parameter {name!r}: {dist} needs sd > 0, got {list(b)}")
+        raise ValueError(f"parameter {clipped(name)}: {dist} needs sd > 0, got {clipped(list(b))}")
     # SALib additionally rejects a negative end for triang (scale/end check).
     if dist == "triang" and not (b[0] < b[1] and b[1] >= 0 and 0 <= b[2] < 1):
-        raise ValueError(f"parameter {name!r}: triang needs start < end, end >= 0 and 0 <= peak < 1, got {list(b)}")
+        raise ValueError(
+            f"parameter {clipped(name)}: triang needs start < end, end >= 0 and 0 <= peak < 1, got {clipped(list(b))}"
+        )
 
 
 def _check_method(problem: Problem, method: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"unknown sensitivity method {method!r} (known: {list(METHODS)})")
+        raise ValueError(f"unknown sensitivity method {clipped(method)} (known: {list(METHODS)})")
     # Saltelli's scheme with one input is degenerate (S1 = ST = 1 by construction).
     if method == "sobol" and problem.num_vars < 2:
-        raise ValueError(f"sobol analysis needs at least 2 parameters, got only {list(problem.names)}")
+        raise ValueError(f"sobol analysis needs at least 2 parameters, got only {clipped(list(problem.names))}")
 
 
 # --------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def sample(problem: Problem, method: Method, n: int, seed: int | None, **options
     """
     _check_method(problem, method)
     if int(n) != n or n < 1:
-        raise ValueError(f"base sample size n must be a positive integer, got {n!r}")
+        raise ValueError(f"base sample size n must be a positive integer, got {clipped(n)}")
     n = int(n)
     if method == "sobol":
         return _sample_sobol(problem, n, seed, **options)
@@ -204,7 +210,7 @@ def _check_morris_dists(problem: Problem) -> None:
     for name, dist in zip(problem.names, problem.dists):
         if dist in ("norm", "lognorm"):
             raise ValueError(
-                f"parameter {name!r}: Morris grid levels 0 and 1 map a {dist} "
+                f"parameter {clipped(name)}: Morris grid levels 0 and 1 map a {dist} "
                 "to infinity; give it unif or triang bounds for Morris"
             )
 
@@ -336,7 +342,9 @@ def _analyze_sobol(
     if np.ptp(y) == 0:
         # SALib divides by Var(Y); a constant output (e.g. year 0 of a run)
         # has no variance to apportion, so report NaN rather than crash.
-        warnings.warn(f"output {output!r} is constant; its Sobol indices are undefined", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"output {clipped(output)} is constant; its Sobol indices are undefined", RuntimeWarning, stacklevel=3
+        )
         Si = _nan_sobol(problem.num_vars)
     else:
         # SALib 1.6 tests `if seed:`, so seed=0 would silently fall back to the

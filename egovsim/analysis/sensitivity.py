@@ -20,15 +20,22 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.analysis import gsa as sa
-from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards, load_scenario, read_yaml
-from egovsim.config.schema import build, param
-from egovsim.errors import InputError
+from egovsim.config.scenario import (
+    Scenario,
+    check_real_parameter,
+    expand_wildcards,
+    load_scenario,
+    read_yaml,
+    referenced_file,
+)
+from egovsim.config.schema import NAME, build, param
+from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS, outcome_range
 from egovsim.provenance import provenance
 from egovsim.report.tables import row_of_year, years
-from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
+from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
 
 
 @dataclass
@@ -43,7 +50,7 @@ class OutcomeSpec:
     """A scalar per province from a run: the value at a year, the mean over a period, the final value, or the
     time (years after the start) until the outcome first reaches a level (the end of the run if never)."""
 
-    name: str = param()
+    name: str = param(text=NAME, doc="names its plots")
     outcome: str = param()
     stat: Literal["at", "mean", "final", "time_to"] = param("at")
     year: int | None = param(None)
@@ -55,7 +62,7 @@ class OutcomeSpec:
             from egovsim.config.schema import suggest
 
             raise InputError(
-                source, f"{path}.outcome", f"unknown outcome '{self.outcome}'" + suggest(self.outcome, COLUMNS)
+                source, f"{path}.outcome", f"unknown outcome {clipped(self.outcome)}" + suggest(self.outcome, COLUMNS)
             )
         need = {
             "at": self.year is not None,
@@ -67,7 +74,7 @@ class OutcomeSpec:
             what = {"at": "year", "mean": "period: [first, last]", "time_to": "level"}[self.stat]
             raise InputError(source, f"{path}.{what.split(':')[0]}", f"stat '{self.stat}' needs {what}")
         if self.stat == "mean" and self.period[0] > self.period[1]:
-            raise InputError(source, f"{path}.period", f"first year after last: {self.period}")
+            raise InputError(source, f"{path}.period", f"first year after last: {clipped(self.period)}")
         bounds = outcome_range(self.outcome)
         if self.stat == "time_to" and bounds and not bounds[0] <= self.level <= bounds[1]:
             raise InputError(
@@ -85,35 +92,45 @@ class TimeResolvedSpec:
 
 @dataclass
 class Study:
-    name: str = param()
+    name: str = param(text=NAME)
     scenario: str = param(doc="base scenario file, relative to the study file")
     method: Literal["sobol", "morris"] = param()
-    n: int = param(lo=2, doc="Sobol: base sample N (a power of 2); Morris: trajectories")
+    n: int = param(lo=2, hi=2**20, doc="Sobol: base sample N (a power of 2); Morris: trajectories")
     parameters: dict[str, ParameterRange] = param()
     outcomes: list[OutcomeSpec] = param()
     description: str = param("")
     scale: float | None = param(None, lo=0.0, lo_open=True)
     set: list[str] = param(list, doc="further overrides of the base scenario (key.path=value)")
     second_order: bool = param(True, doc="Sobol: also second-order indices")
-    num_levels: int = param(4, lo=2, doc="Morris: grid levels")
-    replicates: int = param(2, lo=1, doc="runs per sample point (common random numbers across points)")
+    num_levels: int = param(4, lo=2, hi=1000, doc="Morris: grid levels")
+    replicates: int = param(2, lo=1, hi=100_000, doc="runs per sample point (common random numbers across points)")
     seed: int = param(0, lo=0, doc="master seed: sampling and replicate seeds")
     time_resolved: TimeResolvedSpec | None = param(None)
 
     def validate(self, source: str, path: str) -> None:
         if len(self.parameters) < 2:
             raise InputError(source, "parameters", "at least two parameters are needed")
+        runs = self.points() * self.replicates
+        if runs > MAX_RUNS:
+            raise InputError(source, "n", f"{runs:,} runs (sample points x replicates), more than {MAX_RUNS:,}")
         if not self.outcomes:
             raise InputError(source, "outcomes", "at least one outcome is needed")
         if self.time_resolved and self.time_resolved.outcome not in COLUMNS:
-            raise InputError(source, "time_resolved.outcome", f"unknown outcome '{self.time_resolved.outcome}'")
+            raise InputError(source, "time_resolved.outcome", f"unknown outcome {clipped(self.time_resolved.outcome)}")
+
+    def points(self) -> int:
+        """Sample points SALib will draw (sensitivity.sample)."""
+        d = len(self.parameters)
+        if self.method == "morris":
+            return self.n * (d + 1)
+        return self.n * (2 * d + 2 if self.second_order else d + 2)
 
 
 def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     path = Path(path)
     source = str(path)
     study = build(Study, read_yaml(path), source)
-    base = load_scenario(path.parent / study.scenario, study.set, study.scale)
+    base = load_scenario(referenced_file(path, "scenario", study.scenario), study.set, study.scale)
     try:
         problem = sa.Problem.from_dict({k: {"bounds": v.bounds, "dist": v.dist} for k, v in study.parameters.items()})
     except ValueError as exc:

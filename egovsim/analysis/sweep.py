@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import io
 import itertools
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -21,15 +22,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario, apply_values, dump_yaml, load_scenario, read_yaml
-from egovsim.config.schema import build, param, suggest, to_plain
-from egovsim.errors import InputError
-from egovsim.files import atomic_path, atomic_write, write_json
-from egovsim.folders import claimed, fresh_outputs
+from egovsim.config.scenario import Scenario, apply_values, dump_yaml, load_scenario, read_yaml, referenced_file
+from egovsim.config.schema import NAME, build, param, suggest, to_plain
+from egovsim.errors import InputError, clipped
+from egovsim.files import atomic_path, atomic_write, child, safe_name, write_json
+from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
 from egovsim.report.tables import format_value, row_of_year, years
-from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
+from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
 OUTPUT_RE = re.compile(r"^(?P<column>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 
@@ -47,7 +48,9 @@ class LatinHypercube:
             raise InputError(source, f"{path}.bounds", "name at least one parameter")
         for key, b in self.bounds.items():
             if len(b) != 2 or not b[0] < b[1]:
-                raise InputError(source, f"{path}.bounds.{key}", f"expected [low, high] with low < high, got {b}")
+                raise InputError(
+                    source, f"{path}.bounds.{key}", f"expected [low, high] with low < high, got {clipped(b)}"
+                )
 
 
 @dataclass
@@ -85,7 +88,7 @@ class Experiment:
 
     scenario: str = param(doc="base scenario file, relative to the experiment file")
     design: Design = param()
-    name: str = param("", doc="default: the file name; names the output folder results/<name>")
+    name: str = param("", text=NAME, doc="default: the file name; names the output folder results/<name>")
     description: str = param("")
     set: list[str] = param(list, doc="overrides of the base scenario, key.path=value as with --set")
     scale: float | None = param(None, lo=0.0, hi=1.0, lo_open=True, doc="scale of every province")
@@ -105,10 +108,10 @@ class Experiment:
         for i, out in enumerate(self.outputs):
             m = OUTPUT_RE.match(out)
             if not m:
-                raise InputError(source, f"outputs[{i}]", f"expected outcome@year or outcome@end, got {out!r}")
+                raise InputError(source, f"outputs[{i}]", f"expected outcome@year or outcome@end, got {clipped(out)}")
             if m["column"] not in COL:
                 raise InputError(
-                    source, f"outputs[{i}]", f"unknown outcome {m['column']!r}" + suggest(m["column"], COLUMNS)
+                    source, f"outputs[{i}]", f"unknown outcome {clipped(m['column'])}" + suggest(m["column"], COLUMNS)
                 )
 
 
@@ -119,12 +122,14 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     data = read_yaml(path)
     exp = build(Experiment, data, str(path))
     if not exp.name:
-        exp.name = path.stem
-    base_file = path.parent / exp.scenario
-    if not base_file.is_file():
-        raise InputError(str(path), "scenario", f"file not found: {base_file}")
+        exp.name = safe_name(path.stem, "experiment")
+    runs = design_size(exp.design) * exp.replicates
+    if runs > MAX_RUNS:
+        raise InputError(str(path), "design", f"{runs:,} runs (points x replicates), more than {MAX_RUNS:,}")
     # the seed recorded in the sweep's scenario.yaml is the master seed its replicates were spawned from
-    base = dataclasses.replace(load_scenario(base_file, exp.set, exp.scale), seed=exp.seed)
+    base = dataclasses.replace(
+        load_scenario(referenced_file(path, "scenario", exp.scenario), exp.set, exp.scale), seed=exp.seed
+    )
     for i, out in enumerate(exp.outputs):
         when = OUTPUT_RE.match(out)["when"]
         if when != "end" and not base.start_year <= int(when) <= base.end_year:
@@ -154,6 +159,13 @@ def _checks(exp: Experiment):
     else:
         for i, point in enumerate(d.points):
             yield point, f"design.points[{i}]"
+
+
+def design_size(d: Design) -> int:
+    """The number of design points, counted without listing them (a grid's count multiplies)."""
+    if d.grid is not None:
+        return math.prod(len(values) for values in d.grid.values())
+    return d.lhs.n if d.lhs is not None else len(d.points)
 
 
 def design_points(exp: Experiment) -> list[dict[str, Any]]:
@@ -305,7 +317,7 @@ def run_sweep(
     """Run (or resume) the experiment loaded from `path` by `load_experiment`; write experiment.yaml,
     scenario.yaml, runs.csv, timeseries.parquet and provenance.json into `folder` (default
     results/<experiment name>, so the same command resumes in the same place)."""
-    folder = Path(folder) if folder is not None else Path("results") / exp.name
+    folder = Path(folder) if folder is not None else child(RESULTS, exp.name)
     with claimed(folder):
         return _run_sweep(path, exp, base, executor, folder, progress, provenance_extra)
 

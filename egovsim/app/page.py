@@ -40,6 +40,7 @@ from mesa.visualization.utils import update_counter
 
 from egovsim.config.observations import egov_index_points
 from egovsim.config.scenario import Scenario, load_scenario, with_values
+from egovsim.errors import clipped
 from egovsim.model.model import EGovModel
 from egovsim.model.outcomes import COL
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER
@@ -98,7 +99,7 @@ def apply_levers(
     values: dict = {}
     for key in keys:
         if key not in base.provinces:
-            raise ValueError(f"unknown province {key!r}: the scenario has {', '.join(base.provinces)}")
+            raise ValueError(f"unknown province {clipped(key)}: the scenario has {', '.join(base.provinces)}")
         pol, at = base.provinces[key].policy, f"provinces.{key}.policy."
         if training != 1:
             values[at + "training"] = min(100.0, pol.training * float(training))
@@ -227,32 +228,33 @@ def date_label(model: EGovViz) -> str:
     return f"1 {MONTHS[month % 12]} {year}"
 
 
-@solara.component
-def YearAndLegend(model: EGovViz):
-    """The current year, what is simulated, the levers and outcomes now, the latest events."""
-    update_counter.get()
+def legend_html(model: EGovViz) -> tuple[str, str]:
+    """The HTML of the year (heading) and of the levers table. Every text in it comes from a file (province
+    keys, scenario and event names) or from the model: each is escaped, so no file can put markup, let alone
+    a script, into the page."""
+    e = html.escape  # quotes too: keys also go into attribute values
     sc = model.config
     rows = []
     for p, (key, leader) in enumerate(zip(model.province_ids, model.leaders)):
         pol, rec = leader.policy, model.records[model.step_index, p]
         rows.append(
-            f"<tr><td><b>{html.escape(key)}</b></td><td>{leader.will:.2f}</td><td>{pol.training:g}</td>"
-            f"<td>{pol.infrastructure:g}</td><td>{pol.software_strategy}</td><td>{pol.detection_prob:g}</td>"
+            f"<tr><td><b>{e(key)}</b></td><td>{leader.will:.2f}</td><td>{pol.training:g}</td>"
+            f"<td>{pol.infrastructure:g}</td><td>{e(str(pol.software_strategy))}</td><td>{pol.detection_prob:g}</td>"
             f"<td>{rec[COL['civil_servant_genuine_share']]:.2f}</td>"
-            f"<td class='egov-access' data-province='{key}'>{rec[COL['access_share']]:.3f}</td>"
-            f"<td class='egov-adopted' data-province='{key}'>{rec[COL['adopted_share']]:.3f}</td>"
+            f"<td class='egov-access' data-province='{e(key)}'>{rec[COL['access_share']]:.3f}</td>"
+            f"<td class='egov-adopted' data-province='{e(key)}'>{rec[COL['adopted_share']]:.3f}</td>"
             f"<td>{rec[COL['egov_index']]:.3f}</td></tr>"
         )
-    events = sorted([e for leader in model.leaders for e in leader.history] + model.central.history)[-1:]
-    event_html = "".join(f"{d:.1f} {html.escape(name)}" for d, name in events) or "none yet"
+    events = sorted([ev for leader in model.leaders for ev in leader.history] + model.central.history)[-1:]
+    event_html = "".join(f"{d:.1f} {e(name)}" for d, name in events) or "none yet"
     n_sample = sum(s.citizens.size for s in model.samples)
     scale = ", ".join(f"{s:g}" for s in sorted({p.scale for p in sc.provinces.values()}))
     year = f"""
 <div class="egov-year" style="font-size:1.8em;font-weight:600;line-height:1.2">Year {model.year:.2f}</div>
-<div class="egov-date">{date_label(model)} &middot; month {model.step_index} of {model.n_steps} &middot; scenario
-<b>{html.escape(sc.name)}</b>, seed {model.seed}</div>"""
+<div class="egov-date">{e(date_label(model))} &middot; month {model.step_index} of {model.n_steps} &middot; scenario
+<b>{e(sc.name)}</b>, seed {model.seed}</div>"""
     body = f"""
-<div style="color:#555;font-size:0.82em">{model.citizens.n:,} simulated citizens (scale {scale} per real
+<div style="color:#555;font-size:0.82em">{model.citizens.n:,} simulated citizens (scale {e(scale)} per real
 person) and {model.civil_service.n:,} civil servants; the network draws {n_sample} citizens.</div>
 <style>.egov-levers td, .egov-levers th {{padding: 0 5px 0 0}}</style>
 <table style="border-collapse:collapse;margin-top:4px;font-size:0.8em" class="egov-levers">
@@ -263,6 +265,14 @@ Latest event: {event_html}.</div>
 <div style="font-size:0.78em;color:#444;margin-top:2px">Levers: training, infrastructure and enforcement
 (detection of informal payments) are multiples of the scenario's values; <b>Reset</b> applies them.</div>
 """
+    return year, body
+
+
+@solara.component
+def YearAndLegend(model: EGovViz):
+    """The current year, what is simulated, the levers and outcomes now, the latest events."""
+    update_counter.get()
+    year, body = legend_html(model)
     with solara.Column(gap="2px", style={"padding": "8px", "max-height": "385px", "overflow-y": "auto"}):
         solara.HTML(tag="div", unsafe_innerHTML=year)
         with solara.Row(gap="8px", style={"align-items": "center"}):

@@ -20,13 +20,15 @@ from typing import Any, Literal
 
 import yaml
 
-from egovsim.config.schema import build, check_range, convert, field_at, param, suggest, to_plain
-from egovsim.errors import InputError
+from egovsim.config.schema import KEY, NAME, build, check_range, convert, field_at, param, suggest, to_plain, type_hints
+from egovsim.errors import InputError, clipped
 
 PROB = {"lo": 0.0, "hi": 1.0}
 RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
 WEIGHT = {"lo": -50.0, "hi": 50.0}
 SPEND = {"lo": 0.0, "hi": 100.0, "unit": "spending intensity, 1 = reference level"}
+MAX_PROVINCES = 100  # Vietnam has 63 provinces (34 since 2025)
+MAX_CITIZENS = 100_000_000  # simulated in one run: Vietnam's whole population at scale 1, about 15 GB of memory
 
 
 @dataclass
@@ -409,7 +411,7 @@ class LeaderInit:
 @dataclass
 class ProvinceConfig:
     name: str = param()
-    population: int = param(lo=1, doc="real population (people)")
+    population: int = param(lo=1, hi=150_000_000, doc="real population (people)")
     urban_share: float = param(**PROB)
     minority_share: float = param(**PROB)
     scale: float = param(0.01, lo=0.0, hi=1.0, lo_open=True, doc="simulated citizens per real person")
@@ -443,10 +445,10 @@ class ProvinceConfig:
 
 @dataclass
 class Scenario:
-    name: str = param()
+    name: str = param(text=NAME, doc=f"names the results folder: {NAME.rule}")
     start_year: int = param(lo=1900, hi=2200, doc="simulation starts on 1 January of this year")
     end_year: int = param(lo=1900, hi=2200, doc="simulation ends on 31 December of this year")
-    provinces: dict[str, ProvinceConfig] = param()
+    provinces: dict[str, ProvinceConfig] = param(keys=KEY, doc=f"by key: {KEY.rule}")
     description: str = param("")
     seed: int = param(0, lo=0, hi=2**63 - 1)
     steps_per_year: int = param(12, lo=1, hi=365, doc="12: monthly steps (dt = 1/12 year)")
@@ -466,6 +468,13 @@ class Scenario:
             )
         if not self.provinces:
             raise InputError(source, "provinces", "at least one province is required")
+        if len(self.provinces) > MAX_PROVINCES:
+            raise InputError(source, "provinces", f"at most {MAX_PROVINCES} provinces, got {len(self.provinces)}")
+        citizens = sum(round(p.population * p.scale) for p in self.provinces.values())
+        if citizens > MAX_CITIZENS:
+            raise InputError(
+                source, "provinces", f"population x scale simulates {citizens:,} citizens, more than {MAX_CITIZENS:,}"
+            )
 
     @property
     def dt(self) -> float:
@@ -481,9 +490,7 @@ class Scenario:
 
 def check_event(ev: Event, target: type, source: str, path: str) -> None:
     """Event keys must name levers of `target`; values must fit their type and range."""
-    import typing
-
-    hints = typing.get_type_hints(target)
+    hints = type_hints(target)
     fields = {f.name: f for f in dataclasses.fields(target)}
     for op, changes in (("set", ev.set), ("add", ev.add)):
         for key, value in changes.items():
@@ -511,7 +518,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
         apply_override(data, item, source=str(path))
     if scale is not None:
         if not (0 < scale <= 1):
-            raise InputError(str(path), "--scale", f"must be in (0, 1], got {scale!r}")
+            raise InputError(str(path), "--scale", f"must be in (0, 1], got {clipped(scale)}")
         for prov in (data.get("provinces") or {}).values():
             if isinstance(prov, dict):
                 prov["scale"] = scale
@@ -531,14 +538,16 @@ def check_real_parameter(
     for part in name.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     if isinstance(node, bool) or not isinstance(node, (int, float)):
-        raise InputError(source, field, f"'{name}' is not a numeric key of the scenario")
+        raise InputError(source, field, f"{clipped(name)} is not a numeric key of the scenario")
     found = (
         field_at(ProvinceConfig, ".".join(name.split(".")[2:]))
         if name.startswith("provinces.")
         else field_at(Scenario, name)
     )
     if found is not None and found[1] is not float:
-        raise InputError(source, field, f"'{name}' takes whole numbers or choices; it cannot be varied continuously")
+        raise InputError(
+            source, field, f"{clipped(name)} takes whole numbers or choices; it cannot be varied continuously"
+        )
     for end in (low, high):
         if end is not None:
             try:
@@ -558,9 +567,22 @@ def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<para
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
+# What any YAML file the tool reads may hold. A scenario, an experiment or the observations take a few
+# kilobytes and a few levels; without bounds, a 54 MB file parses for minutes and a 365-byte tree of aliases
+# stands for billions of items.
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 50  # levels of nesting, aliases expanded (PyYAML's composer recurses once per level)
+MAX_ALIASED_NODES = 100_000  # nodes that aliases (*name, << merges) add when expanded
+MAX_DIGITS = 1000  # of a whole number: enough for the schema to name the field; int() of 4300 digits fails
+
+
+class YAMLTooLarge(yaml.MarkedYAMLError):
+    """A YAML document beyond the limits above (not malformed, so reported in its own words)."""
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that rejects a key given twice in one mapping and gives merge keys one meaning.
+    """yaml.SafeLoader that rejects a key given twice in one mapping, gives merge keys one meaning, and bounds
+    what a document may expand to.
 
     A key given twice: plain YAML keeps the last silently, so a lever set twice (say, once by mistake further
     down the file) would hide the first value. Checked on the composed nodes, before merge keys (`<<: *anchor`)
@@ -570,7 +592,26 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     Merge keys follow the YAML 1.1 merge rule (https://yaml.org/type/merge.html), whatever PyYAML's version
     does (6.0.4 keeps the first of two merged values for a key, 6.0.3 the last): the mapping's own keys win
     over merged ones; of a list of merged mappings, the first listed wins; a merged mapping's own merges are
-    resolved first, so nested merges compose."""
+    resolved first, so nested merges compose.
+
+    Bounds (checked on the composed node graph, before anything is built): nesting depth, and the number of
+    nodes aliases add when expanded (MAX_DEPTH, MAX_ALIASED_NODES)."""
+
+    def compose_node(self, parent, index):
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_DEPTH:  # checked while composing: the composer itself recurses per level
+            raise YAMLTooLarge(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None:
+            _check_expansion(node)
+        return node
 
     def compose_mapping_node(self, anchor):
         node = super().compose_mapping_node(anchor)
@@ -581,10 +622,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = (key_node.tag, key_node.value)
             if key in seen:
                 raise yaml.composer.ComposerError(
-                    None, None, f"duplicate key {_clip(key_node.value)!r} in one mapping", key_node.start_mark
+                    None, None, f"duplicate key {clipped(key_node.value)} in one mapping", key_node.start_mark
                 )
             seen.add(key)
         return node
+
+    def construct_yaml_int(self, node):
+        if sum(c.isdigit() for c in node.value) > MAX_DIGITS:
+            raise YAMLTooLarge(None, None, f"a whole number with more than {MAX_DIGITS} digits", node.start_mark)
+        return super().construct_yaml_int(node)
 
     def flatten_mapping(self, node):
         node.value = self._merged_pairs(node, ())
@@ -609,6 +655,48 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return _last_of_each_key(merged + own)
 
 
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Reject a document whose aliases, expanded, add more than MAX_ALIASED_NODES nodes or nest deeper than
+    MAX_DEPTH, or refer to themselves. Each node is measured once (sizes are memoised), so the check costs
+    the size of the file, not of the expansion."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes when expanded, capped; levels)
+    on_path: set[int] = set()
+    aliased = 0
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        nonlocal aliased
+        key = id(node)
+        if key in measured:  # a node met again is an alias: it adds its whole expansion
+            size, height = measured[key]
+            aliased = min(aliased + size, MAX_ALIASED_NODES + 1)
+        else:
+            if key in on_path:
+                raise YAMLTooLarge(None, None, "an alias refers to a node that contains it", node.start_mark)
+            on_path.add(key)
+            size, height = 1, 1
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = []
+            for child in children:
+                child_size, child_height = measure(child, depth + 1)
+                size, height = min(size + child_size, MAX_ALIASED_NODES + 1), max(height, child_height + 1)
+            on_path.discard(key)
+            measured[key] = (size, height)
+        if depth + height - 1 > MAX_DEPTH:
+            raise YAMLTooLarge(None, None, f"nested deeper than {MAX_DEPTH} levels (aliases expanded)", node.start_mark)
+        if aliased > MAX_ALIASED_NODES:
+            raise YAMLTooLarge(None, None, f"aliases expand to more than {MAX_ALIASED_NODES:,} nodes", node.start_mark)
+        return size, height
+
+    measure(root, 1)
+
+
 def _last_of_each_key(pairs: list) -> list:
     """Keep the last pair of each scalar key, in first-seen order: what constructing the mapping would keep,
     without letting repeated merges of the same anchors grow the list."""
@@ -624,19 +712,28 @@ def _last_of_each_key(pairs: list) -> list:
     return out
 
 
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def load_yaml_text(text: str) -> Any:
-    """yaml.safe_load, but a key given twice in one mapping is an error (yaml.YAMLError)."""
+    """yaml.safe_load, but a key given twice in one mapping is an error, and so is a document beyond the
+    limits above (all yaml.YAMLError)."""
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def read_yaml(path: Path) -> Any:
-    """Read a YAML file (load_yaml_text) with one-line errors for a missing, unreadable or malformed file."""
+    """Read a YAML file (load_yaml_text) with one-line errors for a missing, unreadable, oversized or
+    malformed file."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise IsADirectoryError
+        if path.exists() and not path.is_file():  # a device or a pipe (/dev/zero, a FIFO) may never end
+            raise InputError(str(path), "", "not a regular file")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(
+                str(path), "", f"larger than {MAX_FILE_BYTES // 1_000_000} MB, the limit for an input file"
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise InputError(str(path), "", "file not found") from None
     except IsADirectoryError:
@@ -646,10 +743,30 @@ def read_yaml(path: Path) -> Any:
     try:
         return load_yaml_text(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise InputError(str(path), where, f"malformed YAML: {problem}") from None
+        raise InputError(str(path), *_yaml_problem(exc)) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """(where, what) of a YAML error, for one line."""
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (a NUL, say)
+        return f"character {exc.position + 1}", f"malformed YAML: character #x{exc.character:04x} is not allowed"
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or "malformed YAML"
+    return where, problem if isinstance(exc, YAMLTooLarge) else f"malformed YAML: {problem}"
+
+
+def referenced_file(source: str | Path, field: str, name: str, folder: Path | None = None) -> Path:
+    """The file that field `field` of file `source` names (relative to `folder`, by default that file's
+    folder), which must exist and be a file: a problem with it is reported against the field that names it."""
+    path = (Path(source).parent if folder is None else Path(folder)) / name
+    if path.is_dir():
+        raise InputError(str(source), field, f"{path}: is a folder, not a file")
+    if not path.exists():
+        raise InputError(str(source), field, f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(str(source), field, f"{path}: not a regular file")
+    return path
 
 
 def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
@@ -667,12 +784,10 @@ def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
     if isinstance(bases, str):
         bases = [bases]
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
-        raise InputError(str(path), "extends", f"expected a file name or a list of them, got {bases!r}")
+        raise InputError(str(path), "extends", f"expected a file name or a list of them, got {clipped(bases)}")
     merged: dict = {}
     for base in bases:  # later files override earlier ones, the extending file overrides them all
-        if not (path.parent / base).is_file():
-            raise InputError(str(path), "extends", f"{path.parent / base}: file not found")
-        merged = deep_merge(merged, _read_with_extends(path.parent / base, seen + (resolved,)))
+        merged = deep_merge(merged, _read_with_extends(referenced_file(path, "extends", base), seen + (resolved,)))
     return deep_merge(merged, data)
 
 
@@ -698,7 +813,7 @@ def apply_override(data: dict, item: str, source: str) -> None:
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None)
         raise InputError(
-            source, f"--set {key}", f"cannot parse value {raw!r}" + (f" ({problem})" if problem else "")
+            source, f"--set {key}", f"cannot parse value {clipped(raw)}" + (f" ({problem})" if problem else "")
         ) from None
     _set_path(data, key, value, source, label=f"--set {key}")
 
@@ -714,10 +829,10 @@ def _set_path(data: dict, key: str, value: Any, source: str, label: str | None =
                 nxt = node[part] = {}
             else:
                 raise InputError(
-                    source, label, f"'{'.'.join(parts[: i + 1])}' is unknown" + _suggest_path(parts[: i + 1])
+                    source, label, f"{clipped('.'.join(parts[: i + 1]))} is unknown" + _suggest_path(parts[: i + 1])
                 )
         if not isinstance(nxt, dict):
-            raise InputError(source, label, f"'{'.'.join(parts[: i + 1])}' is not a section")
+            raise InputError(source, label, f"{clipped('.'.join(parts[: i + 1]))} is not a section")
         node = nxt
     node[parts[-1]] = value
 

@@ -11,15 +11,46 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
+import re
 import types
 import typing
 from dataclasses import MISSING, field
 from typing import Any, Literal, get_args, get_origin
 
-from egovsim.errors import InputError
+from egovsim.errors import InputError, clipped
 
 _NO_NEUTRAL = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Identifier:
+    """Text that names something and so ends up in folder and file names and in the browser page: it must
+    match `pattern` whole, which `rule` states for the error message."""
+
+    pattern: re.Pattern
+    rule: str
+
+    def check(self, text: str, path: str, source: str, key: bool = False) -> None:
+        if not self.pattern.fullmatch(text):
+            problem = f"key {clipped(text)} must be {self.rule}" if key else f"must be {self.rule}, got {clipped(text)}"
+            raise InputError(source, path, problem)
+
+
+# Province keys: dotted parameter paths (provinces.<key>.policy...) and CSV columns.
+KEY = Identifier(
+    re.compile(r"[a-z][a-z0-9_]{0,63}"), "a lower-case letter, then up to 63 lower-case letters, digits or _"
+)
+# Names of scenarios, experiments, studies and outcomes: folder and file names of their results.
+NAME = Identifier(
+    re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"),
+    "1-64 letters, digits, _, - or ., not starting with . or -",
+)
+# Whole numbers beyond int64 cannot be seeds, counts or array sizes; real numbers beyond this are no rate,
+# share, year or amount of the model, and overflow in arithmetic (1e308 squared).
+MAX_INT = 2**63 - 1
+MAX_REAL = 1e15
 
 
 def param(
@@ -32,13 +63,17 @@ def param(
     doc: str = "",
     source: str = "",
     lo_open: bool = False,
+    text: Identifier | None = None,
+    keys: Identifier | None = None,
 ) -> Any:
     """A configuration field with its range, its neutral value (the setting that switches its rule off),
-    its unit and where its default comes from.
+    its unit and where its default comes from. `text`: the rule a text value must follow; `keys`: the rule
+    for the keys of a mapping.
 
     Mutable defaults (lists, dicts, dataclasses) are passed as a zero-argument callable.
     """
     meta = {"lo": lo, "hi": hi, "neutral": neutral, "unit": unit, "doc": doc, "source": source, "lo_open": lo_open}
+    meta |= {"text": text, "keys": keys}
     if callable(default):  # list, dict, a dataclass or a lambda: a fresh value per instance
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
@@ -82,7 +117,7 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
     """Check `value` against type `tp`, converting where it is lossless (an int where a float is expected)."""
 
     def fail(msg: str | None = None) -> typing.NoReturn:
-        raise InputError(source, path, msg or f"expected {_type_name(tp)}, got {value!r}")
+        raise InputError(source, path, msg or f"expected {_type_name(tp)}, got {clipped(value)}")
 
     if tp is Any:
         return value
@@ -92,7 +127,7 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
-            fail(f"expected {_type_name(tp)}, got {value!r}{suggest(value, map(str, choices))}")
+            fail(f"expected {_type_name(tp)}, got {clipped(value)}{suggest(value, map(str, choices))}")
         return value
     if dataclasses.is_dataclass(tp):
         return build(tp, value, source, path)
@@ -109,7 +144,7 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str) or not k:
-                raise InputError(source, f"{path}", f"keys must be non-empty text, got {k!r}")
+                raise InputError(source, f"{path}", f"keys must be non-empty text, got {clipped(k)}")
             out[k] = convert(val_tp, v, f"{path}.{k}", source)
         return out
     if tp is bool:
@@ -117,17 +152,23 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
             fail()
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail()
-        return value
+        if isinstance(value, float) and not value.is_integer():
+            fail()
+        if abs(value) > MAX_INT:
+            fail(f"expected a whole number between -2**63 and 2**63 - 1, got {clipped(value)}")
+        return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail()
+        if isinstance(value, int) and abs(value) > MAX_INT:  # float() of a huge int overflows
+            fail(f"expected a number between -{MAX_REAL:g} and {MAX_REAL:g}, got {clipped(value)}")
         value = float(value)
         if not math.isfinite(value):
-            fail(f"expected a finite number, got {value!r}")
+            fail(f"expected a finite number, got {clipped(value)}")
+        if abs(value) > MAX_REAL:
+            fail(f"expected a number between -{MAX_REAL:g} and {MAX_REAL:g}, got {clipped(value)}")
         return value
     if tp is str:
         if not isinstance(value, str):
@@ -142,9 +183,18 @@ def check_range(f: dataclasses.Field, value: Any, path: str, source: str) -> Non
         return
     if lo is not None and (value < lo or (f.metadata.get("lo_open") and value == lo)):
         bound = f"> {lo}" if f.metadata.get("lo_open") else f">= {lo}"
-        raise InputError(source, path, f"must be {bound}, got {value!r}" + _range_text(f))
+        raise InputError(source, path, f"must be {bound}, got {clipped(value)}" + _range_text(f))
     if hi is not None and value > hi:
-        raise InputError(source, path, f"must be <= {hi}, got {value!r}" + _range_text(f))
+        raise InputError(source, path, f"must be <= {hi:,}, got {clipped(value)}" + _range_text(f))
+
+
+def check_text(f: dataclasses.Field, value: Any, path: str, source: str) -> None:
+    """Identifiers: a text value, or the keys of a mapping, must follow the field's rule."""
+    if f.metadata.get("text") is not None and isinstance(value, str):
+        f.metadata["text"].check(value, path, source)
+    if f.metadata.get("keys") is not None and isinstance(value, dict):
+        for key in value:
+            f.metadata["keys"].check(key, path, source, key=True)
 
 
 def _range_text(f: dataclasses.Field) -> str:
@@ -154,14 +204,20 @@ def _range_text(f: dataclasses.Field) -> str:
     return ""
 
 
+@functools.cache
+def type_hints(cls: type) -> dict[str, Any]:
+    """typing.get_type_hints, once per class: a file may hold thousands of events."""
+    return typing.get_type_hints(cls)
+
+
 def build(cls: type, data: Any, source: str, path: str = "") -> Any:
     """Build dataclass `cls` from mapping `data`, validating every field."""
     where = path or "(top level)"
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(source, where, f"expected a mapping, got {type(data).__name__} {data!r}")
-    hints = typing.get_type_hints(cls)
+        raise InputError(source, where, f"expected a mapping, got {type(data).__name__} {clipped(data)}")
+    hints = type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
@@ -172,6 +228,7 @@ def build(cls: type, data: Any, source: str, path: str = "") -> Any:
         if name in data:
             value = convert(hints[name], data[name], sub, source)
             check_range(f, value, sub, source)
+            check_text(f, value, sub, source)
             kwargs[name] = value
         elif f.default is MISSING and f.default_factory is MISSING:
             raise InputError(source, sub, "missing required key")
@@ -208,5 +265,5 @@ def field_at(cls: type, dotted: str) -> tuple[dataclasses.Field, Any] | None:
         if part not in fields:
             return None
         f = fields[part]
-        tp = typing.get_type_hints(tp)[part]
+        tp = type_hints(tp)[part]
     return (f, tp) if f is not None else None

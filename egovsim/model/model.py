@@ -9,6 +9,7 @@ import mesa
 import numpy as np
 
 from egovsim.config.scenario import Scenario
+from egovsim.errors import InputError, clipped
 from egovsim.model import population
 from egovsim.model import reference as plain
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
@@ -25,8 +26,12 @@ ENGINES = ("numba", "plain")
 
 def default_engine() -> str:
     engine = os.environ.get("EGOVSIM_ENGINE", "").strip().lower()
-    if engine:
+    if engine in ENGINES:
         return engine
+    if engine:
+        raise InputError(
+            "EGOVSIM_ENGINE", "", f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}"
+        )
     return "numba"
 
 
@@ -36,7 +41,7 @@ def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generat
         return Citizens(scenario, rng, civil_service)
     if engine == "plain":
         return plain.PlainCitizens(scenario, rng, civil_service)
-    raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    raise ValueError(f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}")
 
 
 class EGovModel(mesa.Model):

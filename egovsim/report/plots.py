@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from egovsim.config.observations import egov_index_points
 from egovsim.config.scenario import Scenario
-from egovsim.files import atomic_write
+from egovsim.files import atomic_write, child
 from egovsim.model.outcomes import COL
 from egovsim.report.tables import BAND, years
 
@@ -282,7 +282,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
             ax.grid(alpha=0.3)
         if study.method == "sobol":
             axes[0].legend(fontsize=8)
-        path = folder / f"{study.method}_{output}.png"
+        path = child(folder, f"{study.method}_{output}.png")
         save_png(fig, path)
         made.append(path)
 

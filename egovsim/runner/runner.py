@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from egovsim.config.scenario import Scenario, apply_values, scenario_from_dict
-from egovsim.errors import InputError, WorkerDied
+from egovsim.errors import InputError, WorkerDied, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COLUMNS
@@ -51,6 +51,7 @@ from egovsim.provenance import git_commit
 
 EXECUTORS = ("process", "dask", "serial")
 STATUS_OK, STATUS_FAILED = "ok", "failed"
+MAX_RUNS = 1_000_000  # of one experiment: at a second a run, eleven days of a core; more is a mistake in a file
 
 
 # ---- seeds ------------------------------------------------------------------------------------------------
@@ -420,7 +421,7 @@ def make_executor(
     if scheduler:
         executor = "dask"
     if executor not in EXECUTORS:
-        raise InputError("--executor", "", f"expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+        raise InputError("--executor", "", f"expected one of {', '.join(EXECUTORS)}, got {clipped(executor)}")
     n = workers or available_cpus()
     if executor == "serial":
         yield SerialExecutor()
