@@ -279,7 +279,7 @@ YAML_MERGE_SPEC_EXAMPLE = """
 
 
 def test_yaml_merge_keys_follow_the_yaml_1_1_specification():
-    from egovsim.config.scenario import load_yaml_text
+    from egovsim.config.yamlfile import load_yaml_text
 
     maps = load_yaml_text(YAML_MERGE_SPEC_EXAMPLE)[4:]
     assert maps == [{"x": 1, "y": 2, "r": 10, "label": "center/big"}] * 4
@@ -294,7 +294,7 @@ def test_yaml_merge_keys_follow_the_yaml_1_1_specification():
     [("a: &a {x: 1}\nb: {<<: [*a, 3]}\n", "<< takes a mapping"), ("a: {<<: 3}\n", "<< takes a mapping")],
 )
 def test_yaml_merge_of_a_non_mapping_is_one_line(tmp_path, text, problem):
-    from egovsim.config.scenario import read_yaml
+    from egovsim.config.yamlfile import read_yaml
 
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -303,7 +303,7 @@ def test_yaml_merge_of_a_non_mapping_is_one_line(tmp_path, text, problem):
 
 
 def test_yaml_keys_given_twice_are_errors_but_merge_overrides_are_not(tmp_path):
-    from egovsim.config.scenario import read_yaml
+    from egovsim.config.yamlfile import read_yaml
 
     merged = tmp_path / "merge.yaml"
     merged.write_text("base: &b {x: 1, z: 0}\ndefs: {inner: {a: &a {<<: *b, x: 5}}}\nuse: {<<: *a, y: 2}\n")

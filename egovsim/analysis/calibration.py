@@ -31,16 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.scenario import (
-    Scenario,
-    check_real_parameter,
-    dump_yaml,
-    load_scenario,
-    read_yaml,
-    referenced_file,
-    with_values,
-)
+from egovsim.config.scenario import Scenario, check_real_parameter, load_scenario, with_values
 from egovsim.config.schema import NAME, build, param
+from egovsim.config.yamlfile import dump_yaml, read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, write_json
 from egovsim.model.model import simulate

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario, dump_yaml
+from egovsim.config.scenario import Scenario
+from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.model.outcomes import COLUMNS

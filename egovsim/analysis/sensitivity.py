@@ -20,15 +20,9 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.analysis import gsa as sa
-from egovsim.config.scenario import (
-    Scenario,
-    check_real_parameter,
-    expand_wildcards,
-    load_scenario,
-    read_yaml,
-    referenced_file,
-)
+from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards, load_scenario
 from egovsim.config.schema import NAME, build, param
+from egovsim.config.yamlfile import read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs

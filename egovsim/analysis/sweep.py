@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario, apply_values, dump_yaml, load_scenario, read_yaml, referenced_file
+from egovsim.config.scenario import Scenario, apply_values, load_scenario
 from egovsim.config.schema import NAME, build, param, suggest, to_plain
+from egovsim.config.yamlfile import dump_yaml, read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_path, atomic_write, child, safe_name, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from egovsim.config.scenario import read_yaml
+from egovsim.config.yamlfile import read_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "calibration" / "observations.yaml"
 

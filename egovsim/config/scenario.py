@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from egovsim.config.schema import KEY, NAME, build, check_range, convert, field_at, param, suggest, to_plain, type_hints
+from egovsim.config.yamlfile import load_yaml_text, read_with_extends
 from egovsim.errors import InputError, clipped
 
 PROB = {"lo": 0.0, "hi": 1.0}
@@ -513,7 +514,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
     """Read a scenario file (following `extends:`), apply `--set key.path=value` overrides and an optional
     scale for every province, and return the validated Scenario."""
     path = Path(path)
-    data = _read_with_extends(path, seen=())
+    data = read_with_extends(path, seen=())
     for item in overrides or []:
         apply_override(data, item, source=str(path))
     if scale is not None:
@@ -565,243 +566,6 @@ def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<para
     return build(Scenario, data, source)
 
 
-MERGE_TAG = "tag:yaml.org,2002:merge"
-
-# What any YAML file the tool reads may hold. A scenario, an experiment or the observations take a few
-# kilobytes and a few levels; without bounds, a 54 MB file parses for minutes and a 365-byte tree of aliases
-# stands for billions of items.
-MAX_FILE_BYTES = 1_000_000
-MAX_DEPTH = 50  # levels of nesting, aliases expanded (PyYAML's composer recurses once per level)
-MAX_ALIASED_NODES = 100_000  # nodes that aliases (*name, << merges) add when expanded
-MAX_DIGITS = 1000  # of a whole number: enough for the schema to name the field; int() of 4300 digits fails
-
-
-class YAMLTooLarge(yaml.MarkedYAMLError):
-    """A YAML document beyond the limits above (not malformed, so reported in its own words)."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that rejects a key given twice in one mapping, gives merge keys one meaning, and bounds
-    what a document may expand to.
-
-    A key given twice: plain YAML keeps the last silently, so a lever set twice (say, once by mistake further
-    down the file) would hide the first value. Checked on the composed nodes, before merge keys (`<<: *anchor`)
-    are flattened, so a mapping may still override what it merges; keys compare by resolved tag and text
-    (2021 and "2021" differ).
-
-    Merge keys follow the YAML 1.1 merge rule (https://yaml.org/type/merge.html), whatever PyYAML's version
-    does (6.0.4 keeps the first of two merged values for a key, 6.0.3 the last): the mapping's own keys win
-    over merged ones; of a list of merged mappings, the first listed wins; a merged mapping's own merges are
-    resolved first, so nested merges compose.
-
-    Bounds (checked on the composed node graph, before anything is built): nesting depth, and the number of
-    nodes aliases add when expanded (MAX_DEPTH, MAX_ALIASED_NODES)."""
-
-    def compose_node(self, parent, index):
-        depth = getattr(self, "_depth", 0)
-        if depth >= MAX_DEPTH:  # checked while composing: the composer itself recurses per level
-            raise YAMLTooLarge(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
-        self._depth = depth + 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth = depth
-
-    def compose_document(self):
-        node = super().compose_document()
-        if node is not None:
-            _check_expansion(node)
-        return node
-
-    def compose_mapping_node(self, anchor):
-        node = super().compose_mapping_node(anchor)
-        seen = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
-                continue
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                raise yaml.composer.ComposerError(
-                    None, None, f"duplicate key {clipped(key_node.value)} in one mapping", key_node.start_mark
-                )
-            seen.add(key)
-        return node
-
-    def construct_yaml_int(self, node):
-        if sum(c.isdigit() for c in node.value) > MAX_DIGITS:
-            raise YAMLTooLarge(None, None, f"a whole number with more than {MAX_DIGITS} digits", node.start_mark)
-        return super().construct_yaml_int(node)
-
-    def flatten_mapping(self, node):
-        node.value = self._merged_pairs(node, ())
-
-    def _merged_pairs(self, node: yaml.MappingNode, stack: tuple[int, ...]) -> list:
-        if id(node) in stack:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping merges itself (<< refers to an enclosing anchor)", node.start_mark
-            )
-        merged, own = [], []
-        for key_node, value_node in node.value:
-            if key_node.tag != MERGE_TAG:
-                own.append((key_node, value_node))
-                continue
-            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-            for source in reversed(sources):  # applied last to first, so the first listed wins
-                if not isinstance(source, yaml.MappingNode):
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "<< takes a mapping or a list of mappings", source.start_mark
-                    )
-                merged.extend(self._merged_pairs(source, (*stack, id(node))))
-        return _last_of_each_key(merged + own)
-
-
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Reject a document whose aliases, expanded, add more than MAX_ALIASED_NODES nodes or nest deeper than
-    MAX_DEPTH, or refer to themselves. Each node is measured once (sizes are memoised), so the check costs
-    the size of the file, not of the expansion."""
-    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes when expanded, capped; levels)
-    on_path: set[int] = set()
-    aliased = 0
-
-    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
-        nonlocal aliased
-        key = id(node)
-        if key in measured:  # a node met again is an alias: it adds its whole expansion
-            size, height = measured[key]
-            aliased = min(aliased + size, MAX_ALIASED_NODES + 1)
-        else:
-            if key in on_path:
-                raise YAMLTooLarge(None, None, "an alias refers to a node that contains it", node.start_mark)
-            on_path.add(key)
-            size, height = 1, 1
-            if isinstance(node, yaml.SequenceNode):
-                children = node.value
-            elif isinstance(node, yaml.MappingNode):
-                children = [n for pair in node.value for n in pair]
-            else:
-                children = []
-            for child in children:
-                child_size, child_height = measure(child, depth + 1)
-                size, height = min(size + child_size, MAX_ALIASED_NODES + 1), max(height, child_height + 1)
-            on_path.discard(key)
-            measured[key] = (size, height)
-        if depth + height - 1 > MAX_DEPTH:
-            raise YAMLTooLarge(None, None, f"nested deeper than {MAX_DEPTH} levels (aliases expanded)", node.start_mark)
-        if aliased > MAX_ALIASED_NODES:
-            raise YAMLTooLarge(None, None, f"aliases expand to more than {MAX_ALIASED_NODES:,} nodes", node.start_mark)
-        return size, height
-
-    measure(root, 1)
-
-
-def _last_of_each_key(pairs: list) -> list:
-    """Keep the last pair of each scalar key, in first-seen order: what constructing the mapping would keep,
-    without letting repeated merges of the same anchors grow the list."""
-    index: dict = {}
-    out: list = []
-    for key_node, value_node in pairs:
-        key = (key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode) else id(key_node)
-        if key in index:
-            out[index[key]] = (key_node, value_node)
-        else:
-            index[key] = len(out)
-            out.append((key_node, value_node))
-    return out
-
-
-def load_yaml_text(text: str) -> Any:
-    """yaml.safe_load, but a key given twice in one mapping is an error, and so is a document beyond the
-    limits above (all yaml.YAMLError)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
-
-
-def read_yaml(path: Path) -> Any:
-    """Read a YAML file (load_yaml_text) with one-line errors for a missing, unreadable, oversized or
-    malformed file."""
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise IsADirectoryError
-        if path.exists() and not path.is_file():  # a device or a pipe (/dev/zero, a FIFO) may never end
-            raise InputError(str(path), "", "not a regular file")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise InputError(
-                str(path), "", f"larger than {MAX_FILE_BYTES // 1_000_000} MB, the limit for an input file"
-            )
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "", "file not found") from None
-    except IsADirectoryError:
-        raise InputError(str(path), "", "is a folder, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "", f"cannot be read ({exc.__class__.__name__})") from None
-    try:
-        return load_yaml_text(text)
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), *_yaml_problem(exc)) from None
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
-    """(where, what) of a YAML error, for one line."""
-    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (a NUL, say)
-        return f"character {exc.position + 1}", f"malformed YAML: character #x{exc.character:04x} is not allowed"
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    problem = getattr(exc, "problem", None) or "malformed YAML"
-    return where, problem if isinstance(exc, YAMLTooLarge) else f"malformed YAML: {problem}"
-
-
-def referenced_file(source: str | Path, field: str, name: str, folder: Path | None = None) -> Path:
-    """The file that field `field` of file `source` names (relative to `folder`, by default that file's
-    folder), which must exist and be a file: a problem with it is reported against the field that names it."""
-    path = (Path(source).parent if folder is None else Path(folder)) / name
-    if path.is_dir():
-        raise InputError(str(source), field, f"{path}: is a folder, not a file")
-    if not path.exists():
-        raise InputError(str(source), field, f"{path}: file not found")
-    if not path.is_file():
-        raise InputError(str(source), field, f"{path}: not a regular file")
-    return path
-
-
-def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
-    resolved = path.resolve()
-    if resolved in seen:
-        raise InputError(str(path), "extends", "circular extends: " + " -> ".join(str(p) for p in seen + (path,)))
-    data = read_yaml(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(str(path), "(top level)", f"expected a mapping of keys, got {type(data).__name__}")
-    bases = data.pop("extends", None)
-    if bases is None:
-        return data
-    if isinstance(bases, str):
-        bases = [bases]
-    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
-        raise InputError(str(path), "extends", f"expected a file name or a list of them, got {clipped(bases)}")
-    merged: dict = {}
-    for base in bases:  # later files override earlier ones, the extending file overrides them all
-        merged = deep_merge(merged, _read_with_extends(referenced_file(path, "extends", base), seen + (resolved,)))
-    return deep_merge(merged, data)
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    """Mappings merge key by key; anything else in `override` replaces what `base` had."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def apply_override(data: dict, item: str, source: str) -> None:
     """Apply one `key.path=value` override (the value is parsed as YAML: 0.3, true, [1, 2], local)."""
     key, sep, raw = item.partition("=")
@@ -847,10 +611,6 @@ def _is_mapping_path(parts: list[str]) -> bool:
 def _suggest_path(parts: list[str]) -> str:
     fields = [f.name for f in dataclasses.fields(Scenario)] if len(parts) == 1 else []
     return suggest(parts[-1], fields) if fields else ""
-
-
-def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
 
 
 def expand_wildcards(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, Any]:

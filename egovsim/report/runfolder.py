@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario, dump_yaml
+from egovsim.config.scenario import Scenario
+from egovsim.config.yamlfile import dump_yaml
 from egovsim.files import atomic_write, write_json
 from egovsim.report.tables import summary, timeseries_csv
 
