@@ -394,9 +394,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     from egovsim.app import assets
-    from egovsim.config.scenario import load_scenario
+    from egovsim.config.scenario import DEFAULT_SCENARIO, load_scenario
 
-    scenario = Path(args.scenario or Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml")
+    scenario = Path(args.scenario or DEFAULT_SCENARIO)
     load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")

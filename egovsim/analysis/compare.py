@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import re
 import time
 from dataclasses import dataclass
 from itertools import combinations
@@ -25,7 +24,7 @@ from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.scenario import Scenario, apply_values, load_scenario
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
-from egovsim.folders import claimed, fresh_outputs
+from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
 from egovsim.report.tables import SUMMARY_COLUMNS, row_of_year, years
@@ -308,8 +307,7 @@ def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[P
 def default_folder(labels: list[str]) -> Path:
     """results/compare-A-vs-B: the same command writes (and resumes) in the same place."""
     name = "-vs-".join(labels)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
-    return Path("results") / f"compare-{name}"
+    return RESULTS / safe_name(f"compare-{name}", "compare")
 
 
 @dataclass

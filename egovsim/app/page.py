@@ -39,14 +39,12 @@ from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
 from egovsim.config.observations import egov_index_points
-from egovsim.config.scenario import Scenario, load_scenario, with_values
+from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, with_values
 from egovsim.errors import clipped
 from egovsim.model.model import EGovModel
 from egovsim.model.outcomes import COL
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCENARIO = ROOT / "scenarios" / "three_provinces.yaml"
 SCENARIO_FILE = str(Path(os.environ.get("EGOVSIM_SCENARIO") or DEFAULT_SCENARIO).resolve())
 SCALE = float(os.environ["EGOVSIM_SCALE"]) if os.environ.get("EGOVSIM_SCALE") else None
 OVERRIDES = tuple(json.loads(os.environ.get("EGOVSIM_SET") or "[]"))  # egovsim serve --set key.path=value

@@ -23,6 +23,10 @@ import yaml
 from egovsim.config.schema import KEY, NAME, build, check_range, convert, field_at, param, suggest, to_plain, type_hints
 from egovsim.config.yamlfile import load_yaml_text, read_with_extends
 from egovsim.errors import InputError, clipped
+from egovsim.provenance import REPO_ROOT
+
+# the scenario `make run`, `egovsim serve` and the browser view use when none is named
+DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "three_provinces.yaml"
 
 PROB = {"lo": 0.0, "hi": 1.0}
 RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
