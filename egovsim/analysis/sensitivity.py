@@ -69,6 +69,8 @@ class Study(AnalysisHead):
         for i, stat in enumerate(self.stats):
             if not stat.name:  # names label the indices and name the plot files
                 raise InputError(source, f"outcomes[{i}].name", "missing required key: every outcome needs a name")
+            if stat.province is not None:
+                raise InputError(source, f"outcomes[{i}].province", "a study reports every province: leave it out")
         if self.time_resolved and self.time_resolved.outcome not in COLUMNS:
             raise InputError(source, "time_resolved.outcome", f"unknown outcome {clipped(self.time_resolved.outcome)}")
 
