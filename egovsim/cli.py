@@ -376,9 +376,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from egovsim.analysis.sensitivity import run_command
+    from egovsim.analysis.sensitivity import StudyIncomplete, load_study, run_study, top_parameters
+    from egovsim.folders import new_folder
+    from egovsim.runner.runner import make_executor
 
-    return run_command(args)
+    study_path = Path(args.experiment)
+    load_study(study_path)  # a bad file is reported before any worker starts
+    folder = Path(args.out) if args.out else new_folder(f"sensitivity-{study_path.stem}")
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        try:
+            out = run_study(study_path, executor, folder, quiet=args.quiet, command=args.command_line)
+        except StudyIncomplete as exc:
+            print(f"egovsim: {exc}", file=sys.stderr)
+            return EXIT_RUNS_FAILED
+    if not args.quiet:
+        main_index = "ST" if out["rows"] and out["rows"][0]["method"] == "sobol" else "mu_star"
+        print(f"{out['runs']} runs, {out['points']} points; {len(out['flagged'])} unreliable indices", file=sys.stderr)
+        outputs = sorted({r["output"] for r in out["rows"]})
+        for province in sorted({r["province"] for r in out["rows"]}):
+            for o in outputs:
+                top = top_parameters(out["rows"], province, o, main_index)
+                print(f"  {province:<8} {o:<26} " + ", ".join(f"{p} {v:.2f}" for p, v, _ in top), file=sys.stderr)
+    print(folder)
+    return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -13,69 +13,24 @@ import csv
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from egovsim.analysis import gsa as sa
-from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards, load_scenario
-from egovsim.config.schema import NAME, build, param
-from egovsim.config.yamlfile import read_yaml, referenced_file
+from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
+from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
+from egovsim.config.schema import build, param
+from egovsim.config.yamlfile import read_yaml
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
-from egovsim.model.outcomes import COL, COLUMNS, outcome_range
+from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
 from egovsim.report.tables import row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
-
-
-@dataclass
-class ParameterRange:
-    bounds: list[float] = param(doc="unif: [low, high]; norm: [mean, sd]; triang: [low, high, peak share]")
-    dist: Literal["unif", "norm", "triang", "lognorm"] = param("unif")
-    source: str = param("", doc="where the range comes from")
-
-
-@dataclass
-class OutcomeSpec:
-    """A scalar per province from a run: the value at a year, the mean over a period, the final value, or the
-    time (years after the start) until the outcome first reaches a level (the end of the run if never)."""
-
-    name: str = param(text=NAME, doc="names its plots")
-    outcome: str = param()
-    stat: Literal["at", "mean", "final", "time_to"] = param("at")
-    year: int | None = param(None)
-    period: list[int] = param(list, doc="[first year, last year] for stat: mean")
-    level: float | None = param(None, doc="for stat: time_to")
-
-    def validate(self, source: str, path: str) -> None:
-        if self.outcome not in COLUMNS:
-            from egovsim.config.schema import suggest
-
-            raise InputError(
-                source, f"{path}.outcome", f"unknown outcome {clipped(self.outcome)}" + suggest(self.outcome, COLUMNS)
-            )
-        need = {
-            "at": self.year is not None,
-            "mean": len(self.period) == 2,
-            "final": True,
-            "time_to": self.level is not None,
-        }
-        if not need[self.stat]:
-            what = {"at": "year", "mean": "period: [first, last]", "time_to": "level"}[self.stat]
-            raise InputError(source, f"{path}.{what.split(':')[0]}", f"stat '{self.stat}' needs {what}")
-        if self.stat == "mean" and self.period[0] > self.period[1]:
-            raise InputError(source, f"{path}.period", f"first year after last: {clipped(self.period)}")
-        bounds = outcome_range(self.outcome)
-        if self.stat == "time_to" and bounds and not bounds[0] <= self.level <= bounds[1]:
-            raise InputError(
-                source,
-                f"{path}.level",
-                f"{self.outcome} lies in [{bounds[0]}, {bounds[1]}], so it never reaches {self.level}",
-            )
 
 
 @dataclass
@@ -84,22 +39,19 @@ class TimeResolvedSpec:
     years: list[int] = param()
 
 
-@dataclass
-class Study:
-    name: str = param(text=NAME)
-    scenario: str = param(doc="base scenario file, relative to the study file")
+@dataclass(kw_only=True)
+class Study(AnalysisHead):
+    """A sensitivity study of one base scenario (the head keys: AnalysisHead; `name` defaults to the file's)."""
+
     method: Literal["sobol", "morris"] = param()
     n: int = param(lo=2, hi=2**20, doc="Sobol: base sample N (a power of 2); Morris: trajectories")
     parameters: dict[str, ParameterRange] = param()
-    outcomes: list[OutcomeSpec] = param()
-    description: str = param("")
-    scale: float | None = param(None, lo=0.0, lo_open=True)
-    set: list[str] = param(list, doc="further overrides of the base scenario (key.path=value)")
+    outcomes: list[Any] = param(doc="outcome statistics (config.analysis.OutcomeStat), each with a name")
+    replicates: int = param(2, lo=1, hi=100_000, doc="runs per sample point (common random numbers across points)")
     second_order: bool = param(True, doc="Sobol: also second-order indices")
     num_levels: int = param(4, lo=2, hi=1000, doc="Morris: grid levels")
-    replicates: int = param(2, lo=1, hi=100_000, doc="runs per sample point (common random numbers across points)")
-    seed: int = param(0, lo=0, doc="master seed: sampling and replicate seeds")
     time_resolved: TimeResolvedSpec | None = param(None)
+    stats: list[OutcomeStat] = field(default_factory=list, init=False, repr=False)  # outcomes, parsed
 
     def validate(self, source: str, path: str) -> None:
         if len(self.parameters) < 2:
@@ -109,6 +61,12 @@ class Study:
             raise InputError(source, "n", f"{runs:,} runs (sample points x replicates), more than {MAX_RUNS:,}")
         if not self.outcomes:
             raise InputError(source, "outcomes", "at least one outcome is needed")
+        self.stats = [parse_outcome(v, source, f"outcomes[{i}]") for i, v in enumerate(self.outcomes)]
+        for i, stat in enumerate(self.stats):
+            if not stat.name:  # names label the indices and name the plot files
+                raise InputError(source, f"outcomes[{i}].name", "missing required key: every outcome needs a name")
+            if stat.province is not None:
+                raise InputError(source, f"outcomes[{i}].province", "a study reports every province: leave it out")
         if self.time_resolved and self.time_resolved.outcome not in COLUMNS:
             raise InputError(source, "time_resolved.outcome", f"unknown outcome {clipped(self.time_resolved.outcome)}")
 
@@ -124,40 +82,33 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     path = Path(path)
     source = str(path)
     study = build(Study, read_yaml(path), source)
-    base = load_scenario(referenced_file(path, "scenario", study.scenario), study.set, study.scale)
+    study.named(path, "study")
+    base = study.base_scenario(path)
     try:
         problem = sa.Problem.from_dict({k: {"bounds": v.bounds, "dist": v.dist} for k, v in study.parameters.items()})
     except ValueError as exc:
         raise InputError(source, "parameters", str(exc)) from None
     for name, rng in study.parameters.items():  # every parameter must be a real-valued key, valid over its range
-        ends = rng.bounds[:2] if rng.dist in ("unif", "triang") else [None, None]  # norm, lognorm: unbounded
         for key in expand_wildcards(base, {name: 0.0}):
-            check_real_parameter(base, key, ends[0], ends[1], source, f"parameters.{name}")
-    for i, spec in enumerate(study.outcomes):
-        for y in filter(None, [spec.year, *spec.period]):
-            if not base.start_year <= y <= base.end_year:
-                raise InputError(source, f"outcomes[{i}]", f"year {y} is outside {base.start_year}-{base.end_year}")
+            check_real_parameter(base, key, *rng.ends, source, f"parameters.{name}")
+    for i, stat in enumerate(study.stats):
+        stat.check(base, source, f"outcomes[{i}]")
     for y in study.time_resolved.years if study.time_resolved else []:
         if not base.start_year <= y <= base.end_year:
             raise InputError(source, "time_resolved.years", f"year {y} is outside {base.start_year}-{base.end_year}")
     return study, base, problem
 
 
-def outcome_values(records: np.ndarray, scenario: Scenario, spec: OutcomeSpec) -> np.ndarray:
-    """The outcome statistic of every province from one run's records (steps + 1, provinces, columns)."""
-    series = records[:, :, COL[spec.outcome]]
-    n = records.shape[0]
-    if spec.stat == "at":
-        return series[row_of_year(scenario, n, spec.year)]
-    if spec.stat == "final":
-        return series[-1]
-    if spec.stat == "mean":
-        first = row_of_year(scenario, n, spec.period[0]) - scenario.steps_per_year // 2
-        last = row_of_year(scenario, n, spec.period[1]) + scenario.steps_per_year // 2
-        return np.nanmean(series[max(first, 0) : last + 1], axis=0)
-    t = years(scenario, n) - scenario.start_year
-    reached = series >= spec.level
-    return np.where(reached.any(axis=0), t[np.argmax(reached, axis=0)], t[-1])
+def outcome_values(records: np.ndarray, scenario: Scenario, stat: OutcomeStat) -> np.ndarray:
+    """The outcome statistic of every province from one run's records (steps + 1, provinces, columns).
+
+    A study counts a level never reached (time_to) as the run's length, in years, where the shared statistic
+    reports it as censored (nan): SALib cannot analyse gaps. A later issue reports censoring in the results."""
+    values = evaluate(stat, records, scenario)
+    if stat.stat == "time_to":
+        run_length = years(scenario, records.shape[0])[-1] - scenario.start_year
+        values = np.where(np.isnan(values), run_length, values)
+    return values
 
 
 def specs_for(X: np.ndarray, names: list[str], seeds: list[int]) -> list[RunSpec]:
@@ -171,7 +122,7 @@ def specs_for(X: np.ndarray, names: list[str], seeds: list[int]) -> list[RunSpec
 def collect(study: Study, base: Scenario, results, store: Store, n_points: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Y (points, replicates, provinces, outcomes) and, if asked, Y_time (points, replicates, provinces, years);
     nan where a run failed."""
-    P, K = len(base.provinces), len(study.outcomes)
+    P, K = len(base.provinces), len(study.stats)
     R = study.replicates
     Y = np.full((n_points, R, P, K), np.nan)
     tr = study.time_resolved
@@ -181,7 +132,7 @@ def collect(study: Study, base: Scenario, results, store: Store, n_points: int) 
             continue
         rec = store.records(res.key)
         sc = base
-        for k, spec in enumerate(study.outcomes):
+        for k, spec in enumerate(study.stats):
             Y[res.spec.point, res.spec.replicate, :, k] = outcome_values(rec, sc, spec)
         if tr:
             rows = [row_of_year(sc, rec.shape[0], y) for y in tr.years]
@@ -209,7 +160,7 @@ def analyze_all(
     rows, trows = [], []
     for p, province in enumerate(base.provinces):
         recs = sa.analyze(
-            problem, X, Ym[:, p, :], study.method, outputs=[o.name for o in study.outcomes], seed=study.seed, **options
+            problem, X, Ym[:, p, :], study.method, outputs=[o.name for o in study.stats], seed=study.seed, **options
         )
         rows += [{"province": province, **r} for r in sa.records_to_rows(recs)]
         if Yt is not None:
@@ -381,7 +332,7 @@ def report_md(
         ]
     lines += ["## What matters most", ""]
     for province in base.provinces:
-        for out in study.outcomes:
+        for out in study.stats:
             top = top_parameters(rows, province, out.name, main_index)
             text = ", ".join(f"`{p}` ({main_index} {v:.2f} +- {c:.2f})" for p, v, c in top)
             lines.append(f"- **{province}, {out.name}**: {text}.")
@@ -392,11 +343,11 @@ def report_md(
         "Share of each outcome's variance that is noise between replicates at the same parameter values "
         "(indices are computed on replicate means, which carry 1/replicates of it):",
         "",
-        "| province | " + " | ".join(o.name for o in study.outcomes) + " |",
-        "|---|" + "---|" * len(study.outcomes),
+        "| province | " + " | ".join(o.name for o in study.stats) + " |",
+        "|---|" + "---|" * len(study.stats),
     ]
     for p, province in enumerate(base.provinces):
-        lines.append(f"| {province} | " + " | ".join(_fmt(noise[p, k]) for k in range(len(study.outcomes))) + " |")
+        lines.append(f"| {province} | " + " | ".join(_fmt(noise[p, k]) for k in range(len(study.stats))) + " |")
     lines += ["", "## Reliability", ""]
     if flagged:
         lines.append(
@@ -412,32 +363,3 @@ def report_md(
     lines += [f"- sampling: {w}" for w in sampling_warnings]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
     return "\n".join(lines) + "\n"
-
-
-def run_command(args) -> int:
-    from egovsim.folders import new_folder
-    from egovsim.runner.runner import make_executor
-
-    study_path = Path(args.experiment)
-    load_study(study_path)  # validate before starting any worker
-    folder = Path(args.out) if args.out else new_folder(f"sensitivity-{study_path.stem}")
-    with make_executor(args.workers, args.executor, args.scheduler) as executor:
-        try:
-            out = run_study(study_path, executor, folder, quiet=args.quiet, command=getattr(args, "command_line", None))
-        except StudyIncomplete as exc:
-            import sys
-
-            print(f"egovsim: {exc}", file=sys.stderr)
-            return 1
-    if not args.quiet:
-        import sys
-
-        main = "ST" if out["rows"] and out["rows"][0]["method"] == "sobol" else "mu_star"
-        print(f"{out['runs']} runs, {out['points']} points; {len(out['flagged'])} unreliable indices", file=sys.stderr)
-        outputs = sorted({r["output"] for r in out["rows"]})
-        for province in sorted({r["province"] for r in out["rows"]}):
-            for o in outputs:
-                top = top_parameters(out["rows"], province, o, main)
-                print(f"  {province:<8} {o:<26} " + ", ".join(f"{p} {v:.2f}" for p, v, _ in top), file=sys.stderr)
-    print(folder)
-    return 0

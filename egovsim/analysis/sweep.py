@@ -14,44 +14,77 @@ import dataclasses
 import io
 import itertools
 import math
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario, apply_values, load_scenario
-from egovsim.config.schema import NAME, build, param, suggest, to_plain
-from egovsim.config.yamlfile import dump_yaml, read_yaml, referenced_file
+from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
+from egovsim.config.scenario import Scenario, apply_values
+from egovsim.config.schema import build, param, to_plain
+from egovsim.config.yamlfile import dump_yaml, read_yaml
 from egovsim.errors import InputError, clipped
-from egovsim.files import atomic_path, atomic_write, child, safe_name, write_json
+from egovsim.files import atomic_path, atomic_write, child, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
-from egovsim.model.outcomes import COL, COLUMNS
+from egovsim.model.outcomes import COLUMNS
 from egovsim.provenance import provenance
-from egovsim.report.tables import format_value, row_of_year, years
+from egovsim.report.tables import format_value, years
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
-OUTPUT_RE = re.compile(r"^(?P<column>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
+DEFAULT_OUTPUTS = ("egov_index@end", "adopted_share@end", "access_share@end")
 
 
 @dataclass
 class LatinHypercube:
-    """n points spread over the box `bounds` (scipy.stats.qmc.LatinHypercube), reproducible from `seed`."""
+    """n points spread over a box (scipy.stats.qmc.LatinHypercube), reproducible from `seed`. The box is given
+    as `parameters` (a ParameterRange per parameter, as in every analysis file; uniform only) or, in the older
+    form, as `bounds` ([low, high] per parameter)."""
 
     n: int = param(lo=1, hi=1_000_000, doc="number of design points")
-    bounds: dict[str, list[float]] = param(doc="[low, high] per parameter (dotted key)")
+    parameters: dict[str, ParameterRange] | None = param(None, doc="range per parameter (dotted key), dist: unif")
+    bounds: dict[str, list[float]] | None = param(None, doc="older form: [low, high] per parameter (dotted key)")
     seed: int | None = param(None, lo=0, hi=2**63 - 1, doc="seed of the sample (default: the experiment's)")
 
     def validate(self, source: str, path: str) -> None:
-        if not self.bounds:
-            raise InputError(source, f"{path}.bounds", "name at least one parameter")
-        for key, b in self.bounds.items():
+        if (self.parameters is None) == (self.bounds is None):
+            raise InputError(
+                source,
+                path,
+                "give parameters (or the older bounds), not both"
+                if self.bounds is not None
+                else "missing parameters: the range of each parameter (dotted key: {bounds: [low, high]})",
+            )
+        if not (self.parameters or self.bounds):
+            raise InputError(source, f"{path}.{self.key}", "name at least one parameter")
+        for key, b in (self.bounds or {}).items():
             if len(b) != 2 or not b[0] < b[1]:
                 raise InputError(
                     source, f"{path}.bounds.{key}", f"expected [low, high] with low < high, got {clipped(b)}"
                 )
+        for key, rng in (self.parameters or {}).items():
+            if rng.dist != "unif":
+                raise InputError(
+                    source,
+                    f"{path}.parameters.{key}.dist",
+                    f"a Latin hypercube is uniform: expected unif, got {rng.dist}",
+                )
+
+    @property
+    def key(self) -> str:
+        """The key the ranges were given under."""
+        return "bounds" if self.bounds is not None else "parameters"
+
+    @property
+    def ranges(self) -> dict[str, ParameterRange]:
+        if self.parameters is not None:
+            return self.parameters
+        return {k: ParameterRange(bounds=list(b)) for k, b in self.bounds.items()}
+
+    def bound_field(self, key: str, end: int) -> str:
+        """The field that names one end of a parameter's range in the file."""
+        return f"bounds.{key}[{end}]" if self.bounds is not None else f"parameters.{key}.bounds[{end}]"
 
 
 @dataclass
@@ -83,37 +116,38 @@ class Design:
         return next(k for k in ("grid", "lhs", "points") if getattr(self, k) is not None)
 
 
-@dataclass
-class Experiment:
-    """A sweep over parameters of one base scenario."""
+@dataclass(kw_only=True)
+class Experiment(AnalysisHead):
+    """A sweep over parameters of one base scenario (the head keys: AnalysisHead)."""
 
-    scenario: str = param(doc="base scenario file, relative to the experiment file")
     design: Design = param()
-    name: str = param("", text=NAME, doc="default: the file name; names the output folder results/<name>")
-    description: str = param("")
-    set: list[str] = param(list, doc="overrides of the base scenario, key.path=value as with --set")
-    scale: float | None = param(None, lo=0.0, hi=1.0, lo_open=True, doc="scale of every province")
-    replicates: int = param(1, lo=1, hi=100_000, doc="runs per design point")
-    seed: int = param(0, lo=0, hi=2**63 - 1, doc="master seed: replicate seeds are spawned from it")
     seeds: Literal["common", "independent"] = param(
         "common",
         doc="common: replicate r of every point uses the same seed (paired, smoother responses); "
         "independent: every run its own seed",
     )
-    outputs: list[str] = param(
-        lambda: ["egov_index@end", "adopted_share@end", "access_share@end"],
-        doc="outcome@year (or @end) per province, as columns of runs.csv",
+    outcomes: list[Any] | None = param(
+        None,
+        doc="outcome statistics per province, as columns of runs.csv: outcome@year, outcome@end or a mapping "
+        f"(config.analysis.OutcomeStat); default {', '.join(DEFAULT_OUTPUTS)}",
     )
+    outputs: list[Any] | None = param(None, doc="older name of outcomes")
+    stats: list[OutcomeStat] = field(default_factory=list, init=False, repr=False)  # outcomes, parsed
+
+    @property
+    def outcomes_key(self) -> str:
+        return "outputs" if self.outputs is not None else "outcomes"
 
     def validate(self, source: str, path: str) -> None:
-        for i, out in enumerate(self.outputs):
-            m = OUTPUT_RE.match(out)
-            if not m:
-                raise InputError(source, f"outputs[{i}]", f"expected outcome@year or outcome@end, got {clipped(out)}")
-            if m["column"] not in COL:
-                raise InputError(
-                    source, f"outputs[{i}]", f"unknown outcome {clipped(m['column'])}" + suggest(m["column"], COLUMNS)
-                )
+        if self.outcomes is not None and self.outputs is not None:
+            raise InputError(source, "outputs", "give outcomes (or the older outputs), not both")
+        given = self.outcomes if self.outcomes is not None else self.outputs
+        raw = list(DEFAULT_OUTPUTS) if given is None else given
+        self.stats = [parse_outcome(v, source, f"{self.outcomes_key}[{i}]") for i, v in enumerate(raw)]
+        labels = [s.label for s in self.stats]
+        for i, label in enumerate(labels):
+            if label in labels[:i]:
+                raise InputError(source, f"{self.outcomes_key}[{i}]", f"{clipped(label)} is listed twice")
 
 
 def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
@@ -122,21 +156,14 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     path = Path(path)
     data = read_yaml(path)
     exp = build(Experiment, data, str(path))
-    if not exp.name:
-        exp.name = safe_name(path.stem, "experiment")
+    exp.named(path, "experiment")
     runs = design_size(exp.design) * exp.replicates
     if runs > MAX_RUNS:
         raise InputError(str(path), "design", f"{runs:,} runs (points x replicates), more than {MAX_RUNS:,}")
     # the seed recorded in the sweep's scenario.yaml is the master seed its replicates were spawned from
-    base = dataclasses.replace(
-        load_scenario(referenced_file(path, "scenario", exp.scenario), exp.set, exp.scale), seed=exp.seed
-    )
-    for i, out in enumerate(exp.outputs):
-        when = OUTPUT_RE.match(out)["when"]
-        if when != "end" and not base.start_year <= int(when) <= base.end_year:
-            raise InputError(
-                str(path), f"outputs[{i}]", f"year {when} is outside the scenario's {base.start_year}-{base.end_year}"
-            )
+    base = dataclasses.replace(exp.base_scenario(path), seed=exp.seed)
+    for i, stat in enumerate(exp.stats):
+        stat.check(base, str(path), f"{exp.outcomes_key}[{i}]")
     for point, where in _checks(exp):
         try:
             apply_values(base, point, str(path))
@@ -154,9 +181,9 @@ def _checks(exp: Experiment):
             for i, v in enumerate(values):
                 yield {key: v}, f"design.grid.{key}[{i}]"
     elif d.lhs is not None:
-        for key, (lo, hi) in d.lhs.bounds.items():
-            yield {key: lo}, f"design.lhs.bounds.{key}[0]"
-            yield {key: hi}, f"design.lhs.bounds.{key}[1]"
+        for key, rng in d.lhs.ranges.items():
+            yield {key: rng.bounds[0]}, f"design.lhs.{d.lhs.bound_field(key, 0)}"
+            yield {key: rng.bounds[1]}, f"design.lhs.{d.lhs.bound_field(key, 1)}"
     else:
         for i, point in enumerate(d.points):
             yield point, f"design.points[{i}]"
@@ -178,8 +205,9 @@ def design_points(exp: Experiment) -> list[dict[str, Any]]:
     if d.lhs is not None:
         from scipy.stats import qmc
 
-        keys = list(d.lhs.bounds)
-        lo, hi = np.array([d.lhs.bounds[k] for k in keys], dtype=float).T
+        ranges = d.lhs.ranges
+        keys = list(ranges)
+        lo, hi = np.array([ranges[k].bounds for k in keys], dtype=float).T
         seed = exp.seed if d.lhs.seed is None else d.lhs.seed
         unit = qmc.LatinHypercube(d=len(keys), rng=np.random.default_rng(seed)).random(d.lhs.n)
         return [dict(zip(keys, map(float, row))) for row in qmc.scale(unit, lo, hi)]
@@ -206,14 +234,16 @@ def specs_of(exp: Experiment, points: list[dict[str, Any]]) -> list[RunSpec]:
 # ---- outputs ----------------------------------------------------------------------------------------------
 
 
-def output_columns(exp: Experiment, base: Scenario) -> list[tuple[str, int, str, float]]:
-    """(column name in runs.csv, province index, outcome, year) for every requested output and province."""
+def output_columns(exp: Experiment, base: Scenario) -> list[tuple[str, OutcomeStat]]:
+    """(column name in runs.csv, statistic) for every requested outcome and province: <province>.<label>,
+    or <label> alone for a statistic of one province."""
     out = []
-    for spec in exp.outputs:
-        m = OUTPUT_RE.match(spec)
-        year = base.end_year if m["when"] == "end" else int(m["when"])
-        for p, key in enumerate(base.provinces):
-            out.append((f"{key}.{spec}", p, m["column"], year))
+    for stat in exp.stats:
+        if stat.province is not None:
+            out.append((stat.label, stat))
+            continue
+        for key in base.provinces:
+            out.append((f"{key}.{stat.label}", dataclasses.replace(stat, province=key)))
     return out
 
 
@@ -239,10 +269,7 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
             records = (r.records if r.records is not None else store.records(r.key)) if r.ok else None
             outputs = [""] * len(outs)
             if records is not None:
-                n_rows = records.shape[0]
-                outputs = [
-                    format_value(col, records[row_of_year(base, n_rows, year), p, COL[col]]) for _, p, col, year in outs
-                ]
+                outputs = [format_value(stat.outcome, evaluate(stat, records, base)) for _, stat in outs]
                 parquet.write_table(_timeseries_table(r, records, base, schema))
             values = [_param_text(r.spec.values.get(k, "")) for k in params]
             table.writerow(

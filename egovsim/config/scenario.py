@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 
 from egovsim.config.schema import KEY, NAME, build, check_range, convert, field_at, param, suggest, to_plain, type_hints
 from egovsim.config.yamlfile import load_yaml_text, read_with_extends
 from egovsim.errors import InputError, clipped
-from egovsim.provenance import REPO_ROOT
 
 # the scenario `make run`, `egovsim serve` and the browser view use when none is named
-DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "three_provinces.yaml"
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "three_provinces.yaml"
 
 PROB = {"lo": 0.0, "hi": 1.0}
 RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
@@ -491,6 +491,17 @@ class Scenario:
 
     def to_dict(self) -> dict:
         return to_plain(self)
+
+
+def years(scenario: Scenario, n_rows: int) -> np.ndarray:
+    """The decimal year of every row of a run's records (row 0: the start of `start_year`)."""
+    return scenario.start_year + np.arange(n_rows) * scenario.dt
+
+
+def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
+    """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run."""
+    k = round((year + 0.5 - scenario.start_year) / scenario.dt)
+    return min(max(k, 0), n_rows - 1)
 
 
 def check_event(ev: Event, target: type, source: str, path: str) -> None:

@@ -241,7 +241,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
     folder = Path(folder)
     provinces = list(scenario.provinces)
     params = list(study.parameters)
-    outputs = [o.name for o in study.outcomes]
+    outputs = [o.name for o in study.stats]
     made = []
 
     def get(province, output, param, index):

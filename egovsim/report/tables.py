@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario
+from egovsim.config.scenario import Scenario, row_of_year, years
 from egovsim.model.outcomes import COL, COLUMNS
 
 BAND = (5, 95)  # the percentiles of every replicate band in tables and plots
@@ -21,10 +21,6 @@ def format_value(column: str, value: float) -> str:
     if column in INTEGER_COLUMNS:
         return str(round(value))
     return format(float(value), ".10g")  # fixed precision: identical text for identical runs everywhere
-
-
-def years(scenario: Scenario, n_rows: int) -> np.ndarray:
-    return scenario.start_year + np.arange(n_rows) * scenario.dt
 
 
 def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str] | None = None) -> str:
@@ -43,12 +39,6 @@ def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str
                 [*extra.values(), year_text, key, *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS))]
             )
     return buf.getvalue()
-
-
-def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
-    """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run."""
-    k = round((year + 0.5 - scenario.start_year) / scenario.dt)
-    return min(max(k, 0), n_rows - 1)
 
 
 SUMMARY_COLUMNS = (

@@ -1,0 +1,205 @@
+"""The vocabulary every analysis file shares (sweep experiments, sensitivity studies, later calibration configs).
+
+- `AnalysisHead`: the keys that name what is analysed: the base `scenario` (relative to the file), `set`
+  overrides, `scale`, `replicates`, the master `seed`, `name` and `description`. A file's own dataclass
+  inherits them; `base_scenario` loads the scenario they describe.
+- `ParameterRange`: the range of one parameter (dotted key): `bounds`, `dist`, `source`.
+- `OutcomeStat`: one number per province (or for one province) from a run: an outcome at a year, its mean over
+  a period, its final value, or the time until it first reaches a level. `parse_outcome` reads the mapping
+  form or the short form `outcome@year` / `outcome@end`; `evaluate` computes it from a run's records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from egovsim.config.outcomes import COL, COLUMNS, outcome_range
+from egovsim.config.scenario import Scenario, load_scenario, row_of_year, years
+from egovsim.config.schema import MAX_INT, NAME, build, param, suggest
+from egovsim.config.yamlfile import referenced_file
+from egovsim.errors import InputError, clipped
+from egovsim.files import safe_name
+
+# ---- the head of every analysis file ----------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class AnalysisHead:
+    """What an analysis file analyses: its base scenario with overrides and scale, how many replicates per
+    setting and the master seed they are spawned from. Files name these keys the same way everywhere."""
+
+    scenario: str = param(doc="base scenario file, relative to the analysis file")
+    name: str = param("", text=NAME, doc="default: the file name; names the results")
+    description: str = param("")
+    set: list[str] = param(list, doc="overrides of the base scenario, key.path=value as with --set")
+    scale: float | None = param(None, lo=0.0, hi=1.0, lo_open=True, doc="scale of every province")
+    replicates: int = param(1, lo=1, hi=100_000, doc="runs per setting (common random numbers across settings)")
+    seed: int = param(0, lo=0, hi=MAX_INT, doc="master seed: sampling and replicate seeds are spawned from it")
+
+    def named(self, path: str | Path, fallback: str) -> None:
+        """Default the name to the file's name (made safe for a folder name)."""
+        if not self.name:
+            self.name = safe_name(Path(path).stem, fallback)
+
+    def base_scenario(self, path: str | Path) -> Scenario:
+        """The base scenario the file at `path` names, with its overrides and scale (errors name the file's
+        `scenario` field when the scenario file cannot be read)."""
+        return load_scenario(referenced_file(Path(path), "scenario", self.scenario), self.set, self.scale)
+
+
+# ---- a parameter's range ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ParameterRange:
+    """The range of one parameter: a search box (calibration), a sampling distribution (sensitivity) or the
+    box of a Latin hypercube (sweep, uniform only)."""
+
+    bounds: list[float] = param(doc="unif: [low, high]; norm: [mean, sd]; triang: [low, high, peak share]")
+    dist: Literal["unif", "norm", "triang", "lognorm"] = param("unif")
+    source: str = param("", doc="where the range comes from")
+
+    def validate(self, source: str, path: str) -> None:
+        if self.dist == "unif" and (len(self.bounds) != 2 or not self.bounds[0] < self.bounds[1]):
+            raise InputError(
+                source, f"{path}.bounds", f"expected [low, high] with low < high, got {clipped(self.bounds)}"
+            )
+
+    @property
+    def ends(self) -> tuple[float | None, float | None]:
+        """The lowest and highest value a draw can take (None: unbounded, as for norm and lognorm)."""
+        return (self.bounds[0], self.bounds[1]) if self.dist in ("unif", "triang") else (None, None)
+
+
+# ---- an outcome statistic ---------------------------------------------------------------------------------
+
+NATIONAL = "national"  # province: the population-weighted mean of the run's provinces
+SHORT_RE = re.compile(r"^(?P<outcome>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
+
+
+@dataclass
+class OutcomeStat:
+    """One number per province from a run: the value at a year (default: the scenario's end year), the mean
+    over a period, the final value, or the time in years after the start until the outcome first reaches a
+    level (nan, censored, if it never does). With `province`, the number of that province only (`national`:
+    the population-weighted mean of the provinces)."""
+
+    outcome: str = param(doc="an outcome column (or a derived outcome where the file allows one)")
+    stat: Literal["at", "mean", "final", "time_to"] = param("at")
+    year: int | None = param(None, doc="for stat: at (default: the scenario's end year)")
+    period: list[int] = param(list, doc="[first year, last year] for stat: mean")
+    level: float | None = param(None, doc="for stat: time_to")
+    province: str | None = param(None, doc="one province key, or 'national'; default: every province")
+    name: str = param("", text=NAME, doc="names its results (default: its short form)")
+    short: str = field(default="", init=False, repr=False, compare=False)  # the short form it was written as
+
+    def validate(self, source: str, path: str) -> None:
+        """Checks of its fields together; `parse_outcome` checks the outcome's name (the names allowed depend
+        on the file)."""
+        need = {"at": True, "mean": len(self.period) == 2, "final": True, "time_to": self.level is not None}
+        if not need[self.stat]:
+            what = {"mean": "period: [first, last]", "time_to": "level"}[self.stat]
+            raise InputError(source, f"{path}.{what.split(':')[0]}", f"stat '{self.stat}' needs {what}")
+        if self.stat == "mean" and self.period[0] > self.period[1]:
+            raise InputError(source, f"{path}.period", f"first year after last: {clipped(self.period)}")
+        bounds = outcome_range(self.outcome) if self.outcome in COL else None
+        if self.stat == "time_to" and bounds and not bounds[0] <= self.level <= bounds[1]:
+            raise InputError(
+                source,
+                f"{path}.level",
+                f"{self.outcome} lies in [{bounds[0]}, {bounds[1]}], so it never reaches {self.level}",
+            )
+
+    @property
+    def label(self) -> str:
+        """Its name, else the short form it was written in, else a short form built from its fields."""
+        if self.name or self.short:
+            return self.name or self.short
+        when = {
+            "at": str(self.year) if self.year is not None else "end",
+            "final": "final",
+            "mean": f"mean{self.period[0]}-{self.period[1]}" if len(self.period) == 2 else "mean",
+            "time_to": f"time_to{self.level:g}" if self.level is not None else "time_to",
+        }[self.stat]
+        return f"{self.outcome}@{when}" + (f".{self.province}" if self.province else "")
+
+    def years_used(self) -> list[int]:
+        return [y for y in (self.year, *self.period) if y is not None]
+
+    def check(self, scenario: Scenario, source: str, path: str) -> None:
+        """The years it reads lie in the scenario, and its province is one of the scenario's."""
+        for y in self.years_used():
+            if not scenario.start_year <= y <= scenario.end_year:
+                raise InputError(
+                    source, path, f"year {y} is outside the scenario's {scenario.start_year}-{scenario.end_year}"
+                )
+        if self.province is not None and self.province != NATIONAL and self.province not in scenario.provinces:
+            raise InputError(
+                source,
+                f"{path}.province",
+                f"unknown province {clipped(self.province)}" + suggest(self.province, scenario.provinces),
+            )
+
+
+def parse_outcome(value: Any, source: str, path: str, derived: Mapping[str, Any] | None = None) -> OutcomeStat:
+    """An OutcomeStat from a file: a mapping of its fields, or the short form `outcome@year` / `outcome@end`
+    (the value at mid-year / at the scenario's end year, every province). The outcome must be a recorded
+    column or one of `derived`. Errors name `path`."""
+    known = (*COLUMNS, *(derived or {}))
+    if isinstance(value, str):
+        m = SHORT_RE.match(value)
+        if not m:
+            raise InputError(source, path, f"expected outcome@year or outcome@end, got {clipped(value)}")
+        if m["outcome"] not in known:
+            raise InputError(source, path, f"unknown outcome {clipped(m['outcome'])}" + suggest(m["outcome"], known))
+        stat = OutcomeStat(m["outcome"], year=None if m["when"] == "end" else int(m["when"]))
+        stat.short = value
+        return stat
+    if not isinstance(value, dict):
+        raise InputError(source, path, f"expected outcome@year, outcome@end or a mapping, got {clipped(value)}")
+    stat = build(OutcomeStat, value, source, path)
+    if stat.outcome not in known:
+        raise InputError(
+            source, f"{path}.outcome", f"unknown outcome {clipped(stat.outcome)}" + suggest(stat.outcome, known)
+        )
+    return stat
+
+
+def evaluate(
+    stat: OutcomeStat,
+    records: np.ndarray,
+    scenario: Scenario,
+    derived: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+) -> np.ndarray | float:
+    """The statistic from one run's records (steps + 1, provinces, columns): an array over the provinces,
+    or a float with `stat.province`. time_to is nan (censored) where the level is never reached: the caller
+    decides how to count those."""
+    n = records.shape[0]
+    if derived and stat.outcome in derived:
+        series = np.asarray(derived[stat.outcome](records), dtype=float)
+    else:
+        series = records[:, :, COL[stat.outcome]]
+    if stat.province == NATIONAL:
+        weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
+        series = np.average(series, axis=1, weights=weights)[:, None]
+    elif stat.province is not None:
+        series = series[:, [list(scenario.provinces).index(stat.province)]]
+    if stat.stat == "at":
+        value = series[row_of_year(scenario, n, scenario.end_year if stat.year is None else stat.year)]
+    elif stat.stat == "final":
+        value = series[-1]
+    elif stat.stat == "mean":
+        first = row_of_year(scenario, n, stat.period[0]) - scenario.steps_per_year // 2
+        last = row_of_year(scenario, n, stat.period[1]) + scenario.steps_per_year // 2
+        value = np.nanmean(series[max(first, 0) : last + 1], axis=0)
+    else:
+        t = years(scenario, n) - scenario.start_year
+        reached = series >= stat.level
+        value = np.where(reached.any(axis=0), t[np.argmax(reached, axis=0)], np.nan)
+    return float(value[0]) if stat.province is not None else value
