@@ -52,31 +52,8 @@ def optimize(
     every vector evaluated before, are then taken from the store."""
     from scipy.optimize import differential_evolution
 
-    n_pop = settings.popsize * len(problem.names)
-    per_generation = n_pop * len(problem.seeds)
-    generations = settings.max_generations
-    if max_runs is not None:  # the first population costs one generation's runs too
-        if max_runs < per_generation:
-            raise InputError(
-                "--max-runs",
-                "",
-                f"differential evolution needs at least {per_generation} runs "
-                f"(popsize {settings.popsize} x {len(problem.names)} parameters x "
-                f"{len(problem.seeds)} replicates) for its first population, got {max_runs}",
-            )
-        generations = min(generations, max_runs // per_generation - 1)
-    init: Any = "latinhypercube"
-    done = 0
-    saved = read_checkpoint(checkpoint) if checkpoint is not None else None
-    if saved is not None:
-        same = (
-            saved["population"].shape == (n_pop, len(problem.names))
-            and list(saved["names"]) == problem.names
-            and np.array_equal(saved["bounds"], problem.bounds)
-            and int(saved["seed"]) == seed
-        )
-        if same:  # continue from the saved population (not bit-identical to an uninterrupted fit)
-            init, done = saved["population"], int(saved["generation"])
+    generations = _generations(problem, settings, max_runs)
+    init, done = _resumed(problem, settings, seed, checkpoint)
     evaluation = Evaluation(problem, executor, store, run)
     start = time.monotonic()
     state = {"generation": done, "stopped": "max generations", "evaluations": 0}
@@ -84,16 +61,7 @@ def optimize(
     def on_generation(intermediate_result) -> bool:
         state["generation"] += 1
         if checkpoint is not None:
-            buf = io.BytesIO()
-            np.savez(
-                buf,
-                population=intermediate_result.population,
-                names=np.array(problem.names),
-                generation=state["generation"],
-                bounds=problem.bounds,
-                seed=seed,
-            )
-            atomic_write(checkpoint, buf.getvalue())
+            write_checkpoint(checkpoint, problem, intermediate_result.population, state["generation"], seed)
         if progress is not None:
             progress(state["generation"], float(intermediate_result.fun))
         if max_time is not None and time.monotonic() - start > max_time:
@@ -120,10 +88,53 @@ def optimize(
         "optimize",
         np.asarray(result.x),
         float(result.fun),
-        int(result.nfev) * len(problem.seeds),
+        evaluation.vectors * len(problem.seeds),  # scipy's nfev counts calls of a vectorized objective
         state["stopped"],
         runs=evaluation.tally(),
     )
+
+
+def _generations(problem: FitProblem, settings: OptimizeSettings, max_runs: int | None) -> int:
+    """Generations after the first population that the settings and the run budget allow."""
+    per_generation = settings.popsize * len(problem.names) * len(problem.seeds)
+    if max_runs is None:
+        return settings.max_generations
+    if max_runs < per_generation:  # the first population costs one generation's runs too
+        raise InputError(
+            "--max-runs",
+            "",
+            f"differential evolution needs at least {per_generation} runs "
+            f"(popsize {settings.popsize} x {len(problem.names)} parameters x "
+            f"{len(problem.seeds)} replicates) for its first population, got {max_runs}",
+        )
+    return min(settings.max_generations, max_runs // per_generation - 1)
+
+
+def _resumed(problem: FitProblem, settings: OptimizeSettings, seed: int, checkpoint: Path | None) -> tuple[Any, int]:
+    """(scipy's init, generations done): the checkpoint's population when it is one of this problem, else
+    a fresh Latin hypercube."""
+    saved = read_checkpoint(checkpoint) if checkpoint is not None else None
+    if saved is not None and (
+        saved["population"].shape == (settings.popsize * len(problem.names), len(problem.names))
+        and list(saved["names"]) == problem.names
+        and np.array_equal(saved["bounds"], problem.bounds)
+        and int(saved["seed"]) == seed
+    ):  # continue from the saved population (not bit-identical to an uninterrupted fit)
+        return saved["population"], int(saved["generation"])
+    return "latinhypercube", 0
+
+
+def write_checkpoint(path: Path, problem: FitProblem, population: np.ndarray, generation: int, seed: int) -> None:
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        population=population,
+        names=np.array(problem.names),
+        generation=generation,
+        bounds=problem.bounds,
+        seed=seed,
+    )
+    atomic_write(path, buf.getvalue())
 
 
 def read_checkpoint(path: Path) -> dict | None:

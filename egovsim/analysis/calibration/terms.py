@@ -326,6 +326,7 @@ class Evaluation:
     store: Store | None = None
     run: Callable[..., dict] = run_one
     seen: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # run key -> (resumed, ok), each run once
+    vectors: int = 0  # parameter vectors evaluated (a vector asked for twice counts twice, as scipy's nfev)
 
     def __post_init__(self):
         self.base = scenario_from_dict(self.problem.scenario)
@@ -333,6 +334,7 @@ class Evaluation:
     def statistics(self, xs: Sequence[Sequence[float]]) -> np.ndarray:
         stats, results = run_vectors(self.problem, xs, self.executor, store=self.store, run=self.run, base=self.base)
         self._count(results)
+        self.vectors += len(xs)
         return stats
 
     def records(self, x: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
