@@ -402,9 +402,38 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from egovsim.analysis.calibration import run_command
+    from egovsim.analysis.calibration import calibrate, plan_calibration, print_terms
+    from egovsim.runner.runner import make_executor
 
-    return run_command(args)
+    plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install)  # before any worker
+    if args.method == "abc" and not args.quiet:  # pyabc reports each population (epsilon, acceptance) by logging
+        import logging
+
+        logging.basicConfig(format="%(name)s: %(message)s", stream=sys.stderr)
+        logging.getLogger("ABC").setLevel(logging.INFO)
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        folder, summary = calibrate(
+            plan,
+            executor=executor,
+            method=args.method,
+            out=args.out,
+            max_runs=args.max_runs,
+            max_time=args.max_time,
+            progress=not args.quiet,
+            command_line=args.command_line,
+            provenance_extra=_executor_info(args),
+        )
+    if not args.quiet:
+        print_terms(summary)
+    runs = summary.get("runs") or {}
+    if runs.get("failed"):  # the fit went on, scoring those vectors on the runs that finished
+        print(
+            f"egovsim: warning: {runs['failed']} of {runs['total']} model runs failed (see {folder / 'runs'}); "
+            "run the same command again to retry them",
+            file=sys.stderr,
+        )
+    print(folder)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

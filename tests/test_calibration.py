@@ -340,10 +340,10 @@ def test_a_damaged_abc_history_is_kept_aside_and_the_fit_starts_afresh(tmp_path,
 
 
 def test_install_replaces_the_calibrated_files_as_one_set(tmp_path, monkeypatch, capsys):
-    from egovsim.analysis import calibration
+    from egovsim.analysis.calibration import report
 
     target = tmp_path / "calibrated"
-    calibration.install_files(target, {"three.yaml": "old 3", "hue.yaml": "old hue"})
+    report.install_files(target, {"three.yaml": "old 3", "hue.yaml": "old hue"})
     calls = []
 
     def killed_after_one(path, text):
@@ -352,9 +352,9 @@ def test_install_replaces_the_calibrated_files_as_one_set(tmp_path, monkeypatch,
             raise KeyboardInterrupt
         (path.parent.mkdir(parents=True, exist_ok=True), path.write_text(text))
 
-    monkeypatch.setattr(calibration, "atomic_write", killed_after_one)
+    monkeypatch.setattr(report, "atomic_write", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
-        calibration.install_files(target, {"three.yaml": "new 3", "hue.yaml": "new hue"})
+        report.install_files(target, {"three.yaml": "new 3", "hue.yaml": "new hue"})
     assert {p.name: p.read_text() for p in target.iterdir()} == {"three.yaml": "old 3", "hue.yaml": "old hue"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calibrated"]  # nothing staged is left beside it
     monkeypatch.undo()
@@ -365,3 +365,99 @@ def test_install_replaces_the_calibrated_files_as_one_set(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{target}: --install: holds other files" in err
     assert not (tmp_path / "fit").exists()
+
+
+# ---- through the runner: stored, resumable, failure-isolated, wildcards (issue 14) --------------------------
+
+
+def test_an_interrupted_fit_resumes_from_its_stored_runs(tmp_path, monkeypatch, capsys):
+    from egovsim.runner import runner
+
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    real = runner.simulate
+    calls = []
+
+    def killed_at_21(scenario, seed):
+        calls.append(seed)
+        if len(calls) == 21:  # Ctrl-C during the first population (24 runs), before any checkpoint
+            raise KeyboardInterrupt
+        return real(scenario, seed)
+
+    monkeypatch.setattr(runner, "simulate", killed_at_21)
+    out = tmp_path / "fit"
+    args = ["calibrate", path, "--out", str(out), "--executor", "serial", "--quiet", "--max-runs", "72"]
+    assert main(args) == 130
+    assert len(list((out / "runs").glob("*.json"))) == 20 and not (out / "checkpoint.npz").exists()
+    monkeypatch.setattr(runner, "simulate", lambda scenario, seed: (calls.append(seed), real(scenario, seed))[1])
+    calls.clear()
+    assert main(args) == 0
+    runs = json.loads((out / "fit.json").read_text())["runs"]
+    assert runs["resumed"] == 20 and runs["run_now"] == len(calls) == runs["total"] - 20 and runs["failed"] == 0
+    calls.clear()
+    whole = tmp_path / "whole"  # the resumed fit is the fit an uninterrupted command makes
+    assert main([*args[:3], str(whole), *args[4:]]) == 0
+    assert len(calls) == runs["total"]
+    assert (
+        json.loads((whole / "fit.json").read_text())["parameters"]
+        == json.loads((out / "fit.json").read_text())["parameters"]
+    )
+
+
+def test_a_failing_run_gives_nan_for_its_terms_and_the_fit_goes_on(tmp_path):
+    from egovsim.analysis.calibration import Evaluation, OptimizeSettings, term_table
+    from egovsim.runner.runner import SerialExecutor, run_one
+
+    path = recovery_config(tmp_path, {"citizens.p0": 0.02, "citizens.q0": 0.3})
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, path)
+
+    def failing(scenario, values, seed):  # every run with p0 above 0.05 fails, and replicate 0 of p0 = 0.03
+        if values["citizens.p0"] > 0.05 or (values["citizens.p0"] == 0.03 and seed == problem.seeds[0]):
+            raise RuntimeError("boom")
+        return run_one(scenario, values, seed)
+
+    evaluation = Evaluation(problem, SerialExecutor(), run=failing)
+    stats = evaluation.statistics([[0.06, 0.3], [0.03, 0.3], [0.02, 0.3]])
+    assert np.isnan(stats[0]).all() and np.isnan(stats[1, 0]).all() and np.isfinite(stats[1, 1:]).all()
+    assert np.isfinite(stats[2]).all()
+    losses, met = problem.losses(stats[0])
+    assert np.isinf(losses).all() and not met.any()  # no run finished: the terms are not met
+    assert np.isfinite(problem.loss(stats[1]))  # the replicates that finished are scored
+    assert all(math.isnan(row["simulated_mean"]) for row in term_table(problem, stats[0]))
+    assert evaluation.tally() == {"total": 6, "run_now": 6, "resumed": 0, "failed": 3}
+
+    settings = OptimizeSettings(popsize=6, max_generations=3, tol=0.0)
+    fit = optimize(problem, SerialExecutor(), settings, seed=1, run=failing)
+    assert fit.runs["failed"] > 0 and fit.x[0] <= 0.05 and np.isfinite(fit.loss)
+
+
+def test_a_provinces_wildcard_is_a_calibration_parameter(tmp_path):
+    from egovsim.analysis.calibration import calibrated_scenarios, run_vectors
+    from egovsim.runner.runner import SerialExecutor
+
+    data = yaml.safe_load(CONFIG.read_text())
+    data.update(
+        scenario=str(ROOT / "scenarios" / "three_provinces.yaml"),
+        observations=str(ROOT / "calibration" / "observations.yaml"),
+        scale=0.0005,
+        end_year=2017,
+        replicates=1,
+        parameters={"provinces.*.leader.will0": {"bounds": [0.3, 0.8]}},
+        targets=[t for t in data["targets"] if t["name"] == "mic_index_2017"],
+    )
+    path = tmp_path / "wild.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config, folder = load_config(path)
+    problem = make_problem(config, folder, str(path))
+    assert {p.leader.will0 for p in problem.scenario_at([0.55]).provinces.values()} == {0.55}
+    low, high = run_vectors(problem, [[0.3], [0.8]], SerialExecutor())[0]
+    assert np.isfinite(low).all() and np.isfinite(high).all() and not np.array_equal(low, high)
+    full = load_scenario(ROOT / "scenarios" / "three_provinces.yaml")
+    files = calibrated_scenarios(problem, full, [0.55], "")
+    for key in full.provinces:  # every province's own file carries the shared value
+        assert yaml.safe_load(files[f"{key}.yaml"])["provinces"][key]["leader"]["will0"] == 0.55
+
+    data["parameters"] = {"provinces.*.leader.wil0": {"bounds": [0.3, 0.8]}}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError, match=r"parameters\.provinces\.\*\.leader\.wil0"):
+        make_problem(*load_config(path), str(path))

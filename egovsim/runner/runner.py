@@ -371,7 +371,7 @@ class ProcessPool(Executor):
             return self._pool.submit(fn, *args, **kwargs)
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
-        """Like Executor.map (calibration uses it), with the runs a dead worker took down run again."""
+        """Like Executor.map (calibration's ABC sampler uses it), with the runs a dead worker took down run again."""
         done = dict(completed(self, enumerate((fn, *args) for args in zip(*iterables))))
         return (done[i].result() for i in range(len(done)))
 

@@ -1,0 +1,140 @@
+"""The calibration file: its schema (free parameters, targets, the two methods' settings), the outcomes a
+target may name, and loading it with the observations file it refers to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from egovsim.config.schema import NAME, build, param, suggest
+from egovsim.config.yamlfile import read_yaml, referenced_file
+from egovsim.errors import InputError, clipped
+from egovsim.model.outcomes import COL, COLUMNS
+
+NATIONAL = "national"  # population-weighted mean of the run's provinces, compared with national figures
+
+
+def _relative_gap(r: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1 - r[..., COL["rural_adopted_share"]] / r[..., COL["urban_adopted_share"]]
+
+
+# outcomes computed from the recorded columns (for patterns that no single column states)
+DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "urban_rural_relative_gap": _relative_gap,
+    "ethnic_access_gap": lambda r: r[..., COL["majority_access_share"]] - r[..., COL["minority_access_share"]],
+    "access_minus_use": lambda r: r[..., COL["access_share"]] - r[..., COL["use_share_12m"]],
+    # PAPI's e-governance dimension (since 2018) scores internet access and use of e-government portals
+    "access_use_mean": lambda r: (r[..., COL["access_share"]] + r[..., COL["use_share_12m"]]) / 2,
+}
+OUTCOMES = (*COLUMNS, *DERIVED)
+
+
+# ---- the configuration file ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FreeParameter:
+    bounds: list[float] = param(doc="[low, high]: a uniform prior / search box")
+    source: str = param("", doc="where the bounds come from")
+
+    def validate(self, source: str, path: str) -> None:
+        if len(self.bounds) != 2 or not self.bounds[0] < self.bounds[1]:
+            raise InputError(
+                source, f"{path}.bounds", f"expected [low, high] with low < high, got {clipped(self.bounds)}"
+            )
+
+
+@dataclass
+class Target:
+    name: str = param(text=NAME)
+    type: Literal["value", "range", "at_least", "order"] = param()
+    outcome: str = param(doc="an outcome column or a derived outcome (calibration.DERIVED)")
+    provinces: list[str] = param(list, doc="province ids, or 'national' (population-weighted mean)")
+    years: list[int] = param(list)
+    year: int | None = param(None, doc="shorthand for years: [year]")
+    observation: str = param("", doc="id of an entry in observations.yaml (targets or citizen_targets)")
+    path: list[Any] = param(lambda: ["values"], doc="keys into that entry leading to the values")
+    observed: float | None = param(None, doc="an observed value given here (synthetic tests)")
+    sd: float = param(0.05, lo=0.0, lo_open=True, doc="uncertainty of the observation, in outcome units")
+    weight: float = param(1.0, lo=0.0)
+    minus: str = param("", doc="at_least: subtract this outcome of the same province")
+    minus_province: str = param("", doc="at_least: subtract the same outcome of this province")
+    threshold: float = param(0.0)
+    range: list[float] = param(list, doc="range: [low, high]")
+    scale: float = param(1.0, doc="model outcome x scale is compared (e.g. 10 for a 0-10 index)")
+    source: str = param("")
+
+    def validate(self, source: str, path: str) -> None:
+        if self.outcome not in OUTCOMES:
+            raise InputError(
+                source, f"{path}.outcome", f"unknown outcome {clipped(self.outcome)}" + suggest(self.outcome, OUTCOMES)
+            )
+        if self.minus and self.minus not in OUTCOMES:
+            raise InputError(source, f"{path}.minus", f"unknown outcome {clipped(self.minus)}")
+        if self.year is not None:
+            self.years = [self.year]
+        if not self.years:
+            raise InputError(source, f"{path}.years", "give year or years")
+        if self.type == "range" and (len(self.range) != 2 or self.range[0] > self.range[1]):
+            raise InputError(source, f"{path}.range", "expected [low, high]")
+        if self.type in ("value", "order") and not self.observation and self.observed is None:
+            raise InputError(source, f"{path}.observation", "a value or order target needs an observation")
+
+
+@dataclass
+class ABCSettings:
+    population_size: int = param(60, lo=5, hi=100_000)
+    max_populations: int = param(6, lo=1, hi=1000)
+    min_epsilon: float = param(1.0, lo=0.0, doc="stop when sqrt(loss) of accepted particles falls below")
+
+
+@dataclass
+class OptimizeSettings:
+    popsize: int = param(8, lo=4, hi=1000, doc="population = popsize x number of parameters")
+    max_generations: int = param(25, lo=1, hi=100_000)
+    tol: float = param(0.01, lo=0.0)
+
+
+@dataclass
+class CalibrationConfig:
+    scenario: str = param(doc="base scenario file, relative to this config file")
+    parameters: dict[str, FreeParameter] = param()
+    targets: list[Target] = param()
+    observations: str = param("observations.yaml", doc="relative to this config file")
+    scale: float | None = param(None, lo=0.0, lo_open=True, doc="citizens per person while fitting")
+    end_year: int | None = param(None, doc="last simulated year while fitting (the data end in 2024)")
+    replicates: int = param(3, lo=1, hi=1000, doc="runs per parameter vector, common random numbers")
+    seed: int = param(2024, lo=0)
+    fit_until: int | None = param(None, doc="only targets up to this year enter the loss (out-of-sample test)")
+    optimize: OptimizeSettings = param(OptimizeSettings)
+    abc: ABCSettings = param(ABCSettings)
+
+    def validate(self, source: str, path: str) -> None:
+        if not self.parameters:
+            raise InputError(source, "parameters", "at least one free parameter is required")
+        if not self.targets:
+            raise InputError(source, "targets", "at least one target is required")
+
+
+def load_config(path: str | Path) -> tuple[CalibrationConfig, Path]:
+    path = Path(path)
+    return build(CalibrationConfig, read_yaml(path), str(path)), path.parent
+
+
+def read_observations(source: str, name: str, folder: Path) -> dict:
+    """The observations file a calibration config names: a mapping whose `targets` and `citizen_targets`
+    are lists of mappings (entries with an id)."""
+    path = referenced_file(source, "observations", name, folder)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError(str(path), "(top level)", f"expected a mapping of observations, got {type(data).__name__}")
+    for section in ("targets", "citizen_targets"):
+        entries = data.get(section) or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise InputError(str(path), section, "expected a list of mappings (entries with an id)")
+    return data

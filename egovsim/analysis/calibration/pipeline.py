@@ -1,0 +1,143 @@
+"""A whole calibration as one function: check the inputs, fit (either method) on an executor, write the
+output folder. The command line (`egovsim calibrate`) only turns its arguments into these calls."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
+from egovsim.analysis.calibration.config import CalibrationConfig, load_config
+from egovsim.analysis.calibration.fit import generation_bar, optimize
+from egovsim.analysis.calibration.report import check_install, write_outputs
+from egovsim.analysis.calibration.terms import Evaluation, FitProblem, make_problem
+from egovsim.config.scenario import Scenario, load_scenario
+from egovsim.config.yamlfile import read_yaml
+from egovsim.errors import InputError, clipped
+from egovsim.files import write_json
+from egovsim.folders import claimed, fresh_outputs, new_folder
+from egovsim.provenance import provenance
+from egovsim.runner.runner import Store
+
+METHODS = ("optimize", "abc")
+
+
+@dataclass
+class Calibration:
+    """A checked calibration: its config, the problem to fit, the full base scenario (for the calibrated
+    files) and where to install them."""
+
+    path: Path
+    config: CalibrationConfig
+    problem: FitProblem
+    full: Scenario
+    install: Path | None = None
+
+
+def plan_calibration(
+    config_path: str | Path, *, fit_until: int | None = None, install: str | Path | None = None
+) -> Calibration:
+    """Read and check the calibration file, its scenario and observations, and the --install folder: bad
+    input is reported before any worker starts."""
+    config, folder = load_config(config_path)
+    problem = make_problem(config, folder, str(config_path), fit_until=fit_until)
+    full = load_scenario(folder / config.scenario)
+    if install is not None:
+        check_install(Path(install), full)
+    return Calibration(Path(config_path), config, problem, full, Path(install) if install is not None else None)
+
+
+def calibrate(
+    plan: Calibration | str | Path,
+    *,
+    executor: Executor,
+    method: str = "optimize",
+    out: str | Path | None = None,
+    max_runs: int | None = None,
+    max_time: float | None = None,
+    progress: bool = False,
+    command_line: list[str] | None = None,
+    provenance_extra: dict | None = None,
+) -> tuple[Path, dict]:
+    """Fit `plan` (a Calibration, or a calibration file's path) with `method` on `executor`, then write the
+    output folder `out` (default results/calibration-<method>-<time>): fit.json, observed_vs_simulated.csv,
+    plots, calibrated/ (and the installed copy), provenance.json. The runs are kept in out/runs: the same
+    call again with the same `out` resumes. Returns (out, the summary written to fit.json)."""
+    if method not in METHODS:
+        raise InputError("--method", "", f"expected one of {', '.join(METHODS)}, got {clipped(method)}")
+    if not isinstance(plan, Calibration):
+        plan = plan_calibration(plan)
+    out = Path(out) if out is not None else new_folder(f"calibration-{method}")
+    with claimed(out):
+        summary = _calibrate(
+            plan, executor, method, out, max_runs, max_time, progress, command_line, provenance_extra or {}
+        )
+    return out, summary
+
+
+def _calibrate(
+    plan: Calibration,
+    executor: Executor,
+    method: str,
+    out: Path,
+    max_runs: int | None,
+    max_time: float | None,
+    progress: bool,
+    command_line: list[str] | None,
+    provenance_extra: dict,
+) -> dict:
+    from egovsim.report.plots import fit_trajectories, posterior_marginals
+
+    config, problem = plan.config, plan.problem
+    store = Store(out / "runs")
+    start = time.perf_counter()
+    if method == "optimize":
+        with generation_bar(config.optimize.max_generations, not progress) as bar:
+            fit = optimize(
+                problem,
+                executor,
+                config.optimize,
+                seed=config.seed,
+                store=store,
+                max_runs=max_runs,
+                max_time=max_time,
+                checkpoint=out / "checkpoint.npz",
+                progress=bar,
+            )
+    else:
+        fit = abc(
+            problem,
+            config.abc,
+            db=out / "abc.db",
+            sampler=seeded_sampler(executor, config.seed),
+            seed=config.seed,
+            store=store,
+            max_runs=max_runs,
+            max_time=max_time,
+        )
+    # the replicates at the fitted point: from the store (the fit ran them), else run now
+    final = Evaluation(problem, executor, store)
+    stats, records = final.records(fit.x)
+    prov = provenance(
+        seeds=problem.seeds,
+        wall_time_s=time.perf_counter() - start,
+        scenario_file=str(plan.path),
+        command=command_line,
+        extra={
+            "method": method,
+            "config": read_yaml(plan.path),
+            "max_runs": max_runs,
+            "max_time": max_time,
+            **provenance_extra,
+        },
+    )
+    fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
+    summary = write_outputs(out, problem, fit, plan.full, stats, plan.install)
+    if len(records):
+        fit_trajectories(problem.scenario_at(fit.x), records, summary["terms"], out / "plots" / "fit.png")
+    if fit.posterior is not None:
+        posterior_marginals(problem.names, fit.posterior, fit.weights, problem.bounds, out / "plots" / "posterior.png")
+    write_json(out / "provenance.json", prov)  # last: it marks the folder's files as one whole set
+    return summary

@@ -1,0 +1,199 @@
+"""What a fit writes: fit.json (every term, met or not), observed_vs_simulated.csv, posterior.csv (abc), the
+calibrated scenario files (into the output folder, and installed as one set where asked)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egovsim.analysis.calibration.abcsmc import weighted_quantile
+from egovsim.analysis.calibration.fit import Fit
+from egovsim.analysis.calibration.terms import FitProblem, term_values
+from egovsim.config.scenario import Scenario, apply_values
+from egovsim.config.yamlfile import dump_yaml
+from egovsim.errors import InputError
+from egovsim.files import atomic_write, child, write_json
+from egovsim.folders import replaced
+
+
+def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
+    """One row per term: observed, simulated mean and 90% interval over replicates, loss, met, in/out of fit."""
+    per_rep = term_values(problem.terms, problem.quantities, stats)  # (replicates, terms)
+    losses, met = problem.losses(stats)
+    rows = []
+    for j, t in enumerate(problem.terms):
+        vals = per_rep[:, j]
+        finished = np.isfinite(vals).any()  # else every replicate failed
+        lo, hi = np.nanpercentile(vals, [5, 95]) if finished else (math.nan, math.nan)
+        rows.append(
+            {
+                "target": t.target,
+                "where": t.label,
+                "kind": t.kind,
+                "year": t.year,
+                "observed": t.observed
+                if t.kind == "value"
+                else (f"[{t.low}, {t.high}]" if t.kind == "range" else f">= {t.low}"),
+                "sd": t.sd,
+                "simulated_mean": float(np.nanmean(vals)) if finished else math.nan,
+                "simulated_p5": float(lo),
+                "simulated_p95": float(hi),
+                "loss": float(losses[j]),
+                "met": bool(met[j]),
+                "in_fit": problem.fitted[j],
+                "source": t.source,
+            }
+        )
+    return rows
+
+
+def grouped(names: Sequence[str], x: Sequence[float]) -> dict[str, dict[str, float]]:
+    """Parameters by province ('shared' for the rest): provinces.hue.leader.will0 -> {'hue': {'leader.will0': ..}};
+    provinces.*.leader.will0 (one value for every province) -> {'*': {'leader.will0': ..}}."""
+    out: dict[str, dict[str, float]] = {}
+    for name, value in zip(names, x):
+        parts = name.split(".")
+        group, key = (parts[1], ".".join(parts[2:])) if parts[0] == "provinces" else ("shared", name)
+        out.setdefault(group, {})[key] = round(float(value), 6)
+    return out
+
+
+def calibrated_name(name: str) -> str:
+    """The name of a calibrated scenario: still a valid name (schema.NAME, at most 64 characters)."""
+    return f"{name[:53]}_calibrated"
+
+
+def calibrated_scenarios(problem: FitProblem, full: Scenario, x: Sequence[float], header: str) -> dict[str, str]:
+    """Self-contained scenario files (every value written out) with the fitted parameters: the full run
+    (all provinces) and one per province, at the base scenario's own scale and horizon."""
+    values = problem.values(x)
+    files = {}
+    fitted = apply_values(full, values)
+    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": calibrated_name(full.name)})
+    for key in full.provinces:
+        own = {k: v for k, v in values.items() if not k.startswith("provinces.") or k.split(".")[1] in (key, "*")}
+        data = apply_values(full, own).to_dict()
+        data["provinces"] = {key: data["provinces"][key]}
+        data["name"] = calibrated_name(key)
+        files[f"{key}.yaml"] = header + dump_yaml(data)
+    return files
+
+
+def write_outputs(
+    folder: Path, problem: FitProblem, fit: Fit, full: Scenario, stats: np.ndarray, install: Path | None = None
+) -> dict:
+    """fit.json, observed_vs_simulated.csv, posterior.csv (abc) and calibrated/ into `folder`; the calibrated
+    scenario files also into `install`, as one set (see install_files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = term_table(problem, stats)
+    losses = np.array([r["loss"] for r in rows])
+    summary = {
+        "method": fit.method,
+        "stopped": fit.stopped,
+        "model_runs": fit.evaluations,
+        "loss": problem.total(losses),
+        "parameters": dict(zip(problem.names, map(float, fit.x))),
+        "by_province": grouped(problem.names, fit.x),
+        "targets_met": sum(r["met"] for r in rows if r["in_fit"]),
+        "targets_in_fit": sum(r["in_fit"] for r in rows),
+        "orderings_met": all(r["met"] for r in rows if r["kind"] == "at_least"),
+        "terms": rows,
+        "runs": fit.runs,
+        "replicates": len(problem.seeds),
+        "fit_until": problem.fit_until,
+    }
+    if fit.posterior is not None:
+        summary["posterior"] = {
+            name: {
+                "median": weighted_quantile(fit.posterior[:, j], fit.weights, 0.5),
+                "p5": weighted_quantile(fit.posterior[:, j], fit.weights, 0.05),
+                "p95": weighted_quantile(fit.posterior[:, j], fit.weights, 0.95),
+            }
+            for j, name in enumerate(problem.names)
+        }
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([*problem.names, "weight"])
+        for sample, weight in zip(fit.posterior, fit.weights):
+            w.writerow([*(format(float(v), ".8g") for v in sample), format(float(weight), ".8g")])
+        atomic_write(folder / "posterior.csv", buf.getvalue())
+    write_json(folder / "fit.json", _jsonable(summary))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(folder / "observed_vs_simulated.csv", buf.getvalue())
+    header = (
+        f"# Calibrated by `egovsim calibrate` ({fit.method}, {fit.evaluations} model runs, loss "
+        f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
+        f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
+    )
+    files = calibrated_scenarios(problem, full, fit.x, header)
+    for name, text in files.items():
+        atomic_write(child(folder / "calibrated", name), text)
+    if install is not None:
+        install_files(install, files)
+    return summary
+
+
+def installed_names(full: Scenario) -> set[str]:
+    """The names of the calibrated scenario files (calibrated_scenarios): the whole scenario and each province."""
+    return {f"{full.name}.yaml", *(f"{key}.yaml" for key in full.provinces)}
+
+
+def check_install(folder: Path, full: Scenario) -> None:
+    """--install DIR is replaced whole by the calibrated files: refuse, before fitting, a folder that holds
+    anything else (never delete a user's files)."""
+    try:
+        other = sorted(p.name for p in Path(folder).iterdir() if p.name not in installed_names(full))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if other:
+        raise InputError(
+            str(folder), "--install", f"holds other files ({other[0]}...): give a folder for the calibrated files only"
+        )
+
+
+def install_files(folder: Path, files: dict[str, str]) -> None:
+    """The calibrated scenario files into `folder`, written beside it and swapped in whole: it never holds
+    some files of one fit and some of another, even if the command is killed while installing."""
+    with replaced(folder) as new:
+        for name, text in files.items():
+            atomic_write(new / name, text)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return _jsonable(obj.item())
+    return obj
+
+
+def print_terms(summary: dict) -> None:
+    """The fit's loss and every term, met or not, on stderr."""
+    print(
+        f"loss {summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met; "
+        f"{summary['model_runs']} model runs ({summary['stopped']})",
+        file=sys.stderr,
+    )
+    for r in summary["terms"]:
+        obs = r["observed"] if isinstance(r["observed"], str) else f"{r['observed']:.4g}"
+        flag = "met" if r["met"] else "NOT met"
+        fitted = "" if r["in_fit"] else " (out of sample)"
+        print(
+            f"  {r['target']:<28} {r['where']:<22} observed {obs:<12} simulated {r['simulated_mean']:.4g} "
+            f"[{r['simulated_p5']:.3g}, {r['simulated_p95']:.3g}]  {flag}{fitted}",
+            file=sys.stderr,
+        )

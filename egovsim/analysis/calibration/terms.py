@@ -1,0 +1,364 @@
+"""Loss terms and the objective.
+
+    targets + observations -> Terms (one per observed number, ordering or pattern)
+    parameter vectors -> RunSpecs -> run_many (stored, failure-isolated) -> quantities -> loss terms -> loss
+
+Each term of the loss is visible in the outputs, so a user sees which target is met and which is not:
+- value:    ((simulated - observed) / sd)^2, met when within 2 sd;
+- range:    (distance outside [low, high] / sd)^2, met when inside;
+- at_least: (max(0, threshold - simulated) / sd)^2, met when simulated >= threshold (orderings and patterns).
+An ordering of ranks becomes one at_least term per consecutive pair of provinces (index of the better-ranked
+minus index of the next >= 0): ranks are never turned into values.
+
+Every parameter vector is evaluated by the experiment runner: replicate r of every vector runs with the r-th
+seed (common random numbers), each run is saved in the store the moment it finishes (a rerun of the same
+fit reuses it), and a run that fails gives nan for its quantities (the replicate mean is taken over the runs
+that finished; a vector with no finished run scores an infinite loss) while the fit goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egovsim.analysis.calibration.config import DERIVED, NATIONAL, CalibrationConfig, Target, read_observations
+from egovsim.config.scenario import (
+    Scenario,
+    apply_values,
+    check_real_parameter,
+    expand_wildcards,
+    load_scenario,
+    scenario_from_dict,
+    with_values,
+)
+from egovsim.config.yamlfile import referenced_file
+from egovsim.errors import InputError, clipped
+from egovsim.model.outcomes import COL
+from egovsim.report.tables import row_of_year
+from egovsim.runner.runner import RunResult, RunSpec, Store, replicate_seeds, run_many, run_one
+
+
+@dataclass(frozen=True)
+class Quantity:
+    outcome: str
+    province: str
+    year: int
+
+
+@dataclass
+class Term:
+    target: str
+    label: str  # e.g. "hue 2017"
+    kind: str  # value | range | at_least
+    plus: Quantity
+    minus: Quantity | None
+    year: int
+    sd: float
+    weight: float
+    scale: float = 1.0
+    observed: float | None = None
+    low: float = -math.inf
+    high: float = math.inf
+    source: str = ""
+
+    def score(self, simulated: float) -> tuple[float, bool]:
+        """(loss, met) for a simulated value."""
+        if not math.isfinite(simulated):
+            return math.inf, False
+        if self.kind == "value":
+            z = (simulated - self.observed) / self.sd
+            return self.weight * z * z, abs(z) <= 2
+        if self.kind == "range":
+            outside = max(self.low - simulated, 0.0, simulated - self.high)
+            z = outside / self.sd  # z * z, not z ** 2: a huge z gives an infinite loss, not OverflowError
+            return self.weight * z * z, outside == 0
+        short = max(0.0, self.low - simulated)
+        z = short / self.sd
+        return self.weight * z * z, short == 0
+
+
+def _lookup(entry: Any, keys: Sequence[Any], province: str, year: int) -> float | None:
+    """Walk `keys` into an observations entry, then index by province and by year where the data are keyed so."""
+    node = entry
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    for key in (province, year, str(year)):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+def _observation_entry(obs: dict, ident: str, source: str, field: str) -> dict:
+    for section in ("targets", "citizen_targets"):
+        for entry in obs.get(section) or []:
+            if entry.get("id") == ident:
+                return entry
+    raise InputError(source, field, f"no observation with id {clipped(ident)} in the observations file")
+
+
+def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dict, source: str) -> list[Term]:
+    """Turn targets into terms; a province or year the observations leave empty gets no term (never a guess)."""
+    provinces = list(scenario.provinces)
+    terms: list[Term] = []
+    for i, t in enumerate(config.targets):
+        where = f"targets[{i}]"
+        entry = _observation_entry(observations, t.observation, source, f"{where}.observation") if t.observation else {}
+        src = t.source or entry.get("source", "")
+        for p in t.provinces or provinces:
+            if p != NATIONAL and p not in provinces:
+                raise InputError(source, f"{where}.provinces", f"{clipped(p)} is not a province of {scenario.name}")
+        if t.minus_province and t.minus_province not in (*provinces, NATIONAL):
+            raise InputError(
+                source, f"{where}.minus_province", f"{clipped(t.minus_province)} is not a province of {scenario.name}"
+            )
+        if t.type == "order":
+            terms += _order_terms(t, entry, provinces, src, source, where)
+            continue
+        for p in t.provinces or provinces:
+            for y in t.years:
+                plus = Quantity(t.outcome, p, y)
+                minus = None
+                if t.minus:
+                    minus = Quantity(t.minus, p, y)
+                elif t.minus_province:
+                    minus = Quantity(t.outcome, t.minus_province, y)
+                term = Term(t.name, f"{p} {y}", t.type, plus, minus, y, t.sd, t.weight, t.scale, source=src)
+                if t.type == "value":
+                    term.observed = t.observed if t.observed is not None else _lookup(entry, t.path, p, y)
+                    if term.observed is None:
+                        continue
+                elif t.type == "range":
+                    term.low, term.high = t.range
+                else:
+                    term.low = t.threshold
+                terms.append(term)
+    if not terms:
+        raise InputError(source, "targets", "no target has an observed value for this scenario")
+    return terms
+
+
+def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source: str, where: str) -> list[Term]:
+    """Ranks (1 = best) of the run's provinces, as at_least terms between consecutive ranks."""
+    terms = []
+    for y in t.years:
+        ranks = {p: _lookup(entry, t.path, p, y) for p in (t.provinces or provinces)}
+        ranked = sorted((r, p) for p, r in ranks.items() if r is not None)
+        if len(ranked) < 2:
+            raise InputError(source, where, f"fewer than two provinces have a rank for {y}")
+        for (_, better), (_, worse) in itertools.pairwise(ranked):
+            terms.append(
+                Term(
+                    t.name,
+                    f"{better} > {worse} {y}",
+                    "at_least",
+                    Quantity(t.outcome, better, y),
+                    Quantity(t.outcome, worse, y),
+                    y,
+                    t.sd,
+                    t.weight,
+                    low=t.threshold,
+                    source=src,
+                )
+            )
+    return terms
+
+
+def quantities(terms: Sequence[Term]) -> list[Quantity]:
+    seen: dict[Quantity, None] = {}
+    for term in terms:
+        seen[term.plus] = None
+        if term.minus is not None:
+            seen[term.minus] = None
+    return list(seen)
+
+
+def measure_quantities(records: np.ndarray, scenario: Scenario, qs: Sequence[Quantity]) -> np.ndarray:
+    """Each quantity from one run's records (steps + 1, provinces, columns)."""
+    provinces = list(scenario.provinces)
+    weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
+    out = np.empty(len(qs))
+    for i, q in enumerate(qs):
+        row = records[row_of_year(scenario, records.shape[0], q.year)]
+        values = DERIVED[q.outcome](row) if q.outcome in DERIVED else row[:, COL[q.outcome]]
+        out[i] = np.average(values, weights=weights) if q.province == NATIONAL else values[provinces.index(q.province)]
+    return out
+
+
+def term_values(terms: Sequence[Term], qs: Sequence[Quantity], stats: np.ndarray) -> np.ndarray:
+    """Simulated value of each term from quantity statistics (..., n_quantities)."""
+    index = {q: i for i, q in enumerate(qs)}
+    cols = []
+    for t in terms:
+        v = stats[..., index[t.plus]] * t.scale
+        if t.minus is not None:
+            v = v - stats[..., index[t.minus]] * t.scale
+        cols.append(v)
+    return np.stack(cols, axis=-1)
+
+
+# ---- the problem: plain data a worker can be handed ----------------------------------------------------------
+
+
+@dataclass
+class FitProblem:
+    """What a fit needs besides the search: the base scenario (plain data), the free parameters and their
+    bounds, the replicate seeds, the quantities the runs are measured at and the loss terms."""
+
+    scenario: dict
+    names: list[str]
+    bounds: np.ndarray
+    seeds: list[int]
+    quantities: list[Quantity]
+    terms: list[Term]
+    fit_until: int | None = None
+
+    @property
+    def fitted(self) -> list[bool]:
+        return [self.fit_until is None or t.year <= self.fit_until for t in self.terms]
+
+    def values(self, x: Sequence[float]) -> dict[str, float]:
+        """The parameter values of a vector, as dotted keys (`provinces.*.` allowed)."""
+        return dict(zip(self.names, map(float, x)))
+
+    def scenario_at(self, x: Sequence[float]) -> Scenario:
+        return apply_values(scenario_from_dict(self.scenario), self.values(x))
+
+    def losses(self, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Loss and met flag of every term, scored on the replicate mean (common random numbers) of the
+        statistics of one vector (replicates, n_quantities); nan (a failed run) is left out of the mean."""
+        values = term_values(self.terms, self.quantities, replicate_mean(stats))
+        scored = [t.score(float(v)) for t, v in zip(self.terms, values)]
+        return np.array([s[0] for s in scored]), np.array([s[1] for s in scored])
+
+    def total(self, losses: np.ndarray) -> float:
+        fitted = np.array(self.fitted)
+        return float(losses[fitted].sum())
+
+    def loss(self, stats: np.ndarray) -> float:
+        """The objective: total loss of the fitted terms for one vector's statistics."""
+        return self.total(self.losses(stats)[0])
+
+
+def replicate_mean(stats: np.ndarray) -> np.ndarray:
+    """Mean over replicates (axis -2) of the runs that finished; nan where none did."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": every replicate failed
+        return np.nanmean(stats, axis=-2)
+
+
+def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until: int | None = None) -> FitProblem:
+    base = load_scenario(referenced_file(source, "scenario", config.scenario, folder), scale=config.scale)
+    values: dict[str, Any] = {}
+    if config.end_year is not None:
+        values["end_year"] = config.end_year
+    base = with_values(base, values) if values else base
+    for name, fp in config.parameters.items():  # each free parameter must be a real-valued key of the scenario
+        for key in expand_wildcards(base, {name: None}):  # provinces.*.x: the key of every province
+            check_real_parameter(base, key, fp.bounds[0], fp.bounds[1], source, f"parameters.{name}")
+    observations = read_observations(source, config.observations, folder) if config.observations else {}
+    terms = build_terms(config, base, observations, source)
+    first, last = min(t.year for t in terms), max(t.year for t in terms)
+    if last > base.end_year:
+        raise InputError(source, "end_year", f"targets reach {last} but the simulation ends in {base.end_year}")
+    if first < base.start_year:
+        raise InputError(source, "targets", f"a target is dated {first}, before the start ({base.start_year})")
+    return FitProblem(
+        base.to_dict(),
+        list(config.parameters),
+        np.array([fp.bounds for fp in config.parameters.values()], dtype=float),
+        replicate_seeds(config.seed, config.replicates),
+        quantities(terms),
+        terms,
+        fit_until if fit_until is not None else config.fit_until,
+    )
+
+
+# ---- evaluating parameter vectors through the runner --------------------------------------------------------
+
+
+def run_vectors(
+    problem: FitProblem,
+    xs: Sequence[Sequence[float]],
+    executor: Executor,
+    *,
+    store: Store | None = None,
+    run: Callable[..., dict] = run_one,
+    base: Scenario | None = None,
+) -> tuple[np.ndarray, list[RunResult]]:
+    """Every replicate of every vector through `run_many`: statistics (vectors, replicates, n_quantities),
+    nan where a run failed, and the runs (vector-major, in the order of `xs`)."""
+    base = base if base is not None else scenario_from_dict(problem.scenario)
+    label = base.name
+    n = len(problem.seeds)
+    specs = [
+        RunSpec(label, r, seed, problem.values(x), point=i)
+        for i, x in enumerate(xs)
+        for r, seed in enumerate(problem.seeds)
+    ]
+    results = run_many(specs, {label: base}, executor, store=store, run=run)
+    stats = np.full((len(xs), n, len(problem.quantities)), np.nan)
+    for i, x in enumerate(xs):
+        runs = results[i * n : (i + 1) * n]
+        if not any(r.ok for r in runs):
+            continue
+        scenario = apply_values(base, problem.values(x))  # valid: a run with these values finished
+        for r, result in enumerate(runs):
+            if result.ok:
+                stats[i, r] = measure_quantities(result.records, scenario, problem.quantities)
+    return stats, results
+
+
+@dataclass
+class Evaluation:
+    """The objective on an executor: parameter vectors -> runs (through the runner) -> total loss. It keeps
+    count of the runs it asked for, so a fit can say how many ran, were resumed from the store, or failed."""
+
+    problem: FitProblem
+    executor: Executor
+    store: Store | None = None
+    run: Callable[..., dict] = run_one
+    seen: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # run key -> (resumed, ok), each run once
+    vectors: int = 0  # parameter vectors evaluated (a vector asked for twice counts twice, as scipy's nfev)
+
+    def __post_init__(self):
+        self.base = scenario_from_dict(self.problem.scenario)
+
+    def statistics(self, xs: Sequence[Sequence[float]]) -> np.ndarray:
+        stats, results = run_vectors(self.problem, xs, self.executor, store=self.store, run=self.run, base=self.base)
+        self._count(results)
+        self.vectors += len(xs)
+        return stats
+
+    def records(self, x: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(statistics (replicates, n_quantities), records of the runs that finished) at one vector."""
+        stats, results = run_vectors(self.problem, [x], self.executor, store=self.store, run=self.run, base=self.base)
+        self._count(results)
+        finished = [r.records for r in results if r.ok]
+        return stats[0], np.stack(finished) if finished else np.empty((0,))
+
+    def _count(self, results: Sequence[RunResult]) -> None:
+        for r in results:
+            self.seen.setdefault(r.key, (r.resumed, r.ok))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """scipy's vectorized objective: x of shape (parameters, vectors) -> loss of each vector."""
+        stats = self.statistics(np.asarray(x).T)
+        return np.array([self.problem.loss(s) for s in stats])
+
+    def tally(self) -> dict:
+        """Distinct runs this evaluation asked for: run now, resumed from the store, failed."""
+        runs = list(self.seen.values())
+        return {
+            "total": len(runs),
+            "run_now": sum(not resumed for resumed, _ in runs),
+            "resumed": sum(resumed for resumed, _ in runs),
+            "failed": sum(not ok for _, ok in runs),
+        }
