@@ -76,6 +76,7 @@ serve: $(STAMP) $(ASSETS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_setup.py --fresh-clone
 
 # Drift on purpose: a separate environment with the newest versions pyproject.toml allows, not uv.lock's.
 test-latest: | $(UV)
