@@ -11,7 +11,7 @@ import yaml
 
 from egovsim.analysis.calibration import (
     NATIONAL,
-    Quantity,
+    OutcomeStat,
     Term,
     load_config,
     make_problem,
@@ -67,7 +67,7 @@ def test_ranks_become_orderings_not_values(shipped):
 
 
 def test_term_scores():
-    q = Quantity("egov_index", "hue", 2017)
+    q = OutcomeStat("egov_index", stat="at", year=2017, province="hue")
     value = Term("t", "hue 2017", "value", q, None, 2017, sd=0.05, weight=1.0, observed=0.7)
     assert value.score(0.75) == (pytest.approx(1.0), True)
     assert value.score(0.85) == (pytest.approx(9.0), False)
@@ -84,7 +84,7 @@ def test_national_quantity_is_population_weighted():
     sc = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", scale=0.002)
     sc = with_values(sc, {"end_year": 2018})
     records = simulate(sc, 1)
-    q = [Quantity("access_share", p, 2017) for p in (*sc.provinces, NATIONAL)]
+    q = [OutcomeStat("access_share", stat="at", year=2017, province=p) for p in (*sc.provinces, NATIONAL)]
     values = measure_quantities(records, sc, q)
     pops = np.array([p.population for p in sc.provinces.values()])
     assert values[-1] == pytest.approx((values[:-1] * pops).sum() / pops.sum())
@@ -112,7 +112,7 @@ def recovery_config(tmp_path, truth: dict) -> str:
     sc = with_values(sc, {"steps_per_year": 12, "end_year": 2009, **truth})
     seeds = replicate_seeds(5, 2)
     years = [2001, 2003, 2005, 2007, 2009]
-    qs = [Quantity("adopted_share", "synthetic", y) for y in years]
+    qs = [OutcomeStat("adopted_share", stat="at", year=y, province="synthetic") for y in years]
     observed = np.mean([measure_quantities(simulate(sc, s), sc, qs) for s in seeds], axis=0)
     targets = "\n".join(
         f"  - {{name: adopted_{y}, type: value, outcome: adopted_share, year: {y}, observed: {v:.6f}, sd: 0.01}}"
@@ -182,6 +182,8 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
     [
         ({"parameters": {"citizens.q00": {"bounds": [0, 1]}}}, "parameters.citizens.q00"),
         ({"parameters": {"citizens.q0": {"bounds": [0.5, 0.1]}}}, "parameters.citizens.q0.bounds"),
+        # a search box / uniform prior only, as a sweep's hypercube (issue 14)
+        ({"parameters": {"citizens.q0": {"bounds": [0.3, 0.1], "dist": "norm"}}}, "parameters.citizens.q0.dist"),
         (
             {
                 "targets": [

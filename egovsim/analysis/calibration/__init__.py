@@ -19,11 +19,9 @@ run costs only its own terms, and parameter names take `provinces.*.` like a swe
 from egovsim.analysis.calibration.abcsmc import abc, seeded_particle, seeded_sampler, weighted_quantile
 from egovsim.analysis.calibration.config import (
     DERIVED,
-    NATIONAL,
     OUTCOMES,
     ABCSettings,
     CalibrationConfig,
-    FreeParameter,
     OptimizeSettings,
     Target,
     load_config,
@@ -42,7 +40,6 @@ from egovsim.analysis.calibration.report import (
 from egovsim.analysis.calibration.terms import (
     Evaluation,
     FitProblem,
-    Quantity,
     Term,
     build_terms,
     make_problem,
@@ -50,6 +47,7 @@ from egovsim.analysis.calibration.terms import (
     run_vectors,
     term_values,
 )
+from egovsim.config.analysis import NATIONAL, OutcomeStat, ParameterRange
 
 __all__ = [
     "DERIVED",
@@ -62,9 +60,9 @@ __all__ = [
     "Evaluation",
     "Fit",
     "FitProblem",
-    "FreeParameter",
     "OptimizeSettings",
-    "Quantity",
+    "OutcomeStat",
+    "ParameterRange",
     "Target",
     "Term",
     "abc",

@@ -10,12 +10,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.schema import NAME, build, param, suggest
+from egovsim.config.analysis import AnalysisHead, ParameterRange
+from egovsim.config.schema import MAX_INT, NAME, build, param, suggest
 from egovsim.config.yamlfile import read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.model.outcomes import COL, COLUMNS
-
-NATIONAL = "national"  # population-weighted mean of the run's provinces, compared with national figures
 
 
 def _relative_gap(r: np.ndarray) -> np.ndarray:
@@ -35,18 +34,6 @@ OUTCOMES = (*COLUMNS, *DERIVED)
 
 
 # ---- the configuration file ---------------------------------------------------------------------------------
-
-
-@dataclass
-class FreeParameter:
-    bounds: list[float] = param(doc="[low, high]: a uniform prior / search box")
-    source: str = param("", doc="where the bounds come from")
-
-    def validate(self, source: str, path: str) -> None:
-        if len(self.bounds) != 2 or not self.bounds[0] < self.bounds[1]:
-            raise InputError(
-                source, f"{path}.bounds", f"expected [low, high] with low < high, got {clipped(self.bounds)}"
-            )
 
 
 @dataclass
@@ -100,16 +87,17 @@ class OptimizeSettings:
     tol: float = param(0.01, lo=0.0)
 
 
-@dataclass
-class CalibrationConfig:
-    scenario: str = param(doc="base scenario file, relative to this config file")
-    parameters: dict[str, FreeParameter] = param()
+@dataclass(kw_only=True)
+class CalibrationConfig(AnalysisHead):
+    """A calibration of one base scenario (the head keys: AnalysisHead; `name` defaults to the file's): free
+    parameters (uniform ranges: the search box / prior), targets, and the two methods' settings."""
+
+    parameters: dict[str, ParameterRange] = param(doc="range per free parameter (dotted key), dist: unif")
     targets: list[Target] = param()
     observations: str = param("observations.yaml", doc="relative to this config file")
-    scale: float | None = param(None, lo=0.0, lo_open=True, doc="citizens per person while fitting")
     end_year: int | None = param(None, doc="last simulated year while fitting (the data end in 2024)")
     replicates: int = param(3, lo=1, hi=1000, doc="runs per parameter vector, common random numbers")
-    seed: int = param(2024, lo=0)
+    seed: int = param(2024, lo=0, hi=MAX_INT, doc="master seed: the search and replicate seeds are spawned from it")
     fit_until: int | None = param(None, doc="only targets up to this year enter the loss (out-of-sample test)")
     optimize: OptimizeSettings = param(OptimizeSettings)
     abc: ABCSettings = param(ABCSettings)
@@ -117,13 +105,22 @@ class CalibrationConfig:
     def validate(self, source: str, path: str) -> None:
         if not self.parameters:
             raise InputError(source, "parameters", "at least one free parameter is required")
+        for key, rng in self.parameters.items():  # a search box / uniform prior, as a sweep's hypercube
+            if rng.dist != "unif":
+                raise InputError(
+                    source,
+                    f"parameters.{key}.dist",
+                    f"calibration searches a uniform box: expected unif, got {rng.dist}",
+                )
         if not self.targets:
             raise InputError(source, "targets", "at least one target is required")
 
 
 def load_config(path: str | Path) -> tuple[CalibrationConfig, Path]:
     path = Path(path)
-    return build(CalibrationConfig, read_yaml(path), str(path)), path.parent
+    config = build(CalibrationConfig, read_yaml(path), str(path))
+    config.named(path, "calibration")
+    return config, path.parent
 
 
 def read_observations(source: str, name: str, folder: Path) -> dict:

@@ -14,7 +14,7 @@ from egovsim.analysis.calibration.fit import generation_bar, optimize
 from egovsim.analysis.calibration.report import check_install, write_outputs
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, make_problem
 from egovsim.config.scenario import Scenario, load_scenario
-from egovsim.config.yamlfile import read_yaml
+from egovsim.config.yamlfile import read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.files import write_json
 from egovsim.folders import claimed, fresh_outputs, new_folder
@@ -43,7 +43,7 @@ def plan_calibration(
     input is reported before any worker starts."""
     config, folder = load_config(config_path)
     problem = make_problem(config, folder, str(config_path), fit_until=fit_until)
-    full = load_scenario(folder / config.scenario)
+    full = load_scenario(referenced_file(config_path, "scenario", config.scenario), config.set)  # own scale
     if install is not None:
         check_install(Path(install), full)
     return Calibration(Path(config_path), config, problem, full, Path(install) if install is not None else None)

@@ -29,28 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from egovsim.analysis.calibration.config import DERIVED, NATIONAL, CalibrationConfig, Target, read_observations
+from egovsim.analysis.calibration.config import DERIVED, CalibrationConfig, Target, read_observations
+from egovsim.config.analysis import NATIONAL, OutcomeStat, evaluate
 from egovsim.config.scenario import (
     Scenario,
     apply_values,
     check_real_parameter,
     expand_wildcards,
-    load_scenario,
     scenario_from_dict,
     with_values,
 )
-from egovsim.config.yamlfile import referenced_file
 from egovsim.errors import InputError, clipped
-from egovsim.model.outcomes import COL
-from egovsim.report.tables import row_of_year
 from egovsim.runner.runner import RunResult, RunSpec, Store, replicate_seeds, run_many, run_one
-
-
-@dataclass(frozen=True)
-class Quantity:
-    outcome: str
-    province: str
-    year: int
 
 
 @dataclass
@@ -58,8 +48,8 @@ class Term:
     target: str
     label: str  # e.g. "hue 2017"
     kind: str  # value | range | at_least
-    plus: Quantity
-    minus: Quantity | None
+    plus: OutcomeStat  # stat "at" a year, of one province or national
+    minus: OutcomeStat | None
     year: int
     sd: float
     weight: float
@@ -124,12 +114,12 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
             continue
         for p in t.provinces or provinces:
             for y in t.years:
-                plus = Quantity(t.outcome, p, y)
+                plus = at_year(t.outcome, p, y)
                 minus = None
                 if t.minus:
-                    minus = Quantity(t.minus, p, y)
+                    minus = at_year(t.minus, p, y)
                 elif t.minus_province:
-                    minus = Quantity(t.outcome, t.minus_province, y)
+                    minus = at_year(t.outcome, t.minus_province, y)
                 term = Term(t.name, f"{p} {y}", t.type, plus, minus, y, t.sd, t.weight, t.scale, source=src)
                 if t.type == "value":
                     term.observed = t.observed if t.observed is not None else _lookup(entry, t.path, p, y)
@@ -159,8 +149,8 @@ def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source:
                     t.name,
                     f"{better} > {worse} {y}",
                     "at_least",
-                    Quantity(t.outcome, better, y),
-                    Quantity(t.outcome, worse, y),
+                    at_year(t.outcome, better, y),
+                    at_year(t.outcome, worse, y),
                     y,
                     t.sd,
                     t.weight,
@@ -171,35 +161,35 @@ def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source:
     return terms
 
 
-def quantities(terms: Sequence[Term]) -> list[Quantity]:
-    seen: dict[Quantity, None] = {}
+def at_year(outcome: str, province: str, year: int) -> OutcomeStat:
+    """The quantity a term compares: `outcome` (a column or one of DERIVED) of `province` (or `national`, the
+    population-weighted mean) at mid-`year`."""
+    return OutcomeStat(outcome, stat="at", year=year, province=province)
+
+
+def quantities(terms: Sequence[Term]) -> list[OutcomeStat]:
+    """The distinct quantities the terms compare, in order of first use (keyed on their labels)."""
+    seen: dict[str, OutcomeStat] = {}
     for term in terms:
-        seen[term.plus] = None
+        seen.setdefault(term.plus.label, term.plus)
         if term.minus is not None:
-            seen[term.minus] = None
-    return list(seen)
+            seen.setdefault(term.minus.label, term.minus)
+    return list(seen.values())
 
 
-def measure_quantities(records: np.ndarray, scenario: Scenario, qs: Sequence[Quantity]) -> np.ndarray:
+def measure_quantities(records: np.ndarray, scenario: Scenario, qs: Sequence[OutcomeStat]) -> np.ndarray:
     """Each quantity from one run's records (steps + 1, provinces, columns)."""
-    provinces = list(scenario.provinces)
-    weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
-    out = np.empty(len(qs))
-    for i, q in enumerate(qs):
-        row = records[row_of_year(scenario, records.shape[0], q.year)]
-        values = DERIVED[q.outcome](row) if q.outcome in DERIVED else row[:, COL[q.outcome]]
-        out[i] = np.average(values, weights=weights) if q.province == NATIONAL else values[provinces.index(q.province)]
-    return out
+    return np.array([evaluate(q, records, scenario, DERIVED) for q in qs], dtype=float)
 
 
-def term_values(terms: Sequence[Term], qs: Sequence[Quantity], stats: np.ndarray) -> np.ndarray:
+def term_values(terms: Sequence[Term], qs: Sequence[OutcomeStat], stats: np.ndarray) -> np.ndarray:
     """Simulated value of each term from quantity statistics (..., n_quantities)."""
-    index = {q: i for i, q in enumerate(qs)}
+    index = {q.label: i for i, q in enumerate(qs)}
     cols = []
     for t in terms:
-        v = stats[..., index[t.plus]] * t.scale
+        v = stats[..., index[t.plus.label]] * t.scale
         if t.minus is not None:
-            v = v - stats[..., index[t.minus]] * t.scale
+            v = v - stats[..., index[t.minus.label]] * t.scale
         cols.append(v)
     return np.stack(cols, axis=-1)
 
@@ -216,7 +206,7 @@ class FitProblem:
     names: list[str]
     bounds: np.ndarray
     seeds: list[int]
-    quantities: list[Quantity]
+    quantities: list[OutcomeStat]
     terms: list[Term]
     fit_until: int | None = None
 
@@ -255,7 +245,7 @@ def replicate_mean(stats: np.ndarray) -> np.ndarray:
 
 
 def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until: int | None = None) -> FitProblem:
-    base = load_scenario(referenced_file(source, "scenario", config.scenario, folder), scale=config.scale)
+    base = config.base_scenario(source)
     values: dict[str, Any] = {}
     if config.end_year is not None:
         values["end_year"] = config.end_year
