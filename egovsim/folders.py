@@ -131,6 +131,7 @@ def remove_unused() -> None:
     for folder in _MADE:
         with contextlib.suppress(OSError):
             folder.rmdir()
+    _MADE.clear()
 
 
 def _entries(folder: Path) -> list[Path]:
