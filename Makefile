@@ -12,9 +12,10 @@ ASSETS      := $(VENV)/.solara-assets
 SCENARIO    ?= scenarios/three_provinces.yaml
 PYTEST_ARGS ?=
 
-# uv itself, pinned, installed from PyPI into .tools/ (set UV=... to use another one).
+# uv itself, pinned, installed from PyPI into .tools/ (set UV=... to use another one, e.g. UV=uv).
 UV_VERSION  := 0.13.9
 UV          ?= .tools/bin/uv
+UV_DEP      := $(filter .tools/bin/uv,$(UV))
 # uv must not download interpreters (CI reaches the package registries only): use the machine's 3.12.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -35,18 +36,21 @@ help:
 	@echo "make test-latest  - the tests on the newest versions pyproject.toml allows (.venv-latest; not in CI)"
 	@echo "make format       - apply ruff's formatting and safe fixes"
 
-.tools/bin/uv:
+# Redone when the Makefile (and so UV_VERSION) changes; a half-finished earlier install is removed first.
+.tools/bin/uv: Makefile
 	@test -n "$(PYTHON_BOOT)" || { echo "egovsim needs Python >= 3.12 (python3.12 not found)"; exit 2; }
+	@$(PYTHON_BOOT) -m pip --version >/dev/null 2>&1 || $(PYTHON_BOOT) -m ensurepip --upgrade >/dev/null
+	rm -rf .tools
 	$(PYTHON_BOOT) -m pip install --quiet --disable-pip-version-check --target .tools "uv==$(UV_VERSION)"
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml uv.lock | $(UV)
+$(STAMP): pyproject.toml uv.lock | $(UV_DEP)
 	@test -n "$(PYTHON_BOOT)" || { echo "egovsim needs Python >= 3.12 (python3.12 not found)"; exit 2; }
 	$(UV) sync --locked --quiet --python $(PYTHON_BOOT) --extra test --extra bench
 	@touch $(STAMP)
 
-lock: | $(UV)
+lock: | $(UV_DEP)
 	$(UV) lock --python $(PYTHON_BOOT)
 
 # Solara's page loads its front end from a CDN; install it from the npm registry (npm pack) into Solara's
@@ -74,12 +78,13 @@ test: lint $(ASSETS)
 serve: $(STAMP) $(ASSETS)
 	$(BIN)/egovsim serve $(SCENARIO)
 
+# run.py exits 1 when a target is not met; the set-up timings still run, and make reports the failure.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/bench_setup.py --fresh-clone
+	$(BIN)/python benchmarks/run.py; status=$$?; \
+	$(BIN)/python benchmarks/bench_setup.py --fresh-clone && exit $$status
 
 # Drift on purpose: a separate environment with the newest versions pyproject.toml allows, not uv.lock's.
-test-latest: | $(UV)
+test-latest: | $(UV_DEP)
 	rm -rf .venv-latest
 	$(UV) venv --quiet --python $(PYTHON_BOOT) .venv-latest
 	VIRTUAL_ENV=.venv-latest $(UV) pip install --quiet --upgrade --resolution highest -e '.[test,bench]'

@@ -1,4 +1,4 @@
-"""The vocabulary every analysis file shares (sweep experiments, sensitivity studies, later calibration configs).
+"""The vocabulary every analysis file shares (sweep experiments, sensitivity studies, calibration configs).
 
 - `AnalysisHead`: the keys that name what is analysed: the base `scenario` (relative to the file), `set`
   overrides, `scale`, `replicates`, the master `seed`, `name` and `description`. A file's own dataclass
@@ -171,6 +171,13 @@ def parse_outcome(value: Any, source: str, path: str, derived: Mapping[str, Any]
     return stat
 
 
+def national_mean(values: np.ndarray, scenario: Scenario, axis: int) -> np.ndarray:
+    """The provinces' population-weighted mean along the provinces' `axis`: what a national figure is compared
+    with (the provinces modelled stand in for the country)."""
+    weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
+    return np.average(values, axis=axis, weights=weights)
+
+
 def evaluate(
     stat: OutcomeStat,
     records: np.ndarray,
@@ -186,8 +193,7 @@ def evaluate(
     else:
         series = records[:, :, COL[stat.outcome]]
     if stat.province == NATIONAL:
-        weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
-        series = np.average(series, axis=1, weights=weights)[:, None]
+        series = national_mean(series, scenario, axis=1)[:, None]
     elif stat.province is not None:
         series = series[:, [list(scenario.provinces).index(stat.province)]]
     if stat.stat == "at":

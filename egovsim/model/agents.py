@@ -2,7 +2,7 @@
 
 Leaders and the central government are few and decide with Python logic. Civil servants and citizens are many:
 their state lives in numpy arrays and their rules run over whole arrays (population.py, with compiled loops in
-kernels.py; plain.py states the same rules the direct way, as the reference); the `CivilServant` and `Citizen`
+kernels.py; reference.py states the same rules the direct way, as the reference); the `CivilServant` and `Citizen`
 agents here are Mesa views onto one row of those arrays, for inspection, agent-level data and the browser view.
 """
 

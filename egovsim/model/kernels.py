@@ -2,7 +2,7 @@
 a step, compiled by numba (nopython) on first use and cached on disk next to this file: about 12 s the very first
 time, about 0.4 s in a new process after that.
 
-The rules have two implementations: these loops, and plain.py, which states each rule the direct way (every
+The rules have two implementations: these loops, and reference.py, which states each rule the direct way (every
 citizen's and civil servant's every quantity every step, every aggregate a full count); tests/test_kernels.py
 checks that they agree.
 
@@ -339,7 +339,7 @@ def _adopt(cit, constants, step):
     whose threshold is reached go into cit.rows, and their count is returned.
 
     hazard dt = (rate_p + q_dt_i x user neighbours_i) x exp(log multiplier), with the log multiplier of
-    plain.PlainCitizens.adoption_hazard in the stored form of literacy (1 - lit_gap G_g) and trust
+    reference.PlainCitizens.adoption_hazard in the stored form of literacy (1 - lit_gap G_g) and trust
     (1 - distrust H_p): const_g + lit_coef_g lit_gap_i + trust_coef_p distrust_i + gain_p x served by a genuine
     civil servant_i (usefulness = online share x reliability, ease = usability x language x literacy), capped at
     `cap`; without betas the first factor alone."""

@@ -10,15 +10,14 @@ import numpy as np
 
 from egovsim.config.scenario import Scenario
 from egovsim.errors import InputError, clipped
-from egovsim.model import population
-from egovsim.model import reference as plain
+from egovsim.model import population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.model.population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
 
 # Which implementation of the rules runs (tests/test_kernels.py checks they agree):
 #   numba  population.Citizens, CivilService and measure: compiled loops (kernels.py), the default
-#   plain  plain.PlainCitizens, PlainCivilService and measure: the rules written the direct way, every agent every
+#   plain  reference.PlainCitizens, PlainCivilService and measure: the rules written the direct way, every agent every
 #          step, every outcome a full count
 # Chosen per model (EGovModel(..., engine=)) or for a whole process with the environment variable EGOVSIM_ENGINE.
 ENGINES = ("numba", "plain")
@@ -40,7 +39,7 @@ def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generat
     if engine == "numba":
         return Citizens(scenario, rng, civil_service)
     if engine == "plain":
-        return plain.PlainCitizens(scenario, rng, civil_service)
+        return reference.PlainCitizens(scenario, rng, civil_service)
     raise ValueError(f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}")
 
 
@@ -70,12 +69,12 @@ class EGovModel(mesa.Model):
 
         self.central = CentralGovernment(self, scenario.central)
         engine = engine or default_engine()
-        reference = engine == "plain"  # civil servants and outcomes the direct way too
-        self.civil_service = (plain.PlainCivilService if reference else CivilService)(scenario, self.rng)
+        direct = engine == "plain"  # civil servants and outcomes the direct way too
+        self.civil_service = (reference.PlainCivilService if direct else CivilService)(scenario, self.rng)
         self.citizens = make_citizens(engine, scenario, self.rng, self.civil_service)
         self.citizens_per_servant = np.bincount(self.citizens.civil_servant, minlength=self.civil_service.n)
         self.civil_service.serve(self.citizens_per_servant)
-        self._measure = plain.measure if reference else population.measure
+        self._measure = reference.measure if direct else population.measure
         w = scenario.egov_index
         self.index_weights = np.array([w.infrastructure, w.internal_use, w.online_services, w.citizen_uptake])
         self.leaders = [

@@ -11,7 +11,7 @@ the order citizens -> civil servants -> leaders, so each reads the others' state
 (synchronous update; results do not depend on agent order).
 
 The rules have two implementations: this fast path (`Citizens`, `CivilService` and `measure`, whose loops are
-compiled in kernels.py) and the reference in plain.py (`PlainCitizens`, `PlainCivilService` and its `measure`),
+compiled in kernels.py) and the reference in reference.py (`PlainCitizens`, `PlainCivilService` and its `measure`),
 which states each rule the direct way (every agent's every quantity updated every step, every aggregate a full
 count); tests/test_kernels.py checks the two agree.
 

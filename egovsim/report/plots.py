@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from egovsim.config.analysis import NATIONAL, national_mean
 from egovsim.config.observations import egov_index_points
 from egovsim.config.scenario import Scenario
 from egovsim.files import atomic_write, child
@@ -167,10 +168,9 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
     and for the population-weighted mean of the provinces ('national' targets)."""
     t = years(scenario, records.shape[1])
     keys = list(scenario.provinces)
-    panels = [*keys, "national"]
+    panels = [*keys, NATIONAL]
     fig, axes = figure(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True)
     axes = axes[0]
-    weights = np.array([p.population for p in scenario.provinces.values()], dtype=float)
     series = (
         ("egov_index", "e-government index", "tab:blue"),
         ("access_share", "internet at home", "0.5"),
@@ -179,8 +179,8 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
     )
     for ax, panel in zip(axes, panels):
         for col, label, color in series:
-            if panel == "national":
-                data = np.average(records[:, :, :, COL[col]], axis=2, weights=weights)
+            if panel == NATIONAL:
+                data = national_mean(records[:, :, :, COL[col]], scenario, axis=2)
             else:
                 data = records[:, :, keys.index(panel), COL[col]]
             band_line(ax, t, data, label, color=color)
