@@ -531,9 +531,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_engine() -> None:
-    """EGOVSIM_ENGINE names an engine (model.ENGINES): checked before any run, so a typo is one line, not a
+    """EGOVSIM_ENGINE names an engine (config.engine.ENGINES): checked before any run, so a typo is one line, not a
     failure of every run in the workers."""
-    from egovsim.model.model import default_engine
+    from egovsim.config.engine import default_engine
 
     default_engine()
 

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import mesa
 import numpy as np
 
+from egovsim.config.engine import ENGINES, default_engine
 from egovsim.config.scenario import Scenario
-from egovsim.errors import InputError, clipped
+from egovsim.errors import clipped
 from egovsim.model import population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.model.population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
-
-# Which implementation of the rules runs (tests/test_kernels.py checks they agree):
-#   numba  population.Citizens, CivilService and measure: compiled loops (kernels.py), the default
-#   plain  reference.PlainCitizens, PlainCivilService and measure: the rules written the direct way, every agent every
-#          step, every outcome a full count
-# Chosen per model (EGovModel(..., engine=)) or for a whole process with the environment variable EGOVSIM_ENGINE.
-ENGINES = ("numba", "plain")
-
-
-def default_engine() -> str:
-    engine = os.environ.get("EGOVSIM_ENGINE", "").strip().lower()
-    if engine in ENGINES:
-        return engine
-    if engine:
-        raise InputError(
-            "EGOVSIM_ENGINE", "", f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}"
-        )
-    return "numba"
 
 
 def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
