@@ -103,7 +103,7 @@ def apply_levers(
             values[at + "training"] = min(100.0, pol.training * float(training))
         if infrastructure != 1:
             values[at + "infrastructure"] = min(100.0, pol.infrastructure * float(infrastructure))
-        if software_strategy in ("local", "fragmented") and software_strategy != pol.software_strategy:
+        if software_strategy in ("local", "fragmented", "platform") and software_strategy != pol.software_strategy:
             values[at + "software_strategy"] = software_strategy
         if enforcement != 1:
             values[at + "detection_prob"] = min(1.0, pol.detection_prob * float(enforcement))
@@ -598,7 +598,7 @@ def model_params(base: Scenario) -> dict:
         "software_strategy": {
             "type": "Select",
             "value": AS_SCENARIO,
-            "values": [AS_SCENARIO, "local", "fragmented"],
+            "values": [AS_SCENARIO, "local", "fragmented", "platform"],
             "label": "Software strategy",
         },
         "enforcement": {

@@ -345,9 +345,17 @@ class IndexWeights:
 class Policy:
     """A province's policy levers. Events can change any of them at a date."""
 
-    software_strategy: Literal["local", "fragmented"] = param(
-        "fragmented", doc="local: one integrated system built by local IT staff; fragmented: procured systems"
+    software_strategy: Literal["local", "fragmented", "platform"] = param(
+        "fragmented",
+        doc="local: one integrated system built by local IT staff; fragmented: separately procured systems; "
+        "platform: one vendor's integrated platform (the VNPT i-gate/i-office kind)",
     )
+    own_plan: float = param(
+        0.0,
+        **PROB,
+        doc="1 once the province has its own e-government action plan (events of kind own_action_plan)",
+    )
+    agency_it: float = param(1.0, **SPEND, doc="spending on government agencies' IT equipment")
     infrastructure: float = param(1.0, **SPEND, doc="infrastructure spending (raises internet access)")
     rural_targeting: float = param(
         1.0, lo=0.0, hi=10.0, doc="per-capita infrastructure spending in rural areas relative to urban"
@@ -393,6 +401,7 @@ class CentralState:
     roadmap_clarity: float = param(0.1, **PROB, doc="R: clarity of the central e-government roadmap")
     portal_services: float = param(0.0, **PROB, doc="share of procedures offered on the national portal")
     mandate: float = param(0.0, **PROB, doc="national mandate to use e-office systems (floor for provinces)")
+    vneid: float = param(0.0, **PROB, doc="1 once VNeID is the national portal's single login (1 July 2024)")
 
 
 @dataclass

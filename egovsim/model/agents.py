@@ -51,7 +51,7 @@ class CentralGovernment(mesa.Agent):
     def __init__(self, model: mesa.Model, config: CentralConfig):
         super().__init__(model)
         self.enabled = config.enabled
-        self.levers = config.initial if config.enabled else CentralState(0.0, 0.0, 0.0)
+        self.levers = config.initial if config.enabled else CentralState(0.0, 0.0, 0.0, 0.0)
         self.timeline = Timeline(config.events if config.enabled else [])
         self.history: list[tuple[float, str]] = []
 
