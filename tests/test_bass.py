@@ -39,7 +39,7 @@ def test_validation_scenario_sets_every_rule_neutral():
     sc = load_scenario(BASS)
     assert sc.network.kind == "well_mixed"
     assert not sc.central.enabled
-    sections = [sc.citizens, sc.civil_servants, sc.leaders, sc.services, *sc.provinces.values()]
+    sections = [sc.citizens, sc.access, sc.civil_servants, sc.leaders, sc.services, *sc.provinces.values()]
     for section in sections:
         for f in dataclasses.fields(section):
             if has_neutral(f):
@@ -103,3 +103,57 @@ def test_sparse_network_stays_at_or_below_bass():
     bass = bass_closed_form(np.arange(mean.size), p, q)
     assert np.all(mean <= bass + 0.01)
     assert mean[10] < bass[10] - 0.02  # clustering slows the take-off visibly
+
+
+def access_closed_form(t, a0: float, a_max: float, base: float, broadband: float, takeoff: float):
+    """E[A(t)] = A0 + (A_max - A0)(1 - exp(-H(t))), H(t) = a_0 t + a_mb (t - T_mb)_+ (t, T_mb in years from
+    the start; a take-off before the start acts from the start): reachable citizens without access get it at a
+    rate that steps up at the take-off."""
+    t = np.asarray(t, dtype=float)
+    hazard = base * t + broadband * np.maximum(t - max(takeoff, 0.0), 0.0)
+    return a0 + (a_max - a0) * (1 - np.exp(-hazard))
+
+
+@pytest.mark.parametrize("takeoff", [2007.3, 2031.0, 1995.0], ids=["inside", "after", "before"])
+def test_access_closed_form(takeoff):
+    """Access with no imitation, no group, income or infrastructure factor and adoption off (docs/design-model-v2.md
+    11.5): the mean access share over 20 seeds lies within 4 standard errors of the closed form at every year,
+    for a take-off inside the run (mid-month, so the step in the hazard falls inside a step) and outside it."""
+    a0, a_max, base, broadband = 0.1, 0.8, 0.05, 0.5
+    sc = with_values(
+        load_scenario(BASS),
+        {
+            "steps_per_year": 12,
+            "citizens.p0": 0.0,
+            "citizens.q0": 0.0,
+            "access.initial": a0,
+            "access.ceiling": a_max,
+            "access.base_rate": base,
+            "access.broadband_rate": broadband,
+            "access.takeoff_year": takeoff,
+        },
+    )
+    assert sc.provinces["synthetic"].grdp_per_capita is None  # income at the reference: factor 1
+    spy, n, seeds = sc.steps_per_year, sc.provinces["synthetic"].population, range(20)
+    mean = np.mean([simulate(sc, s)[::spy, 0, COL["access_share"]] for s in seeds], axis=0)
+    t = np.arange(mean.size)
+    expected = access_closed_form(t, a0, a_max, base, broadband, takeoff - sc.start_year)
+    se = np.sqrt(expected * (1 - expected) / (n * len(seeds)))  # citizens are independent: binomial
+    assert np.all(np.abs(mean - expected) < 4 * se), np.max(np.abs(mean - expected) / se)
+    assert mean[-1] < a_max  # nobody beyond the ceiling
+
+
+def test_the_takeoff_moves_the_hazard_continuously():
+    """The access rate over a step is the exact integral of a_0 + a_mb 1{t >= T_mb} over the step / dt, so summed
+    over the run it is H(t) whatever the take-off date, and it moves continuously with T_mb within a step."""
+    from egovsim.config.scenario import AccessParams
+    from egovsim.model.population import mean_access_rate
+
+    dt, start, steps = 1 / 12, 2010.0, 120
+    for takeoff in (2009.0, 2013.0, 2013.04, 2014.987, 2025.0):
+        a = AccessParams(base_rate=0.03, broadband_rate=0.7, takeoff_year=takeoff)
+        integral = sum(mean_access_rate(a, start + k * dt, dt) * dt for k in range(steps))
+        t = steps * dt
+        assert integral == pytest.approx(0.03 * t + 0.7 * max(0.0, start + t - max(takeoff, start)), abs=1e-9)
+    shifted = [mean_access_rate(AccessParams(takeoff_year=2013.0 + x), 2013.0, dt) for x in np.linspace(0, dt, 11)]
+    assert np.all(np.diff(shifted) < 0) and shifted[-1] == AccessParams().base_rate

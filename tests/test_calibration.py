@@ -209,8 +209,8 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
         ({"replicates": 0}, "replicates"),
         ({"parameters": {"services.n_procedures": {"bounds": [10, 40]}}}, "parameters.services.n_procedures"),
         (
-            {"parameters": {"provinces.hue.leader.will0": {"bounds": [0.5, 1.5]}}},
-            "parameters.provinces.hue.leader.will0",
+            {"parameters": {"provinces.hue.leader.will_effect": {"bounds": [0.5, 3.0]}}},
+            "parameters.provinces.hue.leader.will_effect",
         ),
         (
             {
@@ -444,22 +444,22 @@ def test_a_provinces_wildcard_is_a_calibration_parameter(tmp_path):
         scale=0.0005,
         end_year=2017,
         replicates=1,
-        parameters={"provinces.*.leader.will0": {"bounds": [0.3, 0.8]}},
+        parameters={"provinces.*.leader.will_effect": {"bounds": [-1.0, 1.0]}},
         targets=[t for t in data["targets"] if t["name"] == "mic_index_2017"],
     )
     path = tmp_path / "wild.yaml"
     path.write_text(yaml.safe_dump(data))
     config, folder = load_config(path)
     problem = make_problem(config, folder, str(path))
-    assert {p.leader.will0 for p in problem.scenario_at([0.55]).provinces.values()} == {0.55}
-    low, high = run_vectors(problem, [[0.3], [0.8]], SerialExecutor())[0]
+    assert {p.leader.will_effect for p in problem.scenario_at([0.55]).provinces.values()} == {0.55}
+    low, high = run_vectors(problem, [[-1.0], [1.0]], SerialExecutor())[0]
     assert np.isfinite(low).all() and np.isfinite(high).all() and not np.array_equal(low, high)
     full = load_scenario(ROOT / "scenarios" / "three_provinces.yaml")
     files = calibrated_scenarios(problem, full, [0.55], "")
     for key in full.provinces:  # every province's own file carries the shared value
-        assert yaml.safe_load(files[f"{key}.yaml"])["provinces"][key]["leader"]["will0"] == 0.55
+        assert yaml.safe_load(files[f"{key}.yaml"])["provinces"][key]["leader"]["will_effect"] == 0.55
 
-    data["parameters"] = {"provinces.*.leader.wil0": {"bounds": [0.3, 0.8]}}
+    data["parameters"] = {"provinces.*.leader.will_efect": {"bounds": [-1.0, 1.0]}}
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match=r"parameters\.provinces\.\*\.leader\.wil0"):
+    with pytest.raises(InputError, match=r"parameters\.provinces\.\*\.leader\.will_efect"):
         make_problem(*load_config(path), str(path))

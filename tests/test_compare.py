@@ -139,7 +139,9 @@ def test_compare_over_posterior_draws(tmp_path, capsys):
 
     post = tmp_path / "cal"
     post.mkdir()
-    (post / "posterior.csv").write_text("citizens.q0,provinces.hue.leader.will0,weight\n0.1,0.7,0.5\n0.5,0.9,0.5\n")
+    (post / "posterior.csv").write_text(
+        "citizens.q0,provinces.hue.leader.will_effect,weight\n0.1,0.7,0.5\n0.5,0.9,0.5\n"
+    )
     hue = ROOT / "scenarios" / "hue.yaml"
     common = [
         "--replicates",

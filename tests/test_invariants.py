@@ -72,8 +72,7 @@ def test_model_leaves_mesa_its_scenario_and_the_egovsim_scenario_untouched():
 
 def test_no_access_means_no_use():
     sc = small(
-        **{f"provinces.{p}.access_initial": 0.0 for p in ("hue", "daklak", "bentre")},
-        **{"citizens.access_rate": 0.0, "citizens.access_imitation": 0.0},
+        **{"access.initial": 0.0, "access.base_rate": 0.0, "access.broadband_rate": 0.0, "access.imitation": 0.0},
     )
     model = EGovModel(sc, seed=5, collect=False)
     records = model.run()
@@ -94,6 +93,7 @@ def test_every_user_has_access():
 # lever, stronger value, outcome that is its direct target, direction (+1: never lower; -1: never higher)
 LEVERS = [
     ("provinces.bentre.policy.infrastructure", 3.0, "access_share", +1, "bentre"),
+    ("access.ceiling", 0.95, "access_share", +1, "bentre"),  # nested reachable sets
     ("provinces.bentre.policy.rural_targeting", 2.0, "rural_access_share", +1, "bentre"),
     ("provinces.daklak.policy.training", 3.0, "civil_servant_skill", +1, "daklak"),
     ("provinces.daklak.policy.training", 3.0, "literacy_mean", +1, "daklak"),
@@ -121,3 +121,33 @@ def test_stronger_lever_never_worsens_its_direct_target(lever, strong, target, s
         else:
             assert np.all(sign * (stronger - weak) >= -1e-6), f"seed {seed}"
         assert not np.array_equal(stronger, weak)  # the lever does something
+
+
+def test_initial_will_is_the_hierarchical_prior():
+    """W0 = logistic(logit(will_mean) + will_spread x will_effect) (docs/design-model-v2.md 3.3): the mean at
+    effect 0, rising with the effect, inside (0, 1) at the bounds, symmetric about the mean on the logit scale."""
+    from egovsim.config.scenario import LeaderParams
+    from egovsim.model.agents import initial_will
+
+    effects = np.linspace(-2.5, 2.5, 51)
+    for mean in (0.3, 0.5, 0.7):
+        for spread in (0.25, 0.5, 1.0):
+            params = LeaderParams(will_mean=mean, will_spread=spread)
+            assert initial_will(params, 0.0) == pytest.approx(mean, abs=1e-12)
+            w = np.array([initial_will(params, e) for e in effects])
+            assert np.all(np.diff(w) > 0) and np.all((w > 0) & (w < 1))
+            logit = np.log(w / (1 - w)) - np.log(mean / (1 - mean))
+            assert np.allclose(logit, -logit[::-1])  # eta and -eta lie equally far from the mean
+        assert initial_will(LeaderParams(will_mean=mean, will_spread=0.0), 2.5) == pytest.approx(mean)
+    # the design's reading of the spread: tau = 1 lets eta = +-2 span W0 = 0.12-0.88
+    wide = LeaderParams(will_mean=0.5, will_spread=1.0)
+    assert initial_will(wide, -2.0) == pytest.approx(0.119, abs=1e-3)
+    assert initial_will(wide, 2.0) == pytest.approx(0.881, abs=1e-3)
+
+
+def test_leaders_start_at_the_will_of_their_effect():
+    sc = with_values(small(), {"provinces.hue.leader.will_effect": 2.0, "provinces.bentre.leader.will_effect": -1.0})
+    will = [leader.will for leader in EGovModel(sc, seed=1, collect=False).leaders]
+    mean, spread = sc.leaders.will_mean, sc.leaders.will_spread
+    expected = [1 / (1 + np.exp(-(np.log(mean / (1 - mean)) + spread * e))) for e in (2.0, 0.0, -1.0)]
+    assert will == pytest.approx(expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from egovsim.cli import main
-from egovsim.config.scenario import Scenario, load_scenario, scenario_from_dict, with_values
+from egovsim.config.scenario import Policy, Scenario, load_scenario, scenario_from_dict, with_values
 from egovsim.errors import InputError
 
 from .conftest import ROOT, SCENARIOS
@@ -70,6 +71,37 @@ BAD_FILES = [
         "provinces.a.events[0].set.feedback",
     ),
     ("index weights not summing to 1", MINIMAL + "egov_index: {infrastructure: 0.9}\n", "egov_index"),
+    # keys of the model before issue 15 name where their value lives now (docs/design-model-v2.md 3.4, 5)
+    *(
+        (f"old key {old}", MINIMAL + text, f"{old}: no longer a key here: use {new}")
+        for old, text, new in (
+            ("provinces.a.literacy_urban", "    literacy_urban: 0.5\n", "citizens.literacy_urban"),
+            ("provinces.a.literacy_rural", "    literacy_rural: 0.2\n", "citizens.literacy_rural"),
+            ("provinces.a.trust_initial", "    trust_initial: 0.5\n", "citizens.trust_initial"),
+            ("provinces.a.it_capacity0", "    it_capacity0: 0.3\n", "services.it_capacity0"),
+            ("provinces.a.access_initial", "    access_initial: 0.05\n", "access.initial"),
+            ("provinces.a.leader.will0", "    leader: {will0: 0.8}\n", "will_effect"),
+            ("citizens.access_rate", "citizens: {access_rate: 0.01}\n", "access.base_rate"),
+            ("citizens.access_imitation", "citizens: {access_imitation: 0.1}\n", "access.imitation"),
+            ("citizens.rural_access_factor", "citizens: {rural_access_factor: 0.6}\n", "access.rural_factor"),
+            ("citizens.minority_access_factor", "citizens: {minority_access_factor: 1}\n", "access.minority_factor"),
+            (
+                "citizens.infrastructure_effect",
+                "citizens: {infrastructure_effect: 1}\n",
+                "access.infrastructure_effect",
+            ),
+        )
+    ),
+    (
+        "event of an unknown kind",
+        MINIMAL + "    events: [{date: 2011, name: e, kind: operations_center}]\n",
+        "provinces.a.events[0].kind",
+    ),
+    (
+        "a national event with a kind",
+        MINIMAL + "central: {events: [{date: 2011, name: e, kind: own_action_plan}]}\n",
+        "central.events[0].kind",
+    ),
     ("a list instead of a mapping", "- name: x\n", "top level"),
     ("an empty file", "", "name"),
     ("a scale that simulates nobody", MINIMAL.replace("scale: 0.1", "scale: 0.00001"), "provinces.a.scale"),
@@ -406,9 +438,9 @@ def test_defaults_live_in_one_place():
 
 def test_with_values_validates():
     sc = load_scenario(SCENARIOS / "hue.yaml")
-    assert with_values(sc, {"provinces.hue.leader.will0": 0.9}).provinces["hue"].leader.will0 == 0.9
-    with pytest.raises(InputError, match=r"will0: must be <= 1\.0"):
-        with_values(sc, {"provinces.hue.leader.will0": 1.5})
+    assert with_values(sc, {"provinces.hue.leader.will_effect": 0.9}).provinces["hue"].leader.will_effect == 0.9
+    with pytest.raises(InputError, match=r"will_effect: must be <= 2\.5"):
+        with_values(sc, {"provinces.hue.leader.will_effect": 3.0})
 
 
 def test_every_shipped_scenario_validates():
@@ -419,11 +451,12 @@ def test_every_shipped_scenario_validates():
 
 
 def test_province_structure_matches_the_observations():
-    """Population, urban share and minority share come from calibration/observations.yaml, or are marked as
+    """Population, urban share, minority share and GRDP per capita come from calibration/observations.yaml, or are marked as
     priors where no source gives them; each has its source written in the scenario."""
     obs = yaml.safe_load((ROOT / "calibration" / "observations.yaml").read_text())["provinces"]
     sc = load_scenario(SCENARIOS / "three_provinces.yaml")
     keys = {"population": "population", "urban_share": "urban_share", "minority_share": "ethnic_minority_share"}
+    keys["grdp_per_capita"] = "grdp_per_capita_2010_prices_mVND"
     for key, prov in sc.provinces.items():
         for field, obs_key in keys.items():
             source = prov.sources.get(field, "")
@@ -436,3 +469,102 @@ def test_province_structure_matches_the_observations():
                 assert observed is not None
                 values = list(observed.values()) if isinstance(observed, dict) else [observed]
                 assert any(abs(value - v) < 1e-9 for v in values), f"{key}.{field}={value} not in {values}"
+
+
+# What a province file may say about a province (docs/design-model-v2.md 3.4): sourced structure, modelling
+# choices of the run, the fitted will effect, levers at their reference values and dated events of named kinds.
+STRUCTURE = ("population", "urban_share", "minority_share", "grdp_per_capita")
+PROVINCE_KEYS = {*STRUCTURE, "name", "scale", "civil_servants", "leader", "policy", "events", "sources"}
+
+
+def observation_at(observations: dict, path: str):
+    """The entry of observations.yaml a dotted path names (list items by their `id`), or KeyError."""
+    node = observations
+    for part in path.split("."):
+        if isinstance(node, list):
+            node = next(item for item in node if isinstance(item, dict) and item.get("id") == part)
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(path)
+    return node
+
+
+def cited_paths(source: str) -> list[str]:
+    """The observations.yaml paths a source text cites ('calibration/observations.yaml a.b.c')."""
+    return [m.rstrip(".,;)") for m in re.findall(r"observations\.yaml ([a-z_][\w.]*)", source)]
+
+
+def province_files() -> list:
+    """Province scenarios and calibrated scenarios (not what-ifs, validation or the national frame)."""
+    return sorted([*SCENARIOS.glob("*.yaml"), *(SCENARIOS / "calibrated").glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", province_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_unsourced_province_values(path):
+    """Every province key is structural with a source naming an existing observations.yaml entry, a modelling
+    choice (scale, civil servants simulated), the fitted will effect, a lever at its reference value (the
+    software strategy with a source), or an event with a kind, a source and no number."""
+    observations = yaml.safe_load((ROOT / "calibration" / "observations.yaml").read_text())
+    reference = Policy()
+    provinces = (yaml.safe_load(path.read_text()) or {}).get("provinces") or {}
+    for key, prov in provinces.items():
+        where = f"{path.name}: provinces.{key}"
+        assert set(prov) <= PROVINCE_KEYS, f"{where}: {set(prov) - PROVINCE_KEYS}"
+        sources = prov.get("sources") or {}
+        for field in STRUCTURE:
+            if field not in prov:
+                continue
+            cited = cited_paths(sources.get(field, ""))
+            assert cited, f"{where}.{field} cites no observations.yaml entry"
+            for cited_path in cited:
+                observation_at(observations, cited_path)  # KeyError: the cited entry does not exist
+        assert set(prov.get("leader") or {}) <= {"will_effect"}, where
+        for lever, value in (prov.get("policy") or {}).items():
+            if lever == "software_strategy":
+                assert sources.get("software_strategy"), f"{where}: software_strategy has no source"
+            else:
+                assert value == getattr(reference, lever), f"{where}.policy.{lever}={value} is not the reference"
+        for i, event in enumerate(prov.get("events") or []):
+            assert event.get("kind") and event.get("source"), f"{where}.events[{i}] needs a kind and a source"
+            numbers = [v for v in [*(event.get("set") or {}).values(), *(event.get("add") or {}).values()]]
+            assert all(isinstance(v, str) for v in numbers), f"{where}.events[{i}] carries a number: {numbers}"
+
+
+def test_the_province_rule_catches_an_unsourced_value(tmp_path):
+    """The rule above fails on each kind of value it forbids (it is not satisfied by any file)."""
+    good = (SCENARIOS / "bentre.yaml").read_text()
+    bad_versions = [
+        good.replace("    grdp_per_capita: 23.50", "    grdp_per_capita: 23.50\n    literacy_rural: 0.15"),
+        good.replace("software_strategy: platform", "software_strategy: platform\n      training: 0.8"),
+        good.replace(
+            "        kind: own_action_plan\n", "        kind: own_action_plan\n        add: {monitoring: 0.2}\n"
+        ),
+        good.replace("provinces.bentre.urban_share;", "provinces.bentre.urban_share_2009;"),
+        good.replace("leader: {will_effect: 0.0}", "leader: {will_effect: 0.0, will0: 0.3}"),
+    ]
+    for i, text in enumerate(bad_versions):
+        assert text != good
+        path = tmp_path / f"bad{i}.yaml"
+        path.write_text(text)
+        with pytest.raises((AssertionError, KeyError)):
+            test_no_unsourced_province_values(path)
+
+
+def test_events_of_a_kind_take_the_shared_size():
+    """An event names a kind; what it changes is the kind's shared size in event_effects, the same in every
+    province, so moving that size moves the lever wherever the kind occurs."""
+    from egovsim.model.model import EGovModel
+
+    sc = with_values(
+        load_scenario(SCENARIOS / "three_provinces.yaml", scale=0.0005),
+        {"end_year": 2022, "event_effects.operations_centre": 0.3, "event_effects.feedback_app": 0.85},
+    )
+    model = EGovModel(sc, seed=1, collect=False)
+    model.run()
+    hue, daklak, bentre = model.leaders
+    assert hue.policy.monitoring == pytest.approx(0.5 + 0.3)  # HueIOC, July 2019
+    assert hue.policy.feedback == 0.85 and hue.policy.own_plan == 1.0  # Hue-S 2019; own plan from 2006
+    assert daklak.policy.monitoring == pytest.approx(0.5 + sc.event_effects.performance_scoring)  # 2021
+    assert daklak.policy.own_plan == 1.0 and bentre.policy.own_plan == 1.0  # 2019 and 2020 plans
+    assert bentre.policy.monitoring == 0.5 and bentre.policy.feedback == 0.0  # no event of those kinds

@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import yaml
@@ -33,6 +33,7 @@ RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
 WEIGHT = {"lo": -50.0, "hi": 50.0}
 SPEND = {"lo": 0.0, "hi": 100.0, "unit": "spending intensity, 1 = reference level"}
 MAX_PROVINCES = 100  # Vietnam has 63 provinces (34 since 2025)
+MAX_GRDP = 10_000.0  # million VND per person: far above any province's
 MAX_CITIZENS = 100_000_000  # simulated in one run: Vietnam's whole population at scale 1, about 15 GB of memory
 
 
@@ -69,7 +70,15 @@ class NetworkParams:
 
 @dataclass
 class CitizenParams:
-    """Citizen behaviour, shared by all provinces (per-province initial states are on ProvinceConfig)."""
+    """Citizen behaviour and initial states, one value for all provinces (docs/design-model-v2.md 3.4, 8)."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "access_rate": "access.base_rate (and access.broadband_rate, access.takeoff_year)",
+        "access_imitation": "access.imitation",
+        "rural_access_factor": "access.rural_factor",
+        "minority_access_factor": "access.minority_factor",
+        "infrastructure_effect": "access.infrastructure_effect",
+    }
 
     p0: float = param(
         0.005,
@@ -111,43 +120,23 @@ class CitizenParams:
         doc="rate of dealings with government (need events), at most one per step",
         source="prior; docs/references/design-v1.md: 0.5-3 a year, calibrate",
     )
-    access_rate: float = param(
-        0.002,
-        **RATE,
-        doc="hazard of getting internet at home at reference infrastructure",
-        source="prior, calibrate to PAPI internet at home 2016-2023",
+    literacy_urban: float = param(
+        0.5,
+        **PROB,
+        doc="mean initial digital literacy of urban citizens",
+        source="prior [0.35, 0.65] (one value for all provinces)",
     )
-    access_imitation: float = param(
-        0.15,
-        **RATE,
-        neutral=0.0,
-        doc="extra access hazard per unit share of the province already online "
-        "(internet at home spreads as a diffusion itself)",
-        source="prior, calibrate to PAPI internet at home 2016-2023",
+    literacy_rural: float = param(
+        0.3,
+        **PROB,
+        doc="mean initial digital literacy of rural citizens",
+        source="prior [0.15, 0.45] (one value for all provinces)",
     )
-    rural_access_factor: float = param(
-        0.6,
-        lo=0.0,
-        hi=10.0,
-        neutral=1.0,
-        doc="multiplier on the access hazard for rural citizens",
-        source="prior, calibrate",
-    )
-    minority_access_factor: float = param(
-        0.6,
-        lo=0.0,
-        hi=10.0,
-        neutral=1.0,
-        doc="multiplier on the access hazard for ethnic-minority citizens",
-        source="prior; PAPI: minority access 10-20 points below Kinh",
-    )
-    infrastructure_effect: float = param(
-        1.0,
-        lo=0.0,
-        hi=100.0,
-        neutral=0.0,
-        doc="access hazard x (1 + effect x per-capita infrastructure spending)",
-        source="prior, calibrate",
+    trust_initial: float = param(
+        0.5,
+        **PROB,
+        doc="mean initial trust in government online",
+        source="prior [0.3, 0.7] (one value for all provinces)",
     )
     literacy_training_effect: float = param(
         0.05,
@@ -182,6 +171,106 @@ class CitizenParams:
         doc="probability a counter transaction for a procedure of average rent "
         "involves an informal payment, with no enforcement",
         source="prior; calibrate to PAPI petty corruption items",
+    )
+
+
+@dataclass
+class AccessParams:
+    """Internet access at home (docs/design-model-v2.md section 5). A citizen's fixed draw v decides both
+    initial access (v < initial) and reachability (v < ceiling: nested sets); reachable citizens without access
+    get it with hazard [base_rate + broadband_rate x 1{t >= takeoff_year} + imitation x A_p]
+    x f_rural x f_minority x (y_p / income_reference)^income_elasticity x (1 + infrastructure_effect x e_g)."""
+
+    initial: float = param(
+        0.08,
+        **PROB,
+        neutral=1.0,
+        doc="share of citizens with internet at home at the start (the same in every province)",
+        source="prior [0.02, 0.26]; upper end: internet users 26% of people in 2009 "
+        "(calibration/observations.yaml connectivity.internet_users_share, low-medium), households fewer",
+    )
+    base_rate: float = param(
+        0.02,
+        **RATE,
+        doc="access hazard before mobile broadband took off (fixed internet, 3G)",
+        source="prior [0, 0.06]; 3G from October 2009 reached 18% of people by mid-2012 and 'had been "
+        "unsuccessful' (calibration/observations.yaml connectivity.users_3g_mid_2012, "
+        "prior.mobile_broadband_takeoff_year)",
+    )
+    takeoff_year: float = param(
+        2017.3,
+        lo=1900.0,
+        hi=2200.0,
+        unit="decimal year",
+        doc="T_mb: from this date the access hazard gains broadband_rate (mobile broadband take-off)",
+        source="prior [2015, 2019] (calibration/observations.yaml prior.mobile_broadband_takeoff_year); "
+        "centred near 4G nationwide on 18 April 2017 (calibration/observations.yaml connectivity.mobile_generations)",
+    )
+    broadband_rate: float = param(
+        0.4,
+        **RATE,
+        neutral=0.0,
+        doc="extra access hazard from the mobile-broadband take-off on",
+        source="prior [0.1, 1.0]; PAPI home internet 0.31 (2016) to 0.60 (2019) "
+        "(calibration/observations.yaml citizen_targets.internet_at_home_national)",
+    )
+    ceiling: float = param(
+        0.9,
+        **PROB,
+        doc="A_max: share of citizens who can ever get access (the rest never do)",
+        source="prior [0.85, 0.95] (calibration/observations.yaml prior.internet_access_ceiling)",
+    )
+    imitation: float = param(
+        0.0,
+        **RATE,
+        neutral=0.0,
+        doc="extra access hazard per unit share of the province already online (off by default: it trades off "
+        "with broadband_rate)",
+        source="prior [0, 0.3]",
+    )
+    rural_factor: float = param(
+        0.6,
+        lo=0.0,
+        hi=10.0,
+        neutral=1.0,
+        doc="multiplier on the access hazard for rural citizens",
+        source="prior [0.3, 1.0]",
+    )
+    minority_factor: float = param(
+        0.6,
+        lo=0.0,
+        hi=10.0,
+        neutral=1.0,
+        doc="multiplier on the access hazard for ethnic-minority citizens",
+        source="prior [0.3, 1.0]; minority internet access 10-20 points below Kinh "
+        "(calibration/observations.yaml citizen_targets.ethnic_gap)",
+    )
+    income_elasticity: float = param(
+        1.0,
+        lo=-10.0,
+        hi=10.0,
+        neutral=0.0,
+        doc="the access hazard scales as (province GRDP per capita / income_reference) to this power",
+        source="prior [0, 2]; East Asia Forum (Pham & Truong): lagging regions have 'low GDP growth rates, "
+        "low urbanisation rates and a larger population of minority ethnic groups'",
+    )
+    income_reference: float = param(
+        24.56,
+        lo=0.0,
+        hi=MAX_GRDP,
+        lo_open=True,
+        unit="million VND per person, 2010 prices",
+        doc="GRDP per capita at which the income factor is 1",
+        source="derived: mean of the three provinces' 2018 GRDP per capita, (25.97 + 24.22 + 23.50) / 3 "
+        "(calibration/observations.yaml provinces.*.grdp_per_capita_2010_prices_mVND)",
+    )
+    infrastructure_effect: float = param(
+        1.0,
+        lo=0.0,
+        hi=100.0,
+        neutral=0.0,
+        doc="access hazard x (1 + effect x per-capita infrastructure spending)",
+        source="prior [0, 2]",
     )
 
 
@@ -246,6 +335,22 @@ class LeaderParams:
     risk): leaders keep their own conviction W0 (Hue's consistent vision) while the forces of docs/references/design-v1.md shift it.
     """
 
+    will_mean: float = param(
+        0.5,
+        lo=0.01,
+        hi=0.99,
+        doc="mu_W: initial will W0 of a province whose will_effect is 0 (hierarchical prior, "
+        "W0 = logistic(logit(will_mean) + will_spread x will_effect))",
+        source="prior [0.3, 0.7]: no province-free source; centred (docs/design-model-v2.md 3.3)",
+    )
+    will_spread: float = param(
+        0.5,
+        lo=0.0,
+        hi=5.0,
+        unit="logit units",
+        doc="tau_W: spread of provinces' initial will around will_mean per unit will_effect",
+        source="prior [0, 1]: tau_W = 1 lets will_effect = +-2 span W0 = 0.12-0.88 (docs/design-model-v2.md 3.3)",
+    )
     adjustment_rate: float = param(0.5, **RATE, doc="rate at which will moves toward its target", source="prior")
     roadmap_effect: float = param(
         0.3, lo=0.0, hi=5.0, neutral=0.0, doc="shift of target will per unit roadmap clarity", source="prior"
@@ -323,6 +428,13 @@ class ServiceParams:
     local_capacity_rate: float = param(
         0.25, **RATE, doc="rate local IT staff build capacity per unit software spending", source="prior"
     )
+    it_capacity0: float = param(
+        0.1,
+        **PROB,
+        doc="local IT capacity at the start (the same in every province)",
+        source="prior [0.05, 0.3]; a province's head start comes from its own plan and local strategy, "
+        "not from a province value (docs/design-model-v2.md 3.4)",
+    )
 
 
 @dataclass
@@ -383,12 +495,52 @@ class Policy:
     monitoring: float = param(0.5, **PROB, doc="how closely the leader monitors civil servants' use")
 
 
+EventKind = Literal["operations_centre", "performance_scoring", "feedback_app", "own_action_plan"]
+
+
+@dataclass
+class EventEffects:
+    """What a province event of each kind does, one size for all provinces (docs/design-model-v2.md 3.2): a
+    province file names an event's kind and date, never its size."""
+
+    operations_centre: float = param(
+        0.2,
+        **PROB,
+        doc="an intelligent operations centre opens: monitoring += this",
+        source="prior [0.1, 0.3]",
+    )
+    performance_scoring: float = param(
+        0.1,
+        **PROB,
+        doc="the province scores its own agencies' digital performance: monitoring += this",
+        source="prior [0, 0.2]",
+    )
+    feedback_app: float = param(
+        0.9,
+        **PROB,
+        doc="a citizen feedback app is launched: feedback := this (responsiveness)",
+        source="prior [0.8, 0.98]: about 80% of reporters satisfied (2022), >98% of reports processed (2025) "
+        "(calibration/observations.yaml citizen_targets.hue_s_downloads)",
+    )
+
+    def changes(self, kind: str) -> tuple[dict[str, Any], dict[str, float]]:
+        """(set, add) of an event of `kind`; own_action_plan sets the own_plan lever (no size)."""
+        return {
+            "operations_centre": ({}, {"monitoring": self.operations_centre}),
+            "performance_scoring": ({}, {"monitoring": self.performance_scoring}),
+            "feedback_app": ({"feedback": self.feedback_app}, {}),
+            "own_action_plan": ({"own_plan": 1.0}, {}),
+        }[kind]
+
+
 @dataclass
 class Event:
-    """A dated change of levers: `set` gives new values, `add` adds to numeric ones."""
+    """A dated change of levers: `set` gives new values, `add` adds to numeric ones; a province event may
+    instead name a `kind`, whose change is the shared one of `event_effects` (resolve_kinds)."""
 
     date: float = param(lo=1900.0, hi=2200.0, unit="decimal year")
     name: str = param()
+    kind: EventKind | None = param(None, doc="a province event's kind; its size is in event_effects")
     set: dict[str, Any] = param(dict)
     add: dict[str, float] = param(dict)
     source: str = param("", doc="where the date and the change come from")
@@ -412,37 +564,54 @@ class CentralConfig:
 
     def validate(self, source: str, path: str) -> None:
         for i, ev in enumerate(self.events):
+            if ev.kind is not None:
+                raise InputError(source, f"{path}.events[{i}].kind", "kinds are for province events")
             check_event(ev, CentralState, source, f"{path}.events[{i}]")
 
 
 @dataclass
 class LeaderInit:
-    will0: float = param(
-        0.5, **PROB, doc="initial political will W0", source="prior; docs/references/design-v1.md ranges"
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"will0": "will_effect (W0 comes from leaders.will_mean and will_spread)"}
+
+    will_effect: float = param(
+        0.0,
+        lo=-2.5,
+        hi=2.5,
+        doc="eta_p: the province's initial will in logit units of leaders.will_spread from leaders.will_mean",
+        source="fitted; prior N(0, 1), so a province's will departs from the mean only if the data ask for it "
+        "(docs/design-model-v2.md 3.3)",
     )
 
 
 @dataclass
 class ProvinceConfig:
+    """A province: sourced structure, its leader's fitted will effect, levers at reference values and dated
+    events of named kinds (docs/design-model-v2.md 3.1-3.4). Behavioural values are shared, not here."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "literacy_urban": "citizens.literacy_urban (one value for all provinces)",
+        "literacy_rural": "citizens.literacy_rural (one value for all provinces)",
+        "trust_initial": "citizens.trust_initial (one value for all provinces)",
+        "it_capacity0": "services.it_capacity0 (one value for all provinces)",
+        "access_initial": "access.initial (one value for all provinces)",
+    }
+
     name: str = param()
     population: int = param(lo=1, hi=150_000_000, doc="real population (people)")
     urban_share: float = param(**PROB)
     minority_share: float = param(**PROB)
-    scale: float = param(0.01, lo=0.0, hi=1.0, lo_open=True, doc="simulated citizens per real person")
-    access_initial: float = param(
-        0.05,
-        **PROB,
-        neutral=1.0,
-        doc="share of citizens with internet at home at the start",
-        source="prior, calibrate (PAPI national 0.31 in 2016)",
+    grdp_per_capita: float | None = param(
+        None,
+        lo=0.0,
+        hi=MAX_GRDP,
+        lo_open=True,
+        unit="million VND per person, 2010 prices",
+        doc="GRDP per capita (sets the income factor of the access hazard); null: access.income_reference",
     )
-    literacy_urban: float = param(0.5, **PROB, doc="mean initial digital literacy of urban citizens", source="prior")
-    literacy_rural: float = param(0.3, **PROB, doc="mean initial digital literacy of rural citizens", source="prior")
-    trust_initial: float = param(0.5, **PROB, doc="mean initial trust in government online", source="prior")
+    scale: float = param(0.01, lo=0.0, hi=1.0, lo_open=True, doc="simulated citizens per real person")
     civil_servants: int = param(
         200, lo=2, hi=1_000_000, doc="civil servants simulated (a representative sample; shares are reported)"
     )
-    it_capacity0: float = param(0.1, **PROB, doc="local IT capacity at the start", source="prior")
     leader: LeaderInit = param(LeaderInit)
     policy: Policy = param(Policy)
     events: list[Event] = param(list)
@@ -472,6 +641,8 @@ class Scenario:
     civil_servants: CivilServantParams = param(CivilServantParams)
     leaders: LeaderParams = param(LeaderParams)
     services: ServiceParams = param(ServiceParams)
+    access: AccessParams = param(AccessParams)
+    event_effects: EventEffects = param(EventEffects)
     central: CentralConfig = param(CentralConfig)
     egov_index: IndexWeights = param(IndexWeights)
 
@@ -511,6 +682,21 @@ def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
     """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run."""
     k = round((year + 0.5 - scenario.start_year) / scenario.dt)
     return min(max(k, 0), n_rows - 1)
+
+
+def resolve_kinds(events: list[Event], effects: EventEffects) -> list[Event]:
+    """The events with each kind's shared change added to its own `set` and `add` (what the timeline fires)."""
+    out = []
+    for ev in events:
+        if ev.kind is None:
+            out.append(ev)
+            continue
+        kind_set, kind_add = effects.changes(ev.kind)
+        add = dict(kind_add)
+        for key, value in ev.add.items():
+            add[key] = add.get(key, 0.0) + value
+        out.append(dataclasses.replace(ev, set={**kind_set, **ev.set}, add=add))
+    return out
 
 
 def check_event(ev: Event, target: type, source: str, path: str) -> None:
@@ -583,7 +769,7 @@ def check_real_parameter(
 
 def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<parameters>") -> Scenario:
     """A copy of `scenario` with dotted keys set (e.g. {"citizens.q0": 0.4,
-    "provinces.hue.leader.will0": 0.9}), validated like a file. Used by sweeps, sensitivity and calibration."""
+    "provinces.hue.leader.will_effect": 0.9}), validated like a file. Used by sweeps, sensitivity and calibration."""
     data = scenario.to_dict()
     for key, value in values.items():
         _set_path(data, key, value, source)

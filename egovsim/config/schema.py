@@ -2,7 +2,7 @@
 
 One small mechanism serves every file a user writes (scenarios, experiments, calibration configs): the file's
 structure is a tree of dataclasses; `build(cls, data, source)` checks types, ranges, unknown keys (with a
-did-you-mean) and missing required keys, and returns the dataclass tree or raises `InputError` naming the file
+did-you-mean; a key a class lists in `MOVED_KEYS` names its new place) and missing required keys, and returns the dataclass tree or raises `InputError` naming the file
 and the dotted field. Defaults, ranges and neutral values live on the dataclass fields, via `param()`, and
 nowhere else.
 """
@@ -219,7 +219,10 @@ def build(cls: type, data: Any, source: str, path: str = "") -> Any:
         raise InputError(source, where, f"expected a mapping, got {type(data).__name__} {clipped(data)}")
     hints = type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    moved = getattr(cls, "MOVED_KEYS", {})
     for key in data:
+        if key in moved:  # a key of an older file version: name where its value lives now
+            raise InputError(source, _join(path, str(key)), f"no longer a key here: use {moved[key]}")
         if key not in known:
             raise InputError(source, _join(path, str(key)), "unknown key" + suggest(key, known))
     kwargs = {}

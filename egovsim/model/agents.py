@@ -15,7 +15,16 @@ from typing import ClassVar
 import mesa
 import numpy as np
 
-from egovsim.config.scenario import CentralConfig, CentralState, Event, Policy, ProvinceConfig, Scenario
+from egovsim.config.scenario import (
+    CentralConfig,
+    CentralState,
+    Event,
+    LeaderParams,
+    Policy,
+    ProvinceConfig,
+    Scenario,
+    resolve_kinds,
+)
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
 
 
@@ -28,6 +37,13 @@ def apply_event(levers: typing.Any, event: Event) -> typing.Any:
         lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
         changes[name] = float(np.clip(value, -np.inf if lo is None else lo, np.inf if hi is None else hi))
     return dataclasses.replace(levers, **changes)
+
+
+def initial_will(params: LeaderParams, will_effect: float) -> float:
+    """W0 = logistic(logit(will_mean) + will_spread x will_effect): a province's conviction under the shared
+    hierarchical prior, on the logit scale so no value needs clipping (docs/design-model-v2.md 3.3)."""
+    logit = np.log(params.will_mean / (1.0 - params.will_mean)) + params.will_spread * will_effect
+    return float(1.0 / (1.0 + np.exp(-logit)))
 
 
 class Timeline:
@@ -72,12 +88,12 @@ class ProvincialLeader(mesa.Agent):
         super().__init__(model)
         self.index, self.key, self.name = index, key, config.name
         self.params, self.services = scenario.leaders, scenario.services
-        self.will0 = self.will = config.leader.will0
+        self.will0 = self.will = initial_will(scenario.leaders, config.leader.will_effect)
         self.policy: Policy = config.policy
-        self.timeline = Timeline(config.events)
+        self.timeline = Timeline(resolve_kinds(config.events, scenario.event_effects))
         self.history: list[tuple[float, str]] = []
         self.digitised = np.zeros(scenario.services.n_procedures)
-        self.local_capacity = config.it_capacity0
+        self.local_capacity = scenario.services.it_capacity0
         self.strategy = self.policy.software_strategy
         self.n_systems = 1
         self.next_procurement = scenario.start_year + scenario.services.procurement_interval

@@ -13,7 +13,15 @@ from egovsim.errors import clipped
 from egovsim.model import population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from egovsim.model.outcomes import COL, COLUMNS
-from egovsim.model.population import MINORITY_BLOCK, URBAN_BLOCK, Citizens, CivilService, StepContext
+from egovsim.model.population import (
+    MINORITY_BLOCK,
+    URBAN_BLOCK,
+    Citizens,
+    CivilService,
+    StepContext,
+    income_factor,
+    mean_access_rate,
+)
 
 
 def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
@@ -139,16 +147,17 @@ class EGovModel(mesa.Model):
 
     def context(self) -> StepContext:
         sc, leaders = self.config, self.leaders
-        c = sc.citizens
         key = self._policy_version
         if key != self._policy_key:
             self._policy_key = key
             self._policy_arrays()
         online, services_online_share = self._online(key)
         pa = self._pa
-        # internet at home spreads as a diffusion of its own: a base rate plus imitation of those online
+        # internet at home: a base rate, a step up at the mobile-broadband take-off (exact over the step), and
+        # imitation of those online; citizens beyond the ceiling never get access (their threshold is infinite)
         access_share = self.records[self.step_index, :, COL["access_share"]]
-        access_hazard = (c.access_rate + c.access_imitation * access_share)[:, None] * pa["access_factor"]
+        rate = mean_access_rate(sc.access, self.year, self.dt) + sc.access.imitation * access_share
+        access_hazard = rate[:, None] * pa["access_factor"]
         return StepContext(
             k=self.step_index,
             online=online,
@@ -181,7 +190,9 @@ class EGovModel(mesa.Model):
         urban_pc = np.where(denom > 0, infra / np.where(denom > 0, denom, 1), 0.0)
         per_capita = np.stack([urban_pc * targeting, urban_pc * targeting, urban_pc, urban_pc], axis=1)
         rural, minority = ~URBAN_BLOCK, MINORITY_BLOCK
-        group_factor = np.where(rural, c.rural_access_factor, 1.0) * np.where(minority, c.minority_access_factor, 1.0)
+        a = sc.access
+        group_factor = np.where(rural, a.rural_factor, 1.0) * np.where(minority, a.minority_factor, 1.0)
+        income = np.array([income_factor(a, cfg.grdp_per_capita) for cfg in sc.provinces.values()])
         training = np.array([p.training for p in policies])
         teams = np.array([p.community_digital_teams for p in policies])
         literacy_rate = c.literacy_training_effect * np.where(
@@ -190,7 +201,7 @@ class EGovModel(mesa.Model):
         trust_rate = np.array([p.feedback for p in policies])
         deterrence = np.array([leader.deterrence for leader in leaders])
         self._pa = {
-            "access_factor": group_factor * (1 + c.infrastructure_effect * per_capita),  # (P, 4)
+            "access_factor": income[:, None] * group_factor * (1 + a.infrastructure_effect * per_capita),  # (P, 4)
             "literacy_rate": literacy_rate.reshape(-1),
             "literacy_step": np.exp(-literacy_rate.reshape(-1) * self.dt),
             "trust_rate": trust_rate,

@@ -44,7 +44,7 @@ from functools import cached_property
 
 import numpy as np
 
-from egovsim.config.scenario import Scenario
+from egovsim.config.scenario import AccessParams, Scenario
 from egovsim.model import kernels
 from egovsim.model.kernels import (
     CITIZEN_CONSTANTS,
@@ -84,6 +84,20 @@ def hazard_probability(hazard: np.ndarray | float, dt: float) -> np.ndarray | fl
 def approach_one(x: np.ndarray | float, rate: np.ndarray | float, dt: float) -> np.ndarray | float:
     """Exact solution over dt of dx/dt = rate (1 - x): stays in [0, 1] for any step length."""
     return 1.0 - (1.0 - x) * np.exp(-np.asarray(rate) * dt)
+
+
+def mean_access_rate(access: AccessParams, start: float, dt: float) -> float:
+    """Mean over the step [start, start + dt] of the access hazard's time path a_0 + a_mb 1{t >= T_mb}: its exact
+    integral over the step / dt, so the take-off moves the path continuously with T_mb within a step."""
+    after_takeoff = min(max((start + dt - access.takeoff_year) / dt, 0.0), 1.0)  # share of the step after T_mb
+    return access.base_rate + access.broadband_rate * after_takeoff
+
+
+def income_factor(access: AccessParams, grdp_per_capita: float | None) -> float:
+    """(y_p / y_ref)^eta_y: the access hazard of a richer province is higher (1 where y_p is not given)."""
+    if grdp_per_capita is None:
+        return 1.0
+    return (grdp_per_capita / access.income_reference) ** access.income_elasticity
 
 
 def beta_draws(rng: np.random.Generator, mean: float, n: int, concentration: float = 5.0) -> np.ndarray:
@@ -149,18 +163,22 @@ class CitizenLayout:
         self._block_sizes = sizes
 
         # initial states (draw order is part of reproducibility: do not reorder)
-        access0 = np.repeat([p.access_initial for p in provs], self.province_sizes)
-        access = rng.random(self.n) < access0
-        del access0
-        lit_mean = [(p.literacy_rural, p.literacy_urban) for p in provs]
+        # one draw v per citizen decides initial access (v < A0) and reachability (v < A_max): nested sets, so a
+        # higher ceiling only adds citizens who can get access
+        a = scenario.access
+        v = rng.random(self.n)
+        access, unreachable = v < a.initial, v >= a.ceiling
+        del v
+        lit_mean = (self.params.literacy_rural, self.params.literacy_urban)
         literacy = np.empty(self.n, dtype=np.float32)
         trust = np.empty(self.n, dtype=np.float32)
         for g, size in enumerate(self.group_sizes):
             sl = self.group_slice(g)
-            prov = provs[g // 4]
-            literacy[sl] = beta_draws(rng, lit_mean[g // 4][int(URBAN_BLOCK[g % 4])], int(size))
-            trust[sl] = beta_draws(rng, prov.trust_initial, int(size))
+            literacy[sl] = beta_draws(rng, lit_mean[int(URBAN_BLOCK[g % 4])], int(size))
+            trust[sl] = beta_draws(rng, self.params.trust_initial, int(size))
         to_access = rng.exponential(size=self.n).astype(np.float32)
+        to_access[unreachable] = np.inf  # never reached, whatever the hazard
+        del unreachable
         to_adopt = rng.exponential(size=self.n).astype(np.float32)
         self.p_need = float(hazard_probability(self.params.need_rate, self.dt))
         self.next_need = self._next_need_after(rng, -1, self.n)

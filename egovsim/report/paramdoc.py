@@ -9,9 +9,11 @@ import dataclasses
 import typing
 
 from egovsim.config.scenario import (
+    AccessParams,
     CentralState,
     CitizenParams,
     CivilServantParams,
+    EventEffects,
     IndexWeights,
     LeaderInit,
     LeaderParams,
@@ -27,6 +29,7 @@ SECTIONS = (
     ("Scenario (top level)", "", Scenario),
     ("Network", "network.", NetworkParams),
     ("Citizens", "citizens.", CitizenParams),
+    ("Internet access", "access.", AccessParams),
     ("Civil servants", "civil_servants.", CivilServantParams),
     ("Leaders", "leaders.", LeaderParams),
     ("Services and software", "services.", ServiceParams),
@@ -35,6 +38,7 @@ SECTIONS = (
     ("Province", "provinces.<id>.", ProvinceConfig),
     ("Province leader", "provinces.<id>.leader.", LeaderInit),
     ("Province policy levers (provinces.<id>.policy, provinces.<id>.events)", "provinces.<id>.policy.", Policy),
+    ("Shared sizes of province events, by kind (provinces.<id>.events[].kind)", "event_effects.", EventEffects),
 )
 
 
