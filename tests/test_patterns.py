@@ -15,11 +15,11 @@ def provinces(scenario):
 
 
 @pytest.mark.parametrize("year", [2017, 2022])
-def test_egov_index_orders_hue_daklak_bentre(prior_runs, year):
+def test_supply_index_orders_hue_daklak_bentre(prior_runs, year):
     """MIC 2017 ranks Hue 1, Daklak 48, Ben Tre 57; DTI 2022 ranks 4, 47, 51 (observations.yaml)."""
     scenario, records = prior_runs
     p = provinces(scenario)
-    index = at_year(records, scenario, year)[:, :, COL["egov_index"]]  # (seeds, provinces)
+    index = at_year(records, scenario, year)[:, :, COL["supply_index"]]  # (seeds, provinces)
     assert np.all(index[:, p["hue"]] > index[:, p["daklak"]])
     assert np.all(index[:, p["daklak"]] > index[:, p["bentre"]])
 

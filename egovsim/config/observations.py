@@ -25,8 +25,8 @@ def load(path: Path = DEFAULT_PATH) -> dict:
     return read_yaml(Path(path))
 
 
-def egov_index_points(path: Path = DEFAULT_PATH) -> list[ObservedPoint]:
-    """Province values of the indices the e-government index is built to be comparable with (MIC index,
+def supply_index_points(path: Path = DEFAULT_PATH) -> list[ObservedPoint]:
+    """Province values of the indices the supply index is built to be comparable with (MIC index,
     DTI and its digital-government pillar). Indices of other scales (PAPI 0-10) are not included."""
     if not Path(path).exists():
         return []

@@ -221,6 +221,9 @@ def build(cls: type, data: Any, source: str, path: str = "") -> Any:
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
+            renamed = getattr(cls, "RENAMED", {}).get(key)
+            if renamed:
+                raise InputError(source, _join(path, str(key)), f"this key is now {renamed!r} (renamed)")
             raise InputError(source, _join(path, str(key)), "unknown key" + suggest(key, known))
     kwargs = {}
     for name, f in known.items():

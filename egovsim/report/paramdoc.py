@@ -12,7 +12,6 @@ from egovsim.config.scenario import (
     CentralState,
     CitizenParams,
     CivilServantParams,
-    IndexWeights,
     LeaderInit,
     LeaderParams,
     NetworkParams,
@@ -20,6 +19,7 @@ from egovsim.config.scenario import (
     ProvinceConfig,
     Scenario,
     ServiceParams,
+    SupplyIndexWeights,
 )
 from egovsim.config.schema import has_neutral
 
@@ -31,7 +31,7 @@ SECTIONS = (
     ("Leaders", "leaders.", LeaderParams),
     ("Services and software", "services.", ServiceParams),
     ("Central government levers (central.initial, central.events)", "central.initial.", CentralState),
-    ("E-government index weights", "egov_index.", IndexWeights),
+    ("Supply index weights", "supply_index.", SupplyIndexWeights),
     ("Province", "provinces.<id>.", ProvinceConfig),
     ("Province leader", "provinces.<id>.leader.", LeaderInit),
     ("Province policy levers (provinces.<id>.policy, provinces.<id>.events)", "provinces.<id>.policy.", Policy),

@@ -42,7 +42,7 @@ def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str
 
 
 SUMMARY_COLUMNS = (
-    "egov_index",
+    "supply_index",
     "adopted_share",
     "use_share_12m",
     "access_share",
