@@ -257,7 +257,7 @@ person) and {model.civil_service.n:,} civil servants; the network draws {n_sampl
 <style>.egov-levers td, .egov-levers th {{padding: 0 5px 0 0}}</style>
 <table style="border-collapse:collapse;margin-top:4px;font-size:0.8em" class="egov-levers">
 <tr style="text-align:left"><th>province</th><th>will</th><th>training</th><th>infra</th><th>software</th>
-<th>detect.</th><th>CS genuine</th><th>access</th><th>adopted</th><th>index</th></tr>{"".join(rows)}</table>
+<th>detect.</th><th>CS genuine</th><th>access</th><th>adopted</th><th>supply idx</th></tr>{"".join(rows)}</table>
 <div style="font-size:0.8em;margin-top:4px">Roadmap clarity {model.central.levers.roadmap_clarity:.2f}.
 Latest event: {event_html}.</div>
 <div style="font-size:0.78em;color:#444;margin-top:2px">Levers: training, infrastructure and enforcement
@@ -401,7 +401,7 @@ class IndexChart(TimeChart):
                 c=[colours[pt.province] for pt in points],
                 edgecolors="black",
             )
-            ax.scatter([], [], color="white", edgecolors="black", label="observed (MIC, ICT index, DTI)")
+            ax.scatter([], [], color="white", edgecolors="black", label="observed (MIC, DTI digital government)")
             self.top = max(pt.value for pt in points)
 
 

@@ -84,7 +84,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
     fig, ((ax,),) = figure(figsize=(8, 4.8))
     points = supply_index_points()
-    markers = {"MIC": "o", "DTI": "s", "Vie": "^"}
+    markers = {"MIC": "o", "DTI": "s"}
     for p, (key, prov) in enumerate(scenario.provinces.items()):
         band_line(ax, t, records[:, :, p, COL["supply_index"]], f"{prov.name} (simulated)")
         color = ax.get_lines()[-1].get_color()
@@ -134,6 +134,8 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
         ("civil_servant_genuine_share", "civil servants: genuine use", {"color": "tab:blue"}),
         ("civil_servant_ceremonial_share", "civil servants: ceremonial use", {"color": "tab:orange"}),
         ("services_online_share", "procedures fully online", {"color": "tab:green"}),
+        ("published_share", "procedures published (online forms)", {"color": "tab:green", "linestyle": ":"}),
+        ("agency_it", "agencies' IT equipment", {"color": "tab:purple", "linestyle": "-."}),
         ("informal_payment_index", "informal payment index", {"color": "tab:red"}),
         ("leader_will", "leader's will", {"color": "0.3", "linestyle": "--"}),
     )
