@@ -12,6 +12,7 @@ from scipy import stats
 
 from egovsim import cli
 from egovsim.analysis.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
+from egovsim.model.outcomes import COLUMNS
 from egovsim.report.tables import SUMMARY_COLUMNS
 from egovsim.runner.runner import SerialExecutor
 
@@ -120,8 +121,8 @@ def test_comparison_rows_skip_provinces_a_pair_does_not_share():
 
     three = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", SMALL, 0.001)
     one = load_scenario(DAKLAK, SMALL, 0.001)
-    rec3 = np.zeros((2, 85, 3, 31))
-    rec1 = np.ones((2, 85, 1, 31))
+    rec3 = np.zeros((2, 85, 3, len(COLUMNS)))
+    rec1 = np.ones((2, 85, 1, len(COLUMNS)))
     rows = comparison_rows(
         [Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three", outcomes=("supply_index",)
     )
