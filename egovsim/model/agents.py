@@ -62,7 +62,8 @@ class CentralGovernment(mesa.Agent):
 
 
 class ProvincialLeader(mesa.Agent):
-    """A province's leader: political will, the digitisation of procedures and the software strategy.
+    """A province's leader: political will, the digitisation of procedures (published and fully online levels),
+    the software strategy and its systems, and the IT equipment of the province's agencies.
 
     Will W moves with roadmap clarity, with the gap to the best peer province (emulation), with citizens'
     trust, and down with the informal income officials stand to lose (docs/references/design-v1.md).
@@ -87,7 +88,7 @@ class ProvincialLeader(mesa.Agent):
         self.agency_it_office = self.agency_it_commune = scenario.services.agency_it0
         self.commune_share = 1.0 - config.urban_share
 
-    def fire_events(self, until: float, now: float) -> None:
+    def fire_events(self, until: float) -> None:
         for event in self.timeline.due(until):
             self.policy = apply_event(self.policy, event)
             self.history.append((event.date, event.name))

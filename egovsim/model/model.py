@@ -96,7 +96,7 @@ class EGovModel(mesa.Model):
         changed = central.timeline.fired != before
         for leader in self.leaders:
             before = (leader.timeline.fired, leader.strategy)
-            leader.fire_events(until, year)
+            leader.fire_events(until)
             changed = changed or (leader.timeline.fired, leader.strategy) != before
         if changed:  # policies or levers changed: what the context takes from them is recomputed
             self._policy_version += 1
