@@ -285,7 +285,7 @@ def _progress(total: int, desc: str, quiet: bool):
 def _print_summary(summ: dict) -> None:
     provinces = summ["provinces"]
     labels = list(next(iter(provinces.values())))
-    cols = ("egov_index", "access_share", "adopted_share", "use_share_12m")
+    cols = ("supply_index", "access_share", "adopted_share", "use_share_12m")
     print(f"{'province':<10} {'year':>5} " + " ".join(f"{c:>14}" for c in cols), file=sys.stderr)
     for key, by_year in provinces.items():
         for label in labels:

@@ -120,27 +120,27 @@ def test_a_sweep_file_in_the_shared_vocabulary(tmp_path):
         head
         + "name: shared\ndescription: the shared keys\n"
         + "design: {lhs: {n: 3, parameters: {citizens.q0: {bounds: [0.1, 0.5], source: prior}}}}\n"
-        + "outcomes: [adopted_share@2009, {outcome: egov_index, stat: mean, period: [2008, 2009], name: egov_mean},"
+        + "outcomes: [adopted_share@2009, {outcome: supply_index, stat: mean, period: [2008, 2009], name: supply_mean},"
         + " {outcome: access_share, stat: final, province: hue}]\n"
     )
     exp, _ = load_experiment(new)
     assert exp.name == "shared" and design_points(exp) == design_points(load_experiment(old)[0])
-    assert [s.label for s in exp.stats] == ["adopted_share@2009", "egov_mean", "access_share@final.hue"]
+    assert [s.label for s in exp.stats] == ["adopted_share@2009", "supply_mean", "access_share@final.hue"]
     out = tmp_path / "out"
     assert main(["sweep", str(new), "--out", str(out), "--executor", "serial", "--quiet"]) == 0
     with open(out / "runs.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 3 and {"hue.adopted_share@2009", "bentre.egov_mean", "access_share@final.hue"} <= set(rows[0])
+    assert len(rows) == 3 and {"hue.adopted_share@2009", "bentre.supply_mean", "access_share@final.hue"} <= set(rows[0])
     assert all(0 <= float(r["access_share@final.hue"]) <= 1 for r in rows)
 
 
 @pytest.mark.parametrize(
     "body, field, message",
     [
-        ("outputs: [egov_index@end]\noutcomes: [egov_index@end]\n", "outputs", "not both"),
-        ("outcomes: [egov_index@2040]\n", "outcomes[0]", "outside"),
-        ("outcomes: [{outcome: egov_index, province: hu}]\n", "outcomes[0].province", "did you mean 'hue'?"),
-        ("outcomes: [egov_index@end, egov_index@end]\n", "outcomes[1]", "listed twice"),
+        ("outputs: [supply_index@end]\noutcomes: [supply_index@end]\n", "outputs", "not both"),
+        ("outcomes: [supply_index@2040]\n", "outcomes[0]", "outside"),
+        ("outcomes: [{outcome: supply_index, province: hu}]\n", "outcomes[0].province", "did you mean 'hue'?"),
+        ("outcomes: [supply_index@end, supply_index@end]\n", "outcomes[1]", "listed twice"),
         ("design: {lhs: {n: 2, parameters: {citizens.q0: {bounds: [0, 1], dist: norm}}}}\n", "design.lhs", "unif"),
         ("design: {lhs: {n: 2, parameters: {citizens.q0: {bounds: [0.5, 0.1]}}}}\n", "design.lhs.parameters", "low"),
         (

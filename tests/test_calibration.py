@@ -67,7 +67,7 @@ def test_ranks_become_orderings_not_values(shipped):
 
 
 def test_term_scores():
-    q = OutcomeStat("egov_index", stat="at", year=2017, province="hue")
+    q = OutcomeStat("supply_index", stat="at", year=2017, province="hue")
     value = Term("t", "hue 2017", "value", q, None, 2017, sd=0.05, weight=1.0, observed=0.7)
     assert value.score(0.75) == (pytest.approx(1.0), True)
     assert value.score(0.85) == (pytest.approx(9.0), False)
@@ -190,7 +190,7 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
                     {
                         "name": "x",
                         "type": "value",
-                        "outcome": "egov_indx",
+                        "outcome": "supply_indx",
                         "year": 2017,
                         "observation": "mic_index_2017",
                     }
@@ -201,7 +201,7 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
         (
             {
                 "targets": [
-                    {"name": "x", "type": "value", "outcome": "egov_index", "year": 2017, "observation": "no_such_id"}
+                    {"name": "x", "type": "value", "outcome": "supply_index", "year": 2017, "observation": "no_such_id"}
                 ]
             },
             "targets[0].observation",
@@ -218,7 +218,7 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
                     {
                         "name": "x",
                         "type": "at_least",
-                        "outcome": "egov_index",
+                        "outcome": "supply_index",
                         "year": 2017,
                         "provinces": ["hue"],
                         "minus_province": "heu",
@@ -228,7 +228,7 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
             "targets[0].minus_province",
         ),
         (
-            {"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2001, "observed": 0.5}]},
+            {"targets": [{"name": "x", "type": "value", "outcome": "supply_index", "year": 2001, "observed": 0.5}]},
             "targets",
         ),
         (
@@ -237,7 +237,7 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
                     {
                         "name": "x",
                         "type": "value",
-                        "outcome": "egov_index",
+                        "outcome": "supply_index",
                         "year": 2031,
                         "observation": "mic_index_2017",
                     }
@@ -260,15 +260,15 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
         ({"abc": {"population_size": 1.0e300}}, "abc.population_size"),
         ({"seed": 2**64}, "seed"),
         (
-            {"targets": [{"name": "../x", "type": "value", "outcome": "egov_index", "year": 2017, "observed": 0.5}]},
+            {"targets": [{"name": "../x", "type": "value", "outcome": "supply_index", "year": 2017, "observed": 0.5}]},
             "targets[0].name",
         ),
         (
-            {"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 10**30, "observed": 0.5}]},
+            {"targets": [{"name": "x", "type": "value", "outcome": "supply_index", "year": 10**30, "observed": 0.5}]},
             "targets[0].year",
         ),
         (
-            {"targets": [{"name": "x", "type": "value", "outcome": "egov_index", "year": 2017, "observed": 1e300}]},
+            {"targets": [{"name": "x", "type": "value", "outcome": "supply_index", "year": 2017, "observed": 1e300}]},
             "targets[0].observed",
         ),
     ],

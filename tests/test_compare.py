@@ -12,6 +12,7 @@ from scipy import stats
 
 from egovsim import cli
 from egovsim.analysis.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
+from egovsim.model.outcomes import COLUMNS
 from egovsim.report.tables import SUMMARY_COLUMNS
 from egovsim.runner.runner import SerialExecutor
 
@@ -97,8 +98,8 @@ def test_compare_command_writes_table_report_plots_and_honours_the_baseline(tmp_
     assert {r["year"] for r in rows} == {"2012"} and {r["n"] for r in rows} <= {"3", "0"}
     report = (out / "report.md").read_text()
     assert "3 times" in report and "95% interval" in report and "Student t" in report
-    assert "## status_quo minus more_training" in report and "![egov_index](plots/egov_index.png)" in report
-    assert (out / "plots" / "egov_index.png").stat().st_size > 1000
+    assert "## status_quo minus more_training" in report and "![supply_index](plots/supply_index.png)" in report
+    assert (out / "plots" / "supply_index.png").stat().st_size > 1000
     assert (out / "scenarios" / "status_quo" / "timeseries" / "replicate_000.csv").exists()
     # the same command again resumes everything and rewrites identical results
     before = (out / "comparison.csv").read_bytes()
@@ -120,10 +121,10 @@ def test_comparison_rows_skip_provinces_a_pair_does_not_share():
 
     three = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", SMALL, 0.001)
     one = load_scenario(DAKLAK, SMALL, 0.001)
-    rec3 = np.zeros((2, 85, 3, 31))
-    rec1 = np.ones((2, 85, 1, 31))
+    rec3 = np.zeros((2, 85, 3, len(COLUMNS)))
+    rec1 = np.ones((2, 85, 1, len(COLUMNS)))
     rows = comparison_rows(
-        [Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three", outcomes=("egov_index",)
+        [Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three", outcomes=("supply_index",)
     )
     diffs = [r for r in rows if r["kind"] == "difference"]
     assert [(r["province"], r["mean"]) for r in diffs] == [("daklak", 1.0)]

@@ -211,7 +211,7 @@ def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, cap
     assert (reps / "timeseries" / "replicate_002.csv").read_bytes() == one
     band = list(csv.DictReader(io.StringIO((reps / "timeseries_band.csv").read_text())))
     assert band[0].keys() == {"year", "province", "outcome", "replicates", "mean", "p5", "p95"}
-    assert {p.name for p in (reps / "plots").iterdir()} >= {"egov_index.png", "use_by_group.png"}
+    assert {p.name for p in (reps / "plots").iterdir()} >= {"supply_index.png", "use_by_group.png"}
     assert len(list((reps / "runs").glob("*.npz"))) == 3
 
 
@@ -223,7 +223,7 @@ def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
         tmp_path,
         "design:\n  grid:\n    provinces.*.policy.training: [0.5, 2.0]\n"
         "    citizens.q0: [0.2, 0.4]\nreplicates: 2\nseed: 11\n"
-        "outputs: [egov_index@2008, adopted_share@end]\n",
+        "outputs: [supply_index@2008, adopted_share@end]\n",
     )
     outs = {}
     for workers in (1, 2):
@@ -233,7 +233,7 @@ def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
     assert runs[0] == runs[1]
     header, *rows = runs[0]
     assert len(rows) == 8 and {r[header.index("status")] for r in rows} == {"ok"}
-    assert "daklak.egov_index@2008" in header and "provinces.*.policy.training" in header
+    assert "daklak.supply_index@2008" in header and "provinces.*.policy.training" in header
     assert same_table(outs[1] / "timeseries.parquet", outs[2] / "timeseries.parquet")
     table = pq.read_table(outs[1] / "timeseries.parquet")
     assert table.num_rows == 8 * 49
@@ -243,7 +243,7 @@ def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
         DAKLAK, ["end_year=2009", "provinces.daklak.policy.training=0.5", "citizens.q0=0.2"], scale=0.001
     )
     direct = simulate(sc, int(first["seed"][0]))
-    np.testing.assert_array_equal(first["egov_index"].to_numpy(), direct[:, 0, -1])
+    np.testing.assert_array_equal(first["supply_index"].to_numpy(), direct[:, 0, -1])
 
 
 def test_sweep_reports_failed_runs_with_a_nonzero_status_and_retries_them(tmp_path, monkeypatch, capsys):
@@ -311,11 +311,11 @@ def test_example_experiment_is_valid():
         ("design: {grid: {citizens.q00: [0.2]}}\n", "design.grid.citizens.q00[0]", "did you mean 'q0'?"),
         ("design: {lhs: {n: 4, bounds: {citizens.q0: [0.5, 0.1]}}}\n", "design.lhs.bounds.citizens.q0", "low < high"),
         (
-            "design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_indx@2008]\n",
+            "design: {grid: {citizens.q0: [0.2]}}\noutputs: [supply_indx@2008]\n",
             "outputs[0]",
-            "did you mean 'egov_index'?",
+            "did you mean 'supply_index'?",
         ),
-        ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [egov_index@2031]\n", "outputs[0]", "outside"),
+        ("design: {grid: {citizens.q0: [0.2]}}\noutputs: [supply_index@2031]\n", "outputs[0]", "outside"),
         ("design: {grid: {citizens.q0: [0.2]}}\nreplicates: 0\n", "replicates", "must be >= 1"),
         ("design: {grid: {citizens.q0: [0.2]\n", "line", "malformed YAML"),
         # names become folder names (issue 13): a safe pattern only

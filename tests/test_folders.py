@@ -38,7 +38,7 @@ def test_a_rerun_killed_while_writing_leaves_the_earlier_run_whole(tmp_path, mon
     out = tmp_path / "D"
     assert main(["run", str(DAKLAK), "--seed", "1", *TINY, "--out", str(out)]) == 0
     before = snapshot(out)
-    assert "plots/egov_index.png" in before
+    assert "plots/supply_index.png" in before
 
     def killed(*args, **kwargs):  # the plots come after timeseries.csv and summary.json
         raise KeyboardInterrupt

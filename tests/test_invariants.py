@@ -24,7 +24,7 @@ SHARES = [
         "trust_mean",
         "leader_will",
         "roadmap_clarity",
-        "egov_index",
+        "supply_index",
         "civil_servant_skill",
         "use_share_12m",
     )

@@ -30,9 +30,18 @@ from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER
 
 from .conftest import BASS, THREE
 
-EVENT_COLUMNS = [
-    c for c in COLUMNS if c not in ("literacy_mean", "trust_mean", "leader_will", "egov_index", "services_online_share")
-]
+# columns that are counts of events; the others follow means of floats (literacy, trust, and through the leader's
+# will the levels of digitisation), which the two paths compute to rounding
+CONTINUOUS = (
+    "literacy_mean",
+    "trust_mean",
+    "leader_will",
+    "supply_index",
+    "services_online_share",
+    "province_online_share",
+    "published_share",
+)
+EVENT_COLUMNS = [c for c in COLUMNS if c not in CONTINUOUS]
 
 
 def small(**values):
@@ -122,7 +131,7 @@ def test_fast_and_plain_have_the_same_distribution():
         "use_share_12m",
         "civil_servant_genuine_share",
         "informal_payment_index",
-        "egov_index",
+        "supply_index",
     ):
         a, b = fast[..., COL[col]], plain_[..., COL[col]]
         se = np.sqrt(a.var(axis=0, ddof=1) / 12 + b.var(axis=0, ddof=1) / 12)
@@ -225,7 +234,8 @@ def same_random_servants(fast, plain_, rng):
 
 @pytest.mark.parametrize("mandate", [0.0, 1.0])
 def test_civil_servant_steps_from_the_same_state_agree(mandate):
-    """Conversions to genuine and ceremonial use and skill are the same; the thresholds of genuine use agree to
+    """Conversions to genuine and ceremonial use and skill are the same (with agencies' IT equipment K drawn at
+    random per province and level); the thresholds of genuine use agree to
     rounding (the compiled loop takes the skill term of the utility in float32, the plain one in another order);
     the fast path's counters equal full counts."""
     sc = small(
@@ -234,10 +244,12 @@ def test_civil_servant_steps_from_the_same_state_agree(mandate):
     )
     fast, plain_ = pair(sc, 3)
     cs, ps = fast.civil_service, plain_.civil_service
-    same_random_servants(fast, plain_, np.random.default_rng(4))
+    rng = np.random.default_rng(4)
+    same_random_servants(fast, plain_, rng)
     converted = ceremonial = 0
     for _ in range(12):
-        ctx = fast.context()
+        # agencies' IT equipment differing by province and level: each servant's hazard takes their level's K
+        ctx = dataclasses.replace(fast.context(), agency_it=rng.uniform(0.2, 1.0, (3, 2)))
         was_non_user = cs.state == NON_USER
         converts = cs.step(ctx)
         assert np.array_equal(converts, ps.step(ctx))
@@ -379,7 +391,13 @@ def test_measure_equals_the_outcomes_counted_over_every_agent():
     """The fast path's measure, from its counters, and plain.measure, counting over every citizen and civil
     servant, give the same outcomes on the same state (literacy and trust to rounding), including a province
     without minority citizens (its minority shares are nan, its other gaps are not)."""
-    sc = small(**{"provinces.bentre.minority_share": 0.0, "provinces.hue.policy.mandate": 1.0})
+    sc = small(
+        **{
+            "provinces.bentre.minority_share": 0.0,
+            "provinces.hue.policy.mandate": 1.0,
+            "supply_index.ceremonial_weight": 0.5,
+        }
+    )
     model = EGovModel(sc, 6, collect=False)
     for _ in range(150):
         model.step()
@@ -389,8 +407,20 @@ def test_measure_equals_the_outcomes_counted_over_every_agent():
         row[:, means] = direct[:, means]
         assert np.array_equal(row, direct, equal_nan=True)
     cit, cs, row = model.citizens, model.civil_service, model.records[model.step_index]
-    for p in range(len(model.leaders)):  # a few columns from their definition
+    w = sc.supply_index
+    for p, leader in enumerate(model.leaders):  # a few columns from their definition
         assert row[p, COL["adopted_share"]] == cit.adopted[cit.province == p].mean()
+        assert row[p, COL["province_online_share"]] == pytest.approx(leader.digitised.mean())
+        assert row[p, COL["published_share"]] == pytest.approx(leader.published.mean())
+        staff = cs.state[cs.province == p]
+        reported_use = (staff == GENUINE).mean() + w.ceremonial_weight * (staff == CEREMONIAL).mean()
+        supply = (
+            w.infrastructure * leader.agency_it
+            + w.internal_use * reported_use
+            + w.portal * leader.usability * leader.published.mean()
+            + w.online_services * leader.digitised.mean()
+        )
+        assert row[p, COL["supply_index"]] == pytest.approx(supply)
         assert row[p, COL["civil_servant_genuine_share"]] == (cs.state[cs.province == p] == GENUINE).mean()
         assert row[p, COL["reliability"]] == pytest.approx(
             cs.reliability()[cit.civil_servant[cit.province == p]].mean()

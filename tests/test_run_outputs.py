@@ -33,7 +33,7 @@ REQUIRED_COLUMNS = [
     "civil_servant_ceremonial_share",
     "services_online_share",
     "informal_payment_index",
-    "egov_index",
+    "supply_index",
 ]
 FAST = ["--scale", "0.002", "--set", "end_year=2023", "--quiet"]
 
@@ -49,7 +49,7 @@ def test_run_folder_holds_every_output(run_folder):
     for name in ("scenario.yaml", "timeseries.csv", "summary.json", "provenance.json"):
         assert (run_folder / name).is_file(), name
     plots = sorted(p.name for p in (run_folder / "plots").glob("*.png"))
-    assert {"egov_index.png", "use_by_group.png", "gaps.png"} <= set(plots)
+    assert {"supply_index.png", "use_by_group.png", "gaps.png"} <= set(plots)
     assert not list(run_folder.rglob(".*.tmp"))
 
 

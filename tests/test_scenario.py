@@ -70,7 +70,6 @@ BAD_FILES = [
         MINIMAL + "    events: [{date: 2011, name: e, set: {feedback: 3}}]\n",
         "provinces.a.events[0].set.feedback",
     ),
-    ("index weights not summing to 1", MINIMAL + "egov_index: {infrastructure: 0.9}\n", "egov_index"),
     # keys of the model before issue 15 name where their value lives now (docs/design-model-v2.md 3.4, 5)
     *(
         (f"old key {old}", MINIMAL + text, f"{old}: no longer a key here: use {new}")
@@ -101,6 +100,12 @@ BAD_FILES = [
         "a national event with a kind",
         MINIMAL + "central: {events: [{date: 2011, name: e, kind: own_action_plan}]}\n",
         "central.events[0].kind",
+    ),
+    ("index weights not summing to 1", MINIMAL + "supply_index: {infrastructure: 0.9}\n", "supply_index"),
+    (
+        "the key of earlier versions egov_index",
+        MINIMAL + "egov_index: {}\n",
+        "egov_index: no longer a key here: use supply_index",
     ),
     ("a list instead of a mapping", "- name: x\n", "top level"),
     ("an empty file", "", "name"),

@@ -33,7 +33,7 @@ from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_ma
 LEVEL = 0.95
 # the outcomes report.md tabulates and plots (comparison.csv holds every summary outcome)
 HEADLINE = (
-    "egov_index",
+    "supply_index",
     "adopted_share",
     "use_share_12m",
     "access_share",
@@ -501,7 +501,7 @@ def _baseline_label(baseline: str | None, paths: list[str], labels: list[str]) -
     )
 
 
-def headline(rows: list[dict], baseline: str, outcomes=("egov_index", "adopted_share", "access_share")) -> str:
+def headline(rows: list[dict], baseline: str, outcomes=("supply_index", "adopted_share", "access_share")) -> str:
     """Differences from the baseline at the last compared year, for the end of the command."""
     diffs = [r for r in rows if r["kind"] == "difference" and r["minus"] == baseline and r["outcome"] in outcomes]
     if not diffs:

@@ -33,7 +33,7 @@ from egovsim.provenance import provenance
 from egovsim.report.tables import format_value, years
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
-DEFAULT_OUTPUTS = ("egov_index@end", "adopted_share@end", "access_share@end")
+DEFAULT_OUTPUTS = ("supply_index@end", "adopted_share@end", "access_share@end")
 
 
 @dataclass

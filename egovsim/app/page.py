@@ -10,7 +10,7 @@ through, which, with internet access and contacts who use, moves citizens' adopt
   citizens each of them serves (squares urban, circles rural, thick black outline ethnic minority; blue
   users, white online but not users, grey without internet at home);
 - time series from the model's DataCollector: citizens' adoption by group, internet access by group,
-  civil servants' genuine and ceremonial use with the leader's will, the e-government index against the
+  civil servants' genuine and ceremonial use with the leader's will, the supply index against the
   observed indices, and the informal-payment index;
 - the current year, the levers in effect, the latest events, and a legend.
 
@@ -38,7 +38,7 @@ from matplotlib.lines import Line2D
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from egovsim.config.observations import egov_index_points
+from egovsim.config.observations import supply_index_points
 from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, with_values
 from egovsim.errors import clipped
 from egovsim.model.model import EGovModel
@@ -241,7 +241,7 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
             f"<td>{rec[COL['civil_servant_genuine_share']]:.2f}</td>"
             f"<td class='egov-access' data-province='{e(key)}'>{rec[COL['access_share']]:.3f}</td>"
             f"<td class='egov-adopted' data-province='{e(key)}'>{rec[COL['adopted_share']]:.3f}</td>"
-            f"<td>{rec[COL['egov_index']]:.3f}</td></tr>"
+            f"<td>{rec[COL['supply_index']]:.3f}</td></tr>"
         )
     events = sorted([ev for leader in model.leaders for ev in leader.history] + model.central.history)[-1:]
     event_html = "".join(f"{d:.1f} {e(name)}" for d, name in events) or "none yet"
@@ -257,7 +257,7 @@ person) and {model.civil_service.n:,} civil servants; the network draws {n_sampl
 <style>.egov-levers td, .egov-levers th {{padding: 0 5px 0 0}}</style>
 <table style="border-collapse:collapse;margin-top:4px;font-size:0.8em" class="egov-levers">
 <tr style="text-align:left"><th>province</th><th>will</th><th>training</th><th>infra</th><th>software</th>
-<th>detect.</th><th>CS genuine</th><th>access</th><th>adopted</th><th>index</th></tr>{"".join(rows)}</table>
+<th>detect.</th><th>CS genuine</th><th>access</th><th>adopted</th><th>supply idx</th></tr>{"".join(rows)}</table>
 <div style="font-size:0.8em;margin-top:4px">Roadmap clarity {model.central.levers.roadmap_clarity:.2f}.
 Latest event: {event_html}.</div>
 <div style="font-size:0.78em;color:#444;margin-top:2px">Levers: training, infrastructure and enforcement
@@ -380,12 +380,12 @@ class CivilServantChart(TimeChart):
 
 
 class IndexChart(TimeChart):
-    title = "E-government index, simulated (lines) and observed (dots)"
+    title = "Supply index, simulated (lines) and observed (dots)"
     ylabel = "index (0-1)"
 
     def lines(self):
         return [
-            (k, "egov_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
+            (k, "supply_index", {"color": c, "lw": 2, "label": self.model.config.provinces[k].name})
             for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)
         ]
 
@@ -401,7 +401,7 @@ class IndexChart(TimeChart):
                 c=[colours[pt.province] for pt in points],
                 edgecolors="black",
             )
-            ax.scatter([], [], color="white", edgecolors="black", label="observed (MIC, ICT index, DTI)")
+            ax.scatter([], [], color="white", edgecolors="black", label="observed (MIC, DTI digital government)")
             self.top = max(pt.value for pt in points)
 
 
@@ -419,7 +419,7 @@ class InformalPaymentChart(TimeChart):
 
 @lru_cache(maxsize=1)
 def _observed():
-    return egov_index_points()
+    return supply_index_points()
 
 
 class NetworkChart(Chart):

@@ -25,35 +25,30 @@ def load(path: Path = DEFAULT_PATH) -> dict:
     return read_yaml(Path(path))
 
 
-def egov_index_points(path: Path = DEFAULT_PATH) -> list[ObservedPoint]:
-    """Province values of the indices the e-government index is built to be comparable with (MIC index,
-    DTI and its digital-government pillar). Indices of other scales (PAPI 0-10) are not included."""
+def supply_index_points(path: Path = DEFAULT_PATH) -> list[ObservedPoint]:
+    """Province values of the published indices the supply index is compared with as values (docs/ODD.md 7.8):
+    the MIC index (its four government pillars) and the DTI digital-government pillar. Not included: the ICT
+    index's online-services sub-index (compared with the online-services pillar only), DTI totals (they also
+    score economy and society; only their ranks are compared, with dti_proxy) and indices of other scales."""
     if not Path(path).exists():
         return []
     obs = load(Path(path))
     targets = {t["id"]: t for t in obs.get("targets", [])}
     points: list[ObservedPoint] = []
-    for tid, label in (
-        ("mic_index_2017", "MIC index"),
-        ("mic_index_2019_hue", "MIC index"),
-        ("ict_index_2019_hue", "Vietnam ICT Index"),
-    ):
+    for tid in ("mic_index_2017", "mic_index_2019_hue"):
         t = targets.get(tid)
         if not t:
             continue
         for prov, value in (t.get("values") or {}).items():
             if value is not None:
                 points.append(
-                    ObservedPoint(prov, float(t["year"]), float(value), f"{label} {t['year']}", t.get("source", ""))
+                    ObservedPoint(prov, float(t["year"]), float(value), f"MIC index {t['year']}", t.get("source", ""))
                 )
     dti = targets.get("dti_values")
     if dti:
         for year, vals in dti["values"].items():
-            for key, value in vals.items():
-                if key == "hue":
-                    points.append(ObservedPoint("hue", float(year), float(value), f"DTI {year}", dti["source"]))
-                elif key == "hue_digital_government_activity":
-                    points.append(
-                        ObservedPoint("hue", float(year), float(value), f"DTI digital government {year}", dti["source"])
-                    )
+            value = vals.get("hue_digital_government_activity")
+            if value is not None:
+                label = f"DTI digital government {year}"
+                points.append(ObservedPoint("hue", float(year), float(value), label, dti["source"]))
     return points

@@ -24,7 +24,9 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("civil_servant_genuine_share", "civil servants who genuinely use the e-office system"),
     ("civil_servant_ceremonial_share", "civil servants who log in under a mandate but work offline"),
     ("civil_servant_skill", "mean digital skill of civil servants"),
-    ("services_online_share", "share of procedures that can be done fully online"),
+    ("services_online_share", "share of procedures that can be done fully online, through any channel"),
+    ("province_online_share", "share of procedures the province offers fully online (mean d, level 4)"),
+    ("published_share", "share of procedures the province publishes with online forms (mean a, level 3 or 4)"),
     ("usability", "usability of the province's e-government software"),
     ("reliability", "chance an online dossier goes through, averaged over citizens"),
     ("informal_payment_index", "share of dealings with government in the last 12 months with an informal payment"),
@@ -32,10 +34,14 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("trust_mean", "mean trust of citizens in government online"),
     ("leader_will", "political will of the provincial leader"),
     ("roadmap_clarity", "clarity of the central roadmap"),
-    ("n_systems", "separate e-government systems in use"),
+    ("n_systems", "effective number of separate e-government systems in use"),
     ("it_cost", "cumulative IT programme spending (spending-intensity years)"),
     ("it_waste", "cumulative spending on redundant systems (spending-intensity years)"),
-    ("egov_index", "e-government index in [0, 1] (docs/ODD.md)"),
+    ("agency_it", "IT equipment of government agencies K (staff-weighted over province and commune level)"),
+    (
+        "supply_index",
+        "supply index in [0, 1]: agencies' IT, reported internal use, portal, online services (docs/ODD.md 7.8)",
+    ),
 )
 COLUMNS = tuple(name for name, _ in OUTCOMES)
 COL = {name: i for i, name in enumerate(COLUMNS)}

@@ -360,7 +360,7 @@ class LeaderParams:
         lo=0.0,
         hi=5.0,
         neutral=0.0,
-        doc="shift per unit e-government index gap to the best peer province",
+        doc="shift per unit supply index gap to the best peer province",
         source="prior",
     )
     satisfaction_effect: float = param(
@@ -379,6 +379,13 @@ class LeaderParams:
         doc="downward shift per unit informal income officials stand to lose",
         source="prior; seed report (East Asia Forum)",
     )
+    own_plan_clarity: float = param(
+        0.8,
+        **PROB,
+        doc="P_own: how clearly a province's own e-government action plan enables digitisation, as roadmap "
+        "clarity does (E = e_0 + (1 - e_0) max(R, P_own x own_plan))",
+        source="prior [0.3, 1]; field-trip report (Dao Hung, 2024): Hue's 2006 vision consistently implemented",
+    )
 
 
 @dataclass
@@ -395,6 +402,24 @@ class ServiceParams:
     digitisation_rate: float = param(
         0.6, **RATE, doc="rate of bringing procedures fully online at will x capacity = 1", source="prior, calibrate"
     )
+    enabling_floor: float = param(
+        0.1,
+        lo=0.0,
+        hi=1.0,
+        neutral=1.0,
+        doc="e_0: enabling level without a roadmap or own plan; E = e_0 + (1 - e_0) max(R, P_own x own_plan) "
+        "scales digitisation and slows redundant procurement (1: no enabling condition)",
+        source="prior [0, 0.3]; field-trip report (Dao Hung, 2024): without a clear central roadmap localities "
+        "like Daklak adopted experimental policies",
+    )
+    publish_speedup: float = param(
+        3.0,
+        lo=1.0,
+        hi=50.0,
+        doc="psi_pub: procedures are published with online forms (level 3) this many times faster than they are "
+        "brought fully online (level 4), and are not slowed by informal rents",
+        source="prior [1, 6]; fitted through Hue's level counts (calibration/observations.yaml software_history.hue)",
+    )
     rent_slowdown: float = param(
         3.0,
         lo=0.0,
@@ -410,6 +435,13 @@ class ServiceParams:
         source="prior; field trip: Hue's user-friendly system",
     )
     fragmented_usability: float = param(0.6, **PROB, doc="usability U0 of a procured system", source="prior")
+    platform_usability: float = param(
+        0.65,
+        **PROB,
+        doc="usability of one vendor's integrated platform (software_strategy platform)",
+        source="prior [0.5, 0.8]; Ben Tre's MIC 2017 sub-ranks portal 36, online services 37 vs. infrastructure 58 "
+        "(calibration/observations.yaml targets.mic_index_2017.source) suggest a mid-table front end",
+    )
     fragmentation_penalty: float = param(
         0.3, lo=0.0, hi=10.0, neutral=0.0, doc="psi in U = U0 / (1 + psi (n_systems - 1))", source="prior"
     )
@@ -418,7 +450,8 @@ class ServiceParams:
         lo=0.25,
         hi=50.0,
         unit="years",
-        doc="a fragmented province buys another system this often",
+        doc="tau_proc: a fragmented province with no enabling condition (E = 0) buys another system this often; "
+        "dn/dt = (1 - E) / tau_proc",
         source="prior; field trip: repeated, redundant IT programmes in Daklak",
     )
     max_systems: int = param(5, lo=1, hi=100, source="prior")
@@ -435,22 +468,56 @@ class ServiceParams:
         source="prior [0.05, 0.3]; a province's head start comes from its own plan and local strategy, "
         "not from a province value (docs/design-model-v2.md 3.4)",
     )
+    agency_it_rate: float = param(
+        0.3,
+        lo=0.0,
+        hi=50.0,
+        unit="per year",
+        doc="k_K: agencies' IT equipment K approaches 1 at k_K x agency_it spending",
+        source="prior [0.1, 1]",
+    )
+    commune_it_lag: float = param(
+        0.5,
+        **PROB,
+        neutral=0.0,
+        doc="lambda_c: commune agencies are equipped (1 - lambda_c) times as fast as province/district agencies",
+        source="prior [0, 0.8]; field-trip report (Dao Hung, 2024), Ben Tre: a 10 km journey into rural regions "
+        "reveals a stark absence of digital transformation",
+    )
+    agency_it0: float = param(
+        0.2,
+        **PROB,
+        neutral=1.0,
+        doc="K at the start: share of agencies' IT equipment in place (multiplies civil servants' genuine-use hazard)",
+        source="prior [0.05, 0.4]",
+    )
 
 
 @dataclass
-class IndexWeights:
-    """E-government index = weighted mean of four pillars modelled on the MIC index's sub-indices
-    (IT infrastructure, internal IT use, online public services, portal/citizen uptake); docs/ODD.md."""
+class SupplyIndexWeights:
+    """Supply index S = weighted mean of four pillars built like the government pillars of the MIC
+    IT-application index (IT infrastructure of agencies, internal IT use, portal, online public services);
+    docs/ODD.md section 7.8."""
 
-    infrastructure: float = param(0.25, lo=0.0, hi=1.0, doc="weight of internet access share")
-    internal_use: float = param(0.25, lo=0.0, hi=1.0, doc="weight of civil servants' genuine use share")
-    online_services: float = param(0.25, lo=0.0, hi=1.0, doc="weight of share of procedures fully online")
-    citizen_uptake: float = param(0.25, lo=0.0, hi=1.0, doc="weight of citizens' adopted share")
+    infrastructure: float = param(0.25, lo=0.0, hi=1.0, doc="weight of agencies' IT equipment K")
+    internal_use: float = param(
+        0.25, lo=0.0, hi=1.0, doc="weight of internal use as agencies report it: genuine + omega x ceremonial share"
+    )
+    portal: float = param(0.25, lo=0.0, hi=1.0, doc="weight of the provincial portal: usability x published share")
+    online_services: float = param(
+        0.25, lo=0.0, hi=1.0, doc="weight of the share of procedures the province offers fully online"
+    )
+    ceremonial_weight: float = param(
+        1.0,
+        **PROB,
+        doc="omega: share of ceremonial log-ins counted as internal use (agencies' reports count log-ins)",
+        source="prior [0, 1]; the MIC methodology is not in calibration/observations.yaml",
+    )
 
     def validate(self, source: str, path: str) -> None:
-        total = self.infrastructure + self.internal_use + self.online_services + self.citizen_uptake
+        total = self.infrastructure + self.internal_use + self.portal + self.online_services
         if abs(total - 1.0) > 1e-9:
-            raise InputError(source, path or "egov_index", f"weights must sum to 1, they sum to {total:g}")
+            raise InputError(source, path or "supply_index", f"weights must sum to 1, they sum to {total:g}")
 
 
 @dataclass
@@ -644,7 +711,10 @@ class Scenario:
     access: AccessParams = param(AccessParams)
     event_effects: EventEffects = param(EventEffects)
     central: CentralConfig = param(CentralConfig)
-    egov_index: IndexWeights = param(IndexWeights)
+    supply_index: SupplyIndexWeights = param(SupplyIndexWeights)
+
+    # keys of earlier versions: a file that still uses one is told the new name
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"egov_index": "supply_index (the supply-side index, docs/ODD.md 7.8)"}
 
     def validate(self, source: str, path: str) -> None:
         if self.start_year > self.end_year:

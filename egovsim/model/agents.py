@@ -78,7 +78,8 @@ class CentralGovernment(mesa.Agent):
 
 
 class ProvincialLeader(mesa.Agent):
-    """A province's leader: political will, the digitisation of procedures and the software strategy.
+    """A province's leader: political will, the digitisation of procedures (published and fully online levels),
+    the software strategy and its systems, and the IT equipment of the province's agencies.
 
     Will W moves with roadmap clarity, with the gap to the best peer province (emulation), with citizens'
     trust, and down with the informal income officials stand to lose (docs/references/design-v1.md).
@@ -92,28 +93,30 @@ class ProvincialLeader(mesa.Agent):
         self.policy: Policy = config.policy
         self.timeline = Timeline(resolve_kinds(config.events, scenario.event_effects))
         self.history: list[tuple[float, str]] = []
-        self.digitised = np.zeros(scenario.services.n_procedures)
+        self.published = np.zeros(scenario.services.n_procedures)  # a_pj: online forms, result at the counter
+        self.digitised = np.zeros(scenario.services.n_procedures)  # d_pj <= a_pj: fully online
         self.local_capacity = scenario.services.it_capacity0
         self.strategy = self.policy.software_strategy
-        self.n_systems = 1
-        self.next_procurement = scenario.start_year + scenario.services.procurement_interval
+        self.n_systems = 1.0  # effective number of separate systems (continuous)
         self.it_cost = 0.0
         self.it_waste = 0.0
+        # agencies' IT equipment: province/district level, commune level; commune staff share = rural share
+        self.agency_it_office = self.agency_it_commune = scenario.services.agency_it0
+        self.commune_share = 1.0 - config.urban_share
 
-    def fire_events(self, until: float, now: float) -> None:
+    def fire_events(self, until: float) -> None:
         for event in self.timeline.due(until):
             self.policy = apply_event(self.policy, event)
             self.history.append((event.date, event.name))
         if self.policy.software_strategy != self.strategy:  # a new strategy starts with one system
             self.strategy = self.policy.software_strategy
-            self.n_systems = 1
-            self.next_procurement = now + self.services.procurement_interval
+            self.n_systems = 1.0
 
     # ---- what the province's state looks like to others -------------------------------------------------
 
     @property
     def capacity(self) -> float:
-        """Implementation capacity: local IT staff's, or the vendors' from day one."""
+        """Implementation capacity: local IT staff's, or the vendors' from day one (fragmented, platform)."""
         return self.local_capacity if self.strategy == "local" else self.services.vendor_capacity
 
     @property
@@ -121,7 +124,20 @@ class ProvincialLeader(mesa.Agent):
         s = self.services
         if self.strategy == "local":
             return s.local_usability
+        if self.strategy == "platform":
+            return s.platform_usability
         return s.fragmented_usability / (1.0 + s.fragmentation_penalty * (self.n_systems - 1))
+
+    @property
+    def agency_it(self) -> float:
+        """K_p: agencies' IT equipment, province/district and commune levels weighted by their staff shares."""
+        return (1.0 - self.commune_share) * self.agency_it_office + self.commune_share * self.agency_it_commune
+
+    def enabling(self, roadmap: float) -> float:
+        """E_p: how far a clear roadmap, or the province's own plan, enables digitisation and coordinated
+        procurement: e_0 + (1 - e_0) max(R, P_own x own_plan)."""
+        floor = self.services.enabling_floor
+        return floor + (1.0 - floor) * max(roadmap, self.params.own_plan_clarity * self.policy.own_plan)
 
     @property
     def deterrence(self) -> float:
@@ -150,7 +166,7 @@ class ProvincialLeader(mesa.Agent):
         reference_trust: float,
         rent_mean: float,
     ) -> None:
-        lp, s, pol = self.params, self.services, self.policy
+        lp, pol = self.params, self.policy
         gap = max(0.0, best_peer_index - own_index)
         target = (
             self.will0
@@ -160,23 +176,43 @@ class ProvincialLeader(mesa.Agent):
             - lp.rent_loss_effect * rent_at_risk
         )
         target = min(1.0, max(0.0, target))
-        # digitisation: rate prop. to will x capacity, slowed where informal income is at risk (pattern 4)
-        rate = (
-            s.digitisation_rate
-            * self.will
-            * self.capacity
-            * np.exp(-s.rent_slowdown * rent_mean * ctx.rent_rel * self.deterrence)
-        )
-        self.digitised = approach_one(self.digitised, rate, dt)
+        enabling = self.enabling(roadmap)
+        self.digitise(ctx.rent_rel * rent_mean, enabling, dt)
+        self.procure(enabling, dt)
+        self.equip_agencies(dt)
+        self.it_cost += dt * (pol.infrastructure + pol.training + pol.software + pol.community_digital_teams)
+        self.will = float(target + (self.will - target) * np.exp(-lp.adjustment_rate * dt))
+
+    def digitise(self, rent: np.ndarray, enabling: float, dt: float) -> None:
+        """Publish procedures (a, level 3) and bring them fully online (d <= a, level 4) at rates prop. to
+        will x capacity x enabling; level 4 removes the counter step, so it is slowed where informal income is
+        at risk (rent x deterrence: pattern 4), level 3 is not."""
+        s = self.services
+        rate = s.digitisation_rate * self.will * self.capacity * enabling
+        self.published = approach_one(self.published, s.publish_speedup * rate, dt)
+        rate_full = rate * np.exp(-s.rent_slowdown * rent * self.deterrence)
+        self.digitised = self.published - (self.published - self.digitised) * np.exp(-rate_full * dt)
+
+    def procure(self, enabling: float, dt: float) -> None:
+        """Fragmented strategy: without a roadmap or own plan, agencies buy redundant systems, dn/dt =
+        (1 - E) / tau_proc while software is funded (up to max_systems); the redundant share (n - 1) / n of
+        software spending is waste. Local IT staff build capacity under the local strategy."""
+        s, pol = self.services, self.policy
         if self.strategy == "local":
             self.local_capacity = float(approach_one(self.local_capacity, s.local_capacity_rate * pol.software, dt))
-        elif pol.software > 0 and now + dt > self.next_procurement:
-            self.n_systems = min(s.max_systems, self.n_systems + 1)
-            self.next_procurement += s.procurement_interval
-        self.it_cost += dt * (pol.infrastructure + pol.training + pol.software + pol.community_digital_teams)
-        if self.strategy == "fragmented":
+        elif self.strategy == "fragmented":
+            if pol.software > 0:
+                self.n_systems = min(
+                    float(s.max_systems), self.n_systems + dt * (1.0 - enabling) / s.procurement_interval
+                )
             self.it_waste += dt * pol.software * (self.n_systems - 1) / self.n_systems
-        self.will = float(target + (self.will - target) * np.exp(-lp.adjustment_rate * dt))
+
+    def equip_agencies(self, dt: float) -> None:
+        """Agencies' IT equipment approaches 1 at k_K x agency_it spending; commune agencies (1 - lambda_c) slower."""
+        s = self.services
+        rate = s.agency_it_rate * self.policy.agency_it
+        self.agency_it_office = float(approach_one(self.agency_it_office, rate, dt))
+        self.agency_it_commune = float(approach_one(self.agency_it_commune, rate * (1.0 - s.commune_it_lag), dt))
 
 
 class CivilServant(mesa.Agent):

@@ -167,6 +167,7 @@ class ServantStep(NamedTuple):
     ceremonial: bool  # non-users may log in ceremonially this step
     ceremonial_dt: np.ndarray  # (P,) mandate_rate x mandate x dt (if ceremonial)
     skill_step: np.ndarray  # exp(-training rate x dt) of each civil servant
+    equipped: np.ndarray  # agencies' IT equipment K of each civil servant's level (multiplies the genuine hazard)
 
 
 class CitizenTallies(NamedTuple):
@@ -454,8 +455,8 @@ def servant_step(cs: ServantArrays, constants: np.ndarray, step: ServantStep) ->
     """One step of every civil servant (population.CivilService.step): those who became genuine users go into
     cs.rows (ascending); returns their count and whether any non-user is left.
 
-    Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility), utility = w_u (U_p - 1/2)
-    - w_s / 2 + w_l pull_p - rent_step_i + w_s skill_i; ceremonial log-in of non-users at ceremonial_dt per
+    Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of the servant's level
+    (equipped_i), utility = w_u (U_p - 1/2) - w_s / 2 + w_l pull_p - rent_step_i + w_s skill_i; ceremonial log-in of non-users at ceremonial_dt per
     province; skill approaches 1 (skill_step). `constants` is a SERVANT_CONSTANTS record."""
     return _servant_step(tuple(cs), constants, tuple(step))
 
@@ -481,6 +482,7 @@ def _servant_step(cs, constants, step):
             hazard = cs.q_dt[i] * cs.genuine_colleagues[i]
             hazard = hazard + c.p_dt
             hazard = hazard * math.exp(utility)
+            hazard = hazard * step.equipped[i]
             cs.to_genuine[i] = cs.to_genuine[i] - hazard
             if cs.to_genuine[i] <= 0:
                 out[count] = i
@@ -538,8 +540,8 @@ def measure(
     weights: np.ndarray,
 ) -> None:
     """The outcome columns at step k (population.measure) into out (P, columns), from the citizens' tallies t,
-    the civil servants' s, the share of procedures online, the leaders' values (P, 6: roadmap clarity,
-    usability, will, systems, IT cost, IT waste) and the e-government index weights."""
+    the civil servants' s, the share of procedures online, the leaders' values (P, len(outcomes.LEADER_VALUES))
+    and the supply index weights (infrastructure, internal use, portal, online services, ceremonial weight)."""
     _measure(out, k, tuple(t), tuple(s), online_share, leaders, weights, MEASURE_COLUMNS)
 
 
@@ -619,9 +621,11 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
         out[p, col.services_online_share] = online_share[p]
         for j in range(col.leader_cols.size):
             out[p, col.leader_cols[j]] = leaders[p, j]
-        out[p, col.egov_index] = (
-            weights[0] * out[p, col.access_share]
-            + weights[1] * out[p, col.civil_servant_genuine_share]
-            + weights[2] * online_share[p]
-            + weights[3] * out[p, col.adopted_share]
+        # supply index: agencies' IT, reported internal use, portal, online services (outcomes.supply_index)
+        out[p, col.supply_index] = (
+            weights[0] * out[p, col.agency_it]
+            + weights[1]
+            * (out[p, col.civil_servant_genuine_share] + weights[4] * out[p, col.civil_servant_ceremonial_share])
+            + weights[2] * out[p, col.usability] * out[p, col.published_share]
+            + weights[3] * out[p, col.province_online_share]
         )

@@ -65,8 +65,10 @@ class EGovModel(mesa.Model):
         self.citizens_per_servant = np.bincount(self.citizens.civil_servant, minlength=self.civil_service.n)
         self.civil_service.serve(self.citizens_per_servant)
         self._measure = reference.measure if direct else population.measure
-        w = scenario.egov_index
-        self.index_weights = np.array([w.infrastructure, w.internal_use, w.online_services, w.citizen_uptake])
+        w = scenario.supply_index
+        self.supply_weights = np.array(
+            [w.infrastructure, w.internal_use, w.portal, w.online_services, w.ceremonial_weight]
+        )
         self.leaders = [
             ProvincialLeader(self, i, key, cfg, scenario) for i, (key, cfg) in enumerate(scenario.provinces.items())
         ]
@@ -78,7 +80,7 @@ class EGovModel(mesa.Model):
         self._policy_version = 0
         self._online_cache = None  # (key, online) measured after the last step, reused by the next context
         self._portal = None  # (portal level, what the national portal puts online)
-        self._leader_reads = [COL["egov_index"], COL["trust_mean"]]
+        self._leader_reads = [COL["supply_index"], COL["trust_mean"]]  # leaders emulate peers' supply index
         self._fire_events()
         self.records[0] = self._measure(self)
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters()) if collect else None
@@ -102,7 +104,7 @@ class EGovModel(mesa.Model):
         changed = central.timeline.fired != before
         for leader in self.leaders:
             before = (leader.timeline.fired, leader.strategy)
-            leader.fire_events(until, year)
+            leader.fire_events(until)
             changed = changed or (leader.timeline.fired, leader.strategy) != before
         if changed:  # policies or levers changed: what the context takes from them is recomputed
             self._policy_version += 1
@@ -169,6 +171,7 @@ class EGovModel(mesa.Model):
             literacy_rate=pa["literacy_rate"],
             trust_rate=pa["trust_rate"],
             leader_pull=np.array([leader.will for leader in leaders]) * pa["monitoring"],
+            agency_it=np.array([(leader.agency_it_office, leader.agency_it_commune) for leader in leaders]),
             mandate=pa["mandate"],
             training=pa["training"],
             literacy_step=pa["literacy_step"],

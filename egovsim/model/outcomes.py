@@ -1,4 +1,4 @@
-"""Outcomes per province per step: the columns of timeseries.csv, and the e-government index formula."""
+"""Outcomes per province per step: the columns of timeseries.csv, and the supply index formula."""
 
 from __future__ import annotations
 
@@ -7,14 +7,24 @@ import numpy as np
 from egovsim.config.outcomes import COL, COLUMNS, OUTCOMES, UNBOUNDED, outcome_range  # noqa: F401  (re-exported)
 
 
-def egov_index(weights, access: np.ndarray, genuine: np.ndarray, online: np.ndarray, adopted: np.ndarray) -> np.ndarray:
-    """E-government index: a weighted mean of four pillars in [0, 1], after the MIC index's sub-indices
-    (IT infrastructure; internal IT use; online public services; portal use by citizens)."""
+def supply_index(
+    weights,
+    agency_it: np.ndarray,
+    genuine: np.ndarray,
+    ceremonial: np.ndarray,
+    usability: np.ndarray,
+    published: np.ndarray,
+    province_online: np.ndarray,
+) -> np.ndarray:
+    """Supply index S in [0, 1]: a weighted mean of four pillars built like the government pillars of the MIC
+    index (agencies' IT infrastructure K; internal IT use as agencies report it, genuine + omega x ceremonial;
+    the provincial portal, usability x published share; online public services, the province's fully online
+    share)."""
     return (
-        weights.infrastructure * access
-        + weights.internal_use * genuine
-        + weights.online_services * online
-        + weights.citizen_uptake * adopted
+        weights.infrastructure * agency_it
+        + weights.internal_use * (genuine + weights.ceremonial_weight * ceremonial)
+        + weights.portal * usability * published
+        + weights.online_services * province_online
     )
 
 
@@ -42,6 +52,16 @@ _SHARE_CELLS = sorted(
 )
 SHARE_COLS = np.array([col for col, _, _ in _SHARE_CELLS])
 SHARE_FROM = np.array([m * len(SUBGROUPS) + g for _, m, g in _SHARE_CELLS])  # into (measure, subgroup) flat
-LEADER_COLS = np.array(
-    [COL[name] for name in ("roadmap_clarity", "usability", "leader_will", "n_systems", "it_cost", "it_waste")]
+# the leaders' values measure() records as they are (population.measure passes them in this order)
+LEADER_VALUES = (
+    "roadmap_clarity",
+    "usability",
+    "leader_will",
+    "n_systems",
+    "it_cost",
+    "it_waste",
+    "province_online_share",
+    "published_share",
+    "agency_it",
 )
+LEADER_COLS = np.array([COL[name] for name in LEADER_VALUES])

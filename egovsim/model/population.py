@@ -130,6 +130,7 @@ class StepContext:
     literacy_rate: np.ndarray  # (4P,) per group, per year
     trust_rate: np.ndarray  # (P,) per year
     leader_pull: np.ndarray  # (P,) leader will x monitoring
+    agency_it: np.ndarray  # (P, 2) IT equipment K of province/district and of commune agencies
     mandate: np.ndarray  # (P,) effective mandate strength
     training: np.ndarray  # (P,)
     literacy_step: np.ndarray | None = None  # (4P,) exp(-literacy_rate dt)
@@ -527,6 +528,7 @@ class CivilService(ServantLayout):
         self.ceremonial_count = np.zeros(self.n_provinces, dtype=np.int64)
         self.skill_sum = np.bincount(self.province, weights=self.skill, minlength=self.n_provinces)
         self._cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
+        self._level = self.commune.astype(np.intp)  # column of StepContext.agency_it: 0 office, 1 commune
         self._q_dt = cs.q * self.inv_degree * self.dt  # q x colleagues' share, x dt
         self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
         self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
@@ -543,7 +545,8 @@ class CivilService(ServantLayout):
     def step(self, ctx: StepContext) -> np.ndarray:
         """One step of every civil servant; returns those who became genuine users.
 
-        Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility), utility = w_u (U - 1/2)
+        Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of their agency level,
+        utility = w_u (U - 1/2)
         + w_s (skill - 1/2) + w_l x leader pull - w_r x informal income at risk; ceremonial log-in hazard
         mandate_rate x mandate for non-users."""
         cs, dt, prov = self.params, self.dt, self.province
@@ -560,6 +563,7 @@ class CivilService(ServantLayout):
             ceremonial=ceremonial,
             ceremonial_dt=cs.mandate_rate * ctx.mandate * dt if ceremonial else _NO_PROVINCES,
             skill_step=self._skill_step[1],
+            equipped=ctx.agency_it[prov, self._level],
         )
         count, self._ceremonial_left = kernels.servant_step(self.arrays, self.constants, step)
         return self.arrays.rows[:count].copy()
@@ -616,12 +620,7 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty((P, len(COLUMNS)))
     roadmap = model.central.levers.roadmap_clarity
-    leaders = np.array(
-        [
-            [roadmap, leader.usability, leader.will, leader.n_systems, leader.it_cost, leader.it_waste]
-            for leader in model.leaders
-        ]
-    )
+    leaders = np.array([leader_values(leader, roadmap) for leader in model.leaders])
     kernels.measure(
         out,
         model.step_index,
@@ -629,6 +628,21 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         model.civil_service.tallies,
         model.services_online_share(),
         leaders,
-        model.index_weights,
+        model.supply_weights,
     )
     return out
+
+
+def leader_values(leader, roadmap: float) -> list[float]:
+    """What measure() records of a leader as it is, in the order of outcomes.LEADER_VALUES."""
+    return [
+        roadmap,
+        leader.usability,
+        leader.will,
+        leader.n_systems,
+        leader.it_cost,
+        leader.it_waste,
+        float(leader.digitised.mean()),
+        float(leader.published.mean()),
+        leader.agency_it,
+    ]

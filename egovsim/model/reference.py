@@ -17,7 +17,7 @@ import numpy as np
 
 from egovsim.config.scenario import Scenario
 from egovsim.model.network import neighbours_of
-from egovsim.model.outcomes import COL, COLUMNS, SUBGROUPS, egov_index, share
+from egovsim.model.outcomes import COL, COLUMNS, LEADER_VALUES, SUBGROUPS, share, supply_index
 from egovsim.model.population import (
     CEREMONIAL,
     GENUINE,
@@ -29,6 +29,7 @@ from egovsim.model.population import (
     ServantLayout,
     StepContext,
     approach_one,
+    leader_values,
 )
 
 
@@ -139,7 +140,7 @@ class PlainCivilService(ServantLayout):
         """One step of every civil servant; returns those who became genuine users (ascending).
 
         A non-user or ceremonial user becomes a genuine user with hazard (p + q x share of genuine colleagues) x
-        exp(utility), utility = w_u (usability - 1/2) + w_s (skill - 1/2) + w_l x leader pull - w_r x informal
+        exp(utility) x K (the IT equipment of their agency level), utility = w_u (usability - 1/2) + w_s (skill - 1/2) + w_l x leader pull - w_r x informal
         income at risk (rent x deterrence); a non-user who does not become genuine logs in ceremonially with
         hazard mandate_rate x mandate; skill approaches 1 at rate training_effect x training (less the cascade
         loss at commune level). Genuine use is never dropped."""
@@ -152,7 +153,9 @@ class PlainCivilService(ServantLayout):
             + cs.weight_leader * ctx.leader_pull[prov]
             - cs.weight_rent * self.rent * ctx.deterrence[prov]
         )
-        hazard = (cs.p + cs.q * colleagues_share) * np.exp(utility)
+        # without working equipment a civil servant cannot use the system: x K of their agency level
+        equipped = ctx.agency_it[prov, self.commune.astype(np.intp)]
+        hazard = (cs.p + cs.q * colleagues_share) * np.exp(utility) * equipped
         self.to_genuine -= np.where(genuine, 0.0, hazard * dt)
         converts = np.flatnonzero(~genuine & (self.to_genuine <= 0))
         non_user = self.state == NON_USER
@@ -208,16 +211,19 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         cit.payments_per_step[dealings].sum(axis=0), cit.needs_per_step[dealings].sum(axis=0)
     )
 
-    col["services_online_share"] = online = model.services_online_share()
-    col["roadmap_clarity"] = model.central.levers.roadmap_clarity
-    for name in ("usability", "leader_will", "n_systems", "it_cost", "it_waste"):
-        col[name] = [getattr(leader, name.removeprefix("leader_")) for leader in model.leaders]
-    col["egov_index"] = egov_index(
-        model.config.egov_index,
-        col["access_share"],
+    col["services_online_share"] = model.services_online_share()
+    roadmap = model.central.levers.roadmap_clarity
+    leaders = np.array([leader_values(leader, roadmap) for leader in model.leaders])
+    for j, name in enumerate(LEADER_VALUES):
+        col[name] = leaders[:, j]
+    col["supply_index"] = supply_index(
+        model.config.supply_index,
+        col["agency_it"],
         col["civil_servant_genuine_share"],
-        online,
-        col["adopted_share"],
+        col["civil_servant_ceremonial_share"],
+        col["usability"],
+        col["published_share"],
+        col["province_online_share"],
     )
     for name in COLUMNS:
         out[:, COL[name]] = col[name]

@@ -14,7 +14,6 @@ from egovsim.config.scenario import (
     CitizenParams,
     CivilServantParams,
     EventEffects,
-    IndexWeights,
     LeaderInit,
     LeaderParams,
     NetworkParams,
@@ -22,6 +21,7 @@ from egovsim.config.scenario import (
     ProvinceConfig,
     Scenario,
     ServiceParams,
+    SupplyIndexWeights,
 )
 from egovsim.config.schema import has_neutral
 
@@ -34,7 +34,7 @@ SECTIONS = (
     ("Leaders", "leaders.", LeaderParams),
     ("Services and software", "services.", ServiceParams),
     ("Central government levers (central.initial, central.events)", "central.initial.", CentralState),
-    ("E-government index weights", "egov_index.", IndexWeights),
+    ("Supply index weights", "supply_index.", SupplyIndexWeights),
     ("Province", "provinces.<id>.", ProvinceConfig),
     ("Province leader", "provinces.<id>.leader.", LeaderInit),
     ("Province policy levers (provinces.<id>.policy, provinces.<id>.events)", "provinces.<id>.policy.", Policy),

@@ -12,7 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from egovsim.config.analysis import NATIONAL, national_mean
-from egovsim.config.observations import egov_index_points
+from egovsim.config.observations import supply_index_points
 from egovsim.config.scenario import Scenario
 from egovsim.files import atomic_write, child
 from egovsim.model.outcomes import COL
@@ -80,13 +80,13 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     save_png(fig, path)
 
 
-def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     t = years(scenario, records.shape[1])
     fig, ((ax,),) = figure(figsize=(8, 4.8))
-    points = egov_index_points()
-    markers = {"MIC": "o", "DTI": "s", "Vie": "^"}
+    points = supply_index_points()
+    markers = {"MIC": "o", "DTI": "s"}
     for p, (key, prov) in enumerate(scenario.provinces.items()):
-        band_line(ax, t, records[:, :, p, COL["egov_index"]], f"{prov.name} (simulated)")
+        band_line(ax, t, records[:, :, p, COL["supply_index"]], f"{prov.name} (simulated)")
         color = ax.get_lines()[-1].get_color()
         for pt in (pt for pt in points if pt.province == key):
             ax.scatter(
@@ -99,7 +99,7 @@ def egov_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
                 s=40,
             )
             ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.set_title("E-government index against observed points" + band_note(records))
+    ax.set_title("Supply index against observed points" + band_note(records))
     ax.set_xlabel("year")
     ax.set_ylabel("index (0-1)")
     ax.set_ylim(0, 1)
@@ -134,6 +134,8 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
         ("civil_servant_genuine_share", "civil servants: genuine use", {"color": "tab:blue"}),
         ("civil_servant_ceremonial_share", "civil servants: ceremonial use", {"color": "tab:orange"}),
         ("services_online_share", "procedures fully online", {"color": "tab:green"}),
+        ("published_share", "procedures published (online forms)", {"color": "tab:green", "linestyle": ":"}),
+        ("agency_it", "agencies' IT equipment", {"color": "tab:purple", "linestyle": "-."}),
         ("informal_payment_index", "informal payment index", {"color": "tab:red"}),
         ("leader_will", "leader's will", {"color": "0.3", "linestyle": "--"}),
     )
@@ -153,7 +155,7 @@ def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Pat
     folder = Path(folder)
     made = []
     for name, fn in (
-        ("egov_index.png", egov_index),
+        ("supply_index.png", supply_index),
         ("use_by_group.png", use_by_group),
         ("gaps.png", gaps),
         ("government.png", government_side),
@@ -172,7 +174,7 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
     fig, axes = figure(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True)
     axes = axes[0]
     series = (
-        ("egov_index", "e-government index", "tab:blue"),
+        ("supply_index", "supply index", "tab:blue"),
         ("access_share", "internet at home", "0.5"),
         ("use_share_12m", "used online services (12 m)", "tab:red"),
         ("services_online_share", "procedures online", "tab:green"),

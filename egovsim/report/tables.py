@@ -42,7 +42,7 @@ def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str
 
 
 SUMMARY_COLUMNS = (
-    "egov_index",
+    "supply_index",
     "adopted_share",
     "use_share_12m",
     "access_share",
@@ -54,6 +54,9 @@ SUMMARY_COLUMNS = (
     "civil_servant_genuine_share",
     "civil_servant_ceremonial_share",
     "services_online_share",
+    "province_online_share",
+    "published_share",
+    "agency_it",
     "informal_payment_index",
     "leader_will",
     "it_cost",
