@@ -36,11 +36,13 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("it_cost", "cumulative IT programme spending (spending-intensity years)"),
     ("it_waste", "cumulative spending on redundant systems (spending-intensity years)"),
     ("egov_index", "e-government index in [0, 1] (docs/ODD.md)"),
+    ("spend", "spending on the province's levers in force, bn VND/yr (billion VND a year, nominal; model/costs.py)"),
+    ("spend_cumulative", "spending on the province's levers since the start, bn VND (billion VND, nominal)"),
 )
 COLUMNS = tuple(name for name, _ in OUTCOMES)
 COL = {name: i for i, name in enumerate(COLUMNS)}
 # the values each outcome can take where it is bounded: shares, means of [0, 1] states, and the gaps
-UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste"}
+UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste", "spend", "spend_cumulative"}
 
 
 def outcome_range(column: str) -> tuple[float, float] | None:

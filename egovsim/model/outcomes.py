@@ -42,6 +42,7 @@ _SHARE_CELLS = sorted(
 )
 SHARE_COLS = np.array([col for col, _, _ in _SHARE_CELLS])
 SHARE_FROM = np.array([m * len(SUBGROUPS) + g for _, m, g in _SHARE_CELLS])  # into (measure, subgroup) flat
+SPEND_COLS = np.array([COL["spend"], COL["spend_cumulative"]])  # filled from the levers (EGovModel.spending_columns)
 LEADER_COLS = np.array(
     [COL[name] for name in ("roadmap_clarity", "usability", "leader_will", "n_systems", "it_cost", "it_waste")]
 )

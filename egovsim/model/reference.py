@@ -219,6 +219,7 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         online,
         col["adopted_share"],
     )
+    col["spend"], col["spend_cumulative"] = model.spending_columns().T
     for name in COLUMNS:
         out[:, COL[name]] = col[name]
     return out
