@@ -120,8 +120,10 @@ def test_comparison_rows_skip_provinces_a_pair_does_not_share():
 
     three = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", SMALL, 0.001)
     one = load_scenario(DAKLAK, SMALL, 0.001)
-    rec3 = np.zeros((2, 85, 3, 31))
-    rec1 = np.ones((2, 85, 1, 31))
+    from egovsim.model.outcomes import COLUMNS
+
+    rec3 = np.zeros((2, 85, 3, len(COLUMNS)))
+    rec1 = np.ones((2, 85, 1, len(COLUMNS)))
     rows = comparison_rows(
         [Arm("three", three, "", rec3, [0, 1]), Arm("one", one, "", rec1, [0, 1])], "three", outcomes=("egov_index",)
     )
