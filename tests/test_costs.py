@@ -214,3 +214,11 @@ def test_compare_gives_differences_per_100_bn_vnd_of_extra_spending(tmp_path):
     assert by[("difference", "spend_cumulative")]["mean"] == pytest.approx(extra)
     access = by[("difference", "access_share")]["mean"]
     assert access > 0 and by[("per_100bn_vnd", "access_share")]["mean"] == pytest.approx(100 * access / extra)
+
+
+def test_analyses_refuse_a_budget_hold_they_cannot_resolve(tmp_path):
+    from egovsim.config.analysis import AnalysisHead
+
+    with pytest.raises(InputError) as err:
+        AnalysisHead(scenario=str(HELD)).base_scenario(tmp_path / "sweep.yaml")
+    assert err.value.field == "provinces.daklak.budget" and "baseline" in err.value.message
