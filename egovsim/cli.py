@@ -214,10 +214,10 @@ def _version() -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from egovsim.config.scenario import load_scenario
+    from egovsim.model.costs import load_with_budgets
 
     for path in args.scenarios:
-        sc = load_scenario(path, args.overrides, args.scale)
+        sc = load_with_budgets(path, args.overrides, args.scale)
         n = sum(max(1, round(p.population * p.scale)) for p in sc.provinces.values())
         print(
             f"{path}: ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; "
@@ -227,14 +227,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from egovsim.config.scenario import load_scenario
     from egovsim.folders import claimed, new_folder
+    from egovsim.model.costs import load_with_budgets
     from egovsim.model.model import EGovModel
     from egovsim.provenance import provenance
     from egovsim.report.runfolder import write_run
     from egovsim.report.tables import summary
 
-    scenario = load_scenario(args.scenario, args.overrides, args.scale)
+    scenario = load_with_budgets(args.scenario, args.overrides, args.scale)
     seed = scenario.seed if args.seed is None else args.seed
     scenario = with_seed(scenario, seed, args.scenario)  # scenario.yaml then reruns as this command ran
     if args.replicates is not None and args.replicates < 1:
@@ -443,10 +443,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     from egovsim.app import assets
-    from egovsim.config.scenario import DEFAULT_SCENARIO, load_scenario
+    from egovsim.config.scenario import DEFAULT_SCENARIO
+    from egovsim.model.costs import load_with_budgets
 
     scenario = Path(args.scenario or DEFAULT_SCENARIO)
-    load_scenario(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
+    load_with_budgets(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
     host = listen_address(args.host)

@@ -463,3 +463,90 @@ def test_a_provinces_wildcard_is_a_calibration_parameter(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(InputError, match=r"parameters\.provinces\.\*\.leader\.will_efect"):
         make_problem(*load_config(path), str(path))
+
+
+# ---- a normal prior on a free parameter (design-model-v2 3.3) -----------------------------------------------
+
+PRIOR_CONFIG = """scenario: {scenario}
+observations: ""
+parameters:
+  citizens.p0: {{bounds: [0.005, 0.08]}}
+  citizens.q0: {{bounds: [0.1, 0.9], prior: "normal(0.6, 0.05)"}}
+targets:
+  - {{name: ignored, type: value, outcome: adopted_share, year: 2003, observed: 0.5, sd: 0.1, weight: 0}}
+optimize: {{popsize: 6, max_generations: 30, tol: 0.0}}
+"""
+
+
+def prior_problem(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(f"extends: {BASS}\nend_year: 2003\n")
+    path = tmp_path / "prior.yaml"
+    path.write_text(PRIOR_CONFIG.format(scenario=base.name))
+    config, folder = load_config(path)
+    return make_problem(config, folder, str(path))
+
+
+def no_run(scenario, values, seed):
+    """A run that costs nothing: records of zeros (the only data term has weight 0 anyway)."""
+    from egovsim.config.scenario import scenario_from_dict
+    from egovsim.model.outcomes import COLUMNS
+
+    sc = scenario_from_dict(scenario)
+    records = np.zeros((sc.n_steps + 1, len(sc.provinces), len(COLUMNS)))
+    return {"records": records, "error": None, "traceback": None, "wall_time_s": 0.0, "host": "test"}
+
+
+def test_with_no_data_the_optimiser_estimates_the_prior_mean(tmp_path):
+    from egovsim.runner.runner import SerialExecutor
+
+    problem = prior_problem(tmp_path)
+    assert problem.priors == [None, (0.6, 0.05)]
+    # -2 log prior + const, on the scale of a data term's z^2: one sd off costs 1
+    assert problem.prior_penalty([0.01, 0.65]) == pytest.approx(1.0)
+    assert problem.prior_penalty([0.07, 0.6]) == 0.0  # a parameter without a prior adds nothing
+    config, _ = load_config(tmp_path / "prior.yaml")
+    fit = optimize(problem, SerialExecutor(), config.optimize, seed=3, run=no_run)
+    assert fit.x[1] == pytest.approx(0.6, abs=0.01)
+    assert fit.loss == pytest.approx(((fit.x[1] - 0.6) / 0.05) ** 2)
+
+
+def _truncated_normal_moments(mean, sd, lo, hi):
+    """Mean and sd of a normal truncated to [lo, hi] (Johnson, Kotz & Balakrishnan 1994, eq. 13.134-135)."""
+    phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    Phi = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731
+    a, b = (lo - mean) / sd, (hi - mean) / sd
+    Z = Phi(b) - Phi(a)
+    m = mean + sd * (phi(a) - phi(b)) / Z
+    var = sd**2 * (1 + (a * phi(a) - b * phi(b)) / Z - ((phi(a) - phi(b)) / Z) ** 2)
+    return m, math.sqrt(var)
+
+
+@pytest.mark.parametrize("normal, bounds", [((0.0, 1.0), (-2.5, 2.5)), ((1.0, 0.5), (0.0, 3.0))])
+def test_abc_prior_is_the_normal_truncated_to_the_bounds(tmp_path, normal, bounds):
+    from egovsim.analysis.calibration.abcsmc import abc_prior
+
+    problem = prior_problem(tmp_path)
+    problem.bounds = np.array([[0.005, 0.08], bounds])
+    problem.priors = [None, normal]
+    prior = abc_prior(problem)
+    np.random.seed(1)
+    uniform, draws = prior["x0"].rvs(size=40_000), prior["x1"].rvs(size=40_000)
+    assert uniform.min() >= 0.005 and uniform.max() <= 0.08 and np.mean(uniform) == pytest.approx(0.0425, abs=5e-4)
+    assert draws.min() >= bounds[0] and draws.max() <= bounds[1]
+    mean, sd = _truncated_normal_moments(*normal, *bounds)
+    assert np.mean(draws) == pytest.approx(mean, abs=0.02 * normal[1])
+    assert np.std(draws) == pytest.approx(sd, rel=0.02)
+
+
+@pytest.mark.parametrize("prior", ["normal(0)", "normal(0, -1)", "normal(0, 0)", "gamma(1, 2)", "normal(a, 1)", "1"])
+def test_a_bad_prior_is_one_line_naming_the_field(tmp_path, capsys, prior):
+    data = yaml.safe_load(CONFIG.read_text())
+    data["scenario"] = str(ROOT / "scenarios" / "three_provinces.yaml")
+    data["observations"] = str(ROOT / "calibration" / "observations.yaml")
+    data["parameters"] = {"citizens.q0": {"bounds": [0.1, 0.9], "prior": prior}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.yaml" in err and "parameters.citizens.q0.prior" in err, err

@@ -21,10 +21,11 @@ import numpy as np
 from scipy import stats
 
 from egovsim.analysis.replicates import stack, write_replicates
-from egovsim.config.scenario import Scenario, apply_values, load_scenario
+from egovsim.config.scenario import Scenario, apply_values
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
+from egovsim.model.costs import REBALANCING, load_with_budgets
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
 from egovsim.report.tables import SUMMARY_COLUMNS, row_of_year, years
@@ -42,6 +43,8 @@ HEADLINE = (
     "informal_payment_index",
 )
 MEANING = dict(OUTCOMES)
+PER = 100.0  # bn VND: differences in outcomes are also reported per 100 bn VND of extra spending
+EQUAL_SPENDING = 1e-6  # bn VND: cumulative spending this close counts as equal (a budget-neutral what-if)
 
 
 # ---- statistics -------------------------------------------------------------------------------------------
@@ -149,7 +152,21 @@ def comparison_rows(arms: list[Arm], baseline: str, outcomes=SUMMARY_COLUMNS) ->
                 for year in yrs:
                     diff = B.values(province, outcome, year)[ib] - A.values(province, outcome, year)[ia]
                     rows.append(_row("difference", b, a, province, outcome, year, t_interval(diff)))
+                    if outcome not in SPENDING:
+                        per = per_spending(diff, A, B, ia, ib, province, year)
+                        rows.append(_row(f"per_{PER:g}bn_vnd", b, a, province, outcome, year, t_interval(per)))
     return rows
+
+
+SPENDING = ("spend", "spend_cumulative")
+
+
+def per_spending(diff: np.ndarray, A: Arm, B: Arm, ia: list[int], ib: list[int], province: str, year: int):
+    """The paired difference per PER bn VND of extra cumulative spending up to mid-`year` (nan where the two
+    scenarios spent the same: a budget-neutral comparison has no cost to divide by)."""
+    spent = B.values(province, "spend_cumulative", year)[ib] - A.values(province, "spend_cumulative", year)[ia]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.abs(spent) > EQUAL_SPENDING, PER * diff / spent, np.nan)
 
 
 def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year: int, ci: dict) -> dict:
@@ -264,12 +281,45 @@ def report_md(
                     d = by[("difference", arm.label, baseline, province, outcome, year)]
                     lines.append(f"| {outcome} | {year} | {_ci(a)} | {_ci(b)} | {_ci(d, signed=True)} |")
             lines.append("")
+            lines += spending_lines(by, arm, base, province, yrs)
     if plot_files:
         lines += ["## Plots", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in plot_files]
         lines.append("")
-    lines += ["## Outcomes", ""] + [f"- `{o}`: {MEANING[o]}" for o in HEADLINE] + [""]
+    lines += ["## Outcomes", ""] + [f"- `{o}`: {MEANING[o]}" for o in (*HEADLINE, *SPENDING)] + [""]
     return "\n".join(lines)
+
+
+def spending_lines(by: dict, arm: Arm, base: Arm, province: str, yrs: list[int]) -> list[str]:
+    """What the what-if spends beside the baseline, and each headline difference per PER bn VND spent."""
+    key = (arm.label, base.label, province)
+    spent = [by[("difference", *key, "spend_cumulative", y)] for y in yrs]
+    lines = [
+        "Spending (bn VND since the start; lever costs `costs.*` are priors, so costs and any budget-neutral "
+        "ranking of levers are prior-sensitive):",
+        "",
+        f"| year | {base.label} | {arm.label} | difference |",
+        "|---|---|---|---|",
+    ]
+    for y, d in zip(yrs, spent):
+        a = by[("scenario", base.label, "", province, "spend_cumulative", y)]
+        b = by[("scenario", arm.label, "", province, "spend_cumulative", y)]
+        lines.append(f"| {y} | {_ci(a)} | {_ci(b)} | {_ci(d, signed=True)} |")
+    budgets = [(s.label, s.scenario.provinces[province].budget) for s in (base, arm)]
+    lines += [
+        f"\nBudget of {label}: {b:g} bn VND/yr (reported, not simulated)."
+        for label, b in budgets
+        if isinstance(b, float)
+    ]
+    lines.append("")
+    if all(abs(d["mean"]) <= EQUAL_SPENDING for d in spent if not np.isnan(d["mean"])):
+        lines += ["Spending is equal to the baseline's (budget-neutral): the differences above are at equal cost.", ""]
+        return lines
+    lines += [f"| outcome | year | difference per {PER:g} bn VND spent |", "|---|---|---|"]
+    for outcome in HEADLINE:
+        for y in yrs:
+            lines.append(f"| {outcome} | {y} | {_ci(by[(f'per_{PER:g}bn_vnd', *key, outcome, y)], signed=True)} |")
+    return [*lines, ""]
 
 
 def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[Path]:
@@ -385,7 +435,7 @@ def plan_comparison(
         raise InputError("compare", "", "give at least two scenario files")
     if replicates < 1:
         raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
-    scenarios = [load_scenario(p, overrides, scale) for p in paths]
+    scenarios = [load_with_budgets(p, overrides, scale) for p in paths]
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
     master = scenarios[labels.index(base)].seed if seed is None else seed
@@ -397,10 +447,25 @@ def plan_comparison(
     if posterior is not None:
         plan.posterior = str(posterior)
         plan.draws = posterior_draws(posterior, replicates, master)
+        _check_held_budgets(plan)
         for sc, path in zip(scenarios, paths):  # every draw must fit every scenario before workers start
             for i in range(replicates):
                 apply_values(sc, plan.values(i, sc), f"{path} with {posterior}/posterior.csv")
     return plan
+
+
+def _check_held_budgets(plan: Plan) -> None:
+    """A budget-neutral what-if is resolved at the file's lever costs: posterior draws of costs.* would
+    break the equality of spending, so they are refused (fix costs.* with --set instead)."""
+    drawn = sorted({k for d in plan.draws or [] for k in d if k.startswith("costs.")})
+    for sc, path in zip(plan.scenarios, plan.paths):
+        held = any(e.name.startswith(REBALANCING) for p in sc.provinces.values() for e in p.events)
+        if held and drawn:
+            raise InputError(
+                path,
+                "budget",
+                f"spending is held equal at the file's lever costs, but the posterior draws {drawn[0]}",
+            )
 
 
 def run_comparison(
@@ -501,7 +566,9 @@ def _baseline_label(baseline: str | None, paths: list[str], labels: list[str]) -
     )
 
 
-def headline(rows: list[dict], baseline: str, outcomes=("supply_index", "adopted_share", "access_share")) -> str:
+def headline(
+    rows: list[dict], baseline: str, outcomes=("supply_index", "adopted_share", "access_share", "spend_cumulative")
+) -> str:
     """Differences from the baseline at the last compared year, for the end of the command."""
     diffs = [r for r in rows if r["kind"] == "difference" and r["minus"] == baseline and r["outcome"] in outcomes]
     if not diffs:

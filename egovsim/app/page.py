@@ -39,8 +39,9 @@ from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
 from egovsim.config.observations import supply_index_points
-from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, load_scenario, with_values
+from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, with_values
 from egovsim.errors import clipped
+from egovsim.model.costs import load_with_budgets
 from egovsim.model.model import EGovModel
 from egovsim.model.outcomes import COL
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER
@@ -79,7 +80,7 @@ LEADER_COLOUR = "#6a3d9a"
 
 @lru_cache(maxsize=8)
 def base_scenario(path: str, scale: float | None = None, overrides: tuple[str, ...] = ()) -> Scenario:
-    return load_scenario(path, list(overrides), scale)
+    return load_with_budgets(path, list(overrides), scale)
 
 
 def apply_levers(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.config.outcomes import COL, COLUMNS, outcome_range
-from egovsim.config.scenario import Scenario, load_scenario, row_of_year, years
+from egovsim.config.scenario import BudgetHold, Scenario, load_scenario, row_of_year, years
 from egovsim.config.schema import MAX_INT, NAME, build, param, suggest
 from egovsim.config.yamlfile import referenced_file
 from egovsim.errors import InputError, clipped
@@ -50,7 +50,16 @@ class AnalysisHead:
     def base_scenario(self, path: str | Path) -> Scenario:
         """The base scenario the file at `path` names, with its overrides and scale (errors name the file's
         `scenario` field when the scenario file cannot be read)."""
-        return load_scenario(referenced_file(Path(path), "scenario", self.scenario), self.set, self.scale)
+        scenario_path = referenced_file(Path(path), "scenario", self.scenario)
+        scenario = load_scenario(scenario_path, self.set, self.scale)
+        for key, prov in scenario.provinces.items():
+            if isinstance(prov.budget, BudgetHold):  # resolved against a baseline file by run and compare only
+                raise InputError(
+                    str(scenario_path),
+                    f"provinces.{key}.budget",
+                    "a budget hold is resolved by `egovsim run` and `egovsim compare`; analyse its baseline instead",
+                )
+        return scenario
 
 
 # ---- a parameter's range ----------------------------------------------------------------------------------

@@ -42,11 +42,13 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
         "supply_index",
         "supply index in [0, 1]: agencies' IT, reported internal use, portal, online services (docs/ODD.md 7.8)",
     ),
+    ("spend", "spending on the province's levers in force, bn VND/yr (billion VND a year, nominal; model/costs.py)"),
+    ("spend_cumulative", "spending on the province's levers since the start, bn VND (billion VND, nominal)"),
 )
 COLUMNS = tuple(name for name, _ in OUTCOMES)
 COL = {name: i for i, name in enumerate(COLUMNS)}
 # the values each outcome can take where it is bounded: shares, means of [0, 1] states, and the gaps
-UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste"}
+UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste", "spend", "spend_cumulative"}
 
 
 def outcome_range(column: str) -> tuple[float, float] | None:

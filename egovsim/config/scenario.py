@@ -636,6 +636,162 @@ class CentralConfig:
             check_event(ev, CentralState, source, f"{path}.events[{i}]")
 
 
+# ---- costs of the levers, and budgets (docs/design-model-v2.md 4.8) ---------------------------------------
+
+PER_MILLION = "bn VND/yr per million people at intensity 1"
+PER_PROVINCE = "bn VND/yr per province at intensity 1"
+LEVER_COST_SOURCE = "prior (design-model-v2 4.8); no per-lever cost found in calibration/observations.yaml lever_costs"
+
+
+@dataclass
+class CostParams:
+    """What the provincial levers cost a province's budget, in billion VND (nominal) a year ("bn VND/yr"):
+    cost = c_scale x sum over levers of c_l x lever value x size, size = population / 1e6 (per-capita levers),
+    rural population / 1e6 (community teams) or 1 (per-province levers). Costs depend only on lever values and
+    sourced structure, never on simulated state. The penalty (a legal change) and the central levers (roadmap,
+    portal, VNeID) are in no provincial budget. Ranges are the prior ranges (lo, hi)."""
+
+    c_scale: float = param(
+        1.0,
+        lo=0.2,
+        hi=2.1,
+        doc="common multiplier of every lever's cost; at 1 a Hue-sized province spends about 19 bn VND/yr at "
+        "reference levers",
+        source="prior; the range spans the sourced 4-41 bn VND/yr: calibration/observations.yaml "
+        "lever_costs.reference_other_provinces.kon_tum_it_in_state_agencies_2016_2020_bn_vnd (22 bn over "
+        "2016-2020 = 4.4/yr), lever_costs.hue_smart_urban_services_project (325 bn over 2018-2025 = 40.6/yr); "
+        "prior.provincial_digital_budget_bn_vnd_per_year (its top, Ben Tre's 1,300 bn with private funds, left out)",
+    )
+    infrastructure: float = param(
+        4.0, lo=1.0, hi=10.0, unit=PER_MILLION, doc="citizen connectivity", source=LEVER_COST_SOURCE
+    )
+    agency_it: float = param(
+        4.0, lo=1.0, hi=10.0, unit=PER_MILLION, doc="government agencies' IT equipment", source=LEVER_COST_SOURCE
+    )
+    software: float = param(
+        5.0,
+        lo=1.0,
+        hi=12.0,
+        unit=PER_PROVINCE,
+        doc="local IT staff or procurements (a platform licence: x platform_cost_ratio)",
+        source=LEVER_COST_SOURCE,
+    )
+    platform_cost_ratio: float = param(
+        1.0,
+        lo=0.5,
+        hi=1.5,
+        unit="multiple of the software cost",
+        doc="cost of software spending under the platform strategy relative to the others",
+        source="prior (design-model-v2 4.8); vnpt_igate_ioffice_contract_values null in calibration/observations.yaml",
+    )
+    training: float = param(
+        2.0,
+        lo=0.5,
+        hi=5.0,
+        unit=PER_MILLION,
+        doc="civil-servant and citizen training",
+        source="prior; per-person cost not found (calibration/observations.yaml "
+        "lever_costs.training_cost_per_civil_servant null)",
+    )
+    community_digital_teams: float = param(
+        2.0,
+        lo=0.5,
+        hi=5.0,
+        unit="bn VND/yr per million rural people at intensity 1",
+        doc="community digital teams in rural communes",
+        source=LEVER_COST_SOURCE,
+    )
+    monitoring: float = param(
+        3.0,
+        lo=0.3,
+        hi=6.0,
+        unit="bn VND/yr per province at monitoring 1",
+        doc="operations centre and performance monitoring",
+        source="prior; Ha Giang IOC 2 bn VND in total (calibration/observations.yaml "
+        "lever_costs.reference_other_provinces.ha_giang_ioc_bn_vnd)",
+    )
+    feedback: float = param(
+        1.0,
+        lo=0.2,
+        hi=3.0,
+        unit="bn VND/yr per province at responsiveness 1",
+        doc="running a responsive citizen feedback channel",
+        source=LEVER_COST_SOURCE,
+    )
+    detection_prob: float = param(
+        0.2,
+        lo=0.05,
+        hi=0.5,
+        unit="bn VND/yr per million people per 0.01 of detection probability",
+        doc="inspection staff",
+        source=LEVER_COST_SOURCE,
+    )
+    mandate: float = param(
+        0.2,
+        lo=0.0,
+        hi=1.0,
+        unit="bn VND/yr per province at mandate strength 1",
+        doc="compliance reporting under a mandate",
+        source=LEVER_COST_SOURCE,
+    )
+
+
+# levers a budget-neutral what-if may rescale: the provincial levers with a cost
+FUNDABLE = (
+    "infrastructure",
+    "agency_it",
+    "software",
+    "training",
+    "community_digital_teams",
+    "monitoring",
+    "feedback",
+    "detection_prob",
+    "mandate",
+)
+
+
+@dataclass
+class BudgetHold:
+    """`budget: {hold: baseline, funded_by: [software, training]}` in a what-if file: the province's spending
+    is held equal to the baseline's (the file it extends) at every step by scaling the funded_by levers by a
+    common factor (model/costs.py hold_spending_equal)."""
+
+    hold: Literal["baseline"] = param(doc="the scenario whose spending path is held: the file this one extends")
+    funded_by: list[str] = param(doc=f"levers scaled to hold spending: some of {', '.join(FUNDABLE)}")
+
+    def validate(self, source: str, path: str) -> None:
+        if not self.funded_by:
+            raise InputError(source, f"{path}.funded_by", "name at least one lever")
+        for i, lever in enumerate(self.funded_by):
+            if lever not in FUNDABLE:
+                raise InputError(
+                    source,
+                    f"{path}.funded_by[{i}]",
+                    f"{clipped(lever)} is not a lever with a cost (one of {', '.join(FUNDABLE)})"
+                    + suggest(lever, FUNDABLE),
+                )
+        if len(set(self.funded_by)) < len(self.funded_by):
+            raise InputError(source, f"{path}.funded_by", "a lever is named twice")
+
+
+def check_budget(value: Any, source: str, path: str) -> Any:
+    """A province's budget: `baseline`, a number of bn VND/yr (>= 0), or a BudgetHold mapping."""
+    if value == "baseline":
+        return value
+    if isinstance(value, dict):
+        return build(BudgetHold, value, source, path)
+    if isinstance(value, BudgetHold):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value >= 0:
+        return float(value)
+    raise InputError(
+        source,
+        path,
+        "expected baseline, a budget in bn VND/yr (a number >= 0) or {hold: baseline, funded_by: [levers]}, "
+        f"got {clipped(value)}",
+    )
+
+
 @dataclass
 class LeaderInit:
     MOVED_KEYS: ClassVar[dict[str, str]] = {"will0": "will_effect (W0 comes from leaders.will_mean and will_spread)"}
@@ -683,8 +839,14 @@ class ProvinceConfig:
     policy: Policy = param(Policy)
     events: list[Event] = param(list)
     sources: dict[str, str] = param(dict, doc="where each structural value comes from, or 'prior: ...'")
+    budget: Any = param(
+        "baseline",
+        doc="baseline (the province's spending path in its scenario), a budget in bn VND/yr reported beside "
+        "simulated spending, or in a what-if {hold: baseline, funded_by: [levers]} (spending held equal)",
+    )
 
     def validate(self, source: str, path: str) -> None:
+        self.budget = check_budget(self.budget, source, f"{path}.budget" if path else "budget")
         for i, ev in enumerate(self.events):
             check_event(ev, Policy, source, f"{path}.events[{i}]")
         if round(self.population * self.scale) < 1:
@@ -712,6 +874,7 @@ class Scenario:
     event_effects: EventEffects = param(EventEffects)
     central: CentralConfig = param(CentralConfig)
     supply_index: SupplyIndexWeights = param(SupplyIndexWeights)
+    costs: CostParams = param(CostParams)
 
     # keys of earlier versions: a file that still uses one is told the new name
     MOVED_KEYS: ClassVar[dict[str, str]] = {"egov_index": "supply_index (the supply-side index, docs/ODD.md 7.8)"}

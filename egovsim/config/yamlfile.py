@@ -231,14 +231,26 @@ def read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
     bases = data.pop("extends", None)
     if bases is None:
         return data
+    return deep_merge(_merged_bases(path, bases, seen + (resolved,)), data)
+
+
+def _merged_bases(path: Path, bases: Any, seen: tuple[Path, ...]) -> dict:
     if isinstance(bases, str):
         bases = [bases]
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
         raise InputError(str(path), "extends", f"expected a file name or a list of them, got {clipped(bases)}")
     merged: dict = {}
     for base in bases:  # later files override earlier ones, the extending file overrides them all
-        merged = deep_merge(merged, read_with_extends(referenced_file(path, "extends", base), seen + (resolved,)))
-    return deep_merge(merged, data)
+        merged = deep_merge(merged, read_with_extends(referenced_file(path, "extends", base), seen))
+    return merged
+
+
+def read_bases(path: Path) -> dict:
+    """What the files `path` extends give, merged, without `path`'s own keys ({} if it extends nothing): the
+    baseline of a what-if file."""
+    data = read_yaml(path)
+    bases = data.get("extends") if isinstance(data, dict) else None
+    return {} if bases is None else _merged_bases(Path(path), bases, (Path(path).resolve(),))
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -9,8 +9,8 @@ import numpy as np
 
 from egovsim.config.engine import ENGINES, default_engine
 from egovsim.config.scenario import Scenario
-from egovsim.errors import clipped
-from egovsim.model import population, reference
+from egovsim.errors import InputError, clipped
+from egovsim.model import costs, population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.model.population import (
@@ -45,6 +45,13 @@ class EGovModel(mesa.Model):
     """
 
     def __init__(self, scenario: Scenario, seed: int | None = None, *, collect: bool = True, engine: str | None = None):
+        unresolved = costs.unresolved_holds(scenario)
+        if unresolved:  # a hold needs the baseline file: load_with_budgets resolves it into dated events
+            raise InputError(
+                scenario.name,
+                f"provinces.{unresolved[0]}.budget",
+                "a budget hold must be resolved against its baseline first (egovsim run / compare do it)",
+            )
         seed = scenario.seed if seed is None else int(seed)
         super().__init__(rng=seed)  # Mesa wants a plain int: np.int64 raises TypeError (docs/references/stack-notes.md)
         self.seed = seed
@@ -82,6 +89,8 @@ class EGovModel(mesa.Model):
         self._portal = None  # (portal level, what the national portal puts online)
         self._leader_reads = [COL["supply_index"], COL["trust_mean"]]  # leaders emulate peers' supply index
         self._fire_events()
+        self.spend_cumulative = np.zeros(len(self.leaders))  # bn VND spent on the levers since the start
+        self._spend = (None, None)  # (_policy_version, bn VND/yr per province)
         self.records[0] = self._measure(self)
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters()) if collect else None
         if self.datacollector is not None:
@@ -130,6 +139,7 @@ class EGovModel(mesa.Model):
             leader.step_province(
                 ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p], reference_trust, rent_mean
             )
+        self.spend_cumulative += self.spending_rate() * dt  # at the levers in force during this step
         self.step_index = k + 1
         self._measure(self, out=self.records[self.step_index])
         if self.datacollector is not None:
@@ -217,6 +227,21 @@ class EGovModel(mesa.Model):
             "mandate": np.maximum([p.mandate for p in policies], self.central.levers.mandate),
             "training": training,
         }
+
+    def spending_rate(self) -> np.ndarray:
+        """bn VND/yr each province spends on its levers now (model/costs.py), recomputed when an event fires."""
+        if self._spend[0] != self._policy_version:
+            provinces = self.config.provinces.values()
+            rate = [
+                costs.total_spending(leader.policy, cfg, self.config.costs)
+                for leader, cfg in zip(self.leaders, provinces)
+            ]
+            self._spend = (self._policy_version, np.array(rate))
+        return self._spend[1]
+
+    def spending_columns(self) -> np.ndarray:
+        """(provinces, 2): the `spend` (bn VND/yr) and `spend_cumulative` (bn VND) outcomes now."""
+        return np.stack([self.spending_rate(), self.spend_cumulative], axis=1)
 
     def _online(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         """(P, J) chance each procedure is fully online and its mean per province; those measured after the

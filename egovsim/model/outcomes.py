@@ -65,3 +65,4 @@ LEADER_VALUES = (
     "agency_it",
 )
 LEADER_COLS = np.array([COL[name] for name in LEADER_VALUES])
+SPEND_COLS = np.array([COL["spend"], COL["spend_cumulative"]])  # filled from the levers (EGovModel.spending_columns)

@@ -59,7 +59,7 @@ from egovsim.model.kernels import (
     record,
 )
 from egovsim.model.network import block_diagonal, block_ring_network
-from egovsim.model.outcomes import COLUMNS
+from egovsim.model.outcomes import COLUMNS, SPEND_COLS
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
 NO_NEED = np.iinfo(np.int32).max
@@ -630,6 +630,7 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         leaders,
         model.supply_weights,
     )
+    out[:, SPEND_COLS] = model.spending_columns()  # from the levers (model/costs.py), not from agents
     return out
 
 

@@ -225,6 +225,7 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         col["published_share"],
         col["province_online_share"],
     )
+    col["spend"], col["spend_cumulative"] = model.spending_columns().T
     for name in COLUMNS:
         out[:, COL[name]] = col[name]
     return out

@@ -61,6 +61,8 @@ SUMMARY_COLUMNS = (
     "leader_will",
     "it_cost",
     "it_waste",
+    "spend",
+    "spend_cumulative",
 )
 
 
@@ -82,7 +84,14 @@ def summary(records: np.ndarray, scenario: Scenario) -> dict:
             }
             for label, k in points.items()
         }
-    return {"scenario": scenario.name, "value_for_year": "state at mid-year (1 July)", "provinces": out}
+    # a province's own budget figure (bn VND/yr) is reported beside its simulated spending, never used as one
+    budgets = {key: prov.budget for key, prov in scenario.provinces.items() if isinstance(prov.budget, float)}
+    return {
+        "scenario": scenario.name,
+        "value_for_year": "state at mid-year (1 July)",
+        "provinces": out,
+        **({"budget_bn_vnd_per_year": budgets} if budgets else {}),
+    }
 
 
 def _json_number(x: float) -> float | None:

@@ -65,9 +65,7 @@ def abc(
     import pyabc
 
     np.random.seed(seed % 2**32)  # what pyabc draws in this process (its particle tasks seed their own)
-    prior = pyabc.Distribution(
-        **{f"x{i}": pyabc.RV("uniform", lo, hi - lo) for i, (lo, hi) in enumerate(problem.bounds)}
-    )
+    prior = abc_prior(problem)
     smc = pyabc.ABCSMC(
         _ABCModel(problem, store.folder if store is not None else None, store.code if store is not None else None),
         prior,
@@ -102,8 +100,23 @@ def abc(
     point = np.array([weighted_quantile(samples[:, j], weights, 0.5) for j in range(samples.shape[1])])
     evaluations = int(history.total_nr_simulations) * len(problem.seeds)
     evaluation = Evaluation(problem, SerialExecutor(), store)
-    loss = problem.loss(evaluation.statistics([point])[0])
+    loss = problem.objective(evaluation.statistics([point])[0], point)
     return Fit("abc", point, loss, evaluations, f"{history.max_t + 1} populations", samples, weights)
+
+
+def abc_prior(problem: FitProblem):
+    """pyabc's prior: per parameter uniform over its bounds, or its normal prior truncated to them."""
+    import pyabc
+
+    rvs = {}
+    for i, (lo, hi) in enumerate(problem.bounds):
+        normal = (problem.priors or [None] * len(problem.bounds))[i]
+        if normal is None:
+            rvs[f"x{i}"] = pyabc.RV("uniform", lo, hi - lo)
+        else:
+            mean, sd = normal
+            rvs[f"x{i}"] = pyabc.RV("truncnorm", (lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
+    return pyabc.Distribution(**rvs)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

@@ -3,8 +3,10 @@ target may name, and loading it with the observations file it refers to."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +83,37 @@ class Target:
             raise InputError(source, f"{path}.observation", "a value or order target needs an observation")
 
 
+PRIOR_RE = re.compile(r"\s*normal\(\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)\s*")
+PRIOR_FORM = "normal(mean, sd) with sd > 0, e.g. normal(0, 1)"
+
+
+@dataclass
+class FreeParameter(ParameterRange):
+    """A free parameter of a calibration: its box (bounds) and, optionally, a normal prior inside it
+    (`prior: normal(0, 1)`): a penalty in the optimiser's loss, the normal truncated to the bounds in ABC.
+    Without `prior:` the prior is uniform over the bounds."""
+
+    prior: str = param("", doc=f"{PRIOR_FORM}; default: uniform over the bounds")
+    normal: tuple[float, float] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def validate(self, source: str, path: str) -> None:
+        super().validate(source, path)
+        if self.prior:
+            self.normal = parse_prior(self.prior, source, f"{path}.prior")
+
+
+def parse_prior(text: str, source: str, path: str) -> tuple[float, float]:
+    """(mean, sd) of `normal(mean, sd)`."""
+    match = PRIOR_RE.fullmatch(text)
+    try:
+        mean, sd = (float(match.group(1)), float(match.group(2))) if match else (math.nan, math.nan)
+    except ValueError:
+        mean, sd = math.nan, math.nan
+    if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+        raise InputError(source, path, f"expected {PRIOR_FORM}, got {clipped(text)}")
+    return mean, sd
+
+
 @dataclass
 class ABCSettings:
     population_size: int = param(60, lo=5, hi=100_000)
@@ -100,7 +133,9 @@ class CalibrationConfig(AnalysisHead):
     """A calibration of one base scenario (the head keys: AnalysisHead; `name` defaults to the file's): free
     parameters (uniform ranges: the search box / prior), targets, and the two methods' settings."""
 
-    parameters: dict[str, ParameterRange] = param(doc="range per free parameter (dotted key), dist: unif")
+    parameters: dict[str, FreeParameter] = param(
+        doc="range per free parameter (dotted key), dist: unif, with an optional prior: normal(mean, sd)"
+    )
     targets: list[Target] = param()
     observations: str = param("observations.yaml", doc="relative to this config file")
     end_year: int | None = param(None, doc="last simulated year while fitting (the data end in 2024)")

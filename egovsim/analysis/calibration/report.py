@@ -99,6 +99,8 @@ def write_outputs(
         "stopped": fit.stopped,
         "model_runs": fit.evaluations,
         "loss": problem.total(losses),
+        "prior_penalty": problem.prior_penalty(fit.x),  # -2 log prior + const; the optimiser adds it to loss
+        "priors": {n: f"normal({p[0]:g}, {p[1]:g})" for n, p in zip(problem.names, problem.priors or []) if p},
         "parameters": dict(zip(problem.names, map(float, fit.x))),
         "by_province": grouped(problem.names, fit.x),
         "targets_met": sum(r["met"] for r in rows if r["in_fit"]),

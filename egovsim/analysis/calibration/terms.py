@@ -209,6 +209,7 @@ class FitProblem:
     quantities: list[OutcomeStat]
     terms: list[Term]
     fit_until: int | None = None
+    priors: list[tuple[float, float] | None] | None = None  # (mean, sd) of a normal prior, None: uniform
 
     @property
     def fitted(self) -> list[bool]:
@@ -233,8 +234,17 @@ class FitProblem:
         return float(losses[fitted].sum())
 
     def loss(self, stats: np.ndarray) -> float:
-        """The objective: total loss of the fitted terms for one vector's statistics."""
+        """Total loss of the fitted terms for one vector's statistics."""
         return self.total(self.losses(stats)[0])
+
+    def prior_penalty(self, x: Sequence[float]) -> float:
+        """sum of ((x - mean) / sd)^2 over the parameters with a normal prior: -2 log prior + const, on the
+        scale of the data terms (each z^2 = -2 log of a normal likelihood + const)."""
+        return float(sum(((v - p[0]) / p[1]) ** 2 for v, p in zip(x, self.priors or []) if p is not None))
+
+    def objective(self, stats: np.ndarray, x: Sequence[float]) -> float:
+        """What the optimiser minimises: the data loss plus the prior penalty (-2 log posterior + const)."""
+        return self.loss(stats) + self.prior_penalty(x)
 
 
 def replicate_mean(stats: np.ndarray) -> np.ndarray:
@@ -268,6 +278,7 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
         quantities(terms),
         terms,
         fit_until if fit_until is not None else config.fit_until,
+        [fp.normal for fp in config.parameters.values()],
     )
 
 
@@ -340,8 +351,9 @@ class Evaluation:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """scipy's vectorized objective: x of shape (parameters, vectors) -> loss of each vector."""
-        stats = self.statistics(np.asarray(x).T)
-        return np.array([self.problem.loss(s) for s in stats])
+        xs = np.asarray(x).T
+        stats = self.statistics(xs)
+        return np.array([self.problem.objective(s, v) for s, v in zip(stats, xs)])
 
     def tally(self) -> dict:
         """Distinct runs this evaluation asked for: run now, resumed from the store, failed."""
