@@ -83,6 +83,9 @@ class ProvincialLeader(mesa.Agent):
         self.next_procurement = scenario.start_year + scenario.services.procurement_interval
         self.it_cost = 0.0
         self.it_waste = 0.0
+        # share of an informal rent still worth asking for: the province mean of the civil servants' D_i, set
+        # by the model's context each step (docs/ODD.md 7.4); max(0, 1 - pi F) until the first step
+        self.deterrence = max(0.0, 1.0 - self.policy.detection_prob * self.policy.penalty)
 
     def fire_events(self, until: float, now: float) -> None:
         for event in self.timeline.due(until):
@@ -107,18 +110,6 @@ class ProvincialLeader(mesa.Agent):
             return s.local_usability
         return s.fragmented_usability / (1.0 + s.fragmentation_penalty * (self.n_systems - 1))
 
-    @property
-    def deterrence(self) -> float:
-        """Share of an informal rent still worth asking for: max(0, 1 - pi F)."""
-        return max(0.0, 1.0 - self.policy.detection_prob * self.policy.penalty)
-
-    def online(self, rent_rel: np.ndarray, portal_services: float) -> np.ndarray:
-        """Chance each procedure can be done fully online: provincially digitised, or on the national portal
-        (which offers the lowest-rent share `portal_services` of procedures)."""
-        j = np.arange(rent_rel.size)
-        portal = np.clip(portal_services * rent_rel.size - j, 0.0, 1.0)
-        return np.maximum(self.digitised, portal)
-
     # ---- the leader's step ------------------------------------------------------------------------------
 
     def step_province(
@@ -133,6 +124,7 @@ class ProvincialLeader(mesa.Agent):
         rent_at_risk: float,
         reference_trust: float,
         rent_mean: float,
+        press: float = 0.0,
     ) -> None:
         lp, s, pol = self.params, self.services, self.policy
         gap = max(0.0, best_peer_index - own_index)
@@ -142,6 +134,7 @@ class ProvincialLeader(mesa.Agent):
             + lp.emulation_effect * gap
             + lp.satisfaction_effect * (trust_mean - reference_trust)
             - lp.rent_loss_effect * rent_at_risk
+            + lp.press_effect * press
         )
         target = min(1.0, max(0.0, target))
         # digitisation: rate prop. to will x capacity, slowed where informal income is at risk (pattern 4)
