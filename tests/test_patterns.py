@@ -110,7 +110,7 @@ def test_informal_payments_fall_only_with_enforcement():
     sc = load_scenario(THREE, scale=0.003)
     digitised = with_values(sc, {"central.initial.roadmap_clarity": 0.5})
     data = digitised.to_dict()
-    for key, prov in data["provinces"].items():
+    for prov in data["provinces"].values():
         penalty = 1.0 / prov["policy"]["detection_prob"]
         prov["events"].append({"date": 2011.0, "name": "enforcement", "set": {"penalty": penalty}})
     enforced = scenario_from_dict(data)
