@@ -260,12 +260,13 @@ class Citizens(CitizenLayout):
     Their arrays are `arrays` (kernels.CitizenArrays), the state the compiled loops read and update in place;
     the per-citizen ones are attributes too (access, active, adopted, ...: the same arrays).
 
-    Per-citizen state (bytes per citizen): access, active, adopted, eligible (= access and not active), served
-    by a genuine civil servant (1 each); group (1); user neighbours (2); remaining adoption threshold, literacy
-    gap, distrust, q0 dt / degree, last online step, next need step, civil servant (4 each); sorted access
-    thresholds and their order (8, citizens without access at the start); citizens by civil servant (4); an
-    index buffer of the kernels (4); plus the contact network (int32 indices and int8 data, twice per link:
-    about 5 x mean degree). About 96 bytes at mean degree 8 (benchmarks/README.md).
+    Per-citizen state (bytes per citizen): access, active, adopted, eligible (= access and not active) (1
+    each); group (1); user neighbours (2); remaining adoption threshold, literacy gap, distrust, q0 dt / degree,
+    reliability of the serving civil servant, last online step (either channel, national portal, province's
+    portal), next need step, civil servant (4 each); sorted access thresholds and their order (8, citizens
+    without access at the start); citizens by civil servant (4); an index buffer of the kernels (4); plus the
+    contact network (int32 indices and int8 data, twice per link: about 5 x mean degree). About 107 bytes at
+    mean degree 8 (benchmarks/README.md gives 96 for the model before the national portal's channel).
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
