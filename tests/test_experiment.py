@@ -23,6 +23,7 @@ from egovsim import cli
 from egovsim.analysis.sweep import design_points, load_experiment
 from egovsim.config.scenario import load_scenario
 from egovsim.model.model import simulate
+from egovsim.model.outcomes import COL
 from egovsim.runner import runner as experiment
 from egovsim.runner.runner import RunSpec, SerialExecutor, Store, make_executor, replicate_seeds, run_many, run_one
 
@@ -243,7 +244,7 @@ def test_sweep_gives_identical_results_with_one_and_two_workers(tmp_path):
         DAKLAK, ["end_year=2009", "provinces.daklak.policy.training=0.5", "citizens.q0=0.2"], scale=0.001
     )
     direct = simulate(sc, int(first["seed"][0]))
-    np.testing.assert_array_equal(first["egov_index"].to_numpy(), direct[:, 0, -1])
+    np.testing.assert_array_equal(first["egov_index"].to_numpy(), direct[:, 0, COL["egov_index"]])
 
 
 def test_sweep_reports_failed_runs_with_a_nonzero_status_and_retries_them(tmp_path, monkeypatch, capsys):
