@@ -100,8 +100,19 @@ LEVERS = [
     ("provinces.bentre.policy.community_digital_teams", 2.0, "literacy_mean", +1, "bentre"),
     ("provinces.hue.policy.feedback", 1.0, "trust_mean", +1, "hue"),
     ("provinces.daklak.policy.detection_prob", 0.2, "informal_payment_index", -1, "daklak"),
-    ("provinces.daklak.policy.mandate", 1.0, "civil_servant_ceremonial_share", +1, "daklak"),
+    ("provinces.daklak.policy.mandate", 1.0, "civil_servant_user_share", +1, "daklak"),
 ]
+# targets reached through stochastic feedback (reports, press, learning by doing): compared as the mean over the
+# period, per seed, not step by step (design-model-v2 11.6)
+MEAN_TARGETS = {"informal_payment_index", "civil_servant_user_share"}
+
+
+def target_path(records, p, target):
+    """The target's path in province p: an outcome column, or the civil servants who use the system at all
+    (genuine or ceremonial: a mandate makes non-users log in, and learning by doing turns ceremonial use genuine)."""
+    if target == "civil_servant_user_share":
+        return sum(records[:, p, COL[c]] for c in ("civil_servant_genuine_share", "civil_servant_ceremonial_share"))
+    return records[:, p, COL[target]]
 
 
 @pytest.mark.parametrize(
@@ -110,14 +121,14 @@ LEVERS = [
 def test_stronger_lever_never_worsens_its_direct_target(lever, strong, target, sign, province):
     """With common random numbers (same seed), a stronger lever never moves its direct target the wrong way:
     the target's path under the strong lever is at least the baseline's at every step (pathwise for the
-    integrated-hazard rules; over the whole period for the informal-payment index, a share of random events)."""
+    integrated-hazard rules; over the whole period for MEAN_TARGETS)."""
     base = small()
     p = list(base.provinces).index(province)
     for seed in (1, 2, 3):
-        weak = simulate(base, seed)[:, p, COL[target]]
-        stronger = simulate(with_values(base, {lever: strong}), seed)[:, p, COL[target]]
-        if target == "informal_payment_index":
-            assert np.nanmean(stronger) < np.nanmean(weak)
+        weak = target_path(simulate(base, seed), p, target)
+        stronger = target_path(simulate(with_values(base, {lever: strong}), seed), p, target)
+        if target in MEAN_TARGETS:
+            assert sign * (np.nanmean(stronger) - np.nanmean(weak)) > 0, f"seed {seed}"
         else:
             assert np.all(sign * (stronger - weak) >= -1e-6), f"seed {seed}"
         assert not np.array_equal(stronger, weak)  # the lever does something

@@ -74,6 +74,19 @@ SCENARIOS = {
         "provinces.hue.policy.feedback": 1.0,
     },
     "well mixed": {"network.kind": "well_mixed", "citizens.lapse_prob": 0.5},
+    "reports, mandates, portal with VNeID": {
+        "provinces.daklak.policy.feedback": 0.9,
+        "provinces.hue.policy.feedback": 1.0,
+        "provinces.bentre.policy.mandate": 1.0,
+        "provinces.hue.policy.detection_prob": 0.3,
+        "citizens.report_prob": 0.3,
+        "citizens.online_ask_share": 0.6,
+        "civil_servants.learning_by_doing": 0.5,
+        "civil_servants.enforcement_spread": 1.5,
+        "portal.vneid_effect": 0.9,
+        "central.initial.vneid": 1.0,
+        "central.initial.portal_services": 0.5,
+    },
 }
 
 
@@ -168,32 +181,59 @@ def same_random_citizens(fast, plain_, rng):
         p.user_neighbours[:] = p.adjacency @ active.astype(np.int64)
     state = rng.choice([NON_USER, CEREMONIAL, GENUINE], fast.civil_service.n, p=[0.5, 0.2, 0.3])
     fast.civil_service.state[:] = plain_.civil_service.state[:] = state
-    f.arrays.served_genuine[:] = state[f.civil_servant] == GENUINE
+    f.arrays.served_rel[:] = fast.civil_service.reliability()[f.civil_servant]
     return f.access & ~active
 
 
 @pytest.mark.parametrize(
-    "name", ["default", "betas capped (sum > 80)", "needs every month, lapses", "sparse, mixed network", "well mixed"]
+    "name",
+    [
+        "default",
+        "betas capped (sum > 80)",
+        "needs every month, lapses",
+        "sparse, mixed network",
+        "well mixed",
+        "reports, mandates, portal with VNeID",
+    ],
 )
 def test_a_citizen_step_from_the_same_state_agrees(name):
-    """Dealings, the adoption hazard, access, learning and trust: after one step from the same random state the
-    two paths hold the same thresholds (to float32 rounding of the hazard), the same new users and lapses, the
-    same access, and literacy and trust to float32 rounding."""
-    sc = small(**SCENARIOS[name], **{"provinces.hue.policy.feedback": 1.0, "provinces.daklak.policy.training": 2.0})
+    """Dealings (channel, login, the civil servant's handling, payments, reports), the adoption hazard, access,
+    learning and trust: after one step from the same random state the two paths hold the same thresholds (to
+    float32 rounding of the hazard), the same new users and lapses, the same access, the same counts of dealings,
+    payments, dealings online and reports, the same last use on each channel, and literacy and trust to float32
+    rounding."""
+    sc = small(**{"provinces.hue.policy.feedback": 1.0, "provinces.daklak.policy.training": 2.0, **SCENARIOS[name]})
     rng = np.random.default_rng(7)
     for seed in (1, 2):
         fast, plain_ = pair(sc, seed)
         eligible = same_random_citizens(fast, plain_, rng)
         f, p = fast.citizens, plain_.citizens
+        f.next_need[:] = p.next_need[:] = 0  # everybody deals with government in this step
         before, trust_before = f.to_adopt.copy(), p.trust.copy()
-        # what the step reads: the model's, with procedures online and usability drawn at random
+        # what the step reads: the model's, with both channels, usability, deterrence and reports drawn at random
         ctx = fast.context()
-        online = rng.random(ctx.online.shape)
+        P, J = ctx.online.shape
+        digitised, portal = rng.random((P, J)), rng.random(J)
         ctx = dataclasses.replace(
-            ctx, online=online, online_share=online.mean(axis=1), usability=rng.random(ctx.usability.shape)
+            ctx,
+            digitised=digitised,
+            portal=portal,
+            online=np.maximum(digitised, portal),
+            national_share=rng.random(P),
+            login_failure=0.3,
+            useful_share=np.maximum(digitised, portal).mean(axis=1),
+            ease_usability=rng.random(P),
+            servant_deterrence=rng.random(fast.civil_service.n),
+            report_prob=rng.random(P),
         )
         f.step(ctx, fast.rng)
         p.step(ctx, plain_.rng)
+        for name in ("needs", "payments", "online", "reported_payments", "reports"):
+            counts = getattr(f, f"{name}_per_step")[ctx.k + 1]
+            assert np.array_equal(counts, getattr(p, f"{name}_per_step")[ctx.k + 1]), name
+        assert f.online_per_step[ctx.k + 1].sum() > 0 and f.reports_per_step[ctx.k + 1].sum() > 0
+        assert np.array_equal(f.last_portal, p.last_portal) and np.array_equal(f.last_provincial, p.last_provincial)
+        assert np.any(f.last_portal == ctx.k) and np.any(f.last_provincial == ctx.k)
         assert np.array_equal(f.access, p.access)
         assert np.array_equal(f.active, p.active) and np.array_equal(f.adopted, p.adopted)
         assert np.array_equal(f.last_online, p.last_online)
@@ -201,7 +241,7 @@ def test_a_citizen_step_from_the_same_state_agrees(name):
         assert (f.active & eligible).sum() > 0  # ... and some adopted
         still = eligible & ~f.active
         fell = before[still] - p.to_adopt[still]
-        assert np.mean(fell > 1e-3 * before[still]) > 0.25  # many thresholds moved visibly
+        assert np.mean(fell > 1e-3 * before[still]) > 0.2  # many thresholds moved visibly
         # one float32 subtraction of a hazard x dt that the two compute to float32 rounding
         allowed = 2 * np.spacing(before[still]) + 1e-5 * fell
         assert np.all(np.abs(f.to_adopt[still] - p.to_adopt[still]) <= allowed)
@@ -229,18 +269,23 @@ def same_random_servants(fast, plain_, rng):
     a.genuine_count[:] = np.bincount(cs.province[genuine], minlength=cs.n_provinces)
     a.ceremonial_count[:] = np.bincount(cs.province[state == CEREMONIAL], minlength=cs.n_provinces)
     a.served_genuine[:] = np.bincount(cs.province, weights=cs.citizens_per_servant * genuine, minlength=cs.n_provinces)
+    a.served_ceremonial[:] = np.bincount(
+        cs.province, weights=cs.citizens_per_servant * (state == CEREMONIAL), minlength=cs.n_provinces
+    )
     a.skill_sum[:] = np.bincount(cs.province, weights=a.skill, minlength=cs.n_provinces)
 
 
 @pytest.mark.parametrize("mandate", [0.0, 1.0])
-def test_civil_servant_steps_from_the_same_state_agree(mandate):
-    """Conversions to genuine and ceremonial use and skill are the same (with agencies' IT equipment K drawn at
-    random per province and level); the thresholds of genuine use agree to
-    rounding (the compiled loop takes the skill term of the utility in float32, the plain one in another order);
-    the fast path's counters equal full counts."""
+@pytest.mark.parametrize("learning_by_doing", [0.0, 0.5])
+def test_civil_servant_steps_from_the_same_state_agree(mandate, learning_by_doing):
+    """Conversions to genuine and ceremonial use and skill (with learning by doing for ceremonial users, and
+    agencies' IT equipment K drawn at random per province and level) are the same; the thresholds of genuine use
+    agree to rounding (the compiled loop takes the skill term of the utility in float32, the plain one in another
+    order); the fast path's counters equal full counts."""
     sc = small(
         **{f"provinces.{p}.policy.mandate": mandate for p in ("hue", "daklak", "bentre")},
         **{"civil_servants.weight_rent": 3.0, "provinces.daklak.policy.training": 2.0},
+        **{"civil_servants.learning_by_doing": learning_by_doing},
     )
     fast, plain_ = pair(sc, 3)
     cs, ps = fast.civil_service, plain_.civil_service
@@ -265,6 +310,8 @@ def test_civil_servant_steps_from_the_same_state_agree(mandate):
         assert np.array_equal(cs.ceremonial_count, np.bincount(cs.province[cs.state == CEREMONIAL], minlength=3))
         served = np.bincount(cs.province, weights=cs.citizens_per_servant * genuine, minlength=3)
         assert np.array_equal(cs.served_genuine, served)
+        ceremonial_served = cs.citizens_per_servant * (cs.state == CEREMONIAL)
+        assert np.array_equal(cs.served_ceremonial, np.bincount(cs.province, weights=ceremonial_served, minlength=3))
         assert np.array_equal(cs.skill_sum, np.bincount(cs.province, weights=cs.skill, minlength=3))
     assert converted > 0
     assert (ceremonial > 0) == (mandate > 0)
@@ -283,11 +330,14 @@ def test_compiled_exp_is_float32_accurate():
         active=np.zeros(n, dtype=bool),
         adopted=np.zeros(n, dtype=bool),
         eligible=np.ones(n, dtype=bool),
-        served_genuine=np.zeros(n, dtype=bool),
+        served_rel=np.zeros(n, dtype=np.float32),
+        civil_servant=np.zeros(n, dtype=np.int32),
         to_adopt=np.zeros(n, dtype=np.float32),
         lit_gap=y.copy(),
         distrust=np.zeros(n, dtype=np.float32),
         last_online=np.zeros(n, dtype=np.int32),
+        last_portal=np.zeros(n, dtype=np.int32),
+        last_provincial=np.zeros(n, dtype=np.int32),
         q_dt=np.empty(0, dtype=np.float32),
         user_neighbours=np.empty(0, dtype=np.uint16),
         indptr=np.zeros(n + 1, dtype=np.int32),
@@ -304,8 +354,13 @@ def test_compiled_exp_is_float32_accurate():
         access_order=np.zeros(4, dtype=np.int32),
         access_next=np.arange(4),
         used_per_step=np.zeros((2, 4), dtype=np.int64),
+        portal_per_step=np.zeros((2, 4), dtype=np.int64),
+        provincial_per_step=np.zeros((2, 4), dtype=np.int64),
         needs_per_step=np.zeros((2, 1), dtype=np.int64),
         payments_per_step=np.zeros((2, 1), dtype=np.int64),
+        online_per_step=np.zeros((2, 1), dtype=np.int64),
+        reported_payments_per_step=np.zeros((2, 1), dtype=np.int64),
+        reports_per_step=np.zeros((2, 1), dtype=np.int64),
         rows=np.empty(n + 1, dtype=np.int32),
     )
     # log multiplier = const + lit_coef x lit_gap with const = -beta_usefulness reference + const0 + beta_ease
@@ -314,13 +369,15 @@ def test_compiled_exp_is_float32_accurate():
         K.CITIZEN_CONSTANTS,
         dt=1.0,
         networked=False,
-        reliable=1.0,
+        failure_ceremonial=0.0,
+        redirect_non_user=0.0,
+        ask0=0.0,
+        online_ask_share=0.0,
         trust_loss=0.0,
         lapse_prob=0.0,
         betas=True,
         cap=np.inf,
         lang=np.ones(4),
-        failure=0.0,
         beta_usefulness=0.0,
         beta_ease=-1.0,
         beta_trust=0.0,
@@ -329,10 +386,16 @@ def test_compiled_exp_is_float32_accurate():
     )
     step = K.CitizenStep(
         k=0,
-        online=np.zeros((1, 1)),
-        ask=np.zeros((1, 1)),
-        usability=np.ones(1),
-        online_share=np.zeros(1),
+        digitised=np.zeros((1, 1)),
+        portal=np.zeros(1),
+        national_share=np.zeros(1),
+        login_failure=0.0,
+        servant_state=np.zeros(1, dtype=np.int8),
+        servant_deterrence=np.zeros(1),
+        rent_rel=np.ones(1),
+        report_prob=np.zeros(1),
+        ease_usability=np.ones(1),
+        useful_share=np.zeros(1),
         rate=np.ones(1, dtype=np.float32),
         access_hazard=zeros_g,
         literacy_step=np.ones(4),
@@ -354,8 +417,9 @@ def test_compiled_exp_is_float32_accurate():
         small(**{"provinces.hue.policy.feedback": 1.0}),
         small(**SCENARIOS["needs every month, lapses"], **{"provinces.hue.policy.feedback": 1.0}),
         small(**SCENARIOS["well mixed"]),
+        small(**SCENARIOS["reports, mandates, portal with VNeID"]),
     ],
-    ids=["feedback", "lapses", "well mixed"],
+    ids=["feedback", "lapses", "well mixed", "reports, mandates, portal"],
 )
 def test_counters_kept_at_events_equal_full_counts(sc):
     model = EGovModel(sc, 4, collect=False, engine="numba")
@@ -370,13 +434,16 @@ def test_counters_kept_at_events_equal_full_counts(sc):
         assert np.array_equal(cit.eligible, cit.access & ~cit.active)
         assert np.array_equal(cit.adopted_count, cit.group_counts(cit.adopted))
         assert np.array_equal(cit.access_count, cit.group_counts(cit.access))
-        last_year = cit.used_per_step[max(0, k + 2 - cit.steps_per_year) : k + 1].sum(axis=0)
+        window = slice(max(0, k + 2 - cit.steps_per_year), k + 1)
+        last_year = cit.used_per_step[window].sum(axis=0)
         assert np.array_equal(last_year, cit.group_counts(cit.used_in_last_year(k)))
+        for last, per_step in ((cit.last_portal, cit.portal_per_step), (cit.last_provincial, cit.provincial_per_step)):
+            assert np.array_equal(per_step[window].sum(axis=0), cit.group_counts(last > k + 1 - cit.steps_per_year))
         if cit.well_mixed:
             assert np.array_equal(cit.users, np.bincount(cit.province[cit.active], minlength=P))
         else:
             assert np.array_equal(cit.user_neighbours, cit.adjacency @ cit.active.astype(np.int64))
-        assert np.array_equal(cit.served_genuine, cs.state[cit.civil_servant] == GENUINE)
+        assert np.array_equal(cit.served_rel, cs.reliability()[cit.civil_servant])
         assert np.array_equal(cs.genuine_colleagues, cs.adjacency @ (cs.state == GENUINE).astype(float))
         assert np.array_equal(cs.genuine_count, np.bincount(cs.province[cs.state == GENUINE], minlength=P))
         assert np.array_equal(cs.ceremonial_count, np.bincount(cs.province[cs.state == CEREMONIAL], minlength=P))
@@ -393,6 +460,7 @@ def test_measure_equals_the_outcomes_counted_over_every_agent():
     without minority citizens (its minority shares are nan, its other gaps are not)."""
     sc = small(
         **{
+            **SCENARIOS["reports, mandates, portal with VNeID"],
             "provinces.bentre.minority_share": 0.0,
             "provinces.hue.policy.mandate": 1.0,
             "supply_index.ceremonial_weight": 0.5,
@@ -428,7 +496,7 @@ def test_measure_equals_the_outcomes_counted_over_every_agent():
     bentre = list(sc.provinces).index("bentre")
     assert np.isnan(row[bentre, COL["minority_adopted_share"]])
     assert np.isfinite(row[bentre, COL["urban_rural_gap"]])
-    assert row[list(sc.provinces).index("hue"), COL["civil_servant_ceremonial_share"]] > 0
+    assert row[bentre, COL["civil_servant_ceremonial_share"]] > 0
 
 
 def test_same_seed_same_results_on_every_engine():

@@ -44,11 +44,26 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ),
     ("spend", "spending on the province's levers in force, bn VND/yr (billion VND a year, nominal; model/costs.py)"),
     ("spend_cumulative", "spending on the province's levers since the start, bn VND (billion VND, nominal)"),
+    (
+        "portal_use_share_12m",
+        "citizens who completed a dealing on the National Public Service Portal in the last 12 months (PAPI item)",
+    ),
+    (
+        "provincial_use_share_12m",
+        "citizens who completed a dealing on the province's own e-service portal in the last 12 months (PAPI item)",
+    ),
+    ("dossiers_online_share", "dealings with government in the last 12 months completed online (either channel)"),
+    (
+        "reports_per_capita_12m",
+        "feedback reports (informal payments asked, failed online dossiers) per citizen, 12 months",
+    ),
+    ("minority_use_share_12m", "12-month use share among ethnic-minority citizens (nan if none)"),
+    ("majority_use_share_12m", "12-month use share among majority citizens"),
 )
 COLUMNS = tuple(name for name, _ in OUTCOMES)
 COL = {name: i for i, name in enumerate(COLUMNS)}
 # the values each outcome can take where it is bounded: shares, means of [0, 1] states, and the gaps
-UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste", "spend", "spend_cumulative"}
+UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste", "spend", "spend_cumulative", "reports_per_capita_12m"}
 
 
 def outcome_range(column: str) -> tuple[float, float] | None:

@@ -172,6 +172,26 @@ class CitizenParams:
         "involves an informal payment, with no enforcement",
         source="prior; calibrate to PAPI petty corruption items",
     )
+    report_prob: float = param(
+        0.1,
+        lo=0.0,
+        hi=0.3,
+        neutral=0.0,
+        doc="rho_fb: chance a citizen asked for an informal payment, or whose online dossier failed, reports it "
+        "through a feedback channel of responsiveness 1 (times policy.feedback and internet access)",
+        source="prior [0, 0.3]; East Asia Forum (Pham & Truong): 'the instantaneous feedback system ... allows anyone "
+        "to report ... A large proportion of user feedback calls out behaviours ... that imply corruption'; the upper "
+        "end keeps reports below the Hue-S volume (calibration/observations.yaml citizen_targets.hue_s_downloads)",
+    )
+    online_ask_share: float = param(
+        0.3,
+        lo=0.0,
+        hi=0.6,
+        neutral=0.0,
+        doc="theta_on: chance of an informal payment for an online dossier relative to the counter ('speed money')",
+        source="prior [0, 0.6]; East Asia Forum (Pham & Truong): feedback calls out 'prolonging document processing "
+        "time'",
+    )
 
 
 @dataclass
@@ -310,12 +330,42 @@ class CivilServantParams:
         doc="share of training effect lost at commune level (and for rural citizens)",
         source="prior; seed report: training cascades poorly to local level",
     )
-    failure_unless_genuine: float = param(
+    failure_ceremonial: float = param(
         0.4,
-        **PROB,
+        lo=0.0,  # the neutral value; the prior range is in the source
+        hi=0.8,
         neutral=0.0,
-        doc="probability an online dossier fails when the civil servant handling it does not genuinely use the system",
-        source="prior",
+        doc="f_cer: chance an online dossier handled by a ceremonial user (logs in, works on paper) stalls",
+        source="prior [0.1, 0.8]; East Asia Forum (Pham & Truong): feedback calls out 'prolonging document "
+        "processing time'",
+    )
+    redirect_non_user: float = param(
+        0.9,
+        lo=0.0,  # the neutral value; the prior range is in the source
+        hi=1.0,
+        neutral=0.0,
+        doc="f_non: chance an online dossier handled by a non-user is sent back to the counter ('come in person': "
+        "no trust lost, no lapse)",
+        source="prior [0.5, 1]: a non-user does not process online dossiers",
+    )
+    learning_by_doing: float = param(
+        0.2,
+        lo=0.0,
+        hi=0.5,
+        unit="per year",
+        neutral=0.0,
+        doc="lambda_ld: extra rate at which ceremonial users' skill approaches one",
+        source="prior [0, 0.5]: 'sustained ceremonial use can become genuine' (issue 15); no Vietnamese source",
+    )
+    enforcement_spread: float = param(
+        0.9,
+        lo=0.0,  # the neutral value; the prior range is in the source
+        hi=1.5,
+        neutral=0.0,
+        doc="sigma_e: spread of the log enforcement multiplier m_i = exp(sigma z_i - sigma^2 / 2) of each civil "
+        "servant (mean 1); 0: every official faces pi F",
+        source="prior [0.5, 1.5]: the ranges of policy.detection_prob (0.01-0.2) and policy.penalty (1-10) span "
+        "factors of 20 and 10; sigma 0.9 gives a 5-95% spread of m of x20",
     )
     skill_mean: float = param(0.3, **PROB, doc="mean initial digital skill", source="prior")
     rent_mean: float = param(
@@ -385,6 +435,46 @@ class LeaderParams:
         doc="P_own: how clearly a province's own e-government action plan enables digitisation, as roadmap "
         "clarity does (E = e_0 + (1 - e_0) max(R, P_own x own_plan))",
         source="prior [0.3, 1]; field-trip report (Dao Hung, 2024): Hue's 2006 vision consistently implemented",
+    )
+    press_effect: float = param(
+        0.2,
+        lo=0.0,
+        hi=0.5,
+        neutral=0.0,
+        doc="a_press: shift of target will at full press (reports per capita in 12 months at the Hue-S level)",
+        source="prior [0, 0.5]; field-trip report (Dao Hung, 2024): Hue-S lets residents 'quickly connect with "
+        "local officials'",
+    )
+
+
+@dataclass
+class PortalParams:
+    """The national public-service portal as a channel beside the provinces' own (docs/ODD.md 7.3)."""
+
+    usability: float = param(
+        0.5,
+        lo=0.3,
+        hi=0.8,
+        doc="U_nat0: usability of the national portal before VNeID",
+        source="prior [0.3, 0.8]; bracketed by the local and fragmented usability priors",
+    )
+    login_failure: float = param(
+        0.4,
+        lo=0.0,  # the neutral value; the prior range is in the source
+        hi=0.8,
+        neutral=0.0,
+        doc="f_login0: chance logging in to the national portal fails before VNeID",
+        source="prior [0.1, 0.8]; accounts created 1.2-3.0% vs use 4.1-4.9% of respondents "
+        "(calibration/observations.yaml citizen_targets.national_portal_use) shows login was a barrier",
+    )
+    vneid_effect: float = param(
+        0.5,
+        lo=0.0,
+        hi=0.9,
+        neutral=0.0,
+        doc="v_id: once central vneid = 1, usability U_nat0 + v_id (1 - U_nat0), login failure f_login0 (1 - v_id)",
+        source="prior [0, 0.9]; VNeID the single account from 1 July 2024 (calibration/observations.yaml timeline); "
+        "VNeID accounts are a hold-out (holdout_validation.vneid_accounts)",
     )
 
 
@@ -872,6 +962,7 @@ class Scenario:
     services: ServiceParams = param(ServiceParams)
     access: AccessParams = param(AccessParams)
     event_effects: EventEffects = param(EventEffects)
+    portal: PortalParams = param(PortalParams)
     central: CentralConfig = param(CentralConfig)
     supply_index: SupplyIndexWeights = param(SupplyIndexWeights)
     costs: CostParams = param(CostParams)

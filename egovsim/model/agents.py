@@ -103,6 +103,9 @@ class ProvincialLeader(mesa.Agent):
         # agencies' IT equipment: province/district level, commune level; commune staff share = rural share
         self.agency_it_office = self.agency_it_commune = scenario.services.agency_it0
         self.commune_share = 1.0 - config.urban_share
+        # share of an informal rent still worth asking for: the province mean of the civil servants' D_i, set
+        # by the model's context each step (docs/ODD.md 7.4); max(0, 1 - pi F) until the first step
+        self.deterrence = max(0.0, 1.0 - self.policy.detection_prob * self.policy.penalty)
 
     def fire_events(self, until: float) -> None:
         for event in self.timeline.due(until):
@@ -139,18 +142,6 @@ class ProvincialLeader(mesa.Agent):
         floor = self.services.enabling_floor
         return floor + (1.0 - floor) * max(roadmap, self.params.own_plan_clarity * self.policy.own_plan)
 
-    @property
-    def deterrence(self) -> float:
-        """Share of an informal rent still worth asking for: max(0, 1 - pi F)."""
-        return max(0.0, 1.0 - self.policy.detection_prob * self.policy.penalty)
-
-    def online(self, rent_rel: np.ndarray, portal_services: float) -> np.ndarray:
-        """Chance each procedure can be done fully online: provincially digitised, or on the national portal
-        (which offers the lowest-rent share `portal_services` of procedures)."""
-        j = np.arange(rent_rel.size)
-        portal = np.clip(portal_services * rent_rel.size - j, 0.0, 1.0)
-        return np.maximum(self.digitised, portal)
-
     # ---- the leader's step ------------------------------------------------------------------------------
 
     def step_province(
@@ -165,6 +156,7 @@ class ProvincialLeader(mesa.Agent):
         rent_at_risk: float,
         reference_trust: float,
         rent_mean: float,
+        press: float = 0.0,
     ) -> None:
         lp, pol = self.params, self.policy
         gap = max(0.0, best_peer_index - own_index)
@@ -174,6 +166,7 @@ class ProvincialLeader(mesa.Agent):
             + lp.emulation_effect * gap
             + lp.satisfaction_effect * (trust_mean - reference_trust)
             - lp.rent_loss_effect * rent_at_risk
+            + lp.press_effect * press
         )
         target = min(1.0, max(0.0, target))
         enabling = self.enabling(roadmap)

@@ -55,11 +55,14 @@ class CitizenArrays(NamedTuple):
     active: np.ndarray  # uses online services now (bool)
     adopted: np.ndarray  # has ever adopted (bool)
     eligible: np.ndarray  # could adopt now: access and not active (bool)
-    served_genuine: np.ndarray  # served by a civil servant who genuinely uses the e-office system (bool)
+    served_rel: np.ndarray  # reliability of the citizen's civil servant, by their state (float32)
+    civil_servant: np.ndarray  # the civil servant who serves the citizen (int32)
     to_adopt: np.ndarray  # remaining adoption threshold (float32; inf for users)
     lit_gap: np.ndarray  # literacy = 1 - lit_gap x lit_G[group] (float32)
     distrust: np.ndarray  # trust = 1 - distrust x trust_H[province] (float32)
     last_online: np.ndarray  # step of the last online use (int32)
+    last_portal: np.ndarray  # ... on the national portal
+    last_provincial: np.ndarray  # ... on the province's own portal
     q_dt: np.ndarray  # q0 dt / degree (float32); empty if well mixed
     user_neighbours: np.ndarray  # contacts who use online services now; empty if well mixed
     indptr: np.ndarray  # the contact network (CSR); no links if well mixed
@@ -77,8 +80,13 @@ class CitizenArrays(NamedTuple):
     access_order: np.ndarray  # the row of each threshold
     access_next: np.ndarray  # (G,) each group's first threshold not yet passed
     used_per_step: np.ndarray  # (steps + 1, G) citizens by the step of their last online use
+    portal_per_step: np.ndarray  # (steps + 1, G) ... on the national portal
+    provincial_per_step: np.ndarray  # (steps + 1, G) ... on the province's own portal
     needs_per_step: np.ndarray  # (steps + 1, P) dealings with government, row k + 1 for step k
     payments_per_step: np.ndarray  # (steps + 1, P) of them with an informal payment
+    online_per_step: np.ndarray  # (steps + 1, P) of them completed online
+    reported_payments_per_step: np.ndarray  # (steps + 1, P) informal payments reported
+    reports_per_step: np.ndarray  # (steps + 1, P) reports: informal payments and failed online dossiers
     rows: np.ndarray  # (n + 1,) scratch: the rows a loop returns
 
 
@@ -87,13 +95,15 @@ CITIZEN_CONSTANTS = np.dtype(
     [
         ("dt", np.float64),  # step length (years)
         ("networked", np.bool_),  # a contact network (else each citizen sees the province's user share)
-        ("reliable", np.float64),  # chance a dossier goes through if the servant is not a genuine user
+        ("failure_ceremonial", np.float64),  # chance a ceremonial user's online dossier stalls
+        ("redirect_non_user", np.float64),  # chance a non-user sends an online dossier back to the counter
+        ("ask0", np.float64),  # informal_ask_prob
+        ("online_ask_share", np.float64),  # an online dossier's chance of a payment relative to the counter's
         ("trust_loss", np.float64),  # share of trust a failed online dossier costs
         ("lapse_prob", np.float64),  # chance a failure ends use
         ("betas", np.bool_),  # any covariate effect (else the adoption hazard is the Bass rate alone)
         ("cap", np.float32),  # largest log multiplier of the adoption hazard (inf: no cap needed)
         ("lang", np.float64, (4,)),  # language factor of each block
-        ("failure", np.float64),  # failure_unless_genuine
         ("beta_usefulness", np.float64),
         ("beta_ease", np.float64),
         ("beta_trust", np.float64),
@@ -107,10 +117,16 @@ class CitizenStep(NamedTuple):
     """What the citizens' rules read in step k (population.Citizens.step)."""
 
     k: int
-    online: np.ndarray  # (P, J) chance an instance of each procedure is fully online
-    ask: np.ndarray  # (P, J) chance an informal payment is asked at the counter
-    usability: np.ndarray  # (P,)
-    online_share: np.ndarray  # (P,) mean of `online` over procedures
+    digitised: np.ndarray  # (P, J) chance an instance of each procedure is fully online on the province's portal
+    portal: np.ndarray  # (J,) ... on the national portal
+    national_share: np.ndarray  # (P,) chance of the national portal when both are possible
+    login_failure: float  # chance logging in to the national portal fails
+    servant_state: np.ndarray  # the civil servants' states (int8)
+    servant_deterrence: np.ndarray  # D_i of each civil servant
+    rent_rel: np.ndarray  # (J,) rent of each procedure relative to the mean
+    report_prob: np.ndarray  # (P,) chance a citizen with access reports a payment asked or a failure
+    ease_usability: np.ndarray  # (P,) usability of the channels, weighted by availability
+    useful_share: np.ndarray  # (P,) usefulness before the civil servant's reliability
     rate: np.ndarray  # (P,) p0 dt, plus q0 dt x the province's user share if well mixed (float32)
     access_hazard: np.ndarray  # (G,) per year
     literacy_step: np.ndarray  # (G,) exp(-literacy rate x dt)
@@ -123,7 +139,7 @@ class Needs(NamedTuple):
 
     who: np.ndarray  # rows, ascending
     procedure: np.ndarray  # the procedure of each
-    u: np.ndarray  # (4, len(who)) uniform draws: online, works, lapse, pay
+    u: np.ndarray  # (6, len(who)) uniform draws: online, works, lapse, pay, channel, report
     new_threshold: np.ndarray  # a new adoption threshold, for those whose use lapses
 
 
@@ -143,6 +159,7 @@ class ServantArrays(NamedTuple):
     genuine_count: np.ndarray  # (P,) genuine users
     ceremonial_count: np.ndarray  # (P,) ceremonial users
     served_genuine: np.ndarray  # (P,) citizens served by genuine users (float64)
+    served_ceremonial: np.ndarray  # (P,) citizens served by ceremonial users (float64)
     skill_sum: np.ndarray  # (P,) sum of skill
     rows: np.ndarray  # scratch: the rows a loop returns
 
@@ -178,12 +195,16 @@ class CitizenTallies(NamedTuple):
     adopted_count: np.ndarray  # (G,)
     access_count: np.ndarray  # (G,)
     used_per_step: np.ndarray  # (steps + 1, G) by the step of the last online use
+    portal_per_step: np.ndarray  # (steps + 1, G) ... on the national portal
+    provincial_per_step: np.ndarray  # (steps + 1, G) ... on the province's own portal
     lit_G: np.ndarray  # (G,) the sum of literacy of a group is size - lit_G x lit_gap_sum
     lit_gap_sum: np.ndarray  # (G,)
     trust_H: np.ndarray  # (P,) the sum of trust of a group is size - trust_H x distrust_sum
     distrust_sum: np.ndarray  # (G,)
     needs_per_step: np.ndarray  # (steps + 1, P)
     payments_per_step: np.ndarray  # (steps + 1, P)
+    online_per_step: np.ndarray  # (steps + 1, P)
+    reports_per_step: np.ndarray  # (steps + 1, P)
     steps_per_year: int
 
 
@@ -196,7 +217,8 @@ class ServantTallies(NamedTuple):
     skill_sum: np.ndarray  # (P,)
     served: np.ndarray  # (P,) citizens served
     served_genuine: np.ndarray  # (P,) of them by genuine users
-    unreliable: float  # reliability of a civil servant who is not a genuine user (a float32 value)
+    served_ceremonial: np.ndarray  # (P,) of them by ceremonial users
+    reliability: np.ndarray  # (3,) reliability of a non-user, a ceremonial and a genuine user (float32 values)
 
 
 # Where `measure` writes each outcome: a record with one field per column of outcomes.COLUMNS holding its index,
@@ -271,16 +293,28 @@ def _citizen_step(cit, constants, step, needs):
 
 @jit
 def _deal(cit, constants, step, needs, lapsed):
-    """Dealings with government of the citizens needs.who. Users try online if the procedure is online; it works
-    if their civil servant is genuine, else with chance `reliable`; a failure costs a share `trust_loss` of trust
-    and may end use (those rows go into `lapsed`, ascending; returns their count). Counter transactions may
-    involve an informal payment. Counts needs and payments per province, use in the last-online histogram."""
+    """Dealings with government of the citizens needs.who (docs/ODD.md 7.3). A user whose procedure is fully
+    online on a channel tries it online: on the province's portal, or on the national one (when both, with
+    chance national_share), where logging in fails with chance login_failure; the dossier is then handled by the
+    citizen's civil servant: a genuine user processes it, a ceremonial user lets it stall with chance
+    failure_ceremonial, a non-user sends it back to the counter with chance redirect_non_user (no failure). A
+    failure costs a share `trust_loss` of trust and may end use (those rows go into `lapsed`, ascending; returns
+    their count). An informal payment is asked with chance min(1, ask0 rent_j D_i) at the counter, online_ask_share
+    times that online; a citizen with access reports a payment asked, or a failure, with chance report_prob.
+    Counts dealings, payments, dealings online and reports per province, use in the last-online histograms."""
     c = constants[0]
-    reliable, loss, lapse_prob = c.reliable, c.trust_loss, c.lapse_prob
+    f_cer, f_non, loss, lapse_prob = c.failure_ceremonial, c.redirect_non_user, c.trust_loss, c.lapse_prob
+    ask0, theta = c.ask0, c.online_ask_share
+    f_login = step.login_failure
     who, procedure, u, new_threshold = needs.who, needs.procedure, needs.u, needs.new_threshold
     k = step.k
     G = cit.distrust_sum.size
     needs_now, payments_now = cit.needs_per_step[k + 1], cit.payments_per_step[k + 1]
+    online_now, reported_now, reports_now = (
+        cit.online_per_step[k + 1],
+        cit.reported_payments_per_step[k + 1],
+        cit.reports_per_step[k + 1],
+    )
     change = np.zeros(G)
     used_now = np.zeros(G, dtype=np.int64)
     keep = np.float32(1 - loss)
@@ -289,23 +323,55 @@ def _deal(cit, constants, step, needs, lapsed):
         i = who[j]
         g = cit.group[i]
         p = g // 4
+        pr = procedure[j]
+        s = cit.civil_servant[i]
         works = False
         failed = False
-        if cit.active[i] and u[0, j] < step.online[p, procedure[j]]:
-            if cit.served_genuine[i] or u[1, j] < reliable:
-                works = True
-            else:
-                failed = True
+        national = False
+        if cit.active[i]:
+            provincial_ok = u[0, j] < step.digitised[p, pr]
+            national_ok = u[0, j] < step.portal[pr]
+            if provincial_ok or national_ok:
+                national = national_ok and (not provincial_ok or u[4, j] < step.national_share[p])
+                uw = u[1, j]
+                if national and uw < f_login:
+                    failed = True
+                else:
+                    if national:  # given the login worked, uw is again uniform on [0, 1)
+                        uw = (uw - f_login) / (1.0 - f_login)
+                    state = step.servant_state[s]
+                    if state == GENUINE:
+                        works = True
+                    elif state == CEREMONIAL:
+                        failed = uw < f_cer
+                        works = not failed
+                    else:
+                        works = uw >= f_non  # else back to the counter
         needs_now[p] += 1
-        if not works and u[3, j] < step.ask[p, procedure[j]]:
-            payments_now[p] += 1
+        ask = min(1.0, ask0 * step.rent_rel[pr] * step.servant_deterrence[s])
         if works:
+            ask = theta * ask
+        paid = u[3, j] < ask
+        reports = cit.access[i] and u[5, j] < step.report_prob[p]
+        if paid:
+            payments_now[p] += 1
+            if reports:
+                reported_now[p] += 1
+                reports_now[p] += 1
+        if works:
+            online_now[p] += 1
             before = cit.last_online[i]
             if before >= 0:
                 cit.used_per_step[before, g] -= 1
             used_now[g] += 1
             cit.last_online[i] = k
+            if national:
+                _used_channel(cit.last_portal, cit.portal_per_step, i, g, k)
+            else:
+                _used_channel(cit.last_provincial, cit.provincial_per_step, i, g, k)
         elif failed:
+            if reports:
+                reports_now[p] += 1
             if loss != 0:
                 h = cit.trust_H[p]
                 old = cit.distrust[i]
@@ -321,6 +387,16 @@ def _deal(cit, constants, step, needs, lapsed):
         cit.used_per_step[k, g] += used_now[g]
         cit.distrust_sum[g] += change[g]
     return count
+
+
+@jit
+def _used_channel(last, per_step, i, g, k):
+    """Citizen i (group g) used a channel in step k: move them in that channel's last-use histogram."""
+    before = last[i]
+    if before >= 0:
+        per_step[before, g] -= 1
+    per_step[k, g] += 1
+    last[i] = k
 
 
 _CHUNK = 4096
@@ -341,13 +417,13 @@ def _adopt(cit, constants, step):
 
     hazard dt = (rate_p + q_dt_i x user neighbours_i) x exp(log multiplier), with the log multiplier of
     reference.PlainCitizens.adoption_hazard in the stored form of literacy (1 - lit_gap G_g) and trust
-    (1 - distrust H_p): const_g + lit_coef_g lit_gap_i + trust_coef_p distrust_i + gain_p x served by a genuine
-    civil servant_i (usefulness = online share x reliability, ease = usability x language x literacy), capped at
-    `cap`; without betas the first factor alone."""
+    (1 - distrust H_p): const_g + lit_coef_g lit_gap_i + trust_coef_p distrust_i + gain_p x the reliability of
+    the citizen's civil servant_i (usefulness = useful share x reliability, ease = usability of the channels x
+    language x literacy), capped at `cap`; without betas the first factor alone."""
     c = constants[0]
-    networked, betas, cap, lang, f = c.networked, c.betas, c.cap, c.lang, c.failure
+    networked, betas, cap, lang = c.networked, c.betas, c.cap, c.lang
     bu, be, bt, ru, const0 = c.beta_usefulness, c.beta_ease, c.beta_trust, c.reference_usefulness, c.const0
-    rate, usability, online_share = step.rate, step.usability, step.online_share
+    rate, usability, useful_share = step.rate, step.ease_usability, step.useful_share
     group_start, lit_G, trust_H, out = cit.group_start, cit.lit_G, cit.trust_H, cit.rows
     count = 0
     poly = np.ones(_CHUNK, dtype=np.float32)
@@ -360,21 +436,21 @@ def _adopt(cit, constants, step):
         r0 = rate[p]
         # the group's coefficients of the log multiplier (float32)
         ease = usability[p] * lang[g % 4]
-        const = np.float32(bu * (online_share[p] * (1.0 - f) - ru) + const0 + be * ease)
+        const = np.float32(-bu * ru + const0 + be * ease)
         lc = np.float32(-be * ease * lit_G[g])
         tc = np.float32(-bt * trust_H[p])
-        gn = np.float32(bu * f * online_share[p])
+        gn = np.float32(bu * useful_share[p])
         for lo in range(group_start[g], group_start[g + 1], _CHUNK):
             m = min(_CHUNK, group_start[g + 1] - lo)
             # views of the chunk, indexed by the loop variable: lets the loops vectorise (SIMD)
             ta, el = cit.to_adopt[lo : lo + m], cit.eligible[lo : lo + m]
             if betas:  # exp(log multiplier) = poly x 2^n, straight-line float32
                 lg, ds = cit.lit_gap[lo : lo + m], cit.distrust[lo : lo + m]
-                sg = cit.served_genuine[lo : lo + m]
+                sr = cit.served_rel[lo : lo + m]
                 for j in range(m):
                     y = lg[j] * lc + const
                     y = y + ds[j] * tc
-                    y = y + np.float32(sg[j]) * gn
+                    y = y + sr[j] * gn
                     y = cap if y > cap else y
                     y = HI if y > HI else y
                     y = LO if y < LO else y
@@ -498,6 +574,7 @@ def _servant_step(cs, constants, step):
                 if cs.to_ceremonial[i] <= 0 and not converting:
                     state[i] = CEREMONIAL
                     cs.ceremonial_count[province[i]] += 1
+                    cs.served_ceremonial[province[i]] += cs.citizens_served[i]
             while j < count and out[j] <= i:
                 j += 1
     served = np.zeros(P)
@@ -506,6 +583,7 @@ def _servant_step(cs, constants, step):
         p = province[i]
         if state[i] == CEREMONIAL:
             cs.ceremonial_count[p] -= 1
+            cs.served_ceremonial[p] -= cs.citizens_served[i]
         state[i] = GENUINE
         cs.genuine_count[p] += 1
         served[p] += cs.citizens_served[i]
@@ -554,7 +632,7 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
     group_sizes = t.group_sizes
     # the last 12 months: citizens by their last online step (rows up to k), dealings (rows up to k + 1)
     first = max(0, k + 2 - t.steps_per_year)
-    sub_c = np.empty((3, P, 5))
+    sub_c = np.empty((5, P, 5))
     sub_n = np.empty((P, 5))
     # subgroups: all, urban (blocks 2, 3), rural (0, 1), minority (1, 3), majority (0, 2)
     for p in range(P):
@@ -567,7 +645,8 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
         )
         sub_n[p, 0] = ((n0 + n1) + n2) + n3
         sub_n[p, 1], sub_n[p, 2], sub_n[p, 3], sub_n[p, 4] = n2 + n3, n0 + n1, n1 + n3, n0 + n2
-        for m in range(3):  # adopted, access, used in the last 12 months
+        # adopted, access, used in the last 12 months: either channel, the national portal, the province's
+        for m in range(5):
             c = np.zeros(4)
             for b in range(4):
                 if m == 0:
@@ -575,9 +654,10 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
                 elif m == 1:
                     c[b] = t.access_count[g + b]
                 else:
+                    used = t.used_per_step if m == 2 else (t.portal_per_step if m == 3 else t.provincial_per_step)
                     total = 0
                     for r in range(first, k + 1):
-                        total += t.used_per_step[r, g + b]
+                        total += used[r, g + b]
                     c[b] = total
             sub_c[m, p, 0] = ((c[0] + c[1]) + c[2]) + c[3]
             sub_c[m, p, 1], sub_c[m, p, 2], sub_c[m, p, 3], sub_c[m, p, 4] = (
@@ -602,8 +682,9 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
         out[p, col.civil_servant_genuine_share] = s.genuine_count[p] / s.counts[p]
         out[p, col.civil_servant_ceremonial_share] = s.ceremonial_count[p] / s.counts[p]
         out[p, col.civil_servant_skill] = s.skill_sum[p] / s.counts[p]
+        non_users = s.served[p] - s.served_genuine[p] - s.served_ceremonial[p]
         out[p, col.reliability] = (
-            s.served_genuine[p] + s.unreliable * (s.served[p] - s.served_genuine[p])
+            s.served_genuine[p] + s.reliability[1] * s.served_ceremonial[p] + s.reliability[0] * non_users
         ) / n_citizens[p]
         lit = np.empty(4)
         tr = np.empty(4)
@@ -614,10 +695,16 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
         out[p, col.trust_mean] = (((tr[0] + tr[1]) + tr[2]) + tr[3]) / n_citizens[p]
         dealt = 0
         paid = 0
+        online = 0
+        reports = 0
         for r in range(first, min(k + 2, t.needs_per_step.shape[0])):
             dealt += t.needs_per_step[r, p]
             paid += t.payments_per_step[r, p]
+            online += t.online_per_step[r, p]
+            reports += t.reports_per_step[r, p]
         out[p, col.informal_payment_index] = paid / dealt if dealt > 0 else nan
+        out[p, col.dossiers_online_share] = online / dealt if dealt > 0 else nan
+        out[p, col.reports_per_capita_12m] = reports / n_citizens[p]
         out[p, col.services_online_share] = online_share[p]
         for j in range(col.leader_cols.size):
             out[p, col.leader_cols[j]] = leaders[p, j]

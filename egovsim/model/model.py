@@ -23,6 +23,17 @@ from egovsim.model.population import (
     mean_access_rate,
 )
 
+# Reports per person-year at which press on the leader is full: Hue-S had about 80,000 reports from mid-2019 to late
+# 2022 for 1,154,310 people, 0.020 per person-year (calibration/observations.yaml citizen_targets.hue_s_downloads,
+# provinces.hue.population); Hue-S reports cover every kind of problem, model reports only payments and failures
+PRESS_FULL = 0.02
+
+
+def portal_levels(rent_rel: np.ndarray, portal_services: float) -> np.ndarray:
+    """Chance each procedure can be done on the national portal: it offers the lowest-rent share
+    `portal_services` of procedures (procedures are in order of rent)."""
+    return np.clip(portal_services * rent_rel.size - np.arange(rent_rel.size), 0.0, 1.0)
+
 
 def make_citizens(engine: str | None, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
     engine = engine or default_engine()
@@ -85,8 +96,7 @@ class EGovModel(mesa.Model):
         self.records = np.full((self.n_steps + 1, len(self.leaders), len(COLUMNS)), np.nan)
         self._policy_key = None  # the _policy_version that _pa was computed for
         self._policy_version = 0
-        self._online_cache = None  # (key, online) measured after the last step, reused by the next context
-        self._portal = None  # (portal level, what the national portal puts online)
+        self._channels_cache = None  # the channels measured after the last step, reused by the next context
         self._leader_reads = [COL["supply_index"], COL["trust_mean"]]  # leaders emulate peers' supply index
         self._fire_events()
         self.spend_cumulative = np.zeros(len(self.leaders))  # bn VND spent on the levers since the start
@@ -126,10 +136,13 @@ class EGovModel(mesa.Model):
         ctx = self.context()
         k, dt, prev = self.step_index, self.dt, self.records[self.step_index]
         # mean informal income at risk per civil servant of each province (rent x deterrence)
-        rent_at_risk = self.civil_service.rent_mean_of_province * ctx.deterrence
+        rent_at_risk = self.civil_service.of_province_mean(self.civil_service.rent * ctx.servant_deterrence)
         self.citizens.step(ctx, self.rng)
-        converts = self.civil_service.step(ctx)
-        self.citizens.servants_became_genuine(converts)
+        state_before = self.civil_service.state.copy()
+        self.civil_service.step(ctx)
+        self.citizens.servants_changed(np.flatnonzero(self.civil_service.state != state_before))
+        # press: citizens' reports of the last 12 months, relative to Hue-S's volume
+        press = np.minimum(1.0, prev[:, COL["reports_per_capita_12m"]] / PRESS_FULL).tolist()
         index, trust = prev[:, self._leader_reads].T.tolist()
         rent_at_risk = rent_at_risk.tolist()
         roadmap, year = self.central.levers.roadmap_clarity, self.year
@@ -137,7 +150,17 @@ class EGovModel(mesa.Model):
         for p, leader in enumerate(self.leaders):
             best_peer = max(index[:p] + index[p + 1 :], default=index[p])
             leader.step_province(
-                ctx, year, dt, roadmap, index[p], best_peer, trust[p], rent_at_risk[p], reference_trust, rent_mean
+                ctx,
+                year,
+                dt,
+                roadmap,
+                index[p],
+                best_peer,
+                trust[p],
+                rent_at_risk[p],
+                reference_trust,
+                rent_mean,
+                press=press[p],
             )
         self.spend_cumulative += self.spending_rate() * dt  # at the levers in force during this step
         self.step_index = k + 1
@@ -163,8 +186,14 @@ class EGovModel(mesa.Model):
         if key != self._policy_key:
             self._policy_key = key
             self._policy_arrays()
-        online, services_online_share = self._online(key)
+        ch = self._channels(key)
         pa = self._pa
+        # enforcement: reports processed in the last 12 months are detections (from the next step on)
+        pi_eff = np.minimum(1.0, pa["detection"] + pa["feedback"] * self.reported_share())
+        servant_deterrence = self.civil_service.deterrence(pi_eff * pa["penalty"])
+        deterrence = self.civil_service.of_province_mean(servant_deterrence)
+        for leader, d in zip(leaders, deterrence.tolist()):
+            leader.deterrence = d
         # internet at home: a base rate, a step up at the mobile-broadband take-off (exact over the step), and
         # imitation of those online; citizens beyond the ceiling never get access (their threshold is infinite)
         access_share = self.records[self.step_index, :, COL["access_share"]]
@@ -172,11 +201,11 @@ class EGovModel(mesa.Model):
         access_hazard = rate[:, None] * pa["access_factor"]
         return StepContext(
             k=self.step_index,
-            online=online,
+            online=ch.online,
             rent_rel=self.rent_rel,
-            online_share=services_online_share,
-            usability=np.array([leader.usability for leader in leaders]),
-            deterrence=pa["deterrence"],
+            online_share=ch.online_share,
+            usability=ch.usability,
+            deterrence=deterrence,
             access_hazard=access_hazard.reshape(-1),
             literacy_rate=pa["literacy_rate"],
             trust_rate=pa["trust_rate"],
@@ -186,9 +215,25 @@ class EGovModel(mesa.Model):
             training=pa["training"],
             literacy_step=pa["literacy_step"],
             trust_step=pa["trust_step"],
-            ask=pa["ask"],
             trust_moves=pa["trust_moves"],
+            digitised=ch.digitised,
+            portal=ch.portal,
+            national_share=ch.national_share,
+            login_failure=ch.login_failure,
+            useful_share=ch.useful_share,
+            ease_usability=ch.ease_usability,
+            servant_deterrence=servant_deterrence,
+            report_prob=pa["report_prob"],
         )
+
+    def reported_share(self) -> np.ndarray:
+        """Per province, the share of informal payments asked in the last 12 months that were reported (0 if
+        none was asked)."""
+        cit, k = self.citizens, self.step_index
+        rows = slice(max(0, k + 1 - cit.steps_per_year), k + 1)  # the dealings of the last 12 steps
+        asked = cit.payments_per_step[rows].sum(axis=0)
+        reported = cit.reported_payments_per_step[rows].sum(axis=0)
+        return np.divide(reported, asked, out=np.zeros(asked.shape), where=asked > 0)
 
     def _policy_arrays(self) -> None:
         """What the context takes from policies and levers: recomputed only when an event has fired."""
@@ -211,8 +256,8 @@ class EGovModel(mesa.Model):
         literacy_rate = c.literacy_training_effect * np.where(
             rural, training[:, None] * (1 - cs.cascade_loss) + teams[:, None], training[:, None]
         )
-        trust_rate = np.array([p.feedback for p in policies])
-        deterrence = np.array([leader.deterrence for leader in leaders])
+        feedback = np.array([p.feedback for p in policies])
+        trust_rate = feedback
         self._pa = {
             "access_factor": income[:, None] * group_factor * (1 + a.infrastructure_effect * per_capita),  # (P, 4)
             "literacy_rate": literacy_rate.reshape(-1),
@@ -220,9 +265,10 @@ class EGovModel(mesa.Model):
             "trust_rate": trust_rate,
             "trust_step": np.exp(-(c.trust_feedback_rate * trust_rate) * self.dt),
             "trust_moves": bool(c.trust_feedback_rate and np.any(trust_rate)),
-            # chance an informal payment is asked for each procedure at the counter, per province
-            "ask": np.minimum(1.0, c.informal_ask_prob * self.rent_rel[None, :] * deterrence[:, None]),
-            "deterrence": deterrence,
+            "detection": np.array([p.detection_prob for p in policies]),
+            "penalty": np.array([p.penalty for p in policies]),
+            "feedback": feedback,
+            "report_prob": c.report_prob * feedback,  # times the citizen's access, in the dealing
             "monitoring": np.array([p.monitoring for p in policies]),
             "mandate": np.maximum([p.mandate for p in policies], self.central.levers.mandate),
             "training": training,
@@ -243,28 +289,51 @@ class EGovModel(mesa.Model):
         """(provinces, 2): the `spend` (bn VND/yr) and `spend_cumulative` (bn VND) outcomes now."""
         return np.stack([self.spending_rate(), self.spend_cumulative], axis=1)
 
-    def _online(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        """(P, J) chance each procedure is fully online and its mean per province; those measured after the
-        last step when no event has fired since (digitisation moves only in the leaders' step)."""
-        if self._online_cache is None or self._online_cache[0] != key:
-            self.online_now(key)
-        return self._online_cache[1], self._online_cache[2]
+    def _channels(self, key: int) -> SimpleNamespace:
+        """The channels of the current state (channels_now), those measured after the last step when no event
+        has fired since (digitisation and software move only in the leaders' step)."""
+        if self._channels_cache is None or self._channels_cache[0] != key:
+            self.channels_now()
+        return self._channels_cache[1]
 
-    def online_now(self, key: int | None = None) -> np.ndarray:
-        """(P, J) chance each procedure is fully online in the current state: ProvincialLeader.online for
-        every leader, with the national portal's part computed once per portal level."""
-        portal_services = self.central.levers.portal_services
-        if self._portal is None or self._portal[0] != portal_services:
-            nothing_digitised = SimpleNamespace(digitised=np.zeros(self.rent_rel.size))
-            self._portal = (portal_services, ProvincialLeader.online(nothing_digitised, self.rent_rel, portal_services))
-        online = np.maximum(np.array([leader.digitised for leader in self.leaders]), self._portal[1])
-        self._online_cache = (self._policy_version, online, online.sum(axis=1) / self.rent_rel.size)
-        return online
+    def channels_now(self) -> SimpleNamespace:
+        """The two channels of an online dealing in the current state (docs/ODD.md 7.3): each province's own
+        fully-online level d_pj (`leader.digitised`) and the national portal's portal_j; the usability of each,
+        the chance a citizen who can use both picks the national portal, U_nat / (U_nat + U_p), and the chance
+        its login fails; for adoption, the useful share mean_j [d + (1 - d) portal (1 - f_login)] and the
+        usability of the channels weighted by availability; `online` = either channel, `online_share` its mean."""
+        central, portal_params = self.central.levers, self.config.portal
+        portal = portal_levels(self.rent_rel, central.portal_services)
+        digitised = np.array([leader.digitised for leader in self.leaders])
+        usability = np.array([leader.usability for leader in self.leaders])
+        vneid = central.vneid * portal_params.vneid_effect
+        national_usability = portal_params.usability + vneid * (1.0 - portal_params.usability)
+        login_failure = portal_params.login_failure * (1.0 - vneid)
+        online = np.maximum(digitised, portal)
+        provincial_weight, national_weight = digitised.sum(axis=1), portal.sum()
+        weight = provincial_weight + national_weight
+        ease_usability = np.where(
+            weight > 0,
+            (provincial_weight * usability + national_weight * national_usability) / np.where(weight > 0, weight, 1),
+            usability,
+        )
+        channels = SimpleNamespace(
+            digitised=digitised,
+            portal=portal,
+            online=online,
+            online_share=online.sum(axis=1) / self.rent_rel.size,
+            usability=usability,
+            national_share=national_usability / (national_usability + usability),
+            login_failure=float(login_failure),
+            useful_share=(digitised + (1.0 - digitised) * portal * (1.0 - login_failure)).mean(axis=1),
+            ease_usability=ease_usability,
+        )
+        self._channels_cache = (self._policy_version, channels)
+        return channels
 
     def services_online_share(self) -> np.ndarray:
-        """Per province, the share of procedures fully online now (the mean of `online_now()`)."""
-        self.online_now()
-        return self._online_cache[2]
+        """Per province, the share of procedures fully online now, on either channel."""
+        return self.channels_now().online_share
 
     # ---- inspection ---------------------------------------------------------------------------------------
 

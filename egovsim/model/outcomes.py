@@ -38,7 +38,7 @@ def share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
 SUBGROUPS = ("all", "urban", "rural", "minority", "majority")
 
 # where each share of the fast path's measure (kernels.py) goes: (column, count (0 adopted, 1 access, 2 used in the
-# last 12 months), subgroup)
+# last 12 months, 3 on the national portal, 4 on the province's portal), subgroup)
 _SHARE_CELLS = sorted(
     [
         (COL["adopted_share"], 0, 0),
@@ -48,6 +48,10 @@ _SHARE_CELLS = sorted(
         *((COL[f"{name}_access_share"], 1, g) for g, name in enumerate(SUBGROUPS) if g),
         (COL["urban_use_share_12m"], 2, 1),
         (COL["rural_use_share_12m"], 2, 2),
+        (COL["minority_use_share_12m"], 2, 3),
+        (COL["majority_use_share_12m"], 2, 4),
+        (COL["portal_use_share_12m"], 3, 0),
+        (COL["provincial_use_share_12m"], 4, 0),
     ]
 )
 SHARE_COLS = np.array([col for col, _, _ in _SHARE_CELLS])

@@ -121,11 +121,11 @@ class StepContext:
     """Province-level state that citizens and civil servants read in a step (arrays indexed by province)."""
 
     k: int  # step index (0-based)
-    online: np.ndarray  # (P, J) probability a procedure instance is fully online
+    online: np.ndarray  # (P, J) probability a procedure instance is fully online, on either channel
     rent_rel: np.ndarray  # (J,) rent of each procedure relative to the mean
     online_share: np.ndarray  # (P,) mean of `online` over procedures
-    usability: np.ndarray  # (P,)
-    deterrence: np.ndarray  # (P,) 1 - min(1, pi F): share of the rent still worth asking for
+    usability: np.ndarray  # (P,) of the province's own software (what its civil servants use)
+    deterrence: np.ndarray  # (P,) province mean of servant_deterrence
     access_hazard: np.ndarray  # (4P,) per group, per year
     literacy_rate: np.ndarray  # (4P,) per group, per year
     trust_rate: np.ndarray  # (P,) per year
@@ -135,8 +135,19 @@ class StepContext:
     training: np.ndarray  # (P,)
     literacy_step: np.ndarray | None = None  # (4P,) exp(-literacy_rate dt)
     trust_step: np.ndarray | None = None  # (P,) exp(-trust_feedback_rate x trust_rate dt)
-    ask: np.ndarray | None = None  # (P, J) chance an informal payment is asked at the counter
     trust_moves: bool = True  # any trust_step below 1
+    # the channels of a dealing (docs/ODD.md 7.3): the province's own fully-online level d_pj, the national
+    # portal's availability portal_j, the chance a citizen who could use both picks the national portal, and the
+    # chance logging in to it fails
+    digitised: np.ndarray | None = None  # (P, J)
+    portal: np.ndarray | None = None  # (J,)
+    national_share: np.ndarray | None = None  # (P,) U_nat / (U_nat + U_p)
+    login_failure: float = 0.0
+    # adoption covariates read the channel mix (docs/ODD.md 7.2)
+    useful_share: np.ndarray | None = None  # (P,) mean_j of d + (1 - d) portal (1 - login failure)
+    ease_usability: np.ndarray | None = None  # (P,) usability of the channels, weighted by availability
+    servant_deterrence: np.ndarray | None = None  # (servants,) D_i = max(0, 1 - pi_eff F m_i)
+    report_prob: np.ndarray | None = None  # (P,) report_prob x feedback: chance a citizen with access reports
 
 
 class CitizenLayout:
@@ -208,6 +219,11 @@ class CitizenLayout:
         # per-step counters of dealings with government, for the 12-month informal-payment index
         self.needs_per_step = np.zeros((scenario.n_steps + 1, P), dtype=np.int64)
         self.payments_per_step = np.zeros_like(self.needs_per_step)
+        # ... of them completed online, reports of informal payments, and all reports (payments and failures)
+        self.online_per_step = np.zeros_like(self.needs_per_step)
+        self.reported_payments_per_step = np.zeros_like(self.needs_per_step)
+        self.reports_per_step = np.zeros_like(self.needs_per_step)
+        self.civil_service = civil_service
         return access, literacy, trust, to_access, to_adopt
 
     def group_slice(self, g: int) -> slice:
@@ -242,7 +258,7 @@ class CitizenLayout:
 
     def _needs(self, ctx: StepContext, rng: np.random.Generator, who: np.ndarray | None = None) -> Needs | None:
         """Citizens with a need this step (`who`, by default found here) and their draws: procedure, u (online,
-        works, lapse, pay), a new adoption threshold (a fixed set of draws per need event keeps random streams
+        works, lapse, pay, channel, report), a new adoption threshold (a fixed set of draws per need event keeps random streams
         aligned across scenarios: common random numbers); None if nobody has one. Also draws each one's next
         need."""
         k = ctx.k
@@ -251,7 +267,7 @@ class CitizenLayout:
         if who.size == 0:
             return None
         procedure = rng.integers(0, ctx.rent_rel.size, who.size)
-        u = rng.random((4, who.size))
+        u = rng.random((6, who.size))
         new_threshold = rng.exponential(size=who.size)  # becomes float32 where stored
         self.next_need[who] = rng.geometric(self.p_need, who.size) + k
         return Needs(who, procedure, u, new_threshold)
@@ -263,12 +279,13 @@ class Citizens(CitizenLayout):
     Their arrays are `arrays` (kernels.CitizenArrays), the state the compiled loops read and update in place;
     the per-citizen ones are attributes too (access, active, adopted, ...: the same arrays).
 
-    Per-citizen state (bytes per citizen): access, active, adopted, eligible (= access and not active), served
-    by a genuine civil servant (1 each); group (1); user neighbours (2); remaining adoption threshold, literacy
-    gap, distrust, q0 dt / degree, last online step, next need step, civil servant (4 each); sorted access
-    thresholds and their order (8, citizens without access at the start); citizens by civil servant (4); an
-    index buffer of the kernels (4); plus the contact network (int32 indices and int8 data, twice per link:
-    about 5 x mean degree). About 96 bytes at mean degree 8 (benchmarks/README.md).
+    Per-citizen state (bytes per citizen): access, active, adopted, eligible (= access and not active) (1
+    each); group (1); user neighbours (2); remaining adoption threshold, literacy gap, distrust, q0 dt / degree,
+    reliability of the serving civil servant, last online step (either channel, national portal, province's
+    portal), next need step, civil servant (4 each); sorted access thresholds and their order (8, citizens
+    without access at the start); citizens by civil servant (4); an index buffer of the kernels (4); plus the
+    contact network (int32 indices and int8 data, twice per link: about 5 x mean degree). About 107 bytes at
+    mean degree 8 (benchmarks/README.md gives 96 for the model before the national portal's channel).
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
@@ -306,9 +323,10 @@ class Citizens(CitizenLayout):
             access_threshold[a : a + rows.size] = to_access[rows]
         del to_access
 
-        # who is served by a genuine civil servant (reliability 1), kept up to date as servants convert
-        self.failure_unless_genuine = scenario.civil_servants.failure_unless_genuine
-        self.served_genuine = civil_service.state[self.civil_servant] == GENUINE
+        # the reliability of each citizen's civil servant (by their state), kept up to date as servants convert
+        self.served_rel = civil_service.reliability()[self.civil_servant]
+        self.last_portal = np.full(self.n, NEVER, dtype=np.int32)
+        self.last_provincial = np.full(self.n, NEVER, dtype=np.int32)
         order = np.argsort(self.civil_servant, kind="stable").astype(np.int32)
         self._served_order = order
         self._served_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.civil_servant, minlength=civil_service.n))))
@@ -326,6 +344,8 @@ class Citizens(CitizenLayout):
 
         self.adopted_count = np.zeros(G, dtype=np.int64)
         self.used_per_step = np.zeros((scenario.n_steps + 1, G), dtype=np.int64)  # rows: last-online step
+        self.portal_per_step = np.zeros_like(self.used_per_step)  # ... on the national portal
+        self.provincial_per_step = np.zeros_like(self.used_per_step)  # ... on the province's own portal
         self._p0_dt = np.full(P, c.p0 * self.dt, dtype=np.float32)
         self.arrays = CitizenArrays(
             group=self.group,
@@ -334,11 +354,14 @@ class Citizens(CitizenLayout):
             active=self.active,
             adopted=self.adopted,
             eligible=self.eligible,
-            served_genuine=self.served_genuine,
+            served_rel=self.served_rel,
+            civil_servant=self.civil_servant,
             to_adopt=self.to_adopt,
             lit_gap=self.lit_gap,
             distrust=self.distrust,
             last_online=self.last_online,
+            last_portal=self.last_portal,
+            last_provincial=self.last_provincial,
             q_dt=np.empty(0, dtype=np.float32) if self.well_mixed else self.q_dt,
             user_neighbours=np.empty(0, dtype=np.uint16) if self.well_mixed else self.user_neighbours,
             indptr=indptr,
@@ -355,12 +378,17 @@ class Citizens(CitizenLayout):
             access_order=access_order,
             access_next=access_start.copy(),
             used_per_step=self.used_per_step,
+            portal_per_step=self.portal_per_step,
+            provincial_per_step=self.provincial_per_step,
             needs_per_step=self.needs_per_step,
             payments_per_step=self.payments_per_step,
+            online_per_step=self.online_per_step,
+            reported_payments_per_step=self.reported_payments_per_step,
+            reports_per_step=self.reports_per_step,
             rows=np.empty(self.n + 1, dtype=np.int32 if self.n < 2**31 - 1 else np.int64),
         )
         self._no_needs = Needs(
-            np.empty(0, dtype=self.arrays.rows.dtype), np.empty(0, dtype=np.int64), np.empty((4, 0)), np.empty(0)
+            np.empty(0, dtype=self.arrays.rows.dtype), np.empty(0, dtype=np.int64), np.empty((6, 0)), np.empty(0)
         )
         # every covariate is in [0, 1], so |log multiplier| <= sum |beta|: exp can overflow float32 only past 88.
         # Then cap the multiplier at e^80, which already makes any threshold pass within the step (the same
@@ -370,13 +398,15 @@ class Citizens(CitizenLayout):
             CITIZEN_CONSTANTS,
             dt=self.dt,
             networked=not self.well_mixed,
-            reliable=float(np.float32(1.0 - self.failure_unless_genuine)),
+            failure_ceremonial=scenario.civil_servants.failure_ceremonial,
+            redirect_non_user=scenario.civil_servants.redirect_non_user,
+            ask0=c.informal_ask_prob,
+            online_ask_share=c.online_ask_share,
             trust_loss=c.failure_trust_loss,
             lapse_prob=c.lapse_prob,
             betas=betas,
             cap=80.0 if abs(c.beta_usefulness) + abs(c.beta_ease) + abs(c.beta_trust) > 80.0 else np.inf,
             lang=np.where(MINORITY_BLOCK, 1.0 - c.language_penalty, 1.0),
-            failure=self.failure_unless_genuine,
             beta_usefulness=c.beta_usefulness,
             beta_ease=c.beta_ease,
             beta_trust=c.beta_trust,
@@ -389,12 +419,16 @@ class Citizens(CitizenLayout):
             adopted_count=self.adopted_count,
             access_count=self.access_count,
             used_per_step=self.used_per_step,
+            portal_per_step=self.portal_per_step,
+            provincial_per_step=self.provincial_per_step,
             lit_G=self.lit_G,
             lit_gap_sum=self.lit_gap_sum,
             trust_H=self.trust_H,
             distrust_sum=self.distrust_sum,
             needs_per_step=self.needs_per_step,
             payments_per_step=self.payments_per_step,
+            online_per_step=self.online_per_step,
+            reports_per_step=self.reports_per_step,
             steps_per_year=self.steps_per_year,
         )
 
@@ -415,10 +449,16 @@ class Citizens(CitizenLayout):
             rate = self._p0_dt
         step = CitizenStep(
             k=ctx.k,
-            online=ctx.online,
-            ask=ctx.ask,
-            usability=ctx.usability,
-            online_share=ctx.online_share,
+            digitised=ctx.digitised,
+            portal=ctx.portal,
+            national_share=ctx.national_share,
+            login_failure=ctx.login_failure,
+            servant_state=self.civil_service.state,
+            servant_deterrence=ctx.servant_deterrence,
+            rent_rel=ctx.rent_rel,
+            report_prob=ctx.report_prob,
+            ease_usability=ctx.ease_usability,
+            useful_share=ctx.useful_share,
             rate=rate,
             access_hazard=ctx.access_hazard,
             literacy_step=ctx.literacy_step,
@@ -446,12 +486,13 @@ class Citizens(CitizenLayout):
             for g in range(4 * p, 4 * p + 4):
                 self.distrust_sum[g] = self.distrust[self.group_slice(g)].sum(dtype=np.float64)
 
-    def servants_became_genuine(self, servants: np.ndarray) -> None:
-        """Citizens served by these civil servants now find online dossiers go through (reliability 1)."""
+    def servants_changed(self, servants: np.ndarray) -> None:
+        """Citizens served by these civil servants (whose use of the system changed) see their new reliability."""
         if servants.size == 0:
             return
+        reliability = self.civil_service.reliability()
         for s in servants.tolist():
-            self.served_genuine[self._served_order[self._served_ptr[s] : self._served_ptr[s + 1]]] = True
+            self.served_rel[self._served_order[self._served_ptr[s] : self._served_ptr[s + 1]]] = reliability[s]
 
     # ---- per-citizen values on request ----------------------------------------------------------------
 
@@ -500,14 +541,43 @@ class ServantLayout:
         self.to_ceremonial = rng.exponential(size=self.n)
         # offices: a small-world graph inside each province (one block per province, no links across)
         self.adjacency = block_ring_network(counts, cs.offices_degree, 1.0, 0.1, rng)
+        # enforcement: how closely each official is watched, or how hard punished, relative to pi F (mean 1; the
+        # draw comes last, so switching the rule off changes no other draw)
+        z = rng.standard_normal(self.n)
+        sigma = cs.enforcement_spread
+        self.enforcement = np.exp(sigma * z - sigma**2 / 2)
+        self.cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)  # training that reaches each servant
         self.inv_degree = 1.0 / np.maximum(np.diff(self.adjacency.indptr), 1)
         self.rent_mean_of_province = np.bincount(self.province, weights=self.rent, minlength=self.n_provinces) / counts
 
     def reliability(self) -> np.ndarray:
-        """Chance an online dossier handled by each civil servant goes through (ceremonial users and
-        non-users log dossiers but work offline, so some stall)."""
-        fail = self.params.failure_unless_genuine
-        return np.where(self.state == GENUINE, 1.0, 1.0 - fail).astype(np.float32)
+        """Chance an online dossier handled by each civil servant goes through: always with a genuine user; a
+        ceremonial user logs it but works on paper, so it stalls with chance failure_ceremonial; a non-user sends
+        it back to the counter with chance redirect_non_user."""
+        return self.reliability_of_state()[self.state]
+
+    def reliability_of_state(self) -> np.ndarray:
+        """Reliability of a NON_USER, CEREMONIAL and GENUINE civil servant (float32)."""
+        cs = self.params
+        return np.array([1.0 - cs.redirect_non_user, 1.0 - cs.failure_ceremonial, 1.0], dtype=np.float32)
+
+    def deterrence(self, detection_penalty: np.ndarray) -> np.ndarray:
+        """D_i = max(0, 1 - pi_eff F m_i): the share of an informal rent still worth asking for, per civil
+        servant, from pi_eff F of each province. Smooth and decreasing in pi F on average over officials."""
+        return np.maximum(0.0, 1.0 - detection_penalty[self.province] * self.enforcement)
+
+    def skill_rate(self, training: np.ndarray) -> np.ndarray:
+        """Rate at which each civil servant's skill approaches one: training (less the cascade loss at commune
+        level) plus learning by doing for ceremonial users (state at the start of the step)."""
+        cs = self.params
+        rate = cs.training_effect * training[self.province] * self.cascade
+        if cs.learning_by_doing:
+            rate = rate + cs.learning_by_doing * (self.state == CEREMONIAL)
+        return rate
+
+    def of_province_mean(self, values: np.ndarray) -> np.ndarray:
+        """Per province, the mean of a value of each civil servant."""
+        return np.bincount(self.province, weights=values, minlength=self.n_provinces) / self.counts
 
     def serve(self, citizens_per_servant: np.ndarray) -> None:
         """Record how many citizens each civil servant serves."""
@@ -527,12 +597,11 @@ class CivilService(ServantLayout):
         self.genuine_count = np.zeros(self.n_provinces, dtype=np.int64)
         self.ceremonial_count = np.zeros(self.n_provinces, dtype=np.int64)
         self.skill_sum = np.bincount(self.province, weights=self.skill, minlength=self.n_provinces)
-        self._cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
         self._level = self.commune.astype(np.intp)  # column of StepContext.agency_it: 0 office, 1 commune
         self._q_dt = cs.q * self.inv_degree * self.dt  # q x colleagues' share, x dt
         self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
         self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
-        self._rent_step = (None, None)  # (deterrence, weight x income at risk)
+        self._rent_step = (None, None)  # (servant deterrence, weight x income at risk)
         self._ceremonial_left = True  # some non-user may still go ceremonial
         self.constants = record(
             SERVANT_CONSTANTS,
@@ -549,12 +618,11 @@ class CivilService(ServantLayout):
         utility = w_u (U - 1/2)
         + w_s (skill - 1/2) + w_l x leader pull - w_r x informal income at risk; ceremonial log-in hazard
         mandate_rate x mandate for non-users."""
-        cs, dt, prov = self.params, self.dt, self.province
-        if self._rent_step[0] is not ctx.deterrence:  # policies changed: informal income at risk
-            self._rent_step = (ctx.deterrence, self._rent_weight * ctx.deterrence[prov])
-        if self._skill_step[0] is not ctx.training:
-            rate = cs.training_effect * ctx.training[prov] * self._cascade
-            self._skill_step = (ctx.training, np.exp(-rate * dt))
+        cs, dt = self.params, self.dt
+        if self._rent_step[0] is not ctx.servant_deterrence:  # informal income at risk
+            self._rent_step = (ctx.servant_deterrence, self._rent_weight * ctx.servant_deterrence)
+        if self._skill_step[0] is not ctx.training or cs.learning_by_doing:  # learning by doing: state changes
+            self._skill_step = (ctx.training, np.exp(-self.skill_rate(ctx.training) * dt))
         ceremonial = bool(self._ceremonial_left and cs.mandate_rate and ctx.mandate.any())
         step = ServantStep(
             usability=ctx.usability,
@@ -563,7 +631,7 @@ class CivilService(ServantLayout):
             ceremonial=ceremonial,
             ceremonial_dt=cs.mandate_rate * ctx.mandate * dt if ceremonial else _NO_PROVINCES,
             skill_step=self._skill_step[1],
-            equipped=ctx.agency_it[prov, self._level],
+            equipped=ctx.agency_it[self.province, self._level],
         )
         count, self._ceremonial_left = kernels.servant_step(self.arrays, self.constants, step)
         return self.arrays.rows[:count].copy()
@@ -576,8 +644,10 @@ class CivilService(ServantLayout):
         self.served_genuine = np.bincount(
             self.province[genuine], weights=citizens_per_servant[genuine], minlength=self.n_provinces
         ).astype(np.float64)
-        # reliability of a servant who does not genuinely use the system (float32, as reliability() gives it)
-        self.unreliable = float(np.float32(1.0 - self.params.failure_unless_genuine))
+        ceremonial = self.state == CEREMONIAL
+        self.served_ceremonial = np.bincount(
+            self.province[ceremonial], weights=citizens_per_servant[ceremonial], minlength=self.n_provinces
+        ).astype(np.float64)
         self.arrays = ServantArrays(
             province=self.province,
             state=self.state,
@@ -592,6 +662,7 @@ class CivilService(ServantLayout):
             genuine_count=self.genuine_count,
             ceremonial_count=self.ceremonial_count,
             served_genuine=self.served_genuine,
+            served_ceremonial=self.served_ceremonial,
             skill_sum=self.skill_sum,
             rows=np.empty(self.n, dtype=np.int64),
         )
@@ -602,7 +673,8 @@ class CivilService(ServantLayout):
             skill_sum=self.skill_sum,
             served=self.served,
             served_genuine=self.served_genuine,
-            unreliable=self.unreliable,
+            served_ceremonial=self.served_ceremonial,
+            reliability=self.reliability_of_state().astype(np.float64),
         )
 
 

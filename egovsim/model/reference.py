@@ -38,7 +38,6 @@ class PlainCitizens(CitizenLayout):
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: ServantLayout):
         access, literacy, trust, to_access, to_adopt = self._lay_out(scenario, rng, civil_service)
-        self.civil_service = civil_service
         self.access = access
         self.literacy = literacy
         self.trust = trust
@@ -48,6 +47,8 @@ class PlainCitizens(CitizenLayout):
         self.access_accumulated = np.zeros(self.n)  # access hazard accumulated so far
         self.to_adopt = to_adopt  # remaining adoption threshold
         self.last_online = np.full(self.n, NEVER, dtype=np.int32)
+        self.last_portal = np.full(self.n, NEVER, dtype=np.int32)  # ... on the national portal
+        self.last_provincial = np.full(self.n, NEVER, dtype=np.int32)  # ... on the province's own portal
         if not self.well_mixed:
             degree = np.diff(self.adjacency.indptr)
             self.inv_degree = np.where(degree > 0, 1.0 / np.maximum(degree, 1), 0.0).astype(np.float32)
@@ -66,9 +67,9 @@ class PlainCitizens(CitizenLayout):
         c = self.params
         hazard = c.p0 + c.q0 * self.social_influence()
         if c.beta_usefulness or c.beta_ease or c.beta_trust:
-            usefulness = ctx.online_share[self.province] * reliability
+            usefulness = ctx.useful_share[self.province] * reliability
             lang = np.where(MINORITY_BLOCK, 1 - c.language_penalty, 1.0)[self.group % 4]
-            ease = ctx.usability[self.province] * lang * self.literacy
+            ease = ctx.ease_usability[self.province] * lang * self.literacy
             log_mult = (
                 c.beta_usefulness * (usefulness - c.reference_usefulness)
                 + c.beta_ease * (ease - c.reference_ease)
@@ -98,24 +99,47 @@ class PlainCitizens(CitizenLayout):
         self.to_adopt[new_users] = np.inf
 
     def _deal_with_government(self, ctx: StepContext, reliability: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        c, k = self.params, ctx.k
+        """Dealings with government (docs/ODD.md 7.3): channel, login, the civil servant's handling, informal
+        payment, report; returns the users whose use lapses."""
+        c, cs, k = self.params, self.civil_service.params, ctx.k
         drawn = self._needs(ctx, rng)
         if drawn is None:
             return np.empty(0, dtype=np.int64)
-        who, procedure, (u_online, u_works, u_lapse, u_pay), new_threshold = drawn
+        who, procedure, (u_online, u_works, u_lapse, u_pay, u_channel, u_report), new_threshold = drawn
         prov = self.province[who]
-        online_ok = u_online < ctx.online[prov, procedure]
-        attempt = self.active[who] & self.access[who] & online_ok
-        works = attempt & (u_works < reliability[who])
-        failed = attempt & ~works
-        self.last_online[who[works]] = k
+        servant = self.civil_servant[who]
+        # the channel: the province's portal or the national one, if the procedure is fully online on either
+        provincial_ok = u_online < ctx.digitised[prov, procedure]
+        national_ok = u_online < ctx.portal[procedure]
+        attempt = self.active[who] & self.access[who] & (provincial_ok | national_ok)
+        national = attempt & national_ok & (~provincial_ok | (u_channel < ctx.national_share[prov]))
+        login_failed = national & (u_works < ctx.login_failure)
+        # given the login worked, the rest of u_works is again uniform on [0, 1)
+        u_handled = np.where(national, (u_works - ctx.login_failure) / (1.0 - ctx.login_failure), u_works)
+        state = self.civil_service.state[servant]
+        stalled = (state == CEREMONIAL) & (u_handled < cs.failure_ceremonial)
+        redirected = (state == NON_USER) & (u_handled < cs.redirect_non_user)
+        failed = attempt & (login_failed | (~login_failed & stalled))
+        works = attempt & ~login_failed & ~stalled & ~redirected
+        for last, used in ((self.last_online, works), (self.last_portal, works & national)):
+            last[who[used]] = k
+        self.last_provincial[who[works & ~national]] = k
         if c.failure_trust_loss:
             self.trust[who[failed]] *= np.float32(1 - c.failure_trust_loss)
-        # counter transactions may involve an informal payment; count dealings and payments per province
-        ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.deterrence[prov])
-        paid = ~works & (u_pay < ask)
-        self.needs_per_step[k + 1] = np.bincount(prov, minlength=self.n_provinces)
-        self.payments_per_step[k + 1] = np.bincount(prov[paid], minlength=self.n_provinces)
+        # informal payments: at the counter, or online ('speed money'), by the serving official's deterrence
+        ask = np.minimum(1.0, c.informal_ask_prob * ctx.rent_rel[procedure] * ctx.servant_deterrence[servant])
+        ask = np.where(works, c.online_ask_share * ask, ask)
+        paid = u_pay < ask
+        reports = self.access[who] & (u_report < ctx.report_prob[prov])
+        P = self.n_provinces
+        self.needs_per_step[k + 1] = np.bincount(prov, minlength=P)
+        self.payments_per_step[k + 1] = np.bincount(prov[paid], minlength=P)
+        self.online_per_step[k + 1] = np.bincount(prov[works], minlength=P)
+        self.reported_payments_per_step[k + 1] = np.bincount(prov[paid & reports], minlength=P)
+        # a report for a payment asked and one for a failure (both in one dealing: two reports)
+        self.reports_per_step[k + 1] = np.bincount(prov[paid & reports], minlength=P) + np.bincount(
+            prov[failed & reports], minlength=P
+        )
         lapse = failed & (u_lapse < c.lapse_prob)
         self.to_adopt[who[lapse]] = new_threshold[lapse]  # a lapsed user may adopt again later
         return who[lapse]
@@ -129,7 +153,7 @@ class PlainCitizens(CitizenLayout):
         if not self.well_mixed:
             np.add.at(self.user_neighbours, neighbours_of(self.adjacency, who), 1 if using else -1)
 
-    def servants_became_genuine(self, servants: np.ndarray) -> None:
+    def servants_changed(self, servants: np.ndarray) -> None:
         """Nothing to do: reliability is looked up from the civil service every step."""
 
 
@@ -141,17 +165,19 @@ class PlainCivilService(ServantLayout):
 
         A non-user or ceremonial user becomes a genuine user with hazard (p + q x share of genuine colleagues) x
         exp(utility) x K (the IT equipment of their agency level), utility = w_u (usability - 1/2) + w_s (skill - 1/2) + w_l x leader pull - w_r x informal
-        income at risk (rent x deterrence); a non-user who does not become genuine logs in ceremonially with
-        hazard mandate_rate x mandate; skill approaches 1 at rate training_effect x training (less the cascade
-        loss at commune level). Genuine use is never dropped."""
+        income at risk (rent x the servant's deterrence D_i); a non-user who does not become genuine logs in
+        ceremonially with hazard mandate_rate x mandate; skill approaches 1 at rate training_effect x training
+        (less the cascade loss at commune level), plus learning_by_doing for ceremonial users. Genuine use is never
+        dropped."""
         cs, dt, prov = self.params, self.dt, self.province
         genuine = self.state == GENUINE
+        skill_rate = self.skill_rate(ctx.training)  # learning by doing reads the state at the start
         colleagues_share = (self.adjacency @ genuine.astype(np.float64)) * self.inv_degree
         utility = (
             cs.weight_usability * (ctx.usability[prov] - 0.5)
             + cs.weight_skill * (self.skill - 0.5)
             + cs.weight_leader * ctx.leader_pull[prov]
-            - cs.weight_rent * self.rent * ctx.deterrence[prov]
+            - cs.weight_rent * self.rent * ctx.servant_deterrence
         )
         # without working equipment a civil servant cannot use the system: x K of their agency level
         equipped = ctx.agency_it[prov, self.commune.astype(np.intp)]
@@ -164,8 +190,7 @@ class PlainCivilService(ServantLayout):
         ceremonial[converts] = False
         self.state[ceremonial] = CEREMONIAL
         self.state[converts] = GENUINE
-        cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)
-        self.skill[:] = approach_one(self.skill, cs.training_effect * ctx.training[prov] * cascade, dt)
+        self.skill[:] = approach_one(self.skill, skill_rate, dt)
         return converts
 
 
@@ -192,7 +217,10 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     for g in SUBGROUPS[1:]:
         col[f"{g}_adopted_share"] = share_of(cit.adopted, g)
         col[f"{g}_access_share"] = share_of(cit.access, g)
-    col["urban_use_share_12m"], col["rural_use_share_12m"] = share_of(used, "urban"), share_of(used, "rural")
+    for g in SUBGROUPS[1:]:
+        col[f"{g}_use_share_12m"] = share_of(used, g)
+    col["portal_use_share_12m"] = share_of(cit.last_portal > k + 1 - cit.steps_per_year)
+    col["provincial_use_share_12m"] = share_of(cit.last_provincial > k + 1 - cit.steps_per_year)
     col["urban_rural_gap"] = col["urban_adopted_share"] - col["rural_adopted_share"]
     col["ethnic_gap"] = col["majority_adopted_share"] - col["minority_adopted_share"]
 
@@ -200,16 +228,19 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     col["civil_servant_genuine_share"] = np.bincount(cs.province[cs.state == GENUINE], minlength=P) / staff
     col["civil_servant_ceremonial_share"] = np.bincount(cs.province[cs.state == CEREMONIAL], minlength=P) / staff
     col["civil_servant_skill"] = np.bincount(cs.province, weights=cs.skill, minlength=P) / staff
-    # citizens served by a genuine user find a dossier goes through; the others with the chance `unreliable`
-    genuine = np.bincount(cit.province[cs.state[cit.civil_servant] == GENUINE], minlength=P).astype(np.float64)
-    unreliable = float(np.float32(1.0 - cs.params.failure_unless_genuine))
-    col["reliability"] = (genuine + unreliable * (n - genuine)) / n
+    # citizens served by a genuine user find a dossier goes through; the others with their servant's reliability
+    served = cs.state[cit.civil_servant]
+    genuine = np.bincount(cit.province[served == GENUINE], minlength=P).astype(np.float64)
+    ceremonial = np.bincount(cit.province[served == CEREMONIAL], minlength=P).astype(np.float64)
+    rel = cs.reliability_of_state().astype(np.float64)
+    col["reliability"] = (genuine + rel[1] * ceremonial + rel[0] * (n - genuine - ceremonial)) / n
     col["literacy_mean"] = np.bincount(cit.province, weights=cit.literacy, minlength=P) / n
     col["trust_mean"] = np.bincount(cit.province, weights=cit.trust, minlength=P) / n
     dealings = slice(max(0, k + 2 - cit.steps_per_year), k + 2)  # the last 12 months
-    col["informal_payment_index"] = share(
-        cit.payments_per_step[dealings].sum(axis=0), cit.needs_per_step[dealings].sum(axis=0)
-    )
+    dealt = cit.needs_per_step[dealings].sum(axis=0)
+    col["informal_payment_index"] = share(cit.payments_per_step[dealings].sum(axis=0), dealt)
+    col["dossiers_online_share"] = share(cit.online_per_step[dealings].sum(axis=0), dealt)
+    col["reports_per_capita_12m"] = cit.reports_per_step[dealings].sum(axis=0) / n
 
     col["services_online_share"] = model.services_online_share()
     roadmap = model.central.levers.roadmap_clarity
