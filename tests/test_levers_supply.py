@@ -109,7 +109,8 @@ def test_fully_online_never_exceeds_published_and_rents_slow_only_full_digitisat
 
 def test_redundant_systems_accumulate_at_one_minus_enabling_over_tau_and_waste_their_share():
     """With E fixed (no events, central roadmap R constant), n grows linearly at (1 - E) / tau_proc until
-    max_systems, and waste accrues at software x (n - 1) / n."""
+    max_systems, and waste (bn VND) accrues at the software spending x (n - 1) / n: c_scale x c_software x the
+    software lever (a per-province cost, design 4.8)."""
     values = {"central.enabled": False, "services.enabling_floor": 0.25, "services.procurement_interval": 2.0}
     model, leader = one_leader(2030, **values)
     dt, n, waste = model.dt, [], []
@@ -120,7 +121,8 @@ def test_redundant_systems_accumulate_at_one_minus_enabling_over_tau_and_waste_t
     n, waste = np.array(n), np.array(waste)
     expected = np.minimum(5.0, 1.0 + 0.75 / 2.0 * dt * np.arange(1, n.size + 1))
     np.testing.assert_allclose(n, expected, rtol=1e-12)
-    software = leader.policy.software
+    c = model.config.costs
+    software = c.c_scale * c.software * leader.policy.software  # bn VND/yr
     np.testing.assert_allclose(np.diff(waste), dt * software * (n[1:] - 1) / n[1:], rtol=1e-9)
 
 

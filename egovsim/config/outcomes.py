@@ -35,8 +35,7 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("leader_will", "political will of the provincial leader"),
     ("roadmap_clarity", "clarity of the central roadmap"),
     ("n_systems", "effective number of separate e-government systems in use"),
-    ("it_cost", "cumulative IT programme spending (spending-intensity years)"),
-    ("it_waste", "cumulative spending on redundant systems (spending-intensity years)"),
+    ("it_waste", "cumulative spending on redundant software systems since the start, bn VND (billion VND, nominal)"),
     ("agency_it", "IT equipment of government agencies K (staff-weighted over province and commune level)"),
     (
         "supply_index",
@@ -63,7 +62,7 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
 COLUMNS = tuple(name for name, _ in OUTCOMES)
 COL = {name: i for i, name in enumerate(COLUMNS)}
 # the values each outcome can take where it is bounded: shares, means of [0, 1] states, and the gaps
-UNBOUNDED = {"citizens", "n_systems", "it_cost", "it_waste", "spend", "spend_cumulative", "reports_per_capita_12m"}
+UNBOUNDED = {"citizens", "n_systems", "it_waste", "spend", "spend_cumulative", "reports_per_capita_12m"}
 
 
 def outcome_range(column: str) -> tuple[float, float] | None:

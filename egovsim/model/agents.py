@@ -25,6 +25,7 @@ from egovsim.config.scenario import (
     Scenario,
     resolve_kinds,
 )
+from egovsim.model import costs
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
 
 
@@ -98,8 +99,8 @@ class ProvincialLeader(mesa.Agent):
         self.local_capacity = scenario.services.it_capacity0
         self.strategy = self.policy.software_strategy
         self.n_systems = 1.0  # effective number of separate systems (continuous)
-        self.it_cost = 0.0
-        self.it_waste = 0.0
+        self.province, self.costs = config, scenario.costs  # what software costs here (model/costs.py)
+        self.it_waste = 0.0  # bn VND spent on redundant systems since the start
         # agencies' IT equipment: province/district level, commune level; commune staff share = rural share
         self.agency_it_office = self.agency_it_commune = scenario.services.agency_it0
         self.commune_share = 1.0 - config.urban_share
@@ -158,7 +159,7 @@ class ProvincialLeader(mesa.Agent):
         rent_mean: float,
         press: float = 0.0,
     ) -> None:
-        lp, pol = self.params, self.policy
+        lp = self.params
         gap = max(0.0, best_peer_index - own_index)
         target = (
             self.will0
@@ -173,7 +174,6 @@ class ProvincialLeader(mesa.Agent):
         self.digitise(ctx.rent_rel * rent_mean, enabling, dt)
         self.procure(enabling, dt)
         self.equip_agencies(dt)
-        self.it_cost += dt * (pol.infrastructure + pol.training + pol.software + pol.community_digital_teams)
         self.will = float(target + (self.will - target) * np.exp(-lp.adjustment_rate * dt))
 
     def digitise(self, rent: np.ndarray, enabling: float, dt: float) -> None:
@@ -198,7 +198,8 @@ class ProvincialLeader(mesa.Agent):
                 self.n_systems = min(
                     float(s.max_systems), self.n_systems + dt * (1.0 - enabling) / s.procurement_interval
                 )
-            self.it_waste += dt * pol.software * (self.n_systems - 1) / self.n_systems
+            software = costs.software_spending(pol, self.province, self.costs)  # bn VND/yr
+            self.it_waste += dt * software * (self.n_systems - 1) / self.n_systems
 
     def equip_agencies(self, dt: float) -> None:
         """Agencies' IT equipment approaches 1 at k_K x agency_it spending; commune agencies (1 - lambda_c) slower."""

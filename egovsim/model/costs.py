@@ -78,7 +78,7 @@ def total_spending(policy: Policy, province: ProvinceConfig, costs: CostParams) 
 
 
 def software_spending(policy: Policy, province: ProvinceConfig, costs: CostParams) -> float:
-    """bn VND/yr spent on software (for pricing IT programme spending, it_cost and it_waste, in bn VND)."""
+    """bn VND/yr spent on software (it_waste prices redundant systems with it)."""
     return spending(policy, province, costs)["software"]
 
 

@@ -62,7 +62,6 @@ LEADER_VALUES = (
     "usability",
     "leader_will",
     "n_systems",
-    "it_cost",
     "it_waste",
     "province_online_share",
     "published_share",

@@ -713,7 +713,6 @@ def leader_values(leader, roadmap: float) -> list[float]:
         leader.usability,
         leader.will,
         leader.n_systems,
-        leader.it_cost,
         leader.it_waste,
         float(leader.digitised.mean()),
         float(leader.published.mean()),

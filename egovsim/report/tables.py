@@ -59,7 +59,6 @@ SUMMARY_COLUMNS = (
     "agency_it",
     "informal_payment_index",
     "leader_will",
-    "it_cost",
     "it_waste",
     "spend",
     "spend_cumulative",
