@@ -342,3 +342,37 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         save_png(fig, path)
         made.append(path)
     return made
+
+
+STACK_STYLE = {"structure": ("0.55", ":"), "events": ("tab:blue", "--"), "fitted": ("tab:red", "-")}
+
+
+def structure_vs_data(scenario: Scenario, stacks: dict[str, np.ndarray], labels: dict[str, str], path: Path) -> None:
+    """Per province, the supply index and the 12-month use share of each stack (sourced structure only; + dated
+    local events; + fitted will effects: analysis/calibration/stacks.py), with the published index values."""
+    keys = list(scenario.provinces)
+    fig, axes = figure(2, len(keys), figsize=(4.6 * len(keys), 7.2), sharey="row")
+    points = supply_index_points()
+    for stack, records in stacks.items():
+        t = years(scenario, records.shape[1])
+        color, dash = STACK_STYLE[stack]
+        for p in range(len(keys)):
+            band_line(axes[0][p], t, records[:, :, p, COL["supply_index"]], labels[stack], color=color, linestyle=dash)
+            band_line(axes[1][p], t, records[:, :, p, COL["use_share_12m"]], labels[stack], color=color, linestyle=dash)
+    for p, key in enumerate(keys):
+        for pt in (pt for pt in points if pt.province == key):
+            axes[0][p].scatter(pt.year + 0.5, pt.value, color="black", marker="o", zorder=5, s=25)
+            axes[0][p].annotate(
+                pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(4, 3), fontsize=6
+            )
+        axes[0][p].set_title(scenario.provinces[key].name)
+        axes[0][p].set_ylim(0, 1)
+        axes[1][p].set_xlabel("year")
+        for ax in (axes[0][p], axes[1][p]):
+            ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("supply index S (0-1)")
+    axes[1][0].set_ylabel("used online services, last 12 months")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    some = next(iter(stacks.values()))
+    fig.suptitle("What the sourced structure gives, and what local events and the fitted will add" + band_note(some))
+    save_png(fig, path)

@@ -12,6 +12,7 @@ from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
 from egovsim.analysis.calibration.config import CalibrationConfig, load_config
 from egovsim.analysis.calibration.fit import generation_bar, optimize
 from egovsim.analysis.calibration.report import check_install, write_outputs
+from egovsim.analysis.calibration.stacks import STACK_LABELS, stack_records, stack_table
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, make_problem
 from egovsim.config.scenario import Scenario, load_scenario
 from egovsim.config.yamlfile import read_yaml, referenced_file
@@ -88,7 +89,7 @@ def _calibrate(
     command_line: list[str] | None,
     provenance_extra: dict,
 ) -> dict:
-    from egovsim.report.plots import fit_trajectories, posterior_marginals
+    from egovsim.report.plots import fit_trajectories, posterior_marginals, structure_vs_data
 
     config, problem = plan.config, plan.problem
     store = Store(out / "runs")
@@ -120,6 +121,7 @@ def _calibrate(
     # the replicates at the fitted point: from the store (the fit ran them), else run now
     final = Evaluation(problem, executor, store)
     stats, records = final.records(fit.x)
+    stacks = stack_records(problem, fit.x, executor, store)  # what structure, events and the fit each give
     prov = provenance(
         seeds=problem.seeds,
         wall_time_s=time.perf_counter() - start,
@@ -134,7 +136,11 @@ def _calibrate(
         },
     )
     fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
-    summary = write_outputs(out, problem, fit, plan.full, stats, plan.install)
+    fitted = problem.scenario_at(fit.x)
+    extra = {"stacks": stack_table(fitted, stacks)}
+    summary = write_outputs(out, problem, fit, plan.full, stats, plan.install, extra)
+    if stacks:
+        structure_vs_data(fitted, stacks, STACK_LABELS, out / "plots" / "structure_vs_data.png")
     if len(records):
         fit_trajectories(problem.scenario_at(fit.x), records, summary["terms"], out / "plots" / "fit.png")
     if fit.posterior is not None:

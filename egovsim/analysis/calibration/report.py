@@ -87,10 +87,16 @@ def calibrated_scenarios(problem: FitProblem, full: Scenario, x: Sequence[float]
 
 
 def write_outputs(
-    folder: Path, problem: FitProblem, fit: Fit, full: Scenario, stats: np.ndarray, install: Path | None = None
+    folder: Path,
+    problem: FitProblem,
+    fit: Fit,
+    full: Scenario,
+    stats: np.ndarray,
+    install: Path | None = None,
+    extra: dict | None = None,
 ) -> dict:
-    """fit.json, observed_vs_simulated.csv, posterior.csv (abc) and calibrated/ into `folder`; the calibrated
-    scenario files also into `install`, as one set (see install_files)."""
+    """fit.json (with `extra`'s entries), observed_vs_simulated.csv, posterior.csv (abc) and calibrated/ into
+    `folder`; the calibrated scenario files also into `install`, as one set (see install_files)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = term_table(problem, stats)
     losses = np.array([r["loss"] for r in rows])
@@ -111,6 +117,7 @@ def write_outputs(
         "replicates": len(problem.seeds),
         "fit_until": problem.fit_until,
     }
+    summary |= extra or {}
     if fit.posterior is not None:
         summary["posterior"] = {
             name: {
