@@ -18,16 +18,14 @@ from egovsim.model.outcomes import COL
 from .conftest import THREE
 
 SEEDS = range(6)
-VNEID_DATE = 2024.5  # 1 July 2024: VNeID the national portal's single login (calibration/observations.yaml timeline)
+VNEID_DATE = 2024.497  # 1 July 2024: VNeID the national portal's single login (calibration/observations.yaml timeline)
 
 
 def base():
-    """The default scenario at scale 0.003, with VNeID's date if the national events do not have it yet."""
-    data = load_scenario(THREE, scale=0.003).to_dict()
-    events = data["central"]["events"]
-    if not any("vneid" in event.get("set", {}) for event in events):
-        events.append({"date": VNEID_DATE, "name": "VNeID single login", "set": {"vneid": 1.0}})
-    return scenario_from_dict(data)
+    """The default scenario at scale 0.003; its national events include VNeID's single login (1 July 2024)."""
+    scenario = load_scenario(THREE, scale=0.003)
+    assert any(e.set.get("vneid") == 1.0 and e.date == VNEID_DATE for e in scenario.central.events)
+    return scenario
 
 
 BASE = base()
@@ -73,7 +71,10 @@ def arms(key, low, high, scenario=BASE):
 
 
 def test_mandate_costs_trust_through_failed_dossiers():
-    low, high = arms("provinces.bentre.policy.mandate", 0.0, 1.0)
+    """Small: in 2021-2024 few citizens deal online (about 1e-4 of mean trust), so this runs at scale 0.01, where
+    the paired difference is about 5 standard errors."""
+    larger = with_values(load_scenario(THREE, scale=0.01), {"end_year": 2024})
+    low, high = arms("provinces.bentre.policy.mandate", 0.0, 1.0, larger)
     assert_moves(paired_differences(low, high, "trust_mean", "bentre", 2021, 2024), -1)
 
 
@@ -85,14 +86,29 @@ def test_mandate_raises_genuine_use_by_learning_by_doing():
 # ---- feedback: reports raise detection and press the leader (4.2) ------------------------------------------------
 
 
-def test_feedback_lowers_informal_payments():
-    low, high = arms("provinces.daklak.policy.feedback", 0.0, 0.9)
+# feedback also raises trust (7.4), which moves adoption and the will's satisfaction term; these tests switch
+# that path off in both arms so that what moves is the reports' path alone
+NO_TRUST_PATH = {"citizens.trust_feedback_rate": 0.0, "leaders.satisfaction_effect": 0.0}
+
+
+def test_feedback_lowers_informal_payments_through_reported_payments():
+    low, high = arms("provinces.daklak.policy.feedback", 0.0, 0.9, with_values(BASE, NO_TRUST_PATH))
     assert_moves(paired_differences(low, high, "informal_payment_index", "daklak", 2020, 2030), -1)
+    # and it is the reports that do it: without them feedback changes nothing here
+    silent = with_values(BASE, {**NO_TRUST_PATH, "citizens.report_prob": 0.0})
+    low, high = arms("provinces.daklak.policy.feedback", 0.0, 0.9, silent)
+    assert np.all(paired_differences(low, high, "informal_payment_index", "daklak", 2020, 2030) == 0)
 
 
 def test_feedback_raises_leader_will_through_press():
-    low, high = arms("provinces.daklak.policy.feedback", 0.0, 0.9)
-    assert_moves(paired_differences(low, high, "leader_will", "daklak", 2025), +1)
+    """Feedback raises the will, and more with the press of reports than without it (feedback also lowers the
+    informal income at risk through detection, which raises the will too)."""
+    low, high = arms("provinces.daklak.policy.feedback", 0.0, 0.9, with_values(BASE, NO_TRUST_PATH))
+    pressed = paired_differences(low, high, "leader_will", "daklak", 2025)
+    assert_moves(pressed, +1)
+    unpressed = with_values(BASE, {**NO_TRUST_PATH, "leaders.press_effect": 0.0})
+    low, high = arms("provinces.daklak.policy.feedback", 0.0, 0.9, unpressed)
+    assert_moves(pressed - paired_differences(low, high, "leader_will", "daklak", 2025), +1)
 
 
 # ---- enforcement (4.4) ---------------------------------------------------------------------------------------------

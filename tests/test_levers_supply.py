@@ -57,6 +57,22 @@ def test_platform_instead_of_fragmented_software(name, direction):
     assert_moves(outcome(low, "daklak", name, 2024), outcome(high, "daklak", name, 2024), direction)
 
 
+@pytest.mark.parametrize(
+    ("province", "name", "direction"),
+    [
+        ("daklak", "province_online_share", 1),  # fragmented: vendors deliver what is paid for...
+        ("daklak", "it_waste", 1),  # ...and, without a roadmap, the money also buys redundant systems
+        ("bentre", "province_online_share", 1),  # platform: the licence pays for the vendor's capacity
+    ],
+)
+def test_software_spending_buys_capacity_and_without_a_roadmap_waste(province, name, direction):
+    """The software lever (0.5 -> 1) pays for implementation capacity under the procured strategies too
+    (docs/ODD.md 7.6): more procedures fully online in 2017; in fragmented Daklak also more waste by 2017."""
+    low = scenario(2017, **{f"provinces.{province}.policy.software": 0.5})
+    high = scenario(2017, **{f"provinces.{province}.policy.software": 1.0})
+    assert_moves(outcome(low, province, name, 2017), outcome(high, province, name, 2017), direction)
+
+
 @pytest.mark.parametrize("name", ["civil_servant_genuine_share", "supply_index"])
 def test_agency_it_spending_raises_genuine_use_and_the_supply_index(name):
     """Equipping agencies (agency_it 1 -> 2) lets more civil servants genuinely use the system: Ben Tre, 2022."""

@@ -1,4 +1,6 @@
-"""Pattern targets (docs/references/validation.md section 4) with the prior parameters, over several seeds."""
+"""Pattern targets (docs/references/validation.md section 4) with the prior parameters, over several seeds. The
+provinces' ordering and Ben Tre's urban-rural divide are checked on the calibrated model (tests/test_ordering.py):
+with shared priors they are what the data estimate, not inputs."""
 
 from __future__ import annotations
 
@@ -18,16 +20,6 @@ def provinces(scenario):
     return {key: i for i, key in enumerate(scenario.provinces)}
 
 
-@pytest.mark.parametrize("year", [2017, 2022])
-def test_supply_index_orders_hue_daklak_bentre(prior_runs, year):
-    """MIC 2017 ranks Hue 1, Daklak 48, Ben Tre 57; DTI 2022 ranks 4, 47, 51 (observations.yaml)."""
-    scenario, records = prior_runs
-    p = provinces(scenario)
-    index = at_year(records, scenario, year)[:, :, COL["supply_index"]]  # (seeds, provinces)
-    assert np.all(index[:, p["hue"]] > index[:, p["daklak"]])
-    assert np.all(index[:, p["daklak"]] > index[:, p["bentre"]])
-
-
 def test_access_rises_well_ahead_of_use(prior_runs):
     """Access is not use: internet at home spread widely while use of online services stayed low."""
     scenario, records = prior_runs
@@ -42,20 +34,6 @@ def test_access_rises_well_ahead_of_use(prior_runs):
         reached = use >= 0.3
         first_use = np.argmax(reached) if reached.any() else len(use)
         assert first_use - first_access >= 5 * scenario.steps_per_year
-
-
-def test_bentre_urban_rural_divide_exceeds_hue(prior_runs):
-    """Ben Tre's provincial centre progressed while its rural areas were almost untouched (field trip).
-    The divide is compared as the relative gap 1 - rural/urban adopted share, because the two provinces'
-    levels differ several-fold."""
-    scenario, records = prior_runs
-    p = provinces(scenario)
-    row = at_year(records.mean(axis=0), scenario, 2022)
-
-    def relative_gap(i):
-        return 1 - row[i, COL["rural_adopted_share"]] / row[i, COL["urban_adopted_share"]]
-
-    assert relative_gap(p["bentre"]) > relative_gap(p["hue"])
 
 
 def test_mandates_without_enforcement_give_ceremonial_use(prior_runs):
@@ -125,8 +103,8 @@ def test_ethnic_divide_larger_in_use_than_access(prior_runs):
 
 
 def test_informal_payments_fall_only_with_enforcement():
-    """Pattern 4b: three paired arms: baseline; more digitisation (roadmap clarity 0.5 from 2006) with weak
-    enforcement; the same with pi F = 1 from 2011 (after the first period). fall = mean informal-payment index
+    """Pattern 4b: two paired arms: more digitisation (roadmap clarity 0.5 from 2006) with weak enforcement; the
+    same with pi F = 1 from 2011 (after the first period). fall = mean informal-payment index
     2006-2010 minus 2026-2030, in Daklak and Ben Tre (Hue has its own feedback channel): digitisation alone
     hardly lowers payments (the rent slowdown keeps high-rent procedures at the counter, and online dossiers pay
     'speed money'); with enforcement they fall more than twice as much."""
@@ -165,14 +143,18 @@ def mandated_without_enforcement():
     return sc, np.mean([at_year(simulate(sc, seed), sc, 2024) for seed in range(4)], axis=0)
 
 
-def test_built_but_unused_reported_internal_use(mandated_without_enforcement):
-    """Pattern 5(b): agencies report log-ins, so internal use as reported (the supply index's internal-use pillar,
-    genuine + omega x ceremonial share) exceeds genuine use by more than 0.3 in 2024."""
+def test_built_but_unused_ceremonial_use_under_a_mandate(mandated_without_enforcement):
+    """Pattern 5(b): under a mandate, with weak enforcement and no learning by doing, more than 0.3 of civil
+    servants in 2024 log in without using the system (agencies report these log-ins: the supply index's
+    internal-use pillar counts them at ceremonial_weight). Learning by doing, or enforcement at pi F = 1, turns
+    most of them genuine or keeps them away (paired seeds, same year)."""
     sc, row = mandated_without_enforcement
     i = provinces(sc)["daklak"]
-    genuine = row[i, COL["civil_servant_genuine_share"]]
-    reported = genuine + sc.supply_index.ceremonial_weight * row[i, COL["civil_servant_ceremonial_share"]]
-    assert reported - genuine > 0.3, (reported, genuine)
+    ceremonial = row[i, COL["civil_servant_ceremonial_share"]]
+    assert ceremonial > 0.3, ceremonial
+    learning = with_values(sc, {"civil_servants.learning_by_doing": 0.5})
+    learnt = np.mean([at_year(simulate(learning, seed), sc, 2024) for seed in range(4)], axis=0)
+    assert learnt[i, COL["civil_servant_ceremonial_share"]] < ceremonial - 0.1
 
 
 @pytest.mark.xfail(

@@ -97,6 +97,12 @@ BAD_FILES = [
         "provinces.a.events[0].kind",
     ),
     (
+        "an event of a kind with numbers of its own",
+        MINIMAL + "    events: [{date: 2011, name: e, kind: feedback_app, set: {feedback: 0.5}}]\n",
+        "provinces.a.events[0].set",
+    ),
+    ("initial access above the ceiling", MINIMAL + "access: {initial: 0.95, ceiling: 0.9}\n", "access.initial"),
+    (
         "a national event with a kind",
         MINIMAL + "central: {events: [{date: 2011, name: e, kind: own_action_plan}]}\n",
         "central.events[0].kind",

@@ -28,7 +28,11 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("province_online_share", "share of procedures the province offers fully online (mean d, level 4)"),
     ("published_share", "share of procedures the province publishes with online forms (mean a, level 3 or 4)"),
     ("usability", "usability of the province's e-government software"),
-    ("reliability", "chance an online dossier goes through, averaged over citizens"),
+    (
+        "reliability",
+        "chance the serving official handles an online dossier online (not redirected to the counter, not "
+        "stalled), averaged over citizens; national-portal login failures are not included",
+    ),
     ("informal_payment_index", "share of dealings with government in the last 12 months with an informal payment"),
     ("literacy_mean", "mean digital literacy of citizens"),
     ("trust_mean", "mean trust of citizens in government online"),

@@ -52,19 +52,19 @@ class NetworkParams:
         lo=1,
         hi=200,
         doc="mean number of contacts per citizen",
-        source="prior; Goldenberg, Libai & Muller 2001: 6-12",
+        source="prior [6, 12]; Goldenberg, Libai & Muller 2001: 6-12",
     )
     homophily: float = param(
         0.9,
         **PROB,
         doc="share of a citizen's contacts inside their own block",
-        source="prior; McPherson, Smith-Lovin & Cook 2001: 0.8-0.95",
+        source="prior [0.8, 0.95]; McPherson, Smith-Lovin & Cook 2001: 0.8-0.95",
     )
     rewiring: float = param(
         0.1,
         **PROB,
         doc="share of within-block ring contacts rewired at random (small-world; Watts & Strogatz 1998)",
-        source="prior",
+        source="prior [0, 0.3]",
     )
 
 
@@ -84,30 +84,34 @@ class CitizenParams:
         0.005,
         **RATE,
         doc="Bass innovation rate of adopting online public services",
-        source="prior; Sultan, Farley & Lehmann 1990: 0.002-0.03",
+        source="prior [0.002, 0.03]; Sultan, Farley & Lehmann 1990: 0.002-0.03",
     )
     q0: float = param(
         0.25,
         **RATE,
         doc="Bass imitation rate (times the share of contacts who use)",
-        source="prior; Van den Bulte & Stremersch 2004: 0.1-0.5",
+        source="prior [0.1, 0.5]; Van den Bulte & Stremersch 2004: 0.1-0.5",
     )
     beta_usefulness: float = param(
         1.0,
         **WEIGHT,
         neutral=0.0,
         doc="log-hazard weight of usefulness (share online x reliability)",
-        source="prior, calibrate",
+        source="prior [0, 3], calibrate",
     )
     beta_ease: float = param(
         1.5,
         **WEIGHT,
         neutral=0.0,
         doc="log-hazard weight of ease of use (usability x literacy x language)",
-        source="prior, calibrate",
+        source="prior [0, 3], calibrate",
     )
     beta_trust: float = param(
-        1.0, **WEIGHT, neutral=0.0, doc="log-hazard weight of trust in government online", source="prior, calibrate"
+        1.0,
+        **WEIGHT,
+        neutral=0.0,
+        doc="log-hazard weight of trust in government online",
+        source="prior [0, 3], calibrate",
     )
     reference_usefulness: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
     reference_ease: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
@@ -118,7 +122,7 @@ class CitizenParams:
         hi=12.0,
         unit="per year",
         doc="rate of dealings with government (need events), at most one per step",
-        source="prior; docs/references/design-v1.md: 0.5-3 a year, calibrate",
+        source="prior [0.5, 3]; docs/references/design-v1.md: 0.5-3 a year, calibrate",
     )
     literacy_urban: float = param(
         0.5,
@@ -143,34 +147,34 @@ class CitizenParams:
         **RATE,
         neutral=0.0,
         doc="rate at which training (and community teams) close the literacy gap, per unit spending",
-        source="prior",
+        source="prior [0, 0.2]",
     )
     language_penalty: float = param(
         0.3,
         **PROB,
         neutral=0.0,
         doc="share of ease of use lost by citizens whose mother tongue is not Vietnamese",
-        source="prior; seed report (East Asia Forum)",
+        source="prior [0, 0.5]; seed report (East Asia Forum)",
     )
     trust_feedback_rate: float = param(
-        0.3, **RATE, neutral=0.0, doc="rate at which a responsive feedback channel raises trust", source="prior"
+        0.3, **RATE, neutral=0.0, doc="rate at which a responsive feedback channel raises trust", source="prior [0, 1]"
     )
     failure_trust_loss: float = param(
-        0.2, **PROB, neutral=0.0, doc="share of trust lost after a failed online transaction", source="prior"
+        0.2, **PROB, neutral=0.0, doc="share of trust lost after a failed online transaction", source="prior [0, 0.5]"
     )
     lapse_prob: float = param(
         0.3,
         **PROB,
         neutral=0.0,
         doc="probability a user stops using online services after a failed transaction",
-        source="prior",
+        source="prior [0, 0.6]",
     )
     informal_ask_prob: float = param(
         0.3,
         **PROB,
         doc="probability a counter transaction for a procedure of average rent "
         "involves an informal payment, with no enforcement",
-        source="prior; calibrate to PAPI petty corruption items",
+        source="prior [0.1, 0.6]; calibrate to PAPI petty corruption items",
     )
     report_prob: float = param(
         0.1,
@@ -293,42 +297,64 @@ class AccessParams:
         source="prior [0, 2]",
     )
 
+    def validate(self, source: str, path: str) -> None:
+        if self.initial > self.ceiling:
+            raise InputError(
+                source,
+                f"{path}.initial" if path else "access.initial",
+                f"{self.initial:g} is above access.ceiling {self.ceiling:g}: citizens online at the start are "
+                "within the ceiling by definition (raise the ceiling to at least the initial share)",
+            )
+
 
 @dataclass
 class CivilServantParams:
     """Civil servants' use of the e-office system (docs/references/design-v1.md 'Civil servants')."""
 
     p: float = param(
-        0.01, **RATE, doc="innovation rate of genuine use", source="prior; Teng, Grover & Guttler 2002: ~0-0.01"
+        0.01,
+        **RATE,
+        doc="innovation rate of genuine use",
+        source="prior [0, 0.01]; Teng, Grover & Guttler 2002: ~0-0.01",
     )
     q: float = param(
         0.8,
         **RATE,
         doc="imitation rate of genuine use (times share of colleagues who use)",
-        source="prior; Teng, Grover & Guttler 2002: 0.2-1.0",
+        source="prior [0.2, 1.0]; Teng, Grover & Guttler 2002: 0.2-1.0",
     )
-    weight_usability: float = param(1.0, **WEIGHT, neutral=0.0, source="prior")
-    weight_skill: float = param(1.5, **WEIGHT, neutral=0.0, source="prior")
-    weight_leader: float = param(2.0, **WEIGHT, neutral=0.0, doc="weight of leader will x monitoring", source="prior")
+    weight_usability: float = param(1.0, **WEIGHT, neutral=0.0, source="prior [0, 3]")
+    weight_skill: float = param(1.5, **WEIGHT, neutral=0.0, source="prior [0, 3]")
+    weight_leader: float = param(
+        2.0, **WEIGHT, neutral=0.0, doc="weight of leader will x monitoring", source="prior [0, 4]"
+    )
     weight_rent: float = param(
         3.0,
         **WEIGHT,
         neutral=0.0,
-        doc="weight of informal income at risk, max(0, r - pi F r)",
-        source="prior; seed report: fear of losing informal payments",
+        doc="weight of informal income at risk, r_i D_i (D_i = max(0, 1 - pi_eff F m_i), docs/ODD.md 7.5)",
+        source="prior [0, 5]; seed report: fear of losing informal payments",
     )
     mandate_rate: float = param(
-        1.0, **RATE, neutral=0.0, doc="hazard of logging in ceremonially under a mandate of strength 1", source="prior"
+        1.0,
+        **RATE,
+        neutral=0.0,
+        doc="hazard of logging in ceremonially under a mandate of strength 1",
+        source="prior [0.2, 2]",
     )
     training_effect: float = param(
-        0.2, **RATE, neutral=0.0, doc="rate at which training closes the skill gap per unit spending", source="prior"
+        0.2,
+        **RATE,
+        neutral=0.0,
+        doc="rate at which training closes the skill gap per unit spending",
+        source="prior [0, 0.5]",
     )
     cascade_loss: float = param(
         0.5,
         **PROB,
         neutral=0.0,
         doc="share of training effect lost at commune level (and for rural citizens)",
-        source="prior; seed report: training cascades poorly to local level",
+        source="prior [0.2, 0.8]; seed report: training cascades poorly to local level",
     )
     failure_ceremonial: float = param(
         0.4,
@@ -367,12 +393,12 @@ class CivilServantParams:
         source="prior [0.5, 1.5]: the ranges of policy.detection_prob (0.01-0.2) and policy.penalty (1-10) span "
         "factors of 20 and 10; sigma 0.9 gives a 5-95% spread of m of x20",
     )
-    skill_mean: float = param(0.3, **PROB, doc="mean initial digital skill", source="prior")
+    skill_mean: float = param(0.3, **PROB, doc="mean initial digital skill", source="prior [0.1, 0.5]")
     rent_mean: float = param(
-        0.5, **PROB, doc="mean informal income at stake per civil servant (relative)", source="prior"
+        0.5, **PROB, doc="mean informal income at stake per civil servant (relative)", source="prior [0.2, 0.8]"
     )
     offices_degree: int = param(
-        6, lo=2, hi=50, doc="colleagues per civil servant in the office network", source="prior"
+        6, lo=2, hi=50, doc="colleagues per civil servant in the office network", source="prior [4, 10]"
     )
 
 
@@ -401,9 +427,11 @@ class LeaderParams:
         doc="tau_W: spread of provinces' initial will around will_mean per unit will_effect",
         source="prior [0, 1]: tau_W = 1 lets will_effect = +-2 span W0 = 0.12-0.88 (docs/design-model-v2.md 3.3)",
     )
-    adjustment_rate: float = param(0.5, **RATE, doc="rate at which will moves toward its target", source="prior")
+    adjustment_rate: float = param(
+        0.5, **RATE, doc="rate at which will moves toward its target", source="prior [0.2, 1]"
+    )
     roadmap_effect: float = param(
-        0.3, lo=0.0, hi=5.0, neutral=0.0, doc="shift of target will per unit roadmap clarity", source="prior"
+        0.3, lo=0.0, hi=5.0, neutral=0.0, doc="shift of target will per unit roadmap clarity", source="prior [0, 1]"
     )
     emulation_effect: float = param(
         0.5,
@@ -411,7 +439,7 @@ class LeaderParams:
         hi=5.0,
         neutral=0.0,
         doc="shift per unit supply index gap to the best peer province",
-        source="prior",
+        source="prior [0, 1]",
     )
     satisfaction_effect: float = param(
         0.3,
@@ -419,7 +447,7 @@ class LeaderParams:
         hi=5.0,
         neutral=0.0,
         doc="shift per unit of citizens' mean trust above the reference",
-        source="prior",
+        source="prior [0, 1]",
     )
     rent_loss_effect: float = param(
         0.3,
@@ -427,7 +455,7 @@ class LeaderParams:
         hi=5.0,
         neutral=0.0,
         doc="downward shift per unit informal income officials stand to lose",
-        source="prior; seed report (East Asia Forum)",
+        source="prior [0, 1]; seed report (East Asia Forum)",
     )
     own_plan_clarity: float = param(
         0.8,
@@ -490,7 +518,10 @@ class ServiceParams:
         source="modelling choice",
     )
     digitisation_rate: float = param(
-        0.6, **RATE, doc="rate of bringing procedures fully online at will x capacity = 1", source="prior, calibrate"
+        0.6,
+        **RATE,
+        doc="rate of bringing procedures fully online at will x capacity = 1",
+        source="prior [0.1, 2], calibrate",
     )
     enabling_floor: float = param(
         0.1,
@@ -516,15 +547,15 @@ class ServiceParams:
         hi=50.0,
         neutral=0.0,
         doc="procedures with informal income at risk are digitised exp(-k x risk) slower",
-        source="prior; reference pattern 4",
+        source="prior [0, 5]; reference pattern 4",
     )
     local_usability: float = param(
         0.8,
         **PROB,
         doc="usability of one integrated, locally built system",
-        source="prior; field trip: Hue's user-friendly system",
+        source="prior [0.6, 0.9]; field trip: Hue's user-friendly system",
     )
-    fragmented_usability: float = param(0.6, **PROB, doc="usability U0 of a procured system", source="prior")
+    fragmented_usability: float = param(0.6, **PROB, doc="usability U0 of a procured system", source="prior [0.4, 0.7]")
     platform_usability: float = param(
         0.65,
         **PROB,
@@ -533,7 +564,7 @@ class ServiceParams:
         "(calibration/observations.yaml targets.mic_index_2017.source) suggest a mid-table front end",
     )
     fragmentation_penalty: float = param(
-        0.3, lo=0.0, hi=10.0, neutral=0.0, doc="psi in U = U0 / (1 + psi (n_systems - 1))", source="prior"
+        0.3, lo=0.0, hi=10.0, neutral=0.0, doc="psi in U = U0 / (1 + psi (n_systems - 1))", source="prior [0, 1]"
     )
     procurement_interval: float = param(
         3.0,
@@ -542,14 +573,14 @@ class ServiceParams:
         unit="years",
         doc="tau_proc: a fragmented province with no enabling condition (E = 0) buys another system this often; "
         "dn/dt = (1 - E) / tau_proc",
-        source="prior; field trip: repeated, redundant IT programmes in Daklak",
+        source="prior [1, 5]; field trip: repeated, redundant IT programmes in Daklak",
     )
-    max_systems: int = param(5, lo=1, hi=100, source="prior")
+    max_systems: int = param(5, lo=1, hi=100, source="prior [2, 8]")
     vendor_capacity: float = param(
-        0.6, **PROB, doc="implementation capacity of procured software from day one", source="prior"
+        0.6, **PROB, doc="implementation capacity of procured software from day one", source="prior [0.4, 0.8]"
     )
     local_capacity_rate: float = param(
-        0.25, **RATE, doc="rate local IT staff build capacity per unit software spending", source="prior"
+        0.25, **RATE, doc="rate local IT staff build capacity per unit software spending", source="prior [0.1, 0.5]"
     )
     it_capacity0: float = param(
         0.1,
@@ -638,14 +669,14 @@ class Policy:
         0.05,
         **PROB,
         doc="pi: chance an informal payment is detected",
-        source="prior; docs/references/design-v1.md: 0.01-0.2",
+        source="prior [0.01, 0.2]; docs/references/design-v1.md: 0.01-0.2",
     )
     penalty: float = param(
         2.0,
         lo=0.0,
         hi=100.0,
         doc="F: penalty in multiples of the rent",
-        source="prior; docs/references/design-v1.md: 1-10",
+        source="prior [1, 10]; docs/references/design-v1.md: 1-10",
     )
     feedback: float = param(0.0, **PROB, doc="responsiveness of the citizen feedback channel")
     mandate: float = param(0.0, **PROB, doc="strength of a mandate to use the e-office system")
@@ -1024,7 +1055,16 @@ def resolve_kinds(events: list[Event], effects: EventEffects) -> list[Event]:
 
 
 def check_event(ev: Event, target: type, source: str, path: str) -> None:
-    """Event keys must name levers of `target`; values must fit their type and range."""
+    """Event keys must name levers of `target`; values must fit their type and range. An event of a kind takes
+    its change from event_effects (shared by all provinces), so it carries no numbers of its own."""
+    if ev.kind is not None and (ev.set or ev.add):
+        op = "set" if ev.set else "add"
+        raise InputError(
+            source,
+            f"{path}.{op}",
+            f"an event of kind {ev.kind!r} takes its change from event_effects (shared by all provinces); "
+            "give other changes in a separate event without a kind",
+        )
     hints = type_hints(target)
     fields = {f.name: f for f in dataclasses.fields(target)}
     for op, changes in (("set", ev.set), ("add", ev.add)):

@@ -120,8 +120,12 @@ class ProvincialLeader(mesa.Agent):
 
     @property
     def capacity(self) -> float:
-        """Implementation capacity: local IT staff's, or the vendors' from day one (fragmented, platform)."""
-        return self.local_capacity if self.strategy == "local" else self.services.vendor_capacity
+        """Implementation capacity: local IT staff's (built with software spending), or, for procured systems
+        (fragmented, platform), the vendors' from day one in proportion to the software spending that pays for
+        them, up to `vendor_capacity` at the reference spending 1 (a vendor delivers what is paid for)."""
+        if self.strategy == "local":
+            return self.local_capacity
+        return self.services.vendor_capacity * min(1.0, self.policy.software)
 
     @property
     def usability(self) -> float:
@@ -187,17 +191,16 @@ class ProvincialLeader(mesa.Agent):
         self.digitised = self.published - (self.published - self.digitised) * np.exp(-rate_full * dt)
 
     def procure(self, enabling: float, dt: float) -> None:
-        """Fragmented strategy: without a roadmap or own plan, agencies buy redundant systems, dn/dt =
-        (1 - E) / tau_proc while software is funded (up to max_systems); the redundant share (n - 1) / n of
-        software spending is waste. Local IT staff build capacity under the local strategy."""
+        """Fragmented strategy: without a roadmap or own plan, agencies buy redundant systems with the software
+        money, dn/dt = software x (1 - E) / tau_proc (up to max_systems; one every tau_proc years at the
+        reference spending and no enabling); the redundant share (n - 1) / n of software spending is waste.
+        Local IT staff build capacity under the local strategy."""
         s, pol = self.services, self.policy
         if self.strategy == "local":
             self.local_capacity = float(approach_one(self.local_capacity, s.local_capacity_rate * pol.software, dt))
         elif self.strategy == "fragmented":
-            if pol.software > 0:
-                self.n_systems = min(
-                    float(s.max_systems), self.n_systems + dt * (1.0 - enabling) / s.procurement_interval
-                )
+            growth = pol.software * (1.0 - enabling) / s.procurement_interval
+            self.n_systems = min(float(s.max_systems), self.n_systems + dt * growth)
             software = costs.software_spending(pol, self.province, self.costs)  # bn VND/yr
             self.it_waste += dt * software * (self.n_systems - 1) / self.n_systems
 

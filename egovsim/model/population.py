@@ -101,10 +101,12 @@ def income_factor(access: AccessParams, grdp_per_capita: float | None) -> float:
 
 
 def beta_draws(rng: np.random.Generator, mean: float, n: int, concentration: float = 5.0) -> np.ndarray:
-    """Heterogeneous values in [0, 1] with the given mean (a Beta distribution; a constant at 0 or 1)."""
-    if mean <= 0.0 or mean >= 1.0:
-        return np.full(n, mean, dtype=np.float32)
-    return rng.beta(mean * concentration, (1.0 - mean) * concentration, n).astype(np.float32)
+    """Heterogeneous values in [0, 1] with the given mean (a Beta distribution; a constant at 0 or 1). The n
+    draws are made whatever the mean, so a mean at an end of its range leaves every later draw unchanged
+    (common random numbers)."""
+    inside = min(max(mean, 1e-6), 1.0 - 1e-6)
+    draws = rng.beta(inside * concentration, (1.0 - inside) * concentration, n).astype(np.float32)
+    return np.full(n, mean, dtype=np.float32) if mean <= 0.0 or mean >= 1.0 else draws
 
 
 def block_sizes(n: int, urban_share: float, minority_share: float) -> np.ndarray:

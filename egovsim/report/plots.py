@@ -363,7 +363,7 @@ def structure_vs_data(scenario: Scenario, stacks: dict[str, np.ndarray], labels:
         for pt in (pt for pt in points if pt.province == key):
             axes[0][p].scatter(pt.year + 0.5, pt.value, color="black", marker="o", zorder=5, s=25)
             axes[0][p].annotate(
-                pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(4, 3), fontsize=6
+                pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(-4, 4), fontsize=6, ha="right"
             )
         axes[0][p].set_title(scenario.provinces[key].name)
         axes[0][p].set_ylim(0, 1)

@@ -1,0 +1,105 @@
+"""The provinces' ordering on the calibrated model, whose behavioural priors are shared (docs/design-model-v2.md
+11.3): the published ranks (MIC 2017: Hue 1, Daklak 48, Ben Tre 57; DTI 2022: 4, 47, 51) must come out of the
+calibrated model, and Hue's lead must come out of its sourced inputs and dated events, not only from the fitted
+will effects. With the priors shared, a failure here is a finding about the model, not a number to adjust."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from egovsim.analysis.calibration.config import DERIVED
+from egovsim.config.analysis import national_mean
+from egovsim.config.scenario import LeaderInit, ProvinceConfig, load_scenario, with_values
+from egovsim.model.model import simulate
+from egovsim.model.outcomes import COL
+
+from .conftest import SCENARIOS, at_year
+
+CALIBRATED = SCENARIOS / "calibrated" / "three_provinces.yaml"
+SEEDS = range(10)
+SCALE = 0.003  # the calibration's scale (shares, not counts, are compared)
+
+
+def runs(scenario) -> np.ndarray:
+    return np.stack([simulate(scenario, seed) for seed in SEEDS])
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    scenario = with_values(load_scenario(CALIBRATED, scale=SCALE), {"end_year": 2022})
+    return scenario, runs(scenario)
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    """The calibrated model with every province's will effect at 0: shared parameters, sourced structure and
+    dated local events only."""
+    scenario = load_scenario(CALIBRATED, scale=SCALE)
+    values = {f"provinces.{key}.leader.will_effect": 0.0 for key in scenario.provinces}
+    scenario = with_values(scenario, {**values, "end_year": 2022})
+    return scenario, runs(scenario)
+
+
+def test_provinces_differ_only_by_structure_events_and_the_fitted_will():
+    """Every province section of the calibrated file holds structure, levers, events and sources; its only
+    fitted value is the will effect (the schema has no other province behavioural field)."""
+    structural = {"name", "population", "urban_share", "minority_share", "grdp_per_capita", "scale"}
+    fields = {f.name for f in dataclasses.fields(ProvinceConfig)}
+    assert fields - structural == {"civil_servants", "leader", "policy", "events", "sources", "budget"}
+    assert {f.name for f in dataclasses.fields(LeaderInit)} == {"will_effect"}
+
+
+@pytest.mark.parametrize("year", [2017, 2022])
+def test_calibrated_supply_index_orders_hue_daklak_bentre(calibrated, year):
+    scenario, records = calibrated
+    p = {key: i for i, key in enumerate(scenario.provinces)}
+    index = at_year(records, scenario, year)[:, :, COL["supply_index"]]  # (seeds, provinces)
+    mean = index.mean(axis=0)
+    assert mean[p["hue"]] > mean[p["daklak"]] > mean[p["bentre"]], mean
+    assert np.all(index[:, p["hue"]] > index[:, [p["daklak"], p["bentre"]]].max(axis=1))  # Hue first in every seed
+
+
+def test_calibrated_dti_proxy_orders_the_provinces_in_2022(calibrated):
+    scenario, records = calibrated
+    p = {key: i for i, key in enumerate(scenario.provinces)}
+    proxy = DERIVED["dti_proxy"](at_year(records, scenario, 2022)).mean(axis=0)
+    assert proxy[p["hue"]] > proxy[p["daklak"]] > proxy[p["bentre"]], proxy
+
+
+@pytest.mark.parametrize("year", [2017, 2022])
+def test_hue_leads_without_its_fitted_will(pooled, year):
+    """With every will effect at 0, Hue is still first: its lead comes from its 2006 plan and local software,
+    HueIOC and Hue-S (sourced, dated events), not from a fitted province value. (The order of Daklak and Ben Tre
+    in this setting is reported in docs/calibration.md, not asserted.)"""
+    scenario, records = pooled
+    p = {key: i for i, key in enumerate(scenario.provinces)}
+    mean = at_year(records, scenario, year)[:, :, COL["supply_index"]].mean(axis=0)
+    assert mean[p["hue"]] > max(mean[p["daklak"]], mean[p["bentre"]]), mean
+
+
+def test_calibrated_bentre_urban_rural_divide_exceeds_hue(calibrated):
+    """Ben Tre's provincial centre progressed while its rural areas were almost untouched (field trip): the
+    relative gap 1 - rural/urban adopted share in 2022 is larger in Ben Tre than in Hue."""
+    scenario, records = calibrated
+    p = {key: i for i, key in enumerate(scenario.provinces)}
+    row = at_year(records.mean(axis=0), scenario, 2022)
+
+    def relative_gap(i):
+        return 1 - row[i, COL["rural_adopted_share"]] / row[i, COL["urban_adopted_share"]]
+
+    assert relative_gap(p["bentre"]) > relative_gap(p["hue"])
+
+
+def test_built_but_unused_on_the_calibrated_model():
+    """Pattern 5 (a): in 2024 far fewer dealings are done online than procedures could be: dossiers handled
+    online / procedures fully online < 0.5 nationally (observed 0.17 submitted online against 0.48 fully online
+    capable: observations.yaml citizen_targets.online_submission_2024; the submissions are a hold-out, not fitted)."""
+    scenario = with_values(load_scenario(CALIBRATED, scale=SCALE), {"end_year": 2024})
+    records = np.stack([simulate(scenario, seed) for seed in range(4)])
+    row = at_year(records.mean(axis=0), scenario, 2024)
+    dossiers = national_mean(row[:, COL["dossiers_online_share"]], scenario, axis=0)
+    capable = national_mean(row[:, COL["services_online_share"]], scenario, axis=0)
+    assert capable > 0.2 and dossiers / capable < 0.5, (dossiers, capable)
