@@ -39,7 +39,7 @@ def test_validation_scenario_sets_every_rule_neutral():
     sc = load_scenario(BASS)
     assert sc.network.kind == "well_mixed"
     assert not sc.central.enabled
-    sections = [sc.citizens, sc.access, sc.civil_servants, sc.leaders, sc.services, *sc.provinces.values()]
+    sections = [sc.citizens, sc.access, sc.civil_servants, sc.leaders, sc.services, sc.portal, *sc.provinces.values()]
     for section in sections:
         for f in dataclasses.fields(section):
             if has_neutral(f):

@@ -298,7 +298,7 @@ class AccessParams:
     )
 
     def validate(self, source: str, path: str) -> None:
-        if self.initial > self.ceiling:
+        if self.ceiling < self.initial < 1.0:  # initial 1 (its neutral value: everyone online) needs no ceiling
             raise InputError(
                 source,
                 f"{path}.initial" if path else "access.initial",
