@@ -372,7 +372,7 @@ def structure_vs_data(scenario: Scenario, stacks: dict[str, np.ndarray], labels:
             ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("supply index S (0-1)")
     axes[1][0].set_ylabel("used online services, last 12 months")
-    axes[0][0].legend(fontsize=7, loc="upper left")
+    axes[0][0].legend(fontsize=7, loc="lower right")
     some = next(iter(stacks.values()))
     fig.suptitle("What the sourced structure gives, and what local events and the fitted will add" + band_note(some))
     save_png(fig, path)
