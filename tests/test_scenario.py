@@ -485,7 +485,7 @@ def test_province_structure_matches_the_observations():
 # What a province file may say about a province (docs/design-model-v2.md 3.4): sourced structure, modelling
 # choices of the run, the fitted will effect, levers at their reference values and dated events of named kinds.
 STRUCTURE = ("population", "urban_share", "minority_share", "grdp_per_capita")
-PROVINCE_KEYS = {*STRUCTURE, "name", "scale", "civil_servants", "leader", "policy", "events", "sources"}
+PROVINCE_KEYS = {*STRUCTURE, "name", "scale", "civil_servants", "leader", "policy", "events", "sources", "budget"}
 
 
 def observation_at(observations: dict, path: str):
@@ -522,6 +522,7 @@ def test_no_unsourced_province_values(path):
     for key, prov in provinces.items():
         where = f"{path.name}: provinces.{key}"
         assert set(prov) <= PROVINCE_KEYS, f"{where}: {set(prov) - PROVINCE_KEYS}"
+        assert prov.get("budget", "baseline") == "baseline", f"{where}.budget"  # a figure is a what-if's
         sources = prov.get("sources") or {}
         for field in STRUCTURE:
             if field not in prov:

@@ -1039,6 +1039,17 @@ def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
     return min(max(k, 0), n_rows - 1)
 
 
+def apply_event(levers: Any, event: Event) -> Any:
+    """New lever values after `event`: `set` replaces, `add` adds and is clipped to the lever's range."""
+    changes = dict(event.set)
+    for name, delta in event.add.items():
+        f = next(f for f in dataclasses.fields(levers) if f.name == name)
+        value = getattr(levers, name) + delta
+        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+        changes[name] = float(np.clip(value, -np.inf if lo is None else lo, np.inf if hi is None else hi))
+    return dataclasses.replace(levers, **changes)
+
+
 def resolve_kinds(events: list[Event], effects: EventEffects) -> list[Event]:
     """The events with each kind's shared change added to its own `set` and `add` (what the timeline fires)."""
     out = []

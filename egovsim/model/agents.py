@@ -8,8 +8,6 @@ agents here are Mesa views onto one row of those arrays, for inspection, agent-l
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from typing import ClassVar
 
 import mesa
@@ -23,21 +21,11 @@ from egovsim.config.scenario import (
     Policy,
     ProvinceConfig,
     Scenario,
+    apply_event,
     resolve_kinds,
 )
 from egovsim.model import costs
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
-
-
-def apply_event(levers: typing.Any, event: Event) -> typing.Any:
-    """New lever values after `event`: `set` replaces, `add` adds and is clipped to the lever's range."""
-    changes = dict(event.set)
-    for name, delta in event.add.items():
-        f = next(f for f in dataclasses.fields(levers) if f.name == name)
-        value = getattr(levers, name) + delta
-        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
-        changes[name] = float(np.clip(value, -np.inf if lo is None else lo, np.inf if hi is None else hi))
-    return dataclasses.replace(levers, **changes)
 
 
 def initial_will(params: LeaderParams, will_effect: float) -> float:

@@ -30,6 +30,7 @@ from egovsim.config.scenario import (
     Policy,
     ProvinceConfig,
     Scenario,
+    apply_event,
     apply_override,
     resolve_kinds,
     scenario_from_dict,
@@ -89,8 +90,6 @@ def policy_path(province: ProvinceConfig, dates: Sequence[float], effects: Event
     """The province's levers after every event dated at or before each date (events fire in date order, as
     the leaders' timelines fire them, each kind with its shared size; an event before the start has fired
     at the start)."""
-    from egovsim.model.agents import apply_event  # the one rule for applying events (agents import Mesa)
-
     events = sorted(resolve_kinds(province.events, effects), key=lambda e: e.date)
     out, policy, i = [], province.policy, 0
     for date in dates:
