@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from egovsim.config.scenario import load_scenario
+from egovsim.config.scenario import load_scenario, scenario_from_dict
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COL
 
@@ -40,3 +40,12 @@ def prior_runs():
 
 def column(records: np.ndarray, name: str) -> np.ndarray:
     return records[..., COL[name]]
+
+
+def without_portal(scenario):
+    """The scenario with the national portal never offering a procedure (its events set portal_services 0)."""
+    data = scenario.to_dict()
+    for event in data["central"]["events"]:
+        if "portal_services" in event.get("set", {}):
+            event["set"]["portal_services"] = 0.0
+    return scenario_from_dict(data)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egovsim.config.scenario import load_scenario, scenario_from_dict, with_values
+from egovsim.config.scenario import load_scenario, with_values
 from egovsim.model.model import EGovModel, simulate
 from egovsim.model.outcomes import COL
 
-from .conftest import THREE
+from .conftest import THREE, without_portal
 
 SEEDS = range(6)
 VNEID_DATE = 2024.497  # 1 July 2024: VNeID the national portal's single login (calibration/observations.yaml timeline)
@@ -29,15 +29,6 @@ def base():
 
 
 BASE = base()
-
-
-def without_portal(scenario):
-    """The scenario with the national portal never offering a procedure."""
-    data = scenario.to_dict()
-    for event in data["central"]["events"]:
-        if "portal_services" in event.get("set", {}):
-            event["set"]["portal_services"] = 0.0
-    return scenario_from_dict(data)
 
 
 def years(scenario, first, last):

@@ -12,26 +12,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egovsim.config.scenario import load_scenario, scenario_from_dict, with_values
+from egovsim.config.scenario import load_scenario, with_values
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COL
 
-from .conftest import THREE
+from .conftest import THREE, without_portal
 
 SEEDS = range(6)
 SMALL = 0.003
 # Ben Tre has ~10% urban citizens: at scale 0.003 about 400, of whom ~1% used online services in 2024, so the
 # urban-rural use gap is often undefined; a portal dealing changes the informal-payment index by ~1e-4
 LARGE = 0.05
-
-
-def without_portal(scenario):
-    """The scenario with the national portal never offering a procedure (portal_services 0, not 0.31)."""
-    data = scenario.to_dict()
-    for event in data["central"]["events"]:
-        if "portal_services" in event.get("set", {}):
-            event["set"]["portal_services"] = 0.0
-    return scenario_from_dict(data)
 
 
 class Runs:
