@@ -103,3 +103,18 @@ def test_built_but_unused_on_the_calibrated_model():
     dossiers = national_mean(row[:, COL["dossiers_online_share"]], scenario, axis=0)
     capable = national_mean(row[:, COL["services_online_share"]], scenario, axis=0)
     assert capable > 0.2 and dossiers / capable < 0.5, (dossiers, capable)
+
+
+def test_the_structure_only_stack_keeps_structure_and_national_events_only():
+    """calibration/stacks.py's first stack: what distinguishes the provinces is their sourced structure alone."""
+    from egovsim.analysis.calibration.stacks import structure_only
+    from egovsim.config.scenario import Policy
+
+    full = load_scenario(CALIBRATED)
+    bare = structure_only(full)
+    assert bare.central == full.central
+    for key, province in bare.provinces.items():
+        assert province.events == [] and province.policy == Policy()
+        original = full.provinces[key]
+        for field in ("population", "urban_share", "minority_share", "grdp_per_capita", "leader"):
+            assert getattr(province, field) == getattr(original, field)
