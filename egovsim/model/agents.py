@@ -70,8 +70,9 @@ class ProvincialLeader(mesa.Agent):
     """A province's leader: political will, the digitisation of procedures (published and fully online levels),
     the software strategy and its systems, and the IT equipment of the province's agencies.
 
-    Will W moves with roadmap clarity, with the gap to the best peer province (emulation), with citizens'
-    trust, and down with the informal income officials stand to lose (docs/references/design-v1.md).
+    Will W starts at the province's W0 (shared prior and its fitted will effect) and moves with roadmap clarity,
+    with the gap to the best peer province's supply index (emulation), with citizens' trust, with the press of
+    citizens' reports, and down with the informal income officials stand to lose (docs/ODD.md 7.6).
     """
 
     def __init__(self, model: mesa.Model, index: int, key: str, config: ProvinceConfig, scenario: Scenario):
