@@ -45,6 +45,8 @@ CENTRAL_LEVERS = {
     "vneid": (0.0, 1.0, ("portal_use_share_12m",)),
 }
 BOOKKEEPING = ("spend", "spend_cumulative")  # a lever's cost moves these whatever it does
+# outcomes computed from others: they move with a lever's own counter by arithmetic, not by behaviour
+COMPUTED = ("supply_index", "reliability", "usability")
 ACCESS_GROUPS = ("minority_access_share", "majority_access_share", "ethnic_gap")
 
 
@@ -64,7 +66,7 @@ def base():
 
 def moved_beyond(low, high, province: int, own: tuple[str, ...], seeds=(0, 1)) -> list[str]:
     """Outcomes other than the lever's own counters (and costs) that differ between the arms, over `seeds`."""
-    skip = set(own) | set(BOOKKEEPING)
+    skip = set(own) | set(BOOKKEEPING) | set(COMPUTED)
     if any("access" in name for name in own):
         skip |= set(ACCESS_GROUPS)  # access by group is the same counter
     moved = set()

@@ -159,10 +159,11 @@ def test_built_but_unused_ceremonial_use_under_a_mandate(mandated_without_enforc
 
 @pytest.mark.xfail(
     strict=True,
-    reason="with the prior parameters S - D is ~0.19 in 2024 (S ~0.62, D ~0.44): ceremonial log-ins count fully "
-    "in S (omega 1) but so would genuine use, so the mandate adds nothing to S, while weak enforcement slows full "
-    "digitisation (rent slowdown) and lowers S; D is ~half of access (~0.87). With pi F = 1 S - D is ~0.25. "
-    "A target for calibration or for the design (11.1 pattern 5), not a coding error",
+    reason="with the prior parameters S - D is ~0.19 in 2024 (S ~0.62, D ~0.44): a mandate raises S in the years "
+    "after it (ceremonial log-ins count in S), but by 2024 genuine use has nearly caught up, so the mandate adds "
+    "little to S then, while weak enforcement slows full digitisation (rent slowdown) and lowers S; D is ~half of "
+    "access (~0.87). With pi F = 1 S - D is ~0.25. A target for calibration or for the design (11.1 pattern 5), "
+    "not a coding error",
 )
 def test_built_but_unused_supply_above_demand(mandated_without_enforcement):
     """Pattern 5(b): the supply index S exceeds the demand index D = (access + use) / 2 by more than 0.2 in 2024."""

@@ -6,7 +6,10 @@ from __future__ import annotations
 # (column, meaning). The order is the column order of timeseries.csv after `year` and `province`.
 OUTCOMES: tuple[tuple[str, str], ...] = (
     ("citizens", "simulated citizens"),
-    ("adopted_share", "citizens who have ever adopted online public services"),
+    (
+        "adopted_share",
+        "citizens who have ever decided to use online public services (not necessarily used one: see use_share_12m)",
+    ),
     ("use_share_12m", "citizens who used an online public service in the last 12 months (PAPI item)"),
     ("access_share", "citizens with internet at home"),
     ("urban_adopted_share", "adopted share among urban citizens"),

@@ -94,7 +94,7 @@ class ProvincialLeader(mesa.Agent):
         self.agency_it_office = self.agency_it_commune = scenario.services.agency_it0
         self.commune_share = 1.0 - config.urban_share
         # share of an informal rent still worth asking for: the province mean of the civil servants' D_i, set
-        # by the model's context each step (docs/ODD.md 7.4); max(0, 1 - pi F) until the first step
+        # by the model's context each step (docs/ODD.md 7.3); max(0, 1 - pi F) until the first step
         self.deterrence = max(0.0, 1.0 - self.policy.detection_prob * self.policy.penalty)
 
     def fire_events(self, until: float) -> None:
