@@ -20,7 +20,7 @@ from egovsim.model.outcomes import COL
 from .conftest import SCENARIOS
 
 HUE = SCENARIOS / "hue.yaml"
-DAKLAK = SCENARIOS / "daklak.yaml"
+DAKLAK = SCENARIOS / "calibrated" / "daklak.yaml"  # the baseline the shipped budget-neutral what-if extends
 HELD = SCENARIOS / "whatif" / "daklak_teams_instead_of_software.yaml"
 REFERENCE = {  # hue.yaml's own levers back to the reference values (Policy's defaults)
     "provinces.hue.policy.training": 1.0,
@@ -203,6 +203,9 @@ def test_compare_reports_a_budget_neutral_what_if_as_a_user_runs_it(tmp_path, ca
     assert per and all(math.isnan(float(r["mean"])) for r in per)  # no extra spending to divide by
     report = (out / "report.md").read_text()
     assert "budget-neutral" in report and "costs.*" in report
+    # and what was cut: teams in Dak Lak's rural communes cost 2 bn VND/yr per million rural people
+    # (1,869,322 x (1 - 0.241) = 1.41882 million), paid from software at 5 bn VND/yr: software x (1 - 2.83765 / 5)
+    assert "To hold spending equal" in report and "| 2006.000 | 0.432 |" in report
 
 
 def test_compare_gives_differences_per_100_bn_vnd_of_extra_spending(tmp_path):

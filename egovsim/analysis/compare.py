@@ -290,6 +290,17 @@ def report_md(
     return "\n".join(lines)
 
 
+def rebalancing_lines(arm: Arm, province: str) -> list[str]:
+    """What holding spending equal cut or raised: the funding levers' values set at each date (costs.py)."""
+    held = [e for e in arm.scenario.provinces[province].events if e.name.startswith(REBALANCING)]
+    if not held:
+        return []
+    lines = [f"To hold spending equal, {arm.label} sets its funding levers to (reference 1):", ""]
+    lines += ["| from | " + " | ".join(held[0].set) + " |", "|---|" + "---|" * len(held[0].set)]
+    lines += [f"| {e.date:.3f} | " + " | ".join(f"{v:.3g}" for v in e.set.values()) + " |" for e in held]
+    return [*lines, ""]
+
+
 def spending_lines(by: dict, arm: Arm, base: Arm, province: str, yrs: list[int]) -> list[str]:
     """What the what-if spends beside the baseline, and each headline difference per PER bn VND spent."""
     key = (arm.label, base.label, province)
@@ -314,7 +325,7 @@ def spending_lines(by: dict, arm: Arm, base: Arm, province: str, yrs: list[int])
     lines.append("")
     if all(abs(d["mean"]) <= EQUAL_SPENDING for d in spent if not np.isnan(d["mean"])):
         lines += ["Spending is equal to the baseline's (budget-neutral): the differences above are at equal cost.", ""]
-        return lines
+        return lines + rebalancing_lines(arm, province)
     lines += [f"| outcome | year | difference per {PER:g} bn VND spent |", "|---|---|---|"]
     for outcome in HEADLINE:
         for y in yrs:
