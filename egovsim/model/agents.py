@@ -88,7 +88,8 @@ class ProvincialLeader(mesa.Agent):
         self.local_capacity = scenario.services.it_capacity0
         self.strategy = self.policy.software_strategy
         self.n_systems = 1.0  # effective number of separate systems (continuous)
-        self.province, self.costs = config, scenario.costs  # what software costs here (model/costs.py)
+        self._pricing = (config, scenario.costs)  # what this province's levers cost (model/costs.py)
+        self.software_cost = costs.software_spending(self.policy, *self._pricing)  # bn VND/yr, levers in force
         self.it_waste = 0.0  # bn VND spent on redundant systems since the start
         # agencies' IT equipment: province/district level, commune level; commune staff share = rural share
         self.agency_it_office = self.agency_it_commune = scenario.services.agency_it0
@@ -101,6 +102,7 @@ class ProvincialLeader(mesa.Agent):
         for event in self.timeline.due(until):
             self.policy = apply_event(self.policy, event)
             self.history.append((event.date, event.name))
+            self.software_cost = costs.software_spending(self.policy, *self._pricing)  # levers change only here
         if self.policy.software_strategy != self.strategy:  # a new strategy starts with one system
             self.strategy = self.policy.software_strategy
             self.n_systems = 1.0
@@ -190,8 +192,7 @@ class ProvincialLeader(mesa.Agent):
         elif self.strategy == "fragmented":
             growth = pol.software * (1.0 - enabling) / s.procurement_interval
             self.n_systems = min(float(s.max_systems), self.n_systems + dt * growth)
-            software = costs.software_spending(pol, self.province, self.costs)  # bn VND/yr
-            self.it_waste += dt * software * (self.n_systems - 1) / self.n_systems
+            self.it_waste += dt * self.software_cost * (self.n_systems - 1) / self.n_systems
 
     def equip_agencies(self, dt: float) -> None:
         """Agencies' IT equipment approaches 1 at k_K x agency_it spending; commune agencies (1 - lambda_c) slower."""
