@@ -17,6 +17,7 @@ every agent's every quantity updated every step, every aggregate a full count, f
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -508,3 +509,53 @@ def test_same_seed_same_results_on_every_engine():
 def test_simulate_uses_the_default_engine():
     sc = small()
     assert np.array_equal(simulate(sc, 5), run(sc, 5, None), equal_nan=True)
+
+
+@pytest.mark.parametrize("p_need", [1e-9, 0.02, 0.198, 0.3333, 1 / 3, 0.5, 0.97, 1.0])
+def test_compiled_waiting_times_are_numpys_geometric_draws(p_need):
+    """kernels.draw_next_needs makes the draws of k + rng.geometric(p, n) bit for bit and leaves the stream where
+    numpy leaves it, on both sides of numpy's switch from inversion to search at p = 1/3 (independent truth:
+    numpy's own Generator)."""
+    from egovsim.model import kernels
+
+    who = np.array([0, 3, 4, 9, 10, 11, 500, 999], dtype=np.int32)
+    for seed in range(5):
+        expected = np.full(1000, -1, dtype=np.int32)
+        numpy_rng = np.random.default_rng(seed)
+        expected[who] = numpy_rng.geometric(p_need, who.size) + 7
+        got = np.full(1000, -1, dtype=np.int32)
+        compiled_rng = np.random.default_rng(seed)
+        kernels.draw_next_needs(compiled_rng, who, p_need, 7, got)
+        assert np.array_equal(got, expected)
+        assert compiled_rng.random() == numpy_rng.random()  # the same number of draws taken
+
+
+def test_a_steps_dealings_draw_what_the_plain_layout_draws():
+    """Citizens._needs (reused buffers, compiled waiting times) gives the draws, next needs and stream position of
+    CitizenLayout._needs, the numpy statement of the same draws, step after step."""
+    from egovsim.model.population import CitizenLayout
+
+    model = EGovModel(
+        load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml", scale=0.001),
+        3,
+        collect=False,
+    )
+    citizens, ctx = model.citizens, model.context()
+    plain_next = citizens.next_need.copy()
+    for k in range(1, 30):
+        ctx.k = k
+        who = np.flatnonzero(citizens.next_need == k).astype(citizens.arrays.rows.dtype)
+        assert np.array_equal(np.flatnonzero(plain_next == k), who)
+        fast_rng, plain_rng = np.random.default_rng(k), np.random.default_rng(k)
+        fast = citizens._needs(ctx, fast_rng, who)
+        fast = None if fast is None else [a.copy() for a in fast]  # the buffers are reused next step
+        fast_next = citizens.next_need.copy()
+        citizens.next_need[:] = plain_next
+        plain = CitizenLayout._needs(citizens, ctx, plain_rng, who)
+        assert (fast is None) == (plain is None)
+        if plain is not None:
+            for a, b in zip(fast, plain):
+                assert np.array_equal(a, b)
+        assert np.array_equal(citizens.next_need, fast_next)
+        assert fast_rng.random() == plain_rng.random()
+        plain_next = citizens.next_need.copy()

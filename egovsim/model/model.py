@@ -97,6 +97,7 @@ class EGovModel(mesa.Model):
         self._policy_key = None  # the _policy_version that _pa was computed for
         self._policy_version = 0
         self._channels_cache = None  # the channels measured after the last step, reused by the next context
+        self._national_cache = None  # (central levers, the national portal's channel) they were computed for
         self._leader_reads = [COL["supply_index"], COL["trust_mean"]]  # leaders emulate peers' supply index
         self._fire_events()
         self.spend_cumulative = np.zeros(len(self.leaders))  # bn VND spent on the levers since the start
@@ -302,13 +303,9 @@ class EGovModel(mesa.Model):
         the chance a citizen who can use both picks the national portal, U_nat / (U_nat + U_p), and the chance
         its login fails; for adoption, the useful share mean_j [d + (1 - d) portal (1 - f_login)] and the
         usability of the channels weighted by availability; `online` = either channel, `online_share` its mean."""
-        central, portal_params = self.central.levers, self.config.portal
-        portal = portal_levels(self.rent_rel, central.portal_services)
+        portal, national_usability, login_failure = self._national_portal()
         digitised = np.array([leader.digitised for leader in self.leaders])
         usability = np.array([leader.usability for leader in self.leaders])
-        vneid = central.vneid * portal_params.vneid_effect
-        national_usability = portal_params.usability + vneid * (1.0 - portal_params.usability)
-        login_failure = portal_params.login_failure * (1.0 - vneid)
         online = np.maximum(digitised, portal)
         provincial_weight, national_weight = digitised.sum(axis=1), portal.sum()
         weight = provincial_weight + national_weight
@@ -325,11 +322,25 @@ class EGovModel(mesa.Model):
             usability=usability,
             national_share=national_usability / (national_usability + usability),
             login_failure=float(login_failure),
-            useful_share=(digitised + (1.0 - digitised) * portal * (1.0 - login_failure)).mean(axis=1),
+            # sum / count: ndarray.mean's value at less cost
+            useful_share=(digitised + (1.0 - digitised) * portal * (1.0 - login_failure)).sum(axis=1) / portal.size,
             ease_usability=ease_usability,
         )
         self._channels_cache = (self._policy_version, channels)
         return channels
+
+    def _national_portal(self) -> tuple[np.ndarray, float, float]:
+        """The national portal's procedures (portal_levels), usability and chance a login fails, from the central
+        levers (portal services, VNeID); recomputed only when those change."""
+        central, portal_params = self.central.levers, self.config.portal
+        key = (central.portal_services, central.vneid)
+        if self._national_cache is None or self._national_cache[0] != key:
+            vneid = central.vneid * portal_params.vneid_effect
+            national_usability = portal_params.usability + vneid * (1.0 - portal_params.usability)
+            login_failure = float(portal_params.login_failure * (1.0 - vneid))
+            portal = portal_levels(self.rent_rel, central.portal_services)
+            self._national_cache = (key, (portal, national_usability, login_failure))
+        return self._national_cache[1]
 
     def services_online_share(self) -> np.ndarray:
         """Per province, the share of procedures fully online now, on either channel."""
