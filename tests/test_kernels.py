@@ -530,16 +530,18 @@ def test_compiled_waiting_times_are_numpys_geometric_draws(p_need):
         assert compiled_rng.random() == numpy_rng.random()  # the same number of draws taken
 
 
-def test_a_steps_dealings_draw_what_the_plain_layout_draws():
-    """Citizens._needs (reused buffers, compiled waiting times) gives the draws, next needs and stream position of
-    CitizenLayout._needs, the numpy statement of the same draws, step after step."""
+@pytest.mark.parametrize("compiled_from", [0, 10**9], ids=["compiled waits", "numpy waits"])
+def test_a_steps_dealings_draw_what_the_plain_layout_draws(compiled_from, monkeypatch):
+    """Citizens._needs (reused buffers; waiting times by a compiled loop from COMPILED_WAITS_FROM dealings a step,
+    by numpy below) gives the draws, next needs and stream position of CitizenLayout._needs, the numpy statement
+    of the same draws, step after step."""
+    from egovsim.model import population
     from egovsim.model.population import CitizenLayout
 
-    model = EGovModel(
-        load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml", scale=0.001),
-        3,
-        collect=False,
-    )
+    monkeypatch.setattr(population, "COMPILED_WAITS_FROM", compiled_from)
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml"
+    model = EGovModel(load_scenario(path, scale=0.002), 3, collect=False)
     citizens, ctx = model.citizens, model.context()
     plain_next = citizens.next_need.copy()
     for k in range(1, 30):

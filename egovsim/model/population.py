@@ -62,6 +62,7 @@ from egovsim.model.network import block_diagonal, block_ring_network
 from egovsim.model.outcomes import COLUMNS, SPEND_COLS
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
+COMPILED_WAITS_FROM = 1024  # dealings in a step from which kernels.draw_next_needs beats numpy (benchmarked)
 NO_NEED = np.iinfo(np.int32).max
 
 # Citizens of a province are stored in four contiguous blocks, in this order; group = 4 * province + block.
@@ -454,7 +455,10 @@ class Citizens(CitizenLayout):
         procedure = rng.integers(0, ctx.rent_rel.size, n)
         rng.random(out=u)
         rng.standard_exponential(out=new_threshold)  # what rng.exponential(size=n) draws (scale 1)
-        kernels.draw_next_needs(rng, who, self.p_need, k, self.next_need)
+        if n >= COMPILED_WAITS_FROM:
+            kernels.draw_next_needs(rng, who, self.p_need, k, self.next_need)
+        else:  # passing the generator to a compiled loop costs ~7 us: numpy is quicker for a few hundred draws
+            self.next_need[who] = rng.geometric(self.p_need, n) + k
         return Needs(who, procedure, u, new_threshold)
 
     def step(self, ctx: StepContext, rng: np.random.Generator) -> None:
