@@ -50,8 +50,9 @@ def _imports():
         from egovsim.config.scenario import load_scenario, with_values
         from egovsim.model.model import EGovModel
     else:
-        from egovsim.model import EGovModel
         from egovsim.scenario import load_scenario, with_values
+
+        from egovsim.model import EGovModel
     return load_scenario, with_values, EGovModel
 
 
@@ -136,7 +137,9 @@ def in_version(root: Path, *argv: str) -> str:
     cmd = [sys.executable, __file__, "child", "--root", str(root), *argv]
     res = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True)
     if res.returncode != 0:
-        raise SystemExit(f"{root.name}: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+        raise SystemExit(
+            f"{root.name}: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}"
+        )
     return res.stdout
 
 
