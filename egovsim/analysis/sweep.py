@@ -3,8 +3,10 @@
 An experiment file names a base scenario, a design over parameters (a grid, a Latin hypercube or a list of
 points), replicates and a master seed. Every design point runs with the same replicate seeds (common random
 numbers, like `compare`) unless `seeds: independent`. Outputs: runs.csv (one row per run: parameters, seed,
-status, key outcomes, wall time) and timeseries.parquet (every successful run's full time series), both
-rebuilt from the run store at the end, so an interrupted sweep resumes where it stopped.
+status, key outcomes, wall time), timeseries.parquet (every successful run's full time series, with its
+parameter values as columns), and report.md with plots/ (main effects and interactions with replicate bands:
+analysis/sweep_report.py), all rebuilt from the run store at the end, so an interrupted sweep resumes where it
+stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from egovsim.analysis.sweep_report import SweepRuns, write_report
 from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.config.schema import build, param, to_plain
@@ -247,20 +250,24 @@ def output_columns(exp: Experiment, base: Scenario) -> list[tuple[str, OutcomeSt
     return out
 
 
-def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[RunResult], store: Store) -> None:
+def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[RunResult], store: Store) -> SweepRuns:
     """runs.csv (one row per run: run key, point, replicate, seed, status, wall time, parameters, outputs,
-    error) and timeseries.parquet (every successful run's time series), in one pass over the store so each
-    run's records are read once and memory stays flat; both files appear whole or not at all."""
+    error) and timeseries.parquet (every successful run's time series, with the run's parameter values as
+    columns), in one pass over the store so each run's records are read once and memory stays flat; both files
+    appear whole or not at all. Returns the successful runs' parameters and outcomes, for the report."""
     import pyarrow.parquet as pq
 
     params = list(dict.fromkeys(k for r in results for k in r.spec.values))
     outs = output_columns(exp, base)
+    ok = [r for r in results if r.ok]
+    runs = sweep_runs(exp, ok, params, [name for name, _ in outs])
+    row_of = {id(r): i for i, r in enumerate(ok)}
     buf = io.StringIO()
     table = csv.writer(buf, lineterminator="\n")
     table.writerow(
         ["run", "point", "replicate", "seed", "status", "wall_time_s", *params, *(name for name, *_ in outs), "error"]
     )
-    schema = _timeseries_schema()
+    schema = _timeseries_schema(params, results)
     with (
         atomic_path(folder / "timeseries.parquet") as tmp,
         pq.ParquetWriter(tmp, schema, compression="zstd") as parquet,
@@ -269,8 +276,11 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
             records = (r.records if r.records is not None else store.records(r.key)) if r.ok else None
             outputs = [""] * len(outs)
             if records is not None:
-                outputs = [format_value(stat.outcome, evaluate(stat, records, base)) for _, stat in outs]
-                parquet.write_table(_timeseries_table(r, records, base, schema))
+                numbers = [float(evaluate(stat, records, base)) for _, stat in outs]
+                outputs = [format_value(stat.outcome, v) for (_, stat), v in zip(outs, numbers)]
+                for (name, _), v in zip(outs, numbers):
+                    runs.outcomes[name][row_of[id(r)]] = v
+                parquet.write_table(_timeseries_table(r, records, base, schema, params))
             values = [_param_text(r.spec.values.get(k, "")) for k in params]
             table.writerow(
                 [
@@ -286,15 +296,36 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
                 ]
             )
     atomic_write(folder / "runs.csv", buf.getvalue())
+    return runs
+
+
+def sweep_runs(exp: Experiment, ok: list[RunResult], params: list[str], columns: list[str]) -> SweepRuns:
+    """The successful runs as the report reads them (outcomes filled in by write_outputs). A list of points
+    is one categorical parameter, the point, since its points need not share parameters."""
+    replicate = np.array([r.spec.replicate for r in ok], dtype=int)
+    outcomes = {name: np.full(len(ok), np.nan) for name in columns}
+    if exp.design.kind == "points":
+        values = {"point": [f"point {r.spec.point}" for r in ok]}
+        return SweepRuns(["point"], values, replicate, outcomes, set())
+    values = {p: [r.spec.values.get(p) for r in ok] for p in params}
+    continuous = set(params) if exp.design.kind == "lhs" else set()
+    return SweepRuns(params, values, replicate, outcomes, continuous)
 
 
 def _param_text(v: Any) -> str:
     return format(v, ".10g") if isinstance(v, float) else str(v)
 
 
-def _timeseries_schema():
-    """Long format: run, point, replicate, seed, year, province, then every outcome as float64 (as simulated)."""
+def _timeseries_schema(params: list[str], results: list[RunResult]):
+    """Long format: run, point, replicate, seed, then each varied parameter (float64 if every value given is a
+    number, else text; named by its dotted key, so a row needs no join with runs.csv), year, province, then
+    every outcome as float64 (as simulated)."""
     import pyarrow as pa
+
+    def kind(p: str):
+        given = [r.spec.values[p] for r in results if p in r.spec.values]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given)
+        return pa.float64() if numeric else pa.string()
 
     return pa.schema(
         [
@@ -302,6 +333,7 @@ def _timeseries_schema():
             ("point", pa.int32()),
             ("replicate", pa.int32()),
             ("seed", pa.int64()),
+            *((p, kind(p)) for p in params),
             ("year", pa.float64()),
             ("province", pa.dictionary(pa.int8(), pa.string())),
             *((c, pa.float64()) for c in COLUMNS),
@@ -309,17 +341,25 @@ def _timeseries_schema():
     )
 
 
-def _timeseries_table(r: RunResult, records: np.ndarray, base: Scenario, schema):
+def _timeseries_table(r: RunResult, records: np.ndarray, base: Scenario, schema, params: list[str]):
     import pyarrow as pa
 
     steps, n_prov, _ = records.shape
     flat = records.reshape(steps * n_prov, -1)
     n = len(flat)
+
+    def param_column(p: str):
+        value = r.spec.values.get(p)
+        if schema.field(p).type == pa.string():
+            return pa.array([None if value is None else _param_text(value)] * n, pa.string())
+        return pa.array(np.full(n, np.nan if value is None else float(value)))
+
     columns = {
         "run": pa.array([r.key] * n, pa.string()),
         "point": pa.array(np.full(n, r.spec.point, np.int32)),
         "replicate": pa.array(np.full(n, r.spec.replicate, np.int32)),
         "seed": pa.array(np.full(n, r.spec.seed, np.int64)),
+        **{p: param_column(p) for p in params},
         "year": pa.array(np.repeat(np.round(years(base, steps), 6), n_prov)),
         "province": pa.DictionaryArray.from_arrays(
             pa.array(np.tile(np.arange(n_prov, dtype=np.int8), steps)), pa.array(list(base.provinces))
@@ -363,7 +403,10 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
     atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
-    write_outputs(folder, exp, base, results, store)
+    runs = write_outputs(folder, exp, base, results, store)
+    columns = dict(output_columns(exp, base))
+    missing = {name: int(np.isnan(v).sum()) + len(tally.failed) for name, v in runs.outcomes.items()}
+    write_report(folder, exp, base, runs, columns, missing)
     write_json(
         folder / "provenance.json",
         provenance(

@@ -1,0 +1,114 @@
+"""The sweep report (analysis/sweep_report.py): main effects and their intervals against hand-computed answers,
+and what `egovsim sweep` writes (report.md, plots, parameter columns in timeseries.parquet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from scipy.stats import t
+
+from egovsim import cli
+from egovsim.analysis.sweep_report import SweepRuns, interaction, main_effect
+
+ROOT = Path(__file__).resolve().parents[1]
+DAKLAK = ROOT / "scenarios" / "daklak.yaml"
+
+
+def grid_runs(outcome, replicates: int = 3) -> SweepRuns:
+    """A 3 x 2 grid (a in 0.5, 1, 2; b in 'x', 'y') x replicates, outcome(a, b, r) per run."""
+    values = {"a": [], "b": []}
+    reps, y = [], []
+    for a in (2.0, 0.5, 1.0):  # deliberately unsorted: levels of a number are sorted
+        for b in ("x", "y"):
+            for r in range(replicates):
+                values["a"].append(a)
+                values["b"].append(b)
+                reps.append(r)
+                y.append(outcome(a, b, r))
+    return SweepRuns(["a", "b"], values, np.array(reps), {"out": np.array(y, dtype=float)}, set())
+
+
+def test_a_paired_main_effect_cancels_the_replicate_noise_and_has_the_t_interval():
+    """y = 0.3 a + 0.1 [b = y] + noise of replicate r: the effect of a (2 - 0.5) is exactly 0.45 with a zero-width
+    interval (the noise is common to both levels within a replicate); the level means are the hand values."""
+    noise = [0.07, -0.02, 0.11]
+    runs = grid_runs(lambda a, b, r: 0.3 * a + 0.1 * (b == "y") + noise[r])
+    e = main_effect(runs, "a", "out")
+    assert e.labels == ["0.5", "1", "2"]
+    assert e.change == pytest.approx(0.45)
+    assert e.change_lo == pytest.approx(0.45) and e.change_hi == pytest.approx(0.45)
+    expected_means = [0.3 * a + 0.05 + np.mean(noise) for a in (0.5, 1.0, 2.0)]
+    np.testing.assert_allclose(e.mean, expected_means)
+    # the level band is the t-interval of the replicate means: here the noise alone
+    half = t.ppf(0.975, 2) * np.std(noise, ddof=1) / np.sqrt(3)
+    np.testing.assert_allclose(e.hi - e.mean, half)
+    categorical = main_effect(runs, "b", "out")
+    assert categorical.labels == ["x", "y"] and categorical.x is None
+    assert categorical.change == pytest.approx(0.1)
+
+
+def test_an_effect_that_differs_between_replicates_has_the_hand_computed_interval():
+    """y = slope_r x a: the effect per replicate is 1.5 slope_r; its mean and 95% t-interval over replicates."""
+    slopes = [0.1, 0.4, 0.25, 0.3]
+    runs = grid_runs(lambda a, b, r: slopes[r] * a, replicates=4)
+    e = main_effect(runs, "a", "out")
+    per_replicate = 1.5 * np.array(slopes)
+    half = t.ppf(0.975, 3) * per_replicate.std(ddof=1) / 2
+    assert e.change == pytest.approx(per_replicate.mean())
+    assert (e.change_lo, e.change_hi) == pytest.approx((per_replicate.mean() - half, per_replicate.mean() + half))
+
+
+def test_one_replicate_gives_no_interval_rather_than_a_zero_width_one():
+    e = main_effect(grid_runs(lambda a, b, r: a, replicates=1), "a", "out")
+    assert e.change == pytest.approx(1.5)
+    assert np.isnan(e.change_lo) and np.isnan(e.lo).all()
+
+
+def test_missing_values_are_left_out_not_counted_as_zero():
+    """A run without a value (nan: failed, or a time_to never reached) leaves its cell's other runs to speak."""
+    runs = grid_runs(lambda a, b, r: np.nan if (a == 2.0 and b == "x") else a)
+    e = main_effect(runs, "a", "out")
+    assert e.mean[-1] == pytest.approx(2.0) and e.change == pytest.approx(1.5)
+
+
+def test_interaction_lines_show_an_interaction_and_none_without_one():
+    """y = a x [b = y]: the effect of a is 0 at b = x and 1.5 at b = y; y = a + [b = y]: parallel lines."""
+    _, lines = interaction(grid_runs(lambda a, b, r: a * (b == "y")), "a", "b", "out")
+    assert [(label, round(e.change, 12)) for label, e in lines] == [("x", 0.0), ("y", 1.5)]
+    _, lines = interaction(grid_runs(lambda a, b, r: a + (b == "y")), "a", "b", "out")
+    assert [round(e.change, 12) for _, e in lines] == [1.5, 1.5]
+
+
+def test_a_sweep_writes_its_report_plots_and_parameter_columns(tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: tiny\ndescription: does training raise use?\nscenario: {DAKLAK}\nscale: 0.001\n"
+        "set: [end_year=2009]\ndesign:\n  grid:\n    provinces.*.policy.training: [0.5, 2.0]\n"
+        "    provinces.*.policy.software_strategy: [local, platform]\nreplicates: 2\nseed: 5\n"
+        "outcomes: [supply_index@2008, adopted_share@end]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(exp), "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "does training raise use?" in report
+    assert "| `provinces.*.policy.training` | 0.5 -> 2 |" in report
+    assert "| `provinces.*.policy.software_strategy` | local -> platform |" in report
+    assert "## daklak: supply_index in 2008" in report
+    for name in ("main_effects.png", "interaction.png"):
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pq.read_table(out / "timeseries.parquet").to_pandas()
+    assert set(table["provinces.*.policy.training"]) == {0.5, 2.0}
+    assert set(table["provinces.*.policy.software_strategy"]) == {"local", "platform"}
+    # every row's parameters are those of its run in runs.csv
+    import csv
+
+    rows = {r["run"]: r for r in csv.DictReader((out / "runs.csv").open())}
+    for run, group in table.groupby("run"):
+        assert float(rows[run]["provinces.*.policy.training"]) == group["provinces.*.policy.training"].iloc[0]
+        assert (
+            rows[run]["provinces.*.policy.software_strategy"] == group["provinces.*.policy.software_strategy"].iloc[0]
+        )
