@@ -306,7 +306,11 @@ def sweep_runs(exp: Experiment, ok: list[RunResult], params: list[str], columns:
     outcomes = {name: np.full(len(ok), np.nan) for name in columns}
     if exp.design.kind == "points":
         values = {"point": [f"point {r.spec.point}" for r in ok]}
-        return SweepRuns(["point"], values, replicate, outcomes, set())
+        notes = [
+            f"point {i}: " + ", ".join(f"{k} = {_param_text(v)}" for k, v in point.items())
+            for i, point in enumerate(exp.design.points)
+        ]
+        return SweepRuns(["point"], values, replicate, outcomes, set(), notes)
     values = {p: [r.spec.values.get(p) for r in ok] for p in params}
     continuous = set(params) if exp.design.kind == "lhs" else set()
     return SweepRuns(params, values, replicate, outcomes, continuous)

@@ -13,7 +13,7 @@ never reached) is left out and counted in the report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class SweepRuns:
     replicate: np.ndarray  # replicate of each run
     outcomes: dict[str, np.ndarray]  # runs.csv outcome column -> value of each run (nan if missing)
     continuous: set[str]  # parameters binned into quantiles (Latin hypercube)
+    notes: list[str] = field(default_factory=list)  # what each level means, where its label does not say
 
 
 @dataclass
@@ -156,7 +157,7 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         f"Question: {exp.description or '(the experiment file gives no description)'}",
         "",
         f"Base scenario: {base.name}; design: {exp.design.kind}, {len(set(map(tuple, _points(runs))))} points x "
-        f"{n_reps} replicates ({runs.replicate.size} runs with results); seeds: {exp.seeds} "
+        f"{n_reps} replicate{'s' if n_reps != 1 else ''} ({runs.replicate.size} runs with results); seeds: {exp.seeds} "
         "(common: replicate r of every point has the same seed, so differences are paired).",
         "",
         "Each effect is the outcome at the parameter's last level minus its first (highest minus lowest for "
@@ -170,6 +171,7 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         labels = level_of_runs(runs, p)[1]
         kind = "quintiles of a Latin hypercube, by their mean value" if p in runs.continuous else "levels"
         lines.append(f"- `{p}`: {kind} {', '.join(labels)}")
+    lines += [f"  - {note}" for note in runs.notes]
     lines.append("")
     for column in runs.outcomes:
         title, meaning = outcome_words(column, stats)
