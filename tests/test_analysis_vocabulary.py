@@ -74,8 +74,9 @@ def test_time_to_a_level_never_reached_is_censored(run):
     assert math.isnan(
         evaluate(OutcomeStat("adopted_share", "time_to", level=0.35, province="bentre"), records, scenario)
     )
-    # the sensitivity study counts it as the run's length (4 years), as it always has
-    assert outcome_values(records, scenario, time_to).tolist() == pytest.approx([2.0, 3.5, 4.0])
+    # the sensitivity study counts it as the run's length (4 years) and marks it censored for its report
+    values, censored = outcome_values(records, scenario, time_to)
+    assert values.tolist() == pytest.approx([2.0, 3.5, 4.0]) and censored.tolist() == [False, False, True]
 
 
 @pytest.mark.parametrize(

@@ -145,3 +145,27 @@ def test_shipped_studies_are_valid():
     for name in ("sobol", "morris"):
         study, base, problem = load_study(ROOT / "experiments" / f"{name}.yaml")
         assert study.method == name and len(problem.names) >= 10 and len(base.provinces) == 3
+
+
+def test_the_report_warns_of_censoring_small_groups_and_effects_outside_the_outcomes(tmp_path):
+    """Adoption never reaches 90% by the end of 2014 (every run censored, counted as the 9 years 2006-2014: said, with the
+    count); Ben Tre's ethnic minority is a handful of simulated people at scale 0.001 (warned, with the scale that
+    gives 200); the feedback channel cannot move internet access (ODD 7.1; its mu* is exactly 0) but acts on
+    trust and reports, so it is listed as without effect on these outcomes, infrastructure is not."""
+    outcomes = [
+        {"name": "access_2013", "outcome": "access_share", "year": 2013},
+        {"name": "years_to_90pct", "outcome": "adopted_share", "stat": "time_to", "level": 0.9},
+        {"name": "minority_access", "outcome": "minority_access_share", "year": 2013},
+    ]
+    path = write_study(tmp_path, outcomes=outcomes, time_resolved=None)
+    out = tmp_path / "out"
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    runs = STUDY["n"] * (len(STUDY["parameters"]) + 1) * STUDY["replicates"]
+    for province in ("hue", "daklak", "bentre"):
+        assert f"{province}, years_to_90pct: the level is never reached in {runs} of {runs} runs (100%)" in report
+    assert "they count as 9 years (the run's length)" in report
+    assert "bentre: minority_access_share rest on" in report and "a scale of at least" in report
+    section = report.split("## Parameters without an effect on these outcomes")[1].split("## Plots")[0]
+    assert "`provinces.*.policy.feedback`" in section
+    assert "`provinces.*.policy.infrastructure`" not in section

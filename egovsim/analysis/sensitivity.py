@@ -29,6 +29,7 @@ from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
+from egovsim.report.groups import small_group_warnings
 from egovsim.report.tables import row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
 
@@ -99,16 +100,20 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     return study, base, problem
 
 
-def outcome_values(records: np.ndarray, scenario: Scenario, stat: OutcomeStat) -> np.ndarray:
-    """The outcome statistic of every province from one run's records (steps + 1, provinces, columns).
+def outcome_values(records: np.ndarray, scenario: Scenario, stat: OutcomeStat) -> tuple[np.ndarray, np.ndarray]:
+    """The outcome statistic of every province from one run's records (steps + 1, provinces, columns), and
+    whether it is censored.
 
     A study counts a level never reached (time_to) as the run's length, in years, where the shared statistic
-    reports it as censored (nan): SALib cannot analyse gaps. A later issue reports censoring in the results."""
+    reports it as censored (nan): SALib cannot analyse gaps. The report says how many runs are censored and
+    that the cap was used (report_md)."""
     values = evaluate(stat, records, scenario)
+    censored = np.zeros(np.shape(values), dtype=bool)
     if stat.stat == "time_to":
+        censored = np.isnan(values)
         run_length = years(scenario, records.shape[0])[-1] - scenario.start_year
-        values = np.where(np.isnan(values), run_length, values)
-    return values
+        values = np.where(censored, run_length, values)
+    return values, censored
 
 
 def specs_for(X: np.ndarray, names: list[str], seeds: list[int]) -> list[RunSpec]:
@@ -119,25 +124,113 @@ def specs_for(X: np.ndarray, names: list[str], seeds: list[int]) -> list[RunSpec
     ]
 
 
-def collect(study: Study, base: Scenario, results, store: Store, n_points: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Y (points, replicates, provinces, outcomes) and, if asked, Y_time (points, replicates, provinces, years);
-    nan where a run failed."""
+@dataclass
+class StudyRuns:
+    """What a study's runs gave: Y (points, replicates, provinces, outcomes), which of those values are censored
+    time_to caps, every column's last state (points, replicates, provinces, columns) for the search of a
+    parameter's effects outside the chosen outcomes, and, if asked, Y_time (points, replicates, provinces,
+    years); nan where a run failed."""
+
+    Y: np.ndarray
+    censored: np.ndarray
+    ends: np.ndarray
+    Yt: np.ndarray | None
+
+
+def collect(study: Study, base: Scenario, results, store: Store, n_points: int) -> StudyRuns:
     P, K = len(base.provinces), len(study.stats)
     R = study.replicates
     Y = np.full((n_points, R, P, K), np.nan)
+    censored = np.zeros((n_points, R, P, K), dtype=bool)
+    ends = np.full((n_points, R, P, len(COLUMNS)), np.nan)
     tr = study.time_resolved
     Yt = np.full((n_points, R, P, len(tr.years)), np.nan) if tr else None
     for res in results:
         if not res.ok:
             continue
         rec = store.records(res.key)
-        sc = base
+        at = (res.spec.point, res.spec.replicate)
         for k, spec in enumerate(study.stats):
-            Y[res.spec.point, res.spec.replicate, :, k] = outcome_values(rec, sc, spec)
+            Y[at][:, k], censored[at][:, k] = outcome_values(rec, base, spec)
+        ends[at] = rec[-1]
         if tr:
-            rows = [row_of_year(sc, rec.shape[0], y) for y in tr.years]
-            Yt[res.spec.point, res.spec.replicate] = rec[rows][:, :, COL[tr.outcome]].T
-    return Y, Yt
+            rows = [row_of_year(base, rec.shape[0], y) for y in tr.years]
+            Yt[at] = rec[rows][:, :, COL[tr.outcome]].T
+    return StudyRuns(Y, censored, ends, Yt)
+
+
+def censoring_lines(study: Study, base: Scenario, runs: StudyRuns) -> list[str]:
+    """One line per time_to outcome and province with runs that never reach the level."""
+    cap = years(base, base.n_steps + 1)[-1] - base.start_year
+    lines = []
+    for k, stat in enumerate(study.stats):
+        for p, province in enumerate(base.provinces):
+            n = int(runs.censored[:, :, p, k].sum())
+            if n:
+                total = runs.censored[:, :, p, k].size
+                meaning = (
+                    "so its indices say nothing about the time"
+                    if n == total
+                    else "so its indices describe that cap as much as the time"
+                )
+                lines.append(
+                    f"{province}, {stat.name}: the level is never reached in {n} of {total} runs "
+                    f"({100 * n / total:.0f}%); they count as {cap:g} years (the run's length), {meaning}"
+                )
+    return lines
+
+
+NEGLIGIBLE = 0.01  # a main index below this share of its outcome's largest (Morris) or this ST (Sobol): no effect
+
+
+def without_effect(study: Study, rows: list[dict], names: list[str]) -> list[str]:
+    """Parameters whose main index is negligible for every chosen outcome in every province: Sobol ST below
+    NEGLIGIBLE, Morris mu* below NEGLIGIBLE x the largest mu* of that outcome and province."""
+    main = "ST" if study.method == "sobol" else "mu_star"
+    sel = [r for r in rows if r["index"] == main and math.isfinite(r["value"])]
+    largest: dict[tuple[str, str], float] = {}
+    for r in sel:
+        key = (r["province"], r["output"])
+        largest[key] = max(largest.get(key, 0.0), r["value"])
+
+    def negligible(r: dict) -> bool:
+        if study.method == "sobol":
+            return r["value"] < NEGLIGIBLE
+        return r["value"] <= NEGLIGIBLE * largest[(r["province"], r["output"])]
+
+    return [n for n in names if all(negligible(r) for r in sel if r["parameter"] == n)]
+
+
+def effects_elsewhere(
+    study: Study, base: Scenario, X: np.ndarray, names: list[str], rows: list[dict], runs: StudyRuns
+) -> list[str]:
+    """For each parameter without an effect on the chosen outcomes (without_effect), the outcome at the end it
+    moves most, located by the rank correlation of its values with every column's last state over the sample
+    (a pointer, not an index): 'does not matter for these outcomes' is not 'does not matter'."""
+    from scipy.stats import spearmanr
+
+    def rho(x: np.ndarray, y: np.ndarray) -> float:
+        keep = np.isfinite(y)
+        if keep.sum() < 3 or np.ptp(y[keep]) == 0 or np.ptp(x[keep]) == 0:
+            return 0.0
+        return float(spearmanr(x[keep], y[keep]).statistic)
+
+    ends = np.nanmean(runs.ends, axis=1)
+    lines = []
+    main = "ST" if study.method == "sobol" else "mu*"
+    for name in without_effect(study, rows, names):
+        i = names.index(name)
+        strength, c, p = max(
+            (abs(rho(X[:, i], ends[:, p, c])), c, p) for p in range(ends.shape[1]) for c in range(ends.shape[2])
+        )
+        where = (
+            f"over the sample its values go most with {COLUMNS[c]} at the end in {list(base.provinces)[p]} "
+            f"(|Spearman rho| {strength:.2f}): add that outcome to the study to measure its effect"
+            if strength >= 0.3
+            else "no outcome at the end moves clearly with it over this sample"
+        )
+        lines.append(f"`{name}`: {main} negligible for every chosen outcome and province; {where}")
+    return lines
 
 
 def noise_share(Y: np.ndarray) -> np.ndarray:
@@ -208,9 +301,14 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -
     failed = [r for r in results if not r.ok]
     if failed:
         raise StudyIncomplete(len(failed), len(results), failed[0].error)
-    Y, Yt = collect(study, base, results, store, len(X))
-    rows, trows = analyze_all(study, base, problem, X, Y, Yt)
-    noise = noise_share(Y)
+    runs = collect(study, base, results, store, len(X))
+    rows, trows = analyze_all(study, base, problem, X, runs.Y, runs.Yt)
+    noise = noise_share(runs.Y)
+    honesty = {
+        "censored": censoring_lines(study, base, runs),
+        "small groups": small_group_warnings(base, [s.outcome for s in study.stats]),
+        "effects elsewhere": effects_elsewhere(study, base, X, list(problem.names), rows, runs),
+    }
     flagged = unreliable_rows(rows)
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     write_indices(folder / "indices.csv", rows)
@@ -230,6 +328,7 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -
         folder,
         [str(w.message) for w in caught],
         time.perf_counter() - start,
+        honesty,
     )
     atomic_write(folder / "report.md", report)
     write_json(
@@ -304,7 +403,18 @@ def top_parameters(
 
 
 def report_md(
-    study: Study, base: Scenario, rows, noise, flagged, n_points, n_runs, plots, folder: Path, sampling_warnings, wall
+    study: Study,
+    base: Scenario,
+    rows,
+    noise,
+    flagged,
+    n_points,
+    n_runs,
+    plots,
+    folder: Path,
+    sampling_warnings,
+    wall,
+    honesty: dict[str, list[str]] | None = None,
 ) -> str:
     main_index = "ST" if study.method == "sobol" else "mu_star"
     lines = [
@@ -361,5 +471,15 @@ def report_md(
     else:
         lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
     lines += [f"- sampling: {w}" for w in sampling_warnings]
+    honesty = honesty or {}
+    if honesty.get("censored"):
+        lines += ["", "**Warning: censored times.**"] + [f"- {line}" for line in honesty["censored"]]
+    if honesty.get("small groups"):
+        lines += ["", "**Warning: shares of small simulated groups** (raise `scale` in the study file):"]
+        lines += [f"- {line}" for line in honesty["small groups"]]
+    if honesty.get("effects elsewhere"):
+        lines += ["", "## Parameters without an effect on these outcomes", ""]
+        lines += ["A parameter that does not matter for the outcomes chosen here may matter for others:"]
+        lines += [f"- {line}" for line in honesty["effects elsewhere"]]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
     return "\n".join(lines) + "\n"
