@@ -12,7 +12,7 @@ from egovsim.config.schema import has_neutral
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COL
 
-from .conftest import BASS, bass_closed_form
+from .conftest import BASS, ROOT, bass_closed_form
 
 
 def adopted_by_year(scenario, seeds) -> np.ndarray:
@@ -157,3 +157,17 @@ def test_the_takeoff_moves_the_hazard_continuously():
         assert integral == pytest.approx(0.03 * t + 0.7 * max(0.0, start + t - max(takeoff, start)), abs=1e-9)
     shifted = [mean_access_rate(AccessParams(takeoff_year=2013.0 + x), 2013.0, dt) for x in np.linspace(0, dt, 11)]
     assert np.all(np.diff(shifted) < 0) and shifted[-1] == AccessParams().base_rate
+
+
+def test_the_use_plot_of_the_bass_scenario_draws_the_closed_form():
+    """plots.bass_curve solves dF/dt = (p + q F)(1 - F), F(0) = 0 (checked by finite differences, independent of
+    its formula), and plots recognise the validation scenario, and only it, as the Bass reduction."""
+    from egovsim.report.plots import bass_curve, bass_reduction
+
+    p, q = 0.03, 0.38
+    t = np.linspace(0.0, 20.0, 20001)
+    f = bass_curve(p, q, t)
+    assert f[0] == 0.0
+    np.testing.assert_allclose(np.gradient(f, t)[1:-1], ((p + q * f) * (1 - f))[1:-1], atol=1e-6)
+    assert bass_reduction(load_scenario(BASS))
+    assert not bass_reduction(load_scenario(ROOT / "scenarios" / "three_provinces.yaml"))

@@ -39,6 +39,32 @@ def figure(rows: int = 1, cols: int = 1, **kw):
     return fig, fig.subplots(rows, cols, squeeze=False, **kw)
 
 
+def year_axis(ax) -> None:
+    """A calendar-year x axis: whole years as ticks (a weekly run's decimal years would read 2002.5)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("year")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, steps=[1, 2, 5, 10]))
+
+
+def bass_reduction(scenario: Scenario) -> bool:
+    """The scenario is the Bass (1969) model (scenarios/validation/bass.yaml): well mixed, every citizen online
+    from the start, no covariate in the adoption hazard, so the adopted share has a closed form."""
+    c = scenario.citizens
+    return (
+        scenario.network.kind == "well_mixed"
+        and scenario.access.initial >= 1.0
+        and not (c.beta_usefulness or c.beta_ease or c.beta_trust)
+        and c.lapse_prob == 0.0
+    )
+
+
+def bass_curve(p: float, q: float, t: np.ndarray) -> np.ndarray:
+    """F(t) = (1 - exp(-(p+q)t)) / (1 + (q/p) exp(-(p+q)t)), the Bass model's adopted share (F(0) = 0)."""
+    e = np.exp(-(p + q) * t)
+    return (1.0 - e) / (1.0 + (q / p) * e)
+
+
 def save_png(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -71,8 +97,18 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         ax = axes[p]
         for col, label, style in series:
             band_line(ax, t, records[:, :, p, COL[col]], label, **style)
+        if bass_reduction(scenario):  # the validation scenario: its closed form beside the simulated mean
+            c = scenario.citizens
+            ax.plot(
+                t,
+                bass_curve(c.p0, c.q0, t - t[0]),
+                color="tab:orange",
+                linestyle="--",
+                linewidth=1.5,
+                label=f"Bass closed form (p = {c.p0:g}, q = {c.q0:g})",
+            )
         ax.set_title(prov.name)
-        ax.set_xlabel("year")
+        year_axis(ax)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of citizens")
@@ -100,7 +136,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
             )
             ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_title("Supply index against observed points" + band_note(records))
-    ax.set_xlabel("year")
+    year_axis(ax)
     ax.set_ylabel("index (0-1)")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
@@ -118,7 +154,7 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     axes[1].set_title("majority minus ethnic minority")
     for ax in axes:
         ax.axhline(0, color="0.4", linewidth=0.8)
-        ax.set_xlabel("year")
+        year_axis(ax)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gap (share points)")
     axes[0].legend(fontsize=8)
@@ -143,10 +179,13 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
         for col, label, style in series:
             band_line(axes[p], t, records[:, :, p, COL[col]], label, **style)
         axes[p].set_title(prov.name)
-        axes[p].set_xlabel("year")
+        year_axis(axes[p])
         axes[p].set_ylim(0, 1)
         axes[p].grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("share, or level on a 0-1 scale")
+    # below the panels: inside one it would hide that province's curves
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.12), frameon=False)
     save_png(fig, path)
 
 
@@ -212,7 +251,7 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
         )
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-        ax.set_xlabel("year")
+        year_axis(ax)
     axes[0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Fitted model against observations (points: observed, bars: +-2 sd)" + band_note(records))
     save_png(fig, path)
@@ -334,7 +373,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
                     linestyle="-" if i < 20 else "--",
                 )
             ax.set_title(scenario.provinces[province].name)
-            ax.set_xlabel("year")
+            year_axis(ax)
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(index)
         axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -367,7 +406,7 @@ def structure_vs_data(scenario: Scenario, stacks: dict[str, np.ndarray], labels:
             )
         axes[0][p].set_title(scenario.provinces[key].name)
         axes[0][p].set_ylim(0, 1)
-        axes[1][p].set_xlabel("year")
+        year_axis(axes[1][p])
         for ax in (axes[0][p], axes[1][p]):
             ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("supply index S (0-1)")
