@@ -28,7 +28,7 @@ from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.costs import REBALANCING, load_with_budgets
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
-from egovsim.report.tables import SUMMARY_COLUMNS, row_of_year, years
+from egovsim.report.tables import SUMMARY_COLUMNS, columns_csv, row_of_year, years
 from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many
 
 LEVEL = 0.95
@@ -528,6 +528,7 @@ def _run_comparison(
     complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
     rows = comparison_rows(arms, plan.baseline) if complete else []
     atomic_write(folder / "comparison.csv", comparison_csv(rows))
+    atomic_write(folder / "columns.csv", columns_csv(CSV_FIELDS))
     plot_files = comparison_plots(folder / "plots", arms) if plots and complete else []
     if complete:
         atomic_write(

@@ -9,7 +9,7 @@ import numpy as np
 from egovsim.config.scenario import Scenario
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.files import atomic_write, write_json
-from egovsim.report.tables import summary, timeseries_csv
+from egovsim.report.tables import columns_csv, summary, timeseries_csv
 
 
 def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict, plots: bool = True) -> Path:
@@ -20,6 +20,7 @@ def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict,
     with replaced(folder) as new:
         atomic_write(new / "scenario.yaml", dump_yaml(scenario.to_dict()))
         atomic_write(new / "timeseries.csv", timeseries_csv(records, scenario))
+        atomic_write(new / "columns.csv", columns_csv())
         write_json(new / "summary.json", summary(records, scenario))
         if plots:
             from egovsim.report.plots import run_plots

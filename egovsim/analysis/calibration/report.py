@@ -4,6 +4,7 @@ calibrated scenario files (into the output folder, and installed as one set wher
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 import sys
@@ -70,20 +71,36 @@ def calibrated_name(name: str) -> str:
     return f"{name[:53]}_calibrated"
 
 
-def calibrated_scenarios(problem: FitProblem, full: Scenario, x: Sequence[float], header: str) -> dict[str, str]:
+def calibrated_scenarios(
+    problem: FitProblem, full: Scenario, x: Sequence[float], header: str, source: dict | None = None
+) -> dict[str, str]:
     """Self-contained scenario files (every value written out) with the fitted parameters: the full run
-    (all provinces) and one per province, at the base scenario's own scale and horizon."""
+    (all provinces) and one per province, at the base scenario's own scale and horizon. `source` is their
+    `parameters:` key (Scenario.parameters: kind calibrated, which calibration), shown on every report."""
     values = problem.values(x)
     files = {}
     fitted = apply_values(full, values)
-    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": calibrated_name(full.name)})
+    mark = {"parameters": source} if source else {}
+    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": calibrated_name(full.name), **mark})
     for key in full.provinces:
         own = {k: v for k, v in values.items() if not k.startswith("provinces.") or k.split(".")[1] in (key, "*")}
         data = apply_values(full, own).to_dict()
         data["provinces"] = {key: data["provinces"][key]}
         data["name"] = calibrated_name(key)
-        files[f"{key}.yaml"] = header + dump_yaml(data)
+        files[f"{key}.yaml"] = header + dump_yaml({**data, **mark})
     return files
+
+
+def calibration_mark(folder: Path, summary: dict) -> dict:
+    """The `parameters:` key of the files a fit writes: a calibrated point, from this folder, fitted today."""
+    return {
+        "kind": "calibrated",
+        "calibration": str(folder),
+        "fit": f"{summary['method']}, {summary['model_runs']} model runs, loss {summary['loss']:.3f}, "
+        f"{summary['targets_met']}/{summary['targets_in_fit']} fitted targets met",
+        "date": dt.date.today().isoformat(),
+        "set": [],
+    }
 
 
 def write_outputs(
@@ -144,7 +161,7 @@ def write_outputs(
         f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
         f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
     )
-    files = calibrated_scenarios(problem, full, fit.x, header)
+    files = calibrated_scenarios(problem, full, fit.x, header, calibration_mark(folder, summary))
     for name, text in files.items():
         atomic_write(child(folder / "calibrated", name), text)
     if install is not None:
