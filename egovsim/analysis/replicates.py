@@ -18,6 +18,7 @@ from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.model.outcomes import COLUMNS
+from egovsim.report.runfolder import write_page
 from egovsim.report.tables import BAND, columns_csv, dates, format_value, summary, timeseries_csv, years
 from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
@@ -113,14 +114,19 @@ def runs_table(results: Sequence[RunResult]) -> str:
 
 
 def write_replicates(
-    folder: Path, scenario: Scenario, results: Sequence[RunResult], prov: dict, plots: bool = True
+    folder: Path,
+    scenario: Scenario,
+    results: Sequence[RunResult],
+    prov: dict,
+    plots: bool = True,
+    page: bool = True,
 ) -> np.ndarray:
     """Everything a replicated run leaves behind in `folder` (provenance.json last: it marks the set whole):
 
     scenario.yaml; timeseries/replicate_###.csv (each byte-identical to `egovsim run --seed <its seed>`);
     timeseries_band.csv (mean, p5, p95 per outcome); replicates.csv (seeds, status); summary.json (mean, p5,
-    p95 at the report years); plots/ with mean lines and 90% bands; provenance.json. Returns the stacked
-    records of the successful replicates."""
+    p95 at the report years); plots/ with mean lines and 90% bands; report.html (page=True: the one-page
+    report, plots embedded); provenance.json. Returns the stacked records of the successful replicates."""
     folder = Path(folder)
     atomic_write(folder / "scenario.yaml", dump_yaml(scenario.to_dict()))
     width = max(3, len(str(max(r.spec.replicate for r in results))))
@@ -135,8 +141,13 @@ def write_replicates(
     records, _ = stack(results)
     if records.size:
         atomic_write(folder / "timeseries_band.csv", band_csv(records, scenario))
-        write_json(folder / "summary.json", replicate_summary(records, scenario))
-        if plots:
+        summ = replicate_summary(records, scenario)
+        write_json(folder / "summary.json", summ)
+        if page:
+            from egovsim.analysis.calibration.report import observed_vs_simulated
+
+            write_page(folder, scenario, records, prov, plots, observed_vs_simulated(scenario, records), summ)
+        elif plots:
             from egovsim.report.plots import run_plots
 
             run_plots(folder / "plots", scenario, records)

@@ -4,6 +4,7 @@ columns): with one replicate it draws the run, with several the mean and a 90% b
 from __future__ import annotations
 
 import io
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def figure(rows: int = 1, cols: int = 1, **kw):
     return fig, fig.subplots(rows, cols, squeeze=False, **kw)
 
 
-def save_png(fig, path: Path) -> None:
+def save_png(fig, path: Path, caption: str = "") -> None:
+    """The figure as PNG, with `caption` (e.g. where its parameters come from) under it."""
+    if caption:  # wrapped to the figure's width (matplotlib's wrap=True ignores bbox_inches="tight")
+        width = int(fig.get_figwidth() * 17)
+        fig.text(0.02, 0.0, textwrap.fill(caption, width), fontsize=7.5, ha="left", va="top", color="0.25")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     atomic_write(path, buf.getvalue())
@@ -49,6 +54,11 @@ def panel_row(n: int, title: str):
     fig, axes = figure(1, n, figsize=(5.2 * n, 4.0), sharey=True)
     fig.suptitle(title)
     return fig, axes[0]
+
+
+def parameters_caption(scenario: Scenario) -> str:
+    """The caption of every plot of a run: where its parameter values come from."""
+    return f"Parameters: {scenario.parameters.label()}"
 
 
 def band_note(records: np.ndarray) -> str:
@@ -77,7 +87,7 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of citizens")
     axes[0].legend(fontsize=8, loc="upper left")
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -105,7 +115,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -122,7 +132,7 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gap (share points)")
     axes[0].legend(fontsize=8)
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -147,7 +157,7 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
         axes[p].set_ylim(0, 1)
         axes[p].grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left")
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Path]:

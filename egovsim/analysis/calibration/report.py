@@ -4,6 +4,7 @@ calibrated scenario files (into the output folder, and installed as one set wher
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -15,8 +16,16 @@ from typing import Any
 import numpy as np
 
 from egovsim.analysis.calibration.abcsmc import weighted_quantile
+from egovsim.analysis.calibration.config import load_config, read_observations
 from egovsim.analysis.calibration.fit import Fit
-from egovsim.analysis.calibration.terms import FitProblem, term_values
+from egovsim.analysis.calibration.terms import (
+    FitProblem,
+    build_terms,
+    measure_quantities,
+    quantities,
+    term_values,
+)
+from egovsim.config.analysis import NATIONAL
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
@@ -53,6 +62,40 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
             }
         )
     return rows
+
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[3] / "calibration" / "config.yaml"
+
+
+def observed_vs_simulated(scenario: Scenario, records: np.ndarray, config_path: Path = SHIPPED_CONFIG) -> list[dict]:
+    """The calibration's targets a run of `scenario` can be compared with, as rows of term_table (the table
+    of observed_vs_simulated.csv): records (replicates, steps + 1, provinces, columns). Kept: the targets'
+    provinces the run has, and years inside its horizon; national figures and rank orderings only when the
+    run has every province of the calibration (the provinces stand in for the country and for the ranking).
+    Empty where nothing is comparable (or the calibration files are absent)."""
+    if not Path(config_path).is_file():
+        return []
+    config, folder = load_config(config_path)
+    observations = read_observations(str(config_path), config.observations, folder) if config.observations else {}
+    keys = set(scenario.provinces)
+    whole = set(config.base_scenario(str(config_path)).provinces) <= keys
+    comparable = [*keys, *([NATIONAL] if whole else [])]
+    targets = []
+    for t in config.targets:
+        provinces = [p for p in (t.provinces or scenario.provinces) if p in comparable]
+        yrs = [y for y in t.years if scenario.start_year <= y <= scenario.end_year]
+        if not provinces or not yrs or (t.type == "order" and not whole):
+            continue
+        if t.minus_province and t.minus_province not in comparable:
+            continue
+        targets.append(dataclasses.replace(t, provinces=provinces, years=yrs, year=None))
+    if not targets:
+        return []
+    terms = build_terms(dataclasses.replace(config, targets=targets), scenario, observations, str(config_path))
+    qs = quantities(terms)
+    stats = np.stack([measure_quantities(r, scenario, qs) for r in records])
+    problem = FitProblem(scenario.to_dict(), [], np.empty((0, 2)), [], qs, terms, config.fit_until)
+    return term_table(problem, stats)
 
 
 def grouped(names: Sequence[str], x: Sequence[float]) -> dict[str, dict[str, float]]:
