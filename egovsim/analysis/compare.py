@@ -183,6 +183,7 @@ def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year
     }
 
 
+YEAR_MEANING = "the year compared: its state at mid-year (1 July), e.g. 2030 is the state on 2030-07-01"
 CSV_FIELDS = ("kind", "scenario", "minus", "province", "outcome", "year", "n", "mean", "sd", "ci_low", "ci_high")
 
 
@@ -623,7 +624,7 @@ def _run_comparison(
     complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
     rows = comparison_rows(arms, plan.baseline) if complete else []
     atomic_write(folder / "comparison.csv", comparison_csv(rows))
-    atomic_write(folder / "columns.csv", columns_csv(CSV_FIELDS))
+    atomic_write(folder / "columns.csv", columns_csv(CSV_FIELDS, {"year": YEAR_MEANING}))
     caption = parameters_caption(arms, plan.posterior)
     plot_files = []
     if plots and complete:
@@ -686,7 +687,7 @@ def headline(
     if not diffs:
         return ""
     last = max(r["year"] for r in diffs)
-    lines = [f"difference from {baseline} in {last} (mean [{LEVEL:.0%} interval]):"]
+    lines = [f"difference from {baseline} in {last} (state on {last}-07-01; mean [{LEVEL:.0%} interval]):"]
     for r in (r for r in diffs if r["year"] == last):
         lines.append(f"  {r['scenario']:<24} {r['province']:<10} {r['outcome']:<16} {_ci(r, signed=True)}")
     return "\n".join(lines)

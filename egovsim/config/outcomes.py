@@ -171,7 +171,11 @@ KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def dictionary_rows(keys: tuple[str, ...] = ("year", "date", "province")) -> list[tuple[str, str, str, str]]:
-    """columns.csv: (name, meaning, unit, range) of the key columns `keys`, then of every outcome column."""
-    rows = [(k, *KEY_COLUMNS[k]) for k in keys]
+def dictionary_rows(
+    keys: tuple[str, ...] = ("year", "date", "province"), meanings: dict[str, str] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """columns.csv: (name, meaning, unit, range) of the key columns `keys` (`meanings` replaces the meaning of
+    some, where a table uses a name differently), then of every outcome column."""
+    meanings = meanings or {}
+    rows = [(k, meanings.get(k, KEY_COLUMNS[k][0]), *KEY_COLUMNS[k][1:]) for k in keys]
     return rows + [(name, meaning, unit(name), range_text(name)) for name, meaning in OUTCOMES]

@@ -41,13 +41,13 @@ def dates(scenario: Scenario, n_rows: int) -> list[str]:
     return [state_date(scenario, k).isoformat() for k in range(n_rows)]
 
 
-def columns_csv(keys: tuple[str, ...] = ("year", "date", "province")) -> str:
+def columns_csv(keys: tuple[str, ...] = ("year", "date", "province"), meanings: dict[str, str] | None = None) -> str:
     """columns.csv, the data dictionary of a results folder: name, meaning, unit and range of its tables' key
     columns `keys` and of every outcome column (config/outcomes.py)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "meaning", "unit", "range"])
-    writer.writerows(dictionary_rows(keys))
+    writer.writerows(dictionary_rows(keys, meanings))
     return buf.getvalue()
 
 
