@@ -36,7 +36,8 @@ h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.15rem; margin-top: 1.8rem; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.45rem; text-align: left; vertical-align: top; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.source { font-size: 0.75rem; color: #444; }
 td.date { white-space: nowrap; }
 .parameters { padding: 0.6rem 0.8rem; border-left: 5px solid {{ colour }}; background: #f6f6f6; }
 .miss { color: #a40000; font-weight: 600; }
@@ -95,7 +96,7 @@ what happened, so its misses may be what the what-if changes.
 <th>source</th></tr>
 {% for r in observed %}<tr><td>{{ r.target }}</td><td>{{ r.where }}</td><td>{{ r.year }}</td>
 <td class="num">{{ r.observed }}</td><td class="num">{{ r.sd }}</td><td class="num">{{ r.simulated }}</td>
-<td{% if not r.met %} class="miss"{% endif %}>{{ "yes" if r.met else "no" }}</td><td>{{ r.source }}</td></tr>
+<td{% if not r.met %} class="miss"{% endif %}>{{ "yes" if r.met else "no" }}</td><td class="source">{{ r.source }}</td></tr>
 {% endfor %}
 </table>
 {% else %}
