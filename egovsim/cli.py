@@ -227,6 +227,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from egovsim.analysis.calibration.report import observed_vs_simulated
     from egovsim.folders import claimed, new_folder
     from egovsim.model.costs import load_with_budgets
     from egovsim.model.model import EGovModel
@@ -259,7 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "simulated_citizens": int(model.citizens.n),
             },
         )
-        write_run(folder, scenario, records, prov, plots=not args.no_plots)
+        observed = observed_vs_simulated(scenario, records[None])  # report.html's table
+        write_run(folder, scenario, records, prov, plots=not args.no_plots, observed=observed)
     if not args.quiet:
         _print_summary(summary(records, scenario))
     print(folder)

@@ -55,6 +55,8 @@ OUTPUTS = frozenset(
         "posterior.csv",
         "observed_vs_simulated.csv",
         "calibrated",
+        "columns.csv",
+        "report.html",
     }
 )
 STORES = frozenset({"runs", "checkpoint.npz", "abc.db", "abc.db.unreadable"})  # kept: reruns resume from them

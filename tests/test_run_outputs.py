@@ -58,7 +58,7 @@ def test_timeseries_has_one_row_per_province_per_month(run_folder):
         rows = list(csv.DictReader(fh))
     header = list(rows[0])
     assert set(REQUIRED_COLUMNS) <= set(header)
-    assert header == ["year", "province", *COLUMNS]
+    assert header == ["year", "date", "province", *COLUMNS]
     scenario = load_scenario(run_folder / "scenario.yaml")
     assert len(rows) == (scenario.n_steps + 1) * 3
     years = sorted({float(r["year"]) for r in rows})

@@ -21,6 +21,8 @@ import numpy as np
 from scipy import stats
 
 from egovsim.analysis.replicates import stack, write_replicates
+from egovsim.config.outcomes import label as outcome_label
+from egovsim.config.outcomes import unit
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
@@ -28,7 +30,7 @@ from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.costs import REBALANCING, load_with_budgets
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
-from egovsim.report.tables import SUMMARY_COLUMNS, row_of_year, years
+from egovsim.report.tables import SUMMARY_COLUMNS, columns_csv, row_of_year, years
 from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many
 
 LEVEL = 0.95
@@ -181,6 +183,7 @@ def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year
     }
 
 
+YEAR_MEANING = "the year compared: its state at mid-year (1 July), e.g. 2030 is the state on 2030-07-01"
 CSV_FIELDS = ("kind", "scenario", "minus", "province", "outcome", "year", "n", "mean", "sd", "ci_low", "ci_high")
 
 
@@ -225,17 +228,25 @@ def report_md(
 ) -> str:
     by = {(r["kind"], r["scenario"], r["minus"], r["province"], r["outcome"], r["year"]): r for r in rows}
     base = next(a for a in arms if a.label == baseline)
+    where = dict(parameters_lines(arms, posterior))
     lines = [
         f"# What-if comparison: {', '.join(a.label for a in arms)}",
         "",
-        "| scenario | file | replicates completed |",
-        "|---|---|---|",
+        "| scenario | file | parameters | replicates completed |",
+        "|---|---|---|---|",
     ]
     lines += [
-        f"| {a.label}{' (baseline)' if a.label == baseline else ''} | `{a.source}` | "
+        f"| {a.label}{' (baseline)' if a.label == baseline else ''} | `{a.source}` | {where[a.label]} | "
         f"{len(a.replicates)} of {replicates} |"
         for a in arms
     ]
+    kinds = {a.scenario.parameters.kind for a in arms}
+    if posterior is None and len(kinds) > 1:
+        lines += [
+            "",
+            "**Warning:** the scenarios' parameters come from different sources "
+            f"({', '.join(sorted(kinds))}): their differences mix the what-if with the change of parameters.",
+        ]
     lines += [
         "",
         "## How to read this",
@@ -333,17 +344,39 @@ def spending_lines(by: dict, arm: Arm, base: Arm, province: str, yrs: list[int])
     return [*lines, ""]
 
 
-def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[Path]:
-    """One figure per outcome: a panel per province, every scenario's mean with its 5-95% band."""
-    from egovsim.report.plots import BAND, band_line, panel_row, save_png
+def parameters_lines(arms: list[Arm], posterior: str | None = None) -> list[tuple[str, str]]:
+    """(scenario, where its parameter values come from) for every scenario of a comparison."""
+    if posterior is not None:
+        return [(a.label, f"posterior draws from {posterior}/posterior.csv (replicate i: draw i)") for a in arms]
+    return [(a.label, a.scenario.parameters.label()) for a in arms]
 
+
+def parameters_caption(arms: list[Arm], posterior: str | None = None) -> str:
+    """A plot's caption: one provenance if every scenario shares it, else one per scenario."""
+    lines = parameters_lines(arms, posterior)
+    if len({text for _, text in lines}) == 1:
+        return f"Parameters: {lines[0][1]}"
+    return "Parameters: " + "; ".join(f"{label}: {text}" for label, text in lines)
+
+
+def _provinces(arms: list[Arm]) -> dict[str, str]:
     provinces: dict[str, str] = {}
     for arm in arms:
         for key, cfg in arm.scenario.provinces.items():
             provinces.setdefault(key, cfg.name)
+    return provinces
+
+
+def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE, caption: str = "") -> list[Path]:
+    """One figure per outcome: a panel per province, every scenario's mean with its 5-95% band."""
+    from egovsim.report.plots import BAND, band_line, panel_row, save_png, year_axis
+
+    provinces = _provinces(arms)
     made = []
     for outcome in outcomes:
-        fig, axes = panel_row(len(provinces), f"{outcome}: mean of replicates, band {BAND[0]}-{BAND[1]}%")
+        fig, axes = panel_row(
+            len(provinces), f"{outcome_label(outcome)}: mean of replicates, band {BAND[0]}-{BAND[1]}% of replicates"
+        )
         for ax, (key, name) in zip(axes, provinces.items()):
             for arm in arms:
                 if key in arm.scenario.provinces and arm.records.size:
@@ -352,13 +385,71 @@ def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE) -> list[P
                         ax, years(arm.scenario, arm.records.shape[1]), arm.records[:, :, p, COL[outcome]], arm.label
                     )
             ax.set_title(name)
-            ax.set_xlabel("year")
+            year_axis(ax)
             ax.grid(alpha=0.3)
-        axes[0].set_ylabel(outcome)
+        fig.set_layout_engine("constrained")
+        axes[0].set_ylabel(unit(outcome))
         axes[0].legend(fontsize=8, loc="best")
         path = Path(folder) / f"{outcome}.png"
-        save_png(fig, path)
+        save_png(fig, path, caption)
         made.append(path)
+    return made
+
+
+def paired_difference(A: Arm, B: Arm, province: str, outcome: str) -> dict[str, np.ndarray]:
+    """B minus A at every step in `province`, over the replicates both completed (same seeds): the mean paired
+    difference and its 95% t interval per step (t_interval)."""
+    common = sorted(set(A.replicates) & set(B.replicates))
+    a = A.records[[A.replicates.index(i) for i in common], :, list(A.scenario.provinces).index(province), COL[outcome]]
+    b = B.records[[B.replicates.index(i) for i in common], :, list(B.scenario.provinces).index(province), COL[outcome]]
+    steps = min(a.shape[1], b.shape[1])  # the same start is required; the shorter horizon bounds the plot
+    return t_interval(b[:, :steps] - a[:, :steps])
+
+
+def difference_plots(folder: Path, arms: list[Arm], baseline: str, outcomes=HEADLINE, caption: str = "") -> list[Path]:
+    """Per what-if and outcome: its paired difference from the baseline over time (mean of the per-replicate
+    differences, same seeds) with the 95% interval of that mean, a panel per province."""
+
+    from egovsim.report.plots import panel_row, save_png, year_axis
+
+    base = next(a for a in arms if a.label == baseline)
+    others = [a for a in arms if a.label != baseline]
+    made = []
+    for arm in others:
+        provinces = {k: n for k, n in _provinces([arm]).items() if k in base.scenario.provinces}
+        n = len(sorted(set(base.replicates) & set(arm.replicates)))
+        for outcome in outcomes:
+            title = f"{outcome_label(outcome)}\n{arm.label} minus {baseline} (same seeds, {n} replicates)"
+            fig, axes = panel_row(len(provinces), title)
+            fig.set_figwidth(max(7.0, fig.get_figwidth()))  # a one-province title fits on its lines
+            fig.set_layout_engine("constrained")  # keeps the two-line title clear of the panels' titles
+            for ax, (key, name) in zip(axes, provinces.items()):
+                ci = paired_difference(base, arm, key, outcome)
+                t = years(arm.scenario, len(ci["mean"]))
+                (line,) = ax.plot(t, ci["mean"], color="tab:blue", label="mean difference")
+                ax.fill_between(
+                    t,
+                    ci["ci_low"],
+                    ci["ci_high"],
+                    color=line.get_color(),
+                    alpha=0.25,
+                    linewidth=0,
+                    label="95% interval",
+                )
+                ax.axhline(0, color="0.4", linewidth=0.8)
+                ax.set_title(name)
+                year_axis(ax)
+                ax.grid(alpha=0.3)
+            axes[0].set_ylabel(f"difference in {unit(outcome)}")
+            axes[0].legend(fontsize=8, loc="best")
+            name = f"difference_{outcome}.png" if len(others) == 1 else f"difference_{arm.label}_{outcome}.png"
+            path = Path(folder) / name
+            note = (
+                f"Band: {LEVEL:.0%} Student t interval of the mean paired difference (chance variation of the "
+                "model only). "
+            )
+            save_png(fig, path, note + caption)
+            made.append(path)
     return made
 
 
@@ -522,13 +613,18 @@ def _run_comparison(
             scenario_file=path,
             extra={"master_seed": plan.master_seed, "replicates": plan.replicates},
         )
-        write_replicates(child(folder / "scenarios", label), sc, mine, prov, plots=False)
+        write_replicates(child(folder / "scenarios", label), sc, mine, prov, plots=False, page=False)
         records, reps = stack(mine)
         arms.append(Arm(label, sc, path, records, reps))
     complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
     rows = comparison_rows(arms, plan.baseline) if complete else []
     atomic_write(folder / "comparison.csv", comparison_csv(rows))
-    plot_files = comparison_plots(folder / "plots", arms) if plots and complete else []
+    atomic_write(folder / "columns.csv", columns_csv(CSV_FIELDS, {"year": YEAR_MEANING}))
+    caption = parameters_caption(arms, plan.posterior)
+    plot_files = []
+    if plots and complete:
+        plot_files = difference_plots(folder / "plots", arms, plan.baseline, caption=caption)
+        plot_files += comparison_plots(folder / "plots", arms, caption=caption)
     if complete:
         atomic_write(
             folder / "report.md",
@@ -544,6 +640,7 @@ def _run_comparison(
                 "experiment": "compare",
                 "scenarios": dict(zip(plan.labels, plan.paths)),
                 "baseline": plan.baseline,
+                "parameters": dict(parameters_lines(arms, plan.posterior)),
                 "master_seed": plan.master_seed,
                 "replicates": plan.replicates,
                 "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates); replicate i of every scenario "
@@ -585,7 +682,7 @@ def headline(
     if not diffs:
         return ""
     last = max(r["year"] for r in diffs)
-    lines = [f"difference from {baseline} in {last} (mean [{LEVEL:.0%} interval]):"]
+    lines = [f"difference from {baseline} in {last} (state on {last}-07-01; mean [{LEVEL:.0%} interval]):"]
     for r in (r for r in diffs if r["year"] == last):
         lines.append(f"  {r['scenario']:<24} {r['province']:<10} {r['outcome']:<16} {_ci(r, signed=True)}")
     return "\n".join(lines)

@@ -18,7 +18,8 @@ from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.model.outcomes import COLUMNS
-from egovsim.report.tables import BAND, format_value, summary, timeseries_csv, years
+from egovsim.report.runfolder import write_page
+from egovsim.report.tables import BAND, columns_csv, dates, format_value, summary, timeseries_csv, years
 from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
 
@@ -44,21 +45,26 @@ def band(records: np.ndarray) -> dict[str, np.ndarray]:
         }
 
 
+BAND_KEYS = ("year", "date", "province", "outcome", "replicates", "mean", "p5", "p95")  # columns.csv
+
+
 def band_csv(records: np.ndarray, scenario: Scenario) -> str:
-    """Long table: year, province, outcome, replicates (n with a value), mean, p5, p95."""
+    """Long table: year, date, province, outcome, replicates (n with a value), mean, p5, p95."""
     stats = band(records)
     names = [k for k in stats if k != "n"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["year", "province", "outcome", "replicates", *names])
+    writer.writerow(["year", "date", "province", "outcome", "replicates", *names])
     provinces = list(scenario.provinces)
-    for k, year in enumerate(years(scenario, records.shape[1])):
+    n_rows = records.shape[1]
+    for k, (year, date) in enumerate(zip(years(scenario, n_rows), dates(scenario, n_rows))):
         year_text = format(round(float(year), 6), ".6f")
         for p, key in enumerate(provinces):
             for c, col in enumerate(COLUMNS):
                 writer.writerow(
                     [
                         year_text,
+                        date,
                         key,
                         col,
                         int(stats["n"][k, p, c]),
@@ -78,14 +84,16 @@ def replicate_summary(records: np.ndarray, scenario: Scenario) -> dict:
         for label, row in by_label.items():
             provinces[key][label] = {
                 "year": row["year"],
+                "date": row["date"],
                 **{
                     col: {name: s["provinces"][key][label][col] for name, s in stats.items()}
                     for col in row
-                    if col != "year"
+                    if col not in ("year", "date")
                 },
             }
     return {
         "scenario": scenario.name,
+        "parameters": first["parameters"],
         "replicates": int(records.shape[0]),
         "statistics": f"mean and {BAND[0]}th/{BAND[1]}th percentiles over replicates",
         "value_for_year": first["value_for_year"],
@@ -106,14 +114,19 @@ def runs_table(results: Sequence[RunResult]) -> str:
 
 
 def write_replicates(
-    folder: Path, scenario: Scenario, results: Sequence[RunResult], prov: dict, plots: bool = True
+    folder: Path,
+    scenario: Scenario,
+    results: Sequence[RunResult],
+    prov: dict,
+    plots: bool = True,
+    page: bool = True,
 ) -> np.ndarray:
     """Everything a replicated run leaves behind in `folder` (provenance.json last: it marks the set whole):
 
     scenario.yaml; timeseries/replicate_###.csv (each byte-identical to `egovsim run --seed <its seed>`);
     timeseries_band.csv (mean, p5, p95 per outcome); replicates.csv (seeds, status); summary.json (mean, p5,
-    p95 at the report years); plots/ with mean lines and 90% bands; provenance.json. Returns the stacked
-    records of the successful replicates."""
+    p95 at the report years); plots/ with mean lines and 90% bands; report.html (page=True: the one-page
+    report, plots embedded); provenance.json. Returns the stacked records of the successful replicates."""
     folder = Path(folder)
     atomic_write(folder / "scenario.yaml", dump_yaml(scenario.to_dict()))
     width = max(3, len(str(max(r.spec.replicate for r in results))))
@@ -124,11 +137,17 @@ def write_replicates(
                 timeseries_csv(r.records, scenario),
             )
     atomic_write(folder / "replicates.csv", runs_table(results))
+    atomic_write(folder / "columns.csv", columns_csv(BAND_KEYS))
     records, _ = stack(results)
     if records.size:
         atomic_write(folder / "timeseries_band.csv", band_csv(records, scenario))
-        write_json(folder / "summary.json", replicate_summary(records, scenario))
-        if plots:
+        summ = replicate_summary(records, scenario)
+        write_json(folder / "summary.json", summ)
+        if page:
+            from egovsim.analysis.calibration.report import observed_vs_simulated
+
+            write_page(folder, scenario, records, prov, plots, observed_vs_simulated(scenario, records), summ)
+        elif plots:
             from egovsim.report.plots import run_plots
 
             run_plots(folder / "plots", scenario, records)

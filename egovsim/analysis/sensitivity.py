@@ -30,7 +30,7 @@ from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
 from egovsim.report.groups import small_group_warnings
-from egovsim.report.tables import row_of_year, years
+from egovsim.report.tables import columns_csv, row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
 
 
@@ -311,6 +311,7 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -
     }
     flagged = unreliable_rows(rows)
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
+    atomic_write(folder / "columns.csv", columns_csv(("province",)))  # the outcomes the study's outputs name
     write_indices(folder / "indices.csv", rows)
     if trows:
         write_indices(folder / "time_resolved.csv", trows)

@@ -33,7 +33,7 @@ from egovsim.files import atomic_path, atomic_write, child, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.outcomes import COLUMNS
 from egovsim.provenance import provenance
-from egovsim.report.tables import format_value, years
+from egovsim.report.tables import columns_csv, format_value, state_date, years
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
 DEFAULT_OUTPUTS = ("supply_index@end", "adopted_share@end", "access_share@end")
@@ -322,8 +322,8 @@ def _param_text(v: Any) -> str:
 
 def _timeseries_schema(params: list[str], results: list[RunResult]):
     """Long format: run, point, replicate, seed, then each varied parameter (float64 if every value given is a
-    number, else text; named by its dotted key, so a row needs no join with runs.csv), year, province, then
-    every outcome as float64 (as simulated)."""
+    number, else text; named by its dotted key, so a row needs no join with runs.csv), year, date, province,
+    then every outcome as float64 (as simulated)."""
     import pyarrow as pa
 
     def kind(p: str):
@@ -339,6 +339,7 @@ def _timeseries_schema(params: list[str], results: list[RunResult]):
             ("seed", pa.int64()),
             *((p, kind(p)) for p in params),
             ("year", pa.float64()),
+            ("date", pa.date32()),
             ("province", pa.dictionary(pa.int8(), pa.string())),
             *((c, pa.float64()) for c in COLUMNS),
         ]
@@ -365,6 +366,7 @@ def _timeseries_table(r: RunResult, records: np.ndarray, base: Scenario, schema,
         "seed": pa.array(np.full(n, r.spec.seed, np.int64)),
         **{p: param_column(p) for p in params},
         "year": pa.array(np.repeat(np.round(years(base, steps), 6), n_prov)),
+        "date": pa.array(np.repeat([state_date(base, k) for k in range(steps)], n_prov), pa.date32()),
         "province": pa.DictionaryArray.from_arrays(
             pa.array(np.tile(np.arange(n_prov, dtype=np.int8), steps)), pa.array(list(base.provinces))
         ),
@@ -407,6 +409,7 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
     atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
+    atomic_write(folder / "columns.csv", columns_csv(("run", "point", "replicate", "seed", "year", "date", "province")))
     runs = write_outputs(folder, exp, base, results, store)
     columns = dict(output_columns(exp, base))
     missing = {name: int(np.isnan(v).sum()) + len(tally.failed) for name, v in runs.outcomes.items()}

@@ -67,6 +67,53 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("majority_use_share_12m", "12-month use share among majority citizens"),
 )
 COLUMNS = tuple(name for name, _ in OUTCOMES)
+
+SHARE = "share (0-1)"
+INDEX = "index (0-1)"
+# (short label for plot titles and tables, unit): what a reader sees instead of the column name
+LABELS: dict[str, tuple[str, str]] = {
+    "citizens": ("Simulated citizens", "people simulated (population x scale)"),
+    "adopted_share": ("Citizens who have adopted online services", SHARE),
+    "use_share_12m": ("Citizens who used online services in the last 12 months", SHARE),
+    "access_share": ("Citizens with internet at home", SHARE),
+    "urban_adopted_share": ("Urban citizens who have adopted", SHARE),
+    "rural_adopted_share": ("Rural citizens who have adopted", SHARE),
+    "minority_adopted_share": ("Ethnic-minority citizens who have adopted", SHARE),
+    "majority_adopted_share": ("Kinh (majority) citizens who have adopted", SHARE),
+    "urban_use_share_12m": ("Urban citizens who used online services (12 months)", SHARE),
+    "rural_use_share_12m": ("Rural citizens who used online services (12 months)", SHARE),
+    "urban_access_share": ("Urban citizens with internet at home", SHARE),
+    "rural_access_share": ("Rural citizens with internet at home", SHARE),
+    "minority_access_share": ("Ethnic-minority citizens with internet at home", SHARE),
+    "majority_access_share": ("Majority citizens with internet at home", SHARE),
+    "urban_rural_gap": ("Urban-rural gap in adoption", "difference of shares (-1 to 1)"),
+    "ethnic_gap": ("Majority-minority gap in adoption", "difference of shares (-1 to 1)"),
+    "civil_servant_genuine_share": ("Civil servants who genuinely use e-office", SHARE),
+    "civil_servant_ceremonial_share": ("Civil servants who only log in (ceremonial use)", SHARE),
+    "civil_servant_skill": ("Digital skill of civil servants", INDEX),
+    "services_online_share": ("Procedures that can be done fully online", SHARE),
+    "province_online_share": ("Procedures the province offers fully online", SHARE),
+    "published_share": ("Procedures published with online forms", SHARE),
+    "usability": ("Usability of the province's e-government software", INDEX),
+    "reliability": ("Online dossiers handled online", "chance (0-1)"),
+    "informal_payment_index": ("Dealings with an informal payment", SHARE),
+    "literacy_mean": ("Digital literacy of citizens", INDEX),
+    "trust_mean": ("Trust of citizens in online government", INDEX),
+    "leader_will": ("Political will of the provincial leader", INDEX),
+    "roadmap_clarity": ("Clarity of the central roadmap", INDEX),
+    "n_systems": ("Separate e-government systems in use", "systems (effective number)"),
+    "it_waste": ("Spending on redundant software since the start", "bn VND (nominal)"),
+    "agency_it": ("IT equipment of government agencies", INDEX),
+    "supply_index": ("Supply index (government side)", INDEX),
+    "spend": ("Spending on the province's levers", "bn VND/yr (nominal)"),
+    "spend_cumulative": ("Spending on the province's levers since the start", "bn VND (nominal)"),
+    "portal_use_share_12m": ("Citizens who used the National Public Service Portal (12 months)", SHARE),
+    "provincial_use_share_12m": ("Citizens who used the province's own portal (12 months)", SHARE),
+    "dossiers_online_share": ("Dealings with government completed online", SHARE),
+    "reports_per_capita_12m": ("Feedback reports per citizen (12 months)", "reports per citizen per year"),
+    "minority_use_share_12m": ("Ethnic-minority citizens who used online services (12 months)", SHARE),
+    "majority_use_share_12m": ("Majority citizens who used online services (12 months)", SHARE),
+}
 COL = {name: i for i, name in enumerate(COLUMNS)}
 # the values each outcome can take where it is bounded: shares, means of [0, 1] states, and the gaps
 UNBOUNDED = {"citizens", "n_systems", "it_waste", "spend", "spend_cumulative", "reports_per_capita_12m"}
@@ -77,3 +124,58 @@ def outcome_range(column: str) -> tuple[float, float] | None:
     if column in UNBOUNDED:
         return None
     return (-1.0, 1.0) if column.endswith("_gap") else (0.0, 1.0)
+
+
+def label(column: str) -> str:
+    """What a reader sees for `column`: its short label (the column name itself if it has none)."""
+    return LABELS[column][0] if column in LABELS else column
+
+
+def unit(column: str) -> str:
+    return LABELS[column][1]
+
+
+def range_text(column: str) -> str:
+    """The values `column` can take, as text: [0, 1], [-1, 1] or [0, inf) (counts and money are never negative)."""
+    bounds = outcome_range(column)
+    return "[0, inf)" if bounds is None else f"[{bounds[0]:g}, {bounds[1]:g}]"
+
+
+# the columns that locate a row in egovsim's tables (timeseries.csv, timeseries_band.csv, timeseries.parquet,
+# comparison.csv, runs.csv): name -> (meaning, unit, range)
+KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "scenario": ("scenario name (or label in a comparison)", "text", ""),
+    "run": ("run key in the run store (runs/<key>.npz)", "text", ""),
+    "point": ("design point of a sweep (row of the design)", "count", "[0, inf)"),
+    "replicate": ("replicate number; replicate i of every scenario uses the same seed", "count", "[0, inf)"),
+    "seed": ("random seed of the run", "integer", "[0, 2**63 - 1]"),
+    "year": ("decimal year of the state: 2017.5 is the state on 1 July 2017", "year", ""),
+    "date": ("calendar date of the state (ISO 8601): the state at 00:00 that day", "date", ""),
+    "province": ("province key (hue, daklak, bentre)", "text", ""),
+    "outcome": ("outcome column the row is about (see its own row in this file)", "text", ""),
+    "replicates": ("replicates with a value at this step", "count", "[0, inf)"),
+    "mean": ("mean over replicates", "unit of the outcome", ""),
+    "p5": ("5th percentile over replicates", "unit of the outcome", ""),
+    "p95": ("95th percentile over replicates", "unit of the outcome", ""),
+    "kind": (
+        "scenario: one scenario's value; difference: scenario minus `minus`, paired; per_100bn_vnd: the "
+        "difference per 100 bn VND of extra cumulative spending",
+        "text",
+        "",
+    ),
+    "minus": ("the scenario subtracted (the baseline) in a difference row", "text", ""),
+    "n": ("replicates the value is computed from", "count", "[0, inf)"),
+    "sd": ("standard deviation over replicates", "unit of the outcome", "[0, inf)"),
+    "ci_low": ("lower end of the 95% Student t interval of the mean", "unit of the outcome", ""),
+    "ci_high": ("upper end of the 95% Student t interval of the mean", "unit of the outcome", ""),
+}
+
+
+def dictionary_rows(
+    keys: tuple[str, ...] = ("year", "date", "province"), meanings: dict[str, str] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """columns.csv: (name, meaning, unit, range) of the key columns `keys` (`meanings` replaces the meaning of
+    some, where a table uses a name differently), then of every outcome column."""
+    meanings = meanings or {}
+    rows = [(k, meanings.get(k, KEY_COLUMNS[k][0]), *KEY_COLUMNS[k][1:]) for k in keys]
+    return rows + [(name, meaning, unit(name), range_text(name)) for name, meaning in OUTCOMES]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -976,6 +977,41 @@ class ProvinceConfig:
             )
 
 
+PARAMETER_KINDS = ("prior", "calibrated", "posterior")
+
+
+@dataclass
+class ParameterSource:
+    """Where a scenario's parameter values come from, shown on every report and plot: `prior` (the sourced
+    priors of scenarios/*.yaml, the default), `calibrated` (a point fitted by `egovsim calibrate`, which writes
+    this key into the files it installs) or `posterior` (draws from a calibration's posterior: reserved for
+    scenario files that carry draws; `compare --posterior` labels its runs so itself)."""
+
+    kind: Literal["prior", "calibrated", "posterior"] = param("prior")
+    calibration: str = param("", doc="the calibration the values come from: its output folder or fit id")
+    fit: str = param("", doc="how it was fitted, e.g. 'optimize, 15624 model runs, loss 61.651'")
+    date: str = param("", doc="date of the fit (ISO 8601, e.g. 2026-11-27)")
+    set: list[str] = param(list, doc="--set overrides applied on top (recorded by egovsim, not written by hand)")
+
+    def validate(self, source: str, path: str) -> None:
+        if self.kind != "prior" and not self.calibration:
+            raise InputError(source, f"{path}.calibration", f"kind {self.kind} needs the calibration it comes from")
+        if self.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date):
+            raise InputError(source, f"{path}.date", f"expected an ISO date like 2026-11-27, got {clipped(self.date)}")
+
+    def label(self) -> str:
+        """One line for a report, a plot caption or summary.json."""
+        if self.kind == "prior":
+            text = "prior parameters (sourced priors, not calibrated)"
+        else:
+            what = "calibrated point" if self.kind == "calibrated" else "posterior draws"
+            details = ", ".join(x for x in (self.fit, self.date) if x)
+            text = f"{what} from calibration {self.calibration}" + (f" ({details})" if details else "")
+        if self.set:
+            text += "; changed by --set " + ", ".join(self.set)
+        return text
+
+
 @dataclass
 class Scenario:
     name: str = param(text=NAME, doc=f"names the results folder: {NAME.rule}")
@@ -997,6 +1033,7 @@ class Scenario:
     central: CentralConfig = param(CentralConfig)
     supply_index: SupplyIndexWeights = param(SupplyIndexWeights)
     costs: CostParams = param(CostParams)
+    parameters: ParameterSource = param(ParameterSource, doc="where the parameter values come from")
 
     # keys of earlier versions: a file that still uses one is told the new name
     MOVED_KEYS: ClassVar[dict[str, str]] = {"egov_index": "supply_index (the supply-side index, docs/ODD.md 7.8)"}
@@ -1102,6 +1139,9 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
     data = read_with_extends(path, seen=())
     for item in overrides or []:
         apply_override(data, item, source=str(path))
+    if overrides and isinstance(data.get("parameters", {}), dict):  # reports say what --set changed
+        data.setdefault("parameters", {})
+        data["parameters"]["set"] = [*(data["parameters"].get("set") or []), *overrides]
     if scale is not None:
         if not (0 < scale <= 1):
             raise InputError(str(path), "--scale", f"must be in (0, 1], got {clipped(scale)}")

@@ -4,6 +4,7 @@ columns): with one replicate it draws the run, with several the mean and a 90% b
 from __future__ import annotations
 
 import io
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def bass_curve(p: float, q: float, t: np.ndarray) -> np.ndarray:
     return (1.0 - e) / (1.0 + (q / p) * e)
 
 
-def save_png(fig, path: Path) -> None:
+def save_png(fig, path: Path, caption: str = "") -> None:
+    """The figure as PNG, with `caption` (e.g. where its parameters come from) under it."""
+    if caption:  # wrapped to the figure's width (matplotlib's wrap=True ignores bbox_inches="tight")
+        width = int(fig.get_figwidth() * 17)
+        fig.text(0.02, 0.0, textwrap.fill(caption, width), fontsize=7.5, ha="left", va="top", color="0.25")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     atomic_write(path, buf.getvalue())
@@ -75,6 +80,11 @@ def panel_row(n: int, title: str):
     fig, axes = figure(1, n, figsize=(5.2 * n, 4.0), sharey=True)
     fig.suptitle(title)
     return fig, axes[0]
+
+
+def parameters_caption(scenario: Scenario) -> str:
+    """The caption of every plot of a run: where its parameter values come from."""
+    return f"Parameters: {scenario.parameters.label()}"
 
 
 def band_note(records: np.ndarray) -> str:
@@ -113,7 +123,7 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of citizens")
     axes[0].legend(fontsize=8, loc="upper left")
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -141,7 +151,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -158,7 +168,7 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gap (share points)")
     axes[0].legend(fontsize=8)
-    save_png(fig, path)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None:
@@ -183,10 +193,9 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
         axes[p].set_ylim(0, 1)
         axes[p].grid(alpha=0.3)
     axes[0].set_ylabel("share, or level on a 0-1 scale")
-    # below the panels: inside one it would hide that province's curves
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.12), frameon=False)
-    save_png(fig, path)
+    # outside the last panel: inside one it would hide that province's curves
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    save_png(fig, path, parameters_caption(scenario))
 
 
 def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Path]:

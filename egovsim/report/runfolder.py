@@ -9,21 +9,48 @@ import numpy as np
 from egovsim.config.scenario import Scenario
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.files import atomic_write, write_json
-from egovsim.report.tables import summary, timeseries_csv
+from egovsim.report.tables import columns_csv, summary, timeseries_csv
 
 
-def write_run(folder: Path, scenario: Scenario, records: np.ndarray, prov: dict, plots: bool = True) -> Path:
+def write_run(
+    folder: Path,
+    scenario: Scenario,
+    records: np.ndarray,
+    prov: dict,
+    plots: bool = True,
+    observed: list[dict] | None = None,
+) -> Path:
     """Everything a single run leaves behind, in `folder`: written whole beside it and swapped in, so the
-    folder is never part this run and part an earlier one (folders.replaced)."""
+    folder is never part this run and part an earlier one (folders.replaced). `observed`: the rows of the
+    observed-vs-simulated table of report.html (analysis.calibration.observed_vs_simulated)."""
     from egovsim.folders import replaced
 
     with replaced(folder) as new:
         atomic_write(new / "scenario.yaml", dump_yaml(scenario.to_dict()))
         atomic_write(new / "timeseries.csv", timeseries_csv(records, scenario))
+        atomic_write(new / "columns.csv", columns_csv())
         write_json(new / "summary.json", summary(records, scenario))
-        if plots:
-            from egovsim.report.plots import run_plots
-
-            run_plots(new / "plots", scenario, records[None])
+        write_page(new, scenario, records[None], prov, plots, observed or [])
         write_json(new / "provenance.json", prov)
     return Path(folder)
+
+
+def write_page(
+    folder: Path,
+    scenario: Scenario,
+    records: np.ndarray,
+    prov: dict,
+    plots: bool,
+    observed: list[dict],
+    summ: dict | None = None,
+) -> None:
+    """plots/ (unless plots=False) and report.html, which embeds them: records (replicates, steps + 1,
+    provinces, columns)."""
+    from egovsim.report.html import run_report_html
+
+    made = []
+    if plots:
+        from egovsim.report.plots import run_plots
+
+        made = run_plots(folder / "plots", scenario, records)
+    atomic_write(folder / "report.html", run_report_html(scenario, records, made, observed, prov, summ))

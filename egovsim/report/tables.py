@@ -4,10 +4,12 @@ outcomes at the report years), with the calendar of a scenario's steps."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import numpy as np
 
+from egovsim.config.outcomes import dictionary_rows
 from egovsim.config.scenario import Scenario, row_of_year, years
 from egovsim.model.outcomes import COL, COLUMNS
 
@@ -23,20 +25,52 @@ def format_value(column: str, value: float) -> str:
     return format(float(value), ".10g")  # fixed precision: identical text for identical runs everywhere
 
 
+def state_date(scenario: Scenario, k: int) -> dt.date:
+    """Calendar date of row k's state (row 0: 1 January of start_year). Monthly steps fall on the first of a
+    month; steps that do not divide the year into whole months fall on the nearest day."""
+    year, step = divmod(k, scenario.steps_per_year)
+    year += scenario.start_year
+    if 12 % scenario.steps_per_year == 0:
+        return dt.date(year, 1 + step * 12 // scenario.steps_per_year, 1)
+    days = (dt.date(year + 1, 1, 1) - dt.date(year, 1, 1)).days
+    return dt.date(year, 1, 1) + dt.timedelta(days=round(step * days / scenario.steps_per_year))
+
+
+def dates(scenario: Scenario, n_rows: int) -> list[str]:
+    """ISO date of every row of a run's records, beside `years` (their decimal years)."""
+    return [state_date(scenario, k).isoformat() for k in range(n_rows)]
+
+
+def columns_csv(keys: tuple[str, ...] = ("year", "date", "province"), meanings: dict[str, str] | None = None) -> str:
+    """columns.csv, the data dictionary of a results folder: name, meaning, unit and range of its tables' key
+    columns `keys` and of every outcome column (config/outcomes.py)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "meaning", "unit", "range"])
+    writer.writerows(dictionary_rows(keys, meanings))
+    return buf.getvalue()
+
+
 def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str] | None = None) -> str:
-    """One row per province per step: year (decimal), province, then every outcome column.
+    """One row per province per step: year (decimal), date (ISO), province, then every outcome column.
 
     `extra` adds constant leading columns (e.g. scenario name and replicate for experiments)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     extra = extra or {}
-    writer.writerow([*extra, "year", "province", *COLUMNS])
+    writer.writerow([*extra, "year", "date", "province", *COLUMNS])
     provinces = list(scenario.provinces)
-    for k, year in enumerate(years(scenario, records.shape[0])):
+    for k, (year, date) in enumerate(zip(years(scenario, records.shape[0]), dates(scenario, records.shape[0]))):
         year_text = format(round(float(year), 6), ".6f")
         for p, key in enumerate(provinces):
             writer.writerow(
-                [*extra.values(), year_text, key, *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS))]
+                [
+                    *extra.values(),
+                    year_text,
+                    date,
+                    key,
+                    *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS)),
+                ]
             )
     return buf.getvalue()
 
@@ -65,20 +99,38 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary(records: np.ndarray, scenario: Scenario) -> dict:
-    """Key outcomes per province at the report years (mid-year state) and at the end of the run."""
-    n_rows = records.shape[0]
+# what each label of summary.json means: "end" is the state at mid end_year, like compare's last year and a
+# sweep's outcome@end; "final" is the last state of the run (the close of 31 December of end_year), like
+# stat: final. Each entry also names its calendar date.
+SUMMARY_DATES = (
+    "<year>: the state at mid-year (1 July); end: the state at mid end_year (as in compare and outcome@end); "
+    "final: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
+)
+
+
+def summary_rows(scenario: Scenario, n_rows: int) -> dict[str, int]:
+    """label -> row of the records: each report year inside the horizon, then end and final."""
     points = {
         str(y): row_of_year(scenario, n_rows, y)
         for y in scenario.report_years
         if scenario.start_year <= y <= scenario.end_year
     }
-    points["end"] = n_rows - 1
+    points["end"] = row_of_year(scenario, n_rows, scenario.end_year)
+    points["final"] = n_rows - 1
+    return points
+
+
+def summary(records: np.ndarray, scenario: Scenario) -> dict:
+    """Key outcomes per province at the report years (mid-year state), at mid end_year ("end") and at the
+    last state ("final"), each with its decimal year and date."""
+    n_rows = records.shape[0]
+    points = summary_rows(scenario, n_rows)
     out = {}
     for p, key in enumerate(scenario.provinces):
         out[key] = {
             label: {
                 "year": round(float(years(scenario, n_rows)[k]), 6),
+                "date": state_date(scenario, k).isoformat(),
                 **{c: _json_number(records[k, p, COL[c]]) for c in SUMMARY_COLUMNS},
             }
             for label, k in points.items()
@@ -87,7 +139,8 @@ def summary(records: np.ndarray, scenario: Scenario) -> dict:
     budgets = {key: prov.budget for key, prov in scenario.provinces.items() if isinstance(prov.budget, float)}
     return {
         "scenario": scenario.name,
-        "value_for_year": "state at mid-year (1 July)",
+        "parameters": {**scenario.to_dict()["parameters"], "label": scenario.parameters.label()},
+        "value_for_year": SUMMARY_DATES,
         "provinces": out,
         **({"budget_bn_vnd_per_year": budgets} if budgets else {}),
     }

@@ -17,9 +17,10 @@ from egovsim.analysis.calibration.terms import Evaluation, FitProblem, make_prob
 from egovsim.config.scenario import Scenario, load_scenario
 from egovsim.config.yamlfile import read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
-from egovsim.files import write_json
+from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs, new_folder
 from egovsim.provenance import provenance
+from egovsim.report.tables import columns_csv
 from egovsim.runner.runner import Store
 
 METHODS = ("optimize", "abc")
@@ -136,6 +137,7 @@ def _calibrate(
         },
     )
     fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
+    atomic_write(out / "columns.csv", columns_csv(("province",)))  # the outcomes its targets compare
     fitted = problem.scenario_at(fit.x)
     extra = {"stacks": stack_table(fitted, stacks)}
     summary = write_outputs(out, problem, fit, plan.full, stats, plan.install, extra)

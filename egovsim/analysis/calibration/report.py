@@ -4,6 +4,8 @@ calibrated scenario files (into the output folder, and installed as one set wher
 from __future__ import annotations
 
 import csv
+import dataclasses
+import datetime as dt
 import io
 import math
 import sys
@@ -14,8 +16,16 @@ from typing import Any
 import numpy as np
 
 from egovsim.analysis.calibration.abcsmc import weighted_quantile
+from egovsim.analysis.calibration.config import load_config, read_observations
 from egovsim.analysis.calibration.fit import Fit
-from egovsim.analysis.calibration.terms import FitProblem, term_values
+from egovsim.analysis.calibration.terms import (
+    FitProblem,
+    build_terms,
+    measure_quantities,
+    quantities,
+    term_values,
+)
+from egovsim.config.analysis import NATIONAL
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
@@ -54,6 +64,40 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
     return rows
 
 
+SHIPPED_CONFIG = Path(__file__).resolve().parents[3] / "calibration" / "config.yaml"
+
+
+def observed_vs_simulated(scenario: Scenario, records: np.ndarray, config_path: Path = SHIPPED_CONFIG) -> list[dict]:
+    """The calibration's targets a run of `scenario` can be compared with, as rows of term_table (the table
+    of observed_vs_simulated.csv): records (replicates, steps + 1, provinces, columns). Kept: the targets'
+    provinces the run has, and years inside its horizon; national figures and rank orderings only when the
+    run has every province of the calibration (the provinces stand in for the country and for the ranking).
+    Empty where nothing is comparable (or the calibration files are absent)."""
+    if not Path(config_path).is_file():
+        return []
+    config, folder = load_config(config_path)
+    observations = read_observations(str(config_path), config.observations, folder) if config.observations else {}
+    keys = set(scenario.provinces)
+    whole = set(config.base_scenario(str(config_path)).provinces) <= keys
+    comparable = [*keys, *([NATIONAL] if whole else [])]
+    targets = []
+    for t in config.targets:
+        provinces = [p for p in (t.provinces or scenario.provinces) if p in comparable]
+        yrs = [y for y in t.years if scenario.start_year <= y <= scenario.end_year]
+        if not provinces or not yrs or (t.type == "order" and not whole):
+            continue
+        if t.minus_province and t.minus_province not in comparable:
+            continue
+        targets.append(dataclasses.replace(t, provinces=provinces, years=yrs, year=None))
+    if not targets:
+        return []
+    terms = build_terms(dataclasses.replace(config, targets=targets), scenario, observations, str(config_path))
+    qs = quantities(terms)
+    stats = np.stack([measure_quantities(r, scenario, qs) for r in records])
+    problem = FitProblem(scenario.to_dict(), [], np.empty((0, 2)), [], qs, terms, config.fit_until)
+    return term_table(problem, stats)
+
+
 def grouped(names: Sequence[str], x: Sequence[float]) -> dict[str, dict[str, float]]:
     """Parameters by province ('shared' for the rest): provinces.hue.leader.will0 -> {'hue': {'leader.will0': ..}};
     provinces.*.leader.will0 (one value for every province) -> {'*': {'leader.will0': ..}}."""
@@ -70,20 +114,36 @@ def calibrated_name(name: str) -> str:
     return f"{name[:53]}_calibrated"
 
 
-def calibrated_scenarios(problem: FitProblem, full: Scenario, x: Sequence[float], header: str) -> dict[str, str]:
+def calibrated_scenarios(
+    problem: FitProblem, full: Scenario, x: Sequence[float], header: str, source: dict | None = None
+) -> dict[str, str]:
     """Self-contained scenario files (every value written out) with the fitted parameters: the full run
-    (all provinces) and one per province, at the base scenario's own scale and horizon."""
+    (all provinces) and one per province, at the base scenario's own scale and horizon. `source` is their
+    `parameters:` key (Scenario.parameters: kind calibrated, which calibration), shown on every report."""
     values = problem.values(x)
     files = {}
     fitted = apply_values(full, values)
-    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": calibrated_name(full.name)})
+    mark = {"parameters": source} if source else {}
+    files[f"{full.name}.yaml"] = header + dump_yaml({**fitted.to_dict(), "name": calibrated_name(full.name), **mark})
     for key in full.provinces:
         own = {k: v for k, v in values.items() if not k.startswith("provinces.") or k.split(".")[1] in (key, "*")}
         data = apply_values(full, own).to_dict()
         data["provinces"] = {key: data["provinces"][key]}
         data["name"] = calibrated_name(key)
-        files[f"{key}.yaml"] = header + dump_yaml(data)
+        files[f"{key}.yaml"] = header + dump_yaml({**data, **mark})
     return files
+
+
+def calibration_mark(folder: Path, summary: dict) -> dict:
+    """The `parameters:` key of the files a fit writes: a calibrated point, from this folder, fitted today."""
+    return {
+        "kind": "calibrated",
+        "calibration": str(folder),
+        "fit": f"{summary['method']}, {summary['model_runs']} model runs, loss {summary['loss']:.3f}, "
+        f"{summary['targets_met']}/{summary['targets_in_fit']} fitted targets met",
+        "date": dt.date.today().isoformat(),
+        "set": [],
+    }
 
 
 def write_outputs(
@@ -144,7 +204,7 @@ def write_outputs(
         f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
         f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
     )
-    files = calibrated_scenarios(problem, full, fit.x, header)
+    files = calibrated_scenarios(problem, full, fit.x, header, calibration_mark(folder, summary))
     for name, text in files.items():
         atomic_write(child(folder / "calibrated", name), text)
     if install is not None:

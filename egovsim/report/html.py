@@ -1,0 +1,201 @@
+"""report.html: one page per run that opens in any browser, offline and alone (plots embedded as base64 PNG):
+the scenario, where its parameters come from, key numbers, the plots and the observed-vs-simulated table.
+
+Made with jinja2 with autoescaping on: a scenario name, description or path can never inject markup."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from egovsim.config.outcomes import label, unit
+from egovsim.config.scenario import Scenario
+from egovsim.report.tables import BAND, state_date, summary
+
+KEY_OUTCOMES = ("supply_index", "access_share", "adopted_share", "use_share_12m", "spend_cumulative")
+PLOT_CAPTIONS = {
+    "supply_index": "Supply index (government side) with the published index values it is compared with.",
+    "use_by_group": "Internet at home, adoption and 12-month use of online public services, by group.",
+    "gaps": "Digital divides: urban minus rural, majority minus ethnic-minority adopted share.",
+    "government": "Government side: civil servants' use, procedures online and published, agencies' IT, "
+    "informal payments, the leader's will.",
+}
+
+TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>egovsim run: {{ scenario.name }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 1.5rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.15rem; margin-top: 1.8rem; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.2rem 0.45rem; text-align: left; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.source { font-size: 0.75rem; color: #444; }
+td.date { white-space: nowrap; }
+.parameters { padding: 0.6rem 0.8rem; border-left: 5px solid {{ colour }}; background: #f6f6f6; }
+.miss { color: #a40000; font-weight: 600; }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption, .note { font-size: 0.85rem; color: #555; }
+</style>
+</head>
+<body>
+<h1>egovsim run: {{ scenario.name }}</h1>
+{% if scenario.description %}<p>{{ scenario.description }}</p>{% endif %}
+<table>
+<tr><th>provinces</th><td>{% for p in provinces %}{{ p.name }} ({{ p.key }}: {{ "{:,}".format(p.population) }}
+ people, scale {{ p.scale }}){% if not loop.last %}; {% endif %}{% endfor %}</td></tr>
+<tr><th>horizon</th><td>{{ scenario.start_year }} to {{ scenario.end_year }}: states from {{ first_date }} to
+ {{ last_date }}, {{ scenario.steps_per_year }} steps a year</td></tr>
+<tr><th>seed</th><td>{{ seed_text }}</td></tr>
+<tr><th>scenario file</th><td>{{ scenario_file }}</td></tr>
+<tr><th>egovsim</th><td>{{ version }}</td></tr>
+</table>
+
+<h2>Where the parameters come from</h2>
+<div class="parameters"><strong>{{ kind_title }}.</strong> This run's parameters: {{ parameters }}.
+{% if kind == "prior" %}<p class="note">These are the sourced prior values of the scenario files, not fitted to
+the data. The calibrated scenarios are in scenarios/calibrated/ (docs/calibration.md).</p>{% endif %}
+</div>
+
+<h2>Key numbers</h2>
+<p class="note">{{ value_note }}</p>
+{% for p in key_tables %}
+<h3>{{ p.name }}</h3>
+<table>
+<tr><th>when</th><th>date</th>{% for c in key_columns %}<th>{{ c.label }}<br><small>{{ c.unit }}</small></th>{% endfor %}</tr>
+{% for row in p.rows %}<tr><td>{{ row.label }}</td><td class="date">{{ row.date }}</td>
+{% for v in row.cells %}<td class="num">{{ v }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endfor %}
+
+<h2>Plots</h2>
+{% for plot in plots %}
+<figure><img src="data:image/png;base64,{{ plot.data }}" alt="{{ plot.caption }}">
+<figcaption>{{ plot.caption }}</figcaption></figure>
+{% else %}<p class="note">No plots (run without --no-plots to draw them).</p>
+{% endfor %}
+
+<h2>Observed and simulated</h2>
+{% if observed %}
+<p class="note">The targets of the calibration (calibration/config.yaml) this run can be compared with:
+observed value with its stated uncertainty (sd), or the range or ordering it must meet; simulated
+{{ simulated_note }}. Met: within 2 sd, inside the range, or the ordering holds. A what-if is compared with
+what happened, so its misses may be what the what-if changes.
+{% if misses %}<span class="miss">{{ misses }} of {{ observed|length }} not met.</span>{% endif %}</p>
+<table>
+<tr><th>target</th><th>where</th><th>year</th><th>observed</th><th>sd</th><th>simulated</th><th>met</th>
+<th>source</th></tr>
+{% for r in observed %}<tr><td>{{ r.target }}</td><td>{{ r.where }}</td><td>{{ r.year }}</td>
+<td class="num">{{ r.observed }}</td><td class="num">{{ r.sd }}</td><td class="num">{{ r.simulated }}</td>
+<td{% if not r.met %} class="miss"{% endif %}>{{ "yes" if r.met else "no" }}</td><td class="source">{{ r.source }}</td></tr>
+{% endfor %}
+</table>
+{% else %}
+<p class="note">No calibration target falls on this run's provinces and years.</p>
+{% endif %}
+
+<h2>Files</h2>
+<p class="note">timeseries.csv (every outcome, every month; columns.csv says what each column means, its unit and
+range), summary.json, scenario.yaml (the resolved scenario: runs again as it is), provenance.json, plots/.</p>
+</body>
+</html>
+"""
+
+
+def _environment() -> jinja2.Environment:
+    # autoescape on for every template: file text (names, descriptions, paths) is shown, never interpreted
+    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def _number(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, ".3g")
+
+
+def _key_tables(summ: dict, scenario: Scenario) -> list[dict]:
+    tables = []
+    for key, by_label in summ["provinces"].items():
+        rows = []
+        for when, row in by_label.items():
+            values = [row[c] if not isinstance(row[c], dict) else row[c]["mean"] for c in KEY_OUTCOMES]
+            rows.append({"label": when, "date": row["date"], "cells": [_number(v) for v in values]})
+        tables.append({"name": scenario.provinces[key].name, "rows": rows})
+    return tables
+
+
+def _observed_rows(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        observed = r["observed"] if isinstance(r["observed"], str) else _number(r["observed"])
+        simulated = _number(r["simulated_mean"])
+        if r["simulated_p5"] != r["simulated_p95"] and not math.isnan(r["simulated_p5"]):
+            simulated += f" [{_number(r['simulated_p5'])}, {_number(r['simulated_p95'])}]"
+        out.append({**r, "observed": observed, "sd": _number(r["sd"]), "simulated": simulated})
+    return out
+
+
+KIND_TITLES = {"prior": "Prior parameters", "calibrated": "Calibrated point", "posterior": "Posterior draws"}
+KIND_COLOURS = {"prior": "#d08000", "calibrated": "#2a7a2a", "posterior": "#2a5aa0"}
+
+
+def run_report_html(
+    scenario: Scenario,
+    records: np.ndarray,
+    plots: list[Path],
+    observed: list[dict],
+    prov: dict,
+    summ: dict | None = None,
+) -> str:
+    """report.html of a run: records (replicates, steps + 1, provinces, columns); `summ` its summary.json
+    (default: the single run's); `observed` rows of the observed-vs-simulated table (calibration's term_table)."""
+    summ = summ if summ is not None else summary(records[0], scenario)
+    replicates = records.shape[0]
+    kind = scenario.parameters.kind
+    seeds = prov.get("seeds") or [scenario.seed]
+    git = prov.get("git") or {}
+    context = {
+        "scenario": scenario,
+        "provinces": [
+            {"key": k, "name": p.name, "population": p.population, "scale": p.scale}
+            for k, p in scenario.provinces.items()
+        ],
+        "first_date": state_date(scenario, 0).isoformat(),
+        "last_date": state_date(scenario, records.shape[1] - 1).isoformat(),
+        "seed_text": str(seeds[0])
+        if replicates == 1
+        else f"{replicates} replicates, seeds spawned from master seed {prov.get('master_seed', scenario.seed)}",
+        "scenario_file": prov.get("scenario_file") or "-",
+        "version": " ".join(str(x) for x in ((prov.get("versions") or {}).get("egovsim"), git.get("commit")) if x)
+        or "-",
+        "kind": kind,
+        "kind_title": KIND_TITLES[kind],
+        "colour": KIND_COLOURS[kind],
+        "parameters": scenario.parameters.label(),
+        "value_note": "Years: the state at mid-year (1 July); end: mid end year; final: the last state. "
+        + (f"Mean of {replicates} replicates." if replicates > 1 else "One run."),
+        "key_columns": [{"label": label(c), "unit": unit(c)} for c in KEY_OUTCOMES],
+        "key_tables": _key_tables(summ, scenario),
+        "plots": [
+            {
+                "data": base64.b64encode(p.read_bytes()).decode("ascii"),
+                "caption": PLOT_CAPTIONS.get(p.stem, p.stem),
+            }
+            for p in plots
+        ],
+        "observed": _observed_rows(observed),
+        "misses": sum(not r["met"] for r in observed),
+        "simulated_note": "in the run"
+        if replicates == 1
+        else f"mean [{BAND[0]}th, {BAND[1]}th percentile] of replicates",
+    }
+    return _environment().from_string(TEMPLATE).render(context)

@@ -1,0 +1,270 @@
+"""Outputs an analyst can read, quote and trust: the data dictionary (columns.csv), dates beside decimal years,
+"end" and "final" in summary.json, report.html, the compare plot of paired differences, and where the
+parameters come from (prior or calibrated) on every output."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats
+
+from egovsim import cli
+from egovsim.config.outcomes import COLUMNS
+from egovsim.config.scenario import ParameterSource, load_scenario, scenario_from_dict
+from egovsim.errors import InputError
+from egovsim.report.tables import dates, state_date
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIOR = ROOT / "scenarios" / "daklak.yaml"
+CALIBRATED = ROOT / "scenarios" / "calibrated" / "daklak.yaml"
+WHATIF = ROOT / "scenarios" / "whatif" / "daklak_local_software.yaml"
+FAST = ["--scale", "0.002", "--set", "end_year=2019", "--quiet"]
+HOSTILE = "<script>alert(1)</script>"
+
+
+def read_csv(path: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One run of the prior and one of the calibrated Dak Lak, the calibrated one with markup in its free text."""
+    root = tmp_path_factory.mktemp("readable")
+    hostile = [f"description={HOSTILE}", f"provinces.daklak.name={HOSTILE}"]
+    assert cli.main(["run", str(PRIOR), "--out", str(root / "prior"), *FAST]) == 0
+    sets = [x for h in hostile for x in ("--set", h)]
+    assert cli.main(["run", str(CALIBRATED), "--out", str(root / "calibrated"), *FAST, *sets]) == 0
+    return root / "prior", root / "calibrated"
+
+
+# ---- the data dictionary -------------------------------------------------------------------------------
+
+
+def test_dictionary_names_every_column_with_a_unit_and_a_range(runs):
+    folder = runs[0]
+    rows = {r["name"]: r for r in read_csv(folder / "columns.csv")}
+    header = next(csv.reader(io.StringIO((folder / "timeseries.csv").read_text())))
+    assert set(header) <= set(rows)  # every column of the table is described
+    for column in COLUMNS:
+        assert rows[column]["meaning"] and rows[column]["unit"] and rows[column]["range"], column
+    # units and ranges by hand from model/costs.py and the outcomes' definitions
+    assert rows["spend"]["unit"].startswith("bn VND/yr")
+    assert rows["spend_cumulative"]["unit"].startswith("bn VND") and "/yr" not in rows["spend_cumulative"]["unit"]
+    assert rows["it_waste"]["unit"].startswith("bn VND")
+    assert rows["adopted_share"]["range"] == "[0, 1]" and rows["ethnic_gap"]["range"] == "[-1, 1]"
+    assert rows["spend"]["range"] == "[0, inf)"
+
+
+def test_every_value_lies_in_the_range_the_dictionary_states(runs):
+    folder = runs[0]
+    ranges = {r["name"]: r["range"] for r in read_csv(folder / "columns.csv")}
+    data = read_csv(folder / "timeseries.csv")
+    for column in COLUMNS:
+        lo, hi = (float(x.replace("inf", "inf")) for x in ranges[column].strip("[])").split(", "))
+        values = np.array([float(r[column]) for r in data])
+        values = values[~np.isnan(values)]
+        assert np.all((values >= lo) & (values <= hi)), column
+
+
+def test_every_results_folder_with_tables_has_a_dictionary():
+    from egovsim.folders import OUTPUTS
+
+    assert {"columns.csv", "report.html"} <= OUTPUTS  # removed and replaced with the rest of a set
+
+
+# ---- dates --------------------------------------------------------------------------------------------------
+
+
+def test_the_date_column_is_the_decimal_year_as_a_calendar_date(runs):
+    data = read_csv(runs[0] / "timeseries.csv")
+    assert data[0]["date"] == "2006-01-01"
+    for r in data:
+        d = dt.date.fromisoformat(r["date"])
+        assert d.day == 1  # monthly steps: the first of a month
+        assert d.year + (d.month - 1) / 12 == pytest.approx(float(r["year"]), abs=1e-6), r["year"]
+    assert {r["date"] for r in data if r["year"] == "2017.500000"} == {"2017-07-01"}
+
+
+@pytest.mark.parametrize("steps", [1, 4, 52, 365])
+def test_dates_of_other_step_lengths_are_within_two_days_of_the_decimal_year(steps):
+    sc = load_scenario(PRIOR, [f"steps_per_year={steps}", "end_year=2008"], 0.001)
+    for k, text in enumerate(dates(sc, sc.n_steps + 1)):
+        d = dt.date.fromisoformat(text)
+        start = dt.date(d.year, 1, 1)
+        decimal = d.year + (d - start).days / (dt.date(d.year + 1, 1, 1) - start).days
+        # months are not equal twelfths of a year: a month start is up to 2 days from k/12 (1 March: 59/365)
+        assert decimal == pytest.approx(2006 + k / steps, abs=2.01 / 365)
+        assert d.day == 1 or 12 % steps
+    assert state_date(sc, 0) == dt.date(2006, 1, 1) and state_date(sc, sc.n_steps) == dt.date(2009, 1, 1)
+
+
+def test_summary_end_is_mid_end_year_and_final_the_last_row(runs):
+    folder = runs[0]
+    summ = json.loads((folder / "summary.json").read_text())["provinces"]["daklak"]
+    data = read_csv(folder / "timeseries.csv")
+    by_date = {r["date"]: r for r in data}
+    # end: 1 July of end_year (2019), the point compare reports as "2019" and a sweep's outcome@end reads
+    assert summ["end"]["date"] == "2019-07-01" and summ["end"]["year"] == 2019.5
+    # final: the last row of timeseries.csv, the state at the close of 31 December 2019
+    assert summ["final"]["date"] == data[-1]["date"] == "2020-01-01"
+    for label in ("end", "final"):
+        row = by_date[summ[label]["date"]]
+        assert summ[label]["adopted_share"] == pytest.approx(float(row["adopted_share"]), abs=1e-6)
+    assert summ["2017"]["date"] == "2017-07-01"
+
+
+# ---- where the parameters come from ---------------------------------------------------------------------
+
+
+def test_prior_and_calibrated_scenarios_say_where_their_parameters_come_from(runs):
+    prior, calibrated, whatif = (load_scenario(p) for p in (PRIOR, CALIBRATED, WHATIF))
+    assert prior.parameters.kind == "prior" and "prior" in prior.parameters.label()
+    assert calibrated.parameters.kind == "calibrated" and calibrated.parameters.calibration
+    assert calibrated.parameters.label() != prior.parameters.label()
+    assert "calibration-default" in calibrated.parameters.label()
+    assert whatif.parameters == calibrated.parameters  # a what-if inherits its base's parameters
+    kinds = [json.loads((f / "summary.json").read_text())["parameters"] for f in runs]
+    assert [k["kind"] for k in kinds] == ["prior", "calibrated"]
+    assert kinds[0]["label"] != kinds[1]["label"]
+    assert "end_year=2019" in kinds[0]["label"]  # --set is named: the run is not the file's values alone
+
+
+def test_a_calibrated_source_must_name_its_calibration():
+    data = load_scenario(PRIOR).to_dict()
+    data["parameters"] = {"kind": "calibrated"}
+    with pytest.raises(InputError, match=r"parameters\.calibration"):
+        scenario_from_dict(data, "x.yaml")
+    data["parameters"] = {"kind": "posterior", "calibration": "results/c", "date": "27/11/2026"}
+    with pytest.raises(InputError, match=r"parameters\.date"):
+        scenario_from_dict(data, "x.yaml")
+    assert ParameterSource().label().startswith("prior")
+
+
+def test_the_calibration_installer_marks_its_files_as_a_calibrated_point(tmp_path):
+    from egovsim.analysis.calibration.report import calibrated_scenarios, calibration_mark
+    from egovsim.analysis.calibration.terms import FitProblem
+
+    full = load_scenario(ROOT / "scenarios" / "three_provinces.yaml")
+    problem = FitProblem(full.to_dict(), ["citizens.q0"], np.array([[0.1, 0.5]]), [], [], [])
+    fit = {"method": "optimize", "model_runs": 12, "loss": 1.5, "targets_met": 3, "targets_in_fit": 4}
+    files = calibrated_scenarios(problem, full, [0.3], "# header\n", calibration_mark(tmp_path / "fit-7", fit))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        sc = load_scenario(tmp_path / name)
+        assert sc.parameters.kind == "calibrated" and sc.parameters.calibration.endswith("fit-7"), name
+        assert sc.parameters.date == dt.date.today().isoformat() and "loss 1.500" in sc.parameters.fit
+
+
+def test_run_plots_carry_the_parameters_caption(runs, monkeypatch):
+    from egovsim.report import plots
+
+    captions = []
+    monkeypatch.setattr(plots, "atomic_write", lambda path, data: None)
+    real = plots.save_png
+    monkeypatch.setattr(plots, "save_png", lambda fig, path, caption="": (captions.append(caption), real(fig, path)))
+    sc = load_scenario(runs[1] / "scenario.yaml")
+    plots.run_plots(runs[1] / "unused", sc, np.zeros((1, sc.n_steps + 1, 1, len(COLUMNS))))
+    assert len(captions) == 4 and all("calibrated point from calibration" in c for c in captions)
+
+
+# ---- report.html ------------------------------------------------------------------------------------------
+
+
+def test_report_html_embeds_its_plots_and_escapes_file_text(runs):
+    folder = runs[1]
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page.lower()  # nothing executable at all
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)  # works alone, offline
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    pngs = sorted((folder / "plots").glob("*.png"))
+    assert len(pngs) == 4 and sorted(base64.b64decode(e) for e in embedded) == sorted(p.read_bytes() for p in pngs)
+    assert "Calibrated point" in page and "calibration-default" in page
+    assert "Observed and simulated" in page and "mic_index_2017" in page  # Dak Lak's MIC 2017 value
+    prior = (runs[0] / "report.html").read_text(encoding="utf-8")
+    assert "Prior parameters" in prior and "Calibrated point" not in prior
+
+
+def test_a_scenario_name_with_markup_is_refused(tmp_path, capsys):
+    status = cli.main(["run", str(PRIOR), "--out", str(tmp_path / "x"), *FAST, "--set", f"name={HOSTILE}"])
+    assert status == 2 and "name" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_observed_vs_simulated_keeps_only_comparable_targets():
+    from egovsim.analysis.calibration.report import observed_vs_simulated
+
+    sc = load_scenario(CALIBRATED, ["end_year=2017"], 0.001)
+    records = np.full((2, sc.n_steps + 1, 1, len(COLUMNS)), 0.5)
+    rows = observed_vs_simulated(sc, records)
+    # Dak Lak alone until 2017: its MIC 2017 value and its 2016-2017 ethnic access gaps; no national figure,
+    # no ranking, nothing of Hue or Ben Tre, nothing after 2017
+    assert rows and {r["where"].split()[0] for r in rows} == {"daklak"}
+    assert all(r["year"] <= 2017 and r["kind"] != "at_least" for r in rows)
+    mic = next(r for r in rows if r["target"] == "mic_index_2017")
+    assert mic["simulated_mean"] == 0.5 and mic["met"] == (abs(0.5 - mic["observed"]) <= 2 * mic["sd"])
+
+
+# ---- compare: the paired difference over time ---------------------------------------------------------
+
+
+def test_paired_difference_band_is_the_t_interval_of_per_replicate_differences():
+    from egovsim.analysis.compare import Arm, paired_difference
+    from egovsim.config.outcomes import COL
+
+    sc = load_scenario(PRIOR, ["end_year=2006"], 0.001)
+    n = sc.n_steps + 1
+    base = np.random.default_rng(1).random((3, n, 1, len(COLUMNS)))
+    what = base.copy()
+    what[:, :, 0, COL["adopted_share"]] += np.array([1.0, 2.0, 3.0])[:, None]  # replicate r differs by r + 1
+    ci = paired_difference(
+        Arm("a", sc, "", base, [0, 1, 2]), Arm("b", sc, "", what, [0, 1, 2]), "daklak", "adopted_share"
+    )
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)  # sd of 1, 2, 3 is 1
+    assert np.allclose(ci["mean"], 2.0) and np.allclose(ci["ci_low"], 2.0 - half)
+    assert np.allclose(ci["ci_high"], 2.0 + half)
+    # replicates are paired by index: a what-if missing replicate 0 is compared on 1 and 2 only
+    ci = paired_difference(
+        Arm("a", sc, "", base, [0, 1, 2]), Arm("b", sc, "", what[1:], [1, 2]), "daklak", "adopted_share"
+    )
+    assert np.allclose(ci["mean"], 2.5) and np.all(ci["n"] == 2)
+
+
+def test_compare_writes_difference_plots_a_dictionary_and_the_parameters(tmp_path):
+    out = tmp_path / "cmp"
+    args = ["compare", str(CALIBRATED), str(WHATIF), "--replicates", "2", "--scale", "0.001"]
+    args += ["--set", "end_year=2009", "--executor", "serial", "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0
+    plots = {p.name for p in (out / "plots").glob("*.png")}
+    assert {"difference_adopted_share.png", "difference_supply_index.png"} <= plots
+    described = {r["name"] for r in read_csv(out / "columns.csv")}
+    assert set(next(csv.reader(io.StringIO((out / "comparison.csv").read_text())))) <= described
+    report = (out / "report.md").read_text()
+    assert report.count("calibrated point from calibration") >= 2 and "Warning" not in report
+    prov = json.loads((out / "provenance.json").read_text())
+    assert set(prov["parameters"]) == {"daklak_calibrated", "daklak_local_software"}
+    band = read_csv(out / "scenarios" / "daklak_local_software" / "timeseries_band.csv")
+    assert band[0]["date"] == "2006-01-01"
+
+
+def test_compare_warns_when_its_scenarios_parameters_differ_in_kind(tmp_path):
+    out = tmp_path / "cmp"
+    args = ["compare", str(PRIOR), str(WHATIF), "--replicates", "2", "--scale", "0.001", "--no-plots"]
+    args += ["--set", "end_year=2007", "--executor", "serial", "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0
+    report = (out / "report.md").read_text()
+    assert "**Warning:**" in report and "calibrated, prior" in report
+
+
+def test_a_calibrated_file_records_its_source_in_yaml():
+    data = yaml.safe_load(CALIBRATED.read_text())
+    assert data["parameters"]["kind"] == "calibrated"
