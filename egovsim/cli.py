@@ -288,12 +288,12 @@ def _print_summary(summ: dict) -> None:
     provinces = summ["provinces"]
     labels = list(next(iter(provinces.values())))
     cols = ("supply_index", "access_share", "adopted_share", "use_share_12m")
-    print(f"{'province':<10} {'year':>5} " + " ".join(f"{c:>14}" for c in cols), file=sys.stderr)
+    print(f"{'province':<10} {'state on':>10} " + " ".join(f"{c:>14}" for c in cols), file=sys.stderr)
     for key, by_year in provinces.items():
         for label in labels:
             row = by_year[label]
             vals = " ".join(f"{row[c]:>14.3f}" if row[c] is not None else f"{'-':>14}" for c in cols)
-            print(f"{key:<10} {label:>5} {vals}", file=sys.stderr)
+            print(f"{key:<10} {row['date']:>10} {vals}", file=sys.stderr)
 
 
 EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are written, and a re-run retries them

@@ -1,5 +1,5 @@
 """Outputs an analyst can read, quote and trust: the data dictionary (columns.csv), dates beside decimal years,
-"end" and "final" in summary.json, report.html, the compare plot of paired differences, and where the
+"end" and the end year in summary.json, report.html, the compare plot of paired differences, and where the
 parameters come from (prior or calibrated) on every output."""
 
 from __future__ import annotations
@@ -107,19 +107,18 @@ def test_dates_of_other_step_lengths_are_within_two_days_of_the_decimal_year(ste
     assert state_date(sc, 0) == dt.date(2006, 1, 1) and state_date(sc, sc.n_steps) == dt.date(2009, 1, 1)
 
 
-def test_summary_end_is_mid_end_year_and_final_the_last_row(runs):
+def test_summary_end_is_the_last_state_and_the_end_year_its_mid_year_state(runs):
     folder = runs[0]
     summ = json.loads((folder / "summary.json").read_text())["provinces"]["daklak"]
     data = read_csv(folder / "timeseries.csv")
     by_date = {r["date"]: r for r in data}
-    # end: 1 July of end_year (2019), the point compare reports as "2019" and a sweep's outcome@end reads
-    assert summ["end"]["date"] == "2019-07-01" and summ["end"]["year"] == 2019.5
-    # final: the last row of timeseries.csv, the state at the close of 31 December 2019
-    assert summ["final"]["date"] == data[-1]["date"] == "2020-01-01"
-    for label in ("end", "final"):
+    # end: the last row of timeseries.csv, the state at the close of 31 December 2019 (issue 18)
+    assert summ["end"]["date"] == data[-1]["date"] == "2020-01-01" and summ["end"]["year"] == 2020.0
+    # 2019: 1 July of end_year, the point compare reports as "2019" and a sweep's outcome@end reads
+    assert summ["2019"]["date"] == "2019-07-01" and summ["2019"]["year"] == 2019.5
+    for label in ("end", "2019"):
         row = by_date[summ[label]["date"]]
         assert summ[label]["adopted_share"] == pytest.approx(float(row["adopted_share"]), abs=1e-6)
-    assert summ["2017"]["date"] == "2017-07-01"
 
 
 # ---- where the parameters come from ---------------------------------------------------------------------

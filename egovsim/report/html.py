@@ -181,7 +181,7 @@ def run_report_html(
         "kind_title": KIND_TITLES[kind],
         "colour": KIND_COLOURS[kind],
         "parameters": scenario.parameters.label(),
-        "value_note": "Years: the state at mid-year (1 July); end: mid end year; final: the last state. "
+        "value_note": "Years: the state at mid-year (1 July); end: the last state of the run. "
         + (f"Mean of {replicates} replicates." if replicates > 1 else "One run."),
         "key_columns": [{"label": label(c), "unit": unit(c)} for c in KEY_OUTCOMES],
         "key_tables": _key_tables(summ, scenario),

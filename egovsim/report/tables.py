@@ -99,30 +99,31 @@ SUMMARY_COLUMNS = (
 )
 
 
-# what each label of summary.json means: "end" is the state at mid end_year, like compare's last year and a
-# sweep's outcome@end; "final" is the last state of the run (the close of 31 December of end_year), like
-# stat: final. Each entry also names its calendar date.
+# what each label of summary.json means. Each entry also names its calendar date, so no label can be mistaken
+# for another: a year is its mid-year state, like compare's years and a sweep's outcome@year (the end year too,
+# which is what compare's last year and a sweep's outcome@end read); "end" is the run's last state.
 SUMMARY_DATES = (
-    "<year>: the state at mid-year (1 July); end: the state at mid end_year (as in compare and outcome@end); "
-    "final: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
+    "<year>: the state at mid-year (1 July; end_year is always listed, the point compare and outcome@end read); "
+    "end: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
 )
 
 
 def summary_rows(scenario: Scenario, n_rows: int) -> dict[str, int]:
-    """label -> row of the records: each report year inside the horizon, then end and final."""
+    """label -> row of the records: each report year inside the horizon and end_year (mid-year), then end (the
+    last state)."""
     points = {
         str(y): row_of_year(scenario, n_rows, y)
         for y in scenario.report_years
         if scenario.start_year <= y <= scenario.end_year
     }
-    points["end"] = row_of_year(scenario, n_rows, scenario.end_year)
-    points["final"] = n_rows - 1
+    points[str(scenario.end_year)] = row_of_year(scenario, n_rows, scenario.end_year)
+    points["end"] = n_rows - 1
     return points
 
 
 def summary(records: np.ndarray, scenario: Scenario) -> dict:
-    """Key outcomes per province at the report years (mid-year state), at mid end_year ("end") and at the
-    last state ("final"), each with its decimal year and date."""
+    """Key outcomes per province at the report years and end_year (mid-year states) and at the last state
+    ("end"), each with its decimal year and calendar date."""
     n_rows = records.shape[0]
     points = summary_rows(scenario, n_rows)
     out = {}
