@@ -267,3 +267,20 @@ def test_compare_warns_when_its_scenarios_parameters_differ_in_kind(tmp_path):
 def test_a_calibrated_file_records_its_source_in_yaml():
     data = yaml.safe_load(CALIBRATED.read_text())
     assert data["parameters"]["kind"] == "calibrated"
+
+
+def test_every_observed_supply_point_finds_its_calibration_target():
+    """The supply-index plot draws each published index value with the calibration's tolerance and marks a miss
+    by matching the point to its observed-vs-simulated row ('hue 2017', 0.727): every point of a province the
+    calibration fits must find its row, or the plot would silently drop its tolerance and its miss."""
+    from egovsim.analysis.calibration.report import observed_vs_simulated
+    from egovsim.config.observations import supply_index_points
+    from egovsim.model.model import simulate
+
+    sc = load_scenario(ROOT / "scenarios" / "calibrated" / "three_provinces.yaml", ["end_year=2023"], 0.001)
+    rows = observed_vs_simulated(sc, simulate(sc, 1)[None])
+    keys = {(r["where"], float(r["observed"])) for r in rows if r["kind"] == "value"}
+    points = [pt for pt in supply_index_points() if pt.province in sc.provinces]
+    assert points
+    for pt in points:
+        assert (f"{pt.province} {int(pt.year)}", pt.value) in keys, pt

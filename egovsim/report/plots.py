@@ -3,6 +3,7 @@ columns): with one replicate it draws the run, with several the mean and a 90% b
 
 from __future__ import annotations
 
+import functools
 import io
 import textwrap
 import warnings
@@ -126,26 +127,42 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     save_png(fig, path, parameters_caption(scenario))
 
 
-def supply_index(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+def supply_index(scenario: Scenario, records: np.ndarray, path: Path, observed: list[dict] | None = None) -> None:
+    """The supply index of each province against the published index values it is compared with (MIC, DTI
+    digital government: config/observations.supply_index_points), each point in its province's colour with the
+    calibration's tolerance (+- 2 sd) where it is a calibration target, and a red ring where the run misses it
+    (`observed`: rows of analysis.calibration.observed_vs_simulated)."""
     t = years(scenario, records.shape[1])
     fig, ((ax,),) = figure(figsize=(8, 4.8))
     points = supply_index_points()
     markers = {"MIC": "o", "DTI": "s"}
+    targets = {(row["where"], float(row["observed"])): row for row in observed or [] if row.get("kind") == "value"}
+    placed: list[tuple[float, float]] = []  # label positions so far (data units), to keep labels apart
+    without = []
     for p, (key, prov) in enumerate(scenario.provinces.items()):
         band_line(ax, t, records[:, :, p, COL["supply_index"]], f"{prov.name} (simulated)")
         color = ax.get_lines()[-1].get_color()
-        for pt in (pt for pt in points if pt.province == key):
-            ax.scatter(
-                pt.year + 0.5,
-                pt.value,
-                color=color,
-                marker=markers.get(pt.label[:3], "D"),
-                edgecolor="black",
-                zorder=5,
-                s=40,
-            )
-            ax.annotate(pt.label, (pt.year + 0.5, pt.value), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.set_title("Supply index against observed points" + band_note(records))
+        mine = [pt for pt in points if pt.province == key]
+        if not mine:
+            without.append(prov.name)
+        for pt in mine:
+            x, row = pt.year + 0.5, targets.get((f"{key} {int(pt.year)}", pt.value))
+            if row is not None:
+                ax.errorbar(x, pt.value, yerr=2 * row["sd"], color=color, capsize=3, linewidth=1, zorder=4)
+            ax.scatter(x, pt.value, color=color, marker=markers.get(pt.label[:3], "D"), edgecolor="black", zorder=5)
+            missed = row is not None and not row["met"]
+            if missed:
+                ax.scatter(x, pt.value, s=170, facecolor="none", edgecolor="red", linewidth=1.5, zorder=6)
+            dy = 4
+            while any(abs(x - px) < 3.5 and abs(pt.value + dy / 200 - py) < 0.045 for px, py in placed):
+                dy -= 11  # roughly a line of 7-point text, in points
+            placed.append((x, pt.value + dy / 200))
+            text = pt.label + (" (missed)" if missed else "")
+            ax.annotate(text, (x, pt.value), textcoords="offset points", xytext=(7, dy), fontsize=7)
+    ax.scatter([], [], s=170, facecolor="none", edgecolor="red", linewidth=1.5, label="observed value the run misses")
+    ax.errorbar([], [], yerr=[], color="0.3", capsize=3, linewidth=1, label="observed, +- 2 sd calibration tolerance")
+    note = f"; no published value for {', '.join(without)} (ranks only)" if without else ""
+    ax.set_title("Supply index against observed index values" + band_note(records) + note, fontsize=10)
     year_axis(ax)
     ax.set_ylabel("index (0-1)")
     ax.set_ylim(0, 1)
@@ -198,12 +215,13 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
     save_png(fig, path, parameters_caption(scenario))
 
 
-def run_plots(folder: Path, scenario: Scenario, records: np.ndarray) -> list[Path]:
-    """Write the standard plots of one scenario's runs into `folder`."""
+def run_plots(folder: Path, scenario: Scenario, records: np.ndarray, observed: list[dict] | None = None) -> list[Path]:
+    """Write the standard plots of one scenario's runs into `folder` (`observed`: the observed-vs-simulated rows
+    the supply index plot marks)."""
     folder = Path(folder)
     made = []
     for name, fn in (
-        ("supply_index.png", supply_index),
+        ("supply_index.png", functools.partial(supply_index, observed=observed)),
         ("use_by_group.png", use_by_group),
         ("gaps.png", gaps),
         ("government.png", government_side),

@@ -52,5 +52,5 @@ def write_page(
     if plots:
         from egovsim.report.plots import run_plots
 
-        made = run_plots(folder / "plots", scenario, records)
+        made = run_plots(folder / "plots", scenario, records, observed)
     atomic_write(folder / "report.html", run_report_html(scenario, records, made, observed, prov, summ))
