@@ -285,6 +285,8 @@ def _progress(total: int, desc: str, quiet: bool):
 
 
 def _print_summary(summ: dict) -> None:
+    for line in summ.get("small_groups", []):
+        print(f"warning: small group: {line}", file=sys.stderr)
     provinces = summ["provinces"]
     labels = list(next(iter(provinces.values())))
     cols = ("supply_index", "access_share", "adopted_share", "use_share_12m")

@@ -97,6 +97,7 @@ def replicate_summary(records: np.ndarray, scenario: Scenario) -> dict:
         "replicates": int(records.shape[0]),
         "statistics": f"mean and {BAND[0]}th/{BAND[1]}th percentiles over replicates",
         "value_for_year": first["value_for_year"],
+        "small_groups": first["small_groups"],
         "provinces": provinces,
     }
 

@@ -67,6 +67,8 @@ the data. The calibrated scenarios are in scenarios/calibrated/ (docs/calibratio
 
 <h2>Key numbers</h2>
 <p class="note">{{ value_note }}</p>
+{% if small_groups %}<p class="miss">Shares of small simulated groups: quote them with care.</p>
+<ul>{% for line in small_groups %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 {% for p in key_tables %}
 <h3>{{ p.name }}</h3>
 <table>
@@ -194,6 +196,7 @@ def run_report_html(
         ],
         "observed": _observed_rows(observed),
         "misses": sum(not r["met"] for r in observed),
+        "small_groups": summ.get("small_groups", []),
         "simulated_note": "in the run"
         if replicates == 1
         else f"mean [{BAND[0]}th, {BAND[1]}th percentile] of replicates",

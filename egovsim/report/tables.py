@@ -138,10 +138,14 @@ def summary(records: np.ndarray, scenario: Scenario) -> dict:
         }
     # a province's own budget figure (bn VND/yr) is reported beside its simulated spending, never used as one
     budgets = {key: prov.budget for key, prov in scenario.provinces.items() if isinstance(prov.budget, float)}
+    from egovsim.report.groups import small_group_warnings
+
     return {
         "scenario": scenario.name,
         "parameters": {**scenario.to_dict()["parameters"], "label": scenario.parameters.label()},
         "value_for_year": SUMMARY_DATES,
+        # subgroup outcomes (minority, urban, rural shares and the gaps) that rest on too few simulated people
+        "small_groups": small_group_warnings(scenario, list(COLUMNS)),
         "provinces": out,
         **({"budget_bn_vnd_per_year": budgets} if budgets else {}),
     }
