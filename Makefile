@@ -1,5 +1,5 @@
 # egovsim: two commands set everything up on a fresh machine.
-#   make run    runs the default scenario (three provinces, 2006-2030) into results/
+#   make run    runs the default scenario (the three provinces, calibrated, 2006-2030) into results/
 #   make test   runs the linter and the test suite
 #   make serve  watches a run in the browser (Mesa's SolaraViz page, works offline)
 # Each builds .venv from uv.lock, the exact versions of every package (transitive ones included), and fails
@@ -9,7 +9,7 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 ASSETS      := $(VENV)/.solara-assets
-SCENARIO    ?= scenarios/three_provinces.yaml
+SCENARIO    ?= scenarios/calibrated/three_provinces.yaml
 PYTEST_ARGS ?=
 
 # uv itself, pinned, installed from PyPI into .tools/ (set UV=... to use another one, e.g. UV=uv).

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run a scenario and write results and plots",
-        description="Run a scenario file; write scenario.yaml, timeseries.csv, summary.json, "
+        description="Run a scenario file; write scenario.yaml, timeseries.csv, columns.csv, summary.json, report.html, "
         "provenance.json and plots/ into a new folder under results/.",
     )
     run.add_argument("scenario", help="scenario YAML file")
@@ -193,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         "installed the page's front end.",
     )
     serve.add_argument(
-        "scenario", nargs="?", default=None, help="scenario YAML file (default: scenarios/three_provinces.yaml)"
+        "scenario",
+        nargs="?",
+        default=None,
+        help="scenario YAML file (default: scenarios/calibrated/three_provinces.yaml)",
     )
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument(

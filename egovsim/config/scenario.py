@@ -27,7 +27,8 @@ from egovsim.config.yamlfile import load_yaml_text, read_with_extends
 from egovsim.errors import InputError, clipped
 
 # the scenario `make run`, `egovsim serve` and the browser view use when none is named
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "three_provinces.yaml"
+# the calibrated three provinces: what a user sees first is the model fitted to the data (docs/calibration.md)
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "calibrated" / "three_provinces.yaml"
 
 PROB = {"lo": 0.0, "hi": 1.0}
 RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
