@@ -462,12 +462,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env.pop("EGOVSIM_SCALE", None)
     if args.scale is not None:
         env["EGOVSIM_SCALE"] = repr(args.scale)
+    # without Solara's front end the page stays blank offline: say so, and how to install it, instead
     missing = assets.missing()
     if missing:
-        print(
-            f"egovsim: the page's offline front end is missing ({', '.join(a.spec for a in missing)}): "
-            "without internet it stays blank; install it with `python -m egovsim.app.assets`",
-            file=sys.stderr,
+        raise InputError(
+            "serve",
+            "",
+            f"the page's front end is not installed ({', '.join(a.spec for a in missing)} missing in "
+            f"{assets.cache_dir()}): install it with `{sys.executable} -m egovsim.app.assets` (or `make serve`)",
         )
     shown = f"[{host}]" if ":" in host else host
     where = f"http://{shown}:{args.port}/" if args.port else f"http://{shown} (a free port, printed below)"
