@@ -191,7 +191,6 @@ def serve(monkeypatch, capsys, *args: str, env: dict | None = None):
     """`egovsim serve ARGS` up to the moment it would start Solara: (exit status, the command, its
     environment, stderr). os.execve is replaced, so no server starts."""
     from egovsim import cli
-    from egovsim.app import assets
 
     started = {}
 
@@ -200,7 +199,6 @@ def serve(monkeypatch, capsys, *args: str, env: dict | None = None):
         raise SystemExit(0)
 
     monkeypatch.setattr(os, "execve", execve)
-    monkeypatch.setattr(assets, "missing", lambda cache=None: [])  # the front end, tested on its own below
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
     try:
