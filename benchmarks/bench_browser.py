@@ -141,7 +141,11 @@ def main() -> int:
     if not CHROMIUM.exists():
         print(f"bench_browser: {CHROMIUM} not found (apt-get install chromium)", file=sys.stderr)
         return 2
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("bench_browser: playwright is not installed (the `test` extra: make test)", file=sys.stderr)
+        return 2
 
     OUT.mkdir(parents=True, exist_ok=True)
     runs = []

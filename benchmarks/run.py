@@ -10,6 +10,8 @@ Targets (benchmarks/README.md says exactly what is compared and how):
      step within 30% of an affine fit a + b x citizens at every size; bytes of arrays per citizen constant within
      10% from 10^5 citizens; resident memory per citizen not growing from 10^6 citizens on)
   4. the shipped Sobol experiment (experiments/sobol.yaml) in < 20 minutes on 2 cores
+  5. the browser view: `egovsim serve` start to rendered page <= 5 s, and 6. one Step <= 0.2 s in Chromium
+     (benchmarks/bench_browser.py, writes out/browser.json)
 
 Writes benchmarks/out/speed.json, benchmarks/out/scaling.csv and benchmarks/out/scaling.png. If the experiment
 runner's benchmark (benchmarks/bench_runner.py) is there, it runs last (not with --quick).
@@ -138,6 +140,16 @@ def plot_scaling(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def browser_view(quick: bool) -> dict | None:
+    """benchmarks/bench_browser.py in its own process (it starts `egovsim serve` and drives Chromium): its
+    figures from out/browser.json, or None if it could not run."""
+    out = OUT / "browser.json"
+    out.unlink(missing_ok=True)
+    starts = ["--starts", "1"] if quick else []
+    subprocess.run([sys.executable, str(HERE / "bench_browser.py"), *starts], check=False)
+    return json.loads(out.read_text()) if out.is_file() else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the full-scale run and sizes above 300,000")
@@ -220,6 +232,10 @@ def main() -> int:
         f"including loading the compiled kernels; 300 steps {default['steps_s']:.2f} s)"
     )
 
+    log("\n[6] the browser view (`egovsim serve`) in Chromium: benchmarks/bench_browser.py")
+    view = browser_view(args.quick)
+    results["browser"] = view
+
     if args.profile:
         log("\n[profile] one default run")
         log(bs.profile())
@@ -271,6 +287,23 @@ def main() -> int:
             "",
         )
     )
+    if view:
+        rows.append(
+            (
+                "5 browser: `egovsim serve` start to rendered page",
+                f"{view['page_rendered_s']:.1f} s (server CPU {view['server_cpu_to_page_s']:.1f} s)",
+                verdict(view["page_ok"]),
+            )
+        )
+        rows.append(
+            (
+                "6 browser: one Step, click to new month shown",
+                f"{view['step_median_s']:.3f} s median",
+                verdict(view["step_ok"]),
+            )
+        )
+    else:
+        rows.append(("5-6 browser view", "not run (no Chromium or Playwright)", "NOT RUN"))
     width = max(len(r[0]) for r in rows) + 2
     fig_width = max(len(r[1]) for r in rows) + 2
     log("\n" + "target".ljust(width) + "figure".ljust(fig_width) + "verdict")
@@ -283,7 +316,8 @@ def main() -> int:
     if runner.is_file() and not args.quick:
         log("\n[runner] benchmarks/bench_runner.py (the experiment runner's parallel efficiency)")
         subprocess.run([sys.executable, str(runner)], check=False)
-    return 0 if (ok1 and ok3 and ok4 and (ok2 or args.quick)) else 1
+    ok5 = bool(view) and view["page_ok"] and view["step_ok"]
+    return 0 if (ok1 and ok3 and ok4 and ok5 and (ok2 or args.quick)) else 1
 
 
 if __name__ == "__main__":

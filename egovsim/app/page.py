@@ -14,6 +14,9 @@ through, which, with internet access and contacts who use, moves citizens' adopt
   observed indices, and the informal-payment index;
 - the current year, the levers in effect, the latest events, and a legend.
 
+The browser draws the charts (egovsim/app/frontend.py) from data: each Step sends the time charts only the
+months they have not shown, and the network only its colours, so a Step costs milliseconds on the server.
+
 Each browser tab builds its own model (inside the `Page` component), so one tab's Step, Play or Reset never
 touches another's. The scenario is read from $EGOVSIM_SCENARIO (default scenarios/three_provinces.yaml) at
 the scale in $EGOVSIM_SCALE (default: the scenario's own); only the sample is drawn, never every citizen.
