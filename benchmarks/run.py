@@ -12,6 +12,8 @@ Targets (benchmarks/README.md says exactly what is compared and how; issue 16 ra
   4. the shipped Sobol experiment (experiments/sobol.yaml) in < 20 minutes on 2 cores
   5. calibration-scale runs per second on 2 workers >= 4 x the baseline commit 1817716's, side by side
      (bench_throughput.py)
+  6. the browser view: `egovsim serve` start to rendered page <= 5 s, and 7. one Step <= 0.2 s in Chromium
+     (benchmarks/bench_browser.py, writes out/browser.json)
 
 Writes benchmarks/out/speed.json, benchmarks/out/scaling.csv and benchmarks/out/scaling.png. If the experiment
 runner's benchmark (benchmarks/bench_runner.py) is there, it runs last (not with --quick).
@@ -140,6 +142,16 @@ def plot_scaling(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def browser_view(quick: bool) -> dict | None:
+    """benchmarks/bench_browser.py in its own process (it starts `egovsim serve` and drives Chromium): its
+    figures from out/browser.json, or None if it could not run."""
+    out = OUT / "browser.json"
+    out.unlink(missing_ok=True)
+    starts = ["--starts", "1"] if quick else []
+    subprocess.run([sys.executable, str(HERE / "bench_browser.py"), *starts], check=False)
+    return json.loads(out.read_text()) if out.is_file() else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the full-scale run and sizes above 300,000")
@@ -233,6 +245,10 @@ def main() -> int:
         results["throughput"] = throughput
     ok6 = throughput is not None and throughput["met"]
 
+    log("\n[7] the browser view (`egovsim serve`) in Chromium: benchmarks/bench_browser.py")
+    view = browser_view(args.quick)
+    results["browser"] = view
+
     if args.profile:
         log("\n[profile] one default run")
         log(bs.profile())
@@ -296,6 +312,23 @@ def main() -> int:
         )
     else:
         rows.append(("5 calibration-scale throughput vs baseline", "skipped (--quick)", "NOT RUN"))
+    if view:
+        rows.append(
+            (
+                "6 browser: `egovsim serve` start to rendered page",
+                f"{view['page_rendered_s']:.1f} s (server CPU {view['server_cpu_to_page_s']:.1f} s)",
+                verdict(view["page_ok"]),
+            )
+        )
+        rows.append(
+            (
+                "7 browser: one Step, click to new month shown",
+                f"{view['step_median_s']:.3f} s median",
+                verdict(view["step_ok"]),
+            )
+        )
+    else:
+        rows.append(("6-7 browser view", "not run (no Chromium or Playwright)", "NOT RUN"))
     width = max(len(r[0]) for r in rows) + 2
     fig_width = max(len(r[1]) for r in rows) + 2
     log("\n" + "target".ljust(width) + "figure".ljust(fig_width) + "verdict")
@@ -308,7 +341,8 @@ def main() -> int:
     if runner.is_file() and not args.quick:
         log("\n[runner] benchmarks/bench_runner.py (the experiment runner's parallel efficiency)")
         subprocess.run([sys.executable, str(runner)], check=False)
-    return 0 if (ok1 and ok3 and ok4 and ((ok2 and ok6) or args.quick)) else 1
+    ok7 = bool(view) and view["page_ok"] and view["step_ok"]
+    return 0 if (ok1 and ok3 and ok4 and ok7 and ((ok2 and ok6) or args.quick)) else 1
 
 
 if __name__ == "__main__":

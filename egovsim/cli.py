@@ -444,12 +444,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Check the scenario, then replace this process with `solara run egovsim.app.page` (the page reads the
-    scenario from EGOVSIM_SCENARIO, EGOVSIM_SCALE and EGOVSIM_SET)."""
+    """Check the scenario, then replace this process with egovsim.app.server, which checks the page's front end
+    and runs `solara run egovsim.app.page` (the page reads the scenario from EGOVSIM_SCENARIO, EGOVSIM_SCALE and
+    EGOVSIM_SET). Solara is imported there only: importing it here too would add a second or more to the start."""
     import json
     import os
 
-    from egovsim.app import assets
     from egovsim.config.scenario import DEFAULT_SCENARIO
     from egovsim.model.costs import load_with_budgets
 
@@ -469,13 +469,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env.pop("EGOVSIM_SCALE", None)
     if args.scale is not None:
         env["EGOVSIM_SCALE"] = repr(args.scale)
-    missing = assets.missing()
-    if missing:
-        print(
-            f"egovsim: the page's offline front end is missing ({', '.join(a.spec for a in missing)}): "
-            "without internet it stays blank; install it with `python -m egovsim.app.assets`",
-            file=sys.stderr,
-        )
     shown = f"[{host}]" if ":" in host else host
     where = f"http://{shown}:{args.port}/" if args.port else f"http://{shown} (a free port, printed below)"
     if not is_loopback(host):
@@ -484,14 +477,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"anyone who can reach this port can drive the model and read the scenario (docs/security.md)",
             file=sys.stderr,
         )
-    print(f"egovsim: serving {scenario} at {where} (Ctrl-C to stop)", flush=True)
+    # printed by the server process once it has checked that the page's front end is installed
+    env["EGOVSIM_SERVING"] = f"egovsim: serving {scenario} at {where} (Ctrl-C to stop)"
     sys.stderr.flush()
     cmd = [
         sys.executable,
         "-m",
-        "solara",
-        "run",
-        "egovsim.app.page",
+        "egovsim.app.server",  # checks the front end, then `solara run egovsim.app.page` with these options
         "--host",
         host,
         "--port",

@@ -14,6 +14,9 @@ through, which, with internet access and contacts who use, moves citizens' adopt
   observed indices, and the informal-payment index;
 - the current year, the levers in effect, the latest events, and a legend.
 
+The browser draws the charts (egovsim/app/frontend.py) from data: each Step sends the time charts only the
+months they have not shown, and the network only its colours, so a Step costs milliseconds on the server.
+
 Each browser tab builds its own model (inside the `Page` component), so one tab's Step, Play or Reset never
 touches another's. The scenario is read from $EGOVSIM_SCENARIO (default scenarios/three_provinces.yaml) at
 the scale in $EGOVSIM_SCALE (default: the scenario's own); only the sample is drawn, never every citizen.
@@ -22,22 +25,18 @@ the scale in $EGOVSIM_SCALE (default: the scenario's own); only the sample is dr
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import solara
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
+from egovsim.app.frontend import NetworkWidget, TimeChartWidget
 from egovsim.config.observations import supply_index_points
 from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, with_values
 from egovsim.errors import clipped
@@ -282,63 +281,68 @@ def YearAndLegend(model: EGovViz):
         solara.HTML(tag="div", unsafe_innerHTML=body)
 
 
-class Chart:
-    """A figure built once per model (and province) and updated in place each step, sent to the browser as
-    SVG with text left to the browser's fonts: rebuilding axes every step, or rasterising and compressing
-    PNGs, would double the time a Step takes in the browser."""
-
-    def __init__(self, model: EGovViz, key: str | None = None):
-        self.model, self.key = model, key
-        self.fig = Figure(figsize=(6.0, 4.0))
-        self.build()
-
-    def build(self) -> None: ...
-
-    def update(self) -> None: ...
-
-    def svg(self) -> bytes:
-        self.update()
-        buf = io.BytesIO()
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "egovsim"}):
-            self.fig.savefig(buf, format="svg")
-        return buf.getvalue()
+DASHES = {"-": "", "--": "6,3", ":": "1.5,2.5"}  # matplotlib's line styles as SVG dash arrays
 
 
-class TimeChart(Chart):
-    """Lines of outcomes over the scenario's years, from the model's DataCollector."""
+def line_style(style: dict) -> dict:
+    return {
+        "label": style["label"],
+        "color": style["color"],
+        "width": style.get("lw", 1.5),
+        "alpha": style.get("alpha", 1.0),
+        "dash": DASHES[style.get("ls", "-")],
+    }
+
+
+def months_since(values: list, start: int) -> list:
+    """The values recorded from month `start` on, as JSON numbers (NaN, which JSON lacks, as null: a gap)."""
+    return [None if v != v else round(float(v), 5) for v in values[start:]]
+
+
+class TimeChart:
+    """Lines of outcomes over the scenario's years, from the model's DataCollector. The browser draws it
+    (frontend.TimeChartWidget): `spec` is sent once, then each Step sends only the months not yet shown."""
 
     title = ""
     ylabel = "share of citizens"
     ymax = 1.0  # the y axis grows with the data up to this (low shares stay readable)
     legend_loc = "upper left"
-    top = 0.0  # the y axis shows at least this (e.g. observed points)
+
+    def __init__(self, model: EGovViz, key: str | None = None):
+        self.model, self.key = model, key
 
     def lines(self) -> list[tuple[str, str, dict]]:
-        """(DataCollector province, column, line style incl. label) of each line."""
+        """(DataCollector province, column, matplotlib-style line style incl. label) of each line."""
         return []
 
-    def build(self) -> None:
-        m = self.model
-        self.fig.subplots_adjust(left=0.11, right=0.98, top=0.92, bottom=0.08)
-        ax = self.ax = self.fig.add_subplot()
-        self.series = [(key, column, ax.plot([], [], **style)[0]) for key, column, style in self.lines()]
-        ax.set_xlim(m.config.start_year, m.config.end_year + 1)
-        ax.set_ylabel(self.ylabel)
-        ax.grid(alpha=0.3)
-        ax.set_title(self.title.format(name=m.config.provinces[self.key].name if self.key else ""), fontsize=9.5)
-        self.extra(ax)
-        ax.legend(fontsize=7.5, loc=self.legend_loc)
+    def observed(self) -> list[tuple[float, float, str]]:
+        """Observed (year, value, colour) dots."""
+        return []
 
-    def extra(self, ax) -> None: ...
+    def spec(self) -> dict:
+        m, points = self.model, self.observed()
+        return {
+            "title": self.title.format(name=m.config.provinces[self.key].name if self.key else ""),
+            "ylabel": self.ylabel,
+            "xlim": [m.config.start_year, m.config.end_year + 1],
+            "x0": m.config.start_year,
+            "dx": m.dt,
+            "ymax": self.ymax,
+            "top": max([v for _, v, _ in points], default=0.0),  # the y axis shows every observed dot
+            "legend": self.legend_loc,
+            "series": [line_style(style) for _, _, style in self.lines()],
+            "points": [list(p) for p in points],
+            "points_label": "observed (MIC, DTI digital government)",
+        }
 
-    def update(self) -> None:
-        top = self.top
-        for key, column, line in self.series:
-            x, y = self.model.series(key, column)
-            line.set_data(x, y)
-            if np.isfinite(y).any():
-                top = max(top, float(np.nanmax(y)))
-        self.ax.set_ylim(0, min(self.ymax, max(0.05, top * 1.15)))
+    def recorded(self) -> int:
+        """Months recorded so far."""
+        key, column, _ = self.lines()[0]
+        return len(self.model.datacollector.model_vars[f"{key}/{column}"])
+
+    def tail(self, start: int) -> dict:
+        cols = self.model.datacollector.model_vars
+        return {"from": start, "y": [months_since(cols[f"{k}/{c}"], start) for k, c, _ in self.lines()]}
 
 
 class CitizenUseChart(TimeChart):
@@ -390,20 +394,9 @@ class IndexChart(TimeChart):
             for k, c in zip(self.model.province_ids, PROVINCE_COLOURS)
         ]
 
-    def extra(self, ax) -> None:
+    def observed(self):
         colours = dict(zip(self.model.province_ids, PROVINCE_COLOURS))
-        points = [pt for pt in _observed() if pt.province in colours]
-        if points:
-            ax.scatter(
-                [pt.year for pt in points],
-                [pt.value for pt in points],
-                s=30,
-                zorder=3,
-                c=[colours[pt.province] for pt in points],
-                edgecolors="black",
-            )
-            ax.scatter([], [], color="white", edgecolors="black", label="observed (MIC, DTI digital government)")
-            self.top = max(pt.value for pt in points)
+        return [(pt.year, pt.value, colours[pt.province]) for pt in _observed() if pt.province in colours]
 
 
 class InformalPaymentChart(TimeChart):
@@ -423,135 +416,111 @@ def _observed():
     return supply_index_points()
 
 
-class NetworkChart(Chart):
-    """Per province: the leader, sampled civil servants and the citizens they serve, coloured by state."""
+# ColorBrewer's Purples (matplotlib's "Purples"), light to dark: the leader's star, darker with more will
+PURPLES = ("#fcfbfd", "#efedf5", "#dadaeb", "#bcbddc", "#9e9ac8", "#807dba", "#6a51a3", "#54278f", "#3f007d")
 
-    def build(self) -> None:
-        m = self.model
-        P = len(m.leaders)
-        rows = (P + 2) // 2
-        self.fig.set_size_inches(6.0, 2.25 * rows)
-        self.fig.subplots_adjust(
-            left=0.01, right=0.99, top=0.86 if rows > 1 else 0.72, bottom=0.01, wspace=0.05, hspace=0.3
+
+def will_colour(will: float, lo: float = -0.2, hi: float = 1.0) -> str:
+    """The leader's fill: `will` on the Purples scale from `lo` to `hi` (clipped), interpolated in RGB."""
+    t = min(1.0, max(0.0, (will - lo) / (hi - lo))) * (len(PURPLES) - 1)
+    i = min(int(t), len(PURPLES) - 2)
+    a, b = (np.array([int(c[k : k + 2], 16) for k in (1, 3, 5)]) for c in PURPLES[i : i + 2])
+    return "#" + "".join(f"{round(v):02x}" for v in a + (b - a) * (t - i))
+
+
+def network_places(model: EGovViz) -> dict:
+    """What the network view draws where, sent once per model: per province the sampled civil servants'
+    (x, y) and the sampled citizens' (x, y, urban, minority, index of their civil servant); and the legend."""
+    cit = model.citizens
+    panels = [
+        {
+            "servants": np.round(s.servant_xy, 3).tolist(),
+            "citizens": [
+                [round(float(x), 3), round(float(y), 3), int(cit.urban[row]), int(cit.minority[row]), int(owner)]
+                for (x, y), row, owner in zip(s.citizen_xy, s.citizens, s.citizen_servant)
+            ],
+        }
+        for s in model.samples
+    ]
+    return {"panels": panels, "legend": NETWORK_LEGEND}
+
+
+def network_colours(model: EGovViz) -> dict:
+    """Each Step: per province the leader's colour and pull, the state of each sampled civil servant and
+    citizen, which citizens' civil servant uses the system genuinely, and the panel's two title lines."""
+    cs, cit = model.civil_service, model.citizens
+    panels = []
+    for p, (sample, leader) in enumerate(zip(model.samples, model.leaders)):
+        state = cs.state[sample.servants]
+        rows = sample.citizens
+        lo, n = cit.province_start[p], cit.province_sizes[p]
+        panels.append(
+            {
+                "name": leader.name,
+                "line": f"will {leader.will:.2f} · genuine CS {(cs.state[cs.province == p] == GENUINE).mean():.0%}"
+                f" · users {cit.active[lo : lo + n].mean():.0%}",
+                "leader": will_colour(leader.will),
+                "pull": round(0.5 + 3 * leader.will * leader.policy.monitoring, 3),  # the leader's pull
+                "servants": [SERVANT_COLOURS[int(s)] for s in state],
+                "genuine": (state[sample.citizen_servant] == GENUINE).astype(int).tolist(),
+                "citizens": np.where(cit.active[rows], USER, np.where(cit.access[rows], ONLINE, OFFLINE)).tolist(),
+            }
         )
-        axes = self.fig.subplots(rows, 2, squeeze=False).ravel()
-        self.panels = []
-        for ax, sample, leader in zip(axes, m.samples, m.leaders):
-            cit = m.citizens
-            urban, minority = cit.urban[sample.citizens], cit.minority[sample.citizens]
-            to_leader = LineCollection(
-                [[(0, 0), tuple(xy)] for xy in sample.servant_xy], colors=LEADER_COLOUR, alpha=0.5, zorder=1
-            )
-            to_citizens = LineCollection(
-                [[tuple(sample.servant_xy[i]), tuple(xy)] for i, xy in zip(sample.citizen_servant, sample.citizen_xy)],
-                zorder=1,
-            )
-            ax.add_collection(to_leader)
-            ax.add_collection(to_citizens)
-            marks = []
-            for mask, marker in ((urban, "s"), (~urban, "o")):
-                art = ax.scatter(
-                    *sample.citizen_xy[mask].T,
-                    s=46,
-                    marker=marker,
-                    zorder=3,
-                    edgecolors=np.where(minority[mask], "#000000", "#777777"),
-                    linewidths=np.where(minority[mask], 2.2, 0.6),
-                )
-                marks.append((mask, art))
-            servants = ax.scatter(
-                *sample.servant_xy.T, s=80, marker="D", edgecolors="#333333", linewidths=0.7, zorder=4
-            )
-            star = ax.scatter(
-                [0],
-                [0],
-                s=420,
-                marker="*",
-                c=[leader.will],
-                cmap="Purples",
-                vmin=-0.2,
-                vmax=1.0,
-                edgecolors=LEADER_COLOUR,
-                linewidths=1.0,
-                zorder=5,
-            )
-            title = ax.set_title("", fontsize=8)
-            ax.set_xlim(-2.6, 2.6)
-            ax.set_ylim(-2.6, 2.6)
-            ax.set_aspect("equal")
-            ax.axis("off")
-            self.panels.append((sample, leader, to_leader, to_citizens, marks, servants, star, title))
-        legend_ax = axes[P]
-        legend_ax.axis("off")
-        legend_ax.legend(handles=NETWORK_LEGEND, loc="center", fontsize=7.5, frameon=False)
-        for ax in axes[P + 1 :]:
-            ax.axis("off")
-        self.suptitle = self.fig.suptitle("", fontsize=10)
-
-    def update(self) -> None:
-        m = self.model
-        cs, cit = m.civil_service, m.citizens
-        for p, (sample, leader, to_leader, to_citizens, marks, servants, star, title) in enumerate(self.panels):
-            state = cs.state[sample.servants]
-            to_leader.set_linewidth(0.5 + 3 * leader.will * leader.policy.monitoring)  # the leader's pull
-            genuine = state[sample.citizen_servant] == GENUINE
-            to_citizens.set_color(np.where(genuine, "#2ca02c", "#bbbbbb"))
-            to_citizens.set_linewidth(np.where(genuine, 1.4, 0.7))
-            rows = sample.citizens
-            fill = np.where(cit.active[rows], USER, np.where(cit.access[rows], ONLINE, OFFLINE))
-            for mask, art in marks:
-                art.set_facecolor(fill[mask])
-            servants.set_facecolor([SERVANT_COLOURS[int(s)] for s in state])
-            star.set_array(np.array([leader.will]))
-            lo, n = cit.province_start[p], cit.province_sizes[p]
-            genuine_share = (cs.state[cs.province == p] == GENUINE).mean()
-            title.set_text(
-                f"{leader.name}\nwill {leader.will:.2f} · genuine CS {genuine_share:.0%}"
-                f" · users {cit.active[lo : lo + n].mean():.0%}"
-            )
-        self.suptitle.set_text(f"Who serves whom (sample), {date_label(m)}")
+    return {"title": f"Who serves whom (sample), {date_label(model)}", "panels": panels}
 
 
 NETWORK_LEGEND = [
-    Line2D([], [], marker="*", ls="", ms=13, mfc="#9e9ac8", mec=LEADER_COLOUR, label="leader (darker: more will)"),
-    Line2D(
-        [], [], marker="D", ls="", ms=7, mfc=SERVANT_COLOURS[GENUINE], mec="#333", label="civil servant: genuine use"
-    ),
-    Line2D(
-        [],
-        [],
-        marker="D",
-        ls="",
-        ms=7,
-        mfc=SERVANT_COLOURS[CEREMONIAL],
-        mec="#333",
-        label="civil servant: ceremonial use",
-    ),
-    Line2D([], [], marker="D", ls="", ms=7, mfc=SERVANT_COLOURS[NON_USER], mec="#333", label="civil servant: no use"),
-    Line2D([], [], marker="o", ls="", ms=7, mfc=USER, mec="#777", label="citizen using online services"),
-    Line2D([], [], marker="o", ls="", ms=7, mfc=ONLINE, mec="#777", label="citizen online, not a user"),
-    Line2D([], [], marker="o", ls="", ms=7, mfc=OFFLINE, mec="#777", label="citizen without internet"),
-    Line2D([], [], marker="s", ls="", ms=7, mfc=ONLINE, mec="#777", label="square urban, circle rural"),
-    Line2D([], [], marker="o", ls="", ms=7, mfc=ONLINE, mec="#000", mew=2.2, label="thick outline: ethnic minority"),
-    Line2D([], [], color="#2ca02c", lw=1.4, label="link to a genuine user"),
+    {"shape": "star", "fill": "#9e9ac8", "stroke": LEADER_COLOUR, "label": "leader (darker: more will)"},
+    {"shape": "diamond", "fill": SERVANT_COLOURS[GENUINE], "stroke": "#333", "label": "civil servant: genuine use"},
+    {
+        "shape": "diamond",
+        "fill": SERVANT_COLOURS[CEREMONIAL],
+        "stroke": "#333",
+        "label": "civil servant: ceremonial use",
+    },
+    {"shape": "diamond", "fill": SERVANT_COLOURS[NON_USER], "stroke": "#333", "label": "civil servant: no use"},
+    {"shape": "circle", "fill": USER, "stroke": "#777", "label": "citizen using online services"},
+    {"shape": "circle", "fill": ONLINE, "stroke": "#777", "label": "citizen online, not a user"},
+    {"shape": "circle", "fill": OFFLINE, "stroke": "#777", "label": "citizen without internet"},
+    {"shape": "square", "fill": ONLINE, "stroke": "#777", "label": "square urban, circle rural"},
+    {"shape": "circle", "fill": ONLINE, "stroke": "#000", "width": 2.2, "label": "thick outline: ethnic minority"},
+    {"shape": "line", "stroke": "#2ca02c", "label": "link to a genuine user"},
 ]
 
 
 @solara.component
-def ChartView(model: EGovViz, chart_class: type[Chart], per_province: bool):
-    """One Chart, redrawn when the model steps or is rebuilt (or when the province shown changes)."""
+def TimeChartView(model: EGovViz, chart_class: type[TimeChart], per_province: bool):
+    """One time chart. Each Step sends only the months the browser has not shown yet: `shown` holds how many
+    it has, and is advanced after the update is committed (an effect), so a render that is superseded before
+    it reaches the browser cannot make it skip months."""
     update_counter.get()
     key = focus_key(model) if per_province else None
     chart = solara.use_memo(lambda: chart_class(model, key), [model, key])
-    svg = solara.use_memo(chart.svg, [chart, model.step_index])
-    return solara.Image(svg, format="svg+xml", width="100%")
+    spec = solara.use_memo(chart.spec, [chart])
+    shown = solara.use_ref((None, 0))
+    months = chart.recorded()
+    start = shown.current[1] if shown.current[0] is chart else 0
+
+    def mark_shown():
+        shown.current = (chart, months)
+
+    solara.use_effect(mark_shown, [chart, months])
+    return TimeChartWidget.element(spec=spec, tail=chart.tail(min(start, months)), month=model.step_index)
 
 
-def chart_component(chart: type, per_province: bool):
+@solara.component
+def NetworkView(model: EGovViz):
+    """The network sample: its layout is sent once per model, then only its colours and titles."""
+    update_counter.get()
+    places = solara.use_memo(lambda: network_places(model), [model])
+    return NetworkWidget.element(places=places, colours=network_colours(model), month=model.step_index)
+
+
+def time_chart_component(chart: type[TimeChart], per_province: bool):
     """A page component that draws `chart` (SolaraViz calls each component with the model)."""
 
     def component(model):
-        return ChartView(model, chart, per_province)
+        return TimeChartView(model, chart, per_province)
 
     component.__name__ = chart.__name__.replace("Chart", "View")
     return component
@@ -559,10 +528,10 @@ def chart_component(chart: type, per_province: bool):
 
 COMPONENTS = [
     YearAndLegend,
+    NetworkView,
     *(
-        chart_component(chart, per_province)
+        time_chart_component(chart, per_province)
         for chart, per_province in [
-            (NetworkChart, False),
             (CivilServantChart, True),
             (CitizenUseChart, True),
             (AccessChart, True),

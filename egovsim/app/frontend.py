@@ -1,0 +1,182 @@
+"""The page's charts, drawn in the browser: two small Vue templates (SVG) that ipyvue compiles on the page.
+
+Python sends data, the browser draws. A time chart receives its fixed parts once (title, axes, line styles,
+legend, observed dots) and then, each Step, only the months it has not yet shown (`tail`); the network view
+receives its layout once and then only the colours, widths and titles of the sampled people. Nothing here
+needs a CDN or a package of its own: the templates ship in this file and ipyvue (already on the page for
+Solara) compiles them, so the page stays offline.
+
+Every text (titles, legend labels, province names) reaches the page through Vue's {{ }} or attribute
+bindings, which set text and attribute values, never markup: no file can put an element into the page.
+"""
+
+from __future__ import annotations
+
+import ipyvue
+import traitlets
+
+TIME_CHART = """
+<template>
+<svg class="egov-chart" :data-month="month" :data-title="spec.title" viewBox="0 0 600 400" width="100%"
+     style="display:block;font-family:DejaVu Sans,Arial,sans-serif">
+  <text x="325" y="18" text-anchor="middle" font-size="13.5">{{ spec.title }}</text>
+  <g font-size="11" fill="#222">
+    <g v-for="t in xticks" :key="'x' + t">
+      <line :x1="X(t)" :x2="X(t)" :y1="T" :y2="B" stroke="#b0b0b0" stroke-opacity="0.3"/>
+      <text :x="X(t)" :y="B + 14" text-anchor="middle">{{ t }}</text>
+    </g>
+    <g v-for="t in yticks" :key="'y' + t">
+      <line :x1="L" :x2="R" :y1="Y(t)" :y2="Y(t)" stroke="#b0b0b0" stroke-opacity="0.3"/>
+      <text :x="L - 4" :y="Y(t) + 3.5" text-anchor="end">{{ t.toFixed(decimals) }}</text>
+    </g>
+    <text :transform="'translate(13,' + (T + B) / 2 + ') rotate(-90)'" text-anchor="middle">{{ spec.ylabel }}</text>
+  </g>
+  <rect :x="L" :y="T" :width="R - L" :height="B - T" fill="none" stroke="#222" stroke-width="0.8"/>
+  <path v-for="(s, i) in spec.series" :key="'s' + i" :d="path(i)" fill="none" :stroke="s.color"
+        :stroke-width="s.width" :stroke-opacity="s.alpha" :stroke-dasharray="s.dash"
+        stroke-linejoin="round" class="egov-line"/>
+  <circle v-for="(p, i) in spec.points" :key="'p' + i" :cx="X(p[0])" :cy="Y(p[1])" r="3.4" :fill="p[2]"
+          stroke="#000" stroke-width="0.8" class="egov-observed"/>
+  <g :transform="'translate(' + legendX + ',' + (T + 6) + ')'" font-size="10.5" class="egov-legend">
+    <rect x="0" y="0" :width="legendW" :height="8 + 14 * legend.length" fill="#fff" fill-opacity="0.85"
+          stroke="#ccc" rx="3"/>
+    <g v-for="(s, i) in legend" :key="'l' + i" :transform="'translate(6,' + (11 + 14 * i) + ')'">
+      <circle v-if="s.dot" cx="10" cy="0" r="3.4" fill="#fff" stroke="#000" stroke-width="0.8"/>
+      <line v-else x1="0" x2="20" y1="0" y2="0" :stroke="s.color" :stroke-width="s.width"
+            :stroke-opacity="s.alpha" :stroke-dasharray="s.dash"/>
+      <text x="26" y="3.5">{{ s.label }}</text>
+    </g>
+  </g>
+</svg>
+</template>
+<script>
+module.exports = {
+  data() { return { ys: [], L: 60, R: 590, T: 28, B: 370 }; },
+  created() { this.take(this.tail); },
+  watch: { tail(t) { this.take(t); } },
+  methods: {
+    // new months are appended; a tail from 0 (a new model or a new province) replaces what was shown
+    take(t) {
+      if (!t || !t.y) return;
+      const keep = t.from > 0 && this.ys.length === t.y.length ? t.from : 0;
+      this.ys = t.y.map((a, i) => (keep ? this.ys[i].slice(0, keep) : []).concat(a));
+    },
+    X(x) { return this.L + (x - this.spec.xlim[0]) / (this.spec.xlim[1] - this.spec.xlim[0]) * (this.R - this.L); },
+    Y(y) { return this.B - y / this.ylim * (this.B - this.T); },
+    path(i) {
+      const y = this.ys[i] || [], s = this.spec;
+      let d = "", pen = "M";
+      for (let k = 0; k < y.length; k++) {
+        if (y[k] === null) { pen = "M"; continue; }
+        d += pen + this.X(s.x0 + k * s.dx).toFixed(1) + "," + this.Y(y[k]).toFixed(1);
+        pen = "L";
+      }
+      return d;
+    },
+  },
+  computed: {
+    // the y axis grows with the data up to spec.ymax, so low shares stay readable
+    ylim() {
+      let top = this.spec.top;
+      for (const y of this.ys) for (const v of y) if (v !== null && v > top) top = v;
+      return Math.min(this.spec.ymax, Math.max(0.05, top * 1.15));
+    },
+    step() {
+      const raw = this.ylim / 5, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+      return [1, 2, 2.5, 5, 10].map(f => f * mag).find(s => s >= raw * 0.999);
+    },
+    decimals() { return Math.max(0, -Math.floor(Math.log10(this.step) + 1e-9) + (this.step / Math.pow(10, Math.floor(Math.log10(this.step) + 1e-9)) === 2.5 ? 1 : 0)); },
+    yticks() {
+      const out = [];
+      for (let k = 0; k * this.step <= this.ylim * 1.0001; k++) out.push(+(k * this.step).toFixed(6));
+      return out;
+    },
+    xticks() {
+      const out = [];
+      for (let t = Math.ceil(this.spec.xlim[0] / 5) * 5; t <= this.spec.xlim[1]; t += 5) out.push(t);
+      return out;
+    },
+    legend() {
+      const rows = this.spec.series.map(s => ({ ...s, dot: false }));
+      if (this.spec.points.length) rows.push({ label: this.spec.points_label, dot: true });
+      return rows;
+    },
+    legendW() { return 34 + 6.1 * Math.max(...this.legend.map(s => s.label.length)); },
+    legendX() { return this.spec.legend === "upper right" ? this.R - 6 - this.legendW : this.L + 6; },
+  },
+};
+</script>
+"""
+
+NETWORK = """
+<template>
+<svg class="egov-chart egov-network" :data-month="month" :viewBox="'0 0 600 ' + height" width="100%"
+     style="display:block;font-family:DejaVu Sans,Arial,sans-serif">
+  <text x="300" y="18" text-anchor="middle" font-size="13">{{ colours.title }}</text>
+  <g v-for="(p, i) in places.panels" :key="'p' + i" :transform="'translate(' + 300 * (i % 2) + ',' + (30 + 225 * Math.floor(i / 2)) + ')'">
+    <text x="150" y="10" text-anchor="middle" font-size="11">{{ colours.panels[i].name }}</text>
+    <text x="150" y="24" text-anchor="middle" font-size="11">{{ colours.panels[i].line }}</text>
+    <line v-for="(s, j) in p.servants" :key="'l' + j" :x1="px(0)" :y1="py(0)" :x2="px(s[0])" :y2="py(s[1])"
+          stroke="#6a3d9a" stroke-opacity="0.5" :stroke-width="colours.panels[i].pull"/>
+    <line v-for="(c, j) in p.citizens" :key="'c' + j" :x1="px(p.servants[c[4]][0])" :y1="py(p.servants[c[4]][1])"
+          :x2="px(c[0])" :y2="py(c[1])" :stroke="colours.panels[i].genuine[j] ? '#2ca02c' : '#bbbbbb'"
+          :stroke-width="colours.panels[i].genuine[j] ? 1.4 : 0.7"/>
+    <g v-for="(c, j) in p.citizens" :key="'m' + j">
+      <rect v-if="c[2]" :x="px(c[0]) - 4.2" :y="py(c[1]) - 4.2" width="8.4" height="8.4" class="egov-citizen"
+            :fill="colours.panels[i].citizens[j]" :stroke="c[3] ? '#000' : '#777'" :stroke-width="c[3] ? 2.2 : 0.6"/>
+      <circle v-else :cx="px(c[0])" :cy="py(c[1])" r="4.6" class="egov-citizen"
+              :fill="colours.panels[i].citizens[j]" :stroke="c[3] ? '#000' : '#777'" :stroke-width="c[3] ? 2.2 : 0.6"/>
+    </g>
+    <path v-for="(s, j) in p.servants" :key="'s' + j" :d="diamond(px(s[0]), py(s[1]), 6.5)" class="egov-servant"
+          :fill="colours.panels[i].servants[j]" stroke="#333" stroke-width="0.7"/>
+    <path :d="star(px(0), py(0), 14)" :fill="colours.panels[i].leader" stroke="#6a3d9a" stroke-width="1"/>
+  </g>
+  <g :transform="'translate(' + 300 * (places.panels.length % 2) + ',' + (40 + 225 * Math.floor(places.panels.length / 2)) + ')'"
+     font-size="11" class="egov-legend">
+    <g v-for="(e, k) in places.legend" :key="'k' + k" :transform="'translate(40,' + (16 * k) + ')'">
+      <path v-if="e.shape === 'star'" :d="star(8, 0, 8)" :fill="e.fill" :stroke="e.stroke"/>
+      <path v-else-if="e.shape === 'diamond'" :d="diamond(8, 0, 5)" :fill="e.fill" :stroke="e.stroke"/>
+      <rect v-else-if="e.shape === 'square'" x="4" y="-4" width="8" height="8" :fill="e.fill" :stroke="e.stroke"/>
+      <line v-else-if="e.shape === 'line'" x1="0" x2="16" y1="0" y2="0" :stroke="e.stroke" stroke-width="1.4"/>
+      <circle v-else cx="8" cy="0" r="4.2" :fill="e.fill" :stroke="e.stroke" :stroke-width="e.width || 0.8"/>
+      <text x="22" y="3.5">{{ e.label }}</text>
+    </g>
+  </g>
+</svg>
+</template>
+<script>
+module.exports = {
+  computed: {
+    height() { return 30 + 225 * Math.ceil((this.places.panels.length + 1) / 2); },
+  },
+  methods: {
+    // a panel's drawing area: the square [-2.6, 2.6]^2 under its two title lines
+    px(x) { return 150 + x / 2.6 * 96; },
+    py(y) { return 126 - y / 2.6 * 96; },
+    diamond(x, y, r) { return `M${x},${y - r}L${x + r},${y}L${x},${y + r}L${x - r},${y}Z`; },
+    star(x, y, r) {
+      let d = "";
+      for (let k = 0; k < 10; k++) {
+        const a = -Math.PI / 2 + k * Math.PI / 5, q = k % 2 ? r * 0.4 : r;
+        d += (k ? "L" : "M") + (x + q * Math.cos(a)).toFixed(1) + "," + (y + q * Math.sin(a)).toFixed(1);
+      }
+      return d + "Z";
+    },
+  },
+};
+</script>
+"""
+
+
+class TimeChartWidget(ipyvue.VueTemplate):
+    template = traitlets.Unicode(TIME_CHART).tag(sync=True)
+    spec = traitlets.Dict().tag(sync=True)  # sent once: title, axes, line styles, observed dots
+    tail = traitlets.Dict().tag(sync=True)  # {"from": month, "y": [[values from that month on] per line]}
+    month = traitlets.Int(0).tag(sync=True)
+
+
+class NetworkWidget(ipyvue.VueTemplate):
+    template = traitlets.Unicode(NETWORK).tag(sync=True)
+    places = traitlets.Dict().tag(sync=True)  # sent once per model: who is drawn where, the legend
+    colours = traitlets.Dict().tag(sync=True)  # each Step: colours, widths and titles
+    month = traitlets.Int(0).tag(sync=True)
