@@ -115,7 +115,8 @@ def test_time_charts_send_only_the_months_not_yet_shown():
     assert [s["label"] for s in chart.spec()["series"]][-1] == "all: used in the last 12 months"
     assert app.months_since([0.25, float("nan"), 1 / 3], 0) == [0.25, None, 0.33333]
     index = app.IndexChart(viz).spec()
-    assert index["points"] and index["top"] == max(v for _, v, _ in index["points"])
+    assert index["points"] and index["top"] == max(p[1] for p in index["points"])
+    assert all(p[3].startswith(("MIC", "DTI")) for p in index["points"])  # each dot says what it is
 
 
 def test_leader_colour_is_matplotlibs_purples():

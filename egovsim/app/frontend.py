@@ -37,6 +37,8 @@ TIME_CHART = """
         stroke-linejoin="round" class="egov-line"/>
   <circle v-for="(p, i) in spec.points" :key="'p' + i" :cx="X(p[0])" :cy="Y(p[1])" r="3.4" :fill="p[2]"
           stroke="#000" stroke-width="0.8" class="egov-observed"/>
+  <text v-for="(p, i) in spec.points" :key="'pl' + i" :x="X(p[0]) + 6" :y="Y(p[1]) - 5" font-size="9"
+        class="egov-observed-label">{{ p[3] }}</text>
   <g :transform="'translate(' + legendX + ',' + (T + 6) + ')'" font-size="10.5" class="egov-legend">
     <rect x="0" y="0" :width="legendW" :height="8 + 14 * legend.length" fill="#fff" fill-opacity="0.85"
           stroke="#ccc" rx="3"/>

@@ -252,6 +252,7 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
 <div class="egov-date">{e(date_label(model))} &middot; month {model.step_index} of {model.n_steps} &middot; scenario
 <b>{e(sc.name)}</b>, seed {model.seed}</div>"""
     body = f"""
+<div class="egov-parameters" style="font-size:0.82em;margin-bottom:2px">Parameters: <b>{e(sc.parameters.label())}</b></div>
 <div style="color:#555;font-size:0.82em">{model.citizens.n:,} simulated citizens (scale {e(scale)} per real
 person) and {model.civil_service.n:,} civil servants; the network draws {n_sample} citizens.</div>
 <style>.egov-levers td, .egov-levers th {{padding: 0 5px 0 0}}</style>
@@ -266,10 +267,25 @@ Latest event: {event_html}.</div>
     return year, body
 
 
+# SolaraViz names its one page "Page 0" (a tab bar with one tab says nothing), and its sliders show their value
+# only while dragged: the page hides the bar and keeps each slider's value in view
+PAGE_CSS = """
+.v-tabs-bar { display: none !important; }
+.v-slider__thumb-label-container { display: block !important; }
+.v-application .v-slider .v-slider__thumb-label, .v-slider__thumb-label { transform: translate(-50%, 22px) !important; border-radius: 0 !important; height: 13px !important;
+  width: auto !important; min-width: 20px; background-color: transparent !important; border-color: transparent !important;
+  color: #1565c0 !important; font-size: 10.5px; }
+.v-slider__thumb-label > * { transform: none !important; }
+.v-application .v-slider .v-slider__thumb-label.primary { background-color: transparent !important; border-color: transparent !important; }
+.v-input__slider { margin-bottom: 6px; }
+"""
+
+
 @solara.component
 def YearAndLegend(model: EGovViz):
     """The current year, what is simulated, the levers and outcomes now, the latest events."""
     update_counter.get()
+    solara.Style(PAGE_CSS)  # page-wide (a component's element: what Page returns is SolaraViz alone)
     year, body = legend_html(model)
     with solara.Column(gap="2px", style={"padding": "8px", "max-height": "385px", "overflow-y": "auto"}):
         solara.HTML(tag="div", unsafe_innerHTML=year)
@@ -315,8 +331,8 @@ class TimeChart:
         """(DataCollector province, column, matplotlib-style line style incl. label) of each line."""
         return []
 
-    def observed(self) -> list[tuple[float, float, str]]:
-        """Observed (year, value, colour) dots."""
+    def observed(self) -> list[tuple[float, float, str, str]]:
+        """Observed (year, value, colour, label) dots."""
         return []
 
     def spec(self) -> dict:
@@ -328,7 +344,7 @@ class TimeChart:
             "x0": m.config.start_year,
             "dx": m.dt,
             "ymax": self.ymax,
-            "top": max([v for _, v, _ in points], default=0.0),  # the y axis shows every observed dot
+            "top": max([p[1] for p in points], default=0.0),  # the y axis shows every observed dot
             "legend": self.legend_loc,
             "series": [line_style(style) for _, _, style in self.lines()],
             "points": [list(p) for p in points],
@@ -396,7 +412,7 @@ class IndexChart(TimeChart):
 
     def observed(self):
         colours = dict(zip(self.model.province_ids, PROVINCE_COLOURS))
-        return [(pt.year, pt.value, colours[pt.province]) for pt in _observed() if pt.province in colours]
+        return [(pt.year, pt.value, colours[pt.province], pt.label) for pt in _observed() if pt.province in colours]
 
 
 class InformalPaymentChart(TimeChart):
