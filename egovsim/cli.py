@@ -495,7 +495,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from egovsim.runner.runner import make_executor
 
     plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install)  # before any worker
-    _declare(args, f"calibrate --method {args.method}", [args.config], {"scenario": plan.full.to_dict()})
+    fitted = {"scenario": plan.full.to_dict(), "fit_until": args.fit_until}  # the checkpoint depends on both
+    observations = Path(args.config).parent / plan.config.observations
+    _declare(args, f"calibrate --method {args.method}", [args.config, observations], fitted)
     if args.method == "abc" and not args.quiet:  # pyabc reports each population (epsilon, acceptance) by logging
         import logging
 
