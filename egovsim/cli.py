@@ -103,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     _executor_args(run)
     run.set_defaults(func=cmd_run)
 
-    val = sub.add_parser("validate", help="check scenario files without running them")
-    val.add_argument("scenarios", nargs="+", help="scenario YAML files")
+    val = sub.add_parser(
+        "validate",
+        help="check scenario, experiment, study and calibration files without running them",
+        description="Check each file by its own schema (its kind told by its keys) and list every error of "
+        "every file, one line each; exit 2 if any. --set and --scale apply to scenario files.",
+    )
+    val.add_argument("scenarios", nargs="+", metavar="FILE", help="YAML files")
     _scenario_args(val)
     val.set_defaults(func=cmd_validate)
 

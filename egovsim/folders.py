@@ -194,7 +194,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
 
 def _check_writer(folder: Path, command: Command) -> None:
     """The one rule: egovsim's files in a folder are those of one command (see Command.refusal)."""
-    held = [p for p in _entries(folder) if _ours(p.name) and p.name != LOCK and not _is_temporary(p.name)]
+    held = [p for p in _entries(folder) if _holds_results(p)]
     if not held:
         return
     found = _read_record(folder)
@@ -216,6 +216,16 @@ def _check_writer(folder: Path, command: Command) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _holds_results(entry: Path) -> bool:
+    """An entry of ours with results in it: not the lock, a temporary, or a store of no finished run (a
+    store holds nothing but temporaries of killed writes, or nothing, until its first run is stored)."""
+    if not _ours(entry.name) or entry.name == LOCK or _is_temporary(entry.name):
+        return False
+    if entry.name == "runs" and entry.is_dir():
+        return any(TEMPORARY.fullmatch(p.name) is None for p in _entries(entry))
+    return True
 
 
 def _keeps_runs(folder: Path) -> bool:
