@@ -35,6 +35,12 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
 
 def _output_args(p: argparse.ArgumentParser, default: str, quiet: str = "no progress bar or summary") -> None:
     p.add_argument("--out", type=Path, default=None, help=f"output folder (default: {default})")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another command in --out (without it, a folder is written only by the "
+        "command that wrote it: the same kind, input files and settings; its kept runs are then resumed)",
+    )
     p.add_argument("--quiet", action="store_true", help=quiet)
 
 
@@ -97,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     _executor_args(run)
     run.set_defaults(func=cmd_run)
 
-    val = sub.add_parser("validate", help="check scenario files without running them")
-    val.add_argument("scenarios", nargs="+", help="scenario YAML files")
+    val = sub.add_parser(
+        "validate",
+        help="check scenario, experiment, study and calibration files without running them",
+        description="Check each file by its own schema (its kind told by its keys) and list every error of "
+        "every file, one line each; exit 2 if any. --set and --scale apply to scenario files.",
+    )
+    val.add_argument("scenarios", nargs="+", metavar="FILE", help="YAML files")
     _scenario_args(val)
     val.set_defaults(func=cmd_validate)
 
@@ -217,20 +228,77 @@ def _version() -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Every error of every file, one line each (exit 2 if any); a file's kind is told by its keys."""
+    failed = False
+    for path in args.scenarios:
+        try:
+            print(f"{path}: {_validated(path, args)}")
+        except InputError as exc:
+            failed = True
+            for error in getattr(exc, "errors", [exc]):
+                print(f"egovsim: error: {error}", file=sys.stderr)
+    return EXIT_INPUT if failed else 0
+
+
+def _validated(path: str, args: argparse.Namespace) -> str:
+    """What the file at `path` is, checked by its own schema (scenario files with --set and --scale)."""
+    from egovsim.config.analysis import file_kind
+    from egovsim.config.yamlfile import read_yaml
+
+    kind = file_kind(read_yaml(Path(path)), path)
+    if kind != "scenario" and (args.overrides or args.scale is not None):
+        raise InputError(
+            path,
+            "--set" if args.overrides else "--scale",
+            f"is for scenario files; a {kind} file has its own `set:` and `scale:` keys",
+        )
+    if kind == "experiment":  # the analysis code (Mesa, numba) loads only for these files
+        from egovsim.analysis.sweep import design_size, load_experiment
+
+        exp, base = load_experiment(path)
+        return (
+            f"ok (experiment {exp.name}: {design_size(exp.design)} points x {exp.replicates} replicates of {base.name})"
+        )
+    if kind == "study":
+        from egovsim.analysis.sensitivity import load_study
+
+        study, base, _ = load_study(path)
+        return f"ok (sensitivity study {study.name}: {study.method}, {len(study.parameters)} parameters of {base.name})"
+    if kind == "calibration":
+        from egovsim.analysis.calibration.pipeline import plan_calibration
+
+        plan = plan_calibration(path)
+        return (
+            f"ok (calibration {plan.config.name}: {len(plan.config.parameters)} parameters, "
+            f"{len(plan.config.targets)} targets, of {plan.full.name})"
+        )
+    return _validated_scenario(path, args)
+
+
+def _validated_scenario(path: str, args: argparse.Namespace) -> str:
+    from egovsim.config.scenario import horizon_warning
     from egovsim.model.costs import load_with_budgets
 
-    for path in args.scenarios:
+    try:
         sc = load_with_budgets(path, args.overrides, args.scale)
-        n = sum(max(1, round(p.population * p.scale)) for p in sc.provinces.values())
-        print(
-            f"{path}: ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; "
-            f"{n:,} simulated citizens)"
-        )
-    return 0
+    except InputError as exc:
+        no_provinces = ("missing required key", "at least one province is required")
+        if all(e.field == "provinces" and e.message in no_provinces for e in getattr(exc, "errors", [exc])):
+            return "a fragment (no provinces) for scenario files to extend; it cannot run by itself"
+        raise
+    _warn(path, horizon_warning(sc))
+    n = sum(max(1, round(p.population * p.scale)) for p in sc.provinces.values())
+    return f"ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; {n:,} simulated citizens)"
+
+
+def _warn(source, warning: str | None) -> None:
+    if warning:
+        print(f"egovsim: warning: {source}: {warning}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from egovsim.analysis.calibration.report import observed_vs_simulated
+    from egovsim.config.scenario import horizon_warning
     from egovsim.folders import claimed, new_folder
     from egovsim.model.costs import load_with_budgets
     from egovsim.model.model import EGovModel
@@ -239,13 +307,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from egovsim.report.tables import summary
 
     scenario = load_with_budgets(args.scenario, args.overrides, args.scale)
+    if not args.quiet:  # --quiet: scripts that read summary.json know the years they asked for
+        _warn(args.scenario, horizon_warning(scenario))
     seed = scenario.seed if args.seed is None else args.seed
     scenario = with_seed(scenario, seed, args.scenario)  # scenario.yaml then reruns as this command ran
     if args.replicates is not None and args.replicates < 1:
         raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
     folder = args.out or new_folder(scenario.name)
-    if args.replicates is not None:
+    if args.replicates is not None:  # replicate i is the same run whatever R: R may change between resumes
+        _declare(args, "run --replicates", [args.scenario], {"scenario": scenario.to_dict()})
         return _run_replicates(args, scenario, seed, folder)
+    _declare(args, "run", [args.scenario], resumes=False)  # replaced whole: any seed or --set may follow
     with claimed(folder, whole=True):
         start = time.perf_counter()
         model = EGovModel(scenario, seed, collect=False)
@@ -269,6 +341,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_summary(summary(records, scenario))
     print(folder)
     return 0
+
+
+def _declare(args: argparse.Namespace, kind: str, inputs: list, settings: dict | None = None, resumes=True) -> None:
+    """The command about to claim its output folder (folders.Command: the one rule of who may write there).
+    Besides `settings`, the content of every input file counts (an experiment's design, a fit's targets)."""
+    from egovsim.folders import Command, declare
+
+    files = [Path(p).resolve() for p in inputs]
+    contents = {str(f): f.read_text(encoding="utf-8", errors="replace") for f in files if f.is_file()}
+    settings = {**(settings or {}), "files": contents} if resumes else {}
+    argv = tuple(args.command_line)
+    declare(Command(kind, tuple(map(str, files)), settings, resumes, argv, args.overwrite))
 
 
 def with_seed(scenario, seed: int, source):
@@ -333,6 +417,7 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from egovsim.analysis.compare import headline, plan_comparison, run_comparison
+    from egovsim.config.scenario import horizon_warning
     from egovsim.runner.runner import make_executor
 
     plan = plan_comparison(
@@ -344,6 +429,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         scale=args.scale,
         posterior=args.posterior,
     )  # bad input fails before workers start
+    # the runs are defined by the resolved scenarios (their seed is the master seed) and the posterior; the
+    # replicate count and the baseline only change what is computed from them, rewritten whole every time
+    for path, scenario in zip(plan.paths, plan.scenarios):
+        if not args.quiet:
+            _warn(path, horizon_warning(scenario))
+    inputs = [*args.scenarios, *([args.posterior] if args.posterior else [])]
+    _declare(args, "compare", inputs, {"scenarios": [sc.to_dict() for sc in plan.scenarios]})
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         folder, tally, rows = run_comparison(
             plan,
@@ -366,6 +458,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from egovsim.runner.runner import make_executor
 
     exp, base = load_experiment(args.experiment)  # a bad file is reported before any worker starts
+    _declare(args, "sweep", [args.experiment], {"scenario": base.to_dict()})
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         folder, tally = run_sweep(
             args.experiment,
@@ -388,7 +481,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from egovsim.runner.runner import make_executor
 
     study_path = Path(args.experiment)
-    load_study(study_path)  # a bad file is reported before any worker starts
+    _, base, _ = load_study(study_path)  # a bad file is reported before any worker starts
+    _declare(args, "sensitivity", [study_path], {"scenario": base.to_dict()})
     folder = Path(args.out) if args.out else new_folder(f"sensitivity-{study_path.stem}")
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         try:
@@ -413,6 +507,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from egovsim.runner.runner import make_executor
 
     plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install)  # before any worker
+    fitted = {"scenario": plan.full.to_dict(), "fit_until": args.fit_until}  # the checkpoint depends on both
+    observations = Path(args.config).parent / plan.config.observations
+    _declare(args, f"calibrate --method {args.method}", [args.config, observations], fitted)
     if args.method == "abc" and not args.quiet:  # pyabc reports each population (epsilon, acceptance) by logging
         import logging
 
@@ -539,18 +636,30 @@ def check_engine() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
         return _main(args)
+    except KeyboardInterrupt as exc:  # while parsing, or a second Ctrl-C during the clean-up of the first
+        return _interrupted(exc)
     finally:
+        _clean_up(in_main_thread, previous, argv is None)
+
+
+def _clean_up(in_main_thread: bool, previous, process_ends: bool) -> None:
+    try:
         if "egovsim.folders" in sys.modules:
             sys.modules["egovsim.folders"].remove_unused()
+    except KeyboardInterrupt:  # a Ctrl-C here: the command has ended already, and has said how
+        pass
+    finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+            if process_ends:  # the process ends now: a Ctrl-C while Python joins the pool's threads is not news
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -573,6 +682,14 @@ def _main(args: argparse.Namespace) -> int:
         print(f"egovsim: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as exc:
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        print(f"egovsim: {what}; nothing half-written was left behind", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """One line on Ctrl-C or SIGTERM: what the output folder holds and, if runs were kept, the command that
+    resumes (with --out named: a default folder is timestamped, so the same command would start afresh)."""
+    folders = sys.modules.get("egovsim.folders")
+    state = folders.interruption() if folders else "nothing half-written was left behind"
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    print(f"egovsim: {what}; {state}", file=sys.stderr)
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

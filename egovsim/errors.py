@@ -49,6 +49,16 @@ class InputError(Exception):
         return f"{where}: {message}"
 
 
+class InputErrors(InputError):
+    """Every error found in one file (validation goes on past the first): it reads as the first, so a command
+    that stops at bad input still says one line; `egovsim validate` lists them all."""
+
+    def __init__(self, errors: list[InputError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.source, first.field, first.message)
+
+
 def _one_line(text: str, limit: int) -> str:
     """`text` clipped to `limit` characters, with line breaks and other control characters escaped."""
     text = text if len(text) <= limit else text[: limit - 3] + "..."

@@ -8,22 +8,31 @@
 - An experiment folder keeps its store (runs/, calibrate's checkpoint) across commands; its summary files are
   a set: before writing one, the earlier set is removed, provenance.json first, and the new provenance.json
   is written last. A folder with provenance.json holds one whole set; one without holds part of one set.
+- One command per folder: the command a CLI invocation declares (`declare`) is recorded in command.json when it
+  claims the folder, before any work. A folder holding egovsim's files is written again only by the same
+  command (`Command.same_as`): another kind of result, other inputs, or (where runs are kept to resume) other
+  settings are refused unless --overwrite, which clears egovsim's files first. After Ctrl-C, `interruption`
+  says what the folder holds and the exact command line that resumes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from egovsim.errors import InputError
-from egovsim.files import TEMPORARY, safe_name
+from egovsim.files import TEMPORARY, safe_name, write_json
 
 try:
     import fcntl
@@ -31,6 +40,7 @@ except ImportError:  # not on Windows: no lock there
     fcntl = None
 
 LOCK = ".egovsim.lock"
+RECORD = "command.json"  # the command that writes this folder: written first, kept with the stores
 MARKER = "provenance.json"  # written last, removed first
 # every name egovsim writes into an output folder (a test keeps this whole): only these are ever removed
 OUTPUTS = frozenset(
@@ -59,7 +69,7 @@ OUTPUTS = frozenset(
         "report.html",
     }
 )
-STORES = frozenset({"runs", "checkpoint.npz", "abc.db", "abc.db.unreadable"})  # kept: reruns resume from them
+STORES = frozenset({"runs", "checkpoint.npz", "abc.db", "abc.db.unreadable", RECORD})  # kept: reruns resume
 _STAGE = ".egovsim-stage"
 
 
@@ -68,11 +78,86 @@ class FolderInUse(InputError):
         return f"{self.source} {self.message}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """What a command writes into its output folder, as far as deciding whether it may write there again.
+
+    kind: the kind of result ("run", "run --replicates", "compare", "sweep", "sensitivity", "calibrate ...").
+    inputs: the files it reads (resolved paths). settings: everything else that changes its results (the
+    resolved scenarios, seeds, ...), compared by hash. resumes: it keeps its runs in the folder to resume from
+    (False: the folder is replaced whole, so only kind and inputs must match). argv: its command line."""
+
+    kind: str
+    inputs: tuple[str, ...]
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    resumes: bool = True
+    argv: tuple[str, ...] = ()
+    overwrite: bool = False
+
+    def record(self, folder: Path) -> dict:
+        return {
+            "kind": self.kind,
+            "inputs": list(self.inputs),
+            "settings": settings_hash(self.settings),
+            "command": resume_line(self.argv, folder),
+        }
+
+    def refusal(self, found: dict) -> str | None:
+        """Why this command may not write into a folder holding `found` (its command.json), None if it may."""
+        earlier = f"`{clipped_line(found.get('command') or '?')}`"
+        if found.get("kind") != self.kind:
+            return f"holds the results of {earlier} (a {found.get('kind')}, not a {self.kind})"
+        if found.get("inputs") != list(self.inputs):
+            return f"holds the results of {earlier}, from other input files"
+        if self.resumes and found.get("settings") != settings_hash(self.settings):
+            return (
+                f"holds the runs of {earlier}, whose file contents or result-changing options (--set, --scale, "
+                "--seed, ...) differ: resuming would mix the two"
+            )
+        return None
+
+
+def clipped_line(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def resume_line(argv: Sequence[str], folder: Path) -> str:
+    """`argv` as one shell line, with --out naming `folder` (a default folder is timestamped: the same command
+    without --out would start afresh) and without --overwrite (it would throw the kept runs away)."""
+    import shlex
+
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not arg.startswith("--out=") and arg != "--overwrite":
+            kept.append(arg)
+    return shlex.join([*kept, "--out", str(folder)])
+
+
+_DECLARED: list[Command] = []  # the command this process runs (egovsim.cli declares it): claimed checks it
+_CLAIMS: list[tuple[Path, Command | None, list[bool]]] = []  # folders claimed: (folder, command, [finished])
+
+
+def declare(command: Command | None) -> None:
+    """The command whose output folder `claimed` will hold next (None: no check, as for library calls)."""
+    _DECLARED[:] = [] if command is None else [command]
+
+
 @contextlib.contextmanager
 def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     """Hold `folder` (created if need be) for one command: locked against other egovsim processes until the
     block ends. whole=True: the command replaces the folder whole (`replaced`), so a folder holding anything
-    egovsim did not write is refused before any work, not deleted."""
+    egovsim did not write is refused before any work, not deleted. A declared command (`declare`) may write
+    only into a folder that is empty or was written by the same command (`Command.refusal`), or with
+    --overwrite, which removes egovsim's files there first; it is recorded in command.json."""
     folder = Path(folder)
     if whole:
         foreign = sorted(p.name for p in _entries(folder) if not _ours(p.name))
@@ -85,9 +170,17 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     created = not folder.exists() or folder in _MADE
     folder.mkdir(parents=True, exist_ok=True)
     fd = _lock(folder)
+    command = _DECLARED[0] if _DECLARED else None
+    finished = [False]
     try:
         _remove_stale_stages(folder)  # left by a killed run: no live process can own them while we hold the lock
+        if command is not None:
+            _check_writer(folder, command)
+            if command.resumes:  # first: the runs it keeps are then always those of a recorded command
+                write_json(folder / RECORD, command.record(folder))
+        _CLAIMS.append((folder, command, finished))
         yield folder
+        finished[0] = True
     finally:
         # unlinked while still locked: a process that opened it meanwhile sees it gone (_lock) and starts over
         with contextlib.suppress(OSError):
@@ -95,8 +188,70 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
                 (folder / LOCK).unlink()
         if created:  # no empty folder behind a command that wrote nothing (bad input, Ctrl-C)
             with contextlib.suppress(OSError):
+                if [p.name for p in _entries(folder)] == [RECORD]:
+                    (folder / RECORD).unlink()
                 folder.rmdir()
         os.close(fd)
+
+
+def _check_writer(folder: Path, command: Command) -> None:
+    """The one rule: egovsim's files in a folder are those of one command (see Command.refusal)."""
+    held = [p for p in _entries(folder) if _holds_results(p)]
+    if not held:
+        return
+    found = _read_record(folder)
+    if found is None:  # e.g. an earlier egovsim's results, or a folder of the user's named like ours ("runs")
+        raise InputError(
+            str(folder),
+            "--out",
+            f"holds {held[0].name} but no {RECORD} saying which egovsim command wrote it: choose another --out",
+        )
+    reason = command.refusal(found)
+    if reason is None:
+        return
+    if not command.overwrite:
+        raise InputError(
+            str(folder), "--out", f"{reason}; choose another --out, or give --overwrite to replace its results"
+        )
+    for entry in held:  # --overwrite: that command's files go (its runs too); anything else stays
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _holds_results(entry: Path) -> bool:
+    """An entry of ours with results in it: not the lock, a temporary, or a store of no finished run (a
+    store holds nothing but temporaries of killed writes, or nothing, until its first run is stored)."""
+    if not _ours(entry.name) or entry.name == LOCK or _is_temporary(entry.name):
+        return False
+    if entry.name == "runs" and entry.is_dir():
+        return any(TEMPORARY.fullmatch(p.name) is None for p in _entries(entry))
+    return True
+
+
+def _keeps_runs(folder: Path) -> bool:
+    return any(_entries(folder / "runs")) or any((folder / s).exists() for s in STORES - {"runs", RECORD})
+
+
+def _read_record(folder: Path) -> dict | None:
+    try:
+        found = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def interruption() -> str:
+    """After Ctrl-C or SIGTERM: what the output folder now holds, and how to resume (one line)."""
+    if not _CLAIMS:
+        return "nothing half-written was left behind"
+    folder, command, finished = _CLAIMS[-1]
+    if finished[0]:
+        return f"the results were written whole to {folder} before the interruption"
+    if command is not None and command.resumes and _keeps_runs(folder):
+        return f"the finished runs are kept; to resume: {resume_line(command.argv, folder)}"
+    return "nothing half-written was left behind"
 
 
 RESULTS = Path("results")
@@ -129,7 +284,10 @@ def new_folder(name: str) -> Path:
 
 
 def remove_unused() -> None:
-    """At the end of a command: the default folders it made and left empty (bad input, Ctrl-C) go again."""
+    """At the end of a command: the default folders it made and left empty (bad input, Ctrl-C) go again;
+    the declared command and the claims are forgotten."""
+    _DECLARED.clear()
+    _CLAIMS.clear()
     for folder in _MADE:
         with contextlib.suppress(OSError):
             folder.rmdir()
@@ -177,6 +335,9 @@ def replaced(folder: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=_STAGE))
     try:
         yield stage
+        claim = next((c for f, c, _ in reversed(_CLAIMS) if f == folder), None)
+        if claim is not None:  # the record is part of the whole: swapped in with the run it describes
+            write_json(stage / RECORD, claim.record(folder))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is readable like any other
@@ -229,7 +390,7 @@ def fresh_outputs(folder: Path) -> None:
 
 def _is_temporary(name: str) -> bool:
     """A file `atomic_write` was writing when its process was killed (.NAME.XXXXXXXX.tmp)."""
-    return TEMPORARY.fullmatch(name) is not None and name[1:-4].rsplit(".", 1)[0] in OUTPUTS
+    return TEMPORARY.fullmatch(name) is not None and name[1:-4].rsplit(".", 1)[0] in OUTPUTS | {RECORD}
 
 
 def _ours(name: str) -> bool:

@@ -9,6 +9,7 @@ import contextlib
 import csv
 import io
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -583,7 +584,11 @@ def test_no_process_outlives_a_killed_command(tmp_path, sig):
             os.kill(pid, signal.SIGKILL)
     err = log.read_text()
     if sig == signal.SIGTERM:  # like Ctrl-C: nothing half-written (SIGKILL leaves temporary files)
-        assert proc.returncode == 143 and err == "egovsim: terminated; nothing half-written was left behind\n"
+        kept = any((out / "runs").glob("*.json"))  # then the one line names the command that resumes
+        line = shlex.join(["egovsim", "sweep", str(exp), "--workers", "2", "--quiet", "--out", str(out)])
+        resume = f"the finished runs are kept; to resume: {line}\n"
+        expected = resume if kept else "nothing half-written was left behind\n"
+        assert proc.returncode == 143 and err == "egovsim: terminated; " + expected, err
         assert not list(out.rglob("*.tmp"))
     assert not (out / "runs.csv").exists()
     stored = {p.stem for p in (out / "runs").glob("*.json")}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -227,3 +230,161 @@ def test_commands_started_in_the_same_second_get_a_default_folder_each(tmp_path,
     assert main(["run", str(DAKLAK), *TINY, "--replicates", "2", "--workers", "0"]) == 2  # bad input
     assert "--workers: must be >= 1" in capsys.readouterr().err
     assert list((tmp_path / "results").iterdir()) == []  # no empty default folder left behind
+
+
+# ---- one command's results per folder (issue 18): refused, resumed only by the same command ---------------
+
+HUE = ROOT / "scenarios" / "hue.yaml"
+SERIAL = ["--executor", "serial"]
+
+
+def compare_into(out: Path, *extra: str) -> int:
+    return main(
+        ["compare", str(DAKLAK), str(HUE), "--replicates", "1", *TINY, *SERIAL, "--no-plots", "--out", str(out), *extra]
+    )
+
+
+def test_a_compare_folder_given_to_run_is_refused_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert compare_into(out) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"egovsim: error: {out}: --out: holds the results of `egovsim compare"
+    )
+    assert "(a compare, not a run)" in err and "--overwrite" in err
+    assert snapshot(out) == before  # nothing of the compare touched
+    assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "comparison.csv").exists() and not (out / "runs").exists()  # the run alone
+    assert json.loads((out / "command.json").read_text())["kind"] == "run"
+
+
+def test_a_run_of_another_scenario_is_refused_and_of_the_same_replaces_the_run(tmp_path, capsys):
+    out = tmp_path / "D"
+    assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", str(out)]) == 0
+    assert main(["run", str(HUE), *TINY, "--no-plots", "--out", str(out)]) == 2
+    assert "from other input files" in capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["scenario"].startswith("daklak")
+    assert main(["run", str(DAKLAK), *TINY, "--seed", "7", "--no-plots", "--out", str(out)]) == 0  # replaced whole
+    assert json.loads((out / "provenance.json").read_text())["seeds"] == [7]
+
+
+def test_replicates_resume_only_with_the_same_settings(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "D"
+    args = ["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--out", str(out)]
+    assert main([*args, "--replicates", "2"]) == 0
+    assert main([*args, "--replicates", "2", "--set", "citizens.q0=0.3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resuming would mix the two" in err
+    calls = []
+    real = experiment.simulate
+    monkeypatch.setattr(experiment, "simulate", lambda sc, seed: (calls.append(seed), real(sc, seed))[1])
+    assert main([*args, "--replicates", "3"]) == 0  # the same runs, one more: resumed
+    assert len(calls) == 1 and len(list((out / "runs").glob("*.json"))) == 3
+    assert main([*args, "--replicates", "2", "--set", "citizens.q0=0.3", "--overwrite"]) == 0
+    assert len(list((out / "runs").glob("*.json"))) == 2  # the other settings' runs went with --overwrite
+
+
+def test_an_edited_experiment_file_does_not_resume_the_old_folder(tmp_path, capsys):
+    exp = tmp_path / "exp.yaml"
+    text = f"scenario: {DAKLAK}\nscale: 0.001\nset: [end_year=2007]\ndesign: {{points: [{{citizens.q0: 0.2}}]}}\n"
+    exp.write_text(text)
+    out = tmp_path / "sw"
+    sweep = ["sweep", str(exp), "--out", str(out), *SERIAL, "--quiet"]
+    assert main(sweep) == 0
+    assert main(sweep) == 0  # the same command: resumes (nothing to run)
+    exp.write_text(text.replace("0.2", "0.3"))
+    assert main(sweep) == 2 and "file contents or result-changing options" in capsys.readouterr().err
+
+
+def test_a_folder_of_results_without_a_record_is_refused_even_with_overwrite(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()  # an earlier egovsim's runs, or the user's own folder of that name
+    (tmp_path / "runs" / "mine.txt").write_text("mine")
+    for extra in ([], ["--overwrite"]):
+        assert compare_into(tmp_path, *extra) == 2
+        assert "holds runs but no command.json" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "mine.txt").read_text() == "mine"
+
+
+# ---- Ctrl-C: one line, and the command that resumes ------------------------------------------------------
+
+
+def test_ctrl_c_names_the_command_that_resumes_in_the_default_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    real, calls = experiment.simulate, []
+
+    def interrupted_at_the_second(scenario, seed):
+        calls.append(seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(scenario, seed)
+
+    monkeypatch.setattr(experiment, "simulate", interrupted_at_the_second)
+    args = ["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--replicates", "3"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    prefix = "egovsim: interrupted; the finished runs are kept; to resume: "
+    assert err.count("\n") == 1 and err.startswith(prefix), err
+    resume = shlex.split(err[len(prefix) :])
+    folder = Path(resume[resume.index("--out") + 1])
+    assert folder.parent == Path("results") and folder.name.startswith("daklak-")  # timestamped: named
+    calls.clear()
+    monkeypatch.setattr(experiment, "simulate", lambda scenario, seed: (calls.append(seed), real(scenario, seed))[1])
+    assert main(resume[1:]) == 0  # that line resumes: only the two runs not kept are run
+    assert len(calls) == 2 and len(list((folder / "runs").glob("*.json"))) == 3
+
+
+def test_ctrl_c_after_the_results_were_written_says_so(tmp_path, monkeypatch, capsys):
+    from egovsim.analysis import compare
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "headline", interrupted)
+    out = tmp_path / "cmp"
+    assert (
+        main(
+            [
+                "compare",
+                str(DAKLAK),
+                str(HUE),
+                "--replicates",
+                "1",
+                *TINY[:-1],
+                *SERIAL,
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 130
+    )
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == f"egovsim: interrupted; the results were written whole to {out} before the interruption"
+    assert (out / "provenance.json").exists()
+
+
+@pytest.mark.parametrize("stored", ["first", "all"])
+def test_ctrl_c_in_a_terminal_gives_one_line_and_no_traceback(tmp_path, stored):
+    """Ctrl-C reaches every process of the terminal's group: the workers and the forkserver too. "all": while
+    the runs are written up and the idle workers wait (the issue saw two ForkServerProcess tracebacks there)."""
+    out = tmp_path / "cmp"
+    cmd = [sys.executable, "-m", "egovsim", "compare", str(DAKLAK), str(HUE), "--replicates", "2"]
+    cmd += ["--scale", "0.001", "--set", "end_year=2009", "--workers", "2", "--out", str(out)]
+    want = 1 if stored == "first" else 4
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "runs").glob("*.json"))) < want and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, "finished before the interruption"
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "Traceback" not in err and "ForkServerProcess" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("egovsim: interrupted; ") and last.endswith(f"--out {out}"), last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from egovsim.cli import main
 from egovsim.config.scenario import Policy, Scenario, load_scenario, scenario_from_dict, with_values
 from egovsim.errors import InputError
 
-from .conftest import ROOT, SCENARIOS
+from .conftest import ROOT, SCENARIOS, THREE
 
 MINIMAL = """\
 name: tiny
@@ -580,3 +581,91 @@ def test_events_of_a_kind_take_the_shared_size():
     assert daklak.policy.monitoring == pytest.approx(0.5 + sc.event_effects.performance_scoring)  # 2021
     assert daklak.policy.own_plan == 1.0 and bentre.policy.own_plan == 1.0  # 2019 and 2020 plans
     assert bentre.policy.monitoring == 0.5 and bentre.policy.feedback == 0.0  # no event of those kinds
+
+
+# ---- --set traps and validate (issue 18) ------------------------------------------------------------------
+
+HUE = SCENARIOS / "hue.yaml"
+
+
+def test_set_of_an_unknown_province_is_a_did_you_mean(capsys):
+    assert main(["validate", str(HUE), "--set", "provinces.hu.policy.training=2"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"egovsim: error: {HUE}: --set provinces.hu.policy.training: unknown province 'hu' (did you mean 'hue'?)\n"
+    )
+    with pytest.raises(InputError, match=r"unknown province 'quangnam' \(its provinces: hue\)"):
+        with_values(load_scenario(HUE), {"provinces.quangnam.policy.training": 2.0})
+
+
+def test_set_takes_the_wildcard_of_experiment_files():
+    from egovsim.config.scenario import apply_values
+
+    by_set = load_scenario(THREE, ["provinces.*.policy.training=2.5", "provinces.hue.policy.training=0.5"])
+    assert {k: p.policy.training for k, p in by_set.provinces.items()} == {"hue": 0.5, "daklak": 2.5, "bentre": 2.5}
+    as_in_a_file = apply_values(load_scenario(THREE), {"provinces.*.policy.training": 2.5})
+    assert load_scenario(THREE, ["provinces.*.policy.training=2.5"]).to_dict() == as_in_a_file.to_dict()
+    with pytest.raises(InputError, match=r"policy\.trainin: unknown key \(did you mean 'training'\?\)"):
+        load_scenario(THREE, ["provinces.*.policy.trainin=2"])
+
+
+@pytest.mark.parametrize("start", [2020, 2000])
+def test_a_start_other_than_the_initial_state_year_is_refused(capsys, start):
+    assert main(["validate", str(HUE), "--set", f"start_year={start}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{HUE}: start_year: {start}: the initial values describe 1 January 2006" in err
+    assert "start in 2006" in err
+    synthetic = scenario_from_dict(yaml.safe_load(MINIMAL))  # no initial_state_year: starts when it says
+    assert synthetic.start_year == 2010 and synthetic.initial_state_year is None
+
+
+def test_report_years_outside_the_horizon_are_a_visible_warning(tmp_path, capsys):
+    assert main(["validate", str(HUE), "--set", "end_year=2018"]) == 0
+    warning = f"egovsim: warning: {HUE}: report_years: 2019, 2022 outside the horizon 2006-2018"
+    assert capsys.readouterr().err.startswith(warning)
+    out = tmp_path / "run"
+    assert main(["run", str(HUE), "--scale", "0.001", "--set", "end_year=2018", "--no-plots", "--out", str(out)]) == 0
+    assert warning in capsys.readouterr().err
+    assert set(json.loads((out / "summary.json").read_text())["provinces"]["hue"]) == {"2017", "end"}
+
+
+def test_validate_reports_every_error_of_every_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        MINIMAL.replace("population: 5000", "population: -5").replace("urban_share: 0.3", "urban_share: 3")
+        + "seeed: 1\nreport_years: [2011, x]\n"
+    )
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(f"scenario: {HUE}\ndesign: {{points: [{{citizens.q0: 0.2}}]}}\nreplicates: 0\nfoo: 1\n")
+    assert main(["validate", str(bad), str(HUE), str(exp)]) == 2
+    out, err = capsys.readouterr()
+    assert out == f"{HUE}: ok (hue: hue; 2006-2030; 11,543 simulated citizens)\n"
+    fields = [line.split(": ")[3] for line in err.splitlines()]
+    assert all(line.startswith("egovsim: error: ") for line in err.splitlines())
+    expected = ["seeed", "provinces.a.population", "provinces.a.urban_share", "report_years[1]", "foo", "replicates"]
+    assert sorted(fields) == sorted(expected), err  # every error of both bad files, after the good one
+    assert err.count(str(bad)) == 4 and err.count(str(exp)) == 2
+
+
+def test_validate_recognises_experiment_study_and_calibration_files(capsys):
+    files = [ROOT / "experiments" / "example_sweep.yaml", ROOT / "experiments" / "morris.yaml"]
+    files.append(ROOT / "calibration" / "config.yaml")
+    assert main(["validate", *map(str, files)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{files[0]}: ok (experiment example_sweep: 6 points x 2 replicates")
+    assert out[1].startswith(f"{files[1]}: ok (sensitivity study morris: morris, 12 parameters")
+    assert out[2].startswith(f"{files[2]}: ok (calibration config:")
+
+
+def test_validate_of_every_shipped_scenario_goes_past_the_national_fragment(capsys):
+    files = sorted(SCENARIOS.glob("*/*.yaml"))  # what `validate scenarios/*/*.yaml` is given
+    assert any(f.name == "national.yaml" for f in files)
+    assert main(["validate", *map(str, files)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(files)
+    fragment = [line for line in out if "national.yaml" in line]
+    assert fragment == [
+        f"{SCENARIOS / 'common' / 'national.yaml'}: a fragment (no provinces) for scenario files to extend; it cannot run by itself"
+    ]
+    assert all(": ok (" in line for line in out if line not in fragment)

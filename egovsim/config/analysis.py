@@ -62,6 +62,28 @@ class AnalysisHead:
         return scenario
 
 
+# the key that tells each kind of analysis file apart (a scenario file has none of them, nor `scenario:`)
+KIND_KEYS = {"targets": "calibration", "design": "experiment", "method": "study"}
+
+
+def file_kind(data: Any, source: str) -> str:
+    """What a file read by `egovsim validate` is: scenario, experiment, study or calibration (by its keys)."""
+    if not isinstance(data, dict):
+        return "scenario"  # its schema reports what is wrong
+    kinds = [kind for key, kind in KIND_KEYS.items() if key in data]
+    if len(kinds) > 1:
+        raise InputError(source, "(top level)", f"has the keys of more than one kind of file ({', '.join(kinds)})")
+    if kinds:
+        return kinds[0]
+    if "scenario" in data:
+        raise InputError(
+            source,
+            "(top level)",
+            "names a base scenario but has no design (experiment), method (study) or targets (calibration)",
+        )
+    return "scenario"
+
+
 # ---- a parameter's range ----------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -1019,6 +1019,15 @@ class Scenario:
     start_year: int = param(lo=1900, hi=2200, doc="simulation starts on 1 January of this year")
     end_year: int = param(lo=1900, hi=2200, doc="simulation ends on 31 December of this year")
     provinces: dict[str, ProvinceConfig] = param(keys=KEY, doc=f"by key: {KEY.rule}")
+    initial_state_year: int | None = param(
+        None,
+        lo=1900,
+        hi=2200,
+        doc="the year on whose 1 January the initial values describe the provinces (access.initial, literacy, "
+        "trust, services.it_capacity0, central.initial, the events dated at the start); start_year must be this "
+        "year, as no sourced state exists for another. null: a synthetic scenario, whose initial values are "
+        "its start, whenever that is",
+    )
     description: str = param("")
     seed: int = param(0, lo=0, hi=2**63 - 1)
     steps_per_year: int = param(12, lo=1, hi=365, doc="12: monthly steps (dt = 1/12 year)")
@@ -1040,6 +1049,15 @@ class Scenario:
     MOVED_KEYS: ClassVar[dict[str, str]] = {"egov_index": "supply_index (the supply-side index, docs/ODD.md 7.8)"}
 
     def validate(self, source: str, path: str) -> None:
+        start = self.initial_state_year
+        if start is not None and self.start_year != start:
+            raise InputError(
+                source,
+                "start_year",
+                f"{self.start_year}: the initial values describe 1 January {start} (e.g. {self.access.initial:.1%} "
+                f"of citizens with internet at home), and no sourced state for {self.start_year} exists to start from; start in "
+                f"{start} and read the years from {self.start_year} on (report_years, timeseries.csv)",
+            )
         if self.start_year > self.end_year:
             raise InputError(
                 source, "end_year", f"must not be before start_year ({self.start_year}), got {self.end_year}"
@@ -1064,6 +1082,23 @@ class Scenario:
 
     def to_dict(self) -> dict:
         return to_plain(self)
+
+
+def report_years_outside(scenario: Scenario) -> list[int]:
+    """The report_years a run of `scenario` has no state for (summary.json leaves them out)."""
+    return [y for y in scenario.report_years if not scenario.start_year <= y <= scenario.end_year]
+
+
+def horizon_warning(scenario: Scenario) -> str | None:
+    """One line saying which report years a shortened (or shifted) horizon leaves out, else None."""
+    outside = report_years_outside(scenario)
+    if not outside:
+        return None
+    listed = ", ".join(map(str, outside))
+    return (
+        f"report_years: {listed} outside the horizon {scenario.start_year}-{scenario.end_year}: "
+        "summary.json has no values for them"
+    )
 
 
 def years(scenario: Scenario, n_rows: int) -> np.ndarray:
@@ -1209,7 +1244,20 @@ def apply_override(data: dict, item: str, source: str) -> None:
 
 
 def _set_path(data: dict, key: str, value: Any, source: str, label: str | None = None) -> None:
+    """Set a dotted key in a scenario's plain data; `provinces.*.` sets it in every province (`expand`), and
+    `provinces.<p>.` must name one of them (a typo would otherwise add a province)."""
     label = label or key
+    provinces = data.get("provinces")
+    provinces = list(provinces) if isinstance(provinces, dict) else []
+    for one in expand(key, provinces):
+        parts = one.split(".")
+        if len(parts) > 2 and parts[0] == "provinces" and parts[1] not in provinces:
+            hint = suggest(parts[1], provinces) or f" (its provinces: {', '.join(provinces) or 'none'})"
+            raise InputError(source, label, f"unknown province {clipped(parts[1])}{hint}")
+        _set_one(data, one, value, source, label)
+
+
+def _set_one(data: dict, key: str, value: Any, source: str, label: str) -> None:
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
@@ -1227,6 +1275,15 @@ def _set_path(data: dict, key: str, value: Any, source: str, label: str | None =
     node[parts[-1]] = value
 
 
+def expand(key: str, provinces: Iterable[str]) -> list[str]:
+    """The keys a dotted key stands for: `provinces.*.x` is `provinces.<p>.x` for every province p (the one
+    rule for --set, experiment, study and calibration files)."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[0] == "provinces" and parts[1] == "*":
+        return [".".join(["provinces", p, *parts[2:]]) for p in provinces]
+    return [key]
+
+
 def _is_mapping_path(parts: list[str]) -> bool:
     """Sections that may be absent from a file but exist in the schema (so --set can create them)."""
     if parts and parts[0] == "provinces" and len(parts) >= 2:
@@ -1240,16 +1297,8 @@ def _suggest_path(parts: list[str]) -> str:
 
 
 def expand_wildcards(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, Any]:
-    """`provinces.*.policy.training: 2` sets the lever in every province of the scenario."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        parts = key.split(".")
-        if len(parts) > 2 and parts[0] == "provinces" and parts[1] == "*":
-            for province in scenario.provinces:
-                out[".".join(["provinces", province, *parts[2:]])] = value
-        else:
-            out[key] = value
-    return out
+    """`provinces.*.policy.training: 2` sets the lever in every province of the scenario (`expand`)."""
+    return {one: value for key, value in values.items() for one in expand(key, scenario.provinces)}
 
 
 def apply_values(scenario: Scenario, values: Mapping[str, Any], source: str = "<parameters>") -> Scenario:

@@ -4,11 +4,13 @@ One small mechanism serves every file a user writes (scenarios, experiments, cal
 structure is a tree of dataclasses; `build(cls, data, source)` checks types, ranges, unknown keys (with a
 did-you-mean; a key a class lists in `MOVED_KEYS` names its new place) and missing required keys, and returns the dataclass tree or raises `InputError` naming the file
 and the dotted field. Defaults, ranges and neutral values live on the dataclass fields, via `param()`, and
-nowhere else.
+nowhere else. Validation goes on past the first error: `build` raises InputErrors holding every error of the
+file (each field checked, a part with errors skipped whole), which reads as the first.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import functools
@@ -16,12 +18,35 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, field
 from typing import Any, Literal, get_args, get_origin
 
-from egovsim.errors import InputError, clipped
+from egovsim.errors import InputError, InputErrors, clipped
 
 _NO_NEUTRAL = object()
+# the errors of the file `build` is reading (None outside a build): each check records its error here and the
+# build goes on with the next field; a part with errors is skipped whole (_Invalid), not built
+_ERRORS: contextvars.ContextVar[list[InputError] | None] = contextvars.ContextVar("errors", default=None)
+_SKIPPED = object()
+
+
+class _Invalid(Exception):
+    """A part of the file had errors, recorded already: what contains it is not built either."""
+
+
+def _checked(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args); during a build, an error is recorded and _SKIPPED returned instead of raised."""
+    errors = _ERRORS.get()
+    if errors is None:
+        return fn(*args)
+    try:
+        return fn(*args)
+    except _Invalid:
+        return _SKIPPED
+    except InputError as exc:
+        errors.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
+        return _SKIPPED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +160,9 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
         if not isinstance(value, list):
             fail()
         (item_tp,) = get_args(tp)[:1]
-        items = [convert(item_tp, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+        items = [_checked(convert, item_tp, v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+        if _SKIPPED in items:
+            raise _Invalid
         return tuple(items) if origin is tuple else items
     if origin is dict:
         _key_tp, val_tp = get_args(tp)
@@ -145,7 +172,9 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
         for k, v in value.items():
             if not isinstance(k, str) or not k:
                 raise InputError(source, f"{path}", f"keys must be non-empty text, got {clipped(k)}")
-            out[k] = convert(val_tp, v, f"{path}.{k}", source)
+            out[k] = _checked(convert, val_tp, v, f"{path}.{k}", source)
+        if _SKIPPED in out.values():
+            raise _Invalid
         return out
     if tp is bool:
         if not isinstance(value, bool):
@@ -211,7 +240,20 @@ def type_hints(cls: type) -> dict[str, Any]:
 
 
 def build(cls: type, data: Any, source: str, path: str = "") -> Any:
-    """Build dataclass `cls` from mapping `data`, validating every field."""
+    """Build dataclass `cls` from mapping `data`, validating every field; InputErrors lists every error."""
+    if _ERRORS.get() is not None:  # a part of the file being built
+        return _build(cls, data, source, path)
+    errors: list[InputError] = []
+    token = _ERRORS.set(errors)
+    try:
+        return _build(cls, data, source, path)
+    except _Invalid:
+        raise InputErrors(errors) from None
+    finally:
+        _ERRORS.reset(token)
+
+
+def _build(cls: type, data: Any, source: str, path: str) -> Any:
     where = path or "(top level)"
     if data is None:
         data = {}
@@ -220,26 +262,42 @@ def build(cls: type, data: Any, source: str, path: str = "") -> Any:
     hints = type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     moved = getattr(cls, "MOVED_KEYS", {})
-    for key in data:
-        if key in moved:  # a key of an older file version: name where its value lives now
-            raise InputError(source, _join(path, str(key)), f"no longer a key here: use {moved[key]}")
-        if key not in known:
-            raise InputError(source, _join(path, str(key)), "unknown key" + suggest(key, known))
+    checked = [_checked(_check_key, key, known, moved, source, path) for key in data]
     kwargs = {}
     for name, f in known.items():
         sub = _join(path, name)
         if name in data:
-            value = convert(hints[name], data[name], sub, source)
-            check_range(f, value, sub, source)
-            check_text(f, value, sub, source)
-            kwargs[name] = value
+            kwargs[name] = value = _checked(_field_value, f, hints[name], data[name], sub, source)
         elif f.default is MISSING and f.default_factory is MISSING:
-            raise InputError(source, sub, "missing required key")
+            value = _checked(_missing, source, sub)
+        else:
+            continue
+        checked.append(value)
+    if _SKIPPED in checked:
+        raise _Invalid
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
-    if validate is not None:
-        validate(source, path)
+    if validate is not None and _checked(validate, source, path) is _SKIPPED:
+        raise _Invalid
     return obj
+
+
+def _check_key(key: Any, known: dict, moved: dict, source: str, path: str) -> None:
+    if key in moved:  # a key of an older file version: name where its value lives now
+        raise InputError(source, _join(path, str(key)), f"no longer a key here: use {moved[key]}")
+    if key not in known:
+        raise InputError(source, _join(path, str(key)), "unknown key" + suggest(key, known))
+
+
+def _field_value(f: dataclasses.Field, tp: Any, raw: Any, path: str, source: str) -> Any:
+    value = convert(tp, raw, path, source)
+    check_range(f, value, path, source)
+    check_text(f, value, path, source)
+    return value
+
+
+def _missing(source: str, path: str) -> typing.NoReturn:
+    raise InputError(source, path, "missing required key")
 
 
 def _join(path: str, name: str) -> str:

@@ -28,6 +28,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import threading
@@ -335,7 +336,7 @@ def _process_context() -> multiprocessing.context.BaseContext:
     # forkserver starts every worker from one clean process that has imported the model once.
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["egovsim.runner.runner"])
+        ctx.set_forkserver_preload(["egovsim.runner.no_sigint", "egovsim.runner.runner"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -363,12 +364,13 @@ class ProcessPool(Executor):
         )
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        try:
-            return self._pool.submit(fn, *args, **kwargs)
-        except BrokenExecutor:  # a worker died: this pool is unusable, start another
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = self._start()
-            return self._pool.submit(fn, *args, **kwargs)
+        with _ctrl_c_deferred():  # a submit may start workers
+            try:
+                return self._pool.submit(fn, *args, **kwargs)
+            except BrokenExecutor:  # a worker died: this pool is unusable, start another
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = self._start()
+                return self._pool.submit(fn, *args, **kwargs)
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         """Like Executor.map (calibration's ABC sampler uses it), with the runs a dead worker took down run again."""
@@ -396,8 +398,29 @@ class ProcessPool(Executor):
             self._alive.close()
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C held until the block ends. Starting a worker waits for the forkserver (seconds, while it first
+    imports the model); interrupted then, the pool would never learn of the worker, which, forked a moment
+    later, would find the pool's semaphores gone and print a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[bool] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _exit_with_parent(alive) -> None:
-    """Worker initializer: end this worker the moment the process that started the pool is gone."""
+    """Worker initializer: end this worker the moment the process that started the pool is gone. Ctrl-C
+    reaches every process of the terminal's group; a worker leaves it to the command, which stops the pool
+    (ProcessPool.stop), instead of printing its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         with contextlib.suppress(EOFError, OSError):
@@ -433,7 +456,12 @@ def make_executor(
             pool.stop()
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+            except BaseException:  # Ctrl-C while the idle workers exit: end them now, the runs are done
+                pool.stop()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     else:
         with dask_client(n, scheduler) as client:
             yield client.get_executor(pure=False)  # run_many already runs each distinct run once
