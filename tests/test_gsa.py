@@ -161,6 +161,7 @@ def test_the_report_warns_of_censoring_small_groups_and_effects_outside_the_outc
     out = tmp_path / "out"
     assert main(["sensitivity", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     report = (out / "report.md").read_text()
+    assert "Parameters of the base scenario (those the study does not vary): prior parameters" in report
     runs = STUDY["n"] * (len(STUDY["parameters"]) + 1) * STUDY["replicates"]
     for province in ("hue", "daklak", "bentre"):
         assert f"{province}, years_to_90pct: the level is never reached in {runs} of {runs} runs (100%)" in report

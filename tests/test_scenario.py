@@ -605,7 +605,11 @@ def test_set_takes_the_wildcard_of_experiment_files():
     by_set = load_scenario(THREE, ["provinces.*.policy.training=2.5", "provinces.hue.policy.training=0.5"])
     assert {k: p.policy.training for k, p in by_set.provinces.items()} == {"hue": 0.5, "daklak": 2.5, "bentre": 2.5}
     as_in_a_file = apply_values(load_scenario(THREE), {"provinces.*.policy.training": 2.5})
-    assert load_scenario(THREE, ["provinces.*.policy.training=2.5"]).to_dict() == as_in_a_file.to_dict()
+    by_wildcard = load_scenario(THREE, ["provinces.*.policy.training=2.5"]).to_dict()
+    assert by_wildcard.pop("parameters")["set"] == ["provinces.*.policy.training=2.5"]  # reports name the --set
+    expected = as_in_a_file.to_dict()
+    expected.pop("parameters")
+    assert by_wildcard == expected
     with pytest.raises(InputError, match=r"policy\.trainin: unknown key \(did you mean 'training'\?\)"):
         load_scenario(THREE, ["provinces.*.policy.trainin=2"])
 

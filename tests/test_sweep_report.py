@@ -95,6 +95,7 @@ def test_a_sweep_writes_its_report_plots_and_parameter_columns(tmp_path):
     assert cli.main(["sweep", str(exp), "--out", str(out), "--quiet"]) == 0
     report = (out / "report.md").read_text()
     assert "does training raise use?" in report
+    assert "Parameters of the base scenario: prior parameters (sourced priors, not calibrated)" in report
     assert "| `provinces.*.policy.training` | 0.5 -> 2 |" in report
     assert "| `provinces.*.policy.software_strategy` | local -> platform |" in report
     assert "## daklak: supply_index in 2008" in report

@@ -428,6 +428,8 @@ def report_md(
         f"`{study.scenario}` (scale {base.provinces[next(iter(base.provinces))].scale}), seed {study.seed}. "
         f"Wall time {wall:.0f} s.",
         "",
+        f"Parameters of the base scenario (those the study does not vary): {base.parameters.label()}.",
+        "",
     ]
     if study.method == "sobol":
         lines += [

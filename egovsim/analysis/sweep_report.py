@@ -156,6 +156,8 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         "",
         f"Question: {exp.description or '(the experiment file gives no description)'}",
         "",
+        f"Parameters of the base scenario: {base.parameters.label()}.",
+        "",
         f"Base scenario: {base.name}; design: {exp.design.kind}, {len(set(map(tuple, _points(runs))))} points x "
         f"{n_reps} replicate{'s' if n_reps != 1 else ''} ({runs.replicate.size} runs with results); seeds: {exp.seeds} "
         "(common: replicate r of every point has the same seed, so differences are paired).",
