@@ -631,7 +631,7 @@ def test_report_years_outside_the_horizon_are_a_visible_warning(tmp_path, capsys
     out = tmp_path / "run"
     assert main(["run", str(HUE), "--scale", "0.001", "--set", "end_year=2018", "--no-plots", "--out", str(out)]) == 0
     assert warning in capsys.readouterr().err
-    assert set(json.loads((out / "summary.json").read_text())["provinces"]["hue"]) == {"2017", "end"}
+    assert set(json.loads((out / "summary.json").read_text())["provinces"]["hue"]) == {"2017", "2018", "end"}
 
 
 def test_validate_reports_every_error_of_every_file(tmp_path, capsys):
