@@ -113,3 +113,14 @@ def test_a_sweep_writes_its_report_plots_and_parameter_columns(tmp_path):
         assert (
             rows[run]["provinces.*.policy.software_strategy"] == group["provinces.*.policy.software_strategy"].iloc[0]
         )
+
+
+def test_a_sweep_without_any_finished_run_says_so():
+    from types import SimpleNamespace
+
+    from egovsim.analysis.sweep_report import report_markdown
+
+    exp = SimpleNamespace(name="empty", description="q", seeds="common", design=SimpleNamespace(kind="grid"))
+    base = SimpleNamespace(name="daklak", parameters=SimpleNamespace(label=lambda: "prior parameters"))
+    runs = SweepRuns(["a"], {"a": []}, np.array([], dtype=int), {"out": np.array([])}, set())
+    assert "No run finished" in report_markdown(exp, base, runs, {}, {"out": 4}, [])

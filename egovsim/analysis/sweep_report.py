@@ -169,12 +169,14 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         "An interval that contains 0 means this sweep cannot tell the effect's sign from replicate noise.",
         "",
     ]
-    for p in runs.params:
+    for p in runs.params if runs.replicate.size else ():
         labels = level_of_runs(runs, p)[1]
         kind = "quintiles of a Latin hypercube, by their mean value" if p in runs.continuous else "levels"
         lines.append(f"- `{p}`: {kind} {', '.join(labels)}")
     lines += [f"  - {note}" for note in runs.notes]
     lines.append("")
+    if not runs.replicate.size:
+        return "\n".join([*lines, "**No run finished**: nothing to report (runs.csv has each run's error).", ""])
     for column in runs.outcomes:
         title, meaning = outcome_words(column, stats)
         lines += [f"## {title}", "", f"{meaning}.", ""]
