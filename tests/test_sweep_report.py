@@ -67,11 +67,24 @@ def test_one_replicate_gives_no_interval_rather_than_a_zero_width_one():
     assert np.isnan(e.change_lo) and np.isnan(e.lo).all()
 
 
-def test_missing_values_are_left_out_not_counted_as_zero():
-    """A run without a value (nan: failed, or a time_to never reached) leaves its cell's other runs to speak."""
-    runs = grid_runs(lambda a, b, r: np.nan if (a == 2.0 and b == "x") else a)
+def test_a_missing_value_drops_its_setting_at_every_level_so_levels_stay_comparable():
+    """y = a + 10 [b = y] + noise_r with the runs at (a = 2, b = x) missing (failed, or a time_to never reached):
+    averaging each level over whatever runs it has would compare a = 2 (only b = y) with a = 0.5 (both b) and
+    report 6.5; leaving the setting b = x out at every level gives the effect of a, 1.5, still paired."""
+    noise = [0.07, -0.02, 0.11]
+    runs = grid_runs(lambda a, b, r: np.nan if (a == 2.0 and b == "x") else a + 10 * (b == "y") + noise[r])
     e = main_effect(runs, "a", "out")
-    assert e.mean[-1] == pytest.approx(2.0) and e.change == pytest.approx(1.5)
+    assert e.change == pytest.approx(1.5) and e.change_hi - e.change_lo == pytest.approx(0.0, abs=1e-12)
+    assert e.replicates == 3
+    # b's effect is measured where both its levels have values: a = 0.5 and a = 1
+    assert main_effect(runs, "b", "out").change == pytest.approx(10.0)
+
+
+def test_a_replicate_without_a_value_at_some_level_is_counted_and_said():
+    """One replicate lost every run at a = 2: the effect rests on the other two, and the report says so."""
+    runs = grid_runs(lambda a, b, r: np.nan if (a == 2.0 and r == 0) else a)
+    e = main_effect(runs, "a", "out")
+    assert e.replicates == 2 and e.change == pytest.approx(1.5)
 
 
 def test_interaction_lines_show_an_interaction_and_none_without_one():
@@ -98,7 +111,8 @@ def test_a_sweep_writes_its_report_plots_and_parameter_columns(tmp_path):
     assert "Parameters of the base scenario: prior parameters (sourced priors, not calibrated)" in report
     assert "| `provinces.*.policy.training` | 0.5 -> 2 |" in report
     assert "| `provinces.*.policy.software_strategy` | local -> platform |" in report
-    assert "## daklak: supply_index in 2008" in report
+    assert "## daklak: supply_index in 2008 (1 July)" in report
+    assert "## daklak: adopted_share in 2009 (1 July)" in report  # outcome@end: the end year's mid-year state
     for name in ("main_effects.png", "interaction.png"):
         assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pq.read_table(out / "timeseries.parquet").to_pandas()

@@ -3,8 +3,9 @@ replicates, and the interaction of the first two grid parameters (`report.md` an
 
 The unit of evidence is the replicate: under common seeds (the default) replicate r of every design point runs
 with the same seed, so a difference between two levels is paired within a replicate. For each replicate the
-outcome is averaged over the design points at a level (the other parameters varying over their whole design),
-and the band is the 95% t-interval of those replicate means; an effect (highest minus lowest level) is computed
+outcome is averaged over the design points at a level, over the same settings of the other grid parameters at
+every level (a setting that lost a run at one level, failed or censored, is left out at all levels), and the
+band is the 95% t-interval of those replicate means; an effect (highest minus lowest level) is computed
 within each replicate, then averaged, with its 95% t-interval. With one replicate there is no band: the report
 says so rather than showing a band of zero width. Levels of a Latin hypercube's continuous parameters are its
 quintiles (each bin labelled by its mean value). A run whose statistic is missing (failed, or a time_to level
@@ -80,17 +81,36 @@ def level_of_runs(runs: SweepRuns, param: str) -> tuple[list[Any], list[str], np
     return levels, [format(v, "g") if numeric else str(v) for v in levels], x, index
 
 
+def _complete_settings(runs: SweepRuns, param: str, index: np.ndarray, n_levels: int, valid: np.ndarray) -> np.ndarray:
+    """Which runs to use for `param`'s effect in one replicate: those whose setting of the other grid parameters
+    has a value at every level of `param`, so every level is averaged over the same settings (a level that lost
+    a run would otherwise be averaged over other settings than the rest). A hypercube's parameters vary
+    continuously, so there every run with a value counts (its levels are bins, never the same settings)."""
+    others = [p for p in runs.params if p != param and p not in runs.continuous]
+    if param in runs.continuous or not others:
+        return valid
+    setting = [tuple(runs.values[p][i] for p in others) for i in range(index.size)]
+    levels_with_value: dict[tuple, set[int]] = {}
+    for i in np.flatnonzero(valid):
+        levels_with_value.setdefault(setting[i], set()).add(int(index[i]))
+    complete = {k for k, got in levels_with_value.items() if len(got) == n_levels}
+    return valid & np.array([k in complete for k in setting], dtype=bool)
+
+
 def main_effect(runs: SweepRuns, param: str, column: str) -> Effect:
-    """The main effect of `param` on one outcome column (see the module docstring)."""
+    """The main effect of `param` on one outcome column (see the module docstring). `replicates` says how many
+    replicates have a value at every level (those without are left out, and the report says so)."""
     levels, labels, x, index = level_of_runs(runs, param)
     y = runs.outcomes[column]
     reps = np.unique(runs.replicate)
-    # per replicate (rows) and level (columns): the mean of the outcome over the design points at that level
+    # per replicate (rows) and level (columns): the mean of the outcome over the same settings of the other
+    # parameters at every level
     means = np.full((reps.size, len(levels)), np.nan)
     for i, r in enumerate(reps):
+        mine = runs.replicate == r
+        use = _complete_settings(runs, param, index, len(levels), mine & np.isfinite(y))
         for j in range(len(levels)):
-            cell = y[(runs.replicate == r) & (index == j)]
-            cell = cell[np.isfinite(cell)]
+            cell = y[use & (index == j)]
             if cell.size:
                 means[i, j] = cell.mean()
     complete = means[np.isfinite(means).all(axis=1)]
@@ -126,16 +146,18 @@ def interaction(runs: SweepRuns, first: str, second: str, column: str) -> tuple[
 # ---- words ----------------------------------------------------------------------------------------------
 
 
-def outcome_words(column: str, stats: dict[str, Any]) -> tuple[str, str]:
-    """A runs.csv outcome column as (title, meaning): ('hue: adopted_share in 2022', 'citizens who have ...')."""
+def outcome_words(column: str, stats: dict[str, Any], base) -> tuple[str, str]:
+    """A runs.csv outcome column as (title, meaning): ('hue: adopted_share in 2022', 'citizens who have ...').
+    Every title names its state: outcome@end is the end year's mid-year state, stat: final the run's last one."""
     stat = stats[column]
     province = stat.province
     meaning = MEANINGS.get(stat.outcome, stat.outcome)
+    start, end = base.start_year, base.end_year
     when = {
-        "at": f"in {stat.year}" if stat.year is not None else "at the end",
+        "at": f"in {stat.year if stat.year is not None else end} (1 July)",
         "mean": f"mean {stat.period[0]}-{stat.period[1]}" if stat.period else "mean",
-        "final": "at the end",
-        "time_to": f"years to reach {stat.level:g}" if stat.level is not None else "years to reach the level",
+        "final": f"at the last state (1 January {end + 1})",
+        "time_to": f"years from {start} to reach {stat.level:g}" if stat.level is not None else "time to a level",
     }[stat.stat]
     return f"{province}: {stat.outcome} {when}" if province else f"{stat.outcome} {when}", meaning
 
@@ -160,10 +182,14 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         "",
         f"Base scenario: {base.name}; design: {exp.design.kind}, {len(set(map(tuple, _points(runs))))} points x "
         f"{n_reps} replicate{'s' if n_reps != 1 else ''} ({runs.replicate.size} runs with results); seeds: {exp.seeds} "
-        "(common: replicate r of every point has the same seed, so differences are paired).",
+        + (
+            "(replicate r of every point has the same seed, so differences are paired)."
+            if exp.seeds == "common"
+            else "(every run its own seed: differences are not paired, so intervals are wider)."
+        ),
         "",
         "Each effect is the outcome at the parameter's last level minus its first (highest minus lowest for "
-        "numbers, in the order listed for names), averaged over the other parameters' design values, then over "
+        "numbers, in the order listed for names), averaged over the settings of the other parameters that have a value at every level, then over "
         "replicates; the interval is the 95% t-interval over replicates"
         + (" (one replicate: no interval; run more replicates for one)." if n_reps < 2 else "."),
         "An interval that contains 0 means this sweep cannot tell the effect's sign from replicate noise.",
@@ -178,7 +204,7 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
     if not runs.replicate.size:
         return "\n".join([*lines, "**No run finished**: nothing to report (runs.csv has each run's error).", ""])
     for column in runs.outcomes:
-        title, meaning = outcome_words(column, stats)
+        title, meaning = outcome_words(column, stats, base)
         lines += [f"## {title}", "", f"{meaning}.", ""]
         if missing.get(column):
             lines += [f"**{missing[column]} run(s) have no value** (failed, or the level was never reached).", ""]
@@ -187,9 +213,10 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         for p in runs.params:
             e = main_effect(runs, p, column)
             levels = " / ".join(f"{m:.3g}" if np.isfinite(m) else "n/a" for m in e.mean)
+            used = "" if e.replicates == n_reps else f" ({e.replicates} of {n_reps} replicates have every level)"
             lines.append(
                 f"| `{p}` | {e.labels[0]} -> {e.labels[-1]} | {levels} | "
-                f"{_interval(e.change, e.change_lo, e.change_hi)} |"
+                f"{_interval(e.change, e.change_lo, e.change_hi)}{used} |"
             )
         lines.append("")
     if plots:
@@ -260,7 +287,7 @@ def _statistic(column: str, stats: dict[str, Any]) -> str:
     return column[len(province) + 1 :] if province and column.startswith(province + ".") else column
 
 
-def plot_interaction(path: Path, runs: SweepRuns, stats: dict[str, Any], first: str, second: str) -> None:
+def plot_interaction(path: Path, runs: SweepRuns, stats: dict[str, Any], base, first: str, second: str) -> None:
     """One panel per outcome column: the effect of `first`, one line per level of `second`."""
     from egovsim.report.plots import figure, save_png
 
@@ -274,7 +301,7 @@ def plot_interaction(path: Path, runs: SweepRuns, stats: dict[str, Any], first: 
         _, lines = interaction(runs, first, second, column)
         for k, (label, e) in enumerate(lines):
             _draw(ax, e, COLOURS[k % len(COLOURS)], f"{second} = {label}", _bounds(stats[column]))
-        ax.set_title(outcome_words(column, stats)[0].replace("_", " "), fontsize=8.5)
+        ax.set_title(outcome_words(column, stats, base)[0].replace("_", " "), fontsize=8.5)
         ax.set_xlabel(first, fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -297,6 +324,6 @@ def write_report(folder: Path, exp, base, runs: SweepRuns, stats: dict[str, Any]
         names.append("main_effects.png")
         grid = [p for p in runs.params if p not in runs.continuous]
         if exp.design.kind == "grid" and len(grid) >= 2:
-            plot_interaction(plots_dir / "interaction.png", runs, stats, grid[0], grid[1])
+            plot_interaction(plots_dir / "interaction.png", runs, stats, base, grid[0], grid[1])
             names.append("interaction.png")
     atomic_write(folder / "report.md", report_markdown(exp, base, runs, stats, missing, names))
