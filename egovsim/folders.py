@@ -160,7 +160,12 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     --overwrite, which removes egovsim's files there first; it is recorded in command.json."""
     folder = Path(folder)
     if whole:
-        foreign = sorted(p.name for p in _entries(folder) if not _ours(p.name))
+        owned = _owned(folder)  # a name of ours that the recorded command did not write is the user's
+        foreign = sorted(
+            p.name
+            for p in _entries(folder)
+            if not _ours(p.name) or (owned is not None and _holds_results(p) and p.name not in owned | {RECORD})
+        )
         if foreign:
             raise InputError(
                 str(folder),
@@ -174,13 +179,20 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     finished = [False]
     try:
         _remove_stale_stages(folder)  # left by a killed run: no live process can own them while we hold the lock
+        users = set()  # entries named like ours that no recorded command wrote: never counted as written
         if command is not None:
-            _check_writer(folder, command)
+            same = _check_writer(folder, command)
+            owned = _owned(folder) if same else set()
+            users = {p.name for p in _entries(folder) if _holds_results(p)} - (owned or set()) - {RECORD}
             if command.resumes:  # first: the runs it keeps are then always those of a recorded command
-                write_json(folder / RECORD, command.record(folder))
+                entries = sorted(owned) if owned is not None else None
+                write_json(folder / RECORD, {**command.record(folder), "entries": entries})
         _CLAIMS.append((folder, command, finished))
         yield folder
         finished[0] = True
+        if command is not None and (folder / RECORD).exists():  # what it wrote: all --overwrite may remove later
+            written = sorted({p.name for p in _entries(folder) if _holds_results(p)} - users - {RECORD})
+            write_json(folder / RECORD, {**command.record(folder), "entries": written})
     finally:
         # unlinked while still locked: a process that opened it meanwhile sees it gone (_lock) and starts over
         with contextlib.suppress(OSError):
@@ -194,11 +206,12 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
         os.close(fd)
 
 
-def _check_writer(folder: Path, command: Command) -> None:
-    """The one rule: egovsim's files in a folder are those of one command (see Command.refusal)."""
+def _check_writer(folder: Path, command: Command) -> bool:
+    """The one rule: egovsim's files in a folder are those of one command (see Command.refusal). Returns whether
+    the folder holds this same command's results (False: empty of results, or replaced with --overwrite)."""
     held = [p for p in _entries(folder) if _holds_results(p)]
     if not held:
-        return
+        return False
     found = _read_record(folder)
     if found is None:  # e.g. an earlier egovsim's results, or a folder of the user's named like ours ("runs")
         raise InputError(
@@ -208,16 +221,33 @@ def _check_writer(folder: Path, command: Command) -> None:
         )
     reason = command.refusal(found)
     if reason is None:
-        return
+        return True
     if not command.overwrite:
         raise InputError(
             str(folder), "--out", f"{reason}; choose another --out, or give --overwrite to replace its results"
         )
-    for entry in held:  # --overwrite: that command's files go (its runs too); anything else stays
+    inside = [i for i in command.inputs if Path(i).resolve().is_relative_to(folder.resolve())]
+    if inside:  # its own input would be among what is removed
+        raise InputError(str(folder), "--out", f"holds this command's input {inside[0]}: choose another --out")
+    # --overwrite: the recorded command's files go (its runs too), only those it wrote when it recorded them;
+    # anything else stays, whatever its name
+    written = found.get("entries")
+    for entry in held:
+        if isinstance(written, list) and entry.name not in written and entry.name != RECORD:
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink(missing_ok=True)
+    return False
+
+
+def _owned(folder: Path) -> set[str] | None:
+    """The entries the folder's recorded command wrote (command.json `entries`), None if it does not say (a
+    record from before entries were recorded, or of a command that has not finished yet)."""
+    found = _read_record(folder)
+    entries = found.get("entries") if found else None
+    return set(entries) if isinstance(entries, list) else None
 
 
 def _holds_results(entry: Path) -> bool:
@@ -379,9 +409,10 @@ def fresh_outputs(folder: Path) -> None:
     """Before an experiment folder's summary files are written: remove the earlier set (provenance.json
     first, then every name egovsim writes, with their temporary files), keeping the stores and anything else."""
     folder = Path(folder)
+    owned = _owned(folder)  # known: only the recorded command's own entries go, whatever else shares a name
     (folder / MARKER).unlink(missing_ok=True)
     for entry in _entries(folder):
-        if entry.name in OUTPUTS or _is_temporary(entry.name):
+        if _is_temporary(entry.name) or (entry.name in OUTPUTS and (owned is None or entry.name in owned)):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

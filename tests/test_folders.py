@@ -388,3 +388,25 @@ def test_ctrl_c_in_a_terminal_gives_one_line_and_no_traceback(tmp_path, stored):
     assert proc.returncode == 130 and "Traceback" not in err and "ForkServerProcess" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("egovsim: interrupted; ") and last.endswith(f"--out {out}"), last
+
+
+def test_overwrite_removes_only_what_the_recorded_command_wrote_and_never_an_input(tmp_path, capsys):
+    """A user's own file in an output folder, even under a name egovsim uses elsewhere (compare's scenarios/),
+    survives --overwrite: only the entries the earlier command recorded as written go. A command whose input lies
+    inside the folder is refused: --overwrite would delete it."""
+    out = tmp_path / "proj"
+    assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", str(out)]) == 0
+    assert "timeseries.csv" in json.loads((out / "command.json").read_text())["entries"]
+    mine = out / "scenarios" / "my_whatif.yaml"  # 'scenarios' is a name compare writes, not this run
+    mine.parent.mkdir()
+    mine.write_text(f"extends: {DAKLAK}\n", encoding="utf-8")
+    capsys.readouterr()
+    # a single run replaces its folder whole: a folder holding the user's file is refused, not emptied
+    assert main(["run", str(mine), *TINY, "--no-plots", "--out", str(out), "--overwrite"]) == 2
+    assert "holds files egovsim did not write (scenarios" in capsys.readouterr().err and mine.exists()
+    # a command whose input lies in the folder is refused before anything is removed
+    assert main(["run", str(mine), *TINY, *SERIAL, "--replicates", "2", "--out", str(out), "--overwrite"]) == 2
+    assert "holds this command's input" in capsys.readouterr().err and mine.exists()
+    replicated = ["run", str(DAKLAK), *TINY, *SERIAL, "--replicates", "2", "--no-plots", "--out", str(out)]
+    assert main([*replicated, "--overwrite"]) == 0  # another kind of result: the run's files go, not the user's
+    assert mine.exists() and (out / "replicates.csv").exists() and not (out / "timeseries.csv").exists()

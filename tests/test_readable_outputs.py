@@ -261,7 +261,23 @@ def test_compare_warns_when_its_scenarios_parameters_differ_in_kind(tmp_path):
     args += ["--set", "end_year=2007", "--executor", "serial", "--out", str(out), "--quiet"]
     assert cli.main(args) == 0
     report = (out / "report.md").read_text()
-    assert "**Warning:**" in report and "calibrated, prior" in report
+    warning = next(line for line in report.splitlines() if line.startswith("**Warning:**"))
+    assert "prior parameters" in warning and "calibrated point from calibration" in warning
+
+
+def test_compare_warns_when_its_scenarios_come_from_two_calibrations(tmp_path):
+    """Two calibrated points from different fits differ as much as a prior and a fit do."""
+    other = tmp_path / "other_fit.yaml"
+    other.write_text(
+        f"extends: {CALIBRATED}\nname: other_fit\nparameters: {{kind: calibrated, calibration: results/another-fit}}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "cmp"
+    args = ["compare", str(CALIBRATED), str(other), "--replicates", "2", "--scale", "0.001", "--no-plots"]
+    args += ["--set", "end_year=2007", "--executor", "serial", "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0
+    warning = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("**Warning:**"))
+    assert "results/another-fit" in warning
 
 
 def test_a_calibrated_file_records_its_source_in_yaml():
@@ -304,3 +320,17 @@ def test_shares_of_small_simulated_groups_are_warned_of_with_the_scale_that_fixe
     bigger = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", scale=needed * 1.05)
     assert not [x for x in summary(records, bigger)["small_groups"] if x.startswith("bentre:") and "minority" in x]
     assert MIN_GROUP == 200
+
+
+def test_a_file_that_edits_a_fitted_value_of_a_calibrated_file_says_so(tmp_path):
+    """Extending a calibrated file to change a lever is a what-if on the calibrated point; changing a fitted value
+    (here q0) is not that point any more: the label names the file and the key. The shipped what-ifs change
+    levers and events only."""
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(f"extends: {CALIBRATED}\ncitizens: {{q0: 0.9}}\n", encoding="utf-8")
+    assert load_scenario(edited).parameters.label().endswith("changed since: edited.yaml: citizens.q0")
+    lever = tmp_path / "lever.yaml"
+    lever.write_text(f"extends: {CALIBRATED}\nprovinces: {{daklak: {{policy: {{training: 2.0}}}}}}\n", encoding="utf-8")
+    assert "changed" not in load_scenario(lever).parameters.label()
+    for whatif in sorted((ROOT / "scenarios" / "whatif").glob("*.yaml")):
+        assert "changed" not in load_scenario(whatif).parameters.label(), whatif.name

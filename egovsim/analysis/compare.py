@@ -23,7 +23,7 @@ from scipy import stats
 from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.outcomes import label as outcome_label
 from egovsim.config.outcomes import unit
-from egovsim.config.scenario import Scenario, apply_values
+from egovsim.config.scenario import ParameterSource, Scenario, apply_values
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
@@ -240,12 +240,14 @@ def report_md(
         f"{len(a.replicates)} of {replicates} |"
         for a in arms
     ]
-    kinds = {a.scenario.parameters.kind for a in arms}
-    if posterior is None and len(kinds) > 1:
+    # a source is its kind and, for fitted values, which fit: two calibrations differ as a prior and a fit do
+    sources = {(p.kind, p.calibration, p.fit, p.date, tuple(p.set)) for p in (a.scenario.parameters for a in arms)}
+    if posterior is None and len(sources) > 1:
         lines += [
             "",
             "**Warning:** the scenarios' parameters come from different sources "
-            f"({', '.join(sorted(kinds))}): their differences mix the what-if with the change of parameters.",
+            f"({'; '.join(sorted({where[a.label] for a in arms}))}): their differences mix the what-if with the "
+            "change of parameters.",
         ]
     lines += [
         "",
@@ -613,6 +615,8 @@ def _run_comparison(
             scenario_file=path,
             extra={"master_seed": plan.master_seed, "replicates": plan.replicates},
         )
+        if plan.posterior is not None:  # the replicates ran on posterior draws: each scenario's files say so
+            sc = dataclasses.replace(sc, parameters=ParameterSource("posterior", calibration=str(plan.posterior)))
         write_replicates(child(folder / "scenarios", label), sc, mine, prov, plots=False, page=False)
         records, reps = stack(mine)
         arms.append(Arm(label, sc, path, records, reps))

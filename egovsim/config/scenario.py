@@ -1008,8 +1008,8 @@ class ParameterSource:
             what = "calibrated point" if self.kind == "calibrated" else "posterior draws"
             details = ", ".join(x for x in (self.fit, self.date) if x)
             text = f"{what} from calibration {self.calibration}" + (f" ({details})" if details else "")
-        if self.set:
-            text += "; changed by --set " + ", ".join(self.set)
+        if self.set:  # --set overrides, and a file's edits of the values it took from a calibrated file
+            text += "; changed since: " + ", ".join(self.set)
         return text
 
 
@@ -1173,6 +1173,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
     scale for every province, and return the validated Scenario."""
     path = Path(path)
     data = read_with_extends(path, seen=())
+    _record_edits_of_fitted(path, data)
     for item in overrides or []:
         apply_override(data, item, source=str(path))
     if overrides and isinstance(data.get("parameters", {}), dict):  # reports say what --set changed
@@ -1185,6 +1186,39 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
             if isinstance(prov, dict):
                 prov["scale"] = scale
     return build(Scenario, data, str(path))
+
+
+# what a what-if may change in a calibrated scenario without changing what was fitted: levers, events, budgets,
+# the horizon and presentation; anything else (behavioural parameters, will effects, structure) is a departure
+# from the calibrated point that every label must show
+NOT_FITTED = re.compile(
+    r"(name|description|seed|start_year|end_year|report_years|steps_per_year|initial_state_year|extends|parameters"
+    r"|central\.(initial|events|enabled)(\..*)?|provinces\.[^.]+\.(name|scale|policy|events|budget)(\..*)?)"
+)
+
+
+def _record_edits_of_fitted(path: Path, data: dict) -> None:
+    """A file that extends a calibrated (or posterior) file and sets one of its fitted values is no longer that
+    calibrated point: its own keys beyond levers and events join `parameters.set` ('my_case.yaml: citizens.q0'),
+    as --set overrides do, so the label says what changed."""
+    source = data.get("parameters")
+    if not isinstance(source, dict) or source.get("kind", "prior") == "prior":
+        return
+    own = load_yaml_text(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(own, dict) or "parameters" in own:  # a file that states its own source answers for itself
+        return
+    edited = [key for key in _dotted_keys(own) if not NOT_FITTED.fullmatch(key)]
+    if edited:
+        source["set"] = [*(source.get("set") or []), *(f"{path.name}: {key}" for key in edited)]
+
+
+def _dotted_keys(tree: Any, prefix: str = "") -> list[str]:
+    if not isinstance(tree, dict):
+        return [prefix] if prefix else []
+    keys = []
+    for k, v in tree.items():
+        keys += _dotted_keys(v, f"{prefix}.{k}" if prefix else str(k))
+    return keys
 
 
 def scenario_from_dict(data: dict, source: str = "<scenario>") -> Scenario:
