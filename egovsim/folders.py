@@ -128,7 +128,8 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
 
 def resume_line(argv: Sequence[str], folder: Path) -> str:
     """`argv` as one shell line, with --out naming `folder` (a default folder is timestamped: the same command
-    without --out would start afresh) and without --overwrite (it would throw the kept runs away)."""
+    without --out would start afresh), input files by absolute path, and without --overwrite (it would throw the
+    kept runs away)."""
     import shlex
 
     kept, skip = [], False
@@ -138,7 +139,8 @@ def resume_line(argv: Sequence[str], folder: Path) -> str:
         elif arg == "--out":
             skip = True
         elif not arg.startswith("--out=") and arg != "--overwrite":
-            kept.append(arg)
+            # an input file by its absolute path: the line then works from any directory, not only this one
+            kept.append(str(Path(arg).resolve()) if not arg.startswith("-") and Path(arg).is_file() else arg)
     return shlex.join([*kept, "--out", str(folder)])
 
 

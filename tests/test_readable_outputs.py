@@ -305,17 +305,20 @@ def test_every_observed_supply_point_finds_its_calibration_target():
 def test_shares_of_small_simulated_groups_are_warned_of_with_the_scale_that_fixes_them():
     """Ben Tre's ethnic minority (0.5% of 1.29 million) is about 64 simulated people at scale 0.01: its shares are
     flagged in summary.json, naming the scale that gives 200; at that scale they are not."""
+    from egovsim.model.model import EGovModel
+    from egovsim.model.population import MINORITY_BLOCK
     from egovsim.report.groups import MIN_GROUP
     from egovsim.report.tables import summary
 
     sc = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", scale=0.01)
-    ben = sc.provinces["bentre"]
-    expected = round(ben.population * 0.01 * ben.minority_share)
+    sizes = EGovModel(sc, 1, collect=False).citizens.group_sizes  # the model's own layout: 4 blocks a province
+    p = list(sc.provinces).index("bentre")
+    expected = int(sizes[4 * p : 4 * p + 4][MINORITY_BLOCK].sum())
     records = np.zeros((2, len(sc.provinces), len(COLUMNS)))
     lines = [x for x in summary(records, sc)["small_groups"] if x.startswith("bentre:") and "minority" in x]
     assert len(lines) == 1
     got = int(re.search(r"rest on (\d+) simulated minority people", lines[0]).group(1))
-    assert abs(got - expected) <= 1
+    assert got == expected
     needed = float(re.search(r"a scale of at least ([0-9.e-]+)", lines[0]).group(1))
     bigger = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", scale=needed * 1.05)
     assert not [x for x in summary(records, bigger)["small_groups"] if x.startswith("bentre:") and "minority" in x]

@@ -111,8 +111,7 @@ def outcome_values(records: np.ndarray, scenario: Scenario, stat: OutcomeStat) -
     censored = np.zeros(np.shape(values), dtype=bool)
     if stat.stat == "time_to":
         censored = np.isnan(values)
-        run_length = years(scenario, records.shape[0])[-1] - scenario.start_year
-        values = np.where(censored, run_length, values)
+        values = np.where(censored, censoring_cap(scenario, records.shape[0]), values)
     return values, censored
 
 
@@ -159,9 +158,14 @@ def collect(study: Study, base: Scenario, results, store: Store, n_points: int) 
     return StudyRuns(Y, censored, ends, Yt)
 
 
+def censoring_cap(scenario: Scenario, n_rows: int) -> float:
+    """The years a time_to never reached counts as in a study: the run's length."""
+    return float(years(scenario, n_rows)[-1] - scenario.start_year)
+
+
 def censoring_lines(study: Study, base: Scenario, runs: StudyRuns) -> list[str]:
     """One line per time_to outcome and province with runs that never reach the level."""
-    cap = years(base, base.n_steps + 1)[-1] - base.start_year
+    cap = censoring_cap(base, base.n_steps + 1)
     lines = []
     for k, stat in enumerate(study.stats):
         for p, province in enumerate(base.provinces):
