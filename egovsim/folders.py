@@ -161,40 +161,41 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     only into a folder that is empty or was written by the same command (`Command.refusal`), or with
     --overwrite, which removes egovsim's files there first; it is recorded in command.json."""
     folder = Path(folder)
-    if whole:
-        owned = _owned(folder)  # a name of ours that the recorded command did not write is the user's
-        foreign = sorted(
-            p.name
-            for p in _entries(folder)
-            if not _ours(p.name) or (owned is not None and _holds_results(p) and p.name not in owned | {RECORD})
-        )
-        if foreign:
-            raise InputError(
-                str(folder),
-                "--out",
-                f"holds files egovsim did not write ({foreign[0]}...): choose a new or empty folder",
-            )
+    _check_place(folder)
     created = not folder.exists() or folder in _MADE
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = _lock(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(folder), "--out", f"cannot be made: {exc.strerror or exc}") from None
+    fd = _lock(folder)  # first: a folder in use is said to be in use, whatever it holds
     command = _DECLARED[0] if _DECLARED else None
     finished = [False]
     try:
+        if whole:  # a whole run replaces the folder: anything it did not write must not be there
+            held = {p.name for p in _entries(folder) if _holds_results(p)} - {RECORD}
+            owned = _owned(folder, held)
+            foreign = sorted(
+                p.name
+                for p in _entries(folder)
+                if p.name not in (LOCK, RECORD) and (not _ours(p.name) or (p.name in held and p.name not in owned))
+            )
+            if foreign:
+                raise InputError(
+                    str(folder),
+                    "--out",
+                    f"holds files egovsim did not write ({foreign[0]}...): choose a new or empty folder",
+                )
         _remove_stale_stages(folder)  # left by a killed run: no live process can own them while we hold the lock
-        users = set()  # entries named like ours that no recorded command wrote: never counted as written
+        foreign = set()  # entries named like ours that no recorded command wrote: never removed by egovsim
         if command is not None:
             same = _check_writer(folder, command)
-            owned = _owned(folder) if same else set()
-            users = {p.name for p in _entries(folder) if _holds_results(p)} - (owned or set()) - {RECORD}
+            held = {p.name for p in _entries(folder) if _holds_results(p)} - {RECORD}
+            foreign = _foreign(folder) & held if same else held  # what is left after --overwrite is not ours
             if command.resumes:  # first: the runs it keeps are then always those of a recorded command
-                entries = sorted(owned) if owned is not None else None
-                write_json(folder / RECORD, {**command.record(folder), "entries": entries})
+                write_json(folder / RECORD, {**command.record(folder), "foreign": sorted(foreign)})
         _CLAIMS.append((folder, command, finished))
         yield folder
         finished[0] = True
-        if command is not None and (folder / RECORD).exists():  # what it wrote: all --overwrite may remove later
-            written = sorted({p.name for p in _entries(folder) if _holds_results(p)} - users - {RECORD})
-            write_json(folder / RECORD, {**command.record(folder), "entries": written})
     finally:
         # unlinked while still locked: a process that opened it meanwhile sees it gone (_lock) and starts over
         with contextlib.suppress(OSError):
@@ -215,6 +216,12 @@ def _check_writer(folder: Path, command: Command) -> bool:
     if not held:
         return False
     found = _read_record(folder)
+    if found is None and (folder / RECORD).exists():
+        raise InputError(
+            str(folder),
+            "--out",
+            f"holds a {RECORD} egovsim cannot read (not a record of a command): remove it, or choose another --out",
+        )
     if found is None:  # e.g. an earlier egovsim's results, or a folder of the user's named like ours ("runs")
         raise InputError(
             str(folder),
@@ -231,11 +238,11 @@ def _check_writer(folder: Path, command: Command) -> bool:
     inside = [i for i in command.inputs if Path(i).resolve().is_relative_to(folder.resolve())]
     if inside:  # its own input would be among what is removed
         raise InputError(str(folder), "--out", f"holds this command's input {inside[0]}: choose another --out")
-    # --overwrite: the recorded command's files go (its runs too), only those it wrote when it recorded them;
-    # anything else stays, whatever its name
-    written = found.get("entries")
+    # --overwrite: the recorded command's files go (its runs too, finished or interrupted); what was already
+    # there when it started and is not ours (its `foreign`) stays, whatever its name
+    owned = _owned(folder, {p.name for p in held})
     for entry in held:
-        if isinstance(written, list) and entry.name not in written and entry.name != RECORD:
+        if entry.name not in owned and entry.name != RECORD:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -244,12 +251,30 @@ def _check_writer(folder: Path, command: Command) -> bool:
     return False
 
 
-def _owned(folder: Path) -> set[str] | None:
-    """The entries the folder's recorded command wrote (command.json `entries`), None if it does not say (a
-    record from before entries were recorded, or of a command that has not finished yet)."""
+def _foreign(folder: Path) -> set[str]:
+    """Entries named like egovsim's outputs that were in the folder before its recorded command started and are
+    not its own (command.json `foreign`): the user's, never removed or counted as results by egovsim."""
     found = _read_record(folder)
-    entries = found.get("entries") if found else None
-    return set(entries) if isinstance(entries, list) else None
+    names = found.get("foreign") if found else None
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+
+def _owned(folder: Path, held: set[str]) -> set[str]:
+    """Which of the `held` entries the folder's recorded command wrote: those it lists (a whole run records
+    its entries), or else all but its `foreign` ones (a command that resumes records what was there before it)."""
+    found = _read_record(folder) or {}
+    entries = found.get("entries")
+    if isinstance(entries, list):
+        return held & {n for n in entries if isinstance(n, str)}
+    return held - _foreign(folder)
+
+
+def _check_place(folder: Path) -> None:
+    """An output folder cannot be the working directory or one holding it: a whole run swaps its folder for a
+    new one, which the working directory would hold on to (and results would land among everything else)."""
+    here = Path.cwd().resolve()
+    if here == folder.resolve() or here.is_relative_to(folder.resolve()):
+        raise InputError(str(folder), "--out", "is the working directory (or holds it): give a folder inside it")
 
 
 def _holds_results(entry: Path) -> bool:
@@ -369,7 +394,8 @@ def replaced(folder: Path) -> Iterator[Path]:
         yield stage
         claim = next((c for f, c, _ in reversed(_CLAIMS) if f == folder), None)
         if claim is not None:  # the record is part of the whole: swapped in with the run it describes
-            write_json(stage / RECORD, claim.record(folder))
+            written = sorted(p.name for p in stage.iterdir())  # all a whole run may later replace
+            write_json(stage / RECORD, {**claim.record(folder), "entries": written})
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is readable like any other
@@ -411,10 +437,10 @@ def fresh_outputs(folder: Path) -> None:
     """Before an experiment folder's summary files are written: remove the earlier set (provenance.json
     first, then every name egovsim writes, with their temporary files), keeping the stores and anything else."""
     folder = Path(folder)
-    owned = _owned(folder)  # known: only the recorded command's own entries go, whatever else shares a name
+    foreign = _foreign(folder)  # the user's entries named like ours stay
     (folder / MARKER).unlink(missing_ok=True)
     for entry in _entries(folder):
-        if _is_temporary(entry.name) or (entry.name in OUTPUTS and (owned is None or entry.name in owned)):
+        if _is_temporary(entry.name) or (entry.name in OUTPUTS and entry.name not in foreign):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

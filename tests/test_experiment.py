@@ -349,6 +349,8 @@ def test_example_experiment_is_valid():
         ("design: {grid: {citizens.q0: [0.2]}}\nseed: 1.0e+19\n", "seed", "whole number"),
         ("design: {grid: {citizens.q0: [1.0e+300]}}\n", "design.grid.citizens.q0[0]", "between"),
         ("design: {points: [{citizens.q0: 1.0e+300}]}\n", "design.points[0]", "between"),
+        ("design: {points: [{end_year: 2008}]}\n", "design.points[0].end_year", "cannot vary end_year"),
+        ("design: {grid: {start_year: [2006, 2010]}}\n", "design.grid.start_year", "cannot vary start_year"),
         ("design: {grid: {citizens.q0: [0.2]}}\noutputs: ['" + "x" * 500 + "@end']\n", "outputs[0]", "..."),
     ],
 )

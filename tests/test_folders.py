@@ -396,7 +396,6 @@ def test_overwrite_removes_only_what_the_recorded_command_wrote_and_never_an_inp
     inside the folder is refused: --overwrite would delete it."""
     out = tmp_path / "proj"
     assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", str(out)]) == 0
-    assert "timeseries.csv" in json.loads((out / "command.json").read_text())["entries"]
     mine = out / "scenarios" / "my_whatif.yaml"  # 'scenarios' is a name compare writes, not this run
     mine.parent.mkdir()
     mine.write_text(f"extends: {DAKLAK}\n", encoding="utf-8")
@@ -410,3 +409,52 @@ def test_overwrite_removes_only_what_the_recorded_command_wrote_and_never_an_inp
     replicated = ["run", str(DAKLAK), *TINY, *SERIAL, "--replicates", "2", "--no-plots", "--out", str(out)]
     assert main([*replicated, "--overwrite"]) == 0  # another kind of result: the run's files go, not the user's
     assert mine.exists() and (out / "replicates.csv").exists() and not (out / "timeseries.csv").exists()
+    assert json.loads((out / "command.json").read_text())["foreign"] == ["scenarios"]
+    # and the next kind of result again: the replicated run's files go, interrupted or not, the user's stay
+    assert compare_into(out, "--overwrite") == 0
+    assert mine.exists() and not (out / "replicates.csv").exists() and (out / "comparison.csv").exists()
+
+
+def test_an_interrupted_commands_runs_go_with_overwrite_and_never_mix(tmp_path, monkeypatch, capsys):
+    """An interrupted run --replicates leaves runs/ and no summary; another kind of result with --overwrite
+    removes them (they are the recorded command's, finished or not), so the folder holds the new runs only."""
+    real = experiment.simulate
+    calls = []
+
+    def interrupted_at_the_second(scenario, seed):
+        calls.append(seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(scenario, seed)
+
+    monkeypatch.setattr(experiment, "simulate", interrupted_at_the_second)
+    out = tmp_path / "x"
+    assert main(["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--replicates", "3", "--out", str(out)]) == 130
+    assert len(list((out / "runs").glob("*.json"))) == 1
+    monkeypatch.setattr(experiment, "simulate", real)
+    assert compare_into(out, "--overwrite") == 0
+    assert len(list((out / "runs").glob("*.json"))) == 2  # the compare's two, not three
+    assert not (out / "replicates.csv").exists()
+
+
+@pytest.mark.parametrize("record", ["[]", "null", '"text"', "{not json"])
+def test_an_unreadable_command_record_is_said_to_be_one(tmp_path, capsys, record):
+    out = tmp_path / "x"
+    assert main(["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--replicates", "2", "--out", str(out)]) == 0
+    (out / "command.json").write_text(record, encoding="utf-8")
+    capsys.readouterr()
+    for extra in ([], ["--overwrite"]):
+        assert (
+            main(["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--replicates", "2", "--out", str(out), *extra])
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "holds a command.json egovsim cannot read" in err
+
+
+def test_the_working_directory_is_not_an_output_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", str(tmp_path), ".."):
+        assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--out: is the working directory (or holds it)" in err

@@ -673,3 +673,13 @@ def test_validate_of_every_shipped_scenario_goes_past_the_national_fragment(caps
         f"{SCENARIOS / 'common' / 'national.yaml'}: a fragment (no provinces) for scenario files to extend; it cannot run by itself"
     ]
     assert all(": ok (" in line for line in out if line not in fragment)
+
+
+def test_numbers_written_with_an_exponent_are_numbers(tmp_path):
+    """PyYAML (YAML 1.1) reads 1e-3 as text; a scenario means a number, in a file or in --set."""
+    assert load_scenario(HUE, ["citizens.p0=1e-3"]).citizens.p0 == 0.001
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"extends: {HUE}\ncitizens: {{p0: 5E-3}}\n", encoding="utf-8")
+    assert load_scenario(path).citizens.p0 == 0.005
+    with pytest.raises(InputError, match=r"citizens\.p0: expected a number"):
+        load_scenario(HUE, ["citizens.p0=1e-3x"])

@@ -167,12 +167,34 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     base = dataclasses.replace(exp.base_scenario(path), seed=exp.seed)
     for i, stat in enumerate(exp.stats):
         stat.check(base, str(path), f"{exp.outcomes_key}[{i}]")
+    for key, where in _design_keys(exp.design):
+        if key in HORIZON_KEYS:
+            raise InputError(
+                str(path),
+                where,
+                f"a design cannot vary {key}: its points are compared at the same dates; set it for all with `set:`",
+            )
     for point, where in _checks(exp):
         try:
             apply_values(base, point, str(path))
         except InputError as exc:
             raise InputError(str(path), where, f"{exc.field}: {exc.message}") from None
     return exp, base
+
+
+# a design compares its points at the same dates: these keys are set for every point (with `set:`), not varied
+HORIZON_KEYS = ("start_year", "end_year", "steps_per_year", "initial_state_year")
+
+
+def _design_keys(d: Design):
+    """(key, field to blame) of every parameter the design varies."""
+    if d.grid is not None:
+        yield from ((key, f"design.grid.{key}") for key in d.grid)
+    elif d.lhs is not None:
+        yield from ((key, f"design.lhs.{d.lhs.key}.{key}") for key in d.lhs.ranges)
+    else:
+        for i, point in enumerate(d.points):
+            yield from ((key, f"design.points[{i}].{key}") for key in point)
 
 
 def _checks(exp: Experiment):

@@ -75,6 +75,7 @@ NAME = Identifier(
 # Whole numbers beyond int64 cannot be seeds, counts or array sizes; real numbers beyond this are no rate,
 # share, year or amount of the model, and overflow in arithmetic (1e308 squared).
 MAX_INT = 2**63 - 1
+EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-3, 2.5E4: numbers written with an exponent
 MAX_REAL = 1e15
 
 
@@ -189,6 +190,8 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
             fail(f"expected a whole number between -2**63 and 2**63 - 1, got {clipped(value)}")
         return int(value)
     if tp is float:
+        if isinstance(value, str) and EXPONENT_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 (PyYAML) reads 1e-3 as text; YAML 1.2 and every reader mean a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail()
         if isinstance(value, int) and abs(value) > MAX_INT:  # float() of a huge int overflows
