@@ -252,6 +252,8 @@ def _validated(path: str, args: argparse.Namespace) -> str:
             "--set" if args.overrides else "--scale",
             f"is for scenario files; a {kind} file has its own `set:` and `scale:` keys",
         )
+    if kind == "observations":  # read by calibration configs (`observations:`), which validate what they use
+        return "not checked: sourced observations, read by a calibration config (validate that config instead)"
     if kind == "experiment":  # the analysis code (Mesa, numba) loads only for these files
         from egovsim.analysis.sweep import design_size, load_experiment
 

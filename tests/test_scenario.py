@@ -683,3 +683,9 @@ def test_numbers_written_with_an_exponent_are_numbers(tmp_path):
     assert load_scenario(path).citizens.p0 == 0.005
     with pytest.raises(InputError, match=r"citizens\.p0: expected a number"):
         load_scenario(HUE, ["citizens.p0=1e-3x"])
+
+
+def test_validate_recognises_the_observations_file_rather_than_listing_bogus_errors(capsys):
+    assert main(["validate", str(ROOT / "calibration" / "observations.yaml")]) == 0
+    out = capsys.readouterr()
+    assert "not checked: sourced observations" in out.out + out.err and "unknown key" not in out.out + out.err

@@ -67,9 +67,12 @@ KIND_KEYS = {"targets": "calibration", "design": "experiment", "method": "study"
 
 
 def file_kind(data: Any, source: str) -> str:
-    """What a file read by `egovsim validate` is: scenario, experiment, study or calibration (by its keys)."""
+    """What a file read by `egovsim validate` is: scenario, experiment, study, calibration or observations (by its
+    keys)."""
     if not isinstance(data, dict):
         return "scenario"  # its schema reports what is wrong
+    if "targets" in data and "scenario" not in data and isinstance(data.get("provinces"), dict):
+        return "observations"  # calibration/observations.yaml: sourced figures a calibration reads, not a config
     kinds = [kind for key, kind in KIND_KEYS.items() if key in data]
     if len(kinds) > 1:
         raise InputError(source, "(top level)", f"has the keys of more than one kind of file ({', '.join(kinds)})")
