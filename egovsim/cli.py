@@ -692,6 +692,9 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     resumes (with --out named: a default folder is timestamped, so the same command would start afresh)."""
     folders = sys.modules.get("egovsim.folders")
     state = folders.interruption() if folders else "nothing half-written was left behind"
+    progress = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(progress, "tqdm", None), "_instances", ())):  # a bar still open ends its line
+        bar.close()
     what = "terminated" if isinstance(exc, Terminated) else "interrupted"
     print(f"egovsim: {what}; {state}", file=sys.stderr)
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

@@ -657,19 +657,23 @@ def progress_bar(total: int, desc: str | None, resumed: int = 0):
     from tqdm import tqdm
 
     failed = 0
-    with tqdm(
+    bar = tqdm(
         total=total, desc=desc, unit="run", disable=desc is None, file=sys.stderr, mininterval=0.5, dynamic_ncols=True
-    ) as bar:
-        if resumed:
-            bar.set_postfix_str(f"{resumed} resumed from store")
+    )
+    if resumed:
+        bar.set_postfix_str(f"{resumed} resumed from store")
 
-        def update(result: RunResult) -> None:
-            nonlocal failed
-            failed += not result.ok
-            bar.set_postfix_str(f"failed {failed}" + (f", {resumed} resumed" if resumed else ""), refresh=False)
-            bar.update(1)
+    def update(result: RunResult) -> None:
+        nonlocal failed
+        failed += not result.ok
+        bar.set_postfix_str(f"failed {failed}" + (f", {resumed} resumed" if resumed else ""), refresh=False)
+        bar.update(1)
 
+    try:
         yield update
+    finally:
+        with _ctrl_c_deferred():  # the bar ends its line whole: a Ctrl-C meanwhile would print after a half line
+            bar.close()
 
 
 # ---- a tally for the end of a command ---------------------------------------------------------------------
