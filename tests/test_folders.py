@@ -311,17 +311,22 @@ def test_a_folder_of_results_without_a_record_is_refused_even_with_overwrite(tmp
 # ---- Ctrl-C: one line, and the command that resumes ------------------------------------------------------
 
 
-def test_ctrl_c_names_the_command_that_resumes_in_the_default_folder(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    real, calls = experiment.simulate, []
+def ctrl_c_at_the_second_run(real, calls: list):
+    """simulate as `real`, but Ctrl-C arrives at the second call (each call's seed goes into `calls`)."""
 
-    def interrupted_at_the_second(scenario, seed):
+    def simulate(scenario, seed):
         calls.append(seed)
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(scenario, seed)
 
-    monkeypatch.setattr(experiment, "simulate", interrupted_at_the_second)
+    return simulate
+
+
+def test_ctrl_c_names_the_command_that_resumes_in_the_default_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    real, calls = experiment.simulate, []
+    monkeypatch.setattr(experiment, "simulate", ctrl_c_at_the_second_run(real, calls))
     args = ["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--replicates", "3"]
     assert main(args) == 130
     err = capsys.readouterr().err
@@ -419,15 +424,7 @@ def test_an_interrupted_commands_runs_go_with_overwrite_and_never_mix(tmp_path, 
     """An interrupted run --replicates leaves runs/ and no summary; another kind of result with --overwrite
     removes them (they are the recorded command's, finished or not), so the folder holds the new runs only."""
     real = experiment.simulate
-    calls = []
-
-    def interrupted_at_the_second(scenario, seed):
-        calls.append(seed)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(scenario, seed)
-
-    monkeypatch.setattr(experiment, "simulate", interrupted_at_the_second)
+    monkeypatch.setattr(experiment, "simulate", ctrl_c_at_the_second_run(real, []))
     out = tmp_path / "x"
     assert main(["run", str(DAKLAK), *TINY, *SERIAL, "--no-plots", "--replicates", "3", "--out", str(out)]) == 130
     assert len(list((out / "runs").glob("*.json"))) == 1
