@@ -178,7 +178,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
                 p.name
                 for p in _entries(folder)
                 if p.name not in (LOCK, RECORD) and (not _ours(p.name) or (p.name in held and p.name not in owned))
-            )
+            ) + _added_files(folder, owned)
             if foreign:
                 raise InputError(
                     str(folder),
@@ -267,6 +267,28 @@ def _owned(folder: Path, held: set[str]) -> set[str]:
     if isinstance(entries, list):
         return held & {n for n in entries if isinstance(n, str)}
     return held - _foreign(folder)
+
+
+def _files_below(folder: Path) -> list[str]:
+    """Every file below `folder`'s subfolders, as paths relative to it (a run's plots/gaps.png, ...)."""
+    return [
+        p.relative_to(folder).as_posix()
+        for sub in _entries(folder)
+        if sub.is_dir() and not sub.is_symlink()
+        for p in sub.rglob("*")
+        if not p.is_dir()
+    ]
+
+
+def _added_files(folder: Path, owned: set[str]) -> list[str]:
+    """Files in the recorded whole run's own subfolders that it did not write (e.g. the user's plots/my.png): a
+    run that replaces the folder whole would delete them. Empty where the record lists no files."""
+    found = _read_record(folder) or {}
+    files = found.get("files")
+    if not isinstance(files, list):
+        return []
+    written = {f for f in files if isinstance(f, str)}
+    return [f for f in _files_below(folder) if f.split("/", 1)[0] in owned and f not in written]
 
 
 def _check_place(folder: Path) -> None:
@@ -395,7 +417,8 @@ def replaced(folder: Path) -> Iterator[Path]:
         claim = next((c for f, c, _ in reversed(_CLAIMS) if f == folder), None)
         if claim is not None:  # the record is part of the whole: swapped in with the run it describes
             written = sorted(p.name for p in stage.iterdir())  # all a whole run may later replace
-            write_json(stage / RECORD, {**claim.record(folder), "entries": written})
+            files = sorted(_files_below(stage))  # and every file in them: a file added later is the user's
+            write_json(stage / RECORD, {**claim.record(folder), "entries": written, "files": files})
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is readable like any other

@@ -455,3 +455,19 @@ def test_the_working_directory_is_not_an_output_folder(tmp_path, monkeypatch, ca
         assert main(["run", str(DAKLAK), *TINY, "--no-plots", "--out", out]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "--out: is the working directory (or holds it)" in err
+
+
+def test_a_file_added_inside_a_runs_own_folders_is_not_deleted_by_running_it_again(tmp_path, capsys):
+    """A single run replaces its folder whole: a file the user put in its plots/ (an annotated copy) would go with
+    it, so the run is refused, naming the file."""
+    out = tmp_path / "run"
+    args = ["run", str(DAKLAK), *TINY, "--out", str(out)]
+    assert main(args) == 0
+    assert main(args) == 0  # its own files only: replaced
+    mine = out / "plots" / "my_annotated.png"
+    mine.write_bytes(b"mine")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds files egovsim did not write (plots/my_annotated.png" in err
+    assert mine.read_bytes() == b"mine"
