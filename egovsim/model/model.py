@@ -286,9 +286,10 @@ class EGovModel(mesa.Model):
             self._spend = (self._policy_version, np.array(rate))
         return self._spend[1]
 
-    def spending_columns(self) -> np.ndarray:
-        """(provinces, 2): the `spend` (bn VND/yr) and `spend_cumulative` (bn VND) outcomes now."""
-        return np.stack([self.spending_rate(), self.spend_cumulative], axis=1)
+    def spending_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """The `spend` (bn VND/yr) and `spend_cumulative` (bn VND) outcomes now, per province (both engines
+        record these, from the levers, not from agents)."""
+        return self.spending_rate(), self.spend_cumulative
 
     def _channels(self, key: int) -> SimpleNamespace:
         """The channels of the current state (channels_now), those measured after the last step when no event

@@ -732,9 +732,8 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         leaders,
         model.supply_weights,
     )
-    spend, spend_cumulative = SPEND_COLS  # from the levers (model/costs.py), not from agents
-    out[:, spend] = model.spending_rate()
-    out[:, spend_cumulative] = model.spend_cumulative
+    spend, spend_cumulative = SPEND_COLS
+    out[:, spend], out[:, spend_cumulative] = model.spending_columns()
     return out
 
 

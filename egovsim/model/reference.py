@@ -256,7 +256,7 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         col["published_share"],
         col["province_online_share"],
     )
-    col["spend"], col["spend_cumulative"] = model.spending_columns().T
+    col["spend"], col["spend_cumulative"] = model.spending_columns()
     for name in COLUMNS:
         out[:, COL[name]] = col[name]
     return out
