@@ -978,6 +978,131 @@ class ProvinceConfig:
             )
 
 
+# ---- jurisdictions: dated mergers of provinces (docs/ODD.md 7.10, docs/reorganisation.md) ----------------------
+
+KEEP = "keep"  # a merger's leader / policy: each former province keeps its own
+
+
+@dataclass
+class MergerParams:
+    """What consolidating the systems of merged provinces costs, shared by every merger (priors: no source gives
+    the cost or the disruption of a provincial system migration)."""
+
+    migration_years: float = param(
+        1.0,
+        lo=0.0,
+        hi=10.0,
+        unit="years",
+        neutral=0.0,
+        doc="how long the usability dip of a migration lasts (it shrinks linearly to nothing)",
+        source="prior [0.5, 2]: no source on provincial system migrations",
+    )
+    migration_usability_loss: float = param(
+        0.3,
+        **PROB,
+        neutral=0.0,
+        doc="share of usability lost at the start of a migration, where a province moves to a system of "
+        "another software strategy",
+        source="prior [0.1, 0.5]: no source on provincial system migrations",
+    )
+    migration_cost: float = param(
+        10.0,
+        lo=0.0,
+        hi=500.0,
+        unit="bn VND per migrating province",
+        doc="one-off cost of moving a province's procedures and records to the platform, spent evenly over "
+        "migration_years",
+        source="prior [5, 30]: a fraction of a province's yearly digital budget "
+        "(calibration/observations.yaml prior.provincial_digital_budget_bn_vnd_per_year)",
+    )
+
+
+@dataclass
+class Merger:
+    """A dated merge of provinces into a new governing unit (Resolution 202/2025/QH15 kind). Citizens and
+    civil servants keep their state; the former provinces stay in the outcomes as sub-units of `into`."""
+
+    date: float = param(lo=1900.0, hi=2200.0, unit="decimal year", doc="when the merger takes effect")
+    name: str = param(doc="what the merger is, for reports")
+    into: str = param(text=KEY, doc=f"key of the new unit in the outcomes: {KEY.rule}")
+    label: str = param(doc="the new unit's name, e.g. Vinh Long (from 2025)")
+    members: list[str] = param(doc="the provinces merged (keys of provinces), at least two")
+    leader: str = param(
+        doc="the province whose leader governs the new unit (one political will for all), or keep: each "
+        "former province keeps its own"
+    )
+    policy: str = param(
+        doc="the province whose levers and later events apply to the whole unit, or keep: each keeps its own"
+    )
+    systems: Literal["keep", "consolidate"] = param(
+        "keep",
+        doc="keep: each former province keeps its own system, and officials of the unit work across them "
+        "(services.fragmentation_penalty per extra system); consolidate: all move to the platform's system, "
+        "a migration (merger.*) where its software strategy differs",
+    )
+    platform: str | None = param(None, doc="consolidate: the province whose system all move to (default: leader)")
+    source: str = param("", doc="where the date and the composition come from")
+
+    def check(self, provinces: Mapping[str, Any], source: str, path: str) -> None:
+        if len(self.members) < 2:
+            raise InputError(source, f"{path}.members", "a merger joins at least two provinces")
+        for i, key in enumerate(self.members):
+            if key not in provinces:
+                raise InputError(
+                    source,
+                    f"{path}.members[{i}]",
+                    f"unknown province {clipped(key)}: the scenario has {', '.join(provinces)}"
+                    + suggest(key, provinces),
+                )
+        if len(set(self.members)) < len(self.members):
+            raise InputError(source, f"{path}.members", "a province is named twice")
+        if self.into in provinces:
+            raise InputError(source, f"{path}.into", f"{self.into} is already a province: name the new unit apart")
+        for name in ("leader", "policy", "platform"):
+            value = getattr(self, name)
+            allowed = (KEEP,) if name != "platform" else ()
+            if value is not None and value not in self.members and value not in allowed:
+                choices = ", ".join([*self.members, *allowed])
+                raise InputError(source, f"{path}.{name}", f"{clipped(value)} is not one of {choices}")
+        if self.systems == "consolidate" and (self.platform or self.leader) == KEEP:
+            raise InputError(source, f"{path}.platform", "consolidate needs the province whose system all move to")
+
+    @property
+    def platform_province(self) -> str:
+        return self.platform or self.leader
+
+
+def check_mergers(scenario: Any, source: str) -> None:
+    """Each merger names known provinces, falls inside the run, and no province is merged twice."""
+    merged: dict[str, int] = {}
+    units: set[str] = set()
+    for i, m in enumerate(scenario.mergers):
+        path = f"mergers[{i}]"
+        m.check(scenario.provinces, source, path)
+        if not scenario.start_year <= m.date < scenario.end_year + 1:
+            raise InputError(
+                source,
+                f"{path}.date",
+                f"{m.date:g} is outside the run ({scenario.start_year} to the end of {scenario.end_year})",
+            )
+        for key in m.members:
+            if key in merged:
+                raise InputError(
+                    source, f"{path}.members", f"{key} is already merged by mergers[{merged[key]}]: merge it once"
+                )
+            merged[key] = i
+        if m.into in units:
+            raise InputError(source, f"{path}.into", f"{m.into} names another merger's unit too")
+        units.add(m.into)
+    when = scenario.district_tier_removed
+    if when is not None and not scenario.start_year <= when < scenario.end_year + 1:
+        raise InputError(
+            source,
+            "district_tier_removed",
+            f"{when:g} is outside the run ({scenario.start_year} to the end of {scenario.end_year})",
+        )
+
+
 PARAMETER_KINDS = ("prior", "calibrated", "posterior")
 
 
@@ -1044,6 +1169,16 @@ class Scenario:
     supply_index: SupplyIndexWeights = param(SupplyIndexWeights)
     costs: CostParams = param(CostParams)
     parameters: ParameterSource = param(ParameterSource, doc="where the parameter values come from")
+    mergers: list[Merger] = param(list, doc="dated mergers of provinces into new units (docs/reorganisation.md)")
+    merger: MergerParams = param(MergerParams)
+    district_tier_removed: float | None = param(
+        None,
+        lo=1900.0,
+        hi=2200.0,
+        unit="decimal year",
+        doc="when the district level of local government ends in every province (2025.5: Resolution "
+        "203/2025/QH15): training then passes one tier instead of two on its way to communes",
+    )
 
     # keys of earlier versions: a file that still uses one is told the new name
     MOVED_KEYS: ClassVar[dict[str, str]] = {"egov_index": "supply_index (the supply-side index, docs/ODD.md 7.8)"}
@@ -1066,6 +1201,7 @@ class Scenario:
             raise InputError(source, "provinces", "at least one province is required")
         if len(self.provinces) > MAX_PROVINCES:
             raise InputError(source, "provinces", f"at most {MAX_PROVINCES} provinces, got {len(self.provinces)}")
+        check_mergers(self, source)
         citizens = sum(round(p.population * p.scale) for p in self.provinces.values())
         if citizens > MAX_CITIZENS:
             raise InputError(

@@ -49,6 +49,10 @@ class Timeline:
             self.fired += 1
         return self.events[start : self.fired]
 
+    def close(self) -> None:
+        """Events not yet fired never will (a merged province's own plans lapse)."""
+        self.fired = len(self.events)
+
 
 class CentralGovernment(mesa.Agent):
     """Roadmap clarity, the national portal and national mandates, moved by dated national events."""
@@ -97,6 +101,10 @@ class ProvincialLeader(mesa.Agent):
         # share of an informal rent still worth asking for: the province mean of the civil servants' D_i, set
         # by the model's context each step (docs/ODD.md 7.3); max(0, 1 - pi F) until the first step
         self.deterrence = max(0.0, 1.0 - self.policy.detection_prob * self.policy.penalty)
+        # after a merger (model/jurisdictions.py): systems the unit's officials work across, and a migration to
+        # another province's system (start, years, usability lost at the start, one-off cost)
+        self.cross_systems = 1
+        self.migration: tuple[float, float, float, float] | None = None
 
     def fire_events(self, until: float) -> None:
         for event in self.timeline.due(until):
@@ -120,12 +128,55 @@ class ProvincialLeader(mesa.Agent):
 
     @property
     def usability(self) -> float:
+        usability = self.system_usability
+        if self.cross_systems > 1:  # officials of a merged unit work across its former provinces' systems
+            usability /= 1.0 + self.services.fragmentation_penalty * (self.cross_systems - 1)
+        if self.migration is not None:
+            usability *= 1.0 - self.migration_dip(self.model.year)
+        return usability
+
+    @property
+    def system_usability(self) -> float:
         s = self.services
         if self.strategy == "local":
             return s.local_usability
         if self.strategy == "platform":
             return s.platform_usability
         return s.fragmented_usability / (1.0 + s.fragmentation_penalty * (self.n_systems - 1))
+
+    # ---- after a merger (model/jurisdictions.py) ---------------------------------------------------------
+
+    def adopt_policy(self, policy: Policy) -> None:
+        """The unit's levers replace this province's (a new software strategy starts with one system)."""
+        self.policy = policy
+        self.software_cost = costs.software_spending(self.policy, *self._pricing)
+        if policy.software_strategy != self.strategy:
+            self.strategy = policy.software_strategy
+            self.n_systems = 1.0
+
+    def migrate_to(self, platform: ProvincialLeader, date: float, params) -> None:
+        """Move to the platform province's system: its procedures online and its capacity from now on; a
+        migration (usability dip, one-off cost) where the software strategy changes."""
+        if platform.strategy != self.strategy and params.migration_years > 0:
+            self.migration = (date, params.migration_years, params.migration_usability_loss, params.migration_cost)
+        self.strategy = platform.strategy
+        self.follow_platform(platform)
+
+    def follow_platform(self, platform: ProvincialLeader) -> None:
+        self.published, self.digitised = platform.published, platform.digitised  # replaced, never changed in place
+        self.local_capacity, self.n_systems = platform.local_capacity, platform.n_systems
+
+    def migration_dip(self, now: float) -> float:
+        """Share of usability lost to a migration now: the loss at its start, fading linearly over its years."""
+        start, years, loss, _cost = self.migration
+        return loss * min(1.0, max(0.0, 1.0 - (now - start) / years))
+
+    def migration_spending(self, now: float) -> float:
+        """bn VND/yr spent on a migration now: its cost spread evenly over its years."""
+        if self.migration is None:
+            return 0.0
+        start, years, _loss, cost = self.migration
+        return cost / years if start <= now < start + years else 0.0
 
     @property
     def agency_it(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import mesa
@@ -12,6 +13,7 @@ from egovsim.config.scenario import Scenario
 from egovsim.errors import InputError, clipped
 from egovsim.model import costs, population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
+from egovsim.model.jurisdictions import Jurisdictions, retained_after_tier_removal
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.model.population import (
     MINORITY_BLOCK,
@@ -91,6 +93,9 @@ class EGovModel(mesa.Model):
             ProvincialLeader(self, i, key, cfg, scenario) for i, (key, cfg) in enumerate(scenario.provinces.items())
         ]
         self.civil_servant_agents = [CivilServant(self, row) for row in range(self.civil_service.n)]
+        # who governs each province (model/jurisdictions.py); training's share reaching communes and rural citizens
+        self.jurisdictions = Jurisdictions(scenario)
+        self.cascade_retained = np.full(len(self.leaders), 1 - scenario.civil_servants.cascade_loss)
         self._citizen_views: dict[int, Citizen] = {}
 
         self.records = np.full((self.n_steps + 1, len(self.leaders), len(COLUMNS)), np.nan)
@@ -122,12 +127,73 @@ class EGovModel(mesa.Model):
         before = central.timeline.fired
         central.fire_events(until)
         changed = central.timeline.fired != before
+        jurisdictions = self.jurisdictions
+        for merger in jurisdictions.due(until):
+            self._merge(merger)
+            changed = True
+        if jurisdictions.tier_due(until):
+            self._remove_district_tier()
+            changed = True
         for leader in self.leaders:
             before = (leader.timeline.fired, leader.strategy)
             leader.fire_events(until)
             changed = changed or (leader.timeline.fired, leader.strategy) != before
+        if jurisdictions.merged:
+            changed = self._share_policies() or changed
         if changed:  # policies or levers changed: what the context takes from them is recomputed
             self._policy_version += 1
+
+    # ---- jurisdictions (model/jurisdictions.py) ------------------------------------------------------------
+
+    def _merge(self, merger) -> None:
+        """A merger takes effect: one will, one policy set, the systems kept or consolidated."""
+        members, platform = self.jurisdictions.apply(merger)
+        j, leaders = self.jurisdictions, self.leaders
+        for p in members:
+            leader = leaders[p]
+            head = leaders[j.head[p]]
+            leader.will0, leader.will = head.will0, head.will
+            if j.policy_from[p] != p:
+                leader.timeline.close()  # its own later plans lapse: the unit's apply
+            if platform is None:
+                leader.cross_systems = len(members)
+            elif p != platform:
+                leader.migrate_to(leaders[platform], merger.date, self.config.merger)
+            leader.history.append((merger.date, merger.name))
+
+    def _share_policies(self) -> bool:
+        """Merged provinces take their unit's levers (each keeps its software strategy unless its system was
+        consolidated, when it takes the platform's); True if any lever changed."""
+        j, leaders, changed = self.jurisdictions, self.leaders, False
+        for p, leader in enumerate(leaders):
+            source = leaders[j.policy_from[p]].policy
+            strategy = leaders[j.platform_of[p]].strategy
+            wanted = (
+                source
+                if source.software_strategy == strategy
+                else dataclasses.replace(source, software_strategy=strategy)
+            )
+            if leader.policy != wanted:
+                leader.adopt_policy(wanted)
+                changed = True
+        return changed
+
+    def _remove_district_tier(self) -> None:
+        """Training reaches commune staff and rural citizens through one tier instead of two."""
+        retained = retained_after_tier_removal(self.config.civil_servants.cascade_loss)
+        self.cascade_retained[:] = retained
+        self.civil_service.set_commune_cascade(retained)
+
+    def _leader_inputs(self, index, trust, rent_at_risk, press):
+        """What each leader reads: its province's values, or once merged under one leader, its unit's."""
+        j = self.jurisdictions
+        people = self.citizens.province_sizes.astype(float)
+        return (
+            j.unit_inputs(index, people),
+            j.unit_inputs(trust, people),
+            j.unit_inputs(rent_at_risk, self.civil_service.counts.astype(float)),
+            j.unit_inputs(press, people),
+        )
 
     def step(self) -> None:
         if self.step_index >= self.n_steps:
@@ -148,8 +214,14 @@ class EGovModel(mesa.Model):
         rent_at_risk = rent_at_risk.tolist()
         roadmap, year = self.central.levers.roadmap_clarity, self.year
         reference_trust, rent_mean = self.config.citizens.reference_trust, self.config.civil_servants.rent_mean
+        merged = self.jurisdictions.merged
+        if merged:
+            index, trust, rent_at_risk, press = self._leader_inputs(index, trust, rent_at_risk, press)
         for p, leader in enumerate(self.leaders):
-            best_peer = max(index[:p] + index[p + 1 :], default=index[p])
+            if merged:
+                best_peer = self.jurisdictions.best_peer(p, index)
+            else:
+                best_peer = max(index[:p] + index[p + 1 :], default=index[p])
             leader.step_province(
                 ctx,
                 year,
@@ -163,6 +235,10 @@ class EGovModel(mesa.Model):
                 rent_mean,
                 press=press[p],
             )
+        if merged:  # provinces on a consolidated system see the platform's state
+            for p, leader in enumerate(self.leaders):
+                if self.jurisdictions.platform_of[p] != p:
+                    leader.follow_platform(self.leaders[self.jurisdictions.platform_of[p]])
         self.spend_cumulative += self.spending_rate() * dt  # at the levers in force during this step
         self.step_index = k + 1
         self._measure(self, out=self.records[self.step_index])
@@ -239,7 +315,7 @@ class EGovModel(mesa.Model):
     def _policy_arrays(self) -> None:
         """What the context takes from policies and levers: recomputed only when an event has fired."""
         sc, leaders = self.config, self.leaders
-        c, cs = sc.citizens, sc.civil_servants
+        c = sc.citizens
         policies = [leader.policy for leader in leaders]
         urban_share = np.array([cfg.urban_share for cfg in sc.provinces.values()])
         # infrastructure spending per capita in urban and rural areas (province mean = the lever)
@@ -255,7 +331,7 @@ class EGovModel(mesa.Model):
         training = np.array([p.training for p in policies])
         teams = np.array([p.community_digital_teams for p in policies])
         literacy_rate = c.literacy_training_effect * np.where(
-            rural, training[:, None] * (1 - cs.cascade_loss) + teams[:, None], training[:, None]
+            rural, training[:, None] * self.cascade_retained[:, None] + teams[:, None], training[:, None]
         )
         feedback = np.array([p.feedback for p in policies])
         trust_rate = feedback
@@ -284,6 +360,8 @@ class EGovModel(mesa.Model):
                 for leader, cfg in zip(self.leaders, provinces)
             ]
             self._spend = (self._policy_version, np.array(rate))
+        if self.jurisdictions.merged:  # a system migration's one-off cost, spread over its years
+            return self._spend[1] + np.array([leader.migration_spending(self.year) for leader in self.leaders])
         return self._spend[1]
 
     def spending_columns(self) -> tuple[np.ndarray, np.ndarray]:

@@ -605,6 +605,11 @@ class ServantLayout:
             rate = rate + cs.learning_by_doing * (self.state == CEREMONIAL)
         return rate
 
+    def set_commune_cascade(self, retained: float) -> None:
+        """Training's share reaching commune-level staff from now on (the district tier ends: model/jurisdictions.py)."""
+        self.cascade = np.where(self.commune, retained, 1.0)
+        self._training_rate = (None, None)
+
     def of_province_mean(self, values: np.ndarray) -> np.ndarray:
         """Per province, the mean of a value of each civil servant."""
         return np.bincount(self.province, weights=values, minlength=self.n_provinces) / self.counts
