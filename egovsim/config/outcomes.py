@@ -153,6 +153,13 @@ KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "date": ("calendar date of the state (ISO 8601): the state at 00:00 that day", "date", ""),
     "province": ("province key (hue, daklak, bentre)", "text", ""),
     "outcome": ("outcome column the row is about (see its own row in this file)", "text", ""),
+    "level": (
+        "what the row's territory is at that date: province (a governing unit), former_province (merged into "
+        "part_of), future_province (a merger's unit before its date: the same territory, not yet governing)",
+        "text",
+        "",
+    ),
+    "part_of": ("the governing unit the row's territory belongs to at that date", "text", ""),
     "replicates": ("replicates with a value at this step", "count", "[0, inf)"),
     "mean": ("mean over replicates", "unit of the outcome", ""),
     "p5": ("5th percentile over replicates", "unit of the outcome", ""),

@@ -9,7 +9,7 @@ import numpy as np
 from egovsim.config.scenario import Scenario
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.files import atomic_write, write_json
-from egovsim.report.tables import columns_csv, summary, timeseries_csv
+from egovsim.report.tables import columns_csv, key_columns, summary, timeseries_csv
 
 
 def write_run(
@@ -28,7 +28,7 @@ def write_run(
     with replaced(folder) as new:
         atomic_write(new / "scenario.yaml", dump_yaml(scenario.to_dict()))
         atomic_write(new / "timeseries.csv", timeseries_csv(records, scenario))
-        atomic_write(new / "columns.csv", columns_csv())
+        atomic_write(new / "columns.csv", columns_csv(key_columns(scenario)))
         write_json(new / "summary.json", summary(records, scenario))
         write_page(new, scenario, records[None], prov, plots, observed or [])
         write_json(new / "provenance.json", prov)

@@ -11,6 +11,7 @@ import numpy as np
 
 from egovsim.config.outcomes import dictionary_rows
 from egovsim.config.scenario import Scenario, row_of_year, years
+from egovsim.model.jurisdictions import unit_levels, unit_records
 from egovsim.model.outcomes import COL, COLUMNS
 
 BAND = (5, 95)  # the percentiles of every replicate band in tables and plots
@@ -51,25 +52,39 @@ def columns_csv(keys: tuple[str, ...] = ("year", "date", "province"), meanings: 
     return buf.getvalue()
 
 
+def key_columns(scenario: Scenario) -> tuple[str, ...]:
+    """The key columns of a run's timeseries.csv: a scenario with mergers also says each row's level and unit."""
+    return ("year", "date", "province", "level", "part_of") if scenario.mergers else ("year", "date", "province")
+
+
 def timeseries_csv(records: np.ndarray, scenario: Scenario, extra: dict[str, str] | None = None) -> str:
     """One row per province per step: year (decimal), date (ISO), province, then every outcome column.
 
-    `extra` adds constant leading columns (e.g. scenario name and replicate for experiments)."""
+    `extra` adds constant leading columns (e.g. scenario name and replicate for experiments). A scenario with
+    mergers also has `level` and `part_of` after `province`, and a row per step for each unit a merger forms
+    (its former provinces' aggregate: model/jurisdictions.py), so both geographies are continuous."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     extra = extra or {}
-    writer.writerow([*extra, "year", "date", "province", *COLUMNS])
+    writer.writerow([*extra, *key_columns(scenario), *COLUMNS])
     provinces = list(scenario.provinces)
+    units = [m.into for m in scenario.mergers]
+    unit_rows = unit_records(scenario, records) if units else None
     for k, (year, date) in enumerate(zip(years(scenario, records.shape[0]), dates(scenario, records.shape[0]))):
         year_text = format(round(float(year), 6), ".6f")
-        for p, key in enumerate(provinces):
+        levels = unit_levels(scenario, float(year)) if units else None
+        rows = [(key, records[k, p]) for p, key in enumerate(provinces)]
+        rows += [(key, unit_rows[k, u]) for u, key in enumerate(units)]
+        for key, values in rows:
+            where = list(levels[0].get(key) or levels[1][key]) if levels else []
             writer.writerow(
                 [
                     *extra.values(),
                     year_text,
                     date,
                     key,
-                    *(format_value(c, records[k, p, i]) for i, c in enumerate(COLUMNS)),
+                    *where,
+                    *(format_value(c, values[i]) for i, c in enumerate(COLUMNS)),
                 ]
             )
     return buf.getvalue()
