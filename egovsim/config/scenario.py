@@ -1329,7 +1329,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
 # from the calibrated point that every label must show
 NOT_FITTED = re.compile(
     r"(name|description|seed|start_year|end_year|report_years|steps_per_year|initial_state_year|extends|parameters"
-    r"|central\.(initial|events|enabled)(\..*)?|provinces\.[^.]+\.(name|scale|policy|events|budget)(\..*)?)"
+    r"|central\.(initial|events|enabled)(\..*)?|provinces\.[^.]+\.(name|scale|policy|events|budget|sources)(\..*)?"
+    r"|mergers|district_tier_removed)"
 )
 
 
@@ -1343,9 +1344,42 @@ def _record_edits_of_fitted(path: Path, data: dict) -> None:
     own = load_yaml_text(path.read_text(encoding="utf-8")) or {}
     if not isinstance(own, dict) or "parameters" in own:  # a file that states its own source answers for itself
         return
-    edited = [key for key in _dotted_keys(own) if not NOT_FITTED.fullmatch(key)]
+    added = _added_provinces(path, data)
+    edited = [
+        key
+        for key in _dotted_keys(own)
+        if not NOT_FITTED.fullmatch(key) and not any(key.startswith(f"provinces.{p}.") for p in added)
+    ]
+    if added:  # provinces the calibration never saw: their structure is sourced, their leader not fitted
+        edited.append(f"provinces {', '.join(added)} added (not fitted)")
     if edited:
         source["set"] = [*(source.get("set") or []), *(f"{path.name}: {key}" for key in edited)]
+
+
+def _added_provinces(path: Path, data: dict) -> list[str]:
+    """Provinces of the resolved `data` that the calibrated file it extends (the nearest one stating its
+    `parameters`) does not have."""
+    ancestor = _calibrated_ancestor(path)
+    if ancestor is None:
+        return []
+    known = set((read_with_extends(ancestor, seen=()) or {}).get("provinces") or {})
+    return [key for key in data.get("provinces") or {} if key not in known]
+
+
+def _calibrated_ancestor(path: Path, depth: int = 0) -> Path | None:
+    own = load_yaml_text(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(own, dict) or depth > 20:
+        return None
+    parents = own.get("extends") or []
+    for parent in [parents] if isinstance(parents, str) else parents:
+        parent_path = path.parent / parent
+        parent_own = load_yaml_text(parent_path.read_text(encoding="utf-8")) or {}
+        if isinstance(parent_own, dict) and "parameters" in parent_own:
+            return parent_path
+        found = _calibrated_ancestor(parent_path, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _dotted_keys(tree: Any, prefix: str = "") -> list[str]:

@@ -77,6 +77,58 @@ def save_png(fig, path: Path, caption: str = "") -> None:
     atomic_write(path, buf.getvalue())
 
 
+def mark_mergers(ax, scenario: Scenario, province: str | None = None) -> None:
+    """A dashed vertical line at each merger of `province` (named by the unit it forms), or at each date of a
+    merger on a plot of all provinces."""
+    dates = {}
+    for m in scenario.mergers:
+        if province is None:
+            dates.setdefault(m.date, f"mergers ({m.date:g})")
+        elif province in m.members:
+            dates[m.date] = f"merged into {m.label}"
+    for date, label in dates.items():
+        ax.axvline(date, color="0.35", linestyle="--", linewidth=0.9, zorder=1)
+        ax.annotate(
+            label,
+            (date, 0.98),
+            xycoords=("data", "axes fraction"),
+            xytext=(-3, 0),
+            textcoords="offset points",
+            rotation=90,
+            ha="right",
+            va="top",
+            fontsize=7,
+            color="0.3",
+        )
+
+
+def units_plot(scenario: Scenario, records: np.ndarray, path: Path) -> None:
+    """Both geographies across the mergers: each merged unit's supply index and adopted share (its former
+    provinces' aggregate; before the merger, the same territory) with its former provinces beside it."""
+    from egovsim.model.jurisdictions import unit_records
+
+    t = years(scenario, records.shape[1])
+    units = np.stack([unit_records(scenario, r) for r in records])  # (replicates, steps, units, columns)
+    keys = list(scenario.provinces)
+    fig, axes = figure(2, len(scenario.mergers), figsize=(5.6 * len(scenario.mergers), 7.6), sharex=True)
+    fig.suptitle("Merged units and their former provinces" + band_note(records))
+    for u, m in enumerate(scenario.mergers):
+        for row, col, what in ((0, "supply_index", "supply index"), (1, "adopted_share", "adopted share")):
+            ax = axes[row][u]
+            band_line(ax, t, units[:, :, u, COL[col]], f"{m.label} (whole territory)", color="black", linewidth=2)
+            for key in m.members:
+                band_line(ax, t, records[:, :, keys.index(key), COL[col]], scenario.provinces[key].name, linewidth=1)
+            mark_mergers(ax, scenario, m.members[0])
+            ax.set_title(f"{m.label}: {what}", fontsize=10)
+            ax.set_ylim(0, 1)
+            ax.grid(alpha=0.3)
+            year_axis(ax)
+        axes[0][u].legend(fontsize=8, loc="upper left")
+    axes[0][0].set_ylabel("index (0-1)")
+    axes[1][0].set_ylabel("share of citizens")
+    save_png(fig, path, parameters_caption(scenario))
+
+
 def panel_row(n: int, title: str):
     fig, axes = figure(1, n, figsize=(5.2 * n, 4.0), sharey=True)
     fig.suptitle(title)
@@ -119,6 +171,7 @@ def use_by_group(scenario: Scenario, records: np.ndarray, path: Path) -> None:
                 label=f"Bass closed form (p = {c.p0:g}, q = {c.q0:g})",
             )
         ax.set_title(prov.name)
+        mark_mergers(ax, scenario, _key)
         year_axis(ax)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
@@ -163,6 +216,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path, observed: 
     ax.errorbar([], [], yerr=[], color="0.3", capsize=3, linewidth=1, label="observed, +- 2 sd calibration tolerance")
     note = f"; no published value for {', '.join(without)} (ranks only)" if without else ""
     ax.set_title("Supply index against observed index values" + band_note(records) + note, fontsize=10)
+    mark_mergers(ax, scenario)
     year_axis(ax)
     ax.set_ylabel("index (0-1)")
     ax.set_ylim(0, 1)
@@ -181,6 +235,7 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
     axes[1].set_title("majority minus ethnic minority")
     for ax in axes:
         ax.axhline(0, color="0.4", linewidth=0.8)
+        mark_mergers(ax, scenario)
         year_axis(ax)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gap (share points)")
@@ -206,6 +261,7 @@ def government_side(scenario: Scenario, records: np.ndarray, path: Path) -> None
         for col, label, style in series:
             band_line(axes[p], t, records[:, :, p, COL[col]], label, **style)
         axes[p].set_title(prov.name)
+        mark_mergers(axes[p], scenario, _key)
         year_axis(axes[p])
         axes[p].set_ylim(0, 1)
         axes[p].grid(alpha=0.3)
@@ -228,6 +284,9 @@ def run_plots(folder: Path, scenario: Scenario, records: np.ndarray, observed: l
     ):
         fn(scenario, records, folder / name)
         made.append(folder / name)
+    if scenario.mergers:
+        units_plot(scenario, records, folder / "units.png")
+        made.append(folder / "units.png")
     return made
 
 
