@@ -995,7 +995,7 @@ class MergerParams:
         unit="years",
         neutral=0.0,
         doc="how long the usability dip of a migration lasts (it shrinks linearly to nothing)",
-        source="prior [0.5, 2]: no source on provincial system migrations",
+        source="prior [0.5, 2] (calibration/observations.yaml prior.system_migration)",
     )
     migration_usability_loss: float = param(
         0.3,
@@ -1003,7 +1003,7 @@ class MergerParams:
         neutral=0.0,
         doc="share of usability lost at the start of a migration, where a province moves to a system of "
         "another software strategy",
-        source="prior [0.1, 0.5]: no source on provincial system migrations",
+        source="prior [0.1, 0.5] (calibration/observations.yaml prior.system_migration)",
     )
     migration_cost: float = param(
         10.0,
@@ -1013,7 +1013,7 @@ class MergerParams:
         doc="one-off cost of moving a province's procedures and records to the platform, spent evenly over "
         "migration_years",
         source="prior [5, 30]: a fraction of a province's yearly digital budget "
-        "(calibration/observations.yaml prior.provincial_digital_budget_bn_vnd_per_year)",
+        "(calibration/observations.yaml prior.system_migration, prior.provincial_digital_budget_bn_vnd_per_year)",
     )
 
 
@@ -1036,8 +1036,8 @@ class Merger:
     )
     systems: Literal["keep", "consolidate"] = param(
         "keep",
-        doc="keep: each former province keeps its own system, and officials of the unit work across them "
-        "(services.fragmentation_penalty per extra system); consolidate: all move to the platform's system, "
+        doc="keep: each former province keeps its own system; under one policy set the unit's officials then "
+        "work across them (services.fragmentation_penalty per extra system); consolidate: all move to the platform's system, "
         "a migration (merger.*) where its software strategy differs",
     )
     platform: str | None = param(None, doc="consolidate: the province whose system all move to (default: leader)")

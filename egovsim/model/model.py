@@ -9,7 +9,7 @@ import mesa
 import numpy as np
 
 from egovsim.config.engine import ENGINES, default_engine
-from egovsim.config.scenario import Scenario
+from egovsim.config.scenario import KEEP, Scenario
 from egovsim.errors import InputError, clipped
 from egovsim.model import costs, population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
@@ -155,8 +155,8 @@ class EGovModel(mesa.Model):
             leader.will0, leader.will = head.will0, head.will
             if j.policy_from[p] != p:
                 leader.timeline.close()  # its own later plans lapse: the unit's apply
-            if platform is None:
-                leader.cross_systems = len(members)
+            if platform is None and merger.policy != KEEP:
+                leader.cross_systems = len(members)  # one administration working across the members' systems
             elif p != platform:
                 leader.migrate_to(leaders[platform], merger.date, self.config.merger)
             leader.history.append((merger.date, merger.name))
