@@ -155,8 +155,9 @@ class EGovModel(mesa.Model):
             leader.will0, leader.will = head.will0, head.will
             if j.policy_from[p] != p:
                 leader.timeline.close()  # its own later plans lapse: the unit's apply
-            if platform is None and merger.policy != KEEP:
-                leader.cross_systems = len(members)  # one administration working across the members' systems
+            if platform is None:
+                if merger.policy != KEEP:  # one administration working across the members' systems
+                    leader.cross_systems = len(members)
             elif p != platform:
                 leader.migrate_to(leaders[platform], merger.date, self.config.merger)
             leader.history.append((merger.date, merger.name))
