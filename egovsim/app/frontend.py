@@ -115,7 +115,7 @@ NETWORK = """
 <svg class="egov-chart egov-network" :data-month="month" :viewBox="'0 0 600 ' + height" width="100%"
      style="display:block;font-family:DejaVu Sans,Arial,sans-serif">
   <text x="300" y="18" text-anchor="middle" font-size="13">{{ colours.title }}</text>
-  <g v-for="(p, i) in places.panels" :key="'p' + i" :transform="'translate(' + 300 * (i % 2) + ',' + (30 + 225 * Math.floor(i / 2)) + ')'">
+  <g v-for="(p, i) in places.panels" :key="'p' + i" :transform="cell(i)">
     <text x="150" y="10" text-anchor="middle" font-size="11">{{ colours.panels[i].name }}</text>
     <text x="150" y="24" text-anchor="middle" font-size="11">{{ colours.panels[i].line }}</text>
     <line v-for="(s, j) in p.servants" :key="'l' + j" :x1="px(0)" :y1="py(0)" :x2="px(s[0])" :y2="py(s[1])"
@@ -133,7 +133,7 @@ NETWORK = """
           :fill="colours.panels[i].servants[j]" stroke="#333" stroke-width="0.7"/>
     <path :d="star(px(0), py(0), 14)" :fill="colours.panels[i].leader" stroke="#6a3d9a" stroke-width="1"/>
   </g>
-  <g :transform="'translate(' + 300 * (places.panels.length % 2) + ',' + (40 + 225 * Math.floor(places.panels.length / 2)) + ')'"
+  <g :transform="cell(places.panels.length, 10)"
      font-size="11" class="egov-legend">
     <g v-for="(e, k) in places.legend" :key="'k' + k" :transform="'translate(40,' + (16 * k) + ')'">
       <path v-if="e.shape === 'star'" :d="star(8, 0, 8)" :fill="e.fill" :stroke="e.stroke"/>
@@ -149,9 +149,15 @@ NETWORK = """
 <script>
 module.exports = {
   computed: {
-    height() { return 30 + 225 * Math.ceil((this.places.panels.length + 1) / 2); },
+    // two panels a row, three (drawn at 2/3 size) when more than four provinces would make the card too tall
+    cols() { return this.places.panels.length > 4 ? 3 : 2; },
+    height() { return 30 + 450 / this.cols * Math.ceil((this.places.panels.length + 1) / this.cols); },
   },
   methods: {
+    cell(i, dy = 0) {
+      const c = this.cols, size = 600 / c;
+      return `translate(${size * (i % c)},${30 + dy + 450 / c * Math.floor(i / c)}) scale(${2 / c})`;
+    },
     // a panel's drawing area: the square [-2.6, 2.6]^2 under its two title lines
     px(x) { return 150 + x / 2.6 * 96; },
     py(y) { return 126 - y / 2.6 * 96; },

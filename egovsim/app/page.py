@@ -226,6 +226,12 @@ def date_label(model: EGovViz) -> str:
     return f"1 {MONTHS[month % 12]} {year}"
 
 
+def date_label_of(year: float) -> str:
+    """'1 July 2025' for 2025.5: the first of the month a decimal year falls in."""
+    whole = int(year)
+    return f"1 {MONTHS[min(11, round((year - whole) * 12))]} {whole}"
+
+
 def legend_html(model: EGovViz) -> tuple[str, str]:
     """The HTML of the year (heading) and of the levers table. Every text in it comes from a file (province
     keys, scenario and event names) or from the model: each is escaped, so no file can put markup, let alone
@@ -246,6 +252,12 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
     events = sorted([ev for leader in model.leaders for ev in leader.history] + model.central.history)[-1:]
     event_html = "".join(f"{d:.1f} {e(name)}" for d, name in events) or "none yet"
     n_sample = sum(s.citizens.size for s in model.samples)
+    mergers = "".join(
+        f"<br>{e(date_label_of(m.date))}: {e(' + '.join(sc.provinces[k].name for k in m.members))} &rarr; "
+        f"<b>{e(m.label)}</b> ({'in force' if model.year >= m.date else 'due'}; leader {e(m.leader)}, policy "
+        f"{e(m.policy)}, systems {e(m.systems)})"
+        for m in sc.mergers
+    )
     scale = ", ".join(f"{s:g}" for s in sorted({p.scale for p in sc.provinces.values()}))
     year = f"""
 <div class="egov-year" style="font-size:1.8em;font-weight:600;line-height:1.2">Year {model.year:.2f}</div>
@@ -255,6 +267,7 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
 <div class="egov-parameters" style="font-size:0.82em;margin-bottom:2px">Parameters: <b>{e(sc.parameters.label())}</b></div>
 <div style="color:#555;font-size:0.82em">{model.citizens.n:,} simulated citizens (scale {e(scale)} per real
 person) and {model.civil_service.n:,} civil servants; the network draws {n_sample} citizens.</div>
+<div class="egov-mergers" style="font-size:0.8em">{"Mergers:" + mergers if mergers else ""}</div>
 <style>.egov-levers td, .egov-levers th {{padding: 0 5px 0 0}}</style>
 <table style="border-collapse:collapse;margin-top:4px;font-size:0.8em" class="egov-levers">
 <tr style="text-align:left"><th>province</th><th>will</th><th>training</th><th>infra</th><th>software</th>
