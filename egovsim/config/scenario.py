@@ -1350,10 +1350,12 @@ def _record_edits_of_fitted(path: Path, data: dict) -> None:
         for key in _dotted_keys(own)
         if not NOT_FITTED.fullmatch(key) and not any(key.startswith(f"provinces.{p}.") for p in added)
     ]
-    if added:  # provinces the calibration never saw: their structure is sourced, their leader not fitted
-        edited.append(f"provinces {', '.join(added)} added (not fitted)")
-    if edited:
-        source["set"] = [*(source.get("set") or []), *(f"{path.name}: {key}" for key in edited)]
+    changes = [f"{path.name}: {key}" for key in edited]
+    if added:  # provinces the calibration never saw (their structure is sourced, their leader not fitted): said
+        # the same way by every file that has them, so what-ifs on them share their baseline's label
+        changes.append(f"provinces {', '.join(added)} added (not fitted)")
+    if changes:
+        source["set"] = [*(source.get("set") or []), *changes]
 
 
 def _added_provinces(path: Path, data: dict) -> list[str]:
