@@ -1104,6 +1104,7 @@ def check_mergers(scenario: Any, source: str) -> None:
 
 
 PARAMETER_KINDS = ("prior", "calibrated", "posterior")
+ADDED_PROVINCES = "added: "  # parameters.set entries naming provinces a calibrated point never had
 
 
 @dataclass
@@ -1133,8 +1134,12 @@ class ParameterSource:
             what = "calibrated point" if self.kind == "calibrated" else "posterior draws"
             details = ", ".join(x for x in (self.fit, self.date) if x)
             text = f"{what} from calibration {self.calibration}" + (f" ({details})" if details else "")
-        if self.set:  # --set overrides, and a file's edits of the values it took from a calibrated file
-            text += "; changed since: " + ", ".join(self.set)
+        added = [x for x in self.set if x.startswith(ADDED_PROVINCES)]  # not a change of the fitted point
+        changed = [x for x in self.set if x not in added]
+        if added:
+            text += "; " + ", ".join(x[len(ADDED_PROVINCES) :] for x in added)
+        if changed:  # --set overrides, and a file's edits of the values it took from a calibrated file
+            text += "; changed since: " + ", ".join(changed)
         return text
 
 
@@ -1353,7 +1358,7 @@ def _record_edits_of_fitted(path: Path, data: dict) -> None:
     changes = [f"{path.name}: {key}" for key in edited]
     if added:  # provinces the calibration never saw (their structure is sourced, their leader not fitted): said
         # the same way by every file that has them, so what-ifs on them share their baseline's label
-        changes.append(f"provinces {', '.join(added)} added (not fitted)")
+        changes.append(f"{ADDED_PROVINCES}with provinces {', '.join(added)} added (their leaders not fitted)")
     if changes:
         source["set"] = [*(source.get("set") or []), *changes]
 
