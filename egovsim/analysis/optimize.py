@@ -305,6 +305,7 @@ def pareto_plots(folder: Path, spec, checked: Evaluated, status_quo: Evaluated, 
             "y": f"{name}, mean of {spec.recheck} draws",
             "share": f"share of draws with {rule}",
             "title": f"{spec.name}: the Pareto set, rechecked",
+            "target": next((c.value for c in spec.rule if c.name == name), None),
             "caption": f"Each point is a mix on the Pareto set of the search, rechecked on {spec.recheck} draws "
             "(common random numbers).",
         },

@@ -492,8 +492,11 @@ def discovery_plots(folder: Path, found, name: str) -> list[Path]:
             width = rhi - rlo or 1.0
             ax.plot([0, 1], [k, k], color="0.8", lw=8, solid_capstyle="butt")
             ax.plot([(lo - rlo) / width, (hi - rlo) / width], [k, k], color="tab:blue", lw=8, solid_capstyle="butt")
-            ax.text((lo - rlo) / width, k + 0.28, f"{lo:.3g}", ha="center", fontsize=8)
-            ax.text((hi - rlo) / width, k + 0.28, f"{hi:.3g}", ha="center", fontsize=8)
+            tol = 1e-9 * width
+            if lo > rlo + tol:  # only the sides the box restricts are labelled
+                ax.text((lo - rlo) / width, k + 0.28, f"{lo:.3g}", ha="center", fontsize=8)
+            if hi < rhi - tol:
+                ax.text((hi - rlo) / width, k + 0.28, f"{hi:.3g}", ha="center", fontsize=8)
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.3)
         ax.set_xlim(-0.05, 1.05)
@@ -512,9 +515,11 @@ def pareto_plot(path: Path, cost: np.ndarray, value: np.ndarray, share: np.ndarr
     ax = ax[0, 0]
     points = ax.scatter(cost, value, c=share, cmap="RdYlGn", vmin=0, vmax=1, s=36, edgecolors="0.3", linewidths=0.5)
     fig.colorbar(points, ax=ax, label=labels["share"])
+    if labels.get("target") is not None:
+        ax.axhline(labels["target"], color="0.4", ls="--", lw=1, label=f"target {labels['target']:g}")
     for (name, (x, y)), marker in zip(marks.items(), ("s", "*", "D")):
         ax.scatter([x], [y], marker=marker, s=170, facecolors="none", edgecolors="black", label=name)
-    if marks:
+    if marks or labels.get("target") is not None:
         ax.legend(loc="best", fontsize=8)
     ax.set(xlabel=labels["x"], ylabel=labels["y"], title=labels["title"])
     ax.grid(alpha=0.3)
