@@ -162,6 +162,31 @@ def build_parser() -> argparse.ArgumentParser:
     _executor_args(sen)
     sen.set_defaults(func=cmd_sensitivity)
 
+    dis = sub.add_parser(
+        "discover",
+        help="scenario discovery: under which levers and conditions does a case hold (PRIM, CART)",
+        description="Sample the levers and uncertain parameters of a discovery file (and posterior draws), run the "
+        "model at every point, and find with PRIM the boxes of inputs where the file's case holds; write "
+        "boxes.csv, trajectory.csv, sample.csv, cart.txt, plots and report.md. Give the same --out again to resume.",
+    )
+    dis.add_argument("experiment", help="discovery YAML file (see experiments/discover_bentre_rural.yaml)")
+    _output_args(dis, "results/discover-...")
+    _executor_args(dis)
+    dis.set_defaults(func=cmd_discover)
+
+    opt = sub.add_parser(
+        "optimize",
+        help="robust, costed policy search: the cheapest lever mix reaching a target in most draws (NSGA-II)",
+        description="Search the levers of an optimisation file for the Pareto set of its objectives over draws "
+        "(NSGA-II, common random numbers), recheck it and the status quo on more draws, and write pareto.csv, "
+        "candidates.csv, plots and report.md naming the cheapest mix that reaches the target in enough draws. "
+        "Give the same --out again to resume.",
+    )
+    opt.add_argument("experiment", help="optimisation YAML file (see experiments/optimize_bentre.yaml)")
+    _output_args(opt, "results/optimize-...")
+    _executor_args(opt)
+    opt.set_defaults(func=cmd_optimize)
+
     cal = sub.add_parser(
         "calibrate",
         help="fit parameters to the observations (differential evolution or ABC-SMC)",
@@ -266,6 +291,16 @@ def _validated(path: str, args: argparse.Namespace) -> str:
 
         study, base, _ = load_study(path)
         return f"ok (sensitivity study {study.name}: {study.method}, {len(study.parameters)} parameters of {base.name})"
+    if kind == "discovery":
+        from egovsim.analysis.discover import load_discovery
+
+        spec, base = load_discovery(path)
+        return f"ok (discovery {spec.name}: {spec.n} points x {spec.replicates} replicates of {base.name})"
+    if kind == "optimisation":
+        from egovsim.analysis.optimize import load_search
+
+        spec, base = load_search(path)
+        return f"ok (policy search {spec.name}: {len(spec.levers)} levers, {len(spec.objectives)} objectives, of {base.name})"
     if kind == "calibration":
         from egovsim.analysis.calibration.pipeline import plan_calibration
 
@@ -502,6 +537,61 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                 print(f"  {province:<8} {o:<26} " + ", ".join(f"{p} {v:.2f}" for p, v, _ in top), file=sys.stderr)
     print(folder)
     return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from egovsim.analysis.discover import load_discovery, run_discovery
+    from egovsim.analysis.discovery import limits_in_words
+    from egovsim.folders import new_folder
+    from egovsim.runner.runner import make_executor
+
+    path = Path(args.experiment)
+    spec, base = load_discovery(path)  # a bad file is reported before any worker starts
+    inputs = [path, *([path.parent / spec.posterior / "posterior.csv"] if spec.posterior else [])]
+    _declare(args, "discover", inputs, {"scenario": base.to_dict()})
+    folder = Path(args.out) if args.out else new_folder(f"discover-{path.stem}")
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        out = run_discovery(path, executor, folder, quiet=args.quiet, command=args.command_line)
+    tally, box = out["tally"], out["found"].box
+    if not args.quiet:
+        print(f"the case holds at {out['found'].cases} of {out['points']} points", file=sys.stderr)
+        if box is not None:
+            print(f"box {box.index}: coverage {box.coverage:.2f}, density {box.density:.2f}, when", file=sys.stderr)
+            for line in limits_in_words(box.limits, out["found"].ranges):
+                print(f"  {line}", file=sys.stderr)
+    if tally.failed or not args.quiet:
+        print(tally.line("discover"), file=sys.stderr)
+    print(folder)
+    return EXIT_RUNS_FAILED if tally.failed else 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from egovsim.analysis.optimize import load_search, run_search
+    from egovsim.folders import new_folder
+    from egovsim.runner.runner import make_executor
+
+    path = Path(args.experiment)
+    spec, base = load_search(path)  # a bad file is reported before any worker starts
+    inputs = [path, *([path.parent / spec.posterior / "posterior.csv"] if spec.posterior else [])]
+    _declare(args, "optimize", inputs, {"scenario": base.to_dict()})
+    folder = Path(args.out) if args.out else new_folder(f"optimize-{path.stem}")
+    with make_executor(args.workers, args.executor, args.scheduler) as executor:
+        out = run_search(path, executor, folder, quiet=args.quiet, command=args.command_line)
+    if not args.quiet:
+        checked, i = out["checked"], out["choice"]
+        if i is None:
+            print(f"no mix on the Pareto set meets the target in {spec.success_share:.0%} of draws", file=sys.stderr)
+        else:
+            mix = ", ".join(f"{k} {v:.2f}" for k, v in zip(spec.levers, checked.X[i]))
+            print(
+                f"cheapest robust mix: {mix}: {checked.cost[i]:.1f} bn VND/yr, target met in "
+                f"{checked.share(spec)[i]:.0%} of {spec.recheck} draws",
+                file=sys.stderr,
+            )
+    if out["failed"] or not args.quiet:
+        print(f"optimize: {out['runs']} runs, {out['failed']} failed", file=sys.stderr)
+    print(folder)
+    return EXIT_RUNS_FAILED if out["failed"] else 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

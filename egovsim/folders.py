@@ -67,6 +67,12 @@ OUTPUTS = frozenset(
         "calibrated",
         "columns.csv",
         "report.html",
+        "sample.csv",
+        "boxes.csv",
+        "trajectory.csv",
+        "cart.txt",
+        "pareto.csv",
+        "candidates.csv",
     }
 )
 STORES = frozenset({"runs", "checkpoint.npz", "abc.db", "abc.db.unreadable", RECORD})  # kept: reruns resume

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.config.outcomes import COL, COLUMNS, outcome_range
-from egovsim.config.scenario import BudgetHold, Scenario, load_scenario, row_of_year, years
-from egovsim.config.schema import MAX_INT, NAME, build, param, suggest
+from egovsim.config.scenario import BudgetHold, Policy, Scenario, load_scenario, row_of_year, years
+from egovsim.config.schema import MAX_INT, NAME, build, param, suggest, type_hints
 from egovsim.config.yamlfile import referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.files import safe_name
@@ -63,7 +64,13 @@ class AnalysisHead:
 
 
 # the key that tells each kind of analysis file apart (a scenario file has none of them, nor `scenario:`)
-KIND_KEYS = {"targets": "calibration", "design": "experiment", "method": "study"}
+KIND_KEYS = {
+    "targets": "calibration",
+    "design": "experiment",
+    "method": "study",
+    "case": "discovery",
+    "objectives": "optimisation",
+}
 
 
 def file_kind(data: Any, source: str) -> str:
@@ -82,7 +89,8 @@ def file_kind(data: Any, source: str) -> str:
         raise InputError(
             source,
             "(top level)",
-            "names a base scenario but has no design (experiment), method (study) or targets (calibration)",
+            "names a base scenario but has no design (experiment), method (study), targets (calibration), case "
+            "(discovery) or objectives (optimisation)",
         )
     return "scenario"
 
@@ -243,3 +251,208 @@ def evaluate(
         reached = series >= stat.level
         value = np.where(reached.any(axis=0), t[np.argmax(reached, axis=0)], np.nan)
     return float(value[0]) if stat.province is not None else value
+
+
+# ---- levers, rules and the files of scenario discovery and policy search ----------------------------------
+
+# outcomes a discovery or search file may name besides the recorded columns
+DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "urban_rural_use_gap": lambda rec: rec[:, :, COL["urban_use_share_12m"]] - rec[:, :, COL["rural_use_share_12m"]],
+}
+RULE_RE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+0-9.eE]+)\s*$")
+OPS: dict[str, Callable[[Any, float], Any]] = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One clause of a rule: a named outcome compared with a number."""
+
+    name: str
+    op: str
+    value: float
+
+    def holds(self, values: Mapping[str, Any]) -> Any:
+        return OPS[self.op](np.asarray(values[self.name], dtype=float), self.value)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.op} {self.value:g}"
+
+
+def parse_rule(text: Any, names: Any, source: str, path: str) -> list[Condition]:
+    """`rural_use_2030 >= 0.25 and gap_2030 <= 0.05`: clauses on the file's named outcomes, all of which must
+    hold."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(source, path, f"expected a rule such as 'use_2030 >= 0.25', got {clipped(text)}")
+    rule = []
+    for clause in re.split(r"\s+and\s+", text.strip()):
+        m = RULE_RE.match(clause)
+        if not m:
+            raise InputError(source, path, f"expected 'outcome >= number' (or <=, >, <), got {clipped(clause)}")
+        if m["name"] not in names:
+            raise InputError(
+                source, path, f"{clipped(m['name'])} is not one of the file's outcomes" + suggest(m["name"], names)
+            )
+        try:
+            value = float(m["value"])
+        except ValueError:
+            raise InputError(source, path, f"{clipped(m['value'])} is not a number") from None
+        rule.append(Condition(m["name"], m["op"], value))
+    return rule
+
+
+def holds(rule: list[Condition], values: Mapping[str, Any]) -> np.ndarray:
+    """Where every clause of the rule holds (nan compares false)."""
+    return np.logical_and.reduce([c.holds(values) for c in rule])
+
+
+@dataclass(kw_only=True)
+class LeverHead(AnalysisHead):
+    """What discovery and policy-search files share: one province whose levers they set (from a year), their
+    outcomes by name, and an optional calibration posterior the calibrated parameters are drawn from."""
+
+    province: str = param(doc="the province whose levers are set (a key of the scenario's provinces)")
+    levers_from: float | None = param(None, lo=1900.0, hi=2200.0, doc="the levers take their values at this date")
+    levers: dict[str, list[float]] = param(dict, doc="lever: [low, high], levers of the province's policy")
+    posterior: str | None = param(None, doc="calibration folder (with posterior.csv), relative to the file")
+    outcomes: dict[str, Any] = param(doc="name: outcome statistic (outcome@year or a mapping), in the province")
+    stats: dict[str, OutcomeStat] = field(default_factory=dict, init=False, repr=False)
+
+    def validate(self, source: str, path: str) -> None:
+        for name, bounds in self.levers.items():
+            check_lever(name, bounds, source, f"levers.{name}")
+        if not self.outcomes:
+            raise InputError(source, "outcomes", "at least one outcome is needed")
+        for name, value in self.outcomes.items():
+            if not NAME_RE.match(name):
+                raise InputError(source, f"outcomes.{name}", "a name of letters, digits and underscores")
+            stat = parse_outcome(value, source, f"outcomes.{name}", DERIVED)
+            stat.name = name
+            self.stats[name] = stat
+
+    def check_scenario(self, base: Scenario, source: str) -> None:
+        """The province and the years the file names are the base scenario's."""
+        if self.province not in base.provinces:
+            raise InputError(
+                source,
+                "province",
+                f"unknown province {clipped(self.province)}" + suggest(self.province, base.provinces),
+            )
+        if self.levers_from is not None and not base.start_year <= self.levers_from <= base.end_year:
+            raise InputError(
+                source,
+                "levers_from",
+                f"{self.levers_from:g} is outside the scenario's {base.start_year}-{base.end_year}",
+            )
+        for name, stat in self.stats.items():
+            if stat.province not in (None, self.province):
+                raise InputError(source, f"outcomes.{name}.province", f"the file's province is {self.province}")
+            stat.province = self.province
+            stat.check(base, source, f"outcomes.{name}")
+
+    def posterior_folder(self, path: str | Path) -> Path | None:
+        if self.posterior is None:
+            return None
+        folder = Path(path).parent / self.posterior
+        if not (folder / "posterior.csv").is_file():
+            raise InputError(
+                str(path), "posterior", f"{folder}: no posterior.csv there (egovsim calibrate --method abc)"
+            )
+        return folder
+
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_lever(name: str, bounds: Any, source: str, path: str) -> None:
+    """A numeric lever of a province's policy, with [low, high] inside the lever's own range."""
+    fields = {f.name: f for f in dataclasses.fields(Policy)}
+    if name not in fields or type_hints(Policy)[name] is not float:
+        numeric = [n for n in fields if type_hints(Policy)[n] is float]
+        raise InputError(source, path, f"unknown lever {clipped(name)}" + suggest(name, numeric))
+    if len(bounds) != 2 or not bounds[0] < bounds[1]:
+        raise InputError(source, path, f"expected [low, high] with low < high, got {clipped(bounds)}")
+    lo, hi = fields[name].metadata.get("lo"), fields[name].metadata.get("hi")
+    if (lo is not None and bounds[0] < lo) or (hi is not None and bounds[1] > hi):
+        raise InputError(source, path, f"{clipped(bounds)} leaves the lever's range [{lo}, {hi}]")
+
+
+@dataclass(kw_only=True)
+class DiscoveryFile(LeverHead):
+    """`egovsim discover`: a Latin hypercube over levers and uncertain parameters (and posterior draws), the
+    case of interest as a rule on outcomes, and PRIM's settings."""
+
+    n: int = param(lo=10, hi=1_000_000, doc="sample points (Latin hypercube)")
+    parameters: dict[str, ParameterRange] = param(dict, doc="uncertain parameters (dotted keys) and their ranges")
+    case: str = param(doc="the case of interest: a rule on the named outcomes, e.g. 'rural_use_2030 >= 0.25'")
+    min_density: float = param(0.8, lo=0.0, hi=1.0, doc="the chosen box: the widest with at least this density")
+    peel_alpha: float = param(0.05, lo=0.01, hi=0.5, lo_open=False, doc="PRIM: share peeled at each step")
+    mass_min: float = param(0.05, lo=0.0, hi=1.0, lo_open=True, doc="PRIM and CART: the smallest box (share)")
+    resamples: int = param(10, lo=0, hi=1000, doc="PRIM runs on half samples for the stability of the limits")
+    rule: list[Condition] = field(default_factory=list, init=False, repr=False)
+
+    def validate(self, source: str, path: str) -> None:
+        super().validate(source, path)
+        if not self.levers and not self.parameters and not self.posterior:
+            raise InputError(source, "levers", "nothing varies: give levers, parameters or a posterior")
+        for name, rng in self.parameters.items():
+            if rng.dist != "unif":
+                raise InputError(source, f"parameters.{name}.dist", "a Latin hypercube takes unif ranges")
+        self.rule = parse_rule(self.case, self.stats, source, "case")
+
+
+@dataclass
+class Objective:
+    """One objective of a policy search: a named outcome (or `cost`, bn VND/yr) to maximise or minimise, as a
+    robust statistic over the draws: `mean`, a percentile `p20`, or `share` (the share of draws meeting the
+    file's target)."""
+
+    outcome: str = param(doc="a name of the file's outcomes, or cost")
+    sense: Literal["max", "min"] = param()
+    statistic: str = param("mean", doc="mean, pNN (a percentile, e.g. p20) or share (of draws meeting the target)")
+
+    def validate(self, source: str, path: str) -> None:
+        if not re.fullmatch(r"mean|share|p(100|[1-9]?[0-9])", self.statistic):
+            raise InputError(
+                source, f"{path}.statistic", f"expected mean, share or p0-p100, got {clipped(self.statistic)}"
+            )
+
+
+COST = "cost"
+
+
+@dataclass(kw_only=True)
+class OptimisationFile(LeverHead):
+    """`egovsim optimize`: levers with bounds, a budget on the province's yearly spending, objectives over the
+    draws (replicates, or posterior draws) and a target whose share of draws defines a robust mix."""
+
+    budget: float | None = param(None, lo=0.0, hi=1e6, doc="bn VND/yr: the province's lever spending at most this")
+    objectives: list[Objective] = param(doc="two or more; `cost` is an objective like the others")
+    target: str = param(doc="the rule a robust mix must meet, e.g. 'use_2030 >= 0.5'")
+    success_share: float = param(0.8, lo=0.0, hi=1.0, doc="a robust mix meets the target in this share of draws")
+    population: int = param(16, lo=4, hi=10_000, doc="NSGA-II population")
+    generations: int = param(8, lo=1, hi=10_000, doc="NSGA-II generations")
+    recheck: int = param(30, lo=2, hi=100_000, doc="draws for re-evaluating the Pareto set and the status quo")
+    rule: list[Condition] = field(default_factory=list, init=False, repr=False)
+
+    def validate(self, source: str, path: str) -> None:
+        super().validate(source, path)
+        if not self.levers:
+            raise InputError(source, "levers", "at least one lever is needed")
+        if len(self.objectives) < 2:
+            raise InputError(source, "objectives", "at least two objectives are needed (e.g. an outcome and cost)")
+        names = {*self.stats, COST}
+        for i, obj in enumerate(self.objectives):
+            if obj.outcome not in names:
+                raise InputError(
+                    source,
+                    f"objectives[{i}].outcome",
+                    f"{clipped(obj.outcome)} is not one of the file's outcomes or cost" + suggest(obj.outcome, names),
+                )
+            if obj.outcome == COST and obj.statistic != "mean":
+                raise InputError(source, f"objectives[{i}].statistic", "cost is the same in every draw: use mean")
+        self.rule = parse_rule(self.target, self.stats, source, "target")

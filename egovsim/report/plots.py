@@ -501,3 +501,85 @@ def structure_vs_data(scenario: Scenario, stacks: dict[str, np.ndarray], labels:
     some = next(iter(stacks.values()))
     fig.suptitle("What the sourced structure gives, and what local events and the fitted will add" + band_note(some))
     save_png(fig, path)
+
+
+# ---- scenario discovery and policy search ---------------------------------------------------------------
+
+
+def discovery_plots(folder: Path, found, name: str) -> list[Path]:
+    """PRIM's peeling trajectory (coverage against density, the chosen box ringed) and the chosen box's limits
+    on each restricted input's sampled range (`found`: analysis.discovery.Discovery)."""
+    folder = Path(folder)
+    made = []
+    if found.trajectory:
+        fig, ax = figure(figsize=(6.4, 4.8))
+        ax = ax[0, 0]
+        cov = np.array([t["coverage"] for t in found.trajectory])
+        den = np.array([t["density"] for t in found.trajectory])
+        dims = np.array([t["res_dim"] for t in found.trajectory])
+        points = ax.scatter(cov, den, c=dims, cmap="viridis", s=22)
+        fig.colorbar(points, ax=ax, label="restricted inputs")
+        if found.box is not None:
+            ax.scatter(
+                [found.box.coverage],
+                [found.box.density],
+                s=160,
+                facecolors="none",
+                edgecolors="red",
+                label=f"chosen: box {found.box.index}",
+            )
+            ax.legend(loc="lower left")
+        ax.set(
+            xlabel="coverage (share of all cases in the box)",
+            ylabel="density (share of the box that are cases)",
+            xlim=(0, 1.05),
+            ylim=(0, 1.05),
+            title=f"{name}: PRIM peeling trajectory",
+        )
+        ax.grid(alpha=0.3)
+        made.append(child(folder, "trajectory.png"))
+        save_png(
+            fig, made[-1], "Each point is a box; peeling moves from the whole sample (right) to smaller, denser boxes."
+        )
+    if found.box is not None and found.box.limits:
+        names = list(found.box.limits)
+        fig, ax = figure(figsize=(7.5, 0.6 * len(names) + 1.6))
+        ax = ax[0, 0]
+        for k, n in enumerate(names):
+            rlo, rhi = found.ranges[n]
+            lo, hi = found.box.limits[n]
+            width = rhi - rlo or 1.0
+            ax.plot([0, 1], [k, k], color="0.8", lw=8, solid_capstyle="butt")
+            ax.plot([(lo - rlo) / width, (hi - rlo) / width], [k, k], color="tab:blue", lw=8, solid_capstyle="butt")
+            tol = 1e-9 * width
+            if lo > rlo + tol:  # only the sides the box restricts are labelled
+                ax.text((lo - rlo) / width, k + 0.28, f"{lo:.3g}", ha="center", fontsize=8)
+            if hi < rhi - tol:
+                ax.text((hi - rlo) / width, k + 0.28, f"{hi:.3g}", ha="center", fontsize=8)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_ylim(-0.6, len(names) - 0.3)
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_xlabel("position in the sampled range (0 = lowest sampled, 1 = highest)")
+        b = found.box
+        ax.set_title(f"Box {b.index}: coverage {b.coverage:.2f}, density {b.density:.2f}, mass {b.mass:.2f}")
+        made.append(child(folder, "box.png"))
+        save_png(fig, made[-1], "Grey: the sampled range; blue: the box's limits.")
+    return made
+
+
+def pareto_plot(path: Path, cost: np.ndarray, value: np.ndarray, share: np.ndarray, labels: dict, marks: dict) -> None:
+    """Rechecked Pareto candidates: cost against the first outcome objective, coloured by the share of draws
+    meeting the target; `marks`: {label: (cost, value)} drawn as named points (status quo, cheapest robust)."""
+    fig, ax = figure(figsize=(7.2, 4.8))
+    ax = ax[0, 0]
+    points = ax.scatter(cost, value, c=share, cmap="RdYlGn", vmin=0, vmax=1, s=36, edgecolors="0.3", linewidths=0.5)
+    fig.colorbar(points, ax=ax, label=labels["share"])
+    if labels.get("target") is not None:
+        ax.axhline(labels["target"], color="0.4", ls="--", lw=1, label=f"target {labels['target']:g}")
+    for (name, (x, y)), marker in zip(marks.items(), ("s", "*", "D")):
+        ax.scatter([x], [y], marker=marker, s=170, facecolors="none", edgecolors="black", label=name)
+    if marks or labels.get("target") is not None:
+        ax.legend(loc="best", fontsize=8)
+    ax.set(xlabel=labels["x"], ylabel=labels["y"], title=labels["title"])
+    ax.grid(alpha=0.3)
+    save_png(fig, path, labels.get("caption", ""))

@@ -1,0 +1,287 @@
+"""Scenario discovery on the simulator (`egovsim discover`): the model-agnostic PRIM and CART of
+`discovery.py` applied to egovsim through the runner.
+
+    discovery file -> Latin hypercube over levers and parameters (+ posterior draw i at point i) -> RunSpecs
+      (points x replicates, common random numbers) -> run_many(executor, store) -> named outcomes
+      -> the case (a rule on them) -> find_boxes -> boxes.csv, sample.csv, trajectory.csv, cart.txt, plots, report.md
+
+Runs are parallel, resumable and failure-isolated because they go through `run_many` with a store in the output
+folder; everything follows from the master seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from egovsim.analysis import discovery as sd
+from egovsim.analysis.levers import draws, lever_values, outcome_values
+from egovsim.config.analysis import DiscoveryFile, holds
+from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
+from egovsim.config.schema import build
+from egovsim.config.yamlfile import read_yaml
+from egovsim.errors import InputError
+from egovsim.files import atomic_write, write_json
+from egovsim.folders import claimed, fresh_outputs
+from egovsim.provenance import provenance
+from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, Tally, run_many
+
+
+def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
+    """The file and its base scenario, every name and range checked before any run."""
+    path = Path(path)
+    source = str(path)
+    spec = build(DiscoveryFile, read_yaml(path), source)
+    spec.named(path, "discover")
+    base = spec.base_scenario(path)
+    spec.check_scenario(base, source)
+    for name, rng in spec.parameters.items():
+        for key in expand_wildcards(base, {name: 0.0}):
+            check_real_parameter(base, key, *rng.ends, source, f"parameters.{name}")
+    if spec.n * spec.replicates > MAX_RUNS:
+        raise InputError(source, "n", f"{spec.n * spec.replicates:,} runs, more than {MAX_RUNS:,}")
+    drawn, _ = draws(spec, path, base, 1)
+    clash = sorted(set(drawn[0]) & set(spec.parameters))
+    if clash:
+        raise InputError(source, f"parameters.{clash[0]}", "drawn from the posterior already: leave it out here")
+    return spec, base
+
+
+def sample(spec: DiscoveryFile, path: str | Path, base: Scenario) -> tuple[list[str], np.ndarray, list[dict]]:
+    """The input table (inputs named: levers by name, parameters and posterior columns by dotted key) and
+    each point's parameter values; point i takes posterior draw i."""
+    from scipy.stats import qmc
+
+    ranges = {
+        **{k: tuple(v) for k, v in spec.levers.items()},
+        **{k: tuple(r.bounds) for k, r in spec.parameters.items()},
+    }
+    names = list(ranges)
+    if names:
+        unit = qmc.LatinHypercube(d=len(names), rng=np.random.default_rng(spec.seed)).random(spec.n)
+        lo, hi = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
+        box = qmc.scale(unit, lo, hi)
+    else:
+        box = np.zeros((spec.n, 0))
+    drawn, _ = draws(spec, path, base, spec.n)
+    drawn_names = sorted({k for d in drawn for k in d})
+    X = np.column_stack([box, np.array([[d[k] for k in drawn_names] for d in drawn]).reshape(spec.n, -1)])
+    values = []
+    for i in range(spec.n):
+        mix = {k: X[i, j] for j, k in enumerate(names) if k in spec.levers}
+        params = {k: float(X[i, j]) for j, k in enumerate(names) if k in spec.parameters}
+        values.append({**drawn[i], **params, **lever_values(spec, base, mix)})
+    return names + drawn_names, X, values
+
+
+def run_discovery(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
+    """Sample, run (resumably), find the boxes and write the outputs."""
+    with claimed(folder):
+        return _run_discovery(Path(path), executor, Path(folder), quiet, command)
+
+
+def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> dict:
+    start = time.perf_counter()
+    spec, base = load_discovery(path)
+    names, X, values = sample(spec, path, base)
+    _, seeds = draws(spec, path, base, spec.replicates)
+    specs = [RunSpec("base", r, s, values[i], point=i) for i in range(spec.n) for r, s in enumerate(seeds)]
+    store = Store(folder / "runs")
+    results = run_many(
+        specs, {"base": base}, executor, store=store, keep_records=False, progress=None if quiet else spec.name
+    )
+    tally = Tally.of(results)
+    Y = {name: np.full((spec.n, spec.replicates), np.nan) for name in spec.stats}
+    for res in results:
+        if res.ok:
+            for name, v in outcome_values(spec, base, store.records(res.key)).items():
+                Y[name][res.spec.point, res.spec.replicate] = v
+    with np.errstate(invalid="ignore"):
+        means = {name: np.nanmean(y, axis=1) for name, y in Y.items()}
+    ran = np.isfinite(np.column_stack(list(means.values()))).all(axis=1)
+    case = holds(spec.rule, means) & ran
+    keep = [j for j in range(len(names)) if np.ptp(X[ran, j]) > 0]  # a column that never varies says nothing
+    found = sd.find_boxes(
+        X[ran][:, keep],
+        case[ran],
+        [names[j] for j in keep],
+        min_density=spec.min_density,
+        peel_alpha=spec.peel_alpha,
+        mass_min=spec.mass_min,
+        resamples=spec.resamples,
+        seed=spec.seed,
+    )
+    fresh_outputs(folder)
+    atomic_write(folder / "sample.csv", sample_csv(names, X, means, case, ran))
+    atomic_write(folder / "boxes.csv", boxes_csv(found))
+    atomic_write(folder / "trajectory.csv", trajectory_csv(found))
+    atomic_write(folder / "cart.txt", found.tree or "no tree: the case holds at every point or at none\n")
+    from egovsim.report.plots import discovery_plots
+
+    plots = discovery_plots(folder / "plots", found, spec.name)
+    wall = time.perf_counter() - start
+    atomic_write(folder / "report.md", report_md(spec, base, found, int(ran.sum()), tally, plots, folder, wall))
+    write_json(
+        folder / "provenance.json",
+        provenance(
+            seeds=seeds,
+            wall_time_s=wall,
+            scenario_file=str(path),
+            command=command,
+            extra={
+                "discovery": read_yaml(path),
+                "runs": tally.as_dict(),
+                "code_commits_of_runs": store.commits(r.key for r in results),
+            },
+        ),
+    )
+    return {"found": found, "tally": tally, "points": int(ran.sum())}
+
+
+# ---- outputs ------------------------------------------------------------------------------------------------
+
+
+def _fmt(x) -> str:
+    return "nan" if x is None or not math.isfinite(float(x)) else format(float(x), ".6g")
+
+
+def sample_csv(names: list[str], X: np.ndarray, means: dict[str, np.ndarray], case: np.ndarray, ran) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["point", *names, *means, "case"])
+    for i in range(len(X)):
+        w.writerow([i, *map(_fmt, X[i]), *(_fmt(m[i]) for m in means.values()), int(case[i]) if ran[i] else ""])
+    return buf.getvalue()
+
+
+def boxes_csv(found: sd.Discovery) -> str:
+    """One row per input the chosen box restricts, with the box's coverage, density and mass."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            "box",
+            "input",
+            "low",
+            "high",
+            "qp_low",
+            "qp_high",
+            "restricted_in_half_samples_pct",
+            "coverage",
+            "density",
+            "mass",
+            "sampled_low",
+            "sampled_high",
+        ]
+    )
+    box = found.box
+    for name, (lo, hi) in (box.limits if box else {}).items():
+        qp = box.qp[name]
+        w.writerow(
+            [
+                box.index,
+                name,
+                _fmt(lo),
+                _fmt(hi),
+                _fmt(qp[0]),
+                _fmt(qp[1]),
+                _fmt(found.stability.get(name, math.nan)),
+                _fmt(box.coverage),
+                _fmt(box.density),
+                _fmt(box.mass),
+                *map(_fmt, found.ranges[name]),
+            ]
+        )
+    return buf.getvalue()
+
+
+def trajectory_csv(found: sd.Discovery) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["box", "coverage", "density", "mass", "restricted_inputs"])
+    for t in found.trajectory:
+        w.writerow([t["id"], _fmt(t["coverage"]), _fmt(t["density"]), _fmt(t["mass"]), int(t["res_dim"])])
+    return buf.getvalue()
+
+
+def described(stat) -> str:
+    """'rural_use_share_12m at 2030' for a named statistic (its label would be its name)."""
+    plain = dataclasses.replace(stat, name="", province=None)  # `short` (init=False) is reset by replace
+    return plain.label.replace("@", " at ")
+
+
+SIGNIFICANT = 0.05  # a limit whose quasi-p value is above this could be chance
+
+
+def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots, folder: Path, wall: float) -> str:
+    rule = " and ".join(map(str, spec.rule))
+    outcomes = ", ".join(f"`{n}`: {described(s)}" for n, s in spec.stats.items())
+    lines = [
+        f"# Scenario discovery: {spec.name}",
+        "",
+        spec.description,
+        "",
+        f"Case of interest: **{rule}** ({outcomes}), in {base.provinces[spec.province].name}. "
+        f"{points} sample points x {spec.replicates} replicates of `{spec.scenario}` "
+        f"(scale {base.provinces[spec.province].scale:g}), master seed {spec.seed}; the case holds at "
+        f"{found.cases} points ({100 * found.cases / max(points, 1):.0f}%). Wall time {wall:.0f} s; {tally.line('runs')}.",
+        "",
+        f"Levers ({', '.join(spec.levers) or 'none'}) take their sampled values from "
+        f"{spec.levers_from if spec.levers_from is not None else base.start_year:g}; "
+        + (
+            f"calibrated parameters are drawn from `{spec.posterior}/posterior.csv` (point i: draw i)."
+            if spec.posterior
+            else f"other parameters are those of the base scenario ({base.parameters.label()})."
+        ),
+        "",
+        "## Conditions under which the case holds",
+        "",
+    ]
+    box = found.box
+    if box is None:
+        lines.append("None to find: the case holds at every point or at none of the sample.")
+    else:
+        lines.append(
+            f"PRIM's chosen box (box {box.index} of the peeling trajectory: the widest with density >= "
+            f"{spec.min_density:g}) holds {100 * box.coverage:.0f}% of the cases (coverage); "
+            f"{100 * box.density:.0f}% of its points are cases (density); it spans {100 * box.mass:.0f}% of the sample."
+        )
+        lines += ["", "In words, the case holds mostly when:", ""]
+        for name, words in zip(box.limits, sd.limits_in_words(box.limits, found.ranges)):
+            qp = [q for q in box.qp[name] if math.isfinite(q)]
+            sig = "significant" if qp and max(qp) <= SIGNIFICANT else "**could be chance**"
+            stab = found.stability.get(name)
+            again = f"; restricted again in {stab:.0f}% of half samples" if stab is not None and spec.resamples else ""
+            lines.append(f"- {words}: quasi-p {max(qp) if qp else math.nan:.2g}, {sig}{again}")
+        others = [n for n, s in found.stability.items() if n not in box.limits and s >= 50]
+        if others:
+            lines += ["", f"Also restricted in most half samples, though not in this box: {', '.join(others)}."]
+    if found.leaves:
+        good = sorted((lf for lf in found.leaves if lf["density"] >= 0.5), key=lambda lf: -lf["coverage"])
+        lines += ["", "## A second view: CART", "", "Leaves of the tree where the case holds in most points:", ""]
+        for lf in good[:5]:
+            text = "; ".join(sd.limits_in_words(lf["limits"], found.ranges)) or "everywhere"
+            lines.append(
+                f"- {text}: coverage {100 * lf['coverage']:.0f}%, density {100 * lf['density']:.0f}%, "
+                f"mass {100 * lf['mass']:.0f}%"
+            )
+        lines += ["", "The whole tree is in `cart.txt`."]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- `boxes.csv`: the chosen box's limits, quasi-p values and stability",
+        "- `trajectory.csv`: every box of the peeling trajectory",
+        "- `sample.csv`: every point's inputs, outcomes (mean of the replicates) and whether the case holds",
+        "",
+        "## Plots",
+        "",
+    ]
+    lines += [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
+    return "\n".join(lines) + "\n"

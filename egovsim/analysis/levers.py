@@ -1,0 +1,83 @@
+"""What scenario discovery (discover.py) and policy search (optimize.py) share: a mix of one province's levers
+set from a date, what it costs a year, and the calibrated parameters of each draw.
+
+- A mix is a dated event on the province (`lever_values`): the levers keep the base scenario's values, and
+  its history, until `levers_from`, then take the mix's values. It reaches a run as parameter values
+  (`provinces.<p>.events`), so the runner stores, resumes and runs it like any design point.
+- Its cost is the province's yearly spending on its levers once the mix is in force (model/costs.py, at the
+  scenario's `costs.*`): computed from the levers, without a run.
+- Draw i of every candidate uses posterior draw i (if the file names a posterior) and replicate seed i:
+  common random numbers, so differences between candidates are paired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from egovsim.analysis.compare import posterior_draws
+from egovsim.config.analysis import DERIVED, LeverHead, evaluate
+from egovsim.config.scenario import Event, Scenario, apply_values
+from egovsim.errors import InputError
+from egovsim.model.costs import policy_path, total_spending
+from egovsim.runner.runner import replicate_seeds
+
+MIX_EVENT = "Lever mix"  # the name of the event a mix adds
+
+
+def lever_date(head: LeverHead, base: Scenario) -> float:
+    return float(head.levers_from if head.levers_from is not None else base.start_year)
+
+
+def lever_values(head: LeverHead, base: Scenario, mix: Mapping[str, float]) -> dict:
+    """Parameter values that set the mix's levers in the file's province from `levers_from` (the start if
+    not given), after the province's own events; no values for an empty mix (the status quo)."""
+    if not mix:
+        return {}
+    province = base.provinces[head.province]
+    event = Event(
+        date=lever_date(head, base),
+        name=MIX_EVENT,
+        set={k: float(v) for k, v in mix.items()},
+        source="egovsim discover/optimize: the candidate's levers",
+    )
+    events = [dataclasses.asdict(e) for e in province.events] + [dataclasses.asdict(event)]
+    return {f"provinces.{head.province}.events": events}
+
+
+def mix_cost(head: LeverHead, base: Scenario, mix: Mapping[str, float]) -> float:
+    """bn VND/yr: the province's spending on its levers at `levers_from`, with the mix in force (the base
+    scenario's levers for an empty mix)."""
+    scenario = apply_values(base, lever_values(head, base, mix))
+    province = scenario.provinces[head.province]
+    policy = policy_path(province, [lever_date(head, base)], scenario.event_effects)[0]
+    return total_spending(policy, province, scenario.costs)
+
+
+def draws(head: LeverHead, path: str | Path, base: Scenario, n: int) -> tuple[list[dict], list[int]]:
+    """n (parameter values, seed) pairs: posterior draw i (restricted to the scenario's provinces; none
+    without a posterior) and replicate seed i, both from the master seed. Every draw must fit the scenario."""
+    seeds = replicate_seeds(head.seed, n)
+    folder = head.posterior_folder(path)
+    if folder is None:
+        return [{} for _ in range(n)], seeds
+    values = [
+        {k: v for k, v in d.items() if not k.startswith("provinces.") or k.split(".")[1] in base.provinces}
+        for d in posterior_draws(folder, n, head.seed)
+    ]
+    for d in values[:1]:  # the draws share their columns: one that fits shows the names do
+        try:
+            apply_values(base, d, f"{folder}/posterior.csv")
+        except InputError as exc:
+            raise InputError(
+                str(path), "posterior", f"{folder}/posterior.csv does not fit the scenario: {exc.message}"
+            ) from None
+    return values, seeds
+
+
+def outcome_values(head: LeverHead, base: Scenario, records: np.ndarray) -> dict[str, float]:
+    """The file's named outcomes from one run's records."""
+    return {name: float(evaluate(stat, records, base, DERIVED)) for name, stat in head.stats.items()}

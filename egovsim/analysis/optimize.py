@@ -1,0 +1,394 @@
+"""Robust, costed policy search on the simulator (`egovsim optimize`): the model-agnostic NSGA-II of
+`optimisation.py` applied to egovsim through the runner.
+
+    search file -> Problem (levers, bounds; objectives; cost <= budget)
+      -> search: each generation's candidates x draws (posterior draw i and seed i for every candidate: common
+         random numbers) -> run_many(executor, store) -> robust statistics (mean, pNN, share meeting the target)
+      -> recheck: the Pareto set and the status quo (the base scenario's levers) with more draws, paired
+      -> pareto.csv, candidates.csv, plots/pareto.png, report.md: the cheapest mix meeting the target in at
+         least `success_share` of the draws, and its paired difference from the status quo
+
+Every run goes through `run_many` with a store in the output folder, so the search is parallel, resumable
+(the same seed proposes the same candidates, whose runs are then found in the store) and reproducible.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from egovsim.analysis import optimisation as opt
+from egovsim.analysis.compare import t_interval
+from egovsim.analysis.levers import draws, lever_values, mix_cost, outcome_values
+from egovsim.config.analysis import COST, OptimisationFile, holds
+from egovsim.config.scenario import Scenario
+from egovsim.config.schema import build
+from egovsim.config.yamlfile import read_yaml
+from egovsim.errors import InputError
+from egovsim.files import atomic_write, write_json
+from egovsim.folders import claimed, fresh_outputs
+from egovsim.provenance import provenance
+from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, run_many
+
+
+def load_search(path: str | Path) -> tuple[OptimisationFile, Scenario]:
+    path = Path(path)
+    source = str(path)
+    spec = build(OptimisationFile, read_yaml(path), source)
+    spec.named(path, "optimize")
+    base = spec.base_scenario(path)
+    spec.check_scenario(base, source)
+    runs = spec.population * (spec.generations + 1) * spec.replicates
+    if runs > MAX_RUNS:
+        raise InputError(source, "generations", f"{runs:,} runs, more than {MAX_RUNS:,}")
+    draws(spec, path, base, 1)  # the posterior fits the scenario
+    if spec.budget is not None and mix_cost(spec, base, {k: b[0] for k, b in spec.levers.items()}) > spec.budget:
+        raise InputError(
+            source, "budget", f"{spec.budget:g} bn VND/yr is below the cost of every lever at its low bound"
+        )
+    return spec, base
+
+
+@dataclass
+class Evaluated:
+    """Candidates (mixes) and their outcomes over draws: values[name] (candidates, draws), nan where a run
+    failed; cost (candidates,), bn VND/yr."""
+
+    X: np.ndarray
+    values: dict[str, np.ndarray]
+    cost: np.ndarray
+    failed: int
+
+    def meets(self, spec: OptimisationFile) -> np.ndarray:
+        return holds(spec.rule, self.values)
+
+    def objectives(self, spec: OptimisationFile) -> np.ndarray:
+        meets = self.meets(spec)
+        cols = [
+            self.cost if o.outcome == COST else opt.robust(self.values[o.outcome], o.statistic, meets)
+            for o in spec.objectives
+        ]
+        return np.column_stack(cols)
+
+    def share(self, spec: OptimisationFile) -> np.ndarray:
+        return opt.robust(self.values[spec.rule[0].name], "share", self.meets(spec))
+
+
+class Runner:
+    """Evaluates mixes on `n` draws through run_many, all into one store."""
+
+    def __init__(self, spec, path, base, executor, store: Store, quiet: bool):
+        self.spec, self.base, self.executor, self.store, self.quiet = spec, base, executor, store, quiet
+        self.path = path
+        self.results: list[RunResult] = []
+        self.points = 0
+
+    def mixes(self, X: np.ndarray) -> list[dict]:
+        return [dict(zip(self.spec.levers, map(float, x))) for x in X]
+
+    def evaluate(self, X: np.ndarray, n: int, what: str, status_quo: bool = False) -> Evaluated:
+        spec, base = self.spec, self.base
+        drawn, seeds = draws(spec, self.path, base, n)
+        mixes = [{}] * len(X) if status_quo else self.mixes(X)
+        specs = [
+            RunSpec("base", r, seeds[r], {**drawn[r], **lever_values(spec, base, mix)}, point=self.points + i)
+            for i, mix in enumerate(mixes)
+            for r in range(n)
+        ]
+        self.points += len(mixes)
+        results = run_many(
+            specs,
+            {"base": base},
+            self.executor,
+            store=self.store,
+            keep_records=False,
+            progress=None if self.quiet else f"{spec.name}: {what}",
+        )
+        self.results += results
+        values = {name: np.full((len(mixes), n), np.nan) for name in spec.stats}
+        for res in results:
+            if res.ok:
+                i = res.spec.point - (self.points - len(mixes))
+                for name, v in outcome_values(spec, base, self.store.records(res.key)).items():
+                    values[name][i, res.spec.replicate] = v
+        cost = np.array([mix_cost(spec, base, mix) for mix in mixes])
+        return Evaluated(np.asarray(X, dtype=float), values, cost, sum(not r.ok for r in results))
+
+
+def problem_of(spec: OptimisationFile) -> opt.Problem:
+    return opt.Problem(
+        tuple(spec.levers),
+        tuple(b[0] for b in spec.levers.values()),
+        tuple(b[1] for b in spec.levers.values()),
+        tuple(o.sense for o in spec.objectives),
+        constraints=1 if spec.budget is not None else 0,
+    )
+
+
+def run_search(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
+    with claimed(folder):
+        return _run_search(Path(path), executor, Path(folder), quiet, command)
+
+
+def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dict:
+    start = time.perf_counter()
+    spec, base = load_search(path)
+    runner = Runner(spec, path, base, executor, Store(folder / "runs"), quiet)
+    searched: list[Evaluated] = []
+    generation = [0]
+
+    def evaluate(X: np.ndarray):
+        generation[0] += 1
+        ev = runner.evaluate(X, spec.replicates, f"generation {generation[0]}/{spec.generations}")
+        searched.append(ev)
+        G = (ev.cost - spec.budget)[:, None] if spec.budget is not None else np.zeros((len(X), 0))
+        return ev.objectives(spec), G
+
+    front = opt.search(
+        problem_of(spec), evaluate, population=spec.population, generations=spec.generations, seed=spec.seed
+    )
+    # the Pareto set and the status quo again, on more draws: draw i is the same for every candidate (paired)
+    checked = runner.evaluate(front.X, spec.recheck, "recheck of the Pareto set")
+    status_quo = runner.evaluate(np.zeros((1, len(spec.levers))), spec.recheck, "status quo", status_quo=True)
+    choice = cheapest_robust(spec, checked)
+    fresh_outputs(folder)
+    atomic_write(folder / "candidates.csv", candidates_csv(spec, searched))
+    atomic_write(folder / "pareto.csv", pareto_csv(spec, checked, status_quo))
+    plots = pareto_plots(folder, spec, checked, status_quo, choice)
+    wall = time.perf_counter() - start
+    failed = sum(not r.ok for r in runner.results)
+    report = report_md(spec, base, checked, status_quo, choice, plots, folder, wall, len(runner.results), failed)
+    atomic_write(folder / "report.md", report)
+    write_json(
+        folder / "provenance.json",
+        provenance(
+            seeds=draws(spec, path, base, spec.recheck)[1],
+            wall_time_s=wall,
+            scenario_file=str(path),
+            command=command,
+            extra={
+                "search": read_yaml(path),
+                "runs": len(runner.results),
+                "failed_runs": failed,
+                "resumed_runs": sum(r.resumed for r in runner.results),
+                "code_commits_of_runs": runner.store.commits(r.key for r in runner.results),
+            },
+        ),
+    )
+    return {
+        "checked": checked,
+        "status_quo": status_quo,
+        "choice": choice,
+        "runs": len(runner.results),
+        "failed": failed,
+    }
+
+
+def cheapest_robust(spec: OptimisationFile, checked: Evaluated) -> int | None:
+    """The rechecked candidate of least cost (within the budget) meeting the target in at least
+    success_share of the draws; None if none does."""
+    share = checked.share(spec)
+    ok = share >= spec.success_share
+    if spec.budget is not None:
+        ok &= checked.cost <= spec.budget
+    if not ok.any():
+        return None
+    idx = np.flatnonzero(ok)
+    return int(idx[np.lexsort((-share[idx], checked.cost[idx]))[0]])
+
+
+# ---- outputs ------------------------------------------------------------------------------------------------
+
+
+def _fmt(x) -> str:
+    return "nan" if x is None or not math.isfinite(float(x)) else format(float(x), ".6g")
+
+
+def _stat_names(spec) -> list[str]:
+    return [f"{o.outcome}_{o.statistic}" if o.outcome != COST else "cost_bn_vnd_per_yr" for o in spec.objectives]
+
+
+def candidates_csv(spec: OptimisationFile, searched: list[Evaluated]) -> str:
+    """Every candidate the search evaluated, by generation, with its objectives over the search's draws."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["generation", *spec.levers, *_stat_names(spec), "target_share", "failed_runs"])
+    for g, ev in enumerate(searched, start=1):
+        F, share = ev.objectives(spec), ev.share(spec)
+        for i in range(len(ev.X)):
+            w.writerow([g, *map(_fmt, ev.X[i]), *map(_fmt, F[i]), _fmt(share[i]), ""])
+    return buf.getvalue()
+
+
+def differences(spec, checked: Evaluated, status_quo: Evaluated, name: str) -> list[dict]:
+    """Each candidate minus the status quo in outcome `name`, paired draw by draw: mean and 95% t interval."""
+    return [
+        {k: float(v) for k, v in t_interval(checked.values[name][i] - status_quo.values[name][0]).items()}
+        for i in range(len(checked.X))
+    ]
+
+
+def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = list(spec.stats)
+    w.writerow(
+        [
+            "candidate",
+            *spec.levers,
+            *_stat_names(spec),
+            "target_share",
+            "draws",
+            *(f"{n}_mean" for n in names),
+            *(f"{n}_minus_status_quo{s}" for n in names for s in ("", "_ci_low", "_ci_high")),
+        ]
+    )
+    diffs = {n: differences(spec, checked, status_quo, n) for n in names}
+    F, share = checked.objectives(spec), checked.share(spec)
+    for i in range(len(checked.X)):
+        means = [np.nanmean(checked.values[n][i]) for n in names]
+        d = [diffs[n][i][k] for n in names for k in ("mean", "ci_low", "ci_high")]
+        w.writerow(
+            [
+                i,
+                *map(_fmt, checked.X[i]),
+                *map(_fmt, F[i]),
+                _fmt(share[i]),
+                spec.recheck,
+                *map(_fmt, means),
+                *map(_fmt, d),
+            ]
+        )
+    sq_F, sq_share = status_quo.objectives(spec)[0], status_quo.share(spec)[0]
+    sq_means = [np.nanmean(status_quo.values[n][0]) for n in names]
+    w.writerow(
+        [
+            "status_quo",
+            *([""] * len(spec.levers)),
+            *map(_fmt, sq_F),
+            _fmt(sq_share),
+            spec.recheck,
+            *map(_fmt, sq_means),
+            *(["0", "0", "0"] * len(names)),
+        ]
+    )
+    return buf.getvalue()
+
+
+def pareto_plots(folder: Path, spec, checked: Evaluated, status_quo: Evaluated, choice: int | None) -> list[Path]:
+    from egovsim.report.plots import pareto_plot
+
+    if not len(checked.X):
+        return []
+    target = spec.rule[0].name
+    first = next((o for o in spec.objectives if o.outcome != COST), None)
+    name = first.outcome if first else target
+    value = np.nanmean(checked.values[name], axis=1)
+    marks = {"status quo": (status_quo.cost[0], np.nanmean(status_quo.values[name][0]))}
+    if choice is not None:
+        marks["cheapest robust mix"] = (checked.cost[choice], value[choice])
+    path = folder / "plots" / "pareto.png"
+    rule = " and ".join(map(str, spec.rule))
+    pareto_plot(
+        path,
+        checked.cost,
+        value,
+        checked.share(spec),
+        {
+            "x": "cost: spending on the province's levers, bn VND/yr",
+            "y": f"{name}, mean of {spec.recheck} draws",
+            "share": f"share of draws with {rule}",
+            "title": f"{spec.name}: the Pareto set, rechecked",
+            "target": next((c.value for c in spec.rule if c.name == name), None),
+            "caption": f"Each point is a mix on the Pareto set of the search, rechecked on {spec.recheck} draws "
+            "(common random numbers).",
+        },
+        marks,
+    )
+    return [path]
+
+
+def report_md(spec, base, checked: Evaluated, status_quo: Evaluated, choice, plots, folder, wall, runs, failed) -> str:
+    rule = " and ".join(map(str, spec.rule))
+    province = base.provinces[spec.province].name
+    when = spec.levers_from if spec.levers_from is not None else base.start_year
+    draws_text = (
+        f"posterior draws from `{spec.posterior}/posterior.csv` (draw i with seed i for every candidate)"
+        if spec.posterior
+        else f"replicates with spawned seeds (parameters of the base scenario: {base.parameters.label()})"
+    )
+    objectives = ", ".join(
+        f"{o.sense}imise {o.outcome}" + (f" ({o.statistic} over draws)" if o.outcome != COST else "")
+        for o in spec.objectives
+    )
+    lines = [
+        f"# Policy search: {spec.name}",
+        "",
+        spec.description,
+        "",
+        f"Levers of {province} ({', '.join(f'{k} {v[0]:g}-{v[1]:g}' for k, v in spec.levers.items())}) set from "
+        f"{when:g} in `{spec.scenario}`; objectives: {objectives}"
+        + (f"; budget: at most {spec.budget:g} bn VND/yr on the province's levers" if spec.budget is not None else "")
+        + f". NSGA-II, {spec.population} candidates x {spec.generations} generations, each on {spec.replicates} "
+        f"{draws_text}; the Pareto set and the status quo (the base scenario's levers) rechecked on {spec.recheck} "
+        f"draws. Master seed {spec.seed}; {runs} runs ({failed} failed); wall time {wall:.0f} s.",
+        "",
+        f"Target: **{rule}** in at least {100 * spec.success_share:.0f}% of draws.",
+        "",
+        "## The cheapest robust mix",
+        "",
+    ]
+    sq_share = status_quo.share(spec)[0]
+    sq = f"status quo ({status_quo.cost[0]:.1f} bn VND/yr) meets the target in {100 * sq_share:.0f}% of draws"
+    if choice is None:
+        best = int(np.nanargmax(checked.share(spec))) if len(checked.X) else None
+        lines.append(
+            f"**No mix on the Pareto set meets the target in {100 * spec.success_share:.0f}% of draws** "
+            + (f"(the best meets it in {100 * checked.share(spec)[best]:.0f}%)" if best is not None else "")
+            + f"; the {sq}. Widen the levers' bounds or the budget, or lower the target."
+        )
+    else:
+        mix = ", ".join(f"{k} {v:.2f}" for k, v in zip(spec.levers, checked.X[choice]))
+        lines.append(
+            f"**{mix}**: {checked.cost[choice]:.1f} bn VND/yr ({checked.cost[choice] - status_quo.cost[0]:+.1f} "
+            f"against the status quo), meeting the target in **{100 * checked.share(spec)[choice]:.0f}%** of "
+            f"{spec.recheck} draws; the {sq}."
+        )
+        lines += ["", "Paired difference from the status quo (same draws and seeds; mean and 95% t interval):", ""]
+        for name in spec.stats:
+            d = differences(spec, checked, status_quo, name)[choice]
+            lines.append(f"- {name}: {d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+    lines += [
+        "",
+        "## The Pareto set, rechecked",
+        "",
+        "| " + " | ".join([*spec.levers, "cost", "target share", *spec.stats]) + " |",
+        "|" + "---|" * (len(spec.levers) + 2 + len(spec.stats)),
+    ]
+    order = np.argsort(checked.cost)
+    share = checked.share(spec)
+    for i in order:
+        cells = [f"{v:.2f}" for v in checked.X[i]] + [f"{checked.cost[i]:.1f}", f"{100 * share[i]:.0f}%"]
+        cells += [f"{np.nanmean(checked.values[n][i]):.3f}" for n in spec.stats]
+        lines.append("| " + " | ".join(cells) + " |")
+    sq_cells = (
+        ["(status quo)"] + [""] * (len(spec.levers) - 1) + [f"{status_quo.cost[0]:.1f}", f"{100 * sq_share:.0f}%"]
+    )
+    sq_cells += [f"{np.nanmean(status_quo.values[n][0]):.3f}" for n in spec.stats]
+    lines.append("| " + " | ".join(sq_cells) + " |")
+    lines += [
+        "",
+        "Costs are the province's yearly spending on all its levers once the mix is in force, at the "
+        "scenario's `costs.*` (model/costs.py; their sources are in docs/parameters.md).",
+        "",
+        "## Plots",
+        "",
+    ]
+    lines += [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,170 @@
+"""Scenario discovery: PRIM on data with a known box (analysis/discovery.py), and `egovsim discover` end to end."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from egovsim.analysis.discovery import choose, find_boxes, in_box, limits_in_words
+from egovsim.cli import main
+from tests.conftest import ROOT
+
+NAMES = ["x1", "x2", "x3", "x4", "x5"]
+
+
+@pytest.fixture(scope="module")
+def known_box():
+    """The case holds exactly where x1 > 0.7 and x2 < 0.3; x3-x5 are noise."""
+    X = np.random.default_rng(3).random((1000, 5))
+    y = (X[:, 0] > 0.7) & (X[:, 1] < 0.3)
+    return X, y, find_boxes(X, y, NAMES, resamples=4, seed=1)
+
+
+def test_prim_finds_the_known_box(known_box):
+    X, y, found = known_box
+    box = found.box
+    assert set(box.limits) == {"x1", "x2"}  # the noise inputs are not restricted
+    assert abs(box.limits["x1"][0] - 0.7) < 0.05 and box.limits["x1"][1] > 0.95
+    assert abs(box.limits["x2"][1] - 0.3) < 0.05 and box.limits["x2"][0] < 0.05
+    assert box.coverage > 0.8 and box.density > 0.8
+    # the statistics are those of the points inside the limits (computed here, not by PRIM)
+    inside = in_box(X, NAMES, box.limits)
+    assert box.coverage == pytest.approx(y[inside].sum() / y.sum())
+    assert box.density == pytest.approx(y[inside].mean())
+    assert box.qp["x1"][0] < 1e-6 and box.qp["x2"][1] < 1e-6  # both limits significant
+    assert found.stability["x1"] == found.stability["x2"] == 100.0
+    assert max(found.stability[n] for n in ("x3", "x4", "x5")) <= 25.0
+
+
+def test_cart_splits_near_the_true_limits(known_box):
+    _, _, found = known_box
+    best = max(found.leaves, key=lambda leaf: leaf["density"] * leaf["coverage"])
+    assert best["density"] > 0.9 and best["coverage"] > 0.9
+    assert abs(best["limits"]["x1"][0] - 0.7) < 0.05 and abs(best["limits"]["x2"][1] - 0.3) < 0.05
+    assert "x1" in found.tree and "x2" in found.tree
+
+
+def test_the_same_seed_gives_the_same_boxes(known_box):
+    X, y, found = known_box
+    again = find_boxes(X, y, NAMES, resamples=4, seed=1)
+    assert repr(again.box) == repr(found.box) and again.stability == found.stability and again.tree == found.tree
+
+
+def test_chosen_box_is_the_widest_dense_enough():
+    traj = [
+        {"id": 0, "coverage": 1.0, "density": 0.3},
+        {"id": 1, "coverage": 0.9, "density": 0.8},
+        {"id": 2, "coverage": 0.5, "density": 0.95},
+    ]
+    assert choose(traj, 0.8) == 1
+    assert choose(traj, 0.9) == 2
+    assert choose(traj, 0.99) == 2  # none dense enough: the densest
+
+
+def test_no_box_when_the_case_never_holds():
+    X = np.random.default_rng(0).random((50, 2))
+    found = find_boxes(X, np.zeros(50, bool), ["a", "b"])
+    assert found.box is None and found.cases == 0
+
+
+def test_limits_in_words_name_only_the_restricted_side():
+    words = limits_in_words({"a": (0.7, 1.0), "b": (0.0, 0.3), "c": (0.2, 0.6)}, {k: (0.0, 1.0) for k in "abc"})
+    assert words == [
+        "a at least 0.7 (sampled 0 to 1)",
+        "b at most 0.3 (sampled 0 to 1)",
+        "c between 0.2 and 0.6 (sampled 0 to 1)",
+    ]
+
+
+# ---- the command ------------------------------------------------------------------------------------------
+
+TINY = """
+name: tiny_discovery
+scenario: {scenario}
+scale: 0.0005
+set: ["end_year=2010"]
+seed: 5
+province: bentre
+levers_from: 2008
+n: 16
+levers:
+  training: [0.0, 3.0]
+  community_digital_teams: [0.0, 3.0]
+parameters:
+  citizens.lapse_prob: {{bounds: [0.0, 0.6]}}
+outcomes:
+  use_2010: use_share_12m@2010
+  gap_2010: {{outcome: urban_rural_use_gap, year: 2010}}
+case: {case}
+resamples: 2
+"""
+
+
+def write_tiny(tmp_path, case="use_2010 >= 0.01", **edits) -> str:
+    text = TINY.format(scenario=ROOT / "scenarios" / "calibrated" / "bentre.yaml", case=case)
+    for old, new in edits.items():
+        text = text.replace(old, new)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_discover_end_to_end(tmp_path, capsys):
+    path = write_tiny(tmp_path)
+    out = tmp_path / "out"
+    assert main(["discover", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    for name in ("boxes.csv", "sample.csv", "trajectory.csv", "cart.txt", "report.md", "provenance.json"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "sample.csv").open()))
+    assert len(rows) == 16
+    # the case column is the rule applied to the outcome columns
+    assert all(r["case"] == str(int(float(r["use_2010"]) >= 0.01)) for r in rows)
+    # the gap is urban minus rural use, a difference of shares
+    assert all(-1 <= float(r["gap_2010"]) <= 1 for r in rows)
+    assert "# Scenario discovery: tiny_discovery" in (out / "report.md").read_text()
+    first = (out / "sample.csv").read_text()
+    # run again: every run comes from the store, and the outputs are the same
+    assert main(["discover", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    assert (out / "sample.csv").read_text() == first
+
+
+@pytest.mark.parametrize(
+    ("edits", "case", "message"),
+    [
+        (
+            {"  training: [0.0, 3.0]": "  trainig: [0.0, 3.0]"},
+            "use_2010 >= 0.01",
+            "levers.trainig: unknown lever 'trainig' (did you mean 'training'?)",
+        ),
+        (
+            {"  training: [0.0, 3.0]": "  training: [3.0, 0.0]"},
+            "use_2010 >= 0.01",
+            "levers.training: expected [low, high] with low < high",
+        ),
+        ({}, "adoption_2010 >= 0.2", "case: 'adoption_2010' is not one of the file's outcomes"),
+        ({}, "use_2010 => 0.2", "case: expected 'outcome >= number'"),
+        ({"province: bentre": "province: bentr"}, "use_2010 >= 0.01", "province: unknown province 'bentr'"),
+    ],
+)
+def test_bad_discovery_files_get_one_line(tmp_path, capsys, edits, case, message):
+    path = write_tiny(tmp_path, case=case, **edits)
+    assert main(["discover", path, "--out", str(tmp_path / "out"), "--executor", "serial"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"egovsim: error: {path}: ")
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_dask_gives_the_serial_results(tmp_path):
+    path = write_tiny(tmp_path)
+    for executor in ("serial", "dask"):
+        out = tmp_path / executor
+        assert main(["discover", path, "--out", str(out), "--executor", executor, "--workers", "2", "--quiet"]) == 0
+    for name in ("sample.csv", "boxes.csv", "cart.txt"):
+        assert (tmp_path / "dask" / name).read_text() == (tmp_path / "serial" / name).read_text()
+
+
+def test_validate_knows_a_discovery_file():
+    assert main(["validate", str(ROOT / "experiments" / "discover_bentre_rural.yaml")]) == 0
