@@ -10,6 +10,9 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 ASSETS      := $(VENV)/.solara-assets
 SCENARIO    ?= scenarios/calibrated/three_provinces.yaml
+# 30 replicates: on a calibrated scenario each runs with its own draw from the shipped posterior
+# (calibration/posterior), so the band is the posterior predictive (parameter uncertainty and chance)
+RUN_ARGS    ?= --replicates 30
 PYTEST_ARGS ?=
 
 # uv itself, pinned, installed from PyPI into .tools/ (set UV=... to use another one, e.g. UV=uv).
@@ -28,7 +31,7 @@ PYTHON_BOOT := $(shell for p in python3.12 python3.13 python3.14 python3; do \
 .PHONY: run test lint format lock test-latest venv assets serve bench clean-venv help
 
 help:
-	@echo "make run          - run $(SCENARIO) into results/ (creates .venv from uv.lock)"
+	@echo "make run          - run $(SCENARIO) $(RUN_ARGS) into results/ (creates .venv from uv.lock)"
 	@echo "make test         - lint (ruff) and run the tests (creates .venv from uv.lock)"
 	@echo "make serve        - watch $(SCENARIO) in the browser (egovsim serve)"
 	@echo "make bench        - run the benchmarks"
@@ -62,7 +65,7 @@ $(ASSETS): $(STAMP) egovsim/app/assets.py
 	@touch $(ASSETS)
 
 run: $(STAMP)
-	$(BIN)/egovsim run $(SCENARIO)
+	$(BIN)/egovsim run $(SCENARIO) $(RUN_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -352,7 +352,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError(args.scenario, "--replicates", f"must be >= 1, got {args.replicates}")
     folder = args.out or new_folder(scenario.name)
     if args.replicates is not None:  # replicate i is the same run whatever R: R may change between resumes
-        _declare(args, "run --replicates", [args.scenario], {"scenario": scenario.to_dict()})
+        # the posterior's draws define the runs too: a changed posterior.csv is another command, never resumed into
+        drawn_from = [Path(scenario.parameters.posterior) / "posterior.csv"] if scenario.parameters.posterior else []
+        _declare(args, "run --replicates", [args.scenario, *drawn_from], {"scenario": scenario.to_dict()})
         return _run_replicates(args, scenario, seed, folder)
     _declare(args, "run", [args.scenario], resumes=False)  # replaced whole: any seed or --set may follow
     with claimed(folder, whole=True):
@@ -426,9 +428,22 @@ EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are writte
 
 
 def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path) -> int:
+    import dataclasses
+
+    from egovsim.analysis.calibration.posterior import posterior_draws, restricted
     from egovsim.analysis.replicates import run_replicates
+    from egovsim.config.scenario import apply_values
     from egovsim.report.tables import summary
     from egovsim.runner.runner import Tally, make_executor
+
+    draws = None
+    if scenario.parameters.posterior:  # a calibrated scenario: replicate i runs with posterior draw i
+        draws = posterior_draws(scenario.parameters.posterior, args.replicates, seed)
+        for d in draws:  # every draw must fit before workers start
+            apply_values(scenario, restricted(d, scenario.provinces), f"{args.scenario} with its posterior")
+        scenario = dataclasses.replace(
+            scenario, parameters=scenario.parameters.drawn_from(scenario.parameters.posterior)
+        )
 
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         results, records = run_replicates(
@@ -441,6 +456,7 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
             progress=None if args.quiet else f"{scenario.name} x {args.replicates}",
             scenario_file=str(args.scenario),
             provenance_extra={"overrides": args.overrides, "scale_override": args.scale, **_executor_info(args)},
+            draws=draws,
         )
     tally = Tally.of(results)
     if not args.quiet and records.size:
@@ -471,7 +487,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for path, scenario in zip(plan.paths, plan.scenarios):
         if not args.quiet:
             _warn(path, horizon_warning(scenario))
-    inputs = [*args.scenarios, *([args.posterior] if args.posterior else [])]
+    inputs = [*args.scenarios, *([Path(plan.posterior) / "posterior.csv"] if plan.posterior else [])]
     _declare(args, "compare", inputs, {"scenarios": [sc.to_dict() for sc in plan.scenarios]})
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         folder, tally, rows = run_comparison(

@@ -63,6 +63,8 @@ OUTPUTS = frozenset(
         "time_resolved.csv",
         "fit.json",
         "posterior.csv",
+        "posterior_summary.csv",
+        "predictive.csv",
         "observed_vs_simulated.csv",
         "calibrated",
         "columns.csv",

@@ -209,3 +209,13 @@ def test_a_run_removes_what_killed_writes_left_in_its_folders(tmp_path):
     assert not any(p.exists() for p in stale)
     assert recent.exists() and all(p.exists() for p in others)
     assert (out / "summary.json").is_file() and len(list((out / "runs").glob("*.npz"))) == 2
+
+
+@pytest.mark.parametrize("name", ["bentre.yaml", "calibrated/bentre.yaml", "whatif/bentre_rural_reach.yaml"])
+def test_a_province_without_a_published_value_runs_and_writes_its_report(tmp_path, name):
+    """Ben Tre has only a MIC rank, which compares it with the other provinces: its own run has no observed
+    value to show, and its report says so instead of failing (the run used to stop at report time)."""
+    out = tmp_path / "r"
+    through_2017 = ["--scale", "0.001", "--set", "end_year=2018", "--quiet", "--no-plots"]  # MIC 2017 in range
+    assert main(["run", str(ROOT / "scenarios" / name), *through_2017, "--out", str(out)]) == 0
+    assert (out / "report.html").is_file() and (out / "timeseries.csv").is_file()

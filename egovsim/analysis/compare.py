@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.outcomes import label as outcome_label
 from egovsim.config.outcomes import unit
-from egovsim.config.scenario import ParameterSource, Scenario, apply_values
+from egovsim.config.scenario import Scenario, apply_values
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
@@ -485,40 +486,25 @@ class Plan:
 
     def values(self, i: int, scenario: Scenario) -> dict:
         """Replicate i's posterior draw, restricted to the provinces this scenario has."""
-        if self.draws is None:
-            return {}
-        return {
-            k: v
-            for k, v in self.draws[i].items()
-            if not k.startswith("provinces.") or k.split(".")[1] in scenario.provinces
-        }
+        return {} if self.draws is None else restricted(self.draws[i], scenario.provinces)
 
 
-def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
-    """n parameter vectors drawn (with replacement, by weight) from a calibration's posterior.csv.
-
-    Replicate i of every scenario then runs with draw i and seed i, so differences stay paired while the
-    intervals take in parameter uncertainty as well as chance."""
-    path = Path(folder) / "posterior.csv"
-    if not path.is_file():
-        raise InputError(str(path), "--posterior", "no posterior.csv here: run `egovsim calibrate ... --method abc`")
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(str(path), "--posterior", f"cannot be read ({exc.__class__.__name__})") from None
-    if not rows or "weight" not in rows[0]:
-        raise InputError(str(path), "weight", "expected parameter columns and a weight column")
-    names = [k for k in rows[0] if k != "weight"]
-    try:
-        weights = np.array([float(r["weight"]) for r in rows])
-        draws = [{k: float(r[k]) for k in names} for r in rows]
-    except (TypeError, ValueError):
-        raise InputError(str(path), "weight", "every value must be a number") from None
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise InputError(str(path), "weight", "weights must be finite, non-negative and not all zero")
-    pick = np.random.default_rng(seed).choice(len(rows), size=n, p=weights / weights.sum())
-    return [draws[j] for j in pick]
+def shared_posterior(scenarios: list[Scenario], paths: list[str]) -> str | None:
+    """The posterior every scenario names (calibrated scenarios and the what-ifs that extend them): their
+    replicates then draw from it, paired, so the intervals include parameter uncertainty. None when no
+    scenario names one; a comparison of scenarios with different posteriors, or of a posterior scenario with
+    one at a point, would not be paired and is refused."""
+    named = {sc.parameters.posterior for sc in scenarios}
+    if named == {""}:
+        return None
+    if len(named) > 1:
+        listing = "; ".join(f"{p}: {sc.parameters.posterior or 'none'}" for sc, p in zip(scenarios, paths))
+        raise InputError(
+            paths[0],
+            "parameters.posterior",
+            f"the scenarios draw from different posteriors ({listing}); give --posterior",
+        )
+    return named.pop()
 
 
 def plan_comparison(
@@ -548,6 +534,7 @@ def plan_comparison(
     # every scenario.yaml written records the master seed its replicates were spawned from
     scenarios = [dataclasses.replace(sc, seed=master) for sc in scenarios]
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
+    posterior = posterior if posterior is not None else shared_posterior(scenarios, paths)
     if posterior is not None:
         plan.posterior = str(posterior)
         plan.draws = posterior_draws(posterior, replicates, master)
@@ -616,7 +603,7 @@ def _run_comparison(
             extra={"master_seed": plan.master_seed, "replicates": plan.replicates},
         )
         if plan.posterior is not None:  # the replicates ran on posterior draws: each scenario's files say so
-            sc = dataclasses.replace(sc, parameters=ParameterSource("posterior", calibration=str(plan.posterior)))
+            sc = dataclasses.replace(sc, parameters=sc.parameters.drawn_from(plan.posterior))
         write_replicates(child(folder / "scenarios", label), sc, mine, prov, plots=False, page=False)
         records, reps = stack(mine)
         arms.append(Arm(label, sc, path, records, reps))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from egovsim.analysis.calibration.posterior import restricted
 from egovsim.config.scenario import Scenario
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
@@ -167,16 +168,20 @@ def run_replicates(
     plots: bool = True,
     provenance_extra: dict | None = None,
     scenario_file: str | None = None,
+    draws: list[dict] | None = None,
 ) -> tuple[list[RunResult], np.ndarray]:
     """`egovsim run --replicates R`: R runs with seeds spawned from `master_seed`, stored under
-    folder/runs/ (run again with the same folder to resume), written by `write_replicates`."""
+    folder/runs/ (run again with the same folder to resume), written by `write_replicates`. With `draws`
+    (posterior draws, one per replicate) replicate i runs with draw i and seed i: the band is then the
+    posterior predictive, parameter uncertainty and chance together."""
     from egovsim.folders import claimed, fresh_outputs
     from egovsim.provenance import provenance
 
     if replicates < 1:
         raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
     seeds = replicate_seeds(master_seed, replicates)
-    specs = [RunSpec(scenario.name, i, s) for i, s in enumerate(seeds)]
+    values = [restricted(d, scenario.provinces) for d in draws] if draws is not None else [{}] * replicates
+    specs = [RunSpec(scenario.name, i, s, v) for i, (s, v) in enumerate(zip(seeds, values))]
     with claimed(folder):
         start = time.perf_counter()
         results = run_many(
@@ -191,6 +196,7 @@ def run_replicates(
                 "replicates": replicates,
                 "seed_rule": "numpy SeedSequence(master_seed).spawn(replicates)",
                 "runs": Tally.of(results).as_dict(),
+                **({"posterior_draws": draws} if draws is not None else {}),
                 **(provenance_extra or {}),
             },
         )

@@ -1111,27 +1111,44 @@ ADDED_PROVINCES = "added: "  # parameters.set entries naming provinces a calibra
 class ParameterSource:
     """Where a scenario's parameter values come from, shown on every report and plot: `prior` (the sourced
     priors of scenarios/*.yaml, the default), `calibrated` (a point fitted by `egovsim calibrate`, which writes
-    this key into the files it installs) or `posterior` (draws from a calibration's posterior: reserved for
-    scenario files that carry draws; `compare --posterior` labels its runs so itself)."""
+    this key into the files it installs) or `posterior` (the values are a posterior's medians, a point, and
+    `posterior` names the calibration folder whose posterior.csv `run --replicates` and `compare` draw from)."""
 
     kind: Literal["prior", "calibrated", "posterior"] = param("prior")
     calibration: str = param("", doc="the calibration the values come from: its output folder or fit id")
     fit: str = param("", doc="how it was fitted, e.g. 'optimize, 15624 model runs, loss 61.651'")
     date: str = param("", doc="date of the fit (ISO 8601, e.g. 2026-11-27)")
     set: list[str] = param(list, doc="--set overrides applied on top (recorded by egovsim, not written by hand)")
+    posterior: str = param(
+        "", doc="folder with the posterior.csv to draw from (relative to the file that sets it); kind posterior"
+    )
+    drawn: bool = param(False, doc="set by egovsim, not by hand: the runs drew their values from the posterior")
 
     def validate(self, source: str, path: str) -> None:
+        if self.posterior and self.kind != "posterior":
+            raise InputError(
+                source, f"{path}.posterior", f"a posterior to draw from needs kind posterior, not {self.kind}"
+            )
         if self.kind != "prior" and not self.calibration:
             raise InputError(source, f"{path}.calibration", f"kind {self.kind} needs the calibration it comes from")
         if self.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date):
             raise InputError(source, f"{path}.date", f"expected an ISO date like 2026-11-27, got {clipped(self.date)}")
+
+    def drawn_from(self, folder: str | Path) -> ParameterSource:
+        """This source for runs whose values were drawn, one per replicate, from `folder`'s posterior.csv."""
+        return dataclasses.replace(
+            self, kind="posterior", calibration=self.calibration or str(folder), posterior=str(folder), drawn=True
+        )
 
     def label(self) -> str:
         """One line for a report, a plot caption or summary.json."""
         if self.kind == "prior":
             text = "prior parameters (sourced priors, not calibrated)"
         else:
-            what = "calibrated point" if self.kind == "calibrated" else "posterior draws"
+            what = {
+                "calibrated": "calibrated point",
+                "posterior": "posterior draws (one per replicate)" if self.drawn else "posterior medians (a point)",
+            }[self.kind]
             details = ", ".join(x for x in (self.fit, self.date) if x)
             text = f"{what} from calibration {self.calibration}" + (f" ({details})" if details else "")
         added = [x for x in self.set if x.startswith(ADDED_PROVINCES)]  # not a change of the fitted point
@@ -1313,7 +1330,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
     """Read a scenario file (following `extends:`), apply `--set key.path=value` overrides and an optional
     scale for every province, and return the validated Scenario."""
     path = Path(path)
-    data = read_with_extends(path, seen=())
+    data = read_with_extends(path, seen=(), relative_paths=("parameters.posterior",))
     _record_edits_of_fitted(path, data)
     for item in overrides or []:
         apply_override(data, item, source=str(path))

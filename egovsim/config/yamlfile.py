@@ -219,7 +219,10 @@ def referenced_file(source: str | Path, field: str, name: str, folder: Path | No
     return path
 
 
-def read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
+def read_with_extends(path: Path, seen: tuple[Path, ...], relative_paths: tuple[str, ...] = ()) -> dict:
+    """The file's mapping merged over the files it extends. `relative_paths`: dotted keys whose values name a
+    file or folder relative to the file that sets them, made absolute here so a file that extends it from
+    elsewhere still finds it."""
     resolved = path.resolve()
     if resolved in seen:
         raise InputError(str(path), "extends", "circular extends: " + " -> ".join(str(p) for p in seen + (path,)))
@@ -228,20 +231,30 @@ def read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict:
         data = {}
     if not isinstance(data, dict):
         raise InputError(str(path), "(top level)", f"expected a mapping of keys, got {type(data).__name__}")
+    for dotted in relative_paths:
+        _make_absolute(data, dotted.split("."), path.parent)
     bases = data.pop("extends", None)
     if bases is None:
         return data
-    return deep_merge(_merged_bases(path, bases, seen + (resolved,)), data)
+    return deep_merge(_merged_bases(path, bases, seen + (resolved,), relative_paths), data)
 
 
-def _merged_bases(path: Path, bases: Any, seen: tuple[Path, ...]) -> dict:
+def _make_absolute(data: dict, keys: list[str], folder: Path) -> None:
+    node: Any = data
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and isinstance(node.get(keys[-1]), str) and node[keys[-1]]:
+        node[keys[-1]] = str((folder / node[keys[-1]]).resolve())
+
+
+def _merged_bases(path: Path, bases: Any, seen: tuple[Path, ...], relative_paths: tuple[str, ...] = ()) -> dict:
     if isinstance(bases, str):
         bases = [bases]
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
         raise InputError(str(path), "extends", f"expected a file name or a list of them, got {clipped(bases)}")
     merged: dict = {}
     for base in bases:  # later files override earlier ones, the extending file overrides them all
-        merged = deep_merge(merged, read_with_extends(referenced_file(path, "extends", base), seen))
+        merged = deep_merge(merged, read_with_extends(referenced_file(path, "extends", base), seen, relative_paths))
     return merged
 
 

@@ -276,18 +276,81 @@ def run_plots(folder: Path, scenario: Scenario, records: np.ndarray, observed: l
     the supply index plot marks)."""
     folder = Path(folder)
     made = []
-    for name, fn in (
+    plots = [
         ("supply_index.png", functools.partial(supply_index, observed=observed)),
         ("use_by_group.png", use_by_group),
         ("gaps.png", gaps),
         ("government.png", government_side),
-    ):
+    ]
+    if any(r.get("kind") == "value" and r.get("outcome") for r in observed or []):
+        plots.append(("observations.png", functools.partial(observations, rows=observed)))
+    for name, fn in plots:
         fn(scenario, records, folder / name)
         made.append(folder / name)
     if scenario.mergers:
         units_plot(scenario, records, folder / "units.png")
         made.append(folder / "units.png")
     return made
+
+
+def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list[dict]) -> None:
+    """One panel per observed quantity: the simulated median and 90% band (over replicates, or over posterior
+    draws: the posterior predictive of the model, without the observation error) against every observed value,
+    with its +- 2 sd (the source's and the model discrepancy's); an open marker is a value the calibration did
+    not fit (held out)."""
+    from egovsim.analysis.calibration.config import DERIVED
+
+    values = [r for r in rows if r.get("kind") == "value" and r.get("outcome")]
+    targets = list(dict.fromkeys(r["target"] for r in values))
+    if not targets:
+        return
+    t = years(scenario, records.shape[1])
+    keys = list(scenario.provinces)
+    cols = min(4, len(targets))
+    n_rows = -(-len(targets) // cols)
+    fig, axes = figure(n_rows, cols, figsize=(4.2 * cols, 3.1 * n_rows))
+    colours = {key: f"C{i}" for i, key in enumerate([*keys, NATIONAL])}
+    for k, target in enumerate(targets):
+        ax = axes[k // cols][k % cols]
+        mine = [r for r in values if r["target"] == target]
+        for where in dict.fromkeys(r["province"] for r in mine):
+            outcome, scale = mine[0]["outcome"], mine[0]["scale"]
+            data = DERIVED[outcome](records) if outcome in DERIVED else records[..., COL[outcome]]
+            series = national_mean(data, scenario, axis=2) if where == NATIONAL else data[:, :, keys.index(where)]
+            _median_band(
+                ax,
+                t,
+                series * scale,
+                colours[where],
+                scenario.provinces[where].name if where in keys else "3-province mean",
+            )
+            for r in (r for r in mine if r["province"] == where):
+                face = colours[where] if r["in_fit"] else "white"
+                ax.errorbar(
+                    r["year"] + 0.5, r["observed"], yerr=2 * r["sd"], color=colours[where], capsize=2, linewidth=1
+                )
+                ax.scatter(r["year"] + 0.5, r["observed"], color=face, edgecolor="black", zorder=5, s=22)
+        ax.set_title(target, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper left")
+    for k in range(len(targets), n_rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle(
+        "Simulated median and 90% band against every observed value (+- 2 sd); open markers: not fitted (held out)"
+        + band_note(records),
+        fontsize=10,
+    )
+    save_png(fig, path, parameters_caption(scenario))
+
+
+def _median_band(ax, t, series: np.ndarray, colour: str, label: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, mid, hi = np.nanpercentile(series, [BAND[0], 50, BAND[1]], axis=0)
+    ax.plot(t, mid, color=colour, label=label, linewidth=1.2)
+    if series.shape[0] > 1:
+        ax.fill_between(t, lo, hi, color=colour, alpha=0.2, linewidth=0)
 
 
 def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], path: Path) -> None:
@@ -344,21 +407,63 @@ def fit_trajectories(scenario: Scenario, records: np.ndarray, rows: list[dict], 
 
 
 def posterior_marginals(
-    names: list[str], samples: np.ndarray, weights: np.ndarray, bounds: np.ndarray, path: Path
+    names: list[str],
+    samples: np.ndarray,
+    weights: np.ndarray,
+    bounds: np.ndarray,
+    path: Path,
+    marginals: list[dict] | None = None,
+    prior_draws: np.ndarray | None = None,
 ) -> None:
+    """Per parameter: the posterior histogram over the prior's (grey), the title saying when the data leave
+    the parameter nearly at its prior (posterior.marginals' `informed`)."""
     n = len(names)
     cols = min(n, 4)
     rows_ = -(-n // cols)
     fig, axes = figure(rows_, cols, figsize=(3.6 * cols, 2.8 * rows_))
     for j, name in enumerate(names):
         ax = axes[j // cols][j % cols]
-        ax.hist(samples[:, j], bins=20, weights=weights, range=tuple(bounds[j]), color="tab:blue", alpha=0.7)
-        ax.set_title(name, fontsize=8)
-        ax.set_xlim(*bounds[j])
+        span = tuple(bounds[j])
+        if prior_draws is not None:
+            ax.hist(prior_draws[:, j], bins=20, range=span, density=True, color="0.75", label="prior")
+        ax.hist(
+            samples[:, j],
+            bins=20,
+            weights=weights,
+            range=span,
+            density=True,
+            color="tab:blue",
+            alpha=0.7,
+            label="posterior",
+        )
+        title = name
+        if marginals is not None:
+            m = marginals[j]
+            title += f"\ncontraction {m['contraction']:.2f}" + ("" if m["informed"] else " (not informed)")
+        ax.set_title(title, fontsize=8, color="black" if marginals is None or marginals[j]["informed"] else "0.45")
+        ax.set_xlim(*span)
         ax.set_yticks([])
     for j in range(n, rows_ * cols):
         axes[j // cols][j % cols].axis("off")
-    fig.suptitle("ABC-SMC posterior marginals (prior: uniform on the box)")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    fig.suptitle("ABC-SMC posterior (blue) against the prior (grey); contraction = 1 - posterior var / prior var")
+    save_png(fig, path)
+
+
+def posterior_correlations(names: list[str], corr: np.ndarray, path: Path) -> None:
+    """Heat map of the posterior's pairwise correlations: pairs the data tie together (a ridge) rather than
+    pin down one by one."""
+    fig, axes = figure(1, 1, figsize=(0.45 * len(names) + 4, 0.45 * len(names) + 2.5))
+    ax = axes[0][0]
+    im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if i != j and abs(corr[i, j]) >= 0.5:
+                ax.text(j, i, f"{corr[i, j]:.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, shrink=0.7, label="posterior correlation")
+    fig.suptitle("Posterior correlations (|r| >= 0.5 printed)")
     save_png(fig, path)
 
 

@@ -57,7 +57,12 @@ class Target:
     observation: str = param("", doc="id of an entry in observations.yaml (targets or citizen_targets)")
     path: list[Any] = param(lambda: ["values"], doc="keys into that entry leading to the values")
     observed: float | None = param(None, doc="an observed value given here (synthetic tests)")
-    sd: float = param(0.05, lo=0.0, lo_open=True, doc="uncertainty of the observation, in outcome units")
+    sd: float = param(
+        0.05, lo=0.0, lo_open=True, doc="the source's own uncertainty (sampling, rounding), in outcome units"
+    )
+    discrepancy: float = param(
+        0.0, lo=0.0, doc="model discrepancy: how far the model's quantity may differ from the published one (sd)"
+    )
     weight: float = param(1.0, lo=0.0)
     minus: str = param("", doc="at_least: subtract this outcome of the same province")
     minus_province: str = param("", doc="at_least: subtract the same outcome of this province")
@@ -65,6 +70,11 @@ class Target:
     range: list[float] = param(list, doc="range: [low, high]")
     scale: float = param(1.0, doc="model outcome x scale is compared (e.g. 10 for a 0-10 index)")
     source: str = param("")
+
+    @property
+    def total_sd(self) -> float:
+        """The sd of the observation's error: the source's and the model discrepancy's, independent."""
+        return math.hypot(self.sd, self.discrepancy)
 
     def validate(self, source: str, path: str) -> None:
         if self.outcome not in OUTCOMES:
@@ -116,9 +126,23 @@ def parse_prior(text: str, source: str, path: str) -> tuple[float, float]:
 
 @dataclass
 class ABCSettings:
-    population_size: int = param(60, lo=5, hi=100_000)
-    max_populations: int = param(6, lo=1, hi=1000)
-    min_epsilon: float = param(1.0, lo=0.0, doc="stop when sqrt(loss) of accepted particles falls below")
+    population_size: int = param(60, lo=5, hi=100_000, doc="accepted particles per population")
+    max_populations: int = param(
+        6, lo=1, hi=1000, doc="populations from the prior to the posterior: the last is at temperature 1"
+    )
+    replicates: int = param(
+        1, lo=1, hi=100, doc="runs per particle, each with its own seed (the likelihood is their mean's)"
+    )
+    temperature: float = param(
+        1.0,
+        lo=1.0,
+        hi=100.0,
+        doc="the posterior of the likelihood ** (1 / temperature): every term's error variance times it "
+        "(1: the stated errors; more: wider, cheaper to sample)",
+    )
+    predictive_draws: int = param(
+        50, lo=0, hi=100_000, doc="posterior draws run for the posterior predictive of every target (0: none)"
+    )
 
 
 @dataclass

@@ -30,6 +30,7 @@ class Fit:
     posterior: np.ndarray | None = None  # (particles, parameters) for abc
     weights: np.ndarray | None = None
     runs: dict | None = None  # Evaluation.tally(): runs run now, resumed from the store, failed
+    generations: list[dict] | None = None  # abc: per population, temperature, acceptance rate, ESS
 
 
 def optimize(

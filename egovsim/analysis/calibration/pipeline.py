@@ -11,7 +11,7 @@ from pathlib import Path
 from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
 from egovsim.analysis.calibration.config import CalibrationConfig, load_config
 from egovsim.analysis.calibration.fit import generation_bar, optimize
-from egovsim.analysis.calibration.report import check_install, write_outputs
+from egovsim.analysis.calibration.report import check_install, rows_csv, write_outputs
 from egovsim.analysis.calibration.stacks import STACK_LABELS, stack_records, stack_table
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, make_problem
 from egovsim.config.scenario import Scenario, load_scenario
@@ -90,7 +90,7 @@ def _calibrate(
     command_line: list[str] | None,
     provenance_extra: dict,
 ) -> dict:
-    from egovsim.report.plots import fit_trajectories, posterior_marginals, structure_vs_data
+    from egovsim.report.plots import fit_trajectories, structure_vs_data
 
     config, problem = plan.config, plan.problem
     store = Store(out / "runs")
@@ -109,6 +109,7 @@ def _calibrate(
                 progress=bar,
             )
     else:
+        problem = problem.widened(config.abc.temperature)  # the likelihood the posterior is of, reported as used
         fit = abc(
             problem,
             config.abc,
@@ -140,12 +141,64 @@ def _calibrate(
     atomic_write(out / "columns.csv", columns_csv(("province",)))  # the outcomes its targets compare
     fitted = problem.scenario_at(fit.x)
     extra = {"stacks": stack_table(fitted, stacks)}
+    if fit.posterior is not None:
+        extra |= _posterior_outputs(problem, fit, config, executor, store, out)
     summary = write_outputs(out, problem, fit, plan.full, stats, plan.install, extra)
     if stacks:
         structure_vs_data(fitted, stacks, STACK_LABELS, out / "plots" / "structure_vs_data.png")
     if len(records):
         fit_trajectories(problem.scenario_at(fit.x), records, summary["terms"], out / "plots" / "fit.png")
-    if fit.posterior is not None:
-        posterior_marginals(problem.names, fit.posterior, fit.weights, problem.bounds, out / "plots" / "posterior.png")
     write_json(out / "provenance.json", prov)  # last: it marks the folder's files as one whole set
+    return summary
+
+
+def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict:
+    """What the posterior says and what it predicts: posterior_summary.csv (prior and posterior side by
+    side, the contraction, informed or not), the strong correlations, predictive.csv (every target's 90%
+    posterior predictive interval; the held-out check when --fit-until left targets out) and their plots;
+    returns the headlines for fit.json."""
+    from egovsim.analysis.calibration.posterior import (
+        correlations,
+        marginals,
+        predictive_table,
+        predictive_terms,
+        prior_sample,
+        strong_pairs,
+    )
+    from egovsim.report.plots import posterior_correlations, posterior_marginals
+
+    rows = marginals(problem, fit.posterior, fit.weights)
+    corr = correlations(fit.posterior, fit.weights)
+    atomic_write(out / "posterior_summary.csv", rows_csv(rows))
+    summary = {
+        "effective_sample_size": float(fit.weights.sum() ** 2 / (fit.weights**2).sum()),
+        "not_informed": [r["parameter"] for r in rows if not r["informed"]],
+        "marginals": rows,
+        "strong_correlations": strong_pairs(problem.names, corr),
+    }
+    prior = prior_sample(problem, 4000, config.seed)
+    posterior_marginals(
+        problem.names, fit.posterior, fit.weights, problem.bounds, out / "plots" / "posterior.png", rows, prior
+    )
+    posterior_correlations(problem.names, corr, out / "plots" / "posterior_correlations.png")
+    if config.abc.predictive_draws:
+        simulated = predictive_terms(
+            problem,
+            fit.posterior,
+            fit.weights,
+            executor,
+            draws=config.abc.predictive_draws,
+            seed=config.seed,
+            store=store,
+        )
+        table = predictive_table(problem, simulated, config.seed)
+        atomic_write(out / "predictive.csv", rows_csv(table))
+        held = [r for r in table if not r["in_fit"]]
+        summary["predictive"] = {
+            "draws": config.abc.predictive_draws,
+            "in_fit_inside": sum(r["inside"] for r in table if r["in_fit"]),
+            "in_fit": sum(r["in_fit"] for r in table),
+            "held_out_inside": sum(r["inside"] for r in held),
+            "held_out": len(held),
+        }
     return summary

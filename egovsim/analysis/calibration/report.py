@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import io
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,9 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
             {
                 "target": t.target,
                 "where": t.label,
+                "outcome": t.plus.outcome if t.minus is None else "",  # what a plot draws (value of one quantity)
+                "province": t.plus.province,
+                "scale": t.scale,
                 "kind": t.kind,
                 "year": t.year,
                 "observed": t.observed
@@ -92,6 +96,8 @@ def observed_vs_simulated(scenario: Scenario, records: np.ndarray, config_path: 
     if not targets:
         return []
     terms = build_terms(dataclasses.replace(config, targets=targets), scenario, observations, str(config_path))
+    if not terms:  # e.g. a Ben Tre run: its only MIC figure is a rank, compared with the other provinces
+        return []
     qs = quantities(terms)
     stats = np.stack([measure_quantities(r, scenario, qs) for r in records])
     problem = FitProblem(scenario.to_dict(), [], np.empty((0, 2)), [], qs, terms, config.fit_until)
@@ -134,10 +140,19 @@ def calibrated_scenarios(
     return files
 
 
-def calibration_mark(folder: Path, summary: dict) -> dict:
-    """The `parameters:` key of the files a fit writes: a calibrated point, from this folder, fitted today."""
+def calibration_mark(folder: Path, summary: dict, drawn_from: Path | None = None) -> dict:
+    """The `parameters:` key of the files a fit writes: a calibrated point, from this folder, fitted today; for
+    a posterior (abc), kind posterior and the folder's path as seen from `drawn_from` (where the files go), so
+    `run --replicates` and `compare` draw from its posterior.csv wherever the files are read from."""
+    posterior = {}
+    if drawn_from is not None:
+        posterior = {
+            "kind": "posterior",
+            "posterior": os.path.relpath(Path(folder).resolve(), Path(drawn_from).resolve()),
+        }
     return {
         "kind": "calibrated",
+        **posterior,
         "calibration": str(folder),
         "fit": f"{summary['method']}, {summary['model_runs']} model runs, loss {summary['loss']:.3f}, "
         f"{summary['targets_met']}/{summary['targets_in_fit']} fitted targets met",
@@ -177,6 +192,8 @@ def write_outputs(
         "replicates": len(problem.seeds),
         "fit_until": problem.fit_until,
     }
+    if fit.generations:
+        summary["generations"] = fit.generations
     summary |= extra or {}
     if fit.posterior is not None:
         summary["posterior"] = {
@@ -194,21 +211,20 @@ def write_outputs(
             w.writerow([*(format(float(v), ".8g") for v in sample), format(float(weight), ".8g")])
         atomic_write(folder / "posterior.csv", buf.getvalue())
     write_json(folder / "fit.json", _jsonable(summary))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(folder / "observed_vs_simulated.csv", buf.getvalue())
+    atomic_write(folder / "observed_vs_simulated.csv", rows_csv(rows))
     header = (
         f"# Calibrated by `egovsim calibrate` ({fit.method}, {fit.evaluations} model runs, loss "
         f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
         f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
     )
-    files = calibrated_scenarios(problem, full, fit.x, header, calibration_mark(folder, summary))
-    for name, text in files.items():
-        atomic_write(child(folder / "calibrated", name), text)
-    if install is not None:
-        install_files(install, files)
+    for where in (folder / "calibrated", *([install] if install is not None else [])):
+        mark = calibration_mark(folder, summary, drawn_from=where if fit.posterior is not None else None)
+        files = calibrated_scenarios(problem, full, fit.x, header, mark)
+        if where == install:
+            install_files(install, files)
+        else:
+            for name, text in files.items():
+                atomic_write(child(where, name), text)
     return summary
 
 
@@ -236,6 +252,16 @@ def install_files(folder: Path, files: dict[str, str]) -> None:
     with replaced(folder) as new:
         for name, text in files.items():
             atomic_write(new / name, text)
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """CSV text of rows (dicts); the columns are the union of the rows' keys, in order of first use."""
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 def _jsonable(obj: Any) -> Any:

@@ -3,12 +3,18 @@
     targets + observations -> Terms (one per observed number, ordering or pattern)
     parameter vectors -> RunSpecs -> run_many (stored, failure-isolated) -> quantities -> loss terms -> loss
 
-Each term of the loss is visible in the outputs, so a user sees which target is met and which is not:
-- value:    ((simulated - observed) / sd)^2, met when within 2 sd;
-- range:    (distance outside [low, high] / sd)^2, met when inside;
-- at_least: (max(0, threshold - simulated) / sd)^2, met when simulated >= threshold (orderings and patterns).
-An ordering of ranks becomes one at_least term per consecutive pair of provinces (index of the better-ranked
-minus index of the next >= 0): ranks are never turned into values.
+Each term is a likelihood, so the loss is -2 log likelihood (up to a constant) and the same terms serve the point
+estimate (differential evolution) and the posterior (ABC-SMC). Every observation is read as the simulated
+quantity plus a normal error whose sd is the term's total sd: the source's own uncertainty (sampling, rounding)
+and a stated model discrepancy (the model's quantity is built like, not identical to, the published one),
+combined as sqrt(sd^2 + discrepancy^2). Each term of the loss is visible in the outputs:
+- value:    z^2 with z = (simulated - observed) / sd; met when |z| <= 2;
+- range:    -2 log P(observed lies in [low, high]) relative to its best, P = Phi((high - x)/sd) - Phi((low - x)/sd);
+            met when inside;
+- at_least: -2 log Phi((simulated - threshold) / sd): the chance that the observed ordering or pattern is seen
+            (a probit); met when simulated >= threshold. An ordering of ranks becomes one at_least term per
+            consecutive pair of provinces (index of the better-ranked minus index of the next >= 0): ranks are
+            never turned into values.
 
 Every parameter vector is evaluated by the experiment runner: replicate r of every vector runs with the r-th
 seed (common random numbers), each run is saved in the store the moment it finishes (a rerun of the same
@@ -18,6 +24,7 @@ that finished; a vector with no finished run scores an infinite loss) while the 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import warnings
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import log_ndtr
 
 from egovsim.analysis.calibration.config import DERIVED, CalibrationConfig, Target, read_observations
 from egovsim.config.analysis import NATIONAL, OutcomeStat, evaluate
@@ -60,19 +68,29 @@ class Term:
     source: str = ""
 
     def score(self, simulated: float) -> tuple[float, bool]:
-        """(loss, met) for a simulated value."""
+        """(loss, met) for a simulated value: the loss is -2 log likelihood relative to its highest value."""
         if not math.isfinite(simulated):
             return math.inf, False
         if self.kind == "value":
             z = (simulated - self.observed) / self.sd
             return self.weight * z * z, abs(z) <= 2
         if self.kind == "range":
-            outside = max(self.low - simulated, 0.0, simulated - self.high)
-            z = outside / self.sd  # z * z, not z ** 2: a huge z gives an infinite loss, not OverflowError
-            return self.weight * z * z, outside == 0
-        short = max(0.0, self.low - simulated)
-        z = short / self.sd
-        return self.weight * z * z, short == 0
+            best = _log_inside(0.0, (self.high - self.low) / 2, self.sd)
+            centre = (self.low + self.high) / 2
+            loss = -2.0 * (_log_inside(simulated - centre, (self.high - self.low) / 2, self.sd) - best)
+            return self.weight * loss, self.low <= simulated <= self.high
+        margin = simulated - self.low
+        return self.weight * -2.0 * float(log_ndtr(margin / self.sd)), margin >= 0
+
+
+def _log_inside(offset: float, half_width: float, sd: float) -> float:
+    """log P(offset + e in [-half_width, half_width]) for e ~ N(0, sd^2), stable far outside."""
+    a, b = (-half_width - offset) / sd, (half_width - offset) / sd
+    if a > 0:  # both tails on the right: P = Phi(-a) - Phi(-b)
+        a, b = -b, -a
+    # P = Phi(b) - Phi(a) = Phi(b) * (1 - Phi(a) / Phi(b))
+    lb, la = float(log_ndtr(b)), float(log_ndtr(a))
+    return lb + math.log1p(-math.exp(la - lb)) if la < lb else -math.inf
 
 
 def _lookup(entry: Any, keys: Sequence[Any], province: str, year: int) -> float | None:
@@ -87,10 +105,15 @@ def _lookup(entry: Any, keys: Sequence[Any], province: str, year: int) -> float 
 
 
 def _observation_entry(obs: dict, ident: str, source: str, field: str) -> dict:
+    """The entry `ident`: in the `targets` or `citizen_targets` lists (by id), or under `holdout_validation`
+    (the figures after 2019 added for the held-out check, by key)."""
     for section in ("targets", "citizen_targets"):
         for entry in obs.get(section) or []:
             if entry.get("id") == ident:
                 return entry
+    later = obs.get("holdout_validation")
+    if isinstance(later, dict) and isinstance(later.get(ident), dict):
+        return later[ident]
     raise InputError(source, field, f"no observation with id {clipped(ident)} in the observations file")
 
 
@@ -120,7 +143,7 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
                     minus = at_year(t.minus, p, y)
                 elif t.minus_province:
                     minus = at_year(t.outcome, t.minus_province, y)
-                term = Term(t.name, f"{p} {y}", t.type, plus, minus, y, t.sd, t.weight, t.scale, source=src)
+                term = Term(t.name, f"{p} {y}", t.type, plus, minus, y, t.total_sd, t.weight, t.scale, source=src)
                 if t.type == "value":
                     term.observed = t.observed if t.observed is not None else _lookup(entry, t.path, p, y)
                     if term.observed is None:
@@ -130,8 +153,6 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
                 else:
                     term.low = t.threshold
                 terms.append(term)
-    if not terms:
-        raise InputError(source, "targets", "no target has an observed value for this scenario")
     return terms
 
 
@@ -152,7 +173,7 @@ def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source:
                     at_year(t.outcome, better, y),
                     at_year(t.outcome, worse, y),
                     y,
-                    t.sd,
+                    t.total_sd,
                     t.weight,
                     low=t.threshold,
                     source=src,
@@ -213,7 +234,15 @@ class FitProblem:
 
     @property
     def fitted(self) -> list[bool]:
-        return [self.fit_until is None or t.year <= self.fit_until for t in self.terms]
+        # a term with weight 0 is a check, shown beside the fit but not part of it
+        return [t.weight > 0 and (self.fit_until is None or t.year <= self.fit_until) for t in self.terms]
+
+    def widened(self, variance_factor: float) -> FitProblem:
+        """The problem with every term's error variance times `variance_factor` (ABCSettings.temperature)."""
+        if variance_factor == 1.0:
+            return self
+        factor = math.sqrt(variance_factor)
+        return dataclasses.replace(self, terms=[dataclasses.replace(t, sd=t.sd * factor) for t in self.terms])
 
     def values(self, x: Sequence[float]) -> dict[str, float]:
         """The parameter values of a vector, as dotted keys (`provinces.*.` allowed)."""
@@ -265,6 +294,8 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
             check_real_parameter(base, key, fp.bounds[0], fp.bounds[1], source, f"parameters.{name}")
     observations = read_observations(source, config.observations, folder) if config.observations else {}
     terms = build_terms(config, base, observations, source)
+    if not terms:
+        raise InputError(source, "targets", "no target has an observed value for this scenario")
     first, last = min(t.year for t in terms), max(t.year for t in terms)
     if last > base.end_year:
         raise InputError(source, "end_year", f"targets reach {last} but the simulation ends in {base.end_year}")

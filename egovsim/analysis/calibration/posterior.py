@@ -1,0 +1,236 @@
+"""The posterior as a user meets it: draws from posterior.csv, what the data did and did not pin down, and the
+posterior predictive of every observed number (the held-out check when the fit stopped at --fit-until).
+
+    posterior.csv (weighted particles) -> draws -> runs (through the runner, a seed each) -> term values
+    -> + the observation error of each term -> predictive intervals -> inside or not
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from concurrent.futures import Executor
+from pathlib import Path
+
+import numpy as np
+
+from egovsim.analysis.calibration.terms import FitProblem, measure_quantities, term_values
+from egovsim.errors import InputError
+from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
+
+# a parameter whose posterior variance is more than 80% of its prior variance is "not informed by the data"
+# (posterior contraction 1 - var_post / var_prior below 0.2; Betancourt 2018, "Calibrating model-based
+# inferences and decisions")
+INFORMED_CONTRACTION = 0.2
+STRONG_CORRELATION = 0.5  # pairs reported in docs/calibration.md and fit.json
+PREDICTIVE_LEVEL = 0.90
+
+
+def read_posterior(folder: str | Path, field: str = "--posterior") -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(names, samples (particles, parameters), weights) from `folder`/posterior.csv; a bad file is one line."""
+    path = Path(folder) / "posterior.csv"
+    if not path.is_file():
+        raise InputError(str(path), field, "no posterior.csv here: run `egovsim calibrate ... --method abc`")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(str(path), field, f"cannot be read ({exc.__class__.__name__})") from None
+    if not rows or "weight" not in rows[0]:
+        raise InputError(str(path), "weight", "expected parameter columns and a weight column")
+    names = [k for k in rows[0] if k != "weight"]
+    try:
+        weights = np.array([float(r["weight"]) for r in rows])
+        samples = np.array([[float(r[k]) for k in names] for r in rows])
+    except (TypeError, ValueError):
+        raise InputError(str(path), "weight", "every value must be a number") from None
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise InputError(str(path), "weight", "weights must be finite, non-negative and not all zero")
+    if not np.all(np.isfinite(samples)):
+        raise InputError(str(path), names[0] if names else "weight", "every parameter value must be a finite number")
+    return names, samples, weights / weights.sum()
+
+
+def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
+    """n parameter vectors drawn (with replacement, by weight) from a calibration's posterior.csv.
+
+    Replicate i of every scenario then runs with draw i and seed i, so differences stay paired while the
+    intervals take in parameter uncertainty as well as chance."""
+    names, samples, weights = read_posterior(folder)
+    pick = np.random.default_rng(seed).choice(len(weights), size=n, p=weights)
+    return [dict(zip(names, map(float, samples[j]))) for j in pick]
+
+
+def restricted(draw: dict, provinces) -> dict:
+    """A draw's values for a scenario with these provinces: a province's own parameters (provinces.<key>.*)
+    only where the scenario has that province."""
+    return {k: v for k, v in draw.items() if not k.startswith("provinces.") or k.split(".")[1] in provinces}
+
+
+# ---- what the data pin down ----------------------------------------------------------------------------------
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order]) / weights.sum()
+    return float(np.interp(q, cum, values[order]))
+
+
+def prior_moments(bounds: tuple[float, float], normal: tuple[float, float] | None) -> dict:
+    """Mean, sd and 5-95% of a parameter's prior: uniform on its bounds, or its normal truncated to them."""
+    lo, hi = bounds
+    if normal is None:
+        return {
+            "mean": (lo + hi) / 2,
+            "sd": (hi - lo) / math.sqrt(12),
+            "p5": lo + 0.05 * (hi - lo),
+            "p95": hi - 0.05 * (hi - lo),
+        }
+    from scipy.stats import truncnorm
+
+    mean, sd = normal
+    dist = truncnorm((lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
+    return {
+        "mean": float(dist.mean()),
+        "sd": float(dist.std()),
+        "p5": float(dist.ppf(0.05)),
+        "p95": float(dist.ppf(0.95)),
+    }
+
+
+def prior_sample(problem: FitProblem, n: int, seed: int) -> np.ndarray:
+    """n draws (n, parameters) from the calibration's prior: uniform on the bounds, or the normal truncated."""
+    from scipy.stats import truncnorm
+
+    rng = np.random.default_rng([seed, 31])
+    out = np.empty((n, len(problem.names)))
+    for j, (lo, hi) in enumerate(problem.bounds):
+        normal = (problem.priors or [None] * len(problem.names))[j]
+        if normal is None:
+            out[:, j] = rng.uniform(lo, hi, size=n)
+        else:
+            mean, sd = normal
+            out[:, j] = truncnorm.rvs((lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd, size=n, random_state=rng)
+    return out
+
+
+def marginals(problem: FitProblem, samples: np.ndarray, weights: np.ndarray) -> list[dict]:
+    """Per parameter: prior and posterior summaries side by side, the contraction 1 - var_post / var_prior,
+    and whether the data inform it (contraction >= INFORMED_CONTRACTION)."""
+    w = weights / weights.sum()
+    rows = []
+    for j, name in enumerate(problem.names):
+        prior = prior_moments(tuple(problem.bounds[j]), (problem.priors or [None] * len(problem.names))[j])
+        mean = float(np.sum(w * samples[:, j]))
+        sd = float(math.sqrt(max(np.sum(w * (samples[:, j] - mean) ** 2), 0.0)))
+        contraction = 1.0 - (sd / prior["sd"]) ** 2 if prior["sd"] > 0 else math.nan
+        rows.append(
+            {
+                "parameter": name,
+                "prior_mean": prior["mean"],
+                "prior_sd": prior["sd"],
+                "prior_p5": prior["p5"],
+                "prior_p95": prior["p95"],
+                "posterior_median": weighted_quantile(samples[:, j], w, 0.5),
+                "posterior_mean": mean,
+                "posterior_sd": sd,
+                "posterior_p5": weighted_quantile(samples[:, j], w, 0.05),
+                "posterior_p95": weighted_quantile(samples[:, j], w, 0.95),
+                "contraction": contraction,
+                "informed": bool(contraction >= INFORMED_CONTRACTION),
+            }
+        )
+    return rows
+
+
+def correlations(samples: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted Pearson correlations between the parameters (parameters x parameters)."""
+    w = weights / weights.sum()
+    centred = samples - w @ samples
+    cov = (centred * w[:, None]).T @ centred
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    return cov / np.outer(sd, sd)
+
+
+def strong_pairs(names: list[str], corr: np.ndarray, threshold: float = STRONG_CORRELATION) -> list[dict]:
+    pairs = [
+        {"a": names[i], "b": names[j], "correlation": float(corr[i, j])}
+        for i in range(len(names))
+        for j in range(i + 1, len(names))
+        if abs(corr[i, j]) >= threshold
+    ]
+    return sorted(pairs, key=lambda p: -abs(p["correlation"]))
+
+
+# ---- the posterior predictive ---------------------------------------------------------------------------------
+
+
+def predictive_terms(
+    problem: FitProblem,
+    samples: np.ndarray,
+    weights: np.ndarray,
+    executor: Executor,
+    *,
+    draws: int,
+    seed: int,
+    store: Store | None = None,
+) -> np.ndarray:
+    """Simulated term values (draws, terms) at `draws` posterior draws, each run with a seed of its own."""
+    rng = np.random.default_rng([seed, 17])
+    pick = rng.choice(len(weights), size=draws, p=weights / weights.sum())
+    from egovsim.config.scenario import apply_values, scenario_from_dict
+
+    base = scenario_from_dict(problem.scenario)
+    seeds = replicate_seeds(seed, draws)
+    specs = [
+        RunSpec("predictive", i, s, problem.values(samples[j]), point=i) for i, (j, s) in enumerate(zip(pick, seeds))
+    ]
+    results = run_many(specs, {"predictive": base}, executor, store=store)
+    stats = np.full((draws, len(problem.quantities)), np.nan)
+    for i, (spec, result) in enumerate(zip(specs, results)):
+        if result.ok:
+            stats[i] = measure_quantities(result.records, apply_values(base, spec.values), problem.quantities)
+    return term_values(problem.terms, problem.quantities, stats)
+
+
+def predictive_table(problem: FitProblem, simulated: np.ndarray, seed: int, noise_draws: int = 200) -> list[dict]:
+    """Each term's posterior predictive: the simulated value plus the term's observation error (its total sd),
+    its median and 90% interval, and whether the observation falls inside. An ordering or pattern is inside
+    when the predictive chance of seeing it is at least 5% (outside the 5% tail, as a 90% interval's ends)."""
+    from scipy.special import ndtr
+
+    rng = np.random.default_rng([seed, 29])
+    tail = (1 - PREDICTIVE_LEVEL) / 2
+    rows = []
+    for j, term in enumerate(problem.terms):
+        sims = simulated[:, j][np.isfinite(simulated[:, j])]
+        row = {
+            "target": term.target,
+            "where": term.label,
+            "year": term.year,
+            "kind": term.kind,
+            "in_fit": problem.fitted[j],
+            "sd": term.sd,
+            "draws": int(sims.size),
+        }
+        if not sims.size:
+            rows.append(row | {"inside": False, "note": "every run failed"})
+            continue
+        if term.kind == "at_least":
+            chance = float(np.mean(ndtr((sims - term.low) / term.sd)))
+            rows.append(row | {"observed": f">= {term.low:g}", "chance_seen": chance, "inside": chance >= tail})
+            continue
+        noisy = (sims[:, None] + rng.normal(0.0, term.sd, size=(sims.size, noise_draws))).ravel()
+        lo, mid, hi = np.quantile(noisy, [tail, 0.5, 1 - tail])
+        observed = term.observed if term.kind == "value" else (term.low + term.high) / 2
+        rows.append(
+            row
+            | {
+                "observed": observed,
+                "predictive_p5": float(lo),
+                "predictive_median": float(mid),
+                "predictive_p95": float(hi),
+                "inside": bool(lo <= observed <= hi),
+            }
+        )
+    return rows

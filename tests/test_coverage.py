@@ -1,0 +1,101 @@
+"""Coverage of the calibration method on a model with a known posterior (simulation-based calibration).
+
+The simulator here is a linear function of two parameters plus noise, so the exact posterior is known in form
+(a normal likelihood times the uniform prior); the ABC-SMC that calibrates egovsim must put the truth inside its
+90% credible interval about 90% of the time over truths drawn from the prior (Talts et al. 2018)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from egovsim.analysis.calibration import load_config, make_problem
+from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
+from egovsim.analysis.calibration.config import ABCSettings
+from egovsim.analysis.calibration.coverage import coverage, credible_interval, synthetic_observations
+from egovsim.runner.runner import SerialExecutor
+
+from .conftest import BASS
+
+TOY = """scenario: base.yaml
+observations: ""
+seed: 11
+parameters:
+  citizens.p0: {{bounds: [0.005, 0.08]}}
+  citizens.q0: {{bounds: [0.1, 0.9]}}
+targets:
+  - {{name: a, type: value, outcome: adopted_share, year: 2002, observed: 0.2, sd: {sd}}}
+  - {{name: b, type: value, outcome: use_share_12m, year: 2002, observed: 0.5, sd: {sd}}}
+  - {{name: c, type: value, outcome: access_share, year: 2002, observed: 0.4, sd: {sd}}}
+  - {{name: d, type: at_least, outcome: access_share, minus: use_share_12m, year: 2002, threshold: 0.0, sd: {sd}}}
+"""
+RUN_NOISE = 0.01  # the toy simulator's own chance, as a stochastic model's
+
+
+def toy_run(scenario, values, seed):
+    """A model whose outcomes are linear in (p0, q0) plus the run's own noise: adopted 5 p0, use q0, access
+    2.5 p0 + 0.5 q0."""
+    from egovsim.config.scenario import scenario_from_dict
+    from egovsim.model.outcomes import COL, COLUMNS
+
+    sc = scenario_from_dict(scenario)
+    p0, q0 = values["citizens.p0"], values["citizens.q0"]
+    noise = np.random.default_rng(seed).normal(0.0, RUN_NOISE, size=3)
+    records = np.zeros((sc.n_steps + 1, len(sc.provinces), len(COLUMNS)))
+    records[..., COL["adopted_share"]] = 5 * p0 + noise[0]
+    records[..., COL["use_share_12m"]] = q0 + noise[1]
+    records[..., COL["access_share"]] = 2.5 * p0 + 0.5 * q0 + noise[2]
+    return {"records": records, "error": None, "traceback": None, "wall_time_s": 0.0, "host": "toy"}
+
+
+def toy_problem(tmp_path, sd=0.05):
+    (tmp_path / "base.yaml").write_text(f"extends: {BASS}\nend_year: 2003\n")
+    path = tmp_path / "toy.yaml"
+    path.write_text(TOY.format(sd=sd))
+    config, folder = load_config(path)
+    return make_problem(config, folder, str(path))
+
+
+def test_synthetic_observations_follow_the_likelihoods_generative_model(tmp_path):
+    problem = toy_problem(tmp_path, sd=0.05)
+    truth = np.array([0.04, 0.5])
+    observed = np.array(
+        [[t.observed for t in synthetic_observations(problem, truth, s, toy_run).terms[:3]] for s in range(400)]
+    )
+    # mean: the noiseless outcome; sd: the run's noise and the observation error, independent
+    assert observed.mean(axis=0) == pytest.approx([0.2, 0.5, 0.35], abs=0.01)
+    assert observed.std(axis=0) == pytest.approx([np.hypot(0.05, RUN_NOISE)] * 3, rel=0.12)
+    # the ordering access >= use (margin 0.35 - 0.5 = -0.15, 3 sd) is seen about Phi(-3) of the time
+    flipped = [synthetic_observations(problem, truth, s, toy_run).terms[3].scale < 0 for s in range(400)]
+    assert np.mean(flipped) > 0.95
+
+
+def test_abc_posterior_matches_the_exact_posterior_of_a_linear_model(tmp_path):
+    """With one value term per parameter and no run noise the posterior is a normal around the observation:
+    5 p0 ~ N(0.2, sd) -> p0 ~ N(0.04, sd / 5). ABC-SMC's interval must match the exact one."""
+    problem = toy_problem(tmp_path, sd=0.05)
+    problem.terms = problem.terms[:2]
+    fit = abc(
+        problem,
+        ABCSettings(population_size=300, max_populations=6, predictive_draws=0),
+        db=tmp_path / "abc.db",
+        sampler=seeded_sampler(SerialExecutor(), 5),
+        seed=5,
+        run=toy_run,
+    )
+    interval = credible_interval(fit.posterior, fit.weights)
+    exact_sd = np.hypot(0.05, RUN_NOISE)
+    assert interval[0] == pytest.approx([0.04 - 1.645 * exact_sd / 5, 0.04 + 1.645 * exact_sd / 5], abs=0.003)
+    assert interval[1] == pytest.approx([0.5 - 1.645 * exact_sd, 0.5 + 1.645 * exact_sd], abs=0.03)
+
+
+def test_ninety_percent_intervals_cover_the_truth_about_ninety_percent_of_the_time(tmp_path):
+    problem = toy_problem(tmp_path, sd=0.05)
+    settings = ABCSettings(population_size=100, max_populations=5, predictive_draws=0)
+    rows, per_truth = coverage(
+        problem, settings, SerialExecutor(), truths=30, seed=3, folder=tmp_path / "sbc", run=toy_run
+    )
+    for row in rows:  # 30 truths: 27 expected; a broken method (e.g. intervals half as wide) gives about 17
+        assert 0.77 <= row["coverage"] <= 1.0, rows
+    ranks = np.array([r["rank"] for r in per_truth])
+    assert 0.35 < ranks.mean() < 0.65  # the truth is neither systematically below nor above its posterior

@@ -1,0 +1,88 @@
+"""A calibrated scenario carries its posterior: `run --replicates` and `compare` draw from it (replicate i runs
+with draw i and seed i), and every output says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from egovsim.analysis.calibration.posterior import posterior_draws
+from egovsim.cli import main
+from egovsim.config.scenario import load_scenario
+
+from .conftest import ROOT
+
+FAST = ["--scale", "0.001", "--set", "end_year=2009", "--quiet", "--no-plots", "--executor", "serial"]
+DRAWS = "citizens.q0,provinces.daklak.leader.will_effect,provinces.hue.leader.will_effect,weight\n"
+
+
+@pytest.fixture
+def calibrated(tmp_path):
+    """A posterior folder with three particles (one with no weight) and a scenario that names it, in
+    another folder, as `egovsim calibrate --install` writes it."""
+    post = tmp_path / "calibration" / "posterior"
+    post.mkdir(parents=True)
+    (post / "posterior.csv").write_text(DRAWS + "0.2,0.5,1.0,1\n0.45,-1.0,1.0,1\n0.9,0.0,0.0,0\n")
+    scen = tmp_path / "scenarios" / "calibrated"
+    scen.mkdir(parents=True)
+    base = yaml.safe_load((ROOT / "scenarios" / "daklak.yaml").read_text())
+    base.pop("extends", None)
+    path = scen / "daklak.yaml"
+    path.write_text(
+        f"extends: {ROOT / 'scenarios' / 'daklak.yaml'}\n"
+        "parameters: {kind: posterior, calibration: test, posterior: ../../calibration/posterior}\n"
+    )
+    return path, post
+
+
+def test_the_posterior_path_is_read_from_the_file_that_names_it(calibrated, tmp_path):
+    path, post = calibrated
+    elsewhere = tmp_path / "mine" / "whatif.yaml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(f"extends: {path}\nprovinces: {{daklak: {{policy: {{training: 1.5}}}}}}\n")
+    assert load_scenario(elsewhere).parameters.posterior == str(post.resolve())
+
+
+def test_draws_follow_the_weights_and_keep_their_order_whatever_their_number(calibrated):
+    _, post = calibrated
+    draws = posterior_draws(post, 400, seed=3)
+    assert {d["citizens.q0"] for d in draws} == {0.2, 0.45}  # the particle with weight 0 is never drawn
+    assert posterior_draws(post, 5, seed=3) == draws[:5]  # replicate i is the same run whatever R
+
+
+def test_run_replicates_draw_from_the_scenarios_posterior(calibrated, tmp_path):
+    path, post = calibrated
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--replicates", "3", *FAST, "--out", str(out)]) == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    used = prov["posterior_draws"]
+    assert used == posterior_draws(post, 3, load_scenario(path).seed)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["parameters"]["drawn"] and "posterior draws" in summary["parameters"]["label"]
+    for i, draw in enumerate(used):  # each replicate is the single run of its draw and seed
+        single = tmp_path / f"single{i}"
+        seed = prov["seeds"][i]
+        sets = [x for k, v in draw.items() if not k.startswith("provinces.hue") for x in ("--set", f"{k}={v}")]
+        assert main(["run", str(path), "--seed", str(seed), *sets, *FAST[:-2], "--out", str(single)]) == 0
+        replicate = (out / "timeseries" / f"replicate_{i:03d}.csv").read_text()
+        assert replicate == (single / "timeseries.csv").read_text()
+
+
+def test_compare_draws_from_the_shared_posterior_and_refuses_two(calibrated, tmp_path, capsys):
+    path, post = calibrated
+    whatif = tmp_path / "whatif.yaml"
+    whatif.write_text(f"extends: {path}\nname: more_training\nprovinces: {{daklak: {{policy: {{training: 2.0}}}}}}\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(path), str(whatif), "--replicates", "2", *FAST, "--out", str(out)]) == 0
+    assert "posterior" in (out / "report.md").read_text()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "posterior.csv").write_text((post / "posterior.csv").read_text())
+    stranger = tmp_path / "stranger.yaml"
+    stranger.write_text(f"extends: {path}\nparameters: {{posterior: {other}}}\n")
+    capsys.readouterr()
+    assert main(["compare", str(path), str(stranger), "--replicates", "2", *FAST, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "parameters.posterior" in err[0] and "different posteriors" in err[0]
