@@ -57,26 +57,53 @@ def test_value_terms_carry_the_observed_numbers(shipped):
 
 def test_ranks_become_orderings_not_values(shipped):
     _, problem = shipped
-    orders = [t for t in problem.terms if t.target == "mic_rank_2017"]
-    ranks = obs_entry("mic_index_2017")["ranks_of_63"]
-    assert len(orders) == 2 and all(t.kind == "at_least" and t.observed is None for t in orders)
+    orders = [t for t in problem.terms if t.target.startswith("dti_rank")]
+    ranks = obs_entry("dti_2020_2023_ranks")["ranks_of_63"]
+    assert len(orders) == 3 and all(t.kind == "at_least" and t.observed is None for t in orders)
     for t in orders:  # the better-ranked province's index minus the next one's must be >= 0
-        assert ranks[t.plus.province] < ranks[t.minus.province]
+        assert ranks[t.year][t.plus.province] < ranks[t.year][t.minus.province]
+    # Ben Tre's MIC 2017 rank (57th, below Daklak's 48th and 0.525): a bound on Ben Tre's own index
+    (bound,) = [t for t in problem.terms if t.target == "mic_2017_bentre_below_daklak"]
+    assert bound.plus.province == "bentre" and bound.minus is None
+    assert bound.score(0.50)[1] and not bound.score(0.55)[1]
     dti = [t for t in problem.terms if t.target == "dti_rank_2022"]
-    assert {(t.plus.province, t.minus.province) for t in dti} == {("hue", "daklak"), ("daklak", "bentre")}
+    assert {(t.plus.province, t.minus.province) for t in dti} == {("daklak", "bentre")}
 
 
-def test_term_scores():
+def test_each_observation_enters_the_likelihood_once(shipped):
+    """No published figure is used both as a value and as a rank (issue 17): an ordering only joins provinces
+    whose value from the same publication and year is not itself a term, and no term is repeated."""
+    config, problem = shipped
+    source = {t.name: t.observation for t in config.targets}
+    fitted = [t for t, f in zip(problem.terms, problem.fitted) if f]
+    valued = {(source[t.target], t.plus.province, t.year) for t in fitted if t.kind == "value" and source[t.target]}
+    for t in fitted:
+        if t.kind == "at_least" and t.minus is not None and source[t.target]:
+            for province in (t.plus.province, t.minus.province):
+                assert (source[t.target], province, t.year) not in valued, (t.target, t.label)
+    keys = [(t.kind, t.plus.label, t.minus.label if t.minus else "", t.observed) for t in fitted]
+    assert len(keys) == len(set(keys))
+
+
+def test_term_scores_are_minus_two_log_likelihood():
+    """Each term's loss is -2 log of a normal likelihood relative to its best (hand-computed values)."""
+    from scipy.stats import norm
+
     q = OutcomeStat("supply_index", stat="at", year=2017, province="hue")
     value = Term("t", "hue 2017", "value", q, None, 2017, sd=0.05, weight=1.0, observed=0.7)
     assert value.score(0.75) == (pytest.approx(1.0), True)
     assert value.score(0.85) == (pytest.approx(9.0), False)
+    # a range observation [0.1, 0.2] with error sd 0.1: -2 log P(x + e in range) / P(centre + e in range)
     rng = Term("t", "x", "range", q, None, 2017, sd=0.1, weight=2.0, low=0.1, high=0.2)
-    assert rng.score(0.15) == (0.0, True)
-    assert rng.score(0.4) == (pytest.approx(2 * 4.0), False)
+    inside = lambda x: norm.cdf((0.2 - x) / 0.1) - norm.cdf((0.1 - x) / 0.1)  # noqa: E731
+    assert rng.score(0.15) == (pytest.approx(0.0), True)
+    assert rng.score(0.4) == (pytest.approx(2 * -2 * math.log(inside(0.4) / inside(0.15))), False)
+    assert math.isfinite(rng.score(5.0)[0])  # far outside: large, not infinite or nan
+    # an ordering seen with chance Phi(margin / sd): a tie costs 2 log 2, two sd the wrong way -2 log Phi(-2)
     least = Term("t", "x", "at_least", q, q, 2017, sd=0.02, weight=1.0, low=0.0)
-    assert least.score(0.01) == (0.0, True)
-    assert least.score(-0.04) == (pytest.approx(4.0), False)
+    assert least.score(0.0) == (pytest.approx(2 * math.log(2)), True)
+    assert least.score(-0.04) == (pytest.approx(-2 * math.log(norm.cdf(-2.0))), False)
+    assert least.score(0.2)[0] == pytest.approx(0.0, abs=1e-9)
     assert value.score(math.nan) == (math.inf, False)
 
 
