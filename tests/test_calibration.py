@@ -65,7 +65,7 @@ def test_ranks_become_orderings_not_values(shipped):
     # Ben Tre's MIC 2017 rank (57th, below Daklak's 48th and 0.525): a bound on Ben Tre's own index
     (bound,) = [t for t in problem.terms if t.target == "mic_2017_bentre_below_daklak"]
     assert bound.plus.province == "bentre" and bound.minus is None
-    assert bound.score(0.50)[1] and not bound.score(0.55)[1]
+    assert bound.score(-0.50)[1] and not bound.score(-0.55)[1]  # scores the term value, -S
     dti = [t for t in problem.terms if t.target == "dti_rank_2022"]
     assert {(t.plus.province, t.minus.province) for t in dti} == {("daklak", "bentre")}
 
