@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from egovsim.config.analysis import NATIONAL, national_mean
 from egovsim.config.observations import supply_index_points
+from egovsim.config.outcomes import DERIVED
 from egovsim.config.scenario import Scenario
 from egovsim.files import atomic_write, child
 from egovsim.model.outcomes import COL
@@ -298,8 +299,6 @@ def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list
     draws: the posterior predictive of the model, without the observation error) against every observed value,
     with its +- 2 sd (the source's and the model discrepancy's); an open marker is a value the calibration did
     not fit (held out)."""
-    from egovsim.analysis.calibration.config import DERIVED
-
     values = [r for r in rows if r.get("kind") == "value" and r.get("outcome")]
     targets = list(dict.fromkeys(r["target"] for r in values))
     if not targets:

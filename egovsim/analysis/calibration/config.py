@@ -5,41 +5,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from egovsim.config.analysis import AnalysisHead, ParameterRange
+from egovsim.config.outcomes import DERIVED
 from egovsim.config.schema import MAX_INT, NAME, build, param, suggest
 from egovsim.config.yamlfile import read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
-from egovsim.model.outcomes import COL, COLUMNS
+from egovsim.model.outcomes import COLUMNS
 
-
-def _relative_gap(r: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 1 - r[..., COL["rural_adopted_share"]] / r[..., COL["urban_adopted_share"]]
-
-
-def _demand_index(r: np.ndarray) -> np.ndarray:
-    return (r[..., COL["access_share"]] + r[..., COL["use_share_12m"]]) / 2
-
-
-# outcomes computed from the recorded columns (for patterns that no single column states)
-DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "urban_rural_relative_gap": _relative_gap,
-    "ethnic_access_gap": lambda r: r[..., COL["majority_access_share"]] - r[..., COL["minority_access_share"]],
-    "access_minus_use": lambda r: r[..., COL["access_share"]] - r[..., COL["use_share_12m"]],
-    # demand index D: PAPI's e-governance dimension (since 2018) scores internet access and use of e-government
-    # portals (compared as 10 x D)
-    "demand_index": lambda r: _demand_index(r),
-    # the DTI total scores digital government, economy and society; the economy is not modelled, so only DTI
-    # ranks are compared with (S + D) / 2, never its values (docs/design-model-v2.md section 7)
-    "dti_proxy": lambda r: (r[..., COL["supply_index"]] + _demand_index(r)) / 2,
-}
 OUTCOMES = (*COLUMNS, *DERIVED)
 
 

@@ -234,3 +234,44 @@ def predictive_table(problem: FitProblem, simulated: np.ndarray, seed: int, nois
             }
         )
     return rows
+
+
+# ---- stability: two fits of the same posterior ----------------------------------------------------------------
+
+
+def stability(a: list[dict], b: list[dict]) -> list[dict]:
+    """Two fits' posterior_summary.csv rows (e.g. two seeds): per parameter, the distance between their medians
+    in prior sds and the ratio of their 90% interval widths. Monte Carlo error alone keeps the first well
+    below 0.5 and the second near 1 when both fits have converged to the same posterior."""
+    by = {r["parameter"]: r for r in b}
+    rows = []
+    for r in a:
+        s = by[r["parameter"]]
+        width_a = float(r["posterior_p95"]) - float(r["posterior_p5"])
+        width_b = float(s["posterior_p95"]) - float(s["posterior_p5"])
+        rows.append(
+            {
+                "parameter": r["parameter"],
+                "median_a": float(r["posterior_median"]),
+                "median_b": float(s["posterior_median"]),
+                "shift_in_prior_sd": abs(float(r["posterior_median"]) - float(s["posterior_median"]))
+                / float(r["prior_sd"]),
+                "width_ratio": width_b / width_a if width_a > 0 else math.nan,
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":  # python -m egovsim.analysis.calibration.posterior FOLDER_A FOLDER_B
+    import sys
+
+    def _rows(folder: str) -> list[dict]:
+        with open(Path(folder) / "posterior_summary.csv", newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    print("| parameter | median A | median B | shift (prior sd) | width B / width A |\n|---|---|---|---|---|")
+    for row in stability(_rows(sys.argv[1]), _rows(sys.argv[2])):
+        print(
+            f"| {row['parameter']} | {row['median_a']:.4g} | {row['median_b']:.4g} | "
+            f"{row['shift_in_prior_sd']:.2f} | {row['width_ratio']:.2f} |"
+        )
