@@ -335,9 +335,10 @@ def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list
         ax.legend(fontsize=6, loc="upper left")
     for k in range(len(targets), n_rows * cols):
         axes[k // cols][k % cols].axis("off")
+    over = f" over {records.shape[0]} replicates" if records.shape[0] > 1 else ""
     fig.suptitle(
-        "Simulated median and 90% band against every observed value (+- 2 sd); open markers: not fitted (held out)"
-        + band_note(records),
+        f"Simulated median and {BAND[0]}-{BAND[1]}% band{over} against every observed value (+- 2 sd of its error); "
+        "open markers: not fitted (held out)",
         fontsize=10,
     )
     save_png(fig, path, parameters_caption(scenario))
@@ -419,7 +420,8 @@ def posterior_marginals(
     n = len(names)
     cols = min(n, 4)
     rows_ = -(-n // cols)
-    fig, axes = figure(rows_, cols, figsize=(3.6 * cols, 2.8 * rows_))
+    fig, axes = figure(rows_, cols, figsize=(3.6 * cols, 3.1 * rows_))
+    fig.subplots_adjust(hspace=0.75)  # two-line titles clear the tick labels of the row above
     for j, name in enumerate(names):
         ax = axes[j // cols][j % cols]
         span = tuple(bounds[j])
