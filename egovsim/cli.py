@@ -438,9 +438,11 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
 
     draws = None
     if scenario.parameters.posterior:  # a calibrated scenario: replicate i runs with posterior draw i
-        draws = posterior_draws(scenario.parameters.posterior, args.replicates, seed)
+        draws = posterior_draws(
+            scenario.parameters.posterior, args.replicates, seed, "parameters.posterior", str(args.scenario)
+        )
         for d in draws:  # every draw must fit before workers start
-            apply_values(scenario, restricted(d, scenario.provinces), f"{args.scenario} with its posterior")
+            apply_values(scenario, restricted(d, scenario), f"{args.scenario} with its posterior")
         scenario = dataclasses.replace(
             scenario, parameters=scenario.parameters.drawn_from(scenario.parameters.posterior)
         )

@@ -98,3 +98,26 @@ def test_ninety_percent_intervals_cover_the_truth_about_ninety_percent_of_the_ti
         assert 0.75 <= row["coverage"] <= 1.0, rows
     ranks = np.array([r["rank"] for r in per_truth])
     assert 0.35 < ranks.mean() < 0.65  # the truth is neither systematically below nor above its posterior
+
+
+def test_a_resumed_abc_fit_goes_on_to_the_same_last_population(tmp_path):
+    """Stopped after its first population (a budget of runs) and run again on the same history, the fit keeps
+    what it had and ends, as an uninterrupted fit does, at temperature 1 in population max_populations - 1.
+    (Not bit for bit: pyabc keeps the acceptance records that set the next temperature in memory only.)"""
+    problem = toy_problem(tmp_path)
+    settings = ABCSettings(population_size=30, max_populations=4, predictive_draws=0)
+
+    def fit(db, **budget):
+        return abc(problem, settings, db=db, sampler=seeded_sampler(SerialExecutor(), 9), seed=9, run=toy_run, **budget)
+
+    whole = fit(tmp_path / "whole.db")
+    cut = fit(tmp_path / "cut.db", max_runs=1)  # pyabc stops once a population is done and the budget is spent
+    assert len(cut.generations) < settings.max_populations and cut.generations[-1]["temperature"] > 1
+    resumed = fit(tmp_path / "cut.db")
+    assert resumed.generations[: len(cut.generations)] == cut.generations  # what it had is kept
+    for run in (whole, resumed):
+        assert [g["population"] for g in run.generations] == list(range(settings.max_populations))
+        assert run.generations[-1]["temperature"] == 1.0
+    interval = credible_interval(resumed.posterior, resumed.weights)
+    truth_like = credible_interval(whole.posterior, whole.weights)
+    assert np.all(np.abs(interval - truth_like) < 0.5 * (truth_like[:, 1:] - truth_like[:, :1]))

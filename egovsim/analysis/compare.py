@@ -486,7 +486,7 @@ class Plan:
 
     def values(self, i: int, scenario: Scenario) -> dict:
         """Replicate i's posterior draw, restricted to the provinces this scenario has."""
-        return {} if self.draws is None else restricted(self.draws[i], scenario.provinces)
+        return {} if self.draws is None else restricted(self.draws[i], scenario)
 
 
 def shared_posterior(scenarios: list[Scenario], paths: list[str]) -> str | None:
@@ -534,10 +534,12 @@ def plan_comparison(
     # every scenario.yaml written records the master seed its replicates were spawned from
     scenarios = [dataclasses.replace(sc, seed=master) for sc in scenarios]
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
+    named = posterior is None
     posterior = posterior if posterior is not None else shared_posterior(scenarios, paths)
     if posterior is not None:
         plan.posterior = str(posterior)
-        plan.draws = posterior_draws(posterior, replicates, master)
+        where = ("parameters.posterior", str(paths[0])) if named else ("--posterior", None)
+        plan.draws = posterior_draws(posterior, replicates, master, *where)
         _check_held_budgets(plan)
         for sc, path in zip(scenarios, paths):  # every draw must fit every scenario before workers start
             for i in range(replicates):

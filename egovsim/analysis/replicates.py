@@ -180,7 +180,7 @@ def run_replicates(
     if replicates < 1:
         raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
     seeds = replicate_seeds(master_seed, replicates)
-    values = [restricted(d, scenario.provinces) for d in draws] if draws is not None else [{}] * replicates
+    values = [restricted(d, scenario) for d in draws] if draws is not None else [{}] * replicates
     specs = [RunSpec(scenario.name, i, s, v) for i, (s, v) in enumerate(zip(seeds, values))]
     with claimed(folder):
         start = time.perf_counter()

@@ -1134,6 +1134,16 @@ class ParameterSource:
         if self.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date):
             raise InputError(source, f"{path}.date", f"expected an ISO date like 2026-11-27, got {clipped(self.date)}")
 
+    def changed_keys(self) -> list[str]:
+        """The keys (wildcards allowed) this scenario sets itself on top of the calibration: its --set overrides
+        and the fitted values its own file changes (`set`). A posterior draw leaves them as the scenario says."""
+        keys = []
+        for item in self.set:
+            if item.startswith(ADDED_PROVINCES):
+                continue
+            keys.append(item.split(": ", 1)[1] if ": " in item else item.split("=", 1)[0].strip())
+        return keys
+
     def drawn_from(self, folder: str | Path) -> ParameterSource:
         """This source for runs whose values were drawn, one per replicate, from `folder`'s posterior.csv."""
         return dataclasses.replace(

@@ -440,14 +440,20 @@ def posterior_marginals(
         title = name
         if marginals is not None:
             m = marginals[j]
-            title += f"\ncontraction {m['contraction']:.2f}" + ("" if m["informed"] else " (not informed)")
-        ax.set_title(title, fontsize=8, color="black" if marginals is None or marginals[j]["informed"] else "0.45")
+            title += f"\ncontraction {m['contraction']:.2f} [{m['contraction_p5']:.2f}, {m['contraction_p95']:.2f}]"
+            title += {"yes": "", "no": " not informed", "undetermined": " ?"}[m["informed"]]
+        ax.set_title(
+            title, fontsize=8, color="black" if marginals is None or marginals[j]["informed"] == "yes" else "0.45"
+        )
         ax.set_xlim(*span)
         ax.set_yticks([])
     for j in range(n, rows_ * cols):
         axes[j // cols][j % cols].axis("off")
     axes[0][0].legend(fontsize=7, loc="upper right")
-    fig.suptitle("ABC-SMC posterior (blue) against the prior (grey); contraction = 1 - posterior var / prior var")
+    fig.suptitle(
+        "ABC-SMC posterior (blue) against the prior (grey); contraction = 1 - posterior var / prior var "
+        "[90% bootstrap]; grey title: not informed, or '?' undetermined"
+    )
     save_png(fig, path)
 
 

@@ -517,7 +517,9 @@ def run_many(
     not yet collected, so memory stays flat however large the design.
     """
     plain = {label: sc.to_dict() for label, sc in scenarios.items()}
-    hashes = {label: content_hash(d) for label, d in plain.items()}
+    # `parameters` says where the values came from (labels, a posterior's path on this machine): it changes no
+    # run, so it is not part of a run's key, and a moved checkout still resumes
+    hashes = {label: content_hash({k: v for k, v in d.items() if k != "parameters"}) for label, d in plain.items()}
     keys = [run_key(hashes[s.scenario], s.values, s.seed) for s in specs]
     done: dict[str, RunResult] = {}
     todo: dict[str, RunSpec] = {}

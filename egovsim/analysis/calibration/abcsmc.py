@@ -168,7 +168,11 @@ def abc(
         acceptor=pyabc.StochasticAcceptor(apply_importance_weighting=False),
     )
     done = _open_history(smc, db, len(problem.terms))
-    kwargs: dict[str, Any] = {"max_nr_populations": max(settings.max_populations - done, 1)}
+    if done:  # a resumed fit goes on with the temperatures it had, toward the same last population
+        smc.eps = resumed_temperature(smc.history)
+    # the total, not what is left: pyabc's temperature schedule counts populations from 0 whether or not the
+    # fit was resumed, and ends at temperature 1 at population max_populations - 1
+    kwargs: dict[str, Any] = {"max_nr_populations": settings.max_populations}
     if max_runs is not None:
         kwargs["max_total_nr_simulations"] = max(settings.population_size, max_runs // settings.replicates)
     if max_time is not None:
@@ -183,6 +187,17 @@ def abc(
     loss = problem.objective(evaluation.statistics([point])[0], point)
     stopped = f"{history.max_t + 1} populations, temperature {_temperatures(history)[-1]:.3g}"
     return Fit("abc", point, loss, evaluations, stopped, samples, weights, generations=generation_table(history))
+
+
+def resumed_temperature(history):
+    """pyabc's temperature schedule carrying the temperatures of the populations already in `history`, so the
+    next one follows from them as in an uninterrupted fit (pyabc starts a loaded fit's schedule empty)."""
+    import pyabc
+
+    temperature = pyabc.Temperature()
+    pops = history.get_all_populations()
+    temperature.temperatures.update({int(t): float(e) for t, e in zip(pops["t"], pops["epsilon"]) if t >= 0})
+    return temperature
 
 
 def _open_history(smc, db: Path, n_terms: int) -> int:

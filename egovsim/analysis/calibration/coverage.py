@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -50,9 +51,11 @@ def synthetic_observations(problem: FitProblem, truth: np.ndarray, seed: int, ru
         elif term.kind == "at_least":
             seen = sim + error >= term.low
             terms.append(term if seen else dataclasses.replace(term, scale=-term.scale, low=-term.low))
-        else:  # a range observation: centred where this truth's noisy value falls, its width kept
-            half = (term.high - term.low) / 2
-            terms.append(dataclasses.replace(term, low=float(sim + error - half), high=float(sim + error + half)))
+        else:  # a range observation is interval-censored: the bin of the range's width, on the grid its ends
+            # lie on, that holds the noisy value (the likelihood is P(sim + e in that fixed bin))
+            width = term.high - term.low
+            low = term.low + math.floor((sim + error - term.low) / width) * width
+            terms.append(dataclasses.replace(term, low=float(low), high=float(low + width)))
     return dataclasses.replace(problem, terms=terms)
 
 

@@ -172,7 +172,8 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
     atomic_write(out / "posterior_summary.csv", rows_csv(rows))
     summary = {
         "effective_sample_size": float(fit.weights.sum() ** 2 / (fit.weights**2).sum()),
-        "not_informed": [r["parameter"] for r in rows if not r["informed"]],
+        "not_informed": [r["parameter"] for r in rows if r["informed"] == "no"],
+        "undetermined": [r["parameter"] for r in rows if r["informed"] == "undetermined"],
         "marginals": rows,
         "strong_correlations": strong_pairs(problem.names, corr),
     }
@@ -193,7 +194,7 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
         )
         table = predictive_table(problem, simulated, config.seed)
         atomic_write(out / "predictive.csv", rows_csv(table))
-        held = [r for r in table if not r["in_fit"]]
+        held = [r for r in table if not r["in_fit"] and not r["check"]]
         summary["predictive"] = {
             "draws": config.abc.predictive_draws,
             "in_fit_inside": sum(r["inside"] for r in table if r["in_fit"]),

@@ -8,6 +8,7 @@ posterior predictive of every observed number (the held-out check when the fit s
 from __future__ import annotations
 
 import csv
+import fnmatch
 import math
 from concurrent.futures import Executor
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from egovsim.analysis.calibration.terms import FitProblem, measure_quantities, term_values
-from egovsim.errors import InputError
+from egovsim.errors import InputError, clipped
 from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
 
 # a parameter whose posterior variance is more than 80% of its prior variance is "not informed by the data"
@@ -26,11 +27,17 @@ STRONG_CORRELATION = 0.5  # pairs reported in docs/calibration.md and fit.json
 PREDICTIVE_LEVEL = 0.90
 
 
-def read_posterior(folder: str | Path, field: str = "--posterior") -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(names, samples (particles, parameters), weights) from `folder`/posterior.csv; a bad file is one line."""
+def read_posterior(
+    folder: str | Path, field: str = "--posterior", source: str | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(names, samples (particles, parameters), weights) from `folder`/posterior.csv. A missing folder is one line
+    naming `source` (the file that names the folder, or the folder) and `field`; a bad cell names its column
+    and row."""
     path = Path(folder) / "posterior.csv"
     if not path.is_file():
-        raise InputError(str(path), field, "no posterior.csv here: run `egovsim calibrate ... --method abc`")
+        raise InputError(
+            source or str(path), field, f"no posterior.csv in {folder}: run `egovsim calibrate ... --method abc`"
+        )
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
@@ -39,11 +46,14 @@ def read_posterior(folder: str | Path, field: str = "--posterior") -> tuple[list
     if not rows or "weight" not in rows[0]:
         raise InputError(str(path), "weight", "expected parameter columns and a weight column")
     names = [k for k in rows[0] if k != "weight"]
-    try:
-        weights = np.array([float(r["weight"]) for r in rows])
-        samples = np.array([[float(r[k]) for k in names] for r in rows])
-    except (TypeError, ValueError):
-        raise InputError(str(path), "weight", "every value must be a number") from None
+    values = np.empty((len(rows), len(names) + 1))
+    for i, row in enumerate(rows):
+        for j, name in enumerate([*names, "weight"]):
+            try:
+                values[i, j] = float(row[name])
+            except (TypeError, ValueError):
+                raise InputError(str(path), name, f"row {i + 2}: not a number: {clipped(row[name])}") from None
+    samples, weights = values[:, :-1], values[:, -1]
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise InputError(str(path), "weight", "weights must be finite, non-negative and not all zero")
     if not np.all(np.isfinite(samples)):
@@ -51,20 +61,29 @@ def read_posterior(folder: str | Path, field: str = "--posterior") -> tuple[list
     return names, samples, weights / weights.sum()
 
 
-def posterior_draws(folder: str | Path, n: int, seed: int) -> list[dict]:
+def posterior_draws(
+    folder: str | Path, n: int, seed: int, field: str = "--posterior", source: str | None = None
+) -> list[dict]:
     """n parameter vectors drawn (with replacement, by weight) from a calibration's posterior.csv.
 
     Replicate i of every scenario then runs with draw i and seed i, so differences stay paired while the
     intervals take in parameter uncertainty as well as chance."""
-    names, samples, weights = read_posterior(folder)
+    names, samples, weights = read_posterior(folder, field, source)
     pick = np.random.default_rng(seed).choice(len(weights), size=n, p=weights)
     return [dict(zip(names, map(float, samples[j]))) for j in pick]
 
 
-def restricted(draw: dict, provinces) -> dict:
-    """A draw's values for a scenario with these provinces: a province's own parameters (provinces.<key>.*)
-    only where the scenario has that province."""
-    return {k: v for k, v in draw.items() if not k.startswith("provinces.") or k.split(".")[1] in provinces}
+def restricted(draw: dict, scenario) -> dict:
+    """A draw's values for `scenario`: a province's own parameters (provinces.<key>.*) only where the scenario
+    has that province, and none of the values the scenario sets itself (a what-if's own parameter, a --set):
+    those stay as the scenario says, in every replicate."""
+    own = scenario.parameters.changed_keys()
+    return {
+        k: v
+        for k, v in draw.items()
+        if (not k.startswith("provinces.") or k.split(".")[1] in scenario.provinces)
+        and not any(fnmatch.fnmatchcase(k, pattern) for pattern in own)
+    }
 
 
 # ---- what the data pin down ----------------------------------------------------------------------------------
@@ -114,16 +133,30 @@ def prior_sample(problem: FitProblem, n: int, seed: int) -> np.ndarray:
     return out
 
 
-def marginals(problem: FitProblem, samples: np.ndarray, weights: np.ndarray) -> list[dict]:
-    """Per parameter: prior and posterior summaries side by side, the contraction 1 - var_post / var_prior,
-    and whether the data inform it (contraction >= INFORMED_CONTRACTION)."""
+def weighted_variance(values: np.ndarray, w: np.ndarray) -> float:
+    """Unbiased weighted variance (reliability weights): divided by 1 - sum(w^2), which matters when a few
+    particles carry most of the weight."""
+    w = w / w.sum()
+    mean = float(np.sum(w * values))
+    return float(np.sum(w * (values - mean) ** 2) / max(1.0 - float(np.sum(w**2)), 1e-12))
+
+
+def marginals(problem: FitProblem, samples: np.ndarray, weights: np.ndarray, resamples: int = 400) -> list[dict]:
+    """Per parameter: prior and posterior summaries side by side, the contraction 1 - var_post / var_prior with
+    a 90% bootstrap interval over the particles, and whether the data inform it: `yes` when the whole
+    interval is at or above INFORMED_CONTRACTION, `no` when it is below, `undetermined` when it straddles it
+    (too few effective particles to say)."""
     w = weights / weights.sum()
+    rng = np.random.default_rng(7)
+    picks = [rng.choice(len(w), size=len(w), replace=True) for _ in range(resamples)]
     rows = []
     for j, name in enumerate(problem.names):
         prior = prior_moments(tuple(problem.bounds[j]), (problem.priors or [None] * len(problem.names))[j])
-        mean = float(np.sum(w * samples[:, j]))
-        sd = float(math.sqrt(max(np.sum(w * (samples[:, j] - mean) ** 2), 0.0)))
-        contraction = 1.0 - (sd / prior["sd"]) ** 2 if prior["sd"] > 0 else math.nan
+        var = weighted_variance(samples[:, j], w)
+        contraction = 1.0 - var / prior["sd"] ** 2
+        boot = [1.0 - weighted_variance(samples[k, j], w[k]) / prior["sd"] ** 2 for k in picks]
+        low, high = np.quantile(boot, [0.05, 0.95])
+        informed = "yes" if low >= INFORMED_CONTRACTION else "no" if high < INFORMED_CONTRACTION else "undetermined"
         rows.append(
             {
                 "parameter": name,
@@ -132,12 +165,14 @@ def marginals(problem: FitProblem, samples: np.ndarray, weights: np.ndarray) -> 
                 "prior_p5": prior["p5"],
                 "prior_p95": prior["p95"],
                 "posterior_median": weighted_quantile(samples[:, j], w, 0.5),
-                "posterior_mean": mean,
-                "posterior_sd": sd,
+                "posterior_mean": float(np.sum(w * samples[:, j])),
+                "posterior_sd": math.sqrt(var),
                 "posterior_p5": weighted_quantile(samples[:, j], w, 0.05),
                 "posterior_p95": weighted_quantile(samples[:, j], w, 0.95),
                 "contraction": contraction,
-                "informed": bool(contraction >= INFORMED_CONTRACTION),
+                "contraction_p5": float(low),
+                "contraction_p95": float(high),
+                "informed": informed,
             }
         )
     return rows
@@ -210,6 +245,7 @@ def predictive_table(problem: FitProblem, simulated: np.ndarray, seed: int, nois
             "year": term.year,
             "kind": term.kind,
             "in_fit": problem.fitted[j],
+            "check": term.weight == 0,  # shown beside the fit, never part of it (nor held out)
             "sd": term.sd,
             "draws": int(sims.size),
         }
