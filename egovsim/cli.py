@@ -353,7 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = args.out or new_folder(scenario.name)
     if args.replicates is not None:  # replicate i is the same run whatever R: R may change between resumes
         # the posterior's draws define the runs too: a changed posterior.csv is another command, never resumed into
-        drawn_from = [Path(scenario.parameters.posterior) / "posterior.csv"] if scenario.parameters.posterior else []
+        drawn_from = [Path(scenario.parameters.draws_from) / "posterior.csv"] if scenario.parameters.draws_from else []
         _declare(args, "run --replicates", [args.scenario, *drawn_from], {"scenario": scenario.to_dict()})
         return _run_replicates(args, scenario, seed, folder)
     _declare(args, "run", [args.scenario], resumes=False)  # replaced whole: any seed or --set may follow
@@ -437,14 +437,14 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
     from egovsim.runner.runner import Tally, make_executor
 
     draws = None
-    if scenario.parameters.posterior:  # a calibrated scenario: replicate i runs with posterior draw i
+    if scenario.parameters.draws_from:  # a calibrated scenario: replicate i runs with posterior draw i
         draws = posterior_draws(
-            scenario.parameters.posterior, args.replicates, seed, "parameters.posterior", str(args.scenario)
+            scenario.parameters.draws_from, args.replicates, seed, "parameters.posterior", str(args.scenario)
         )
         for d in draws:  # every draw must fit before workers start
             apply_values(scenario, restricted(d, scenario), f"{args.scenario} with its posterior")
         scenario = dataclasses.replace(
-            scenario, parameters=scenario.parameters.drawn_from(scenario.parameters.posterior)
+            scenario, parameters=scenario.parameters.drawn_from(scenario.parameters.draws_from)
         )
 
     with make_executor(args.workers, args.executor, args.scheduler) as executor:

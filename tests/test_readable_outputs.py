@@ -127,12 +127,12 @@ def test_summary_end_is_the_last_state_and_the_end_year_its_mid_year_state(runs)
 def test_prior_and_calibrated_scenarios_say_where_their_parameters_come_from(runs):
     prior, calibrated, whatif = (load_scenario(p) for p in (PRIOR, CALIBRATED, WHATIF))
     assert prior.parameters.kind == "prior" and "prior" in prior.parameters.label()
-    assert calibrated.parameters.kind == "calibrated" and calibrated.parameters.calibration
+    assert calibrated.parameters.kind == "posterior" and calibrated.parameters.calibration
     assert calibrated.parameters.label() != prior.parameters.label()
-    assert "calibration-default" in calibrated.parameters.label()
+    assert "calibration/posterior" in calibrated.parameters.label()
     assert whatif.parameters == calibrated.parameters  # a what-if inherits its base's parameters
     kinds = [json.loads((f / "summary.json").read_text())["parameters"] for f in runs]
-    assert [k["kind"] for k in kinds] == ["prior", "calibrated"]
+    assert [k["kind"] for k in kinds] == ["prior", "posterior"]
     assert kinds[0]["label"] != kinds[1]["label"]
     assert "end_year=2019" in kinds[0]["label"]  # --set is named: the run is not the file's values alone
 
@@ -172,7 +172,7 @@ def test_run_plots_carry_the_parameters_caption(runs, monkeypatch):
     monkeypatch.setattr(plots, "save_png", lambda fig, path, caption="": (captions.append(caption), real(fig, path)))
     sc = load_scenario(runs[1] / "scenario.yaml")
     plots.run_plots(runs[1] / "unused", sc, np.zeros((1, sc.n_steps + 1, 1, len(COLUMNS))))
-    assert len(captions) == 4 and all("calibrated point from calibration" in c for c in captions)
+    assert len(captions) == 4 and all("posterior medians (a point) from calibration" in c for c in captions)
 
 
 # ---- report.html ------------------------------------------------------------------------------------------
@@ -188,10 +188,10 @@ def test_report_html_embeds_its_plots_and_escapes_file_text(runs):
     pngs = sorted((folder / "plots").glob("*.png"))
     assert "observations.png" in {p.name for p in pngs} and len(pngs) == 5
     assert sorted(base64.b64decode(e) for e in embedded) == sorted(p.read_bytes() for p in pngs)
-    assert "Calibrated point" in page and "calibration-default" in page
+    assert "Posterior" in page and "calibration/posterior" in page
     assert "Observed and simulated" in page and "mic_index_2017" in page  # Dak Lak's MIC 2017 value
     prior = (runs[0] / "report.html").read_text(encoding="utf-8")
-    assert "Prior parameters" in prior and "Calibrated point" not in prior
+    assert "Prior parameters" in prior and "posterior medians" not in prior
 
 
 def test_a_scenario_name_with_markup_is_refused(tmp_path, capsys):
@@ -249,7 +249,7 @@ def test_compare_writes_difference_plots_a_dictionary_and_the_parameters(tmp_pat
     described = {r["name"] for r in read_csv(out / "columns.csv")}
     assert set(next(csv.reader(io.StringIO((out / "comparison.csv").read_text())))) <= described
     report = (out / "report.md").read_text()
-    assert report.count("calibrated point from calibration") >= 2 and "Warning" not in report
+    assert report.count("posterior draws from") >= 2 and "Warning" not in report  # paired posterior draws
     prov = json.loads((out / "provenance.json").read_text())
     assert set(prov["parameters"]) == {"daklak_calibrated", "daklak_local_software"}
     band = read_csv(out / "scenarios" / "daklak_local_software" / "timeseries_band.csv")
@@ -263,7 +263,7 @@ def test_compare_warns_when_its_scenarios_parameters_differ_in_kind(tmp_path):
     assert cli.main(args) == 0
     report = (out / "report.md").read_text()
     warning = next(line for line in report.splitlines() if line.startswith("**Warning:**"))
-    assert "prior parameters" in warning and "calibrated point from calibration" in warning
+    assert "prior parameters" in warning and "posterior medians (a point) from calibration" in warning
 
 
 def test_compare_warns_when_its_scenarios_come_from_two_calibrations(tmp_path):
@@ -283,7 +283,9 @@ def test_compare_warns_when_its_scenarios_come_from_two_calibrations(tmp_path):
 
 def test_a_calibrated_file_records_its_source_in_yaml():
     data = yaml.safe_load(CALIBRATED.read_text())
-    assert data["parameters"]["kind"] == "calibrated"
+    assert (
+        data["parameters"]["kind"] == "posterior" and data["parameters"]["posterior"] == "../../calibration/posterior"
+    )
 
 
 def test_every_observed_supply_point_finds_its_calibration_target():

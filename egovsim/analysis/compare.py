@@ -489,22 +489,13 @@ class Plan:
         return {} if self.draws is None else restricted(self.draws[i], scenario)
 
 
-def shared_posterior(scenarios: list[Scenario], paths: list[str]) -> str | None:
-    """The posterior every scenario names (calibrated scenarios and the what-ifs that extend them): their
-    replicates then draw from it, paired, so the intervals include parameter uncertainty. None when no
-    scenario names one; a comparison of scenarios with different posteriors, or of a posterior scenario with
-    one at a point, would not be paired and is refused."""
-    named = {sc.parameters.posterior for sc in scenarios}
-    if named == {""}:
-        return None
-    if len(named) > 1:
-        listing = "; ".join(f"{p}: {sc.parameters.posterior or 'none'}" for sc, p in zip(scenarios, paths))
-        raise InputError(
-            paths[0],
-            "parameters.posterior",
-            f"the scenarios draw from different posteriors ({listing}); give --posterior",
-        )
-    return named.pop()
+def shared_posterior(scenarios: list[Scenario]) -> str | None:
+    """The posterior every scenario draws from (calibrated scenarios and the what-ifs that extend them): their
+    replicates then draw from it, paired, so the intervals include parameter uncertainty. None when they do
+    not all name the same one: each is then run at its own values, and the report warns that their parameters
+    come from different sources (`--posterior DIR` draws every scenario from DIR)."""
+    named = {sc.parameters.draws_from for sc in scenarios}
+    return named.pop() if len(named) == 1 and "" not in named else None
 
 
 def plan_comparison(
@@ -535,7 +526,7 @@ def plan_comparison(
     scenarios = [dataclasses.replace(sc, seed=master) for sc in scenarios]
     plan = Plan(list(map(str, paths)), scenarios, labels, base, master, replicates, list(overrides or []), scale)
     named = posterior is None
-    posterior = posterior if posterior is not None else shared_posterior(scenarios, paths)
+    posterior = posterior if posterior is not None else shared_posterior(scenarios)
     if posterior is not None:
         plan.posterior = str(posterior)
         where = ("parameters.posterior", str(paths[0])) if named else ("--posterior", None)

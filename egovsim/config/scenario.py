@@ -1124,11 +1124,13 @@ class ParameterSource:
     )
     drawn: bool = param(False, doc="set by egovsim, not by hand: the runs drew their values from the posterior")
 
+    @property
+    def draws_from(self) -> str:
+        """The posterior folder `run --replicates` and `compare` draw from: only a kind posterior file's (a file
+        that says it is a calibrated point, or the priors, is run as it says, even if it extends one)."""
+        return self.posterior if self.kind == "posterior" else ""
+
     def validate(self, source: str, path: str) -> None:
-        if self.posterior and self.kind != "posterior":
-            raise InputError(
-                source, f"{path}.posterior", f"a posterior to draw from needs kind posterior, not {self.kind}"
-            )
         if self.kind != "prior" and not self.calibration:
             raise InputError(source, f"{path}.calibration", f"kind {self.kind} needs the calibration it comes from")
         if self.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date):

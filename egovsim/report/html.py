@@ -146,7 +146,7 @@ def _observed_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-KIND_TITLES = {"prior": "Prior parameters", "calibrated": "Calibrated point", "posterior": "Posterior draws"}
+KIND_TITLES = {"prior": "Prior parameters", "calibrated": "Calibrated point", "posterior": "Posterior"}
 KIND_COLOURS = {"prior": "#d08000", "calibrated": "#2a7a2a", "posterior": "#2a5aa0"}
 
 
