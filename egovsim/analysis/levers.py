@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egovsim.analysis.compare import posterior_draws
+from egovsim.analysis.calibration.posterior import posterior_draws
 from egovsim.config.analysis import DERIVED, LeverHead, evaluate
 from egovsim.config.scenario import Event, Scenario, apply_values
 from egovsim.errors import InputError

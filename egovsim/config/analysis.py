@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.config.outcomes import COL, COLUMNS, outcome_range
+from egovsim.config.outcomes import COL, COLUMNS, DERIVED, outcome_range
 from egovsim.config.scenario import BudgetHold, Policy, Scenario, load_scenario, row_of_year, years
 from egovsim.config.schema import MAX_INT, NAME, build, param, suggest, type_hints
 from egovsim.config.yamlfile import referenced_file
@@ -255,10 +255,6 @@ def evaluate(
 
 # ---- levers, rules and the files of scenario discovery and policy search ----------------------------------
 
-# outcomes a discovery or search file may name besides the recorded columns
-DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "urban_rural_use_gap": lambda rec: rec[:, :, COL["urban_use_share_12m"]] - rec[:, :, COL["rural_use_share_12m"]],
-}
 RULE_RE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+0-9.eE]+)\s*$")
 OPS: dict[str, Callable[[Any, float], Any]] = {
     ">=": lambda a, b: a >= b,

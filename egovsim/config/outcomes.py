@@ -201,7 +201,8 @@ def _demand_index(r: np.ndarray) -> np.ndarray:
     return (r[..., COL["access_share"]] + r[..., COL["use_share_12m"]]) / 2
 
 
-# outcomes computed from the recorded columns (for patterns that no single column states)
+# outcomes computed from the recorded columns (for patterns that no single column states): the one list the
+# calibration, scenario discovery, policy search and plots all read
 DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "urban_rural_relative_gap": _relative_gap,
     "ethnic_access_gap": lambda r: r[..., COL["majority_access_share"]] - r[..., COL["minority_access_share"]],
@@ -212,4 +213,6 @@ DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # the DTI total scores digital government, economy and society; the economy is not modelled, so only DTI
     # ranks are compared with (S + D) / 2, never its values (docs/design-model-v2.md section 7)
     "dti_proxy": lambda r: (r[..., COL["supply_index"]] + _demand_index(r)) / 2,
+    # the urban-rural gap in 12-month use (scenario discovery and policy search name it)
+    "urban_rural_use_gap": lambda r: r[..., COL["urban_use_share_12m"]] - r[..., COL["rural_use_share_12m"]],
 }

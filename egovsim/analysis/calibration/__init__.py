@@ -16,7 +16,7 @@ run costs only its own terms, and parameter names take `provinces.*.` like a swe
 - pipeline.py  plan_calibration (check the inputs) and calibrate (fit, then write the output folder)
 """
 
-from egovsim.analysis.calibration.abcsmc import abc, seeded_particle, seeded_sampler, weighted_quantile
+from egovsim.analysis.calibration.abcsmc import abc, seeded_particle, seeded_sampler
 from egovsim.analysis.calibration.config import (
     DERIVED,
     OUTCOMES,
@@ -29,6 +29,7 @@ from egovsim.analysis.calibration.config import (
 )
 from egovsim.analysis.calibration.fit import Fit, optimize, read_checkpoint
 from egovsim.analysis.calibration.pipeline import METHODS, Calibration, calibrate, plan_calibration
+from egovsim.analysis.calibration.posterior import weighted_quantile
 from egovsim.analysis.calibration.report import (
     calibrated_scenarios,
     check_install,

@@ -18,6 +18,7 @@ import numpy as np
 
 from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.fit import Fit
+from egovsim.analysis.calibration.posterior import weighted_quantile
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, replicate_mean, run_vectors, term_values
 from egovsim.config.scenario import scenario_from_dict
 from egovsim.runner.runner import SerialExecutor, Store, run_one
@@ -278,12 +279,6 @@ def to_parameters(problem: FitProblem, z: np.ndarray) -> np.ndarray:
             mean, sd = normal
             x[..., i] = truncnorm.ppf(u[..., i], (lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
     return np.clip(x, problem.bounds[:, 0], problem.bounds[:, 1])
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    cum = np.cumsum(weights[order]) / weights.sum()
-    return float(np.interp(q, cum, values[order]))
 
 
 def seeded_sampler(executor, seed: int):

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from egovsim.analysis.calibration.abcsmc import weighted_quantile
 from egovsim.analysis.calibration.config import load_config, read_observations
 from egovsim.analysis.calibration.fit import Fit
+from egovsim.analysis.calibration.posterior import weighted_quantile
 from egovsim.analysis.calibration.terms import (
     FitProblem,
     build_terms,
