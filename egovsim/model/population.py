@@ -638,6 +638,7 @@ class CivilService(ServantLayout):
         self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
         self._rent_step = (None, None)  # (servant deterrence, weight x income at risk)
         self._ceremonial_left = True  # some non-user may still go ceremonial
+        self._mandated = (None, False)  # (mandate levers, whether any province has a mandate)
         self.constants = record(
             SERVANT_CONSTANTS,
             p_dt=cs.p * self.dt,
@@ -658,7 +659,9 @@ class CivilService(ServantLayout):
             self._rent_step = (ctx.servant_deterrence, self._rent_weight * ctx.servant_deterrence)
         if self._skill_step[0] is not ctx.training or cs.learning_by_doing:  # learning by doing: state changes
             self._skill_step = (ctx.training, np.exp(-self.skill_rate(ctx.training) * dt))
-        ceremonial = bool(self._ceremonial_left and cs.mandate_rate and ctx.mandate.any())
+        if self._mandated[0] is not ctx.mandate:  # mandates change only when an event fires
+            self._mandated = (ctx.mandate, bool(ctx.mandate.any()))
+        ceremonial = bool(self._ceremonial_left and cs.mandate_rate and self._mandated[1])
         step = ServantStep(
             usability=ctx.usability,
             leader_pull=ctx.leader_pull,
