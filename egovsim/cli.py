@@ -513,7 +513,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from egovsim.runner.runner import make_executor
 
     exp, base = load_experiment(args.experiment)  # a bad file is reported before any worker starts
-    _declare(args, "sweep", [args.experiment], {"scenario": base.to_dict()})
+    # a calibrated base scenario's replicates run on its posterior's draws: a changed posterior.csv is another
+    # command, never resumed into
+    drawn_from = [Path(base.parameters.draws_from) / "posterior.csv"] if base.parameters.draws_from else []
+    _declare(args, "sweep", [args.experiment, *drawn_from], {"scenario": base.to_dict()})
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         folder, tally = run_sweep(
             args.experiment,

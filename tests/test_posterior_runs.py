@@ -86,3 +86,37 @@ def test_compare_draws_from_a_shared_posterior_only(calibrated, tmp_path):
     assert main(["compare", str(path), str(stranger), "--replicates", "2", *FAST, "--out", str(out2)]) == 0
     rows = [line for line in (out2 / "report.md").read_text().splitlines() if line.startswith("| ")][1:3]
     assert len(rows) == 2 and all("posterior medians (a point)" in row for row in rows), rows
+
+
+def test_sweep_pairs_posterior_draws_across_its_points(calibrated, tmp_path):
+    """A sweep on a calibrated scenario: replicate r of every design point runs with posterior draw r and seed r
+    (a draw's value of a parameter the design varies gives way to the design's), and each run is the single run
+    of those values."""
+    path, post = calibrated
+    exp = tmp_path / "sweep.yaml"
+    exp.write_text(
+        f"name: s\nscenario: {path}\nscale: 0.001\nset: [end_year=2009]\nreplicates: 2\nseed: 11\n"
+        "design: {grid: {citizens.q0: [0.3, 0.6], provinces.*.policy.training: [0.5]}}\n"
+        "outcomes: [adopted_share@end]\n"
+    )
+    out = tmp_path / "sw"
+    assert main(["sweep", str(exp), "--quiet", "--executor", "serial", "--out", str(out)]) == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    draws = posterior_draws(post, 2, 11)
+    hue_dropped = [{k: v for k, v in d.items() if k != "citizens.q0" and "hue" not in k} for d in draws]
+    assert prov["posterior_draws"] == hue_dropped  # Daklak's scenario has no Hue; q0 is the design's
+    assert "posterior draw r" in (out / "report.md").read_text()
+    header, *rows = [line.split(",") for line in (out / "runs.csv").read_text().splitlines()]
+    assert header[6:8] == ["citizens.q0", "provinces.*.policy.training"]  # draws are not design columns
+    col = header.index("daklak.adopted_share@end")
+    for row in rows:
+        point, replicate, seed = int(row[1]), int(row[2]), row[3]
+        sets = [f"{k}={v}" for k, v in hue_dropped[replicate].items()]
+        sets += [f"citizens.q0={row[6]}", "provinces.*.policy.training=0.5", "end_year=2009"]
+        single = tmp_path / f"single-{point}-{replicate}"
+        args = ["run", str(path), "--seed", seed, "--scale", "0.001", "--quiet", "--no-plots", "--out", str(single)]
+        assert main([*args, *(x for s in sets for x in ("--set", s))]) == 0
+        ts = (single / "timeseries.csv").read_text().splitlines()
+        last = ts[-1].split(",")
+        adopted = float(last[ts[0].split(",").index("adopted_share")])
+        assert float(row[col]) == pytest.approx(adopted, rel=1e-9, abs=1e-12), (point, replicate)

@@ -135,6 +135,6 @@ def test_a_sweep_without_any_finished_run_says_so():
     from egovsim.analysis.sweep_report import report_markdown
 
     exp = SimpleNamespace(name="empty", description="q", seeds="common", design=SimpleNamespace(kind="grid"))
-    base = SimpleNamespace(name="daklak", parameters=SimpleNamespace(label=lambda: "prior parameters"))
+    base = SimpleNamespace(name="daklak", parameters=SimpleNamespace(label=lambda: "prior parameters", drawn=False))
     runs = SweepRuns(["a"], {"a": []}, np.array([], dtype=int), {"out": np.array([])}, set())
     assert "No run finished" in report_markdown(exp, base, runs, {}, {"out": 4}, [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fnmatch
 import io
 import itertools
 import math
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.analysis.sweep_report import SweepRuns, write_report
 from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
 from egovsim.config.scenario import Scenario, apply_values
@@ -239,21 +241,47 @@ def design_points(exp: Experiment) -> list[dict[str, Any]]:
     return [dict(p) for p in d.points]
 
 
-def specs_of(exp: Experiment, points: list[dict[str, Any]]) -> list[RunSpec]:
-    """One RunSpec per design point and replicate."""
+def specs_of(exp: Experiment, points: list[dict[str, Any]], draws: list[dict] | None = None) -> list[RunSpec]:
+    """One RunSpec per design point and replicate; replicate r runs with posterior draw r (`draws`, see
+    posterior_values) under the point's own values."""
+    drawn = draws or [{}] * exp.replicates
     if exp.seeds == "common":
         seeds = replicate_seeds(exp.seed, exp.replicates)
         return [
-            RunSpec(exp.name, r, seeds[r], values=v, point=i)
+            RunSpec(exp.name, r, seeds[r], values={**drawn[r], **v}, point=i)
             for i, v in enumerate(points)
             for r in range(exp.replicates)
         ]
     seeds = replicate_seeds(exp.seed, exp.replicates * len(points))
     return [
-        RunSpec(exp.name, r, seeds[i * exp.replicates + r], values=v, point=i)
+        RunSpec(exp.name, r, seeds[i * exp.replicates + r], values={**drawn[r], **v}, point=i)
         for i, v in enumerate(points)
         for r in range(exp.replicates)
     ]
+
+
+def design_keys(exp: Experiment) -> list[str]:
+    """The parameters the design varies, in order (the columns of runs.csv)."""
+    return list(dict.fromkeys(key for key, _ in _design_keys(exp.design)))
+
+
+def posterior_values(path: str | Path, exp: Experiment, base: Scenario) -> list[dict] | None:
+    """When the base scenario draws from a calibration posterior (a calibrated scenario), replicate r of every
+    design point runs with draw r, as `compare` pairs its scenarios: the design's effects are then averaged over
+    parameter uncertainty, and a difference between two points stays paired. A draw keeps the values the
+    scenario sets itself (posterior.restricted) and those the design varies. None for other scenarios."""
+    folder = base.parameters.draws_from
+    if not folder:
+        return None
+    keys = design_keys(exp)
+    where = ("parameters.posterior", str(Path(path).parent / exp.scenario))
+    draws = []
+    for draw in posterior_draws(folder, exp.replicates, exp.seed, *where):
+        values = restricted(draw, base)
+        draws.append({k: v for k, v in values.items() if not any(fnmatch.fnmatchcase(k, d) for d in keys)})
+    for draw in draws:  # every draw must fit the scenario before workers start
+        apply_values(base, draw, f"{where[1]} with {folder}/posterior.csv")
+    return draws
 
 
 # ---- outputs ----------------------------------------------------------------------------------------------
@@ -279,7 +307,7 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
     appear whole or not at all. Returns the successful runs' parameters and outcomes, for the report."""
     import pyarrow.parquet as pq
 
-    params = list(dict.fromkeys(k for r in results for k in r.spec.values))
+    params = design_keys(exp)  # a posterior draw's values are not design parameters (provenance.json has them)
     outs = output_columns(exp, base)
     ok = [r for r in results if r.ok]
     runs = sweep_runs(exp, ok, params, [name for name, _ in outs])
@@ -420,7 +448,10 @@ def run_sweep(
 
 def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, progress: bool, provenance_extra):
     points = design_points(exp)
-    specs = specs_of(exp, points)
+    draws = posterior_values(path, exp, base)
+    specs = specs_of(exp, points, draws)
+    if draws is not None:  # scenario.yaml and the report say the replicates ran on posterior draws
+        base = dataclasses.replace(base, parameters=base.parameters.drawn_from(base.parameters.draws_from))
     store = Store(folder / "runs")
     start = time.perf_counter()
     results = run_many(
@@ -454,6 +485,7 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
                     else "one seed per run, point-major"
                 ),
                 "runs": tally.as_dict(),
+                **({"posterior_draws": draws} if draws is not None else {}),
                 "commits_of_runs": store.commits(r.key for r in results),
                 "storage": "runs/<key>.npz and timeseries.parquet: float64, as simulated",
                 **(provenance_extra or {}),

@@ -186,6 +186,12 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
             "(replicate r of every point has the same seed, so differences are paired)."
             if exp.seeds == "common"
             else "(every run its own seed: differences are not paired, so intervals are wider)."
+        )
+        + (
+            " Replicate r of every point also has the same parameter values, posterior draw r: the intervals "
+            "include parameter uncertainty, and the effects are averaged over it."
+            if base.parameters.drawn
+            else ""
         ),
         "",
         "Each effect is the outcome at the parameter's last level minus its first (highest minus lowest for "
