@@ -22,6 +22,10 @@ UV_DEP      := $(filter .tools/bin/uv,$(UV))
 # uv must not download interpreters (CI reaches the package registries only): use the machine's 3.12.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Python caches compiled modules (.pyc) in the venv and egovsim/__pycache__ on first import. Container images
+# often set PYTHONDONTWRITEBYTECODE (this machine does): then every process, each test's CLI run and each
+# worker, compiles numpy, pandas, scipy, Mesa and matplotlib from source again, about 3 s of CPU at each start.
+unexport PYTHONDONTWRITEBYTECODE
 
 # The first interpreter >= 3.12 found (pyenv reads .python-version inside this folder).
 PYTHON_BOOT := $(shell for p in python3.12 python3.13 python3.14 python3; do \
