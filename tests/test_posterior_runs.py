@@ -88,6 +88,15 @@ def test_compare_draws_from_a_shared_posterior_only(calibrated, tmp_path):
     assert len(rows) == 2 and all("posterior medians (a point)" in row for row in rows), rows
 
 
+def test_a_design_point_goes_over_a_posterior_draw():
+    from egovsim.analysis.sweep import under_point
+
+    draw = {"citizens.q0": 0.2, "provinces.hue.leader.will_effect": 1.0, "provinces.daklak.leader.will_effect": -1.0}
+    point = {"provinces.*.leader.will_effect": 0.5}
+    assert under_point(draw, point) == {"citizens.q0": 0.2, "provinces.*.leader.will_effect": 0.5}
+    assert under_point(draw, {}) == draw
+
+
 def test_sweep_pairs_posterior_draws_across_its_points(calibrated, tmp_path):
     """A sweep on a calibrated scenario: replicate r of every design point runs with posterior draw r and seed r
     (a draw's value of a parameter the design varies gives way to the design's), and each run is the single run
@@ -102,16 +111,15 @@ def test_sweep_pairs_posterior_draws_across_its_points(calibrated, tmp_path):
     out = tmp_path / "sw"
     assert main(["sweep", str(exp), "--quiet", "--executor", "serial", "--out", str(out)]) == 0
     prov = json.loads((out / "provenance.json").read_text())
-    draws = posterior_draws(post, 2, 11)
-    hue_dropped = [{k: v for k, v in d.items() if k != "citizens.q0" and "hue" not in k} for d in draws]
-    assert prov["posterior_draws"] == hue_dropped  # Daklak's scenario has no Hue; q0 is the design's
+    draws = [{k: v for k, v in d.items() if "hue" not in k} for d in posterior_draws(post, 2, 11)]
+    assert prov["posterior_draws"] == draws  # Daklak's scenario has no Hue
     assert "posterior draw r" in (out / "report.md").read_text()
     header, *rows = [line.split(",") for line in (out / "runs.csv").read_text().splitlines()]
     assert header[6:8] == ["citizens.q0", "provinces.*.policy.training"]  # draws are not design columns
     col = header.index("daklak.adopted_share@end")
     for row in rows:
         point, replicate, seed = int(row[1]), int(row[2]), row[3]
-        sets = [f"{k}={v}" for k, v in hue_dropped[replicate].items()]
+        sets = [f"{k}={v}" for k, v in draws[replicate].items() if k != "citizens.q0"]  # q0 is the design's
         sets += [f"citizens.q0={row[6]}", "provinces.*.policy.training=0.5", "end_year=2009"]
         single = tmp_path / f"single-{point}-{replicate}"
         args = ["run", str(path), "--seed", seed, "--scale", "0.001", "--quiet", "--no-plots", "--out", str(single)]

@@ -248,16 +248,23 @@ def specs_of(exp: Experiment, points: list[dict[str, Any]], draws: list[dict] | 
     if exp.seeds == "common":
         seeds = replicate_seeds(exp.seed, exp.replicates)
         return [
-            RunSpec(exp.name, r, seeds[r], values={**drawn[r], **v}, point=i)
+            RunSpec(exp.name, r, seeds[r], values=under_point(drawn[r], v), point=i)
             for i, v in enumerate(points)
             for r in range(exp.replicates)
         ]
     seeds = replicate_seeds(exp.seed, exp.replicates * len(points))
     return [
-        RunSpec(exp.name, r, seeds[i * exp.replicates + r], values={**drawn[r], **v}, point=i)
+        RunSpec(exp.name, r, seeds[i * exp.replicates + r], values=under_point(drawn[r], v), point=i)
         for i, v in enumerate(points)
         for r in range(exp.replicates)
     ]
+
+
+def under_point(draw: dict, point: dict) -> dict:
+    """A posterior draw's values with a design point's over them: a drawn parameter the point sets (its key, or a
+    provinces.* pattern that covers it) takes the point's value."""
+    kept = {k: v for k, v in draw.items() if not any(fnmatch.fnmatchcase(k, key) for key in point)}
+    return {**kept, **point}
 
 
 def design_keys(exp: Experiment) -> list[str]:
@@ -269,16 +276,13 @@ def posterior_values(path: str | Path, exp: Experiment, base: Scenario) -> list[
     """When the base scenario draws from a calibration posterior (a calibrated scenario), replicate r of every
     design point runs with draw r, as `compare` pairs its scenarios: the design's effects are then averaged over
     parameter uncertainty, and a difference between two points stays paired. A draw keeps the values the
-    scenario sets itself (posterior.restricted) and those the design varies. None for other scenarios."""
+    scenario sets itself (posterior.restricted); a design point's values go over it (under_point). None for
+    other scenarios."""
     folder = base.parameters.draws_from
     if not folder:
         return None
-    keys = design_keys(exp)
     where = ("parameters.posterior", str(Path(path).parent / exp.scenario))
-    draws = []
-    for draw in posterior_draws(folder, exp.replicates, exp.seed, *where):
-        values = restricted(draw, base)
-        draws.append({k: v for k, v in values.items() if not any(fnmatch.fnmatchcase(k, d) for d in keys)})
+    draws = [restricted(draw, base) for draw in posterior_draws(folder, exp.replicates, exp.seed, *where)]
     for draw in draws:  # every draw must fit the scenario before workers start
         apply_values(base, draw, f"{where[1]} with {folder}/posterior.csv")
     return draws
