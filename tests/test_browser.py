@@ -188,6 +188,32 @@ def test_the_page_has_no_python_console():
     assert CommandConsole not in app.COMPONENTS
 
 
+def test_warm_writes_the_bytecode_a_start_would_otherwise_compile(tmp_path):
+    """`make assets` (egovsim.app.warm) writes each module's bytecode where Python looks for it, in Python's
+    own timestamp-checked form: a source changed afterwards is compiled again, never run stale."""
+    import importlib.util
+    import marshal
+
+    from egovsim.app import warm
+
+    assert warm.__file__ in warm.python_sources() and all(s.endswith(".py") for s in warm.python_sources())
+    source = tmp_path / "probe.py"
+    source.write_text("ANSWER = 42\n")
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    assert not cached.exists()
+    assert warm.compile_sources([str(source)]) == 0
+    data = cached.read_bytes()
+    assert data[:4] == importlib.util.MAGIC_NUMBER  # the header Python checks before using it
+    namespace = {}
+    exec(marshal.loads(data[16:]), namespace)
+    assert namespace["ANSWER"] == 42
+    source.write_text("ANSWER = 43\n")
+    os.utime(source, (time.time() + 10, time.time() + 10))
+    assert warm.compile_sources([str(source)]) == 0
+    exec(marshal.loads(cached.read_bytes()[16:]), namespace)
+    assert namespace["ANSWER"] == 43
+
+
 def serve(monkeypatch, capsys, *args: str, env: dict | None = None):
     """`egovsim serve ARGS` up to the moment it would start Solara: (exit status, the command, its
     environment, stderr). os.execve is replaced, so no server starts."""
