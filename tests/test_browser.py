@@ -73,6 +73,33 @@ def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
     assert rebuilt.config.provinces["hue"].policy.infrastructure == base.provinces["hue"].policy.infrastructure
 
 
+def test_the_model_built_ahead_is_the_first_tabs_own_and_a_plain_one():
+    """egovsim serve builds the first tab's model while the browser loads the front end: that model is the one
+    a tab would build (same records step by step), it goes to one tab only, and the next tab builds its own."""
+    from egovsim.app import page as app
+
+    seed = app.base_scenario(app.SCENARIO_FILE, app.SCALE, app.OVERRIDES).seed
+    app.build_ahead()
+    first, second = app.tab_model(seed), app.tab_model(seed)
+    assert first is not second and app._built_ahead == []
+    for _ in range(6):
+        first.step()
+        second.step()
+    np.testing.assert_array_equal(first.records, second.records)
+    assert first.step_index == 6 and first.seed == second.seed == seed
+
+
+def test_the_served_app_waits_for_the_page_then_shows_it():
+    """Solara serves egovsim.app.serving: light to import, it loads egovsim.app.page in a thread and its Page
+    renders the page's own component once that is done."""
+    from egovsim.app import page as app
+    from egovsim.app import serving
+
+    assert serving._loaded.wait(120) and serving._failure == []
+    assert serving.Page.f().component is app.Page  # the page's own component, with nothing around it
+    app._built_ahead.clear()
+
+
 def test_network_sample_is_small_and_leaves_the_model_unchanged():
     from egovsim.app import page as app
 

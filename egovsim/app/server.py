@@ -1,4 +1,5 @@
-"""`egovsim serve`'s server process: the page's front end checked, then Solara serving egovsim.app.page.
+"""`egovsim serve`'s server process: the page's front end checked, then Solara serving egovsim.app.page (through
+egovsim.app.serving, which loads the page while the browser loads the front end).
 
 `egovsim serve` (egovsim/cli.py) checks the scenario and its options, then replaces itself with this module.
 Checking the front end needs Solara's settings, and so Solara's import (a second or more): done here, in the
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
         print(os.environ["EGOVSIM_SERVING"], flush=True)  # egovsim serve's "serving ... at ..." line
     from solara.__main__ import cli
 
-    cli(["run", "egovsim.app.page", *argv], prog_name="solara")
+    cli(["run", "egovsim.app.serving", *argv], prog_name="solara")
     return 0
 
 

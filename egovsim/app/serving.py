@@ -1,0 +1,56 @@
+"""The app `egovsim serve` hands Solara: egovsim.app.page, loaded while the browser loads the front end.
+
+Solara imports its app module before it answers HTTP. Importing the page (Mesa and its visualization package,
+which bring pandas, scipy, networkx, matplotlib and altair; the model's numba kernels) and building the first
+tab's model takes 1.5-2.5 s; a browser, once answered, takes 1-1.5 s to load the front end before it opens the
+page's connection. So this module is light: Solara answers HTTP at once, a thread imports the page and builds
+the first model meanwhile, and the page's component waits for that thread before it renders.
+
+The thread starts once Solara has finished its own start (it runs `patch_heavy_imports`, which reads
+sys.modules, at its end), so the two never import at the same time; the browser's requests are served while the
+thread imports, and the page is rendered only after it. `solara run egovsim.app.page` still serves the same
+page without any of this.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import solara
+
+_loaded = threading.Event()
+_failure: list[BaseException] = []
+
+
+def _load_page() -> None:
+    try:
+        from egovsim.app import page
+
+        page.build_ahead()  # the first tab's model: built now, not after the tab asks
+    except BaseException as exc:  # shown on the page instead of a page that never renders
+        _failure.append(exc)
+    finally:
+        _loaded.set()
+
+
+def _start_when_solara_started() -> None:
+    # Solara marks its app initialized only after patch_heavy_imports has looked at sys.modules; until then this
+    # waits (a few milliseconds), so no module is imported by two threads at once at that moment
+    from solara.server import app as solara_app
+
+    while not all(getattr(a, "_initialized", True) for a in list(solara_app.apps.values())):
+        threading.Event().wait(0.01)
+    _load_page()
+
+
+threading.Thread(target=_start_when_solara_started, name="egovsim-load-page", daemon=True).start()
+
+
+@solara.component
+def Page():
+    _loaded.wait()
+    if _failure:
+        raise _failure[0]
+    from egovsim.app import page
+
+    return page.Page()
