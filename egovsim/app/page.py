@@ -634,13 +634,17 @@ _built_ahead_lock = threading.Lock()
 
 def build_ahead() -> None:
     """Build the model the next tab opens with (the scenario's seed, the levers as in the scenario) now, while
-    nothing waits for it (egovsim/app/serving.py calls it while the browser loads the front end). A small
-    throwaway model takes one step first, so the kernels a Step uses are loaded before the first click too."""
-    EGovViz(scale=0.0005).step()
-    _observed()
+    nothing waits for it (egovsim/app/serving.py calls it while the browser loads the front end)."""
     model = EGovViz(seed=base_scenario(SCENARIO_FILE, SCALE, OVERRIDES).seed)
+    _observed()
     with _built_ahead_lock:
         _built_ahead.append(model)
+
+
+def load_step_kernels() -> None:
+    """Load the compiled code a Step runs (a small throwaway model takes one step), so the first click does
+    not wait for it."""
+    EGovViz(scale=0.0005).step()
 
 
 def tab_model(seed: int) -> EGovViz:

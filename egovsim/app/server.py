@@ -10,6 +10,7 @@ process that imports Solara anyway to serve the page, it costs nothing.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -17,7 +18,14 @@ from egovsim.app import assets
 
 
 def main(argv: list[str]) -> int:
-    missing = assets.missing()
+    # importing Solara creates about a million objects that live as long as the server; the garbage collector,
+    # run meanwhile, finds nothing to free and costs a tenth of the import's time
+    gc.disable()
+    try:
+        missing = assets.missing()
+        from solara.__main__ import cli
+    finally:
+        gc.enable()
     if missing:
         # offline, the page would stay blank: one line, what is missing and how to install it
         print(
@@ -28,9 +36,9 @@ def main(argv: list[str]) -> int:
         return 2
     if os.environ.get("EGOVSIM_SERVING"):
         print(os.environ["EGOVSIM_SERVING"], flush=True)  # egovsim serve's "serving ... at ..." line
-    from solara.__main__ import cli
-
-    cli(["run", "egovsim.app.serving", *argv], prog_name="solara")
+    # --no-check-version: Solara would otherwise ask pypi.org for its latest version at every start, waiting up
+    # to a second for the answer before it serves (and an offline page has no business calling out)
+    cli(["run", "egovsim.app.serving", "--no-check-version", *argv], prog_name="solara")
     return 0
 
 

@@ -14,6 +14,7 @@ page without any of this.
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import solara
@@ -23,6 +24,7 @@ _failure: list[BaseException] = []
 
 
 def _load_page() -> None:
+    gc.disable()  # as for Solara's import (egovsim/app/server.py): what the page imports lives on
     try:
         from egovsim.app import page
 
@@ -30,7 +32,10 @@ def _load_page() -> None:
     except BaseException as exc:  # shown on the page instead of a page that never renders
         _failure.append(exc)
     finally:
+        gc.enable()
         _loaded.set()
+    if not _failure:
+        page.load_step_kernels()  # while the browser renders the page: the first Step then costs what others do
 
 
 def _start_when_solara_started() -> None:
