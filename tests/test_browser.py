@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+STEP_BOUND_S, PAGE_BOUND_S = 1.0, 30.0  # regression bounds of the browser test (see its end), not the targets
 
 
 # ---- the app's model factory (no browser) -------------------------------------------------------------------
@@ -564,7 +565,10 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
                 assert tab.external == [], f"requests leaving this machine: {tab.external}"
         finally:
             browser.close()
-    # recorded, not judged: speed is measured and judged in benchmarks/bench_browser.py
+    # recorded here; the targets (page <= 5 s, Step <= 0.2 s) are judged by benchmarks/bench_browser.py. The
+    # bounds below only catch a regression, with room for a loaded machine: a Step took 0.1-0.2 s at load 1-6
+    # and 0.9-1.1 s when every chart was a matplotlib figure redrawn; the page 6-12 s from the server's start,
+    # Chromium's own start included (a cold numba cache or bytecode compiled at each start adds 5-10 s)
     timings = {
         "serve_to_rendered_page_s": round(serve_to_page_s, 2),
         "page_load_s": round(render_s, 2),
@@ -578,3 +582,5 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
             f"(page load {render_s:.1f} s); Step (one month) median {timings['step_median_s']:.3f} s over "
             f"{len(step_times)} Steps; written: {TIMINGS}, screenshot: {SCREENSHOT}"
         )
+    assert timings["step_median_s"] < STEP_BOUND_S, timings
+    assert serve_to_page_s < PAGE_BOUND_S, timings
