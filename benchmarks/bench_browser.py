@@ -15,6 +15,9 @@ model's current month, or, for the page before issue 16, when every card's image
 from just before the process starts (Chromium is launched first, so its start-up is not counted); a Step from
 the click until the date and every chart show the new month. Figures are medians over the starts (page) and
 over all Steps; the machine's load average is printed with them. Writes benchmarks/out/browser.json.
+
+The install is measured as `make assets` leaves it: the bytecode of what the server imports and the model's
+numba kernels compiled once (egovsim/app/warm.py, run first here; quick when nothing changed).
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ def main() -> int:
         return 2
 
     OUT.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "egovsim.app.warm"], cwd=ROOT, check=True)
     runs = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
