@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import traceback
 
 import solara
 
@@ -29,7 +30,8 @@ def _load_page() -> None:
         from egovsim.app import page
 
         page.build_ahead()  # the first tab's model: built now, not after the tab asks
-    except BaseException as exc:  # shown on the page instead of a page that never renders
+    except BaseException as exc:  # in the terminal, and on the page instead of a page that never renders
+        traceback.print_exc()
         _failure.append(exc)
     finally:
         gc.enable()
