@@ -6,15 +6,17 @@ tab's model takes 1.5-2.5 s; a browser, once answered, takes 1-1.5 s to load the
 page's connection. So this module is light: Solara answers HTTP at once, a thread imports the page and builds
 the first model meanwhile, and the page's component waits for that thread before it renders.
 
-The thread starts once Solara has finished its own start (it runs `patch_heavy_imports`, which reads
-sys.modules, at its end), so the two never import at the same time; the browser's requests are served while the
-thread imports, and the page is rendered only after it. `solara run egovsim.app.page` still serves the same
-page without any of this.
+Two threads importing at once is safe (Python locks each module while it runs); reading a module from
+sys.modules while another thread still runs it is not, and Solara does that once, in `patch_heavy_imports` at
+the end of its start: the thread starts after that. While it imports, the main thread serves the front end's
+files, and nothing of the page is rendered before the thread is done. `solara run egovsim.app.page` serves the
+same page without any of this.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import traceback
 
@@ -41,11 +43,10 @@ def _load_page() -> None:
 
 
 def _start_when_solara_started() -> None:
-    # Solara marks its app initialized only after patch_heavy_imports has looked at sys.modules; until then this
-    # waits (a few milliseconds), so no module is imported by two threads at once at that moment
-    from solara.server import app as solara_app
-
-    while not all(getattr(a, "_initialized", True) for a in list(solara_app.apps.values())):
+    # Solara marks its app initialized only after patch_heavy_imports has read sys.modules: until then this waits
+    # (milliseconds). Outside Solara's server (a plain import, the tests) there is nothing to wait for.
+    solara_app = sys.modules.get("solara.server.app")
+    while solara_app is not None and not all(getattr(a, "_initialized", True) for a in list(solara_app.apps.values())):
         threading.Event().wait(0.01)
     _load_page()
 
