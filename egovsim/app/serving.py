@@ -7,8 +7,8 @@ page's connection. So this module is light: Solara answers HTTP at once, a threa
 the first model meanwhile, and the page's component waits for that thread before it renders.
 
 Two threads importing at once is safe (Python locks each module while it runs); reading a module from
-sys.modules while another thread still runs it is not, and Solara does that once, in `patch_heavy_imports` at
-the end of its start: the thread starts after that. While it imports, the main thread serves the front end's
+sys.modules while another thread still runs it is not, and on this page's path Solara does that once, in
+`patch_heavy_imports` at the end of its start: the thread starts after that. While it imports, the main thread serves the front end's
 files, and nothing of the page is rendered before the thread is done. `solara run egovsim.app.page` serves the
 same page without any of this.
 """
