@@ -23,17 +23,18 @@ def main(argv: list[str]) -> int:
     gc.disable()
     try:
         missing = assets.missing()
+        if missing:
+            # offline, the page would stay blank: one line, what is missing and how to install it
+            print(
+                f"egovsim: error: the page's front end is not installed ({', '.join(a.spec for a in missing)} "
+                f"missing in {assets.cache_dir()}): install it with `{sys.executable} -m egovsim.app.assets` "
+                "(or `make serve`)",
+                file=sys.stderr,
+            )
+            return 2
         from solara.__main__ import cli
     finally:
         gc.enable()
-    if missing:
-        # offline, the page would stay blank: one line, what is missing and how to install it
-        print(
-            f"egovsim: error: the page's front end is not installed ({', '.join(a.spec for a in missing)} missing "
-            f"in {assets.cache_dir()}): install it with `{sys.executable} -m egovsim.app.assets` (or `make serve`)",
-            file=sys.stderr,
-        )
-        return 2
     if os.environ.get("EGOVSIM_SERVING"):
         print(os.environ["EGOVSIM_SERVING"], flush=True)  # egovsim serve's "serving ... at ..." line
     # --no-check-version: Solara would otherwise ask pypi.org for its latest version at every start, waiting up
