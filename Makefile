@@ -61,10 +61,12 @@ lock: | $(UV_DEP)
 	$(UV) lock --python $(PYTHON_BOOT)
 
 # Solara's page loads its front end from a CDN; install it from the npm registry (npm pack) into Solara's
-# local cache inside the venv, so the browser view renders without internet. Redone when the venv changes.
+# local cache inside the venv, so the browser view renders without internet; then compile what the server loads
+# at each start (Python's bytecode, the model's numba kernels: egovsim/app/warm.py). Redone when the venv or
+# the kernels change.
 assets: $(ASSETS)
 
-$(ASSETS): $(STAMP) egovsim/app/assets.py
+$(ASSETS): $(STAMP) egovsim/app/assets.py egovsim/app/warm.py egovsim/model/kernels.py
 	$(BIN)/python -m egovsim.app.assets
 	@touch $(ASSETS)
 

@@ -655,7 +655,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Check the scenario, then replace this process with egovsim.app.server, which checks the page's front end
-    and runs `solara run egovsim.app.page` (the page reads the scenario from EGOVSIM_SCENARIO, EGOVSIM_SCALE and
+    and runs `solara run egovsim.app.serving` (the page reads the scenario from EGOVSIM_SCENARIO, EGOVSIM_SCALE and
     EGOVSIM_SET). Solara is imported there only: importing it here too would add a second or more to the start."""
     import json
     import os
@@ -693,7 +693,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cmd = [
         sys.executable,
         "-m",
-        "egovsim.app.server",  # checks the front end, then `solara run egovsim.app.page` with these options
+        "egovsim.app.server",  # checks the front end, then `solara run egovsim.app.serving` with these options
         "--host",
         host,
         "--port",

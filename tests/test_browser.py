@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+STEP_BOUND_S, PAGE_BOUND_S = 1.0, 30.0  # regression bounds of the browser test (see its end), not the targets
 
 
 # ---- the app's model factory (no browser) -------------------------------------------------------------------
@@ -71,6 +72,33 @@ def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
     rebuilt = type(viz)(**kwargs)
     assert rebuilt.config.provinces["daklak"].policy.infrastructure == 3.0
     assert rebuilt.config.provinces["hue"].policy.infrastructure == base.provinces["hue"].policy.infrastructure
+
+
+def test_the_model_built_ahead_is_the_first_tabs_own_and_a_plain_one():
+    """egovsim serve builds the first tab's model while the browser loads the front end: that model is the one
+    a tab would build (same records step by step), it goes to one tab only, and the next tab builds its own."""
+    from egovsim.app import page as app
+
+    seed = app.base_scenario(app.SCENARIO_FILE, app.SCALE, app.OVERRIDES).seed
+    app.build_ahead()
+    first, second = app.tab_model(seed), app.tab_model(seed)
+    assert first is not second and app._built_ahead == []
+    for _ in range(6):
+        first.step()
+        second.step()
+    np.testing.assert_array_equal(first.records, second.records)
+    assert first.step_index == 6 and first.seed == second.seed == seed
+
+
+def test_the_served_app_waits_for_the_page_then_shows_it():
+    """Solara serves egovsim.app.serving: light to import, it loads egovsim.app.page in a thread and its Page
+    renders the page's own component once that is done."""
+    from egovsim.app import page as app
+    from egovsim.app import serving
+
+    assert serving._loaded.wait(120) and serving._failure == []
+    assert serving.Page.f().component is app.Page  # the page's own component, with nothing around it
+    app._built_ahead.clear()
 
 
 def test_network_sample_is_small_and_leaves_the_model_unchanged():
@@ -186,6 +214,32 @@ def test_the_page_has_no_python_console():
     from egovsim.app import page as app
 
     assert CommandConsole not in app.COMPONENTS
+
+
+def test_warm_writes_the_bytecode_a_start_would_otherwise_compile(tmp_path):
+    """`make assets` (egovsim.app.warm) writes each module's bytecode where Python looks for it, in Python's
+    own timestamp-checked form: a source changed afterwards is compiled again, never run stale."""
+    import importlib.util
+    import marshal
+
+    from egovsim.app import warm
+
+    assert warm.__file__ in warm.python_sources() and all(s.endswith(".py") for s in warm.python_sources())
+    source = tmp_path / "probe.py"
+    source.write_text("ANSWER = 42\n")
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    assert not cached.exists()
+    assert warm.compile_sources([str(source)]) == 0
+    data = cached.read_bytes()
+    assert data[:4] == importlib.util.MAGIC_NUMBER  # the header Python checks before using it
+    namespace = {}
+    exec(marshal.loads(data[16:]), namespace)
+    assert namespace["ANSWER"] == 42
+    source.write_text("ANSWER = 43\n")
+    os.utime(source, (time.time() + 10, time.time() + 10))
+    assert warm.compile_sources([str(source)]) == 0
+    exec(marshal.loads(cached.read_bytes()[16:]), namespace)
+    assert namespace["ANSWER"] == 43
 
 
 def serve(monkeypatch, capsys, *args: str, env: dict | None = None):
@@ -511,7 +565,10 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
                 assert tab.external == [], f"requests leaving this machine: {tab.external}"
         finally:
             browser.close()
-    # recorded, not judged: speed is measured and judged in benchmarks/bench_browser.py
+    # recorded here; the targets (page <= 5 s, Step <= 0.2 s) are judged by benchmarks/bench_browser.py. The
+    # bounds below only catch a regression, with room for a loaded machine: a Step took 0.1-0.2 s at load 1-6
+    # and 0.9-1.1 s when every chart was a matplotlib figure redrawn; the page 6-12 s from the server's start,
+    # Chromium's own start included (a cold numba cache or bytecode compiled at each start adds 5-10 s)
     timings = {
         "serve_to_rendered_page_s": round(serve_to_page_s, 2),
         "page_load_s": round(render_s, 2),
@@ -525,3 +582,5 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
             f"(page load {render_s:.1f} s); Step (one month) median {timings['step_median_s']:.3f} s over "
             f"{len(step_times)} Steps; written: {TIMINGS}, screenshot: {SCREENSHOT}"
         )
+    assert timings["step_median_s"] < STEP_BOUND_S, timings
+    assert serve_to_page_s < PAGE_BOUND_S, timings

@@ -8,7 +8,8 @@ fills that cache with the exact npm packages the installed solara asks for, fetc
 The versions are read from solara's own files (its page template, settings and grid widget), not written
 here, so a solara upgrade asks for the packages it needs.
 
-    python -m egovsim.app.assets            install what is missing (idempotent)
+    python -m egovsim.app.assets            install what is missing (idempotent), then compile what the
+                                            server loads at start (egovsim/app/warm.py)
     python -m egovsim.app.assets --check    exit 1 and list what is missing, install nothing
 """
 
@@ -166,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         have = ", ".join(a.spec for a in required())
         print(f"offline assets {'installed' if done else 'already complete'} in {cache}: {have}")
-    return 0
+    from egovsim.app import warm  # a start then loads the server's modules and kernels, never compiles them
+
+    return 1 if warm.warm(quiet=args.quiet) else 0
 
 
 if __name__ == "__main__":

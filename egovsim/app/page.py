@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -627,11 +628,38 @@ def model_params(base: Scenario) -> dict:
     }
 
 
+_built_ahead: list[EGovViz] = []  # a model with the page's defaults, built before a tab asked for it
+_built_ahead_lock = threading.Lock()
+
+
+def build_ahead() -> None:
+    """Build the model the next tab opens with (the scenario's seed, the levers as in the scenario) now, while
+    nothing waits for it (egovsim/app/serving.py calls it while the browser loads the front end)."""
+    model = EGovViz(seed=base_scenario(SCENARIO_FILE, SCALE, OVERRIDES).seed)
+    _observed()
+    with _built_ahead_lock:
+        _built_ahead.append(model)
+
+
+def load_step_kernels() -> None:
+    """Load the compiled code a Step runs (a small throwaway model takes one step), so the first click does
+    not wait for it."""
+    EGovViz(scale=0.0005).step()
+
+
+def tab_model(seed: int) -> EGovViz:
+    """A new tab's own model: the one built ahead if there is one (given to one tab only), else a new one."""
+    with _built_ahead_lock:
+        if _built_ahead and _built_ahead[-1].seed == seed:
+            return _built_ahead.pop()
+    return EGovViz(seed=seed)
+
+
 @solara.component
 def Page():
     base = base_scenario(SCENARIO_FILE, SCALE, OVERRIDES)
     # built once per browser tab (this component's own state): tabs never share a model
-    model = solara.use_memo(lambda: EGovViz(seed=base.seed), [])
+    model = solara.use_memo(lambda: tab_model(base.seed), [])
     return SolaraViz(
         model,
         components=COMPONENTS,
