@@ -74,6 +74,34 @@ def test_app_model_matches_a_plain_run_and_reset_rebuilds_it():
     assert rebuilt.config.provinces["hue"].policy.infrastructure == base.provinces["hue"].policy.infrastructure
 
 
+def test_a_calibrated_scenario_runs_any_draw_of_its_posterior_in_the_page():
+    """On a calibrated scenario the page offers its posterior's draws: draw i is the draw `run --replicates`
+    gives replicate i - 1 (restricted to what the scenario does not set itself), the levers still apply over
+    it, the page says which draw it runs; 0 is the file's medians. Other scenarios get no draw control."""
+    from mesa.visualization.solara_viz import _check_model_params
+
+    from egovsim.analysis.calibration.posterior import posterior_draws, restricted
+    from egovsim.app import page as app
+
+    path = str(ROOT / "scenarios" / "calibrated" / "three_provinces.yaml")
+    base = app.base_scenario(path, 0.0005)
+    expected = restricted(posterior_draws(base.parameters.draws_from, 3, base.seed)[2], base)
+    viz = app.EGovViz(scenario_file=path, scale=0.0005, seed=1, draw=3, training=2.0, province="hue")
+    for key, value in expected.items():
+        section, name = key.rsplit(".", 1)
+        holder = viz.config
+        for part in section.split("."):
+            holder = holder[part] if isinstance(holder, dict) else getattr(holder, part)
+        assert getattr(holder, name) == pytest.approx(value), key
+    assert viz.config.provinces["hue"].policy.training == 2.0 * base.provinces["hue"].policy.training
+    assert viz.config.citizens.p0 != base.citizens.p0  # a draw, not the medians
+    assert "this run: draw 3" in app.legend_html(viz)[1]
+    assert app.EGovViz(scenario_file=path, scale=0.0005, seed=1).config == base
+    assert "draw" in app.model_params(base)
+    _check_model_params(viz, app.model_params(base))
+    assert "draw" not in app.model_params(app.base_scenario(str(ROOT / "scenarios" / "hue.yaml"), 0.0005))
+
+
 def test_the_model_built_ahead_is_the_first_tabs_own_and_a_plain_one():
     """egovsim serve builds the first tab's model while the browser loads the front end: that model is the one
     a tab would build (same records step by step), it goes to one tab only, and the next tab builds its own."""
@@ -559,6 +587,12 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
             a.page.set_viewport_size({"width": 1500, "height": 1650})  # the cards scroll inside the page
             a.page.wait_for_timeout(500)
             a.page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # the default scenario is calibrated: its posterior's last offered draw, on Reset, is what the page runs
+            assert "this run: draw" not in a.page.locator(".egov-parameters").inner_text()
+            a.slider_to_max("Posterior draw (0: medians)")
+            a.reset()
+            assert "this run: draw 100" in a.page.locator(".egov-parameters").inner_text()
 
             for tab in (a, b):
                 assert tab.errors == [], tab.errors

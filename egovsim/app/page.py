@@ -24,6 +24,7 @@ the scale in $EGOVSIM_SCALE (default: the scenario's own); only the sample is dr
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -39,7 +40,7 @@ from mesa.visualization.utils import update_counter
 
 from egovsim.app.frontend import NetworkWidget, TimeChartWidget
 from egovsim.config.observations import supply_index_points
-from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, with_values
+from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, apply_values, with_values
 from egovsim.errors import clipped
 from egovsim.model.costs import load_with_budgets
 from egovsim.model.model import EGovModel
@@ -113,6 +114,20 @@ def apply_levers(
     return with_values(base, values, source="levers in the browser") if values else base
 
 
+def posterior_draw(base: Scenario, draw: int) -> Scenario:
+    """A calibrated scenario at draw `draw` (1, 2, ...) of its posterior: the draw `egovsim run --replicates`
+    gives replicate draw - 1 (the same master seed, the scenario's), restricted as there to what the scenario
+    does not set itself; 0 leaves the file's values, the posterior medians."""
+    folder = base.parameters.draws_from
+    if draw <= 0 or not folder:
+        return base
+    from egovsim.analysis.calibration.posterior import posterior_draws, restricted
+
+    values = restricted(posterior_draws(folder, draw, base.seed)[draw - 1], base)
+    scenario = apply_values(base, values, f"{base.name} with {folder}/posterior.csv")
+    return dataclasses.replace(scenario, parameters=base.parameters.drawn_from(folder))
+
+
 @dataclass
 class Sample:
     """Who the network view draws for one province, and where."""
@@ -183,10 +198,18 @@ class EGovViz(EGovModel):
         roadmap_clarity: float | None = None,
         sample_servants: int = 6,
         sample_citizens: int = 5,
+        draw: int = 0,
     ):
         base = base_scenario(str(scenario_file), None if scale is None else float(scale), tuple(overrides))
+        self.draw = int(draw) if base.parameters.draws_from else 0
         scenario = apply_levers(
-            base, province, training, infrastructure, software_strategy, enforcement, roadmap_clarity
+            posterior_draw(base, self.draw),
+            province,
+            training,
+            infrastructure,
+            software_strategy,
+            enforcement,
+            roadmap_clarity,
         )
         super().__init__(scenario, None if seed is None else int(seed), collect=True)
         self.levers = {
@@ -265,7 +288,9 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
 <div class="egov-date">{e(date_label(model))} &middot; month {model.step_index} of {model.n_steps} &middot; scenario
 <b>{e(sc.name)}</b>, seed {model.seed}</div>"""
     body = f"""
-<div class="egov-parameters" style="font-size:0.82em;margin-bottom:2px">Parameters: <b>{e(sc.parameters.label())}</b></div>
+<div class="egov-parameters" style="font-size:0.82em;margin-bottom:2px">Parameters: <b>{e(sc.parameters.label())}</b>{
+        f"; this run: draw {model.draw}" if model.draw else ""
+    }</div>
 <div style="color:#555;font-size:0.82em">{model.citizens.n:,} simulated citizens (scale {e(scale)} per real
 person) and {model.civil_service.n:,} civil servants; the network draws {n_sample} citizens.</div>
 <div class="egov-mergers" style="font-size:0.8em">{"Mergers:" + mergers if mergers else ""}</div>
@@ -625,6 +650,21 @@ def model_params(base: Scenario) -> dict:
             "step": 1,
             "label": "Seed",
         },
+        # a calibrated scenario: which of its posterior's draws to run (0: its medians)
+        **(
+            {
+                "draw": {
+                    "type": "SliderInt",
+                    "value": 0,
+                    "min": 0,
+                    "max": 100,
+                    "step": 1,
+                    "label": "Posterior draw (0: medians)",
+                }
+            }
+            if base.parameters.draws_from
+            else {}
+        ),
     }
 
 
