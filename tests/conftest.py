@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,27 @@ def prior_runs():
     scenario = load_scenario(THREE)
     records = np.stack([simulate(scenario, seed) for seed in (11, 12, 13, 14)])
     return scenario, records
+
+
+_RUNS: OrderedDict = OrderedDict()
+KEPT_RUNS = 400  # about 0.4 MB each at the default horizon: the lever tests' arms and seeds fit
+
+
+def simulate_once(scenario, seed: int) -> np.ndarray:
+    """simulate(scenario, seed), run once per test session and shared (read-only) by the tests that ask for the
+    same scenario and seed. A run is a deterministic function of the two (tests/test_kernels.py, test_experiment.py
+    check it), so the lever tests' arms (the same baseline under several outcomes, provinces and parameters)
+    need not be simulated again."""
+    key = (json.dumps(scenario.to_dict(), sort_keys=True, default=str), seed)
+    if key in _RUNS:
+        _RUNS.move_to_end(key)
+        return _RUNS[key]
+    records = simulate(scenario, seed)
+    records.flags.writeable = False
+    _RUNS[key] = records
+    if len(_RUNS) > KEPT_RUNS:
+        _RUNS.popitem(last=False)
+    return records
 
 
 def column(records: np.ndarray, name: str) -> np.ndarray:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from egovsim.config.scenario import load_scenario, with_values
-from egovsim.model.model import EGovModel, simulate
+from egovsim.model.model import EGovModel
 from egovsim.model.outcomes import COL
 
-from .conftest import THREE, without_portal
+from .conftest import THREE, simulate_once, without_portal
 
 SEEDS = range(6)
 VNEID_DATE = 2024.497  # 1 July 2024: VNeID the national portal's single login (calibration/observations.yaml timeline)
@@ -42,7 +42,8 @@ def paired_differences(low, high, outcome, province, first, last=None):
     rows = years(BASE, first, first if last is None else last)
     return np.array(
         [
-            simulate(high, seed)[rows, p, COL[outcome]].mean() - simulate(low, seed)[rows, p, COL[outcome]].mean()
+            simulate_once(high, seed)[rows, p, COL[outcome]].mean()
+            - simulate_once(low, seed)[rows, p, COL[outcome]].mean()
             for seed in SEEDS
         ]
     )
@@ -120,7 +121,9 @@ def test_enforcement_is_smooth():
     index = []
     for pi_f in (0.5, 0.9, 1.0, 1.1, 2.0):
         arm = with_values(sc, {"provinces.daklak.policy.penalty": pi_f / 0.1})
-        index.append(np.mean([simulate(arm, seed)[rows, p, COL["informal_payment_index"]].mean() for seed in SEEDS]))
+        index.append(
+            np.mean([simulate_once(arm, seed)[rows, p, COL["informal_payment_index"]].mean() for seed in SEEDS])
+        )
     assert np.all(np.diff(index) < 0), index
     assert index[-1] > 0
 

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from egovsim.config.scenario import load_scenario, with_values
-from egovsim.model.model import simulate
 from egovsim.model.outcomes import COL
 
-from .conftest import THREE, without_portal
+from .conftest import THREE, simulate_once, without_portal
 
 SEEDS = range(6)
 SMALL = 0.003
@@ -37,7 +36,7 @@ class Runs:
         if key not in self._cache:
             sc = with_values(load_scenario(THREE, scale=scale), {"end_year": 2024, **values})
             sc = sc if portal else without_portal(sc)
-            self._cache[key] = (sc, np.stack([simulate(sc, seed) for seed in SEEDS]))
+            self._cache[key] = (sc, np.stack([simulate_once(sc, seed) for seed in SEEDS]))
         return self._cache[key]
 
 

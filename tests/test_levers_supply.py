@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from egovsim.config.scenario import load_scenario, with_values
-from egovsim.model.model import EGovModel, simulate
+from egovsim.model.model import EGovModel
 from egovsim.model.outcomes import COL
 
-from .conftest import THREE, at_year
+from .conftest import THREE, at_year, simulate_once
 
 SEEDS = range(6)
 
@@ -26,7 +26,7 @@ def scenario(end_year: int, **values):
 def outcome(sc, province: str, name: str, year: int) -> np.ndarray:
     """`name` of `province` at mid-`year`, one value per seed of SEEDS."""
     p = list(sc.provinces).index(province)
-    return np.array([at_year(simulate(sc, seed), sc, year)[p, COL[name]] for seed in SEEDS])
+    return np.array([at_year(simulate_once(sc, seed), sc, year)[p, COL[name]] for seed in SEEDS])
 
 
 def assert_moves(low: np.ndarray, high: np.ndarray, direction: int) -> None:
@@ -169,6 +169,6 @@ def test_no_equipment_no_genuine_use():
         **{f"provinces.{p}.policy.agency_it": 0.0 for p in ("hue", "daklak", "bentre")},
     }
     sc = scenario(2015, **values)
-    records = simulate(sc, 3)
+    records = simulate_once(sc, 3)
     assert np.all(records[..., COL["civil_servant_genuine_share"]] == 0)
-    assert np.all(simulate(scenario(2015), 3)[-1, :, COL["civil_servant_genuine_share"]] > 0)  # with equipment
+    assert np.all(simulate_once(scenario(2015), 3)[-1, :, COL["civil_servant_genuine_share"]] > 0)  # with equipment

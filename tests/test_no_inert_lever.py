@@ -16,10 +16,9 @@ import pytest
 
 from egovsim.config.scenario import CentralState, Policy, load_scenario, with_values
 from egovsim.config.schema import has_neutral
-from egovsim.model.model import simulate
 from egovsim.model.outcomes import COLUMNS
 
-from .conftest import SCENARIOS, THREE
+from .conftest import SCENARIOS, THREE, simulate_once
 
 CALIBRATED = SCENARIOS / "calibrated" / "three_provinces.yaml"
 
@@ -71,7 +70,7 @@ def moved_beyond(low, high, province: int, own: tuple[str, ...], seeds=(0, 1)) -
         skip |= set(ACCESS_GROUPS)  # access by group is the same counter
     moved = set()
     for seed in seeds:
-        a, b = simulate(low, seed)[:, province], simulate(high, seed)[:, province]
+        a, b = simulate_once(low, seed)[:, province], simulate_once(high, seed)[:, province]
         differ = ~np.isclose(a, b, rtol=0, atol=1e-12, equal_nan=True).all(axis=0)
         moved |= {COLUMNS[c] for c in np.flatnonzero(differ)}
     return sorted(moved - skip)
