@@ -311,10 +311,8 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
         fit_until if fit_until is not None else config.fit_until,
         [fp.normal for fp in config.parameters.values()],
     )
-    if not any(problem.fitted):  # a fit to nothing: every vector would be accepted, the prior returned
-        weighed = [t.year for t in terms if t.weight > 0]
-        if not weighed:
-            raise InputError(source, "targets", "every target has weight 0 (a check): nothing to fit")
+    weighed = [t.year for t in terms if t.weight > 0]  # all weight 0 is a prior-only fit, asked for by name
+    if weighed and not any(problem.fitted):  # a year before the data: the prior returned as if fitted
         raise InputError(
             source,
             "--fit-until" if fit_until is not None else "fit_until",
