@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -619,6 +620,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from egovsim.analysis.calibration import calibrate, plan_calibration, print_terms
     from egovsim.runner.runner import make_executor
 
+    if args.max_runs is not None and args.max_runs < 1:
+        raise InputError(args.config, "--max-runs", f"must be >= 1, got {args.max_runs}")
+    if args.max_time is not None and not 0 < args.max_time < math.inf:  # nan fails too
+        raise InputError(args.config, "--max-time", f"must be a number of seconds > 0, got {args.max_time}")
     plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install)  # before any worker
     fitted = {"scenario": plan.full.to_dict(), "fit_until": args.fit_until}  # the checkpoint depends on both
     observations = Path(args.config).parent / plan.config.observations

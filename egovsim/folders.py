@@ -39,6 +39,7 @@ try:
 except ImportError:  # not on Windows: no lock there
     fcntl = None
 
+PACKAGE = Path(__file__).resolve().parent  # egovsim's own code: never an output folder
 LOCK = ".egovsim.lock"
 RECORD = "command.json"  # the command that writes this folder: written first, kept with the stores
 MARKER = "provenance.json"  # written last, removed first
@@ -305,6 +306,10 @@ def _check_place(folder: Path) -> None:
     here = Path.cwd().resolve()
     if here == folder.resolve() or here.is_relative_to(folder.resolve()):
         raise InputError(str(folder), "--out", "is the working directory (or holds it): give a folder inside it")
+    for inside, where in ((folder.resolve(), PACKAGE), (PACKAGE, folder.resolve())):
+        if inside.is_relative_to(where):  # results among the code: a folder replaced or cleared takes modules with it
+            what = "is inside egovsim's code" if inside != PACKAGE else "holds egovsim's code"
+            raise InputError(str(folder), "--out", f"{what} ({PACKAGE}): choose another folder")
 
 
 def _holds_results(entry: Path) -> bool:
@@ -418,6 +423,8 @@ def replaced(folder: Path) -> Iterator[Path]:
     """A fresh folder beside `folder` to write a whole run into, swapped in for `folder` when the block
     succeeds and removed when it fails: `folder` is always entirely the old run or entirely the new one."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():  # the swap would put the file aside, out of the user's sight
+        raise InputError(str(folder), "", "is a file, not a folder: give a folder for the results")
     folder.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=_STAGE))
     try:

@@ -207,7 +207,7 @@ def test_labels_from_file_names_are_plain_folder_names(tmp_path, stems):
     [
         (bytes(range(256)) * 8, "--posterior: cannot be read"),  # not text
         (b"citizens.q0,weight\n" + b"x" * 200_000 + b",1\n", "--posterior: cannot be read"),  # beyond csv's field limit
-        (b"citizens.q0,weight\n0.1\n", "weight: row 2: not a number"),  # a short row
+        (b"citizens.q0,weight\n0.1\n", "row 2: 1 cells, but 2 columns"),  # a short row
         (b"citizens.q0,weight\n1e300,1\n", "citizens.q0"),  # a draw the scenario cannot take
     ],
 )

@@ -16,6 +16,7 @@ import dataclasses
 import io
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,13 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> 
         if res.ok:
             for name, v in outcome_values(spec, base, store.records(res.key)).items():
                 Y[name][res.spec.point, res.spec.replicate] = v
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": a point none of whose runs finished
         means = {name: np.nanmean(y, axis=1) for name, y in Y.items()}
     ran = np.isfinite(np.column_stack(list(means.values()))).all(axis=1)
     case = holds(spec.rule, means) & ran
-    keep = [j for j in range(len(names)) if np.ptp(X[ran, j]) > 0]  # a column that never varies says nothing
+    # a column that never varies says nothing (nor does any where no run finished)
+    keep = [j for j in range(len(names)) if ran.any() and np.ptp(X[ran, j]) > 0]
     found = sd.find_boxes(
         X[ran][:, keep],
         case[ran],

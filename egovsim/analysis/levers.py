@@ -68,12 +68,17 @@ def draws(head: LeverHead, path: str | Path, base: Scenario, n: int) -> tuple[li
         {k: v for k, v in d.items() if not k.startswith("provinces.") or k.split(".")[1] in base.provinces}
         for d in posterior_draws(folder, n, head.seed)
     ]
-    for d in values[:1]:  # the draws share their columns: one that fits shows the names do
+    checked = set()
+    for d in values:  # every particle drawn, once: one out of its parameter's range would fail its runs
+        particle = tuple(d.values())
+        if particle in checked:
+            continue
+        checked.add(particle)
         try:
             apply_values(base, d, f"{folder}/posterior.csv")
         except InputError as exc:
             raise InputError(
-                str(path), "posterior", f"{folder}/posterior.csv does not fit the scenario: {exc.message}"
+                str(path), "posterior", f"{folder}/posterior.csv does not fit the scenario: {exc.field}: {exc.message}"
             ) from None
     return values, seeds
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.config.outcomes import COL, COLUMNS, DERIVED, outcome_range
-from egovsim.config.scenario import BudgetHold, Policy, Scenario, load_scenario, row_of_year, years
+from egovsim.config.scenario import KEEP, BudgetHold, Policy, Scenario, load_scenario, row_of_year, years
 from egovsim.config.schema import MAX_INT, NAME, build, param, suggest, type_hints
 from egovsim.config.yamlfile import referenced_file
 from egovsim.errors import InputError, clipped
@@ -296,7 +297,9 @@ def parse_rule(text: Any, names: Any, source: str, path: str) -> list[Condition]
         try:
             value = float(m["value"])
         except ValueError:
-            raise InputError(source, path, f"{clipped(m['value'])} is not a number") from None
+            value = math.nan
+        if not math.isfinite(value):  # 1e999 reads as inf
+            raise InputError(source, path, f"{clipped(m['value'])} is not a finite number")
         rule.append(Condition(m["name"], m["op"], value))
     return rule
 
@@ -344,11 +347,27 @@ class LeverHead(AnalysisHead):
                 "levers_from",
                 f"{self.levers_from:g} is outside the scenario's {base.start_year}-{base.end_year}",
             )
+        self.check_not_merged_away(base, source)
         for name, stat in self.stats.items():
             if stat.province not in (None, self.province):
                 raise InputError(source, f"outcomes.{name}.province", f"the file's province is {self.province}")
             stat.province = self.province
             stat.check(base, source, f"outcomes.{name}")
+
+    def check_not_merged_away(self, base: Scenario, source: str) -> None:
+        """The levers take effect: a province merged into a unit that takes another member's policy has its
+        own later events lapse at the merger (docs/reorganisation.md), the mix's event among them."""
+        start = self.levers_from if self.levers_from is not None else base.start_year
+        for i, merger in enumerate(base.mergers):
+            takes_other = self.province in merger.members and merger.policy not in (KEEP, self.province)
+            if self.levers and takes_other and start >= merger.date:
+                raise InputError(
+                    source,
+                    "levers_from" if self.levers_from is not None else "province",
+                    f"{self.province}'s own levers lapse from {merger.date:g}, when it takes "
+                    f"{merger.policy}'s policy (the scenario's mergers[{i}]): set its levers before then, "
+                    f"or choose province {merger.policy}",
+                )
 
     def posterior_folder(self, path: str | Path) -> Path | None:
         if self.posterior is None:

@@ -40,24 +40,31 @@ def read_posterior(
         )
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+            header, *rows = [row for row in csv.reader(fh) if row] or [[]]  # blank lines skipped
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(path), field, f"cannot be read ({exc.__class__.__name__})") from None
-    if not rows or "weight" not in rows[0]:
+    if not rows or "weight" not in header:
         raise InputError(str(path), "weight", "expected parameter columns and a weight column")
-    names = [k for k in rows[0] if k != "weight"]
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:  # a dict per row would keep one of them silently
+        raise InputError(str(path), twice[0], "the column appears more than once")
+    names = [k for k in header if k != "weight"]
+    order = [header.index(name) for name in [*names, "weight"]]
     values = np.empty((len(rows), len(names) + 1))
     for i, row in enumerate(rows):
-        for j, name in enumerate([*names, "weight"]):
+        if len(row) != len(header):
+            raise InputError(str(path), f"row {i + 2}", f"{len(row)} cells, but {len(header)} columns")
+        for j, (name, k) in enumerate(zip([*names, "weight"], order)):
             try:
-                values[i, j] = float(row[name])
-            except (TypeError, ValueError):
-                raise InputError(str(path), name, f"row {i + 2}: not a number: {clipped(row[name])}") from None
+                values[i, j] = float(row[k])
+            except ValueError:
+                raise InputError(str(path), name, f"row {i + 2}: not a number: {clipped(row[k])}") from None
     samples, weights = values[:, :-1], values[:, -1]
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
         raise InputError(str(path), "weight", "weights must be finite, non-negative and not all zero")
     if not np.all(np.isfinite(samples)):
         raise InputError(str(path), names[0] if names else "weight", "every parameter value must be a finite number")
+    weights = weights / weights.max()  # relative weights: huge ones would overflow their sum
     return names, samples, weights / weights.sum()
 
 

@@ -236,9 +236,11 @@ def installed_names(full: Scenario) -> set[str]:
 def check_install(folder: Path, full: Scenario) -> None:
     """--install DIR is replaced whole by the calibrated files: refuse, before fitting, a folder that holds
     anything else (never delete a user's files)."""
+    if Path(folder).exists() and not Path(folder).is_dir():  # the swap would put a file of the user's aside
+        raise InputError(str(folder), "--install", "is a file, not a folder: give a folder for the calibrated files")
     try:
         other = sorted(p.name for p in Path(folder).iterdir() if p.name not in installed_names(full))
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return
     if other:
         raise InputError(

@@ -288,7 +288,7 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
     values: dict[str, Any] = {}
     if config.end_year is not None:
         values["end_year"] = config.end_year
-    base = with_values(base, values) if values else base
+    base = with_values(base, values, source) if values else base  # a bad end_year names the config
     for name, fp in config.parameters.items():  # each free parameter must be a real-valued key of the scenario
         for key in expand_wildcards(base, {name: None}):  # provinces.*.x: the key of every province
             check_real_parameter(base, key, fp.bounds[0], fp.bounds[1], source, f"parameters.{name}")
@@ -301,7 +301,7 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
         raise InputError(source, "end_year", f"targets reach {last} but the simulation ends in {base.end_year}")
     if first < base.start_year:
         raise InputError(source, "targets", f"a target is dated {first}, before the start ({base.start_year})")
-    return FitProblem(
+    problem = FitProblem(
         base.to_dict(),
         list(config.parameters),
         np.array([fp.bounds for fp in config.parameters.values()], dtype=float),
@@ -311,6 +311,14 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
         fit_until if fit_until is not None else config.fit_until,
         [fp.normal for fp in config.parameters.values()],
     )
+    weighed = [t.year for t in terms if t.weight > 0]  # all weight 0 is a prior-only fit, asked for by name
+    if weighed and not any(problem.fitted):  # a year before the data: the prior returned as if fitted
+        raise InputError(
+            source,
+            "--fit-until" if fit_until is not None else "fit_until",
+            f"{problem.fit_until} is before every fitted target (the first is dated {min(weighed)}): nothing to fit",
+        )
+    return problem
 
 
 # ---- evaluating parameter vectors through the runner --------------------------------------------------------
