@@ -18,6 +18,7 @@ from egovsim.runner.runner import SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 DAKLAK = ROOT / "scenarios" / "daklak.yaml"
+HUE = ROOT / "scenarios" / "hue.yaml"
 SMALL = ["end_year=2012"]
 
 
@@ -128,6 +129,24 @@ def test_comparison_rows_skip_provinces_a_pair_does_not_share():
     )
     diffs = [r for r in rows if r["kind"] == "difference"]
     assert [(r["province"], r["mean"]) for r in diffs] == [("daklak", 1.0)]
+
+
+def test_scenarios_with_no_province_in_common_compare_without_a_difference(tmp_path):
+    """Dak Lak against Hue: each scenario's values and plots, no difference plot (it was a matplotlib traceback
+    from a row of 0 panels) and a report that says why there is no difference."""
+    from egovsim.analysis.compare import Arm, difference_plots
+    from egovsim.config.scenario import load_scenario
+
+    hue, daklak = load_scenario(HUE, SMALL, 0.001), load_scenario(DAKLAK, SMALL, 0.001)
+    arms = [Arm("daklak", daklak, "", np.ones((2, 85, 1, len(COLUMNS))), [0, 1])]
+    arms.append(Arm("hue", hue, "", np.ones((2, 85, 1, len(COLUMNS))), [0, 1]))
+    assert difference_plots(tmp_path / "plots", arms, "daklak") == []
+    out = tmp_path / "cmp"
+    args = ["compare", str(DAKLAK), str(HUE), "--replicates", "2", "--scale", "0.001", "--set", "end_year=2008"]
+    assert cli.main([*args, "--executor", "serial", "--quiet", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "No province is in both hue and daklak: there is no paired difference" in report
+    assert not list((out / "plots").glob("difference_*"))
 
 
 def test_compare_over_posterior_draws(tmp_path, capsys):

@@ -377,7 +377,16 @@ def test_ctrl_c_in_a_terminal_gives_one_line_and_no_traceback(tmp_path, stored):
     the runs are written up and the idle workers wait (the issue saw two ForkServerProcess tracebacks there)."""
     out = tmp_path / "cmp"
     cmd = [sys.executable, "-m", "egovsim", "compare", str(DAKLAK), str(HUE), "--replicates", "2"]
-    cmd += ["--scale", "0.001", "--set", "end_year=2009", "--workers", "2", "--out", str(out)]
+    cmd += [
+        "--scale",
+        "0.001",
+        "--set",
+        "end_year=2012",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    ]  # runs and write-up long enough to be interrupted
     want = 1 if stored == "first" else 4
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -281,7 +281,14 @@ def report_md(
         if arm.label == baseline:
             continue
         lines += [f"## {arm.label} minus {baseline}", ""]
-        for province in (p for p in arm.scenario.provinces if p in base.scenario.provinces):
+        shared = [p for p in arm.scenario.provinces if p in base.scenario.provinces]
+        if not shared:  # a difference is taken province by province
+            lines += [
+                f"No province is in both {arm.label} and {baseline}: there is no paired difference; "
+                "each scenario's values are in `comparison.csv` and the plots.",
+                "",
+            ]
+        for province in shared:
             lines += [
                 f"### {arm.scenario.provinces[province].name}",
                 "",
@@ -420,6 +427,8 @@ def difference_plots(folder: Path, arms: list[Arm], baseline: str, outcomes=HEAD
     made = []
     for arm in others:
         provinces = {k: n for k, n in _provinces([arm]).items() if k in base.scenario.provinces}
+        if not provinces:  # no province in both: there is no paired difference to draw
+            continue
         n = len(sorted(set(base.replicates) & set(arm.replicates)))
         for outcome in outcomes:
             title = f"{outcome_label(outcome)}\n{arm.label} minus {baseline} (same seeds, {n} replicates)"
