@@ -201,7 +201,7 @@ class EGovViz(EGovModel):
         draw: int = 0,
     ):
         base = base_scenario(str(scenario_file), None if scale is None else float(scale), tuple(overrides))
-        self.draw = int(draw) if base.parameters.draws_from else 0
+        self.draw = max(0, int(draw)) if base.parameters.draws_from else 0
         scenario = apply_levers(
             posterior_draw(base, self.draw),
             province,

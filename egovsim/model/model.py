@@ -259,7 +259,7 @@ class EGovModel(mesa.Model):
         schedule.pause()
         try:
             while self.step_index < self.n_steps:
-                EGovModel.step(self)  # the class's step: Mesa replaced the instance's with its clock's wrapper
+                type(self).step(self)  # the class's step: Mesa replaced the instance's with its clock's wrapper
                 self.steps += 1
                 self.time += 1.0
                 if progress is not None:
