@@ -388,7 +388,16 @@ def test_ctrl_c_in_a_terminal_gives_one_line_and_no_traceback(tmp_path, stored):
         str(out),
     ]  # runs and write-up long enough to be interrupted
     want = 1 if stored == "first" else 4
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # as in a terminal, Ctrl-C is not ignored: a suite started in the background (nohup, `cmd &` in a script)
+    # passes SIGINT on ignored, and Python then never installs its handler
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list((out / "runs").glob("*.json"))) < want and time.monotonic() < deadline and proc.poll() is None:
