@@ -85,11 +85,12 @@ def test_run_is_the_browsers_steps():
     """run() steps the rules without Mesa's per-step event: the same records, and Mesa's clock where Mesa's own
     step() leaves it, so stepping on afterwards behaves as after the browser's last Step."""
     sc = small()
-    ran, stepped = EGovModel(sc, seed=4, collect=False), EGovModel(sc, seed=4, collect=False)
+    ran, stepped = EGovModel(sc, seed=4), EGovModel(sc, seed=4)  # with Mesa's DataCollector, as the page has it
     ran.run()
     while stepped.running:
         stepped.step()
     assert np.array_equal(ran.records, stepped.records, equal_nan=True)
+    assert ran.datacollector._collection_steps == stepped.datacollector._collection_steps  # each row's time
     assert (ran.steps, ran.time) == (stepped.steps, stepped.time) == (sc.n_steps, float(sc.n_steps))
     ran.step(), stepped.step()
     assert (ran.steps, ran.time, ran.step_index) == (stepped.steps, stepped.time, stepped.step_index)

@@ -259,9 +259,9 @@ class EGovModel(mesa.Model):
         schedule.pause()
         try:
             while self.step_index < self.n_steps:
-                type(self).step(self)  # the class's step: Mesa replaced the instance's with its clock's wrapper
-                self.steps += 1
+                self.steps += 1  # Mesa moves its clock first: the DataCollector stamps a step's row with its time
                 self.time += 1.0
+                type(self).step(self)  # the class's step: Mesa replaced the instance's with its clock's wrapper
                 if progress is not None:
                     progress(self.step_index)
         finally:
