@@ -128,3 +128,21 @@ def test_sweep_pairs_posterior_draws_across_its_points(calibrated, tmp_path):
         last = ts[-1].split(",")
         adopted = float(last[ts[0].split(",").index("adopted_share")])
         assert float(row[col]) == pytest.approx(adopted, rel=1e-9, abs=1e-12), (point, replicate)
+
+
+def test_a_sweep_refuses_a_point_that_breaks_a_rule_with_a_posterior_draw(calibrated, tmp_path, capsys):
+    """Valid alone, invalid together: a ceiling of internet access of 0.2 is fine with the scenario's own
+    initial access, and a drawn initial access of 0.25 is fine with its ceiling, but the two break
+    access.initial <= access.ceiling: refused in one line, naming the point and the draw, before any run."""
+    path, post = calibrated
+    (post / "posterior.csv").write_text("access.initial,weight\n0.25,1\n0.24,1\n")
+    exp = tmp_path / "sweep.yaml"
+    exp.write_text(
+        f"name: s\nscenario: {path}\nscale: 0.001\nset: [end_year=2009]\nreplicates: 2\nseed: 11\n"
+        "design: {grid: {access.ceiling: [0.9, 0.2]}}\noutcomes: [adopted_share@end]\n"
+    )
+    out = tmp_path / "sw"
+    assert main(["sweep", str(exp), "--quiet", "--executor", "serial", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(exp) in err and "design point 1 with posterior draw 0" in err, err
+    assert not list((out / "runs").glob("*.json"))

@@ -454,6 +454,13 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     points = design_points(exp)
     draws = posterior_values(path, exp, base)
     specs = specs_of(exp, points, draws)
+    if draws is not None:  # a draw and a point valid alone may break a rule together (access.initial <= ceiling)
+        for spec in {(s.point, s.replicate): s for s in specs}.values():
+            try:
+                apply_values(base, spec.values, str(path))
+            except InputError as exc:
+                where = f"design point {spec.point} with posterior draw {spec.replicate}"
+                raise InputError(str(path), where, f"{exc.field}: {exc.message}") from None
     if draws is not None:  # scenario.yaml and the report say the replicates ran on posterior draws
         base = dataclasses.replace(base, parameters=base.parameters.drawn_from(base.parameters.draws_from))
     store = Store(folder / "runs")
