@@ -102,6 +102,26 @@ def test_a_calibrated_scenario_runs_any_draw_of_its_posterior_in_the_page():
     assert "draw" not in app.model_params(app.base_scenario(str(ROOT / "scenarios" / "hue.yaml"), 0.0005))
 
 
+def test_a_draw_the_posterior_cannot_give_runs_the_medians_and_says_why(tmp_path):
+    """A posterior.csv whose draw breaks a rule of the scenario: the page runs the medians and says, in one
+    escaped line, which draw was not run and why (it was a traceback in the page)."""
+    from egovsim.app import page as app
+
+    post = tmp_path / "post<script>"  # a path the message quotes
+    post.mkdir()
+    (post / "posterior.csv").write_text("citizens.p0,weight\n-1.0,1\n")
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        f"extends: {ROOT / 'scenarios' / 'calibrated' / 'daklak.yaml'}\nname: mine\n"
+        f"parameters: {{kind: posterior, calibration: test, posterior: '{post}'}}\n"
+    )
+    viz = app.EGovViz(scenario_file=str(path), scale=0.0005, seed=1, draw=2)
+    assert viz.draw == 0 and viz.config.citizens.p0 == app.base_scenario(str(path), 0.0005).citizens.p0
+    legend = app.legend_html(viz)[1]
+    assert "draw 2 not run, the medians instead" in legend and "citizens.p0" in legend
+    assert "<script>" not in legend and "&lt;script&gt;" in legend
+
+
 def test_the_model_built_ahead_is_the_first_tabs_own_and_a_plain_one():
     """egovsim serve builds the first tab's model while the browser loads the front end: that model is the one
     a tab would build (same records step by step), it goes to one tab only, and the next tab builds its own."""

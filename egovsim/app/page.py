@@ -41,7 +41,7 @@ from mesa.visualization.utils import update_counter
 from egovsim.app.frontend import NetworkWidget, TimeChartWidget
 from egovsim.config.observations import supply_index_points
 from egovsim.config.scenario import DEFAULT_SCENARIO, Scenario, apply_values, with_values
-from egovsim.errors import clipped
+from egovsim.errors import InputError, clipped
 from egovsim.model.costs import load_with_budgets
 from egovsim.model.model import EGovModel
 from egovsim.model.outcomes import COL
@@ -123,8 +123,9 @@ def posterior_draw(base: Scenario, draw: int) -> Scenario:
         return base
     from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 
-    values = restricted(posterior_draws(folder, draw, base.seed)[draw - 1], base)
-    scenario = apply_values(base, values, f"{base.name} with {folder}/posterior.csv")
+    source = f"{base.name} with {folder}/posterior.csv"
+    values = restricted(posterior_draws(folder, draw, base.seed, "parameters.posterior", source)[draw - 1], base)
+    scenario = apply_values(base, values, source)
     return dataclasses.replace(scenario, parameters=base.parameters.drawn_from(folder))
 
 
@@ -202,8 +203,13 @@ class EGovViz(EGovModel):
     ):
         base = base_scenario(str(scenario_file), None if scale is None else float(scale), tuple(overrides))
         self.draw = max(0, int(draw)) if base.parameters.draws_from else 0
+        self.draw_error = ""  # a draw the posterior cannot give (a bad posterior.csv, a clash with --set): medians
+        try:
+            drawn = posterior_draw(base, self.draw)
+        except InputError as exc:
+            drawn, self.draw, self.draw_error = base, 0, f"draw {int(draw)} not run, the medians instead: {exc}"
         scenario = apply_levers(
-            posterior_draw(base, self.draw),
+            drawn,
             province,
             training,
             infrastructure,
@@ -290,6 +296,8 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
     body = f"""
 <div class="egov-parameters" style="font-size:0.82em;margin-bottom:2px">Parameters: <b>{e(sc.parameters.label())}</b>{
         f"; this run: draw {model.draw}" if model.draw else ""
+    }{
+        f"<br><span class='egov-draw-error' style='color:#b00'>{e(model.draw_error)}</span>" if model.draw_error else ""
     }</div>
 <div style="color:#555;font-size:0.82em">{model.citizens.n:,} simulated citizens (scale {e(scale)} per real
 person) and {model.civil_service.n:,} civil servants; the network draws {n_sample} citizens.</div>
