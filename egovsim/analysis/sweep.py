@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from egovsim.analysis.calibration.posterior import posterior_draws, restricted
+from egovsim.analysis.calibration.posterior import scenario_draws
 from egovsim.analysis.sweep_report import SweepRuns, write_report
 from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
 from egovsim.config.scenario import Scenario, apply_values
@@ -278,14 +278,9 @@ def posterior_values(path: str | Path, exp: Experiment, base: Scenario) -> list[
     parameter uncertainty, and a difference between two points stays paired. A draw keeps the values the
     scenario sets itself (posterior.restricted); a design point's values go over it (under_point). None for
     other scenarios."""
-    folder = base.parameters.draws_from
-    if not folder:
+    if not base.parameters.draws_from:
         return None
-    where = ("parameters.posterior", str(Path(path).parent / exp.scenario))
-    draws = [restricted(draw, base) for draw in posterior_draws(folder, exp.replicates, exp.seed, *where)]
-    for draw in draws:  # every draw must fit the scenario before workers start
-        apply_values(base, draw, f"{where[1]} with {folder}/posterior.csv")
-    return draws
+    return scenario_draws(base, exp.replicates, exp.seed, str(Path(path).parent / exp.scenario))
 
 
 # ---- outputs ----------------------------------------------------------------------------------------------

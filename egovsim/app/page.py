@@ -121,11 +121,9 @@ def posterior_draw(base: Scenario, draw: int) -> Scenario:
     folder = base.parameters.draws_from
     if draw <= 0 or not folder:
         return base
-    from egovsim.analysis.calibration.posterior import posterior_draws, restricted
+    from egovsim.analysis.calibration.posterior import scenario_draws
 
-    source = f"{base.name} with {folder}/posterior.csv"
-    values = restricted(posterior_draws(folder, draw, base.seed, "parameters.posterior", source)[draw - 1], base)
-    scenario = apply_values(base, values, source)
+    scenario = apply_values(base, scenario_draws(base, draw, base.seed, base.name)[draw - 1], base.name)
     return dataclasses.replace(scenario, parameters=base.parameters.drawn_from(folder))
 
 

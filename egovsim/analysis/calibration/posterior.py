@@ -80,6 +80,20 @@ def posterior_draws(
     return [dict(zip(names, map(float, samples[j]))) for j in pick]
 
 
+def scenario_draws(scenario, n: int, seed: int, source: str) -> list[dict]:
+    """The first n draws of a calibrated scenario's posterior (scenario.parameters.draws_from), each restricted
+    to the scenario and checked against it before any run: replicate i of a sweep's points and the browser's
+    draw i + 1 are then the draw `run --replicates` gives replicate i. A bad posterior.csv, or a draw the scenario
+    cannot take, is blamed on `source`."""
+    from egovsim.config.scenario import apply_values
+
+    folder = scenario.parameters.draws_from
+    draws = [restricted(d, scenario) for d in posterior_draws(folder, n, seed, "parameters.posterior", source)]
+    for draw in draws:
+        apply_values(scenario, draw, f"{source} with {folder}/posterior.csv")
+    return draws
+
+
 def restricted(draw: dict, scenario) -> dict:
     """A draw's values for `scenario`: a province's own parameters (provinces.<key>.*) only where the scenario
     has that province, and none of the values the scenario sets itself (a what-if's own parameter, a --set):
