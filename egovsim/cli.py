@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         choices=("optimize", "abc"),
         default="optimize",
-        help="optimize: a point estimate (scipy differential evolution); abc: a posterior (pyabc)",
+        help="optimize: a point estimate (scipy differential evolution); abc: a posterior (tempered SMC, or pyabc's "
+        "ABC-SMC with abc.sampler: pyabc)",
     )
     _output_args(cal, "results/calibration-...", "no progress display or table")
     cal.add_argument("--max-runs", type=int, default=None, metavar="N", help="budget of model runs")
@@ -628,7 +629,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     fitted = {"scenario": plan.full.to_dict(), "fit_until": args.fit_until}  # the checkpoint depends on both
     observations = Path(args.config).parent / plan.config.observations
     _declare(args, f"calibrate --method {args.method}", [args.config, observations], fitted)
-    if args.method == "abc" and not args.quiet:  # pyabc reports each population (epsilon, acceptance) by logging
+    if args.method == "abc" and not args.quiet:  # pyabc reports each population (epsilon, acceptance) by logging;
+        # the smc sampler prints a line per population itself
         import logging
 
         logging.basicConfig(format="%(name)s: %(message)s", stream=sys.stderr)

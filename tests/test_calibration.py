@@ -130,7 +130,7 @@ parameters:
 targets:
 {targets}
 optimize: {{popsize: 6, max_generations: 12, tol: 0.0}}
-abc: {{population_size: 20, max_populations: 3}}
+abc: {{population_size: 200, chain_length: 10, max_populations: 10}}
 """
 
 
@@ -193,32 +193,34 @@ def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_execut
     assert post["citizens.p0"]["p5"] <= 0.03 <= post["citizens.p0"]["p95"]
     assert post["citizens.q0"]["p5"] <= 0.45 <= post["citizens.q0"]["p95"]
     assert post["citizens.q0"]["p95"] - post["citizens.q0"]["p5"] < 0.8  # narrower than the prior box
+    assert fit["generations"][-1]["temperature"] == 1.0 and fit["chain_effective_sample_size"] > 10
     assert len((out / "posterior.csv").read_text().splitlines()) > 10
-    # The same on any executor, checked on a smaller fit of the same problem (8 particles, the same three
-    # populations to temperature 1, no predictive draws): a particle's draws come from its task's seed, whatever
-    # the population size, so a posterior that depended on which worker ran a task shows here as well; three
-    # fits of this size cost about one of the full size above.
-    small = tmp_path / "small.yaml"
-    small.write_text(
-        Path(path)
-        .read_text()
-        .replace(
-            "abc: {population_size: 20, max_populations: 3}",
-            "abc: {population_size: 8, max_populations: 3, predictive_draws: 0}",
+    # The same on any executor, for both samplers, checked on small fits of the same problem (no predictive
+    # draws): every draw of the smc sampler is made in the calling process, and pyabc's particle tasks draw from
+    # their own seeds, so a posterior that depended on which worker ran a run shows here as well.
+    small = {
+        "smc": "abc: {population_size: 24, chain_length: 4, max_populations: 4, predictive_draws: 0}",
+        "pyabc": "abc: {sampler: pyabc, population_size: 8, max_populations: 3, predictive_draws: 0}",
+    }
+    for sampler, settings in small.items():
+        config = tmp_path / f"small-{sampler}.yaml"
+        config.write_text(
+            Path(path)
+            .read_text()
+            .replace("abc: {population_size: 200, chain_length: 10, max_populations: 10}", settings)
         )
-    )
-    posteriors = []
-    for name, executor in [
-        ("pool", ["--workers", "2"]),
-        ("serial", ["--executor", "serial"]),
-        ("dask", ["--executor", "dask", "--workers", "2"]),
-    ]:
-        out = tmp_path / name
-        assert main(["calibrate", str(small), "--method", "abc", "--out", str(out), "--quiet", *executor]) == 0
-        assert (out / "abc.db").exists()
-        posteriors.append((out / "posterior.csv").read_text())
-    assert len(posteriors[0].splitlines()) > 5
-    assert posteriors[1] == posteriors[0] and posteriors[2] == posteriors[0]  # seeded per particle task
+        posteriors = []
+        for name, executor in [
+            ("pool", ["--workers", "2"]),
+            ("serial", ["--executor", "serial"]),
+            ("dask", ["--executor", "dask", "--workers", "2"]),
+        ]:
+            out = tmp_path / f"{sampler}-{name}"
+            assert main(["calibrate", str(config), "--method", "abc", "--out", str(out), "--quiet", *executor]) == 0
+            assert (out / "abc.db").exists() == (sampler == "pyabc")
+            posteriors.append((out / "posterior.csv").read_text())
+        assert len(posteriors[0].splitlines()) > 5
+        assert posteriors[1] == posteriors[0] and posteriors[2] == posteriors[0], sampler
 
 
 @pytest.mark.parametrize(

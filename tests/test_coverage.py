@@ -1,7 +1,7 @@
 """Coverage of the calibration method on a model with a known posterior (simulation-based calibration).
 
 The simulator here is a linear function of two parameters plus noise, so the exact posterior is known in form
-(a normal likelihood times the uniform prior); the ABC-SMC that calibrates egovsim must put the truth inside its
+(a normal likelihood times the uniform prior); each sampler that calibrates egovsim must put the truth inside its
 90% credible interval about 90% of the time over truths drawn from the prior (Talts et al. 2018)."""
 
 from __future__ import annotations
@@ -88,9 +88,16 @@ def test_abc_posterior_matches_the_exact_posterior_of_a_linear_model(tmp_path):
     assert interval[1] == pytest.approx([0.5 - 1.645 * exact_sd, 0.5 + 1.645 * exact_sd], abs=0.03)
 
 
-def test_ninety_percent_intervals_cover_the_truth_about_ninety_percent_of_the_time(tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ABCSettings(sampler="smc", population_size=200, chain_length=10, max_populations=10, predictive_draws=0),
+        ABCSettings(sampler="pyabc", population_size=40, max_populations=3, predictive_draws=0),
+    ],
+    ids=["smc", "pyabc"],
+)
+def test_ninety_percent_intervals_cover_the_truth_about_ninety_percent_of_the_time(tmp_path, settings):
     problem = toy_problem(tmp_path, sd=0.05)
-    settings = ABCSettings(population_size=40, max_populations=3, predictive_draws=0)
     rows, per_truth = coverage(
         problem, settings, SerialExecutor(), truths=20, seed=3, folder=tmp_path / "sbc", run=toy_run
     )

@@ -102,9 +102,21 @@ def parse_prior(text: str, source: str, path: str) -> tuple[float, float]:
 
 @dataclass
 class ABCSettings:
-    population_size: int = param(60, lo=5, hi=100_000, doc="accepted particles per population")
+    sampler: Literal["smc", "pyabc"] = param(
+        "smc",
+        doc="smc: tempered SMC with random-walk moves (smc.py); pyabc: pyabc's ABC-SMC with a stochastic acceptor "
+        "(abcsmc.py), slower, kept to cross-check",
+    )
+    population_size: int = param(60, lo=5, hi=100_000, doc="particles per population")
+    chain_length: int = param(
+        20, lo=2, hi=10_000, doc="smc: states per chain; population_size // chain_length chains move the particles"
+    )
     max_populations: int = param(
-        6, lo=1, hi=1000, doc="populations from the prior to the posterior: the last is at temperature 1"
+        6,
+        lo=1,
+        hi=1000,
+        doc="pyabc: populations from the prior to the posterior, the last at temperature 1; smc: at most this many "
+        "(it stops at temperature 1; stopped earlier, the result is a tempered posterior and says so)",
     )
     replicates: int = param(
         1, lo=1, hi=100, doc="runs per particle, each with its own seed (the likelihood is their mean's)"

@@ -1,6 +1,6 @@
 """Coverage of the calibration method (simulation-based calibration, Talts et al. 2018): draw parameter vectors
 from the prior, simulate the observations each would give (the model's run plus each term's observation error),
-fit them with the same ABC-SMC, and count how often each true value falls inside its 90% credible interval. A
+fit them with the same sampler (abc.sampler), and count how often each true value falls inside its 90% credible interval. A
 method whose 90% intervals hold the truth far less often than 90% is broken; far more often, needlessly vague.
 
     python -m egovsim.analysis.calibration.coverage calibration/config.yaml --truths 20 --out results/coverage
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
 from egovsim.analysis.calibration.config import ABCSettings
+from egovsim.analysis.calibration.pipeline import fit_posterior
 from egovsim.analysis.calibration.posterior import prior_sample, weighted_quantile
 from egovsim.analysis.calibration.terms import FitProblem, Term, measure_quantities, term_values
 from egovsim.config.scenario import apply_values, scenario_from_dict
@@ -84,12 +84,12 @@ def coverage(
     inside = np.zeros((truths, len(problem.names)), dtype=bool)
     for i, (truth, run_seed) in enumerate(zip(vectors, replicate_seeds(seed, truths))):
         synthetic = synthetic_observations(problem, truth, run_seed, run)
-        fit = abc(
+        fit = fit_posterior(
             synthetic,
             settings,
-            db=folder / f"abc-{i}.db",
-            sampler=seeded_sampler(executor, seed + i + 1),
+            executor,
             seed=seed + i + 1,
+            folder=folder / f"truth-{i}",
             store=Store(folder / "runs") if run is run_one else None,
             run=run,
         )

@@ -31,6 +31,7 @@ class Fit:
     weights: np.ndarray | None = None
     runs: dict | None = None  # Evaluation.tally(): runs run now, resumed from the store, failed
     generations: list[dict] | None = None  # abc: per population, temperature, acceptance rate, ESS
+    chain_ess: float | None = None  # abc by smc: the effective sample size counting the chains' autocorrelation
 
 
 def optimize(

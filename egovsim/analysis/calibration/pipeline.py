@@ -3,15 +3,18 @@ output folder. The command line (`egovsim calibrate`) only turns its arguments i
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
-from egovsim.analysis.calibration.config import CalibrationConfig, load_config
-from egovsim.analysis.calibration.fit import generation_bar, optimize
+from egovsim.analysis.calibration.config import ABCSettings, CalibrationConfig, load_config
+from egovsim.analysis.calibration.fit import Fit, generation_bar, optimize
 from egovsim.analysis.calibration.report import check_install, rows_csv, write_outputs
+from egovsim.analysis.calibration.smc import smc
 from egovsim.analysis.calibration.stacks import STACK_LABELS, stack_records, stack_table
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, make_problem
 from egovsim.config.scenario import Scenario, load_scenario
@@ -21,7 +24,7 @@ from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs, new_folder
 from egovsim.provenance import provenance
 from egovsim.report.tables import columns_csv
-from egovsim.runner.runner import Store
+from egovsim.runner.runner import Store, run_one
 
 METHODS = ("optimize", "abc")
 
@@ -110,15 +113,16 @@ def _calibrate(
             )
     else:
         problem = problem.widened(config.abc.temperature)  # the likelihood the posterior is of, reported as used
-        fit = abc(
+        fit = fit_posterior(
             problem,
             config.abc,
-            db=out / "abc.db",
-            sampler=seeded_sampler(executor, config.seed),
+            executor,
             seed=config.seed,
+            folder=out,
             store=store,
             max_runs=max_runs,
             max_time=max_time,
+            progress=progress,
         )
     # the replicates at the fitted point: from the store (the fit ran them), else run now
     final = Evaluation(problem, executor, store)
@@ -152,6 +156,57 @@ def _calibrate(
     return summary
 
 
+def fit_posterior(
+    problem: FitProblem,
+    settings: ABCSettings,
+    executor: Executor,
+    *,
+    seed: int,
+    folder: Path,
+    store: Store | None = None,
+    max_runs: int | None = None,
+    max_time: float | None = None,
+    progress: bool = False,
+    run: Callable = run_one,
+) -> Fit:
+    """The posterior of `problem` by the sampler `settings.sampler` names: smc (smc.py) or pyabc's ABC-SMC
+    (abcsmc.py, its history in folder/abc.db)."""
+    if settings.sampler == "pyabc":
+        folder.mkdir(parents=True, exist_ok=True)
+        return abc(
+            problem,
+            settings,
+            db=folder / "abc.db",
+            sampler=seeded_sampler(executor, seed),
+            seed=seed,
+            store=store,
+            max_runs=max_runs,
+            max_time=max_time,
+            run=run,
+        )
+    report = None
+    if progress:
+
+        def report(row: dict) -> None:
+            print(
+                f"egovsim: population {row['population']}: temperature {row['temperature']:.3g}, "
+                f"{row['evaluations']} runs, effective sample size {row['ess']:.0f}",
+                file=sys.stderr,
+            )
+
+    return smc(
+        problem,
+        settings,
+        executor=executor,
+        seed=seed,
+        store=store,
+        max_runs=max_runs,
+        max_time=max_time,
+        run=run,
+        progress=report,
+    )
+
+
 def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict:
     """What the posterior says and what it predicts: posterior_summary.csv (prior and posterior side by
     side, the contraction, informed or not), the strong correlations, predictive.csv (every target's 90%
@@ -172,6 +227,8 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
     atomic_write(out / "posterior_summary.csv", rows_csv(rows))
     summary = {
         "effective_sample_size": float(fit.weights.sum() ** 2 / (fit.weights**2).sum()),
+        # smc: the chains' autocorrelation counted (the weights' ESS above counts every state as independent)
+        "chain_effective_sample_size": fit.chain_ess,
         "not_informed": [r["parameter"] for r in rows if r["informed"] == "no"],
         "undetermined": [r["parameter"] for r in rows if r["informed"] == "undetermined"],
         "marginals": rows,

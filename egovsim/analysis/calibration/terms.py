@@ -332,16 +332,20 @@ def run_vectors(
     store: Store | None = None,
     run: Callable[..., dict] = run_one,
     base: Scenario | None = None,
+    seeds: Sequence[Sequence[int]] | None = None,
 ) -> tuple[np.ndarray, list[RunResult]]:
     """Every replicate of every vector through `run_many`: statistics (vectors, replicates, n_quantities),
-    nan where a run failed, and the runs (vector-major, in the order of `xs`)."""
+    nan where a run failed, and the runs (vector-major, in the order of `xs`). Replicate r of every vector runs
+    with problem.seeds[r] (common random numbers), or with seeds[i][r] for vector i when `seeds` is given (a
+    sampler whose particles each have runs of their own)."""
     base = base if base is not None else scenario_from_dict(problem.scenario)
     label = base.name
-    n = len(problem.seeds)
+    seeds = seeds if seeds is not None else [problem.seeds] * len(xs)
+    n = len(seeds[0]) if len(xs) else 0
     specs = [
-        RunSpec(label, r, seed, problem.values(x), point=i)
+        RunSpec(label, r, int(seed), problem.values(x), point=i)
         for i, x in enumerate(xs)
-        for r, seed in enumerate(problem.seeds)
+        for r, seed in enumerate(seeds[i])
     ]
     results = run_many(specs, {label: base}, executor, store=store, run=run)
     stats = np.full((len(xs), n, len(problem.quantities)), np.nan)
@@ -371,8 +375,11 @@ class Evaluation:
     def __post_init__(self):
         self.base = scenario_from_dict(self.problem.scenario)
 
-    def statistics(self, xs: Sequence[Sequence[float]]) -> np.ndarray:
-        stats, results = run_vectors(self.problem, xs, self.executor, store=self.store, run=self.run, base=self.base)
+    def statistics(self, xs: Sequence[Sequence[float]], seeds: Sequence[Sequence[int]] | None = None) -> np.ndarray:
+        """(vectors, replicates, n_quantities); `seeds`: each vector's own run seeds (run_vectors)."""
+        stats, results = run_vectors(
+            self.problem, xs, self.executor, store=self.store, run=self.run, base=self.base, seeds=seeds
+        )
         self._count(results)
         self.vectors += len(xs)
         return stats

@@ -1,0 +1,129 @@
+"""The posterior sampler (egovsim/analysis/calibration/smc.py): its parts against their definitions, and the
+whole against the exact posterior of a model whose posterior is known, on any executor, resumed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import logistic
+
+from egovsim.analysis.calibration.config import ABCSettings
+from egovsim.analysis.calibration.coverage import credible_interval
+from egovsim.analysis.calibration.smc import (
+    chain_ess,
+    ess,
+    log_prior,
+    next_exponent,
+    random_walk_root,
+    smc,
+    systematic_resample,
+)
+from egovsim.runner.runner import SerialExecutor, Store, make_executor
+
+from .test_coverage import RUN_NOISE, toy_problem, toy_run
+
+
+def test_the_prior_on_the_search_scale_is_a_product_of_standard_logistics():
+    z = np.random.default_rng(1).normal(0, 4, size=(50, 3))
+    assert log_prior(z) == pytest.approx(logistic.logpdf(z).sum(axis=1), rel=1e-12)
+
+
+def test_each_tempering_step_keeps_half_the_effective_sample_size():
+    loglik = np.random.default_rng(2).normal(-50, 10, size=1000)
+    new = next_exponent(loglik, 0.2)
+    assert 0.2 < new < 1.0
+    assert ess((new - 0.2) * loglik) == pytest.approx(500, rel=1e-3)
+    # a likelihood that hardly varies goes straight to 1; a failed run (-inf) has weight 0 and is not counted
+    assert next_exponent(np.full(100, -3.0), 0.0) == 1.0
+    flat_but_failed = np.r_[np.full(99, -3.0), -np.inf]
+    assert next_exponent(flat_but_failed, 0.5) == 1.0
+
+
+def test_systematic_resampling_draws_each_particle_in_proportion_to_its_weight():
+    w = np.random.default_rng(3).dirichlet(np.ones(20))
+    counts = np.bincount(systematic_resample(w, 1000, np.random.default_rng(4)), minlength=20)
+    assert np.all(np.abs(counts - 1000 * w) < 1.0 + 1e-9)  # systematic: within one of the expected count
+
+
+def test_the_random_walk_step_is_the_optimal_scaling_of_the_population_covariance():
+    rng = np.random.default_rng(5)
+    cov = np.array([[2.0, 0.6], [0.6, 1.0]])
+    z = rng.multivariate_normal([0, 0], cov, size=200_000)
+    root = random_walk_root(z, np.full(len(z), 1 / len(z)))
+    assert root @ root.T == pytest.approx(2.38**2 / 2 * cov, rel=0.02)
+
+
+def test_chain_ess_counts_chains_not_states_when_states_repeat():
+    rng = np.random.default_rng(6)
+    chains, length = 40, 25
+    w = np.full(chains * length, 1 / (chains * length))
+    independent = rng.normal(size=(chains * length, 2))
+    stuck = np.repeat(rng.normal(size=(chains, 2)), length, axis=0)  # every chain stayed where it started
+    assert chain_ess(independent, w, chains, length) == pytest.approx(chains * length, rel=0.5)
+    assert chain_ess(stuck, w, chains, length) == pytest.approx(chains, rel=0.5)
+
+
+def test_smc_posterior_matches_the_exact_posterior_of_a_linear_model(tmp_path):
+    """Value terms 5 p0 ~ N(0.2, s) and q0 ~ N(0.5, s), s = sqrt(sd^2 + run noise^2): the exact posterior is
+    p0 ~ N(0.04, s / 5), q0 ~ N(0.5, s) (the uniform prior is flat there). The noisy single-run likelihood
+    is what the pseudo-marginal sampler must see through."""
+    problem = toy_problem(tmp_path, sd=0.05)
+    problem.terms = problem.terms[:2]
+    fit = smc(
+        problem,
+        ABCSettings(population_size=1200, chain_length=20, max_populations=20),
+        executor=SerialExecutor(),
+        seed=5,
+        run=toy_run,
+    )
+    assert fit.generations[-1]["temperature"] == 1.0 and "tempered" not in fit.stopped
+    s = np.hypot(0.05, RUN_NOISE)
+    mean = np.average(fit.posterior, axis=0, weights=fit.weights)
+    sd = np.sqrt(np.average((fit.posterior - mean) ** 2, axis=0, weights=fit.weights))
+    assert np.abs(mean - [0.04, 0.5]) / [s / 5, s] == pytest.approx([0, 0], abs=0.2)  # within 0.2 sd
+    assert sd == pytest.approx([s / 5, s], rel=0.15)
+    interval = credible_interval(fit.posterior, fit.weights)
+    assert interval[0] == pytest.approx([0.04 - 1.645 * s / 5, 0.04 + 1.645 * s / 5], abs=0.003)
+    assert 30 < fit.chain_ess <= fit.weights.size
+
+
+def test_smc_gives_the_same_posterior_on_any_executor_and_resumes_to_it(tmp_path):
+    problem = toy_problem(tmp_path, sd=0.05)
+    settings = ABCSettings(population_size=60, chain_length=6, max_populations=10)
+
+    def fit(executor, **kw):
+        return smc(problem, settings, executor=executor, seed=7, run=toy_run, **kw)
+
+    serial = fit(SerialExecutor())
+    with make_executor(2, "process") as pool:
+        pooled = fit(pool)
+    assert np.array_equal(serial.posterior, pooled.posterior) and np.array_equal(serial.weights, pooled.weights)
+
+    # cut short by a budget of runs, it says so; run again on the same store it replays what it had from the
+    # store and ends where the uninterrupted fit ended, bit for bit
+    store = Store(tmp_path / "runs")
+    cut = fit(SerialExecutor(), store=store, max_runs=100)
+    assert cut.evaluations <= 100 and cut.generations[-1]["temperature"] > 1 and "tempered" in cut.stopped
+    resumed = fit(SerialExecutor(), store=store)
+    assert np.array_equal(resumed.posterior, serial.posterior) and np.array_equal(resumed.weights, serial.weights)
+    assert resumed.runs["resumed"] >= cut.runs["total"] - 1  # the point estimate's run is its own
+
+
+def test_a_failed_run_gives_its_particle_no_weight_and_the_fit_goes_on(tmp_path):
+    problem = toy_problem(tmp_path, sd=0.05)
+
+    def fails_for_large_q0(scenario, values, seed):
+        if values["citizens.q0"] > 0.7:
+            return {"records": None, "error": "boom", "traceback": "", "wall_time_s": 0.0, "host": "toy"}
+        return toy_run(scenario, values, seed)
+
+    fit = smc(
+        problem,
+        ABCSettings(population_size=120, chain_length=6, max_populations=10),
+        executor=SerialExecutor(),
+        seed=8,
+        run=fails_for_large_q0,
+    )
+    assert fit.runs["failed"] > 0  # the prior puts a quarter of its draws above 0.7
+    assert np.all(fit.posterior[fit.weights > 0, 1] <= 0.7)
+    assert fit.generations[-1]["temperature"] == 1.0
