@@ -127,3 +127,22 @@ def test_a_failed_run_gives_its_particle_no_weight_and_the_fit_goes_on(tmp_path)
     assert fit.runs["failed"] > 0  # the prior puts a quarter of its draws above 0.7
     assert np.all(fit.posterior[fit.weights > 0, 1] <= 0.7)
     assert fit.generations[-1]["temperature"] == 1.0
+
+
+def test_what_the_data_pin_down_is_bootstrapped_over_chains_not_states(tmp_path):
+    """Forty chains that never moved hold forty distinct values, each repeated: the contraction's bootstrap
+    interval must be as wide as forty particles give, not as narrow as a thousand independent ones would."""
+    from egovsim.analysis.calibration.posterior import marginals
+
+    problem = toy_problem(tmp_path)
+    rng = np.random.default_rng(9)
+    chains, length = 40, 25
+    starts = np.column_stack([rng.uniform(0.005, 0.08, chains), rng.uniform(0.1, 0.9, chains)])
+    stuck = np.repeat(starts, length, axis=0)
+    w = np.full(chains * length, 1.0)
+    by_state = marginals(problem, stuck, w)
+    by_chain = marginals(problem, stuck, w, block=length)
+    width = [r["contraction_p95"] - r["contraction_p5"] for r in by_chain]
+    naive = [r["contraction_p95"] - r["contraction_p5"] for r in by_state]
+    assert all(c > 3 * s for c, s in zip(width, naive))  # sqrt(25) = 5 times, up to the bootstrap's noise
+    assert [r["posterior_median"] for r in by_chain] == [r["posterior_median"] for r in by_state]

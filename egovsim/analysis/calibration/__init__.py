@@ -4,13 +4,14 @@
     parameter vectors -> RunSpecs -> run_many (stored, failure-isolated) -> statistics -> loss terms -> loss
 
 Two methods share everything but the search: `optimize` (scipy's differential evolution, a point estimate) and
-`abc` (pyabc's ABC-SMC, a posterior). Both evaluate parameter vectors through the experiment runner on any
+`abc` (a posterior: tempered SMC with random-walk moves, or pyabc's ABC-SMC with `abc.sampler: pyabc`). Both evaluate parameter vectors through the experiment runner on any
 executor (a local process pool, a Dask cluster, serial), so runs are stored and reused by a rerun, a failing
 run costs only its own terms, and parameter names take `provinces.*.` like a sweep's.
 
 - config.py    the calibration file: schema, the outcomes a target may name, loading
 - terms.py     observed targets -> loss terms; the problem; the objective through the runner (Evaluation)
 - fit.py       differential evolution (the point estimate) and its checkpoint
+- smc.py       the posterior by tempered, waste-free SMC with pseudo-marginal random-walk moves (the default)
 - abcsmc.py    ABC-SMC (pyabc) and the seeded sampler that maps its particle tasks on an executor
 - report.py    fit.json, observed_vs_simulated.csv, posterior.csv, calibrated scenario files, the table
 - pipeline.py  plan_calibration (check the inputs) and calibrate (fit, then write the output folder)

@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--population", type=int, default=None, help="particles per population (default: config)")
     parser.add_argument("--populations", type=int, default=None, help="populations (default: config)")
+    parser.add_argument("--chain-length", type=int, default=None, help="smc: states per chain (default: config)")
     args = parser.parse_args(argv)
     plan = plan_calibration(args.config)
     settings = plan.config.abc
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         settings,
         population_size=args.population or settings.population_size,
         max_populations=args.populations or settings.max_populations,
+        chain_length=args.chain_length or settings.chain_length,
         predictive_draws=0,
     )
     with make_executor(args.workers, "process", None) as executor:

@@ -32,6 +32,7 @@ class Fit:
     runs: dict | None = None  # Evaluation.tally(): runs run now, resumed from the store, failed
     generations: list[dict] | None = None  # abc: per population, temperature, acceptance rate, ESS
     chain_ess: float | None = None  # abc by smc: the effective sample size counting the chains' autocorrelation
+    chain_length: int = 1  # abc by smc: the posterior's particles are chains of this many consecutive states
 
 
 def optimize(

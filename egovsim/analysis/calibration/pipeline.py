@@ -222,7 +222,7 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
     )
     from egovsim.report.plots import posterior_correlations, posterior_marginals
 
-    rows = marginals(problem, fit.posterior, fit.weights)
+    rows = marginals(problem, fit.posterior, fit.weights, block=fit.chain_length)
     corr = correlations(fit.posterior, fit.weights)
     atomic_write(out / "posterior_summary.csv", rows_csv(rows))
     summary = {

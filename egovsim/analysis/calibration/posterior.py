@@ -162,14 +162,22 @@ def weighted_variance(values: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * (values - mean) ** 2) / max(1.0 - float(np.sum(w**2)), 1e-12))
 
 
-def marginals(problem: FitProblem, samples: np.ndarray, weights: np.ndarray, resamples: int = 400) -> list[dict]:
+def marginals(
+    problem: FitProblem, samples: np.ndarray, weights: np.ndarray, resamples: int = 400, block: int = 1
+) -> list[dict]:
     """Per parameter: prior and posterior summaries side by side, the contraction 1 - var_post / var_prior with
     a 90% bootstrap interval over the particles, and whether the data inform it: `yes` when the whole
     interval is at or above INFORMED_CONTRACTION, `no` when it is below, `undetermined` when it straddles it
-    (too few effective particles to say)."""
+    (too few effective particles to say). `block`: the particles come in runs of `block` consecutive states
+    of one chain (smc.py), and the bootstrap resamples whole chains, since states of a chain are alike."""
     w = weights / weights.sum()
     rng = np.random.default_rng(7)
-    picks = [rng.choice(len(w), size=len(w), replace=True) for _ in range(resamples)]
+    blocks = len(w) // block if block > 1 and len(w) % block == 0 else len(w)
+    size = len(w) // blocks
+    picks = [
+        (rng.choice(blocks, size=blocks, replace=True)[:, None] * size + np.arange(size)).reshape(-1)
+        for _ in range(resamples)
+    ]
     rows = []
     for j, name in enumerate(problem.names):
         prior = prior_moments(tuple(problem.bounds[j]), (problem.priors or [None] * len(problem.names))[j])

@@ -182,6 +182,7 @@ def smc(
         runs=likelihood.evaluation.tally(),
         generations=generations,
         chain_ess=chain_ess(samples, w, chains, length),
+        chain_length=length if len(generations) > 1 else 1,  # the first population: independent prior draws
     )
 
 
