@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from egovsim.errors import InputError, WorkerDied, clipped
+from egovsim.errors import InputError, RunsFailed, WorkerDied, clipped
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
@@ -798,7 +798,7 @@ def _main(args: argparse.Namespace) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"egovsim: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    except WorkerDied as exc:
+    except (WorkerDied, RunsFailed) as exc:
         print(f"egovsim: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as exc:

@@ -67,3 +67,8 @@ def _one_line(text: str, limit: int) -> str:
 
 class WorkerDied(RuntimeError):
     """A run whose worker process died (killed from outside, e.g. for lack of memory) even when it ran alone."""
+
+
+class RunsFailed(RuntimeError):
+    """Every run a step of an analysis needs failed (e.g. a calibration's first population): the message names
+    the first error and where the runs are."""

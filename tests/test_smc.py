@@ -146,3 +146,19 @@ def test_what_the_data_pin_down_is_bootstrapped_over_chains_not_states(tmp_path)
     naive = [r["contraction_p95"] - r["contraction_p5"] for r in by_state]
     assert all(c > 3 * s for c, s in zip(width, naive))  # sqrt(25) = 5 times, up to the bootstrap's noise
     assert [r["posterior_median"] for r in by_chain] == [r["posterior_median"] for r in by_state]
+
+
+def test_a_fit_whose_every_first_run_fails_says_so_in_one_line(tmp_path):
+    from egovsim.errors import RunsFailed
+
+    def always_fails(scenario, values, seed):
+        return {"records": None, "error": "ValueError: broken", "traceback": "", "wall_time_s": 0.0, "host": "t"}
+
+    with pytest.raises(RunsFailed, match="first population's 12 runs failed \\(first: ValueError: broken\\)"):
+        smc(
+            toy_problem(tmp_path),
+            ABCSettings(population_size=12, chain_length=4),
+            executor=SerialExecutor(),
+            seed=1,
+            run=always_fails,
+        )

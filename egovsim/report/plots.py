@@ -451,7 +451,7 @@ def posterior_marginals(
         axes[j // cols][j % cols].axis("off")
     axes[0][0].legend(fontsize=7, loc="upper right")
     fig.suptitle(
-        "ABC-SMC posterior (blue) against the prior (grey); contraction = 1 - posterior var / prior var "
+        "Posterior (blue) against the prior (grey); contraction = 1 - posterior var / prior var "
         "[90% bootstrap]; grey title: not informed, or '?' undetermined"
     )
     save_png(fig, path)

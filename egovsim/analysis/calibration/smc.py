@@ -40,6 +40,7 @@ from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.fit import Fit
 from egovsim.analysis.calibration.posterior import weighted_quantile
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem
+from egovsim.errors import RunsFailed
 from egovsim.runner.runner import SerialExecutor, Store, run_one
 
 ESS_FRACTION = 0.5  # each tempering step keeps half the effective sample size (Jasra et al. 2011; Chopin 2020)
@@ -124,10 +125,9 @@ def smc(
     progress: Callable[[dict], None] | None = None,
 ) -> Fit:
     """The posterior of `problem` (its terms' sds as given: widen them first for a temperature) by waste-free
-    tempered SMC: population_size // chain_length chains of chain_length states (one chain of
-    population_size states if it is the smaller),
-    at most `settings.max_populations` populations. `max_runs` / `max_time` stop it early: the result is then
-    the tempered posterior it reached, and Fit.stopped says so."""
+    tempered SMC: population_size // chain_length chains of chain_length states (one chain of population_size
+    states if that is shorter), at most `settings.max_populations` populations. `max_runs` / `max_time` stop it
+    early: the result is then the tempered posterior it reached, and Fit.stopped says so."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))  # prior draws, resampling, steps, acceptance
     likelihood = _Likelihood(
         problem, settings.replicates, executor, store, run, np.random.default_rng(np.random.SeedSequence([seed, 2]))
@@ -146,7 +146,9 @@ def smc(
         exponent = new
         w = np.exp(logw - logw[np.isfinite(logw)].max()) if np.isfinite(logw).any() else np.zeros(n)
         if not w.sum() > 0:
-            raise RuntimeError("every run of the first population failed: see the runs in the store")
+            raise RunsFailed(
+                f"every one of the first population's {n} runs failed (first: {likelihood.evaluation.first_error})"
+            )
         w /= w.sum()
         row = {
             "population": len(generations),

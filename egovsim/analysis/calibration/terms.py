@@ -371,6 +371,7 @@ class Evaluation:
     run: Callable[..., dict] = run_one
     seen: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # run key -> (resumed, ok), each run once
     vectors: int = 0  # parameter vectors evaluated (a vector asked for twice counts twice, as scipy's nfev)
+    first_error: str | None = None  # the first failed run's error, to name when every run failed
 
     def __post_init__(self):
         self.base = scenario_from_dict(self.problem.scenario)
@@ -394,6 +395,8 @@ class Evaluation:
     def _count(self, results: Sequence[RunResult]) -> None:
         for r in results:
             self.seen.setdefault(r.key, (r.resumed, r.ok))
+            if not r.ok and self.first_error is None:
+                self.first_error = r.error
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """scipy's vectorized objective: x of shape (parameters, vectors) -> loss of each vector."""
