@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser(
         "calibrate",
-        help="fit parameters to the observations (differential evolution or ABC-SMC)",
+        help="fit parameters to the observations (differential evolution, or a posterior by tempered SMC)",
         description="Fit the free parameters of a calibration config to its targets; write fit.json, "
         "observed_vs_simulated.csv, plots and calibrated scenario files. Give the same --out again "
         "to resume an interrupted fit.",

@@ -99,14 +99,15 @@ def test_smc_gives_the_same_posterior_on_any_executor_and_resumes_to_it(tmp_path
         pooled = fit(pool)
     assert np.array_equal(serial.posterior, pooled.posterior) and np.array_equal(serial.weights, pooled.weights)
 
-    # cut short by a budget of runs, it says so; run again on the same store it replays what it had from the
-    # store and ends where the uninterrupted fit ended, bit for bit
+    # cut short by a budget of runs after a move, it says so; run again on the same store it replays what it had
+    # (the prior draws and the move) from the store and ends where the uninterrupted fit ended, bit for bit
+    assert len(serial.generations) == 3  # the uninterrupted fit: two moves
     store = Store(tmp_path / "runs")
-    cut = fit(SerialExecutor(), store=store, max_runs=100)
-    assert cut.evaluations <= 100 and cut.generations[-1]["temperature"] > 1 and "tempered" in cut.stopped
+    cut = fit(SerialExecutor(), store=store, max_runs=110)  # 60 prior draws + one move of 10 chains x 5 steps
+    assert cut.evaluations == 110 and len(cut.generations) == 2 and "tempered" in cut.stopped
     resumed = fit(SerialExecutor(), store=store)
     assert np.array_equal(resumed.posterior, serial.posterior) and np.array_equal(resumed.weights, serial.weights)
-    assert resumed.runs["resumed"] >= cut.runs["total"] - 1  # the point estimate's run is its own
+    assert resumed.runs["resumed"] == cut.runs["total"] and resumed.runs["total"] > cut.runs["total"]
 
 
 def test_a_failed_run_gives_its_particle_no_weight_and_the_fit_goes_on(tmp_path):
@@ -145,7 +146,6 @@ def test_what_the_data_pin_down_is_bootstrapped_over_chains_not_states(tmp_path)
     width = [r["contraction_p95"] - r["contraction_p5"] for r in by_chain]
     naive = [r["contraction_p95"] - r["contraction_p5"] for r in by_state]
     assert all(c > 3 * s for c, s in zip(width, naive))  # sqrt(25) = 5 times, up to the bootstrap's noise
-    assert [r["posterior_median"] for r in by_chain] == [r["posterior_median"] for r in by_state]
 
 
 def test_a_fit_whose_every_first_run_fails_says_so_in_one_line(tmp_path):
@@ -154,7 +154,7 @@ def test_a_fit_whose_every_first_run_fails_says_so_in_one_line(tmp_path):
     def always_fails(scenario, values, seed):
         return {"records": None, "error": "ValueError: broken", "traceback": "", "wall_time_s": 0.0, "host": "t"}
 
-    with pytest.raises(RunsFailed, match="first population's 12 runs failed \\(first: ValueError: broken\\)"):
+    with pytest.raises(RunsFailed, match="first population has a likelihood: 12 of its 12 runs failed \\(first: Val"):
         smc(
             toy_problem(tmp_path),
             ABCSettings(population_size=12, chain_length=4),
@@ -162,3 +162,36 @@ def test_a_fit_whose_every_first_run_fails_says_so_in_one_line(tmp_path):
             seed=1,
             run=always_fails,
         )
+
+
+def test_a_particles_likelihood_is_the_mean_of_its_runs_likelihoods(tmp_path):
+    """With several runs a particle the estimate must stay unbiased: the mean of the runs' likelihoods (a failed
+    run counting 0), not the likelihood of their mean."""
+    from egovsim.analysis.calibration.smc import _Likelihood
+
+    problem = toy_problem(tmp_path, sd=0.05)
+    problem.terms = problem.terms[:1]  # 5 p0 + run noise against 0.2, sd 0.05
+    calls = []
+
+    def half_fail(scenario, values, seed):
+        calls.append(seed)
+        if len(calls) % 2 == 0:
+            return {"records": None, "error": "boom", "traceback": "", "wall_time_s": 0.0, "host": "t"}
+        return toy_run(scenario, values, seed)
+
+    z = np.zeros((1, 2))  # the prior's median: p0 at the middle of its box
+    single = _Likelihood(problem, 1, SerialExecutor(), None, half_fail, np.random.default_rng(1))(z)
+    calls.clear()
+    pair = _Likelihood(problem, 2, SerialExecutor(), None, half_fail, np.random.default_rng(1))(z)
+    assert pair == pytest.approx(single + np.log(0.5))  # the first run as alone, the failed one adds 0
+
+
+def test_a_calibration_file_asking_for_one_chain_is_refused(tmp_path):
+    from egovsim.analysis.calibration import load_config
+    from egovsim.errors import InputError
+
+    path = tmp_path / "toy.yaml"
+    toy_problem(tmp_path)  # writes base.yaml and toy.yaml
+    path.write_text(path.read_text() + "abc: {population_size: 30, chain_length: 20}\n")
+    with pytest.raises(InputError, match=r"abc\.population_size: 30 particles make fewer than 2 chains of 20"):
+        load_config(path)

@@ -18,8 +18,8 @@ import numpy as np
 
 from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.fit import Fit
-from egovsim.analysis.calibration.posterior import weighted_quantile
-from egovsim.analysis.calibration.terms import Evaluation, FitProblem, replicate_mean, run_vectors, term_values
+from egovsim.analysis.calibration.posterior import kish_ess, posterior_point
+from egovsim.analysis.calibration.terms import FitProblem, replicate_mean, run_vectors, term_values
 from egovsim.config.scenario import scenario_from_dict
 from egovsim.runner.runner import SerialExecutor, Store, run_one
 
@@ -77,7 +77,7 @@ def shrunk_covariance(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     from pyabc.transition.util import smart_cov
 
     cov = np.atleast_2d(smart_cov(values, w))
-    ess = float(w.sum() ** 2 / (w**2).sum())
+    ess = kish_ess(w)
     shrink = min(1.0, cov.shape[0] / max(ess, 1.0))
     cov = (1 - shrink) * cov + shrink * np.diag(np.diag(cov))
     return cov + np.eye(len(cov)) * 1e-9 * max(float(np.trace(cov)) / len(cov), 1e-300)  # never singular
@@ -182,12 +182,19 @@ def abc(
     frame, weights = history.get_distribution()
     samples = to_parameters(problem, frame[[f"x{i}" for i in range(len(problem.names))]].to_numpy())
     weights = np.asarray(weights, dtype=float)
-    point = np.array([weighted_quantile(samples[:, j], weights, 0.5) for j in range(samples.shape[1])])
+    point, loss = posterior_point(problem, samples, weights, SerialExecutor(), store, run)
     evaluations = int(history.total_nr_simulations) * settings.replicates
-    evaluation = Evaluation(problem, SerialExecutor(), store, run)
-    loss = problem.objective(evaluation.statistics([point])[0], point)
     stopped = f"{history.max_t + 1} populations, temperature {_temperatures(history)[-1]:.3g}"
-    return Fit("abc", point, loss, evaluations, stopped, samples, weights, generations=generation_table(history))
+    return Fit(
+        "abc",
+        point,
+        loss,
+        evaluations,
+        stopped,
+        samples,
+        weights,
+        generations=generation_table(history, settings.replicates),
+    )
 
 
 def resumed_temperature(history):
@@ -228,8 +235,8 @@ def _temperatures(history) -> list[float]:
     return [float(e) for t, e in zip(pops["t"], pops["epsilon"]) if t >= 0]
 
 
-def generation_table(history) -> list[dict]:
-    """Per population: temperature, model evaluations, acceptance rate, effective sample size (Kish)."""
+def generation_table(history, replicates: int = 1) -> list[dict]:
+    """Per population: temperature, model runs (particles evaluated x replicates), acceptance rate, effective sample size (Kish)."""
     pops = history.get_all_populations()
     rows = []
     for t, temperature, samples, particles in zip(pops["t"], pops["epsilon"], pops["samples"], pops["particles"]):
@@ -241,10 +248,10 @@ def generation_table(history) -> list[dict]:
             {
                 "population": int(t),
                 "temperature": float(temperature),
-                "evaluations": int(samples),
+                "evaluations": int(samples) * replicates,  # model runs, as the smc sampler counts them
                 "accepted": int(particles),
                 "acceptance_rate": float(particles) / float(samples) if samples else math.nan,
-                "ess": float(w.sum() ** 2 / (w**2).sum()),
+                "ess": kish_ess(w),
             }
         )
     return rows

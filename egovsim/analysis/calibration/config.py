@@ -105,14 +105,14 @@ class ABCSettings:
     sampler: Literal["smc", "pyabc"] = param(
         "smc",
         doc="smc: tempered SMC with random-walk moves (smc.py); pyabc: pyabc's ABC-SMC with a stochastic acceptor "
-        "(abcsmc.py), slower, kept to cross-check",
+        "(abcsmc.py), slower, kept to cross-check (give it population_size and max_populations, e.g. 80 and 4)",
     )
-    population_size: int = param(60, lo=5, hi=100_000, doc="particles per population")
+    population_size: int = param(2000, lo=5, hi=100_000, doc="particles per population")
     chain_length: int = param(
-        20, lo=2, hi=10_000, doc="smc: states per chain; population_size // chain_length chains move the particles"
+        20, lo=2, hi=10_000, doc="smc: states per chain; population_size // chain_length chains (at least 2)"
     )
     max_populations: int = param(
-        6,
+        30,
         lo=1,
         hi=1000,
         doc="pyabc: populations from the prior to the posterior, the last at temperature 1; smc: at most this many "
@@ -169,6 +169,15 @@ class CalibrationConfig(AnalysisHead):
                 )
         if not self.targets:
             raise InputError(source, "targets", "at least one target is required")
+        abc = self.abc
+        if abc.sampler == "smc" and abc.population_size // abc.chain_length < 2:
+            # one chain: no spread between chains to measure its error by (chain ESS, the bootstrap over chains)
+            raise InputError(
+                source,
+                "abc.population_size",
+                f"{abc.population_size} particles make fewer than 2 chains of {abc.chain_length} "
+                "(abc.chain_length): give at least twice the chain length",
+            )
 
 
 def load_config(path: str | Path) -> tuple[CalibrationConfig, Path]:

@@ -214,6 +214,7 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
     returns the headlines for fit.json."""
     from egovsim.analysis.calibration.posterior import (
         correlations,
+        kish_ess,
         marginals,
         predictive_table,
         predictive_terms,
@@ -226,7 +227,7 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
     corr = correlations(fit.posterior, fit.weights)
     atomic_write(out / "posterior_summary.csv", rows_csv(rows))
     summary = {
-        "effective_sample_size": float(fit.weights.sum() ** 2 / (fit.weights**2).sum()),
+        "effective_sample_size": kish_ess(fit.weights),
         # smc: the chains' autocorrelation counted (the weights' ESS above counts every state as independent)
         "chain_effective_sample_size": fit.chain_ess,
         "not_informed": [r["parameter"] for r in rows if r["informed"] == "no"],

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from egovsim.analysis.calibration.terms import FitProblem, measure_quantities, term_values
+from egovsim.analysis.calibration.terms import Evaluation, FitProblem, measure_quantities, term_values
 from egovsim.errors import InputError, clipped
-from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many
+from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many, run_one
 
 # a parameter whose posterior variance is more than 80% of its prior variance is "not informed by the data"
 # (posterior contraction 1 - var_post / var_prior below 0.2; Betancourt 2018, "Calibrating model-based
@@ -108,6 +108,21 @@ def restricted(draw: dict, scenario) -> dict:
 
 
 # ---- what the data pin down ----------------------------------------------------------------------------------
+
+
+def kish_ess(weights: np.ndarray) -> float:
+    """Kish's effective sample size of importance weights: (sum w)^2 / sum w^2."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / (w**2).sum())
+
+
+def posterior_point(
+    problem: FitProblem, samples: np.ndarray, weights: np.ndarray, executor: Executor, store=None, run=run_one
+) -> tuple[np.ndarray, float]:
+    """The posterior's medians, a point for single runs and the calibrated scenario files, and the objective
+    there (its runs with the problem's replicate seeds, through the runner)."""
+    point = np.array([weighted_quantile(samples[:, j], weights, 0.5) for j in range(samples.shape[1])])
+    return point, problem.objective(Evaluation(problem, executor, store, run).statistics([point])[0], point)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

@@ -2,10 +2,11 @@
 
     prior draws -> runs -> log likelihoods -> [reweight to the next exponent -> resample -> move] ... -> exponent 1
 
-The target is the same as pyabc's ABC-SMC (abcsmc.py): prior x likelihood, where a particle's likelihood is
-estimated by its own runs, each with a seed of its own (an unbiased estimate over the model's chance, so the
-sampler is exact for the likelihood of "model run + observation error": Andrieu & Roberts 2009, Wilkinson
-2013). What differs is how particles move toward it:
+The target is prior x likelihood, the likelihood of terms.py: pyabc's ABC-SMC (abcsmc.py) fits the same one,
+but caps it at the highest value seen (its acceptor's choice there). A particle's likelihood is estimated by
+its own runs, each with a seed of its own: the mean of their likelihoods is an unbiased estimate over the
+model's chance, so the sampler is exact for the likelihood of "model run + observation error" (Andrieu & Roberts
+2009, Wilkinson 2013). How particles move toward it:
 - **Adaptive tempering** (Jasra et al. 2011): the likelihood is raised to an exponent that rises from 0 to 1;
   each step goes as far as keeps the reweighted sample's effective size at half its size (ESS_FRACTION).
 - **Moves by Metropolis-Hastings, not by importance sampling.** After reweighting, M chains start from particles
@@ -15,10 +16,10 @@ sampler is exact for the likelihood of "model run + observation error": Andrieu 
   chain keeps its current state's estimate (pseudo-marginal).
 
 Why not pyabc's proposals: an independent draw from a normal fitted to 80 particles is weighted by prior /
-proposal, and in 21 dimensions those weights vary by a factor e^2.7 (measured: the effective sample size of the
-shipped pyabc posterior was 12.8 of 80 after 16,858 runs), and rejection at exponent 1 accepts 1 proposal in
-150. Random-walk moves need no such weights. Measured on the shipped calibration (2 cores): about 3,000 runs
-and 3 minutes for 800 particles from 40 chains (docs/calibration.md).
+proposal, and in 21 dimensions those weights vary widely (the shipped pyabc posterior had an effective sample
+size of 12.8 of 80 after 16,858 runs), and rejection at exponent 1 accepted 1 proposal in 100-170. Random-walk
+moves need no such weights. Measured on the shipped calibration (2 workers): 7,700 runs and 7 min 34 s for
+2,000 particles from 100 chains (docs/calibration.md).
 
 Why not the `particles` library (Chopin), which implements this sampler: it pins numpy < 2, which this
 project's locked stack cannot take.
@@ -35,13 +36,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 import numpy as np
+from scipy.special import logsumexp
 
 from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.fit import Fit
-from egovsim.analysis.calibration.posterior import weighted_quantile
+from egovsim.analysis.calibration.posterior import kish_ess, posterior_point
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem
 from egovsim.errors import RunsFailed
-from egovsim.runner.runner import SerialExecutor, Store, run_one
+from egovsim.runner.runner import Store, run_one
 
 ESS_FRACTION = 0.5  # each tempering step keeps half the effective sample size (Jasra et al. 2011; Chopin 2020)
 RW_SCALE = 2.38  # step = 2.38 / sqrt(d) x the covariance's square root (Roberts, Gelman & Gilks 1997)
@@ -59,8 +61,7 @@ def ess(logw: np.ndarray) -> float:
     finite = np.isfinite(logw)
     if not finite.any():
         return 0.0
-    w = np.exp(logw[finite] - logw[finite].max())
-    return float(w.sum() ** 2 / (w**2).sum())
+    return kish_ess(np.exp(logw[finite] - logw[finite].max()))
 
 
 def next_exponent(loglik: np.ndarray, exponent: float, fraction: float = ESS_FRACTION) -> float:
@@ -96,7 +97,9 @@ def random_walk_root(z: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 class _Likelihood:
     """log likelihood of parameter points on the search scale: each point's `replicates` runs, with seeds drawn
-    from `seeds` (a generator of this process), through the runner (Evaluation: stored, counted)."""
+    from `seeds` (a generator of this process), through the runner (Evaluation: stored, counted). With several
+    runs a point, its likelihood is the mean of theirs (what keeps the estimate unbiased), a failed run counting
+    as likelihood 0."""
 
     def __init__(self, problem, replicates, executor, store, run, seeds: np.random.Generator):
         from egovsim.analysis.calibration.abcsmc import to_parameters
@@ -109,7 +112,9 @@ class _Likelihood:
         seeds = self.seeds.integers(0, SEED_DRAW, size=(len(z), self.replicates), dtype=np.int64)
         stats = self.evaluation.statistics(self.to_parameters(self.problem, z), seeds=seeds.tolist())
         self.runs += len(z) * self.replicates
-        return np.array([-0.5 * self.problem.loss(s) for s in stats])  # a failed point: loss inf, weight 0
+        # per run: -loss / 2 of its own statistics (a failed run's are nan: loss inf, likelihood 0)
+        per_run = np.array([[-0.5 * self.problem.loss(run[None]) for run in point] for point in stats])
+        return logsumexp(per_run, axis=1) - math.log(self.replicates)
 
 
 def smc(
@@ -146,9 +151,13 @@ def smc(
         exponent = new
         w = np.exp(logw - logw[np.isfinite(logw)].max()) if np.isfinite(logw).any() else np.zeros(n)
         if not w.sum() > 0:
-            raise RunsFailed(
-                f"every one of the first population's {n} runs failed (first: {likelihood.evaluation.first_error})"
+            tally, error = likelihood.evaluation.tally(), likelihood.evaluation.first_error
+            why = (
+                f"{tally['failed']} of its {tally['total']} runs failed (first: {error})"
+                if tally["failed"]
+                else "every run finished, but no target could be scored (a quantity a target needs is not finite)"
             )
+            raise RunsFailed(f"no particle of the first population has a likelihood: {why}")
         w /= w.sum()
         row = {
             "population": len(generations),
@@ -156,20 +165,20 @@ def smc(
             "evaluations": likelihood.runs - runs_before,
             "accepted": n,
             "acceptance_rate": acceptance,  # the random walk's, in the moves that made this population
-            "ess": float(1.0 / (w**2).sum()),
+            "ess": kish_ess(w),
         }
         generations.append(row)
         runs_before = likelihood.runs
         if progress is not None:
             progress(row)
-        over_runs = max_runs is not None and likelihood.runs + chains * (length - 1) > max_runs
+        over_runs = max_runs is not None and likelihood.runs + chains * (length - 1) * settings.replicates > max_runs
         over_time = max_time is not None and time.perf_counter() - start > max_time
         if exponent >= 1.0 or len(generations) >= settings.max_populations or over_runs or over_time:
             break
         z, loglik, acceptance = _move(z, loglik, w, exponent, chains, length, likelihood, rng)
     samples = likelihood.to_parameters(problem, z)
-    point = np.array([weighted_quantile(samples[:, j], w, 0.5) for j in range(d)])
-    loss = problem.objective(Evaluation(problem, SerialExecutor(), store, run).statistics([point])[0], point)
+    point, loss = posterior_point(problem, samples, w, executor, store, run)
+    length = length if len(generations) > 1 else 1  # the first population: independent prior draws
     stopped = f"{len(generations)} populations, temperature {1.0 / exponent:.3g}"
     if exponent < 1.0:
         stopped += " (stopped before the posterior: a tempered posterior)"
@@ -183,8 +192,8 @@ def smc(
         w,
         runs=likelihood.evaluation.tally(),
         generations=generations,
-        chain_ess=chain_ess(samples, w, chains, length),
-        chain_length=length if len(generations) > 1 else 1,  # the first population: independent prior draws
+        chain_ess=chain_ess(samples, w, n // length, length),
+        chain_length=length,
     )
 
 
@@ -222,8 +231,8 @@ def chain_ess(samples: np.ndarray, w: np.ndarray, chains: int, length: int) -> f
 
     Why: the waste-free sample's particles come from `chains` chains, and neighbouring states of a chain are
     alike; the weights' ESS alone would count them as independent."""
-    kish = float(1.0 / (w**2).sum())
-    if len(w) != chains * length:  # the first population: independent draws from the prior
+    kish = kish_ess(w)
+    if length == 1:  # independent draws (the first population)
         return kish
     wc = w.reshape(chains, length)
     chain_w = wc.sum(axis=1)

@@ -4,7 +4,7 @@
     parameter vectors -> RunSpecs -> run_many (stored, failure-isolated) -> quantities -> loss terms -> loss
 
 Each term is a likelihood, so the loss is -2 log likelihood (up to a constant) and the same terms serve the point
-estimate (differential evolution) and the posterior (ABC-SMC). Every observation is read as the simulated
+estimate (differential evolution) and the posterior (smc.py, or pyabc's ABC-SMC). Every observation is read as the simulated
 quantity plus a normal error whose sd is the term's total sd: the source's own uncertainty (sampling, rounding)
 and a stated model discrepancy (the model's quantity is built like, not identical to, the published one),
 combined as sqrt(sd^2 + discrepancy^2). Each term of the loss is visible in the outputs:
