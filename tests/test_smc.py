@@ -195,3 +195,15 @@ def test_a_calibration_file_asking_for_one_chain_is_refused(tmp_path):
     path.write_text(path.read_text() + "abc: {population_size: 30, chain_length: 20}\n")
     with pytest.raises(InputError, match=r"abc\.population_size: 30 particles make fewer than 2 chains of 20"):
         load_config(path)
+
+
+def test_the_command_line_names_the_chain_ess_beside_the_weights_one(capsys):
+    from egovsim.analysis.calibration.report import print_terms
+
+    head = {"loss": 1.0, "targets_met": 1, "targets_in_fit": 1, "model_runs": 10, "stopped": "x", "terms": []}
+    print_terms({**head, "chain_effective_sample_size": 106.4, "effective_sample_size": 1845.2})
+    assert "effective sample size 106 counting the chains' autocorrelation (1845 by the weights alone)" in (
+        capsys.readouterr().err
+    )
+    print_terms({**head, "chain_effective_sample_size": None})  # pyabc's fit: no chains, no line
+    assert "chains" not in capsys.readouterr().err

@@ -285,6 +285,12 @@ def print_terms(summary: dict) -> None:
         f"{summary['model_runs']} model runs ({summary['stopped']})",
         file=sys.stderr,
     )
+    if summary.get("chain_effective_sample_size") is not None:  # the ESS to quote (docs/calibration.md)
+        print(
+            f"posterior: effective sample size {summary['chain_effective_sample_size']:.0f} counting the chains' "
+            f"autocorrelation ({summary['effective_sample_size']:.0f} by the weights alone)",
+            file=sys.stderr,
+        )
     for r in summary["terms"]:
         obs = r["observed"] if isinstance(r["observed"], str) else f"{r['observed']:.4g}"
         flag = "met" if r["met"] else "NOT met"
