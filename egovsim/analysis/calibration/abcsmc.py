@@ -18,7 +18,7 @@ import numpy as np
 
 from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.fit import Fit
-from egovsim.analysis.calibration.posterior import kish_ess, posterior_point
+from egovsim.analysis.calibration.posterior import kish_ess, posterior_point, to_parameters
 from egovsim.analysis.calibration.terms import FitProblem, replicate_mean, run_vectors, term_values
 from egovsim.config.scenario import scenario_from_dict
 from egovsim.runner.runner import SerialExecutor, Store, run_one
@@ -269,23 +269,6 @@ def abc_prior(problem: FitProblem):
     import pyabc
 
     return pyabc.Distribution(**{f"x{i}": pyabc.RV("logistic", 0, 1) for i in range(len(problem.names))})
-
-
-def to_parameters(problem: FitProblem, z: np.ndarray) -> np.ndarray:
-    """Parameter values (..., parameters) of logistic-scale points z: x = F^-1(sigmoid(z)) per parameter."""
-    from scipy.special import expit
-    from scipy.stats import truncnorm
-
-    u = expit(np.asarray(z, dtype=float))
-    x = np.empty_like(u)
-    for i, (lo, hi) in enumerate(problem.bounds):
-        normal = (problem.priors or [None] * len(problem.bounds))[i]
-        if normal is None:
-            x[..., i] = lo + u[..., i] * (hi - lo)
-        else:
-            mean, sd = normal
-            x[..., i] = truncnorm.ppf(u[..., i], (lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
-    return np.clip(x, problem.bounds[:, 0], problem.bounds[:, 1])
 
 
 def seeded_sampler(executor, seed: int):

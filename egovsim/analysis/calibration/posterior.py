@@ -110,6 +110,24 @@ def restricted(draw: dict, scenario) -> dict:
 # ---- what the data pin down ----------------------------------------------------------------------------------
 
 
+def to_parameters(problem: FitProblem, z: np.ndarray) -> np.ndarray:
+    """Parameter values (..., parameters) of points z on the samplers' search scale, where every prior is a
+    standard logistic (abcsmc.abc_prior, smc.log_prior): x = F^-1(sigmoid(z)) with F the parameter's prior CDF."""
+    from scipy.special import expit
+    from scipy.stats import truncnorm
+
+    u = expit(np.asarray(z, dtype=float))
+    x = np.empty_like(u)
+    for i, (lo, hi) in enumerate(problem.bounds):
+        normal = (problem.priors or [None] * len(problem.bounds))[i]
+        if normal is None:
+            x[..., i] = lo + u[..., i] * (hi - lo)
+        else:
+            mean, sd = normal
+            x[..., i] = truncnorm.ppf(u[..., i], (lo - mean) / sd, (hi - mean) / sd, loc=mean, scale=sd)
+    return np.clip(x, problem.bounds[:, 0], problem.bounds[:, 1])
+
+
 def kish_ess(weights: np.ndarray) -> float:
     """Kish's effective sample size of importance weights: (sum w)^2 / sum w^2."""
     w = np.asarray(weights, dtype=float)

@@ -40,7 +40,7 @@ from scipy.special import logsumexp
 
 from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.fit import Fit
-from egovsim.analysis.calibration.posterior import kish_ess, posterior_point
+from egovsim.analysis.calibration.posterior import kish_ess, posterior_point, to_parameters
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem
 from egovsim.errors import RunsFailed
 from egovsim.runner.runner import Store, run_one
@@ -51,7 +51,7 @@ SEED_DRAW = 2**63 - 1  # run seeds are drawn below this
 
 
 def log_prior(z: np.ndarray) -> np.ndarray:
-    """log density of independent standard logistics (the search scale: abcsmc.abc_prior, to_parameters)."""
+    """log density of independent standard logistics (the search scale: posterior.to_parameters)."""
     a = np.abs(z)
     return -(a + 2.0 * np.log1p(np.exp(-a))).sum(axis=-1)
 
@@ -102,15 +102,13 @@ class _Likelihood:
     as likelihood 0."""
 
     def __init__(self, problem, replicates, executor, store, run, seeds: np.random.Generator):
-        from egovsim.analysis.calibration.abcsmc import to_parameters
-
-        self.problem, self.replicates, self.seeds, self.to_parameters = problem, replicates, seeds, to_parameters
+        self.problem, self.replicates, self.seeds = problem, replicates, seeds
         self.evaluation = Evaluation(problem, executor, store, run)
         self.runs = 0
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         seeds = self.seeds.integers(0, SEED_DRAW, size=(len(z), self.replicates), dtype=np.int64)
-        stats = self.evaluation.statistics(self.to_parameters(self.problem, z), seeds=seeds.tolist())
+        stats = self.evaluation.statistics(to_parameters(self.problem, z), seeds=seeds.tolist())
         self.runs += len(z) * self.replicates
         # per run: -loss / 2 of its own statistics (a failed run's are nan: loss inf, likelihood 0)
         per_run = np.array([[-0.5 * self.problem.loss(run[None]) for run in point] for point in stats])
@@ -176,7 +174,7 @@ def smc(
         if exponent >= 1.0 or len(generations) >= settings.max_populations or over_runs or over_time:
             break
         z, loglik, acceptance = _move(z, loglik, w, exponent, chains, length, likelihood, rng)
-    samples = likelihood.to_parameters(problem, z)
+    samples = to_parameters(problem, z)
     point, loss = posterior_point(problem, samples, w, executor, store, run)
     length = length if len(generations) > 1 else 1  # the first population: independent prior draws
     stopped = f"{len(generations)} populations, temperature {1.0 / exponent:.3g}"
