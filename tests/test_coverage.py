@@ -6,6 +6,8 @@ The simulator here is a linear function of two parameters plus noise, so the exa
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,9 @@ def test_ninety_percent_intervals_cover_the_truth_about_ninety_percent_of_the_ti
         assert 0.75 <= row["coverage"] <= 1.0, rows
     ranks = np.array([r["rank"] for r in per_truth])
     assert 0.35 < ranks.mean() < 0.65  # the truth is neither systematically below nor above its posterior
+    written = csv.DictReader((tmp_path / "sbc" / "coverage.csv").read_text().splitlines())
+    assert [int(r["inside"]) for r in written] == [r["inside"] for r in rows]
+    assert len(list(csv.DictReader((tmp_path / "sbc" / "truths.csv").read_text().splitlines()))) == len(per_truth)
 
 
 def test_a_resumed_abc_fit_goes_on_to_the_same_last_population(tmp_path):

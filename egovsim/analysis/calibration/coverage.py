@@ -6,7 +6,9 @@ method whose 90% intervals hold the truth far less often than 90% is broken; far
     python -m egovsim.analysis.calibration.coverage calibration/config.yaml --truths 20 --out results/coverage
 
 writes coverage.csv (per parameter), truths.csv (per truth and parameter: truth, interval, inside, rank) and
-prints the table docs/calibration.md quotes.
+prints the table docs/calibration.md quotes. Both files are rewritten after every truth, over the truths done so
+far, so a long run can be read while it goes on. Run again with the same arguments, a stopped run replays the
+runs it has in <out>/runs and goes on.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def coverage(
     per_truth = []
     inside = np.zeros((truths, len(problem.names)), dtype=bool)
     for i, (truth, run_seed) in enumerate(zip(vectors, replicate_seeds(seed, truths))):
+        if i:
+            write_tables(folder, coverage_rows(problem.names, inside[:i]), per_truth)
         synthetic = synthetic_observations(problem, truth, run_seed, run)
         fit = fit_posterior(
             synthetic,
@@ -108,17 +112,34 @@ def coverage(
                     "rank": below,  # the truth's quantile in its posterior: uniform when the method is calibrated
                 }
             )
-    rows = [
-        {"parameter": name, "truths": truths, "inside": int(inside[:, j].sum()), "coverage": float(inside[:, j].mean())}
-        for j, name in enumerate(problem.names)
-    ]
+    rows = coverage_rows(problem.names, inside)
+    write_tables(folder, rows, per_truth)
     return rows, per_truth
+
+
+def coverage_rows(names: list[str], inside: np.ndarray) -> list[dict]:
+    """Per parameter: how many of the truths (rows of `inside`) fell inside their 90% interval."""
+    return [
+        {
+            "parameter": name,
+            "truths": len(inside),
+            "inside": int(inside[:, j].sum()),
+            "coverage": float(inside[:, j].mean()),
+        }
+        for j, name in enumerate(names)
+    ]
+
+
+def write_tables(folder: Path, rows: list[dict], per_truth: list[dict]) -> None:
+    from egovsim.analysis.calibration.report import rows_csv
+    from egovsim.files import atomic_write
+
+    atomic_write(folder / "coverage.csv", rows_csv(rows))
+    atomic_write(folder / "truths.csv", rows_csv(per_truth))
 
 
 def main(argv: list[str] | None = None) -> int:
     from egovsim.analysis.calibration.pipeline import plan_calibration
-    from egovsim.analysis.calibration.report import rows_csv
-    from egovsim.files import atomic_write
     from egovsim.runner.runner import make_executor
 
     parser = argparse.ArgumentParser(prog="python -m egovsim.analysis.calibration.coverage", description=__doc__)
@@ -140,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         predictive_draws=0,
     )
     with make_executor(args.workers, "process", None) as executor:
-        rows, per_truth = coverage(
+        rows, _ = coverage(
             plan.problem.widened(settings.temperature),
             settings,
             executor,
@@ -148,8 +169,6 @@ def main(argv: list[str] | None = None) -> int:
             seed=plan.config.seed,
             folder=args.out,
         )
-    atomic_write(args.out / "coverage.csv", rows_csv(rows))
-    atomic_write(args.out / "truths.csv", rows_csv(per_truth))
     print(f"{'parameter':45s} coverage of the 90% interval ({args.truths} truths from the prior)")
     for r in rows:
         print(f"{r['parameter']:45s} {r['inside']:3d}/{r['truths']}  {r['coverage']:.0%}")
