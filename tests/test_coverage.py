@@ -14,7 +14,7 @@ import pytest
 from egovsim.analysis.calibration import load_config, make_problem
 from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
 from egovsim.analysis.calibration.config import ABCSettings
-from egovsim.analysis.calibration.coverage import coverage, credible_interval, synthetic_observations
+from egovsim.analysis.calibration.coverage import coverage, coverage_rows, credible_interval, synthetic_observations
 from egovsim.runner.runner import SerialExecutor
 
 from .conftest import BASS
@@ -133,3 +133,29 @@ def test_a_resumed_abc_fit_goes_on_to_the_same_last_population(tmp_path):
     interval = credible_interval(resumed.posterior, resumed.weights)
     truth_like = credible_interval(whole.posterior, whole.weights)
     assert np.all(np.abs(interval - truth_like) < 0.5 * (truth_like[:, 1:] - truth_like[:, :1]))
+
+
+def test_coverage_rows_count_each_side_and_give_the_exact_interval_of_the_coverage_itself():
+    """20 truths of "a", all inside: the exact (Clopper-Pearson) 90% interval of the coverage is [0.05^(1/20), 1]
+    (the p at which 20 of 20 has chance 5%); of "b", none inside, 12 below the interval and 8 above:
+    [0, 1 - 0.05^(1/20)]."""
+    per_truth = []
+    for i in range(20):
+        per_truth.append({"parameter": "a", "truth": 0.5, "p5": 0.4, "p95": 0.6, "inside": True, "rank": 0.5})
+        low = i < 12
+        per_truth.append(
+            {
+                "parameter": "b",
+                "truth": 0.3 if low else 0.7,
+                "p5": 0.4,
+                "p95": 0.6,
+                "inside": False,
+                "rank": float(not low),
+            }
+        )
+    a, b = coverage_rows(["a", "b"], per_truth)
+    assert (a["truths"], a["inside"], a["coverage"], a["below_p5"], a["above_p95"]) == (20, 20, 1.0, 0, 0)
+    assert a["coverage_low"] == pytest.approx(0.05 ** (1 / 20)) and a["coverage_high"] == 1.0
+    assert (b["inside"], b["coverage"], b["below_p5"], b["above_p95"]) == (0, 0.0, 12, 8)
+    assert b["coverage_low"] == 0.0 and b["coverage_high"] == pytest.approx(1 - 0.05 ** (1 / 20))
+    assert b["mean_rank"] == pytest.approx(0.4)
