@@ -15,6 +15,24 @@ from egovsim.errors import InputError, RunsFailed, WorkerDied, clipped
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report them
+MAX_REPLICATES = 100_000  # as an analysis file's `replicates` (config/analysis.py)
+MAX_WORKERS = 1024
+
+
+def count(lo: int, hi: int):
+    """An argparse type: a whole number in lo..hi, else argparse's one-line error naming the option (exit 2).
+    Every count the command line takes is bounded, so a slip of the keyboard cannot start 10**12 runs."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {clipped(text)}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo:,}..{hi:,}, got {clipped(text)}")
+        return value
+
+    return parse
 
 
 def _scenario_args(p: argparse.ArgumentParser) -> None:
@@ -46,7 +64,9 @@ def _output_args(p: argparse.ArgumentParser, default: str, quiet: str = "no prog
 
 
 def _executor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel runs (default: all cores)")
+    p.add_argument(
+        "--workers", type=count(1, MAX_WORKERS), default=None, metavar="N", help="parallel runs (default: all cores)"
+    )
     p.add_argument(
         "--executor",
         choices=("process", "dask", "serial"),
@@ -94,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_args(run)
     run.add_argument(
         "--replicates",
-        type=int,
+        type=count(1, MAX_REPLICATES),
         default=None,
         metavar="R",
         help="R runs with seeds spawned from the master seed (--seed or the scenario's); writes "
@@ -118,11 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="what-if comparison of scenarios, paired replicates with 95%% intervals",
         description="Run R replicates of each scenario, replicate i of every scenario with the same seed "
-        "(common random numbers); write comparison.csv (means and paired differences with 95%% "
+        "(common random numbers); write comparison.csv (means and paired differences with 95% "
         "t intervals), report.md and plots. Run the same command again to resume.",
     )
     cmp_.add_argument("scenarios", nargs="+", help="two or more scenario YAML files")
-    cmp_.add_argument("--replicates", type=int, default=10, metavar="R", help="replicates per scenario (10)")
+    cmp_.add_argument(
+        "--replicates",
+        type=count(2, MAX_REPLICATES),
+        default=10,
+        metavar="R",
+        help="replicates per scenario (10; at least 2, the fewest a t interval can be made from)",
+    )
     cmp_.add_argument(
         "--baseline", default=None, help="the scenario (file or name) differences are taken from (default: the first)"
     )
@@ -217,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--install",
         default=None,
         metavar="DIR",
-        help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated)",
+        help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated); a file there of the "
+        "same name that no calibration wrote is replaced only with --overwrite",
     )
     _executor_args(cal)
     cal.set_defaults(func=cmd_calibrate)
@@ -358,6 +385,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         drawn_from = [Path(scenario.parameters.draws_from) / "posterior.csv"] if scenario.parameters.draws_from else []
         _declare(args, "run --replicates", [args.scenario, *drawn_from], {"scenario": scenario.to_dict()})
         return _run_replicates(args, scenario, seed, folder)
+    if args.scheduler or args.workers or args.executor != "process":
+        _warn(args.scenario, "--executor, --scheduler and --workers apply to --replicates; one run runs here")
     _declare(args, "run", [args.scenario], resumes=False)  # replaced whole: any seed or --set may follow
     with claimed(folder, whole=True):
         start = time.perf_counter()
@@ -602,7 +631,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         out = run_search(path, executor, folder, quiet=args.quiet, command=args.command_line)
     if not args.quiet:
         checked, i = out["checked"], out["choice"]
-        if i is None:
+        if out["status_quo_suffices"]:
+            print("the status quo already meets the target: no added spending is needed", file=sys.stderr)
+        elif i is None:
             print(f"no mix on the Pareto set meets the target in {spec.success_share:.0%} of draws", file=sys.stderr)
         else:
             mix = ", ".join(f"{k} {v:.2f}" for k, v in zip(spec.levers, checked.X[i]))
@@ -625,7 +656,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise InputError(args.config, "--max-runs", f"must be >= 1, got {args.max_runs}")
     if args.max_time is not None and not 0 < args.max_time < math.inf:  # nan fails too
         raise InputError(args.config, "--max-time", f"must be a number of seconds > 0, got {args.max_time}")
-    plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install)  # before any worker
+    if args.install is not None and args.out is not None:  # the swap of one would take the other with it
+        install, out = Path(args.install).resolve(), Path(args.out).resolve()
+        if install == out or install.is_relative_to(out) or out.is_relative_to(install):
+            raise InputError(
+                args.install, "--install", f"is --out, inside it or holding it ({args.out}): give a folder of its own"
+            )
+    plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install, overwrite=args.overwrite)
     fitted = {"scenario": plan.full.to_dict(), "fit_until": args.fit_until}  # the checkpoint depends on both
     observations = Path(args.config).parent / plan.config.observations
     _declare(args, f"calibrate --method {args.method}", [args.config, observations], fitted)

@@ -302,7 +302,21 @@ def _added_files(folder: Path, owned: set[str]) -> list[str]:
 
 def _check_place(folder: Path) -> None:
     """An output folder cannot be the working directory or one holding it: a whole run swaps its folder for a
-    new one, which the working directory would hold on to (and results would land among everything else)."""
+    new one, which the working directory would hold on to (and results would land among everything else). It
+    cannot be a symbolic link (the swap would replace the link, not fill the folder it points to), nor lie
+    inside another command's output folder (the two would mix, and the outer one could no longer be rerun)."""
+    if folder.is_symlink():
+        raise InputError(
+            str(folder), "--out", f"is a symbolic link (to {os.readlink(folder)}): give the folder it points to"
+        )
+    outer = next((p for p in folder.resolve().parents if _read_record(p) is not None), None)
+    if outer is not None:
+        raise InputError(
+            str(folder),
+            "--out",
+            f"is inside {outer}, the output folder of `{clipped_line(_read_record(outer).get('command') or '?')}`: "
+            "choose a folder outside it",
+        )
     here = Path.cwd().resolve()
     if here == folder.resolve() or here.is_relative_to(folder.resolve()):
         raise InputError(str(folder), "--out", "is the working directory (or holds it): give a folder inside it")

@@ -440,6 +440,8 @@ def test_an_interrupted_fit_resumes_from_its_stored_runs(tmp_path, monkeypatch, 
     calls.clear()
     assert main(args) == 0
     runs = json.loads((out / "fit.json").read_text())["runs"]
+    ran = yaml.safe_load((out / "scenario.yaml").read_text())  # as the fit ran it: at the config's scale
+    assert ran["end_year"] == 2009 and ran["provinces"]["synthetic"]["scale"] == 0.2
     assert runs["resumed"] == 20 and runs["run_now"] == len(calls) == runs["total"] - 20 and runs["failed"] == 0
     calls.clear()
     whole = tmp_path / "whole"  # the resumed fit is the fit an uninterrupted command makes

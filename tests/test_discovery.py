@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+import yaml
 
 from egovsim.analysis.discovery import choose, find_boxes, in_box, limits_in_words
 from egovsim.cli import main
@@ -117,6 +118,8 @@ def test_discover_end_to_end(tmp_path, capsys):
     assert main(["discover", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
     for name in ("boxes.csv", "sample.csv", "trajectory.csv", "cart.txt", "report.md", "provenance.json"):
         assert (out / name).is_file(), name
+    resolved = yaml.safe_load((out / "scenario.yaml").read_text())  # what ran, whatever the files say later
+    assert resolved["end_year"] == 2010 and resolved["provinces"]["bentre"]["scale"] == 0.0005
     rows = list(csv.DictReader((out / "sample.csv").open()))
     assert len(rows) == 16
     # the case column is the rule applied to the outcome columns

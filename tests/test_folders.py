@@ -174,7 +174,7 @@ def _commands(tmp_path: Path) -> dict[str, list[str]]:
     return {
         "run": ["run", str(DAKLAK), *TINY],
         "replicates": ["run", str(DAKLAK), *TINY, "--replicates", "2", *serial],
-        "compare": ["compare", str(DAKLAK), str(DAKLAK), "--replicates", "1", *TINY, *serial],
+        "compare": ["compare", str(DAKLAK), str(DAKLAK), "--replicates", "2", *TINY, *serial],
         "sweep": ["sweep", str(exp), "--quiet", *serial],
         "sensitivity": ["sensitivity", str(ROOT / "experiments" / "morris.yaml"), "--quiet", *serial],
         "calibrate": ["calibrate", str(ROOT / "calibration" / "config.yaml"), "--quiet", *serial],
@@ -227,8 +227,9 @@ def test_commands_started_in_the_same_second_get_a_default_folder_each(tmp_path,
     with claimed(a), claimed(b):  # neither finds the other's folder in use
         pass
     assert not a.exists() and not b.exists()  # made for a command that wrote nothing: removed again
-    assert main(["run", str(DAKLAK), *TINY, "--replicates", "2", "--workers", "0"]) == 2  # bad input
-    assert "--workers: must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # bad input, refused as the command line is read
+        main(["run", str(DAKLAK), *TINY, "--replicates", "2", "--workers", "0"])
+    assert exc.value.code == 2 and "argument --workers: must be in 1..1,024, got '0'" in capsys.readouterr().err
     assert list((tmp_path / "results").iterdir()) == []  # no empty default folder left behind
 
 
@@ -240,7 +241,7 @@ SERIAL = ["--executor", "serial"]
 
 def compare_into(out: Path, *extra: str) -> int:
     return main(
-        ["compare", str(DAKLAK), str(HUE), "--replicates", "1", *TINY, *SERIAL, "--no-plots", "--out", str(out), *extra]
+        ["compare", str(DAKLAK), str(HUE), "--replicates", "2", *TINY, *SERIAL, "--no-plots", "--out", str(out), *extra]
     )
 
 
@@ -356,7 +357,7 @@ def test_ctrl_c_after_the_results_were_written_says_so(tmp_path, monkeypatch, ca
                 str(DAKLAK),
                 str(HUE),
                 "--replicates",
-                "1",
+                "2",
                 *TINY[:-1],
                 *SERIAL,
                 "--no-plots",
@@ -448,7 +449,7 @@ def test_an_interrupted_commands_runs_go_with_overwrite_and_never_mix(tmp_path, 
     assert len(list((out / "runs").glob("*.json"))) == 1
     monkeypatch.setattr(experiment, "simulate", real)
     assert compare_into(out, "--overwrite") == 0
-    assert len(list((out / "runs").glob("*.json"))) == 2  # the compare's two, not three
+    assert len(list((out / "runs").glob("*.json"))) == 4  # the compare's 2 x 2, without the interrupted one
     assert not (out / "replicates.csv").exists()
 
 

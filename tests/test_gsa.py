@@ -54,6 +54,8 @@ def test_a_parameter_that_cannot_act_gets_index_zero(tmp_path, method, index):
     path = write_study(tmp_path, method=method, **extra)
     out = tmp_path / "out"
     assert main(["sensitivity", str(path), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    resolved = yaml.safe_load((out / "scenario.yaml").read_text())  # what ran, whatever the files say later
+    assert resolved["end_year"] == 2014 and resolved["provinces"]["hue"]["scale"] == 0.001
     rows = [r for r in read_rows(out / "indices.csv") if r["output"] == "access_2013" and r["index"] == index]
     assert {r["province"] for r in rows} == {"hue", "daklak", "bentre"}
     for r in rows:

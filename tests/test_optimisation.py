@@ -7,6 +7,7 @@ import csv
 
 import numpy as np
 import pytest
+import yaml
 
 from egovsim.analysis.optimisation import Problem, generational_distance, non_dominated, robust, search
 from egovsim.cli import main
@@ -159,6 +160,8 @@ def test_optimize_end_to_end(tmp_path):
     report = (out / "report.md").read_text()
     assert "posterior draws from `post/posterior.csv`" in report and "## The cheapest robust mix" in report
     assert (out / "plots" / "pareto.png").is_file() and (out / "candidates.csv").is_file()
+    resolved = yaml.safe_load((out / "scenario.yaml").read_text())  # what ran, whatever the files say later
+    assert resolved["end_year"] == 2010 and resolved["provinces"]["bentre"]["scale"] == 0.0005
     assert base.provinces["bentre"].policy.training == 1.0
     first = (out / "pareto.csv").read_text()
     assert main(["optimize", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0  # from the store

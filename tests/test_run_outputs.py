@@ -156,7 +156,7 @@ def test_written_scenario_of_replicates_reproduces_them(tmp_path):
 def test_compare_and_sweep_record_their_master_seed_in_scenario_yaml(tmp_path):
     daklak = ROOT / "scenarios" / "daklak.yaml"
     out = tmp_path / "cmp"
-    args = ["compare", str(daklak), str(daklak), "--replicates", "1", "--seed", "9", *TINY, "--executor", "serial"]
+    args = ["compare", str(daklak), str(daklak), "--replicates", "2", "--seed", "9", *TINY, "--executor", "serial"]
     assert main([*args, "--out", str(out)]) == 0
     for label in ("daklak", "daklak_2"):
         assert yaml.safe_load((out / "scenarios" / label / "scenario.yaml").read_text())["seed"] == 9

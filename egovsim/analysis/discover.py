@@ -31,6 +31,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
+from egovsim.report.runfolder import write_scenario
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, Tally, run_many
 
 
@@ -121,6 +122,7 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> 
         seed=spec.seed,
     )
     fresh_outputs(folder)
+    write_scenario(folder, base)
     atomic_write(folder / "sample.csv", sample_csv(names, X, means, case, ran))
     atomic_write(folder / "boxes.csv", boxes_csv(found))
     atomic_write(folder / "trajectory.csv", trajectory_csv(found))

@@ -34,6 +34,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
+from egovsim.report.runfolder import write_scenario
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, run_many
 
 
@@ -157,13 +158,17 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
     checked = runner.evaluate(front.X, spec.recheck, "recheck of the Pareto set")
     status_quo = runner.evaluate(np.zeros((1, len(spec.levers))), spec.recheck, "status quo", status_quo=True)
     choice = cheapest_robust(spec, checked)
+    enough = status_quo_suffices(spec, status_quo, checked, choice)
     fresh_outputs(folder)
+    write_scenario(folder, base)
     atomic_write(folder / "candidates.csv", candidates_csv(spec, searched))
     atomic_write(folder / "pareto.csv", pareto_csv(spec, checked, status_quo))
     plots = pareto_plots(folder, spec, checked, status_quo, choice)
     wall = time.perf_counter() - start
     failed = sum(not r.ok for r in runner.results)
-    report = report_md(spec, base, checked, status_quo, choice, plots, folder, wall, len(runner.results), failed)
+    report = report_md(
+        spec, base, checked, status_quo, choice, plots, folder, wall, len(runner.results), failed, enough
+    )
     atomic_write(folder / "report.md", report)
     write_json(
         folder / "provenance.json",
@@ -185,6 +190,7 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
         "checked": checked,
         "status_quo": status_quo,
         "choice": choice,
+        "status_quo_suffices": enough,
         "runs": len(runner.results),
         "failed": failed,
     }
@@ -201,6 +207,15 @@ def cheapest_robust(spec: OptimisationFile, checked: Evaluated) -> int | None:
         return None
     idx = np.flatnonzero(ok)
     return int(idx[np.lexsort((-share[idx], checked.cost[idx]))[0]])
+
+
+def status_quo_suffices(spec: OptimisationFile, status_quo: Evaluated, checked: Evaluated, choice: int | None) -> bool:
+    """The status quo meets the target in enough draws (within the budget) at no more cost than the cheapest
+    robust mix: then no added spending is needed, whatever the search found."""
+    ok = status_quo.share(spec)[0] >= spec.success_share
+    if spec.budget is not None:
+        ok &= status_quo.cost[0] <= spec.budget
+    return bool(ok and (choice is None or status_quo.cost[0] <= checked.cost[choice]))
 
 
 # ---- outputs ------------------------------------------------------------------------------------------------
@@ -290,7 +305,13 @@ def pareto_plots(folder: Path, spec, checked: Evaluated, status_quo: Evaluated, 
     first = next((o for o in spec.objectives if o.outcome != COST), None)
     name = first.outcome if first else target
     value = np.nanmean(checked.values[name], axis=1)
-    marks = {"status quo": (status_quo.cost[0], np.nanmean(status_quo.values[name][0]))}
+    enough = status_quo_suffices(spec, status_quo, checked, choice)
+    marks = {
+        "status quo" + (" (meets the target)" if enough else ""): (
+            status_quo.cost[0],
+            np.nanmean(status_quo.values[name][0]),
+        )
+    }
     if choice is not None:
         marks["cheapest robust mix"] = (checked.cost[choice], value[choice])
     path = folder / "plots" / "pareto.png"
@@ -314,7 +335,9 @@ def pareto_plots(folder: Path, spec, checked: Evaluated, status_quo: Evaluated, 
     return [path]
 
 
-def report_md(spec, base, checked: Evaluated, status_quo: Evaluated, choice, plots, folder, wall, runs, failed) -> str:
+def report_md(
+    spec, base, checked: Evaluated, status_quo: Evaluated, choice, plots, folder, wall, runs, failed, enough=False
+) -> str:
     rule = " and ".join(map(str, spec.rule))
     province = base.provinces[spec.province].name
     when = spec.levers_from if spec.levers_from is not None else base.start_year
@@ -346,7 +369,18 @@ def report_md(spec, base, checked: Evaluated, status_quo: Evaluated, choice, plo
     ]
     sq_share = status_quo.share(spec)[0]
     sq = f"status quo ({status_quo.cost[0]:.1f} bn VND/yr) meets the target in {100 * sq_share:.0f}% of draws"
-    if choice is None:
+    if enough:
+        lines.append(
+            f"**The status quo already meets the target**: {status_quo.cost[0]:.1f} bn VND/yr, in "
+            f"**{100 * sq_share:.0f}%** of {spec.recheck} draws; no added spending is needed."
+            + (
+                f" The cheapest mix on the Pareto set that meets it costs {checked.cost[choice]:.1f} bn VND/yr "
+                f"({checked.cost[choice] - status_quo.cost[0]:+.1f})."
+                if choice is not None
+                else ""
+            )
+        )
+    elif choice is None:
         best = int(np.nanargmax(checked.share(spec))) if len(checked.X) else None
         lines.append(
             f"**No mix on the Pareto set meets the target in {100 * spec.success_share:.0f}% of draws** "
@@ -368,7 +402,7 @@ def report_md(spec, base, checked: Evaluated, status_quo: Evaluated, choice, plo
         "",
         "## The Pareto set, rechecked",
         "",
-        "| " + " | ".join([*spec.levers, "cost", "target share", *spec.stats]) + " |",
+        "| " + " | ".join([*spec.levers, "cost", "target share", *(f"{n} (mean of draws)" for n in spec.stats)]) + " |",
         "|" + "---|" * (len(spec.levers) + 2 + len(spec.stats)),
     ]
     order = np.argsort(checked.cost)

@@ -15,11 +15,10 @@ import numpy as np
 
 from egovsim.analysis.calibration.posterior import restricted
 from egovsim.config.scenario import Scenario
-from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.model.outcomes import COLUMNS
-from egovsim.report.runfolder import write_page
+from egovsim.report.runfolder import write_page, write_scenario
 from egovsim.report.tables import BAND, columns_csv, dates, format_value, summary, timeseries_csv, years
 from egovsim.runner.runner import RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
@@ -130,7 +129,7 @@ def write_replicates(
     p95 at the report years); plots/ with mean lines and 90% bands; report.html (page=True: the one-page
     report, plots embedded); provenance.json. Returns the stacked records of the successful replicates."""
     folder = Path(folder)
-    atomic_write(folder / "scenario.yaml", dump_yaml(scenario.to_dict()))
+    write_scenario(folder, scenario)
     width = max(3, len(str(max(r.spec.replicate for r in results))))
     for r in results:
         if r.ok:

@@ -20,7 +20,14 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.analysis import gsa as sa
-from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
+from egovsim.config.analysis import (
+    AnalysisHead,
+    OutcomeStat,
+    ParameterRange,
+    evaluate,
+    parse_outcome,
+    refuse_repeats,
+)
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build, param
 from egovsim.config.yamlfile import read_yaml
@@ -30,6 +37,7 @@ from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
 from egovsim.report.groups import small_group_warnings
+from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import columns_csv, row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
 
@@ -68,6 +76,7 @@ class Study(AnalysisHead):
                 raise InputError(source, f"outcomes[{i}].name", "missing required key: every outcome needs a name")
             if stat.province is not None:
                 raise InputError(source, f"outcomes[{i}].province", "a study reports every province: leave it out")
+        refuse_repeats([stat.name for stat in self.stats], source, "outcomes")  # names label the indices
         if self.time_resolved and self.time_resolved.outcome not in COLUMNS:
             raise InputError(source, "time_resolved.outcome", f"unknown outcome {clipped(self.time_resolved.outcome)}")
 
@@ -315,6 +324,7 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -
     }
     flagged = unreliable_rows(rows)
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
+    write_scenario(folder, base)
     atomic_write(folder / "columns.csv", columns_csv(("province",)))  # the outcomes the study's outputs name
     write_indices(folder / "indices.csv", rows)
     if trows:
@@ -451,7 +461,7 @@ def report_md(
     for province in base.provinces:
         for out in study.stats:
             top = top_parameters(rows, province, out.name, main_index)
-            text = ", ".join(f"`{p}` ({main_index} {v:.2f} +- {c:.2f})" for p, v, c in top)
+            text = ", ".join(f"`{p}` ({main_index} {v:.2f}, 95% interval +- {c:.2f})" for p, v, c in top)
             lines.append(f"- **{province}, {out.name}**: {text}.")
     lines += [
         "",
@@ -472,7 +482,8 @@ def report_md(
             f"than the index itself.** Increase `n` for these:"
         )
         lines += [
-            f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3f} +- {r['conf']:.3f}"
+            f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3f}, 95% interval "
+            f"+- {r['conf']:.3f}"
             for r in flagged[:20]
         ]
     else:

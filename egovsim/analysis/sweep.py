@@ -26,7 +26,14 @@ import numpy as np
 
 from egovsim.analysis.calibration.posterior import scenario_draws
 from egovsim.analysis.sweep_report import SweepRuns, write_report
-from egovsim.config.analysis import AnalysisHead, OutcomeStat, ParameterRange, evaluate, parse_outcome
+from egovsim.config.analysis import (
+    AnalysisHead,
+    OutcomeStat,
+    ParameterRange,
+    evaluate,
+    parse_outcome,
+    refuse_repeats,
+)
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.config.schema import build, param, to_plain
 from egovsim.config.yamlfile import dump_yaml, read_yaml
@@ -35,6 +42,7 @@ from egovsim.files import atomic_path, atomic_write, child, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.outcomes import COLUMNS
 from egovsim.provenance import provenance
+from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import columns_csv, format_value, state_date, years
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
@@ -149,10 +157,7 @@ class Experiment(AnalysisHead):
         given = self.outcomes if self.outcomes is not None else self.outputs
         raw = list(DEFAULT_OUTPUTS) if given is None else given
         self.stats = [parse_outcome(v, source, f"{self.outcomes_key}[{i}]") for i, v in enumerate(raw)]
-        labels = [s.label for s in self.stats]
-        for i, label in enumerate(labels):
-            if label in labels[:i]:
-                raise InputError(source, f"{self.outcomes_key}[{i}]", f"{clipped(label)} is listed twice")
+        refuse_repeats([s.label for s in self.stats], source, self.outcomes_key)
 
 
 def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
@@ -467,7 +472,7 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     tally = Tally.of(results)
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
-    atomic_write(folder / "scenario.yaml", dump_yaml(base.to_dict()))
+    write_scenario(folder, base)
     atomic_write(folder / "columns.csv", columns_csv(("run", "point", "replicate", "seed", "year", "date", "province")))
     runs = write_outputs(folder, exp, base, results, store)
     columns = dict(output_columns(exp, base))

@@ -190,6 +190,14 @@ class OutcomeStat:
             )
 
 
+def refuse_repeats(labels: list[str], source: str, key: str) -> None:
+    """A list of outcomes names each once: two of one name would label each other's results (key: e.g.
+    "outcomes", the list's key in the file)."""
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            raise InputError(source, f"{key}[{i}]", f"{clipped(label)} is listed twice")
+
+
 def parse_outcome(value: Any, source: str, path: str, derived: Mapping[str, Any] | None = None) -> OutcomeStat:
     """An OutcomeStat from a file: a mapping of its fields, or the short form `outcome@year` / `outcome@end`
     (the value at mid-year / at the scenario's end year, every province). The outcome must be a recorded

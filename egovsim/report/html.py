@@ -106,8 +106,7 @@ what happened, so its misses may be what the what-if changes.
 {% endif %}
 
 <h2>Files</h2>
-<p class="note">timeseries.csv (every outcome, every month; columns.csv says what each column means, its unit and
-range), summary.json, scenario.yaml (the resolved scenario: runs again as it is), provenance.json, plots/.</p>
+<p class="note">{{ files_note }}</p>
 </body>
 </html>
 """
@@ -148,6 +147,17 @@ def _observed_rows(rows: list[dict]) -> list[dict]:
 
 KIND_TITLES = {"prior": "Prior parameters", "calibrated": "Calibrated point", "posterior": "Posterior"}
 KIND_COLOURS = {"prior": "#d08000", "calibrated": "#2a7a2a", "posterior": "#2a5aa0"}
+
+
+FILES_ONE_RUN = (
+    "timeseries.csv (every outcome, every month; columns.csv says what each column means, its unit and range), "
+    "summary.json, scenario.yaml (the resolved scenario: runs again as it is), provenance.json, plots/."
+)
+FILES_REPLICATES = (
+    f"timeseries_band.csv (the mean and {BAND[0]}th-{BAND[1]}th percentile band of every outcome, every month; "
+    "columns.csv says what each column means), timeseries/ (each replicate's time series), replicates.csv (each "
+    "replicate's seed and status), summary.json, scenario.yaml (the resolved scenario), provenance.json, plots/."
+)
 
 
 def run_report_html(
@@ -197,6 +207,7 @@ def run_report_html(
         "observed": _observed_rows(observed),
         "misses": sum(not r["met"] for r in observed),
         "small_groups": summ.get("small_groups", []),
+        "files_note": FILES_REPLICATES if "master_seed" in prov else FILES_ONE_RUN,  # run --replicates, even R = 1
         "simulated_note": "in the run"
         if replicates == 1
         else f"mean [{BAND[0]}th, {BAND[1]}th percentile] of replicates",

@@ -9,6 +9,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -20,6 +21,10 @@ from egovsim.config.scenario import Scenario
 from egovsim.files import atomic_write, child
 from egovsim.model.outcomes import COL
 from egovsim.report.tables import BAND, years
+
+# Plot text holds names and labels from scenario files: a "$" in them is a dollar sign, not TeX (mathtext would
+# render "$5 to $10" as maths, and fail outright on "$\\undefined$"). No plot of egovsim writes maths.
+matplotlib.rcParams["text.parse_math"] = False
 
 
 def band_line(ax, t, series: np.ndarray, label: str, **style) -> None:

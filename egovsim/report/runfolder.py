@@ -12,6 +12,14 @@ from egovsim.files import atomic_write, write_json
 from egovsim.report.tables import columns_csv, key_columns, summary, timeseries_csv
 
 
+def write_scenario(folder: Path, scenario: Scenario | dict) -> None:
+    """scenario.yaml: the resolved scenario a command's runs were built from, every value written out, so its
+    folder says what ran even after the files it was made from change."""
+    atomic_write(
+        Path(folder) / "scenario.yaml", dump_yaml(scenario if isinstance(scenario, dict) else scenario.to_dict())
+    )
+
+
 def write_run(
     folder: Path,
     scenario: Scenario,
@@ -26,7 +34,7 @@ def write_run(
     from egovsim.folders import replaced
 
     with replaced(folder) as new:
-        atomic_write(new / "scenario.yaml", dump_yaml(scenario.to_dict()))
+        write_scenario(new, scenario)
         atomic_write(new / "timeseries.csv", timeseries_csv(records, scenario))
         atomic_write(new / "columns.csv", columns_csv(key_columns(scenario)))
         write_json(new / "summary.json", summary(records, scenario))

@@ -479,10 +479,12 @@ def dask_client(workers: int, scheduler: str | None):
             # one thread per worker process: the model is numpy-bound and holds the GIL between calls
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not an address (distributed's parser says why)
         if cluster is not None:
             cluster.close()
-        raise InputError("--scheduler", "", f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        raise InputError(
+            "--scheduler", "", f"cannot connect to the Dask scheduler at {clipped(scheduler)}: {exc}"
+        ) from None
     try:
         yield client
     finally:

@@ -119,7 +119,10 @@ class ABCSettings:
         "(it stops at temperature 1; stopped earlier, the result is a tempered posterior and says so)",
     )
     replicates: int = param(
-        1, lo=1, hi=100, doc="runs per particle, each with its own seed (the likelihood is the mean of their likelihoods)"
+        1,
+        lo=1,
+        hi=100,
+        doc="runs per particle, each with its own seed (the likelihood is the mean of their likelihoods)",
     )
     temperature: float = param(
         1.0,

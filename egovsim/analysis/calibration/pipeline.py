@@ -23,6 +23,7 @@ from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs, new_folder
 from egovsim.provenance import provenance
+from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import columns_csv
 from egovsim.runner.runner import Store, run_one
 
@@ -42,15 +43,19 @@ class Calibration:
 
 
 def plan_calibration(
-    config_path: str | Path, *, fit_until: int | None = None, install: str | Path | None = None
+    config_path: str | Path,
+    *,
+    fit_until: int | None = None,
+    install: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Calibration:
-    """Read and check the calibration file, its scenario and observations, and the --install folder: bad
-    input is reported before any worker starts."""
+    """Read and check the calibration file, its scenario and observations, and the --install folder (whose
+    files of the user's are replaced only with `overwrite`): bad input is reported before any worker starts."""
     config, folder = load_config(config_path)
     problem = make_problem(config, folder, str(config_path), fit_until=fit_until)
     full = load_scenario(referenced_file(config_path, "scenario", config.scenario), config.set)  # own scale
     if install is not None:
-        check_install(Path(install), full)
+        check_install(Path(install), full, overwrite)
     return Calibration(Path(config_path), config, problem, full, Path(install) if install is not None else None)
 
 
@@ -142,6 +147,7 @@ def _calibrate(
         },
     )
     fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
+    write_scenario(out, problem.scenario)  # as the fit ran it: at the fitting scale and end year
     atomic_write(out / "columns.csv", columns_csv(("province",)))  # the outcomes its targets compare
     fitted = problem.scenario_at(fit.x)
     extra = {"stacks": stack_table(fitted, stacks)}

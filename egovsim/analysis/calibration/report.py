@@ -213,7 +213,7 @@ def write_outputs(
     write_json(folder / "fit.json", _jsonable(summary))
     atomic_write(folder / "observed_vs_simulated.csv", rows_csv(rows))
     header = (
-        f"# Calibrated by `egovsim calibrate` ({fit.method}, {fit.evaluations} model runs, loss "
+        f"{CALIBRATED_BY} ({fit.method}, {fit.evaluations} model runs, loss "
         f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
         f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
     )
@@ -233,19 +233,39 @@ def installed_names(full: Scenario) -> set[str]:
     return {f"{full.name}.yaml", *(f"{key}.yaml" for key in full.provinces)}
 
 
-def check_install(folder: Path, full: Scenario) -> None:
+CALIBRATED_BY = "# Calibrated by `egovsim calibrate`"  # the first line of every calibrated scenario file
+
+
+def check_install(folder: Path, full: Scenario, overwrite: bool = False) -> None:
     """--install DIR is replaced whole by the calibrated files: refuse, before fitting, a folder that holds
-    anything else (never delete a user's files)."""
+    anything else (never delete a user's files), or a file of the same name that no calibration wrote (a
+    scenario of the user's called hue.yaml), unless --overwrite."""
     if Path(folder).exists() and not Path(folder).is_dir():  # the swap would put a file of the user's aside
         raise InputError(str(folder), "--install", "is a file, not a folder: give a folder for the calibrated files")
     try:
-        other = sorted(p.name for p in Path(folder).iterdir() if p.name not in installed_names(full))
+        entries = sorted(Path(folder).iterdir())
     except FileNotFoundError:
         return
+    other = [p.name for p in entries if p.name not in installed_names(full)]
     if other:
         raise InputError(
             str(folder), "--install", f"holds other files ({other[0]}...): give a folder for the calibrated files only"
         )
+    mine = [p.name for p in entries if not _written_by_calibrate(p)]
+    if mine and not overwrite:
+        raise InputError(
+            str(folder),
+            "--install",
+            f"holds {mine[0]}, which no calibration wrote: give --overwrite to replace it, or another folder",
+        )
+
+
+def _written_by_calibrate(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.readline().startswith(CALIBRATED_BY)
+    except OSError:  # a folder, or unreadable: not a file this command wrote
+        return False
 
 
 def install_files(folder: Path, files: dict[str, str]) -> None:

@@ -1,0 +1,200 @@
+"""Round 6's hostile pass: counts on the command line, a Dask address that is not one, plot text from scenario
+files, output folders that are links or lie inside another command's folder, --install over a user's files,
+outcomes named twice, and what an optimisation recommends when the status quo already does. Bad input gets one
+line and exit status 2; nothing a user had is moved, replaced or mixed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from egovsim.analysis.calibration.report import CALIBRATED_BY, check_install
+from egovsim.analysis.optimize import Evaluated, status_quo_suffices
+from egovsim.cli import build_parser, main
+from egovsim.config.scenario import load_scenario
+from egovsim.errors import InputError
+
+from .conftest import ROOT
+
+HUE = ROOT / "scenarios" / "hue.yaml"
+DAKLAK = ROOT / "scenarios" / "daklak.yaml"
+CONFIG = str(ROOT / "calibration" / "config.yaml")
+TINY = ["--scale", "0.001", "--set", "end_year=2008", "--quiet", "--no-plots"]
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+# ---- counts on the command line ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", str(HUE), "--replicates", "1000000000000"], "argument --replicates: must be in 1..100,000"),
+        (["run", str(HUE), "--replicates", "100001"], "argument --replicates: must be in 1..100,000"),
+        (["run", str(HUE), "--replicates", "2.5"], "argument --replicates: expected a whole number"),
+        (["compare", str(HUE), str(HUE), "--replicates", "1"], "argument --replicates: must be in 2..100,000"),
+        (["compare", str(HUE), str(HUE), "--replicates", str(10**11)], "argument --replicates: must be in 2..100,000"),
+        (["run", str(HUE), "--replicates", "2", "--workers", "100000"], "argument --workers: must be in 1..1,024"),
+        (["sweep", "x.yaml", "--workers", "-1"], "argument --workers: must be in 1..1,024"),
+    ],
+)
+def test_a_count_out_of_its_range_is_refused_before_anything_starts(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2 and message in one_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_command_s_help_renders():
+    """argparse %-formats help text: a stray "95% i..." breaks `egovsim --help` with a traceback."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for argv in ([], *([name] for name in commands)):
+        proc = subprocess.run([sys.executable, "-m", "egovsim", *argv, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (argv, proc.stderr)
+        assert "%%" not in proc.stdout, argv
+
+
+def test_a_dask_address_that_is_not_one_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert (
+        main(["run", str(HUE), *TINY, "--replicates", "2", "--workers", "1", "--scheduler", "foo", "--out", str(out)])
+        == 2
+    )
+    assert "--scheduler: cannot connect to the Dask scheduler at 'foo'" in one_line(capsys)
+    assert not out.exists()
+
+
+def test_executor_options_on_a_single_run_are_said_to_do_nothing(tmp_path, capsys):
+    assert main(["run", str(HUE), *TINY, "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "r")]) == 0
+    assert "apply to --replicates" in capsys.readouterr().err
+
+
+# ---- plot text -----------------------------------------------------------------------------------------------
+
+
+def test_dollar_signs_in_names_are_plotted_as_text(tmp_path):
+    """matplotlib reads $...$ as TeX: "Hue $\\undefined{ $x^" made `run` fail with a parse error."""
+    path = tmp_path / "dollar.yaml"
+    path.write_text(
+        yaml.safe_dump({"extends": str(HUE), "provinces": {"hue": {"name": "Hue $\\undefinedcmd{ $x^ and $5 to $10"}}})
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--scale", "0.001", "--set", "end_year=2008", "--quiet", "--out", str(out)]) == 0
+    assert (out / "plots" / "government.png").stat().st_size > 10_000
+
+
+# ---- where outputs may go ------------------------------------------------------------------------------------
+
+
+def test_an_output_folder_that_is_a_link_is_refused_and_the_link_kept(tmp_path, capsys):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main(["run", str(HUE), *TINY, "--out", str(link)]) == 2
+    assert "--out: is a symbolic link" in one_line(capsys)
+    assert link.is_symlink() and list(real.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # nothing staged beside it
+
+
+@pytest.mark.parametrize("inner", ["nested", "plots/x", "runs"])
+def test_an_output_folder_inside_another_command_s_is_refused(tmp_path, capsys, inner):
+    outer = tmp_path / "r1"
+    assert main(["run", str(HUE), *TINY, "--replicates", "2", "--executor", "serial", "--out", str(outer)]) == 0
+    before = sorted(p.relative_to(outer).as_posix() for p in outer.rglob("*"))
+    capsys.readouterr()
+    assert main(["run", str(HUE), *TINY, "--out", str(outer / inner)]) == 2
+    assert f"--out: is inside {outer}, the output folder of `egovsim run" in one_line(capsys)
+    assert sorted(p.relative_to(outer).as_posix() for p in outer.rglob("*")) == before
+    assert main(["run", str(HUE), *TINY, "--replicates", "2", "--executor", "serial", "--out", str(outer)]) == 0
+
+
+def test_install_never_replaces_a_file_no_calibration_wrote_without_overwrite(tmp_path, capsys):
+    full = load_scenario(ROOT / "scenarios" / "three_provinces.yaml")
+    target = tmp_path / "inst"
+    target.mkdir()
+    (target / "hue.yaml").write_text("# my own Hue scenario\nextends: ../hue.yaml\n")
+    out = tmp_path / "fit"
+    assert main(["calibrate", CONFIG, "--out", str(out), "--install", str(target), "--executor", "serial"]) == 2
+    assert "--install: holds hue.yaml, which no calibration wrote: give --overwrite" in one_line(capsys)
+    assert (target / "hue.yaml").read_text().startswith("# my own") and not out.exists()
+    check_install(target, full, overwrite=True)  # asked for: allowed
+    (target / "hue.yaml").write_text(f"{CALIBRATED_BY} (abc, ...)\nname: hue_calibrated\n")
+    check_install(target, full)  # a calibration's own file: replaced as before
+    (target / "hue.yaml").unlink()
+    (target / "hue.yaml").mkdir()  # not a file at all
+    with pytest.raises(InputError, match=r"holds hue\.yaml, which no calibration wrote"):
+        check_install(target, full)
+
+
+@pytest.mark.parametrize("install", ["same", "inside", "holding"])
+def test_install_and_out_must_not_overlap(tmp_path, capsys, install):
+    out = tmp_path / "fit"
+    where = {"same": out, "inside": out / "calibrated", "holding": tmp_path}[install]
+    assert main(["calibrate", CONFIG, "--out", str(out), "--install", str(where), "--executor", "serial"]) == 2
+    assert "--install: is --out, inside it or holding it" in one_line(capsys)
+    assert not out.exists()
+
+
+# ---- analysis files ------------------------------------------------------------------------------------------
+
+
+def test_a_study_naming_two_outcomes_alike_is_refused(tmp_path, capsys):
+    study = yaml.safe_load((ROOT / "experiments" / "morris.yaml").read_text())
+    study["scenario"] = str(ROOT / "scenarios" / study["scenario"].split("/")[-1])
+    first = dict(study["outcomes"][0])
+    study["outcomes"] = [first, {**study["outcomes"][1], "name": first["name"]}]
+    path = tmp_path / "dup.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert main(["sensitivity", str(path), "--out", str(tmp_path / "o"), "--executor", "serial"]) == 2
+    assert f"{path}: outcomes[1]: '{first['name']}' is listed twice" in one_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+# ---- what an optimisation recommends -------------------------------------------------------------------------
+
+
+class Spec:
+    """The parts of an optimisation file status_quo_suffices reads: target use >= 0.3 in 80% of draws."""
+
+    def __init__(self, budget=None):
+        from egovsim.config.analysis import parse_rule
+
+        self.rule = parse_rule("use >= 0.3", {"use": None}, "f.yaml", "target")
+        self.success_share, self.budget = 0.8, budget
+
+
+def evaluated(use_by_draw: list[list[float]], cost: list[float]) -> Evaluated:
+    values = {"use": np.array(use_by_draw, dtype=float)}
+    return Evaluated(np.zeros((len(cost), 1)), values, np.array(cost, dtype=float), 0)
+
+
+@pytest.mark.parametrize(
+    ("status_quo_use", "status_quo_cost", "mix_cost", "budget", "expected"),
+    [
+        ([0.4] * 10, 20.6, 22.3, None, True),  # meets it in every draw, for less: nothing to add
+        ([0.4] * 8 + [0.1] * 2, 20.6, 22.3, None, True),  # in 80%, the share asked
+        ([0.4] * 7 + [0.1] * 3, 20.6, 22.3, None, False),  # in 70%: the mix is needed
+        ([0.4] * 10, 25.0, 22.3, None, False),  # a cheaper mix that meets it is the recommendation
+        ([0.4] * 10, 20.6, 22.3, 20.0, False),  # over the budget
+    ],
+)
+def test_the_status_quo_is_recommended_when_it_already_meets_the_target(
+    status_quo_use, status_quo_cost, mix_cost, budget, expected
+):
+    spec = Spec(budget)
+    status_quo = evaluated([status_quo_use], [status_quo_cost])
+    checked = evaluated([[0.5] * 10], [mix_cost])
+    assert status_quo_suffices(spec, status_quo, checked, 0) is expected
+    meets_alone = sum(u >= 0.3 for u in status_quo_use) >= 8 and (budget is None or status_quo_cost <= budget)
+    assert status_quo_suffices(spec, status_quo, checked, None) is meets_alone  # no mix meets it
