@@ -634,6 +634,21 @@ def test_report_years_outside_the_horizon_are_a_visible_warning(tmp_path, capsys
     assert set(json.loads((out / "summary.json").read_text())["provinces"]["hue"]) == {"2017", "2018", "end"}
 
 
+def test_events_the_horizon_never_reaches_are_a_visible_warning(tmp_path, capsys):
+    """Hue's file dates the national portal 2019.94 and Hue-S 2019.5 (observations.yaml); ending in 2019, the run
+    reaches both (an event fires in the step it falls in) and none of the four central events of 2020-2024."""
+    assert main(["validate", str(HUE), "--set", "end_year=2019"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "4 events dated after the horizon 2006-2019 never take effect" in err
+    assert "(the first: central: 'Decree 45/2020/ND-CP" in err
+    assert main(["validate", str(HUE)]) == 0 and capsys.readouterr().err == ""  # the full horizon reaches all
+    early = tmp_path / "early.yaml"
+    early.write_text(
+        f"extends: {HUE}\nprovinces: {{hue: {{events: [{{date: 1950, name: old, set: {{training: 2}}}}]}}}}\n"
+    )
+    assert main(["validate", str(early)]) == 0 and capsys.readouterr().err == ""  # before the start: fires at once
+
+
 def test_validate_reports_every_error_of_every_file(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(

@@ -1260,15 +1260,32 @@ def report_years_outside(scenario: Scenario) -> list[int]:
 
 
 def horizon_warning(scenario: Scenario) -> str | None:
-    """One line saying which report years a shortened (or shifted) horizon leaves out, else None."""
-    outside = report_years_outside(scenario)
-    if not outside:
-        return None
-    listed = ", ".join(map(str, outside))
-    return (
-        f"report_years: {listed} outside the horizon {scenario.start_year}-{scenario.end_year}: "
-        "summary.json has no values for them"
-    )
+    """One line saying which report years a shortened (or shifted) horizon leaves out and which events it
+    never reaches, else None."""
+    parts = []
+    horizon = f"{scenario.start_year}-{scenario.end_year}"
+    if outside := report_years_outside(scenario):
+        parts.append(
+            f"report_years: {', '.join(map(str, outside))} outside the horizon {horizon}: "
+            "summary.json has no values for them"
+        )
+    if late := events_after_the_end(scenario):
+        first = min(late, key=lambda item: item[1])
+        parts.append(
+            f"{len(late)} event{'s' * (len(late) > 1)} dated after the horizon {horizon} never take effect "
+            f"(the first: {first[0]}, {first[1]:g})"
+        )
+    return "; ".join(parts) or None
+
+
+def events_after_the_end(scenario: Scenario) -> list[tuple[str, float]]:
+    """(where: name, date) of the events, central and provincial, dated at or after the end of the run's last
+    year: they never fire.
+    (Events dated before the start fire at once: a policy already in force.)"""
+    end = scenario.end_year + 1
+    dated = [("central", ev) for ev in scenario.central.events]
+    dated += [(key, ev) for key, p in scenario.provinces.items() for ev in p.events]
+    return [(f"{where}: {clipped(ev.name)}", ev.date) for where, ev in dated if ev.date >= end]
 
 
 def years(scenario: Scenario, n_rows: int) -> np.ndarray:
