@@ -388,6 +388,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.scheduler or args.workers or args.executor != "process":
         _warn(args.scenario, "--executor, --scheduler and --workers apply to --replicates; one run runs here")
     _declare(args, "run", [args.scenario], resumes=False)  # replaced whole: any seed or --set may follow
+    earlier = (Path(folder) / "provenance.json").is_file()  # a finished run there is replaced whole: say so
     with claimed(folder, whole=True):
         start = time.perf_counter()
         model = EGovModel(scenario, seed, collect=False)
@@ -409,6 +410,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_run(folder, scenario, records, prov, plots=not args.no_plots, observed=observed)
     if not args.quiet:
         _print_summary(summary(records, scenario))
+        if earlier:
+            print(f"egovsim: the earlier run in {folder} was replaced by this one", file=sys.stderr)
     print(folder)
     return 0
 

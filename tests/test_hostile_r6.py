@@ -198,3 +198,13 @@ def test_the_status_quo_is_recommended_when_it_already_meets_the_target(
     assert status_quo_suffices(spec, status_quo, checked, 0) is expected
     meets_alone = sum(u >= 0.3 for u in status_quo_use) >= 8 and (budget is None or status_quo_cost <= budget)
     assert status_quo_suffices(spec, status_quo, checked, None) is meets_alone  # no mix meets it
+
+
+def test_a_run_replacing_an_earlier_run_says_so(tmp_path, capsys):
+    out = tmp_path / "r"
+    loud = [a for a in TINY if a != "--quiet"]
+    assert main(["run", str(HUE), *loud, "--seed", "1", "--out", str(out)]) == 0
+    assert "was replaced" not in capsys.readouterr().err  # nothing was there
+    assert main(["run", str(HUE), *loud, "--seed", "2", "--out", str(out)]) == 0
+    assert f"egovsim: the earlier run in {out} was replaced by this one" in capsys.readouterr().err
+    assert yaml.safe_load((out / "scenario.yaml").read_text())["seed"] == 2
