@@ -284,9 +284,8 @@ def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots,
         "- `boxes.csv`: the chosen box's limits, quasi-p values and stability",
         "- `trajectory.csv`: every box of the peeling trajectory",
         "- `sample.csv`: every point's inputs, outcomes (mean of the replicates) and whether the case holds",
-        "",
-        "## Plots",
-        "",
     ]
-    lines += [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
+    from egovsim.report.plots import plots_section  # here: matplotlib is imported by the plots, not by the module
+
+    lines += plots_section(plots, folder)
     return "\n".join(lines) + "\n"

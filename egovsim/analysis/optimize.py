@@ -420,9 +420,8 @@ def report_md(
         "",
         "Costs are the province's yearly spending on all its levers once the mix is in force, at the "
         "scenario's `costs.*` (model/costs.py; their sources are in docs/parameters.md).",
-        "",
-        "## Plots",
-        "",
     ]
-    lines += [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
+    from egovsim.report.plots import plots_section  # here: matplotlib is imported by the plots, not by the module
+
+    lines += plots_section(plots, folder)
     return "\n".join(lines) + "\n"

@@ -499,5 +499,7 @@ def report_md(
         lines += ["", "## Parameters without an effect on these outcomes", ""]
         lines += ["A parameter that does not matter for the outcomes chosen here may matter for others:"]
         lines += [f"- {line}" for line in honesty["effects elsewhere"]]
-    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.relative_to(folder)})" for p in plots]
+    from egovsim.report.plots import plots_section  # here: matplotlib is imported by the plots, not by the module
+
+    lines += plots_section(plots, folder)
     return "\n".join(lines) + "\n"
