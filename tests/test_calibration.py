@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -182,6 +183,23 @@ def test_calibrate_command_writes_outputs_and_resumes(tmp_path, capsys):
     assert main([*args[:-1], "144"]) == 0  # same folder, larger budget: continues from the checkpoint
     assert int(np.load(out / "checkpoint.npz")["generation"]) > generation
     assert {p.name for p in out.iterdir()} <= OUTPUTS | STORES  # every name a rerun can replace
+
+
+def test_a_tempered_posterior_is_checked_against_the_stated_errors(tmp_path):
+    """abc.temperature widens the likelihood the posterior is of, not the yardstick: fit.json's terms, the
+    observed-vs-simulated table and the predictive keep the stated sd (0.01 here), and met is |z| <= 2 on it."""
+    path = Path(recovery_config(tmp_path, {"citizens.p0": 0.03, "citizens.q0": 0.45}))
+    text = path.read_text().replace("max_populations: 10}", "max_populations: 6, predictive_draws: 4, temperature: 4}")
+    path.write_text(text.replace("population_size: 200, chain_length: 10", "population_size: 24, chain_length: 4"))
+    out = tmp_path / "fit"
+    assert main(["calibrate", str(path), "--method", "abc", "--out", str(out), "--quiet", "--executor", "serial"]) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["temperature"] == 4
+    for term in fit["terms"]:
+        assert term["sd"] == 0.01
+        assert term["met"] == (abs(term["simulated_mean"] - term["observed"]) <= 2 * 0.01 + 1e-12)
+    for name in ("observed_vs_simulated.csv", "predictive.csv"):
+        assert {float(r["sd"]) for r in csv.DictReader((out / name).open())} == {0.01}, name
 
 
 def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_executor(tmp_path):

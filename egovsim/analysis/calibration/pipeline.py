@@ -117,9 +117,11 @@ def _calibrate(
                 progress=bar,
             )
     else:
-        problem = problem.widened(config.abc.temperature)  # the likelihood the posterior is of, reported as used
+        # the posterior is of the tempered likelihood (every sd times sqrt(temperature)); what it is checked
+        # against below (targets met, the predictive's observation error) stays the stated errors: the same
+        # yardstick as every run's report, never one widened for the sampler's sake
         fit = fit_posterior(
-            problem,
+            problem.widened(config.abc.temperature),
             config.abc,
             executor,
             seed=config.seed,
@@ -233,6 +235,9 @@ def _posterior_outputs(problem, fit, config, executor, store, out: Path) -> dict
     corr = correlations(fit.posterior, fit.weights)
     atomic_write(out / "posterior_summary.csv", rows_csv(rows))
     summary = {
+        # the posterior's likelihood: every term's error variance times this (config abc.temperature); the
+        # targets met and the predictive below use the stated errors
+        "temperature": config.abc.temperature,
         "effective_sample_size": kish_ess(fit.weights),
         # smc: the chains' autocorrelation counted (the weights' ESS above counts every state as independent)
         "chain_effective_sample_size": fit.chain_ess,
