@@ -409,7 +409,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         observed = observed_vs_simulated(scenario, records[None])  # report.html's table
         write_run(folder, scenario, records, prov, plots=not args.no_plots, observed=observed)
     if not args.quiet:
-        _print_summary(summary(records, scenario))
+        what = ONE_RUN_OF_A_POSTERIOR if scenario.parameters.kind == "posterior" else ""
+        _print_summary(summary(records, scenario), f"one run (seed {seed}){what}:")
         if earlier:
             print(f"egovsim: the earlier run in {folder} was replaced by this one", file=sys.stderr)
     print(folder)
@@ -444,9 +445,10 @@ def _progress(total: int, desc: str, quiet: bool):
     return tqdm(total=total, desc=desc, unit="month", disable=quiet, mininterval=0.5, file=sys.stderr, leave=False)
 
 
-def _print_summary(summ: dict) -> None:
+def _print_summary(summ: dict, heading: str) -> None:
     for line in summ.get("small_groups", []):
         print(f"warning: small group: {line}", file=sys.stderr)
+    print(heading, file=sys.stderr)
     provinces = summ["provinces"]
     labels = list(next(iter(provinces.values())))
     cols = ("supply_index", "access_share", "adopted_share", "use_share_12m")
@@ -458,6 +460,11 @@ def _print_summary(summ: dict) -> None:
             print(f"{key:<10} {row['date']:>10} {vals}", file=sys.stderr)
 
 
+# a single run of a calibrated posterior's scenario is at its medians: say what it is not
+ONE_RUN_OF_A_POSTERIOR = (
+    " at the posterior medians, a point, not the median of the posterior predictive (--replicates R runs R "
+    "posterior draws)"
+)
 EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are written, and a re-run retries them
 
 
@@ -496,8 +503,7 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
         )
     tally = Tally.of(results)
     if not args.quiet and records.size:
-        print(f"mean of {records.shape[0]} replicates:", file=sys.stderr)
-        _print_summary(summary(records.mean(axis=0), scenario))
+        _print_summary(summary(records.mean(axis=0), scenario), f"mean of {records.shape[0]} replicates:")
     if tally.failed or not args.quiet:
         print(tally.line(scenario.name), file=sys.stderr)
     print(folder)

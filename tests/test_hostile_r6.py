@@ -208,3 +208,17 @@ def test_a_run_replacing_an_earlier_run_says_so(tmp_path, capsys):
     assert main(["run", str(HUE), *loud, "--seed", "2", "--out", str(out)]) == 0
     assert f"egovsim: the earlier run in {out} was replaced by this one" in capsys.readouterr().err
     assert yaml.safe_load((out / "scenario.yaml").read_text())["seed"] == 2
+
+
+def test_one_run_of_a_posterior_s_scenario_says_it_is_at_the_medians(tmp_path, capsys):
+    """A single run of a calibrated posterior's scenario is a point (the medians), not the predictive median:
+    the summary and the page say so; one run of the prior scenario does not claim it."""
+    calibrated = ROOT / "scenarios" / "calibrated" / "hue.yaml"
+    loud = [a for a in TINY if a not in ("--quiet", "--no-plots")]
+    assert main(["run", str(calibrated), *loud, "--no-plots", "--out", str(tmp_path / "c")]) == 0
+    assert "one run (seed 20061) at the posterior medians, a point, not the median" in capsys.readouterr().err
+    assert "At the posterior medians: a point" in (tmp_path / "c" / "report.html").read_text()
+    assert main(["run", str(HUE), *loud, "--no-plots", "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "one run (seed " in err and "posterior" not in err
+    assert "At the posterior medians" not in (tmp_path / "p" / "report.html").read_text()

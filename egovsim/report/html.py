@@ -194,7 +194,13 @@ def run_report_html(
         "colour": KIND_COLOURS[kind],
         "parameters": scenario.parameters.label(),
         "value_note": "Years: the state at mid-year (1 July); end: the last state of the run. "
-        + (f"Mean of {replicates} replicates." if replicates > 1 else "One run."),
+        + (f"Mean of {replicates} replicates." if replicates > 1 else "One run.")
+        + (
+            " At the posterior medians: a point, not the median of the posterior predictive (run --replicates R "
+            "to draw R parameter sets from the posterior)."
+            if kind == "posterior" and replicates == 1 and "master_seed" not in prov
+            else ""
+        ),
         "key_columns": [{"label": label(c), "unit": unit(c)} for c in KEY_OUTCOMES],
         "key_tables": _key_tables(summ, scenario),
         "plots": [
