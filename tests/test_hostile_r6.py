@@ -222,3 +222,23 @@ def test_one_run_of_a_posterior_s_scenario_says_it_is_at_the_medians(tmp_path, c
     err = capsys.readouterr().err
     assert "one run (seed " in err and "posterior" not in err
     assert "At the posterior medians" not in (tmp_path / "p" / "report.html").read_text()
+
+
+def test_compare_warns_of_intervals_past_what_an_outcome_can_be():
+    from egovsim.analysis.compare import impossible_interval_lines
+
+    def row(kind, outcome, low, high):
+        return {"kind": kind, "outcome": outcome, "province": "hue", "year": 2020, "ci_low": low, "ci_high": high}
+
+    fine = [
+        row("scenario", "use_share_12m", 0.0, 0.3),
+        row("difference", "use_share_12m", -0.9, 0.95),  # a difference of shares lies in [-1, 1]
+        row("difference", "urban_rural_gap", -1.5, 1.5),  # of gaps (each in [-1, 1]) in [-2, 2]
+        row("scenario", "spend", -5.0, 50.0),  # no bound
+        row("per_10bn_vnd", "use_share_12m", -3.0, 3.0),  # per cost: no bound
+        row("scenario", "use_share_12m", float("nan"), float("nan")),  # one replicate: no interval
+    ]
+    assert impossible_interval_lines(fine) == []
+    bad = [row("scenario", "use_share_12m", -0.000414, 0.00122), row("difference", "supply_index", 0.2, 1.1)]
+    (line,) = impossible_interval_lines(fine + bad)
+    assert "2 intervals reach past what the outcome can be" in line and "use_share_12m, hue 2020" in line

@@ -23,7 +23,7 @@ from scipy import stats
 from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.outcomes import label as outcome_label
-from egovsim.config.outcomes import unit
+from egovsim.config.outcomes import outcome_range, unit
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
@@ -218,6 +218,29 @@ def _ci(row: dict, signed: bool = False) -> str:
     return text
 
 
+def impossible_interval_lines(rows: list[dict]) -> list[str]:
+    """A warning when t intervals reach past what an outcome can be (a share below 0 or above 1, a difference of
+    shares beyond +-1): the t approximation fails there, which takes more replicates to mend, not clipping."""
+    outside = []
+    for r in rows:
+        if r["kind"] not in ("scenario", "difference"):  # not the per-cost rows: no bound
+            continue
+        bounds = outcome_range(r["outcome"]) if r["outcome"] in COL else None
+        if bounds is None or not np.isfinite(r["ci_low"]):
+            continue
+        lo, hi = bounds if r["kind"] == "scenario" else (bounds[0] - bounds[1], bounds[1] - bounds[0])
+        if r["ci_low"] < lo or r["ci_high"] > hi:
+            outside.append(r)
+    if not outside:
+        return []
+    r = outside[0]
+    return [
+        f"- **Warning:** {len(outside)} interval{'s' * (len(outside) > 1)} reach past what the outcome can be (e.g. "
+        f"{r['outcome']}, {r['province']} {r['year']}: [{r['ci_low']:.3g}, {r['ci_high']:.3g}]): with these few "
+        "replicates the t interval is not to be trusted there; run more replicates.",
+    ]
+
+
 def report_md(
     arms: list[Arm],
     baseline: str,
@@ -261,7 +284,7 @@ def report_md(
         "(Student t with replicates - 1 degrees of freedom): where the mean would lie with more replicates.",
         "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with its "
         f"{LEVEL:.0%} t interval. `*` marks an interval that excludes 0: the replicates resolve the "
-        "difference's sign.",
+        "difference's sign (not that the difference is large: read its size).",
         (
             "- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
             "parameters or structure: they say how sure we are about what the model does, not about the world."
@@ -274,6 +297,7 @@ def report_md(
         "replicates (the spread of single runs), a different thing from the interval of the mean.",
         "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
         "are under `scenarios/<name>/`.",
+        *impossible_interval_lines(rows),
         "",
     ]
     yrs = comparison_years(arms, base)
