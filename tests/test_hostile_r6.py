@@ -242,3 +242,14 @@ def test_compare_warns_of_intervals_past_what_an_outcome_can_be():
     bad = [row("scenario", "use_share_12m", -0.000414, 0.00122), row("difference", "supply_index", 0.2, 1.1)]
     (line,) = impossible_interval_lines(fine + bad)
     assert "2 intervals reach past what the outcome can be" in line and "use_share_12m, hue 2020" in line
+
+
+def test_a_share_of_draws_comes_with_its_exact_interval():
+    """30 of 30 draws meeting the target: the exact 95% interval is [0.025^(1/30), 1] (the share at which 30 of
+    30 has chance 2.5%); a failed draw (nan) counts in neither the draws nor the successes."""
+    spec = Spec()
+    ev = evaluated([[0.4] * 30 + [float("nan")], [0.1] * 31], [1.0, 1.0])
+    low, high = ev.share_interval(spec, 0)
+    assert low == pytest.approx(0.025 ** (1 / 30)) and high == 1.0
+    low, high = ev.share_interval(spec, 1)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 31))

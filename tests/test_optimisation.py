@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -160,6 +161,9 @@ def test_optimize_end_to_end(tmp_path):
     report = (out / "report.md").read_text()
     assert "posterior draws from `post/posterior.csv`" in report and "## The cheapest robust mix" in report
     assert (out / "plots" / "pareto.png").is_file() and (out / "candidates.csv").is_file()
+    seeds = {json.loads(f.read_text())["seed"] for f in (out / "runs").glob("*.json")}
+    assert len(seeds) == 2 + 3  # the recheck's 3 draws are fresh: none of the search's 2 (no winner's curse)
+    assert "fresh draws" in report and "% of 3 draws (" in report  # each share with its exact interval
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())  # what ran, whatever the files say later
     assert resolved["end_year"] == 2010 and resolved["provinces"]["bentre"]["scale"] == 0.0005
     assert base.provinces["bentre"].policy.training == 1.0
