@@ -601,8 +601,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from egovsim.analysis.discover import load_discovery, run_discovery
-    from egovsim.analysis.discovery import limits_in_words
+    from egovsim.analysis.discover import conditions, load_discovery, run_discovery
     from egovsim.folders import new_folder
     from egovsim.runner.runner import make_executor
 
@@ -618,7 +617,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         print(f"the case holds at {out['found'].cases} of {out['points']} points", file=sys.stderr)
         if box is not None:
             print(f"box {box.index}: coverage {box.coverage:.2f}, density {box.density:.2f}, when", file=sys.stderr)
-            for line in limits_in_words(box.limits, out["found"].ranges):
+            for line in conditions(out["found"], spec.resamples):
                 print(f"  {line}", file=sys.stderr)
     if tally.failed or not args.quiet:
         print(tally.line("discover"), file=sys.stderr)

@@ -129,8 +129,14 @@ def test_discover_end_to_end(tmp_path, capsys):
     assert "# Scenario discovery: tiny_discovery" in (out / "report.md").read_text()
     first = (out / "sample.csv").read_text()
     # run again: every run comes from the store, and the outputs are the same
-    assert main(["discover", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["discover", path, "--out", str(out), "--executor", "serial"]) == 0
     assert (out / "sample.csv").read_text() == first
+    report, err = (out / "report.md").read_text(), capsys.readouterr().err
+    # the terminal gives each limit with its chance of being chance, as the report does
+    conditions = report.split("In words, the case holds mostly when:\n\n")[1].split("\n\n")[0].splitlines()
+    assert conditions and all(line[2:].replace("**", "") in err for line in conditions)
+    assert "quasi-p" in err
 
 
 @pytest.mark.parametrize(

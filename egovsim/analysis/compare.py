@@ -440,7 +440,9 @@ def paired_difference(A: Arm, B: Arm, province: str, outcome: str) -> dict[str, 
     return t_interval(b[:, :steps] - a[:, :steps])
 
 
-def difference_plots(folder: Path, arms: list[Arm], baseline: str, outcomes=HEADLINE, caption: str = "") -> list[Path]:
+def difference_plots(
+    folder: Path, arms: list[Arm], baseline: str, outcomes=HEADLINE, caption: str = "", posterior: str | None = None
+) -> list[Path]:
     """Per what-if and outcome: its paired difference from the baseline over time (mean of the per-replicate
     differences, same seeds) with the 95% interval of that mean, a panel per province."""
 
@@ -480,10 +482,8 @@ def difference_plots(folder: Path, arms: list[Arm], baseline: str, outcomes=HEAD
             axes[0].legend(fontsize=8, loc="best")
             name = f"difference_{outcome}.png" if len(others) == 1 else f"difference_{arm.label}_{outcome}.png"
             path = Path(folder) / name
-            note = (
-                f"Band: {LEVEL:.0%} Student t interval of the mean paired difference (chance variation of the "
-                "model only). "
-            )
+            what = "chance and parameter uncertainty: posterior draws" if posterior else "chance variation only"
+            note = f"Band: {LEVEL:.0%} Student t interval of the mean paired difference ({what}). "
             save_png(fig, path, note + caption)
             made.append(path)
     return made
@@ -640,7 +640,7 @@ def _run_comparison(
     caption = parameters_caption(arms, plan.posterior)
     plot_files = []
     if plots and complete:
-        plot_files = difference_plots(folder / "plots", arms, plan.baseline, caption=caption)
+        plot_files = difference_plots(folder / "plots", arms, plan.baseline, caption=caption, posterior=plan.posterior)
         plot_files += comparison_plots(folder / "plots", arms, caption=caption)
     if complete:
         atomic_write(

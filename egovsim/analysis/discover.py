@@ -224,6 +224,20 @@ def described(stat) -> str:
 SIGNIFICANT = 0.05  # a limit whose quasi-p value is above this could be chance
 
 
+def conditions(found: sd.Discovery, resamples: int, emphasis: str = "") -> list[str]:
+    """The chosen box's limits in words, each with its quasi-p value, whether it could be chance, and how often
+    half samples restrict it again: the same lines in report.md and on the terminal."""
+    box = found.box
+    lines = []
+    for name, words in zip(box.limits, sd.limits_in_words(box.limits, found.ranges)):
+        qp = [q for q in box.qp[name] if math.isfinite(q)]
+        sig = "significant" if qp and max(qp) <= SIGNIFICANT else f"{emphasis}could be chance{emphasis}"
+        stab = found.stability.get(name)
+        again = f"; restricted again in {stab:.0f}% of half samples" if stab is not None and resamples else ""
+        lines.append(f"{words}: quasi-p {max(qp) if qp else math.nan:.2g}, {sig}{again}")
+    return lines
+
+
 def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots, folder: Path, wall: float) -> str:
     rule = " and ".join(map(str, spec.rule))
     outcomes = ", ".join(f"`{n}`: {described(s)}" for n, s in spec.stats.items())
@@ -258,12 +272,7 @@ def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots,
             f"{100 * box.density:.0f}% of its points are cases (density); it spans {100 * box.mass:.0f}% of the sample."
         )
         lines += ["", "In words, the case holds mostly when:", ""]
-        for name, words in zip(box.limits, sd.limits_in_words(box.limits, found.ranges)):
-            qp = [q for q in box.qp[name] if math.isfinite(q)]
-            sig = "significant" if qp and max(qp) <= SIGNIFICANT else "**could be chance**"
-            stab = found.stability.get(name)
-            again = f"; restricted again in {stab:.0f}% of half samples" if stab is not None and spec.resamples else ""
-            lines.append(f"- {words}: quasi-p {max(qp) if qp else math.nan:.2g}, {sig}{again}")
+        lines += [f"- {text}" for text in conditions(found, spec.resamples, "**")]
         others = [n for n, s in found.stability.items() if n not in box.limits and s >= 50]
         if others:
             lines += ["", f"Also restricted in most half samples, though not in this box: {', '.join(others)}."]
