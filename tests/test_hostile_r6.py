@@ -253,3 +253,24 @@ def test_a_share_of_draws_comes_with_its_exact_interval():
     assert low == pytest.approx(0.025 ** (1 / 30)) and high == 1.0
     low, high = ev.share_interval(spec, 1)
     assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 31))
+
+
+def test_morris_indices_are_near_zero_relative_to_their_outcome_not_in_its_units():
+    """mu_star is in outcome units: for a use share whose largest mu_star is 0.0148, 0.0079 +- 0.0082 is half the
+    top effect with an interval wider than itself (unreliable), not "near zero"; 0.0001 +- 0.0002 is near zero.
+    Sobol indices are fractions of variance: 0.005 +- 0.02 is near zero as it stands."""
+    from egovsim.analysis.sensitivity import unreliable_rows
+
+    def row(index, parameter, value, conf, output="use_2022"):
+        return {"method": "morris" if index == "mu_star" else "sobol", "province": "daklak", "output": output,
+                "parameter": parameter, "index": index, "value": value, "conf": conf}  # fmt: skip
+
+    rows = [
+        row("mu_star", "training", 0.0148, 0.002),
+        row("mu_star", "infrastructure", 0.0079, 0.0082),
+        row("mu_star", "feedback", 0.0001, 0.0002),
+        row("mu_star", "mandate", 5.0, 1.0, output="years_to_10pct"),  # another outcome, another scale
+        row("mu_star", "teams", 0.009, 0.012, output="years_to_10pct"),  # near zero beside 5 years
+        row("S1", "training", 0.005, 0.02),
+    ]
+    assert [r["parameter"] for r in unreliable_rows(rows)] == ["infrastructure"]

@@ -382,13 +382,25 @@ class StudyIncomplete(Exception):
 
 
 def unreliable_rows(rows: list[dict]) -> list[dict]:
-    """Main indices whose interval is wider than the index (the rule of sensitivity.unreliable)."""
-    main = [r for r in rows if r["index"] in ("S1", "ST", "mu_star")]
-    records = [
-        sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"]) for r in main
-    ]
-    flagged = {id(rec) for rec in sa.unreliable(records)}
-    return [r for r, rec in zip(main, records) if id(rec) in flagged]
+    """Main indices whose interval is wider than the index (the rule of gsa.unreliable). Its near-zero
+    exemption is in the index's units: fractions of variance for Sobol, so as they are; outcome units for Morris's
+    mu_star, so relative to the largest mu_star of that outcome and province (0.008 +- 0.008 is no zero where
+    the largest is 0.015)."""
+    flagged = []
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["index"] in ("S1", "ST", "mu_star"):
+            groups.setdefault((r["province"], r["output"], r["index"]), []).append(r)
+    for (_, _, index), group in groups.items():
+        scale = 1.0
+        if index == "mu_star":
+            scale = max((abs(r["value"]) for r in group if math.isfinite(r["value"])), default=0.0) or 1.0
+        records = [
+            sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"]) for r in group
+        ]
+        bad = {id(rec) for rec in sa.unreliable(records, zero_value=0.01 * scale, zero_conf=0.05 * scale)}
+        flagged += [r for r, rec in zip(group, records) if id(rec) in bad]
+    return flagged
 
 
 def write_indices(path: Path, rows: list[dict]) -> None:
@@ -486,6 +498,8 @@ def report_md(
             f"+- {r['conf']:.3f}"
             for r in flagged[:20]
         ]
+        if len(flagged) > 20:
+            lines.append(f"- and {len(flagged) - 20} more (every index and its interval is in indices.csv)")
     else:
         lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
     lines += [f"- sampling: {w}" for w in sampling_warnings]
