@@ -274,3 +274,17 @@ def test_morris_indices_are_near_zero_relative_to_their_outcome_not_in_its_units
         row("S1", "training", 0.005, 0.02),
     ]
     assert [r["parameter"] for r in unreliable_rows(rows)] == ["infrastructure"]
+
+
+def test_a_sweep_says_a_time_to_a_level_left_out_the_runs_that_never_reached_it(tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"scenario: {DAKLAK}\nscale: 0.001\nset: [end_year=2008]\n"
+        "design: {points: [{citizens.q0: 0.2}, {citizens.q0: 0.4}]}\n"
+        "outcomes: [{outcome: adopted_share, stat: time_to, level: 0.99}, access_share@2008]\n"
+    )
+    assert main(["sweep", str(exp), "--out", str(tmp_path / "sw"), "--executor", "serial", "--quiet"]) == 0
+    report = (tmp_path / "sw" / "report.md").read_text()
+    assert "**2 run(s) never reached the level (or failed)** and are left out" in report
+    assert "understate the time to it" in report
+    assert report.count("run(s) have no value") == 0  # the access share is there for every run

@@ -212,8 +212,15 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
     for column in runs.outcomes:
         title, meaning = outcome_words(column, stats, base)
         lines += [f"## {title}", "", f"{meaning}.", ""]
-        if missing.get(column):
-            lines += [f"**{missing[column]} run(s) have no value** (failed, or the level was never reached).", ""]
+        if missing.get(column) and stats[column].stat == "time_to":  # censored: what is left is the quicker runs
+            lines += [
+                f"**{missing[column]} run(s) never reached the level (or failed)** and are left out: the means "
+                "below are over the runs that did reach it, so they understate the time to it where runs are "
+                "missing, and an effect on it may be understated too (censored data).",
+                "",
+            ]
+        elif missing.get(column):
+            lines += [f"**{missing[column]} run(s) have no value** (failed).", ""]
         lines += ["| parameter | first -> last level | mean at each level | effect (last - first level) |"]
         lines += ["|---|---|---|---|"]
         for p in runs.params:
