@@ -250,6 +250,7 @@ def test_compare_writes_difference_plots_a_dictionary_and_the_parameters(tmp_pat
     assert set(next(csv.reader(io.StringIO((out / "comparison.csv").read_text())))) <= described
     report = (out / "report.md").read_text()
     assert report.count("posterior draws from") >= 2 and "Warning" not in report  # paired posterior draws
+    assert "differ in software strategy, which the cost model prices only through the software lever" in report
     prov = json.loads((out / "provenance.json").read_text())
     assert set(prov["parameters"]) == {"daklak_calibrated", "daklak_local_software"}
     band = read_csv(out / "scenarios" / "daklak_local_software" / "timeseries_band.csv")

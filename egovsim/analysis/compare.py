@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 import time
 from dataclasses import dataclass
 from itertools import combinations
@@ -235,7 +236,7 @@ def impossible_interval_lines(rows: list[dict]) -> list[str]:
         return []
     r = outside[0]
     return [
-        f"- **Warning:** {len(outside)} interval{'s' * (len(outside) > 1)} reach past what the outcome can be (e.g. "
+        f"- **Too few replicates:** {len(outside)} interval{'s' * (len(outside) > 1)} reach past what the outcome can be (e.g. "
         f"{r['outcome']}, {r['province']} {r['year']}: [{r['ci_low']:.3g}, {r['ci_high']:.3g}]): with these few "
         "replicates the t interval is not to be trusted there; run more replicates.",
     ]
@@ -346,6 +347,14 @@ def rebalancing_lines(arm: Arm, province: str) -> list[str]:
     return [*lines, ""]
 
 
+def strategies(arm: Arm, province: str) -> list[tuple[float, str]]:
+    """The province's software strategy at the start and each dated change of it."""
+    p = arm.scenario.provinces[province]
+    return [(-math.inf, p.policy.software_strategy)] + [
+        (e.date, e.set["software_strategy"]) for e in p.events if "software_strategy" in e.set
+    ]
+
+
 def spending_lines(by: dict, arm: Arm, base: Arm, province: str, yrs: list[int]) -> list[str]:
     """What the what-if spends beside the baseline, and each headline difference per PER bn VND spent."""
     key = (arm.label, base.label, province)
@@ -370,6 +379,13 @@ def spending_lines(by: dict, arm: Arm, base: Arm, province: str, yrs: list[int])
     lines.append("")
     if all(abs(d["mean"]) <= EQUAL_SPENDING for d in spent if not np.isnan(d["mean"])):
         lines += ["Spending is equal to the baseline's (budget-neutral): the differences above are at equal cost.", ""]
+        if strategies(arm, province) != strategies(base, province):
+            lines += [
+                "**The two differ in software strategy, which the cost model prices only through the software "
+                "lever** (the platform at `costs.platform_cost_ratio` of it; local and fragmented alike): "
+                '"equal cost" leaves out what a change of strategy itself costs.',
+                "",
+            ]
         return lines + rebalancing_lines(arm, province)
     lines += [f"| outcome | year | difference per {PER:g} bn VND spent |", "|---|---|---|"]
     for outcome in HEADLINE:
