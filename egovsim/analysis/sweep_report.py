@@ -281,7 +281,13 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
                 ax.legend(fontsize=7.5)
     band = f"bands: 95% t-interval over {n_reps} replicates" if n_reps >= 2 else "one replicate: no band"
     fig.suptitle(f"Main effects: the mean over the other parameters' design values ({band})", fontsize=10)
-    save_png(fig, path)
+    caption = (
+        "Each band is the interval of one level's mean on its own: overlapping bands do not mean no effect. Under "
+        "common seeds an effect is paired within replicates, and its interval (report.md) is often much narrower."
+        if n_reps >= 2
+        else ""
+    )
+    save_png(fig, path, caption)
 
 
 def _bounds(stat) -> tuple[float, float] | None:
