@@ -288,3 +288,12 @@ def test_a_sweep_says_a_time_to_a_level_left_out_the_runs_that_never_reached_it(
     assert "**2 run(s) never reached the level (or failed)** and are left out" in report
     assert "understate the time to it" in report
     assert report.count("run(s) have no value") == 0  # the access share is there for every run
+
+
+def test_a_replicated_run_s_page_names_its_own_files_and_says_what_a_band_of_few_runs_is(tmp_path):
+    out = tmp_path / "r"
+    assert main(["run", str(HUE), *TINY, "--replicates", "2", "--executor", "serial", "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "With 2 replicates the 5th-95th percentile band is interpolated between a few runs" in page
+    assert "timeseries_band.csv (the mean" in page and "timeseries.csv (every outcome" not in page
+    assert (out / "timeseries_band.csv").is_file() and not (out / "timeseries.csv").exists()

@@ -149,6 +149,8 @@ KIND_TITLES = {"prior": "Prior parameters", "calibrated": "Calibrated point", "p
 KIND_COLOURS = {"prior": "#d08000", "calibrated": "#2a7a2a", "posterior": "#2a5aa0"}
 
 
+FEW_FOR_A_BAND = 20  # replicates below which a 5-95% band is little more than the range of the runs
+
 FILES_ONE_RUN = (
     "timeseries.csv (every outcome, every month; columns.csv says what each column means, its unit and range), "
     "summary.json, scenario.yaml (the resolved scenario: runs again as it is), provenance.json, plots/."
@@ -195,6 +197,12 @@ def run_report_html(
         "parameters": scenario.parameters.label(),
         "value_note": "Years: the state at mid-year (1 July); end: the last state of the run. "
         + (f"Mean of {replicates} replicates." if replicates > 1 else "One run.")
+        + (
+            f" With {replicates} replicates the {BAND[0]}th-{BAND[1]}th percentile band is interpolated between "
+            f"a few runs: read it as their range (about {FEW_FOR_A_BAND} give the percentiles their meaning)."
+            if 1 < replicates < FEW_FOR_A_BAND
+            else ""
+        )
         + (
             " At the posterior medians: a point, not the median of the posterior predictive (run --replicates R "
             "to draw R parameter sets from the posterior)."
