@@ -249,10 +249,10 @@ def test_a_share_of_draws_comes_with_its_exact_interval():
     30 has chance 2.5%); a failed draw (nan) counts in neither the draws nor the successes."""
     spec = Spec()
     ev = evaluated([[0.4] * 30 + [float("nan")], [0.1] * 31], [1.0, 1.0])
-    low, high = ev.share_interval(spec, 0)
-    assert low == pytest.approx(0.025 ** (1 / 30)) and high == 1.0
-    low, high = ev.share_interval(spec, 1)
-    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 31))
+    n, low, high = ev.share_interval(spec, 0)
+    assert n == 30 and low == pytest.approx(0.025 ** (1 / 30)) and high == 1.0
+    n, low, high = ev.share_interval(spec, 1)
+    assert n == 31 and low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 31))
 
 
 def test_morris_indices_are_near_zero_relative_to_their_outcome_not_in_its_units():

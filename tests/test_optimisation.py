@@ -164,6 +164,7 @@ def test_optimize_end_to_end(tmp_path):
     seeds = {json.loads(f.read_text())["seed"] for f in (out / "runs").glob("*.json")}
     assert len(seeds) == 2 + 3  # the recheck's 3 draws are fresh: none of the search's 2 (no winner's curse)
     assert "fresh draws" in report and "% of 3 draws (" in report  # each share with its exact interval
+    assert "Master seed 9; " in report and "{" not in report
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())  # what ran, whatever the files say later
     assert resolved["end_year"] == 2010 and resolved["provinces"]["bentre"]["scale"] == 0.0005
     assert base.provinces["bentre"].policy.training == 1.0

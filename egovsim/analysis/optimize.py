@@ -80,16 +80,17 @@ class Evaluated:
     def share(self, spec: OptimisationFile) -> np.ndarray:
         return opt.robust(self.values[spec.rule[0].name], "share", self.meets(spec))
 
-    def share_interval(self, spec: OptimisationFile, i: int, level: float = 0.95) -> tuple[float, float]:
-        """The exact (Clopper-Pearson) interval of candidate i's share: 24 of 30 draws is 61-92% at 95%."""
+    def share_interval(self, spec: OptimisationFile, i: int, level: float = 0.95) -> tuple[int, float, float]:
+        """Candidate i's draws with a result (failed runs left out, as in its share) and the exact (Clopper-
+        Pearson) interval of its share: 24 of 30 draws is 61-92% at 95%."""
         from scipy.stats import binomtest
 
         ok = np.isfinite(self.values[spec.rule[0].name][i])
         k, n = int(self.meets(spec)[i][ok].sum()), int(ok.sum())
         if n == 0:
-            return math.nan, math.nan
+            return 0, math.nan, math.nan
         ci = binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
-        return float(ci.low), float(ci.high)
+        return n, float(ci.low), float(ci.high)
 
 
 class Runner:
@@ -180,7 +181,7 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
     write_scenario(folder, base)
     atomic_write(folder / "candidates.csv", candidates_csv(spec, searched))
     atomic_write(folder / "pareto.csv", pareto_csv(spec, checked, status_quo))
-    plots = pareto_plots(folder, spec, checked, status_quo, choice)
+    plots = pareto_plots(folder, spec, checked, status_quo, choice, enough)
     wall = time.perf_counter() - start
     failed = sum(not r.ok for r in runner.results)
     report = report_md(
@@ -313,7 +314,9 @@ def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated
     return buf.getvalue()
 
 
-def pareto_plots(folder: Path, spec, checked: Evaluated, status_quo: Evaluated, choice: int | None) -> list[Path]:
+def pareto_plots(
+    folder: Path, spec, checked: Evaluated, status_quo: Evaluated, choice: int | None, enough: bool
+) -> list[Path]:
     from egovsim.report.plots import pareto_plot
 
     if not len(checked.X):
@@ -322,7 +325,6 @@ def pareto_plots(folder: Path, spec, checked: Evaluated, status_quo: Evaluated, 
     first = next((o for o in spec.objectives if o.outcome != COST), None)
     name = first.outcome if first else target
     value = np.nanmean(checked.values[name], axis=1)
-    enough = status_quo_suffices(spec, status_quo, checked, choice)
     marks = {
         "status quo" + (" (meets the target)" if enough else ""): (
             status_quo.cost[0],
@@ -377,7 +379,8 @@ def report_md(
         + (f"; budget: at most {spec.budget:g} bn VND/yr on the province's levers" if spec.budget is not None else "")
         + f". NSGA-II, {spec.population} candidates x {spec.generations} generations, each on {spec.replicates} "
         f"{draws_text}; the Pareto set and the status quo (the base scenario's levers) rechecked on {spec.recheck} "
-        "fresh draws (not those the search chose on). Shares are given with their exact 95% interval. Master seed {spec.seed}; {runs} runs ({failed} failed); wall time {wall:.0f} s.",
+        "fresh draws (not those the search chose on); the shares below come with their exact 95% interval. "
+        f"Master seed {spec.seed}; {runs} runs ({failed} failed); wall time {wall:.0f} s.",
         "",
         f"Target: **{rule}** in at least {100 * spec.success_share:.0f}% of draws.",
         "",
@@ -386,8 +389,8 @@ def report_md(
     ]
 
     def share_text(ev: Evaluated, i: int) -> str:
-        low, high = ev.share_interval(spec, i)
-        return f"{100 * ev.share(spec)[i]:.0f}% of {spec.recheck} draws ({100 * low:.0f}-{100 * high:.0f}%)"
+        n, low, high = ev.share_interval(spec, i)
+        return f"{100 * ev.share(spec)[i]:.0f}% of {n} draws ({100 * low:.0f}-{100 * high:.0f}%)"
 
     sq_share = status_quo.share(spec)[0]
     sq = f"status quo ({status_quo.cost[0]:.1f} bn VND/yr) meets the target in {share_text(status_quo, 0)}"
@@ -406,7 +409,7 @@ def report_md(
         best = int(np.nanargmax(checked.share(spec))) if len(checked.X) else None
         lines.append(
             f"**No mix on the Pareto set meets the target in {100 * spec.success_share:.0f}% of draws** "
-            + (f"(the best meets it in {100 * checked.share(spec)[best]:.0f}%)" if best is not None else "")
+            + (f"(the best meets it in {share_text(checked, best)})" if best is not None else "")
             + f"; the {sq}. Widen the levers' bounds or the budget, or lower the target."
         )
     else:
