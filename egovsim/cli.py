@@ -664,12 +664,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise InputError(args.config, "--max-runs", f"must be >= 1, got {args.max_runs}")
     if args.max_time is not None and not 0 < args.max_time < math.inf:  # nan fails too
         raise InputError(args.config, "--max-time", f"must be a number of seconds > 0, got {args.max_time}")
-    if args.install is not None and args.out is not None:  # the swap of one would take the other with it
-        install, out = Path(args.install).resolve(), Path(args.out).resolve()
-        if install == out or install.is_relative_to(out) or out.is_relative_to(install):
-            raise InputError(
-                args.install, "--install", f"is --out, inside it or holding it ({args.out}): give a folder of its own"
-            )
     plan = plan_calibration(args.config, fit_until=args.fit_until, install=args.install, overwrite=args.overwrite)
     fitted = {"scenario": plan.full.to_dict(), "fit_until": args.fit_until}  # the checkpoint depends on both
     observations = Path(args.config).parent / plan.config.observations

@@ -170,7 +170,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     only into a folder that is empty or was written by the same command (`Command.refusal`), or with
     --overwrite, which removes egovsim's files there first; it is recorded in command.json."""
     folder = Path(folder)
-    _check_place(folder)
+    check_place(folder)
     created = not folder.exists() or folder in _MADE
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -300,30 +300,44 @@ def _added_files(folder: Path, owned: set[str]) -> list[str]:
     return [f for f in _files_below(folder) if f.split("/", 1)[0] in owned and f not in written]
 
 
-def _check_place(folder: Path) -> None:
-    """An output folder cannot be the working directory or one holding it: a whole run swaps its folder for a
-    new one, which the working directory would hold on to (and results would land among everything else). It
-    cannot be a symbolic link (the swap would replace the link, not fill the folder it points to), nor lie
-    inside another command's output folder (the two would mix, and the outer one could no longer be rerun)."""
+def check_place(folder: Path, field: str = "--out") -> None:
+    """Where a command may write a folder (its --out, or calibrate's --install). Not the working directory or
+    one holding it: a whole run swaps its folder for a new one, which the working directory would hold on to
+    (and results would land among everything else). Not a symbolic link: the swap would replace the link, not
+    fill the folder it points to. Not inside another command's output folder, nor holding one: the two would
+    mix, and the other could no longer be rerun (an --out of results/ would refuse every default folder)."""
+    folder = Path(folder)
     if folder.is_symlink():
         raise InputError(
-            str(folder), "--out", f"is a symbolic link (to {os.readlink(folder)}): give the folder it points to"
+            str(folder), field, f"is a symbolic link (to {os.readlink(folder)}): give the folder it points to"
         )
     outer = next((p for p in folder.resolve().parents if _read_record(p) is not None), None)
     if outer is not None:
         raise InputError(
             str(folder),
-            "--out",
+            field,
             f"is inside {outer}, the output folder of `{clipped_line(_read_record(outer).get('command') or '?')}`: "
             "choose a folder outside it",
         )
+    inner = next((p for p in _entries(folder) if p.is_dir() and _read_record(p) is not None), None)
+    if inner is not None:
+        raise InputError(
+            str(folder),
+            field,
+            f"holds {inner.name}, the output folder of `{clipped_line(_read_record(inner).get('command') or '?')}`: "
+            "choose a folder of its own",
+        )
     here = Path.cwd().resolve()
-    if here == folder.resolve() or here.is_relative_to(folder.resolve()):
-        raise InputError(str(folder), "--out", "is the working directory (or holds it): give a folder inside it")
-    for inside, where in ((folder.resolve(), PACKAGE), (PACKAGE, folder.resolve())):
-        if inside.is_relative_to(where):  # results among the code: a folder replaced or cleared takes modules with it
-            what = "is inside egovsim's code" if inside != PACKAGE else "holds egovsim's code"
-            raise InputError(str(folder), "--out", f"{what} ({PACKAGE}): choose another folder")
+    if here == folder.resolve() or here.is_relative_to(folder.resolve()):  # a folder inside it is the usual case
+        raise InputError(str(folder), field, "is the working directory (or holds it): give a folder inside it")
+    if overlap(folder, PACKAGE):  # results among the code: a folder replaced or cleared takes modules with it
+        raise InputError(str(folder), field, f"is inside egovsim's code or holds it ({PACKAGE}): choose another folder")
+
+
+def overlap(a: Path, b: Path) -> bool:
+    """The two paths are one folder, or one holds the other (after resolving links and '..')."""
+    a, b = Path(a).resolve(), Path(b).resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
 
 def _holds_results(entry: Path) -> bool:

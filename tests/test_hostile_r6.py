@@ -297,3 +297,28 @@ def test_a_replicated_run_s_page_names_its_own_files_and_says_what_a_band_of_few
     assert "With 2 replicates the 5th-95th percentile band is interpolated between a few runs" in page
     assert "timeseries_band.csv (the mean" in page and "timeseries.csv (every outcome" not in page
     assert (out / "timeseries_band.csv").is_file() and not (out / "timeseries.csv").exists()
+
+
+def test_install_is_checked_against_the_default_output_folder_and_like_an_output_folder(tmp_path, capsys, monkeypatch):
+    """Without --out the fit goes to results/calibration-...: --install results would be swapped out at the end,
+    the fit inside it. --install is replaced whole like a run's folder, so a link is refused as --out's is."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", CONFIG, "--install", "results", "--executor", "serial"]) == 2
+    assert "results: --install: is --out, inside it or holding it (results/calibration-optimize-" in one_line(capsys)
+    assert list((tmp_path / "results").iterdir()) == []  # the default folder made for it is gone again
+    (tmp_path / "real").mkdir()
+    (tmp_path / "lnk").symlink_to(tmp_path / "real")
+    assert main(["calibrate", CONFIG, "--install", "lnk", "--out", "fit", "--executor", "serial"]) == 2
+    assert "lnk: --install: is a symbolic link (to " in one_line(capsys)
+
+
+def test_an_output_folder_holding_another_command_s_is_refused(tmp_path, capsys):
+    """An --out of results/ holding runs would write its command.json there, and every default folder
+    (results/<name>-<time>) would then be refused as lying inside it."""
+    results = tmp_path / "results"
+    assert main(["run", str(HUE), *TINY, "--out", str(results / "r1")]) == 0
+    capsys.readouterr()
+    args = ["compare", str(HUE), str(HUE), *TINY, "--replicates", "2", "--executor", "serial", "--out", str(results)]
+    assert main(args) == 2
+    assert f"{results}: --out: holds r1, the output folder of `egovsim run" in one_line(capsys)
+    assert sorted(p.name for p in results.iterdir()) == ["r1"]

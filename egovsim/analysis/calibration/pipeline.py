@@ -21,7 +21,7 @@ from egovsim.config.scenario import Scenario, load_scenario
 from egovsim.config.yamlfile import read_yaml, referenced_file
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, write_json
-from egovsim.folders import claimed, fresh_outputs, new_folder
+from egovsim.folders import claimed, fresh_outputs, new_folder, overlap
 from egovsim.provenance import provenance
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import columns_csv
@@ -80,6 +80,10 @@ def calibrate(
     if not isinstance(plan, Calibration):
         plan = plan_calibration(plan)
     out = Path(out) if out is not None else new_folder(f"calibration-{method}")
+    if plan.install is not None and overlap(plan.install, out):  # the swap of one would take the other with it
+        raise InputError(
+            str(plan.install), "--install", f"is --out, inside it or holding it ({out}): give a folder of its own"
+        )
     with claimed(out):
         summary = _calibrate(
             plan, executor, method, out, max_runs, max_time, progress, command_line, provenance_extra or {}
