@@ -370,7 +370,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from egovsim.model.model import EGovModel
     from egovsim.provenance import provenance
     from egovsim.report.runfolder import write_run
-    from egovsim.report.tables import summary
+    from egovsim.report.tables import POSTERIOR_POINT, summary
 
     scenario = load_with_budgets(args.scenario, args.overrides, args.scale)
     if not args.quiet:  # --quiet: scripts that read summary.json know the years they asked for
@@ -409,7 +409,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         observed = observed_vs_simulated(scenario, records[None])  # report.html's table
         write_run(folder, scenario, records, prov, plots=not args.no_plots, observed=observed)
     if not args.quiet:
-        what = ONE_RUN_OF_A_POSTERIOR if scenario.parameters.kind == "posterior" else ""
+        what = f" {POSTERIOR_POINT}" if scenario.parameters.kind == "posterior" else ""
         _print_summary(summary(records, scenario), f"one run (seed {seed}){what}:")
         if earlier:
             print(f"egovsim: the earlier run in {folder} was replaced by this one", file=sys.stderr)
@@ -460,11 +460,6 @@ def _print_summary(summ: dict, heading: str) -> None:
             print(f"{key:<10} {row['date']:>10} {vals}", file=sys.stderr)
 
 
-# a single run of a calibrated posterior's scenario is at its medians: say what it is not
-ONE_RUN_OF_A_POSTERIOR = (
-    " at the posterior medians, a point, not the median of the posterior predictive (--replicates R runs R "
-    "posterior draws)"
-)
 EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are written, and a re-run retries them
 
 

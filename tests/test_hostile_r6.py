@@ -217,11 +217,14 @@ def test_one_run_of_a_posterior_s_scenario_says_it_is_at_the_medians(tmp_path, c
     loud = [a for a in TINY if a not in ("--quiet", "--no-plots")]
     assert main(["run", str(calibrated), *loud, "--no-plots", "--out", str(tmp_path / "c")]) == 0
     assert "one run (seed 20061) at the posterior medians, a point, not the median" in capsys.readouterr().err
-    assert "At the posterior medians: a point" in (tmp_path / "c" / "report.html").read_text()
+    assert (
+        "One run. It is at the posterior medians, a point, not the median"
+        in (tmp_path / "c" / "report.html").read_text()
+    )
     assert main(["run", str(HUE), *loud, "--no-plots", "--out", str(tmp_path / "p")]) == 0
     err = capsys.readouterr().err
     assert "one run (seed " in err and "posterior" not in err
-    assert "At the posterior medians" not in (tmp_path / "p" / "report.html").read_text()
+    assert "posterior medians" not in (tmp_path / "p" / "report.html").read_text()
 
 
 def test_compare_warns_of_intervals_past_what_an_outcome_can_be():

@@ -32,6 +32,7 @@ from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
 from egovsim.report.runfolder import write_scenario
+from egovsim.report.tables import plots_section
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, Tally, run_many
 
 
@@ -294,7 +295,5 @@ def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots,
         "- `trajectory.csv`: every box of the peeling trajectory",
         "- `sample.csv`: every point's inputs, outcomes (mean of the replicates) and whether the case holds",
     ]
-    from egovsim.report.plots import plots_section  # here: matplotlib is imported by the plots, not by the module
-
     lines += plots_section(plots, folder)
     return "\n".join(lines) + "\n"

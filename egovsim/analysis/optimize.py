@@ -35,6 +35,7 @@ from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
 from egovsim.report.runfolder import write_scenario
+from egovsim.report.tables import plots_section
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, run_many
 
 
@@ -445,7 +446,5 @@ def report_md(
         "Costs are the province's yearly spending on all its levers once the mix is in force, at the "
         "scenario's `costs.*` (model/costs.py; their sources are in docs/parameters.md).",
     ]
-    from egovsim.report.plots import plots_section  # here: matplotlib is imported by the plots, not by the module
-
     lines += plots_section(plots, folder)
     return "\n".join(lines) + "\n"

@@ -38,7 +38,7 @@ from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
 from egovsim.report.groups import small_group_warnings
 from egovsim.report.runfolder import write_scenario
-from egovsim.report.tables import columns_csv, row_of_year, years
+from egovsim.report.tables import columns_csv, plots_section, row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
 
 
@@ -381,11 +381,14 @@ class StudyIncomplete(Exception):
         )
 
 
+MORRIS_FLOOR = 1e-6  # outcome units: a largest mu_star below this is an outcome the parameters do not move
+
+
 def unreliable_rows(rows: list[dict]) -> list[dict]:
     """Main indices whose interval is wider than the index (the rule of gsa.unreliable). Its near-zero
     exemption is in the index's units: fractions of variance for Sobol, so as they are; outcome units for Morris's
-    mu_star, so relative to the largest mu_star of that outcome and province (0.008 +- 0.008 is no zero where
-    the largest is 0.015)."""
+    mu_star, so relative to the largest mu_star of that outcome and province (0.0079 +- 0.0082 is no zero where
+    the largest is 0.0148), with a floor so that an outcome that does not move at all is not called unreliable."""
     flagged = []
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -394,7 +397,8 @@ def unreliable_rows(rows: list[dict]) -> list[dict]:
     for (_, _, index), group in groups.items():
         scale = 1.0
         if index == "mu_star":
-            scale = max((abs(r["value"]) for r in group if math.isfinite(r["value"])), default=0.0) or 1.0
+            largest = max((abs(r["value"]) for r in group if math.isfinite(r["value"])), default=0.0)
+            scale = max(largest, MORRIS_FLOOR)
         records = [
             sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"]) for r in group
         ]
@@ -513,7 +517,5 @@ def report_md(
         lines += ["", "## Parameters without an effect on these outcomes", ""]
         lines += ["A parameter that does not matter for the outcomes chosen here may matter for others:"]
         lines += [f"- {line}" for line in honesty["effects elsewhere"]]
-    from egovsim.report.plots import plots_section  # here: matplotlib is imported by the plots, not by the module
-
     lines += plots_section(plots, folder)
     return "\n".join(lines) + "\n"

@@ -216,7 +216,7 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
             lines += [
                 f"**{missing[column]} run(s) never reached the level (or failed)** and are left out: the means "
                 "below are over the runs that did reach it, so they understate the time to it where runs are "
-                "missing, and an effect on it may be understated too (censored data).",
+                "missing, and an effect on it is biased, in either direction (censored data).",
                 "",
             ]
         elif missing.get(column):

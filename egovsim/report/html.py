@@ -14,7 +14,7 @@ import numpy as np
 
 from egovsim.config.outcomes import label, unit
 from egovsim.config.scenario import Scenario
-from egovsim.report.tables import BAND, state_date, summary
+from egovsim.report.tables import BAND, POSTERIOR_POINT, state_date, summary
 
 KEY_OUTCOMES = ("supply_index", "access_share", "adopted_share", "use_share_12m", "spend_cumulative")
 PLOT_CAPTIONS = {
@@ -204,8 +204,7 @@ def run_report_html(
             else ""
         )
         + (
-            " At the posterior medians: a point, not the median of the posterior predictive (run --replicates R "
-            "to draw R parameter sets from the posterior)."
+            f" It is {POSTERIOR_POINT}."
             if kind == "posterior" and replicates == 1 and "master_seed" not in prov
             else ""
         ),

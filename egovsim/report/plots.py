@@ -27,14 +27,6 @@ from egovsim.report.tables import BAND, years
 matplotlib.rcParams["text.parse_math"] = False
 
 
-def plots_section(plots: list[Path], folder: Path) -> list[str]:
-    """The "## Plots" lines of a report.md in `folder`: each plot embedded; nothing when there is none (a
-    heading over nothing reads as a plot gone missing)."""
-    if not plots:
-        return []
-    return ["", "## Plots", "", *(f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in plots)]
-
-
 def band_line(ax, t, series: np.ndarray, label: str, **style) -> None:
     """series: (replicates, steps). Mean line, plus a 5-95% band when there are several replicates."""
     if series.shape[0] == 1:

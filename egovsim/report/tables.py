@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -168,3 +169,18 @@ def summary(records: np.ndarray, scenario: Scenario) -> dict:
 
 def _json_number(x: float) -> float | None:
     return None if np.isnan(x) else round(float(x), 6)
+
+
+def plots_section(plots: list[Path], folder: Path) -> list[str]:
+    """The "## Plots" lines of a report.md in `folder`: each plot embedded; nothing when there is none (a
+    heading over nothing reads as a plot gone missing)."""
+    if not plots:
+        return []
+    return ["", "## Plots", "", *(f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in plots)]
+
+
+# A single run of a calibrated posterior's scenario is at its medians: what its summary and page say it is not.
+POSTERIOR_POINT = (
+    "at the posterior medians, a point, not the median of the posterior predictive (--replicates R runs R "
+    "posterior draws)"
+)

@@ -472,19 +472,21 @@ def dask_client(workers: int, scheduler: str | None):
     from distributed import Client, LocalCluster
 
     cluster = None
-    try:
-        if scheduler:
+    if scheduler:
+        try:
             client = Client(scheduler, timeout="20s")
-        else:
-            # one thread per worker process: the model is numpy-bound and holds the GIL between calls
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        except (OSError, ValueError) as exc:  # ValueError: not an address (distributed's parser says why)
+            raise InputError(
+                "--scheduler", "", f"cannot connect to the Dask scheduler at {clipped(scheduler)}: {exc}"
+            ) from None
+    else:
+        # one thread per worker process: the model is numpy-bound and holds the GIL between calls
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        try:
             client = Client(cluster)
-    except (OSError, ValueError) as exc:  # ValueError: not an address (distributed's parser says why)
-        if cluster is not None:
+        except BaseException:
             cluster.close()
-        raise InputError(
-            "--scheduler", "", f"cannot connect to the Dask scheduler at {clipped(scheduler)}: {exc}"
-        ) from None
+            raise
     try:
         yield client
     finally:

@@ -122,7 +122,8 @@ class ABCSettings:
         1,
         lo=1,
         hi=100,
-        doc="runs per particle, each with its own seed (the likelihood is the mean of their likelihoods)",
+        doc="runs per particle, each with its own seed (smc: the likelihood is the mean of their likelihoods; "
+        "pyabc: the likelihood of their mean statistics)",
     )
     temperature: float = param(
         1.0,

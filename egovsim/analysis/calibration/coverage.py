@@ -181,11 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             seed=plan.config.seed,
             folder=args.out,
         )
-    print(f"{'parameter':45s} truths inside the 90% interval, coverage (its 90% interval), below p5 / above p95")
+    print(
+        f"{'parameter':45s} truths inside the 90% interval, coverage (its 90% interval), below p5 / above p95, "
+        "mean quantile of the truth (0.5 when unbiased)"
+    )
     for r in rows:
         print(
             f"{r['parameter']:45s} {r['inside']:3d} of {r['truths']}  {r['coverage']:4.0%} "
-            f"({r['coverage_low']:.0%}-{r['coverage_high']:.0%})  {r['below_p5']} / {r['above_p95']}"
+            f"({r['coverage_low']:.0%}-{r['coverage_high']:.0%})  {r['below_p5']} / {r['above_p95']}  "
+            f"{r['mean_rank']:.2f}"
         )
     return 0
 
