@@ -311,7 +311,7 @@ def check_place(folder: Path, field: str = "--out") -> None:
         raise InputError(
             str(folder), field, f"is a symbolic link (to {os.readlink(folder)}): give the folder it points to"
         )
-    outer = next((p for p in folder.resolve().parents if _read_record(p) is not None), None)
+    outer = next((p for p in folder.resolve().parents if _egovsim_folder(p)), None)
     if outer is not None:
         raise InputError(
             str(folder),
@@ -319,7 +319,7 @@ def check_place(folder: Path, field: str = "--out") -> None:
             f"is inside {outer}, the output folder of `{clipped_line(_read_record(outer).get('command') or '?')}`: "
             "choose a folder outside it",
         )
-    inner = next((p for p in _entries(folder) if p.is_dir() and _read_record(p) is not None), None)
+    inner = next((p for p in _entries(folder) if p.is_dir() and _egovsim_folder(p)), None)
     if inner is not None:
         raise InputError(
             str(folder),
@@ -332,6 +332,13 @@ def check_place(folder: Path, field: str = "--out") -> None:
         raise InputError(str(folder), field, "is the working directory (or holds it): give a folder inside it")
     if overlap(folder, PACKAGE):  # results among the code: a folder replaced or cleared takes modules with it
         raise InputError(str(folder), field, f"is inside egovsim's code or holds it ({PACKAGE}): choose another folder")
+
+
+def _egovsim_folder(folder: Path) -> bool:
+    """The folder is an egovsim command's output folder: its command.json is a record egovsim wrote (another
+    tool's command.json in a home folder must not fence off everything below it)."""
+    found = _read_record(folder)
+    return found is not None and "kind" in found and str(found.get("command", "")).startswith("egovsim ")
 
 
 def overlap(a: Path, b: Path) -> bool:

@@ -325,3 +325,8 @@ def test_an_output_folder_holding_another_command_s_is_refused(tmp_path, capsys)
     assert main(args) == 2
     assert f"{results}: --out: holds r1, the output folder of `egovsim run" in one_line(capsys)
     assert sorted(p.name for p in results.iterdir()) == ["r1"]
+
+
+def test_another_tool_s_command_json_above_does_not_fence_off_the_folders_below(tmp_path, capsys):
+    (tmp_path / "command.json").write_text('{"kind": "build", "command": "make all"}')  # not egovsim's record
+    assert main(["run", str(HUE), *TINY, "--out", str(tmp_path / "r")]) == 0
