@@ -12,6 +12,7 @@ from scipy import stats
 
 from egovsim import cli
 from egovsim.analysis.compare import comparison_rows, pairs, plan_comparison, run_comparison, t_interval
+from egovsim.errors import InputError
 from egovsim.model.outcomes import COLUMNS
 from egovsim.report.tables import SUMMARY_COLUMNS
 from egovsim.runner.runner import SerialExecutor
@@ -240,3 +241,10 @@ def test_a_bad_posterior_is_one_line(tmp_path, capsys, content, field):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "posterior.csv" in err and field in err and len(err) < 400, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_comparison_of_one_replicate_is_refused_by_the_library_too(tmp_path):
+    """report.md promises t intervals of the mean; one replicate has none (the command line refuses it first)."""
+    a = scenario_file(tmp_path, "status_quo")
+    with pytest.raises(InputError, match="must be >= 2"):
+        plan_comparison([str(a), str(a)], 1, overrides=SMALL, scale=0.001)

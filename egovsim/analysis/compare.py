@@ -563,8 +563,8 @@ def plan_comparison(
     (default: the baseline scenario's seed)."""
     if len(paths) < 2:
         raise InputError("compare", "", "give at least two scenario files")
-    if replicates < 1:
-        raise InputError("--replicates", "", f"must be >= 1, got {replicates}")
+    if replicates < 2:  # the command line refuses it first (cli.py: count(2, ...)); this holds for library calls
+        raise InputError("--replicates", "", f"must be >= 2 (a t interval needs two), got {replicates}")
     scenarios = [load_with_budgets(p, overrides, scale) for p in paths]
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
