@@ -177,3 +177,21 @@ def test_leaders_start_at_the_will_of_their_effect():
     mean, spread = sc.leaders.will_mean, sc.leaders.will_spread
     expected = [1 / (1 + np.exp(-(np.log(mean / (1 - mean)) + spread * e))) for e in (2.0, 0.0, -1.0)]
     assert will == pytest.approx(expected)
+
+
+def test_agent_views_read_their_rows():
+    """A citizen's Mesa view is served by a civil servant of its own province, and the views are made on request
+    (a run of thousands of servants carries no Mesa objects until one is asked for)."""
+    model = EGovModel(small(), 3, collect=False)
+    model.run()
+    assert not model._servant_views
+    cit, cs = model.citizens, model.civil_service
+    for row in np.linspace(0, cit.n - 1, 25).astype(int).tolist():
+        citizen = model.citizen(row)
+        servant = citizen.served_by
+        assert servant.row == int(cit.civil_servant[row])
+        assert servant.province == citizen.province == model.province_ids[int(cit.province[row])]
+        assert servant.use in ("non-user", "ceremonial", "genuine")
+        assert servant is model.civil_servant(servant.row)  # one view per row
+    with pytest.raises(IndexError):
+        model.civil_servant(cs.n)

@@ -307,4 +307,4 @@ class Citizen(mesa.Agent):
 
     @property
     def served_by(self) -> CivilServant:
-        return self.model.civil_servant_agents[int(self._get("civil_servant"))]
+        return self.model.civil_servant(int(self._get("civil_servant")))

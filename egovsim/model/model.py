@@ -92,11 +92,12 @@ class EGovModel(mesa.Model):
         self.leaders = [
             ProvincialLeader(self, i, key, cfg, scenario) for i, (key, cfg) in enumerate(scenario.provinces.items())
         ]
-        self.civil_servant_agents = [CivilServant(self, row) for row in range(self.civil_service.n)]
         # who governs each province (model/jurisdictions.py); training's share reaching communes and rural citizens
         self.jurisdictions = Jurisdictions(scenario)
         self.cascade_retained = np.full(len(self.leaders), 1 - scenario.civil_servants.cascade_loss)
+        # Mesa agent views of single citizens and civil servants, made on request (a run carries no objects)
         self._citizen_views: dict[int, Citizen] = {}
+        self._servant_views: dict[int, CivilServant] = {}
 
         self.records = np.full((self.n_steps + 1, len(self.leaders), len(COLUMNS)), np.nan)
         self._policy_key = None  # the _policy_version that _pa was computed for
@@ -323,7 +324,7 @@ class EGovModel(mesa.Model):
         rows = slice(max(0, k + 1 - cit.steps_per_year), k + 1)  # the dealings of the last 12 steps
         asked = cit.payments_per_step[rows].sum(axis=0)
         reported = cit.reported_payments_per_step[rows].sum(axis=0)
-        return np.divide(reported, asked, out=np.zeros(asked.shape), where=asked > 0)
+        return reported / np.maximum(asked, 1)  # counts: where none was asked, none was reported (0 / 1)
 
     def _policy_arrays(self) -> None:
         """What the context takes from policies and levers: recomputed only when an event has fired."""
@@ -447,6 +448,14 @@ class EGovModel(mesa.Model):
         if row not in self._citizen_views:
             self._citizen_views[row] = Citizen(self, row)
         return self._citizen_views[row]
+
+    def civil_servant(self, row: int) -> CivilServant:
+        """The civil servant in `row` as a Mesa agent (made on first request, like citizen())."""
+        if not 0 <= row < self.civil_service.n:
+            raise IndexError(f"no civil servant {row}: this run has {self.civil_service.n}")
+        if row not in self._servant_views:
+            self._servant_views[row] = CivilServant(self, row)
+        return self._servant_views[row]
 
     def outcome(self, column: str, province: str | None = None) -> np.ndarray:
         """Time series of one outcome (all steps so far) for one province (default: the first)."""

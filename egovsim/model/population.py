@@ -62,7 +62,9 @@ from egovsim.model.network import block_diagonal, block_ring_network
 from egovsim.model.outcomes import COLUMNS, SPEND_COLS
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
-COMPILED_WAITS_FROM = 1024  # dealings in a step from which kernels.draw_next_needs beats numpy (benchmarked)
+# dealings in a step from which kernels.draw_next_needs beats numpy's geometric: passing the generator to the compiled
+# loop costs about 7 us, about 2,000 of numpy's draws (measured at p = 0.02-0.2; a calibration-scale step has ~1,030)
+COMPILED_WAITS_FROM = 2048
 NO_NEED = np.iinfo(np.int32).max
 
 # Citizens of a province are stored in four contiguous blocks, in this order; group = 4 * province + block.
