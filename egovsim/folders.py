@@ -179,15 +179,10 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     fd = _lock(folder)  # first: a folder in use is said to be in use, whatever it holds
     command = _DECLARED[0] if _DECLARED else None
     finished = [False]
+    provisional = False  # a whole run's record written at the start, replaced by the one swapped in with the run
     try:
         if whole:  # a whole run replaces the folder: anything it did not write must not be there
-            held = {p.name for p in _entries(folder) if _holds_results(p)} - {RECORD}
-            owned = _owned(folder, held)
-            foreign = sorted(
-                p.name
-                for p in _entries(folder)
-                if p.name not in (LOCK, RECORD) and (not _ours(p.name) or (p.name in held and p.name not in owned))
-            ) + _added_files(folder, owned)
+            foreign = not_written_by_the_run(folder)
             if foreign:
                 raise InputError(
                     str(folder),
@@ -197,15 +192,30 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
         _remove_stale_stages(folder)  # left by a killed run: no live process can own them while we hold the lock
         foreign = set()  # entries named like ours that no recorded command wrote: never removed by egovsim
         if command is not None:
+            recorded = _egovsim_folder(folder)
             same = _check_writer(folder, command)
+            if command.resumes and not recorded:  # a folder of the user's own files does not become ours
+                _refuse_unrecorded_entries(folder)
+            if command.resumes and same:  # a rerun rewrites its summary folders: the user's files there would go
+                _refuse_added_files(folder)
             held = {p.name for p in _entries(folder) if _holds_results(p)} - {RECORD}
             foreign = _foreign(folder) & held if same else held  # what is left after --overwrite is not ours
             if command.resumes:  # first: the runs it keeps are then always those of a recorded command
                 write_json(folder / RECORD, {**command.record(folder), "foreign": sorted(foreign)})
+            elif not (folder / RECORD).exists():
+                # fenced off from the start: no other command may claim a folder inside this one while it runs
+                # (the swap at its end would delete it); the run's own record is swapped in with the run
+                write_json(folder / RECORD, {**command.record(folder), "entries": [], "files": []})
+                provisional = True
         _CLAIMS.append((folder, command, finished))
         yield folder
         finished[0] = True
+        if command is not None and command.resumes:
+            _record_summary_files(folder)
     finally:
+        if provisional and not finished[0]:  # the run was not swapped in: its provisional record goes
+            with contextlib.suppress(OSError):
+                (folder / RECORD).unlink()
         # unlinked while still locked: a process that opened it meanwhile sees it gone (_lock) and starts over
         with contextlib.suppress(OSError):
             if os.path.samestat(os.fstat(fd), os.stat(folder / LOCK)):
@@ -260,6 +270,59 @@ def _check_writer(folder: Path, command: Command) -> bool:
     return False
 
 
+def not_written_by_the_run(folder: Path) -> list[str]:
+    """What a whole run's folder holds that its recorded run did not write (the user's files, or another
+    command's folder made inside it): replacing the folder would delete them."""
+    held = {p.name for p in _entries(folder) if _holds_results(p)} - {RECORD}
+    owned = _owned(folder, held)
+    return sorted(
+        p.name
+        for p in _entries(folder)
+        if p.name not in (LOCK, RECORD) and (not _ours(p.name) or (p.name in held and p.name not in owned))
+    ) + _added_files(folder, owned)
+
+
+# the summary folders a command that resumes writes afresh each time (fresh_outputs removes them whole)
+SUMMARY_FOLDERS = frozenset({"plots", "timeseries", "scenarios", "calibrated"})
+
+
+def _refuse_unrecorded_entries(folder: Path) -> None:
+    """A folder no egovsim command recorded may hold nothing but an earlier egovsim's own entries: results
+    written among the user's files would be mixed with them (and a rerun would clear folders named like ours)."""
+    theirs = sorted(p.name for p in _entries(folder) if p.name != LOCK and not _ours(p.name))
+    if theirs:
+        raise InputError(
+            str(folder), "--out", f"holds files egovsim did not write ({theirs[0]}...): choose a new or empty folder"
+        )
+
+
+def _refuse_added_files(folder: Path) -> None:
+    """The user's files added to a resumable command's summary folders (plots/my.png): its rerun replaces those
+    folders, so it stops before any work instead of deleting them. Checked where the record lists the files."""
+    found = _read_record(folder) or {}
+    files = found.get("files")
+    if not isinstance(files, list):
+        return
+    written = {f for f in files if isinstance(f, str)}
+    added = [f for f in _files_below(folder, SUMMARY_FOLDERS - _foreign(folder)) if f not in written]
+    if added:
+        raise InputError(
+            str(folder),
+            "--out",
+            f"holds {added[0]}, which egovsim did not write, in a folder a rerun replaces: move it out first",
+        )
+
+
+def _record_summary_files(folder: Path) -> None:
+    """After a resumable command wrote its summary files: every file in its summary folders, in its record, so
+    a file added there later is known to be the user's (_refuse_added_files)."""
+    found = _read_record(folder)
+    if found is not None:
+        write_json(
+            folder / RECORD, {**found, "files": sorted(_files_below(folder, SUMMARY_FOLDERS - _foreign(folder)))}
+        )
+
+
 def _foreign(folder: Path) -> set[str]:
     """Entries named like egovsim's outputs that were in the folder before its recorded command started and are
     not its own (command.json `foreign`): the user's, never removed or counted as results by egovsim."""
@@ -278,12 +341,13 @@ def _owned(folder: Path, held: set[str]) -> set[str]:
     return held - _foreign(folder)
 
 
-def _files_below(folder: Path) -> list[str]:
-    """Every file below `folder`'s subfolders, as paths relative to it (a run's plots/gaps.png, ...)."""
+def _files_below(folder: Path, names: frozenset[str] | None = None) -> list[str]:
+    """Every file below `folder`'s subfolders (those in `names` if given), as paths relative to it (a run's
+    plots/gaps.png, ...)."""
     return [
         p.relative_to(folder).as_posix()
         for sub in _entries(folder)
-        if sub.is_dir() and not sub.is_symlink()
+        if sub.is_dir() and not sub.is_symlink() and (names is None or sub.name in names)
         for p in sub.rglob("*")
         if not p.is_dir()
     ]
@@ -294,8 +358,8 @@ def _added_files(folder: Path, owned: set[str]) -> list[str]:
     run that replaces the folder whole would delete them. Empty where the record lists no files."""
     found = _read_record(folder) or {}
     files = found.get("files")
-    if not isinstance(files, list):
-        return []
+    if not isinstance(files, list) or not isinstance(found.get("entries"), list):  # a resumable command's files:
+        return []  # its summary folders' only (_refuse_added_files), its runs/ not listed
     written = {f for f in files if isinstance(f, str)}
     return [f for f in _files_below(folder) if f.split("/", 1)[0] in owned and f not in written]
 
@@ -469,6 +533,14 @@ def replaced(folder: Path) -> Iterator[Path]:
             written = sorted(p.name for p in stage.iterdir())  # all a whole run may later replace
             files = sorted(_files_below(stage))  # and every file in them: a file added later is the user's
             write_json(stage / RECORD, {**claim.record(folder), "entries": written, "files": files})
+        gained = not_written_by_the_run(folder) if folder.exists() else []
+        if gained:  # e.g. a folder made inside it while the run ran: the swap would delete it
+            raise InputError(
+                str(folder),
+                "--out",
+                f"gained {gained[0]} while the run ran, which egovsim did not write: the new run was not swapped "
+                "in; move it out and run again",
+            )
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is readable like any other

@@ -11,6 +11,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from egovsim.config.engine import default_engine
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEPENDENCIES = (
@@ -84,6 +86,7 @@ def provenance(
         "git": git_commit(),
         "versions": package_versions(),
         "lock": lock_file_hash(),
+        "engine": default_engine(),  # the model's implementation (EGOVSIM_ENGINE): plain's results differ in the last bits
         "platform": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()},
         **(extra or {}),
     }

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from egovsim.config.engine import default_engine
 from egovsim.config.scenario import Scenario, apply_values, scenario_from_dict
 from egovsim.errors import InputError, WorkerDied, clipped
 from egovsim.files import atomic_write, write_json
@@ -115,9 +116,11 @@ def run_key(scenario_hash: str, values: Mapping[str, Any], seed: int) -> str:
     Two specs with the same key are the same run, so it is run (and stored) once; after an edit of the code
     that simulates (SIMULATION_PACKAGES) no stored run matches, so a store never hands back results of other
     code, while edits of reports, plots or the command line keep a resumed experiment's finished runs."""
-    return content_hash(
-        {"scenario": scenario_hash, "values": dict(values), "seed": int(seed), "code": code_fingerprint()}
-    )[:24]
+    key = {"scenario": scenario_hash, "values": dict(values), "seed": int(seed), "code": code_fingerprint()}
+    engine = default_engine()
+    if engine != "numba":  # the plain engine's results differ in the last bits: never handed back for numba's
+        key["engine"] = engine  # (numba's keys are those of the stores made before the engine was keyed)
+    return content_hash(key)[:24]
 
 
 # The code that decides a run's records from (scenario, values, seed): the configuration (it resolves the
@@ -166,6 +169,7 @@ def run_one(scenario: dict, values: Mapping[str, Any], seed: int) -> dict:
             "traceback": None,
             "wall_time_s": time.perf_counter() - start,
             "host": socket.gethostname(),
+            "engine": default_engine(),  # the worker's: a cluster's workers may be set up unlike the command
         }
     except Exception as exc:
         return {
@@ -644,6 +648,14 @@ def _collect(future: Future, key: str, spec: RunSpec) -> RunResult:
             f"{type(exc).__name__}: {exc}".strip(),
             traceback="".join(traceback.format_exception(exc)),
         )
+    if out.get("error") is None and out.get("engine", default_engine()) != default_engine():
+        # keyed and recorded as this command's engine: a worker's other engine would be stored under that name
+        out = {
+            **out,
+            "records": None,
+            "error": f"the worker on {out.get('host')} ran the {out['engine']} engine "
+            f"(EGOVSIM_ENGINE), this command the {default_engine()} one: set it alike on every worker",
+        }
     status = STATUS_OK if out.get("error") is None else STATUS_FAILED
     return RunResult(
         spec,
