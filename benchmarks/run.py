@@ -164,7 +164,7 @@ def main() -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    from egovsim.config.engine import default_engine
+    from egovsim.engine import default_engine
 
     log(
         f"egovsim speed benchmarks: {os.cpu_count()} CPUs, engine {default_engine()}, "

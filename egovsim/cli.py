@@ -309,12 +309,10 @@ def _validated(path: str, args: argparse.Namespace) -> str:
     if kind == "observations":  # read by calibration configs (`observations:`), which validate what they use
         return "not checked: sourced observations, read by a calibration config (validate that config instead)"
     if kind == "experiment":  # the analysis code (Mesa, numba) loads only for these files
-        from egovsim.analysis.sweep import design_size, load_experiment
+        from egovsim.analysis.sweep import load_experiment
 
         exp, base = load_experiment(path)
-        return (
-            f"ok (experiment {exp.name}: {design_size(exp.design)} points x {exp.replicates} replicates of {base.name})"
-        )
+        return f"ok (experiment {exp.name}: {exp.design.size} points x {exp.replicates} replicates of {base.name})"
     if kind == "study":
         from egovsim.analysis.sensitivity import load_study
 
@@ -420,7 +418,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _declare(args: argparse.Namespace, kind: str, inputs: list, settings: dict | None = None, resumes=True) -> None:
     """The command about to claim its output folder (folders.Command: the one rule of who may write there).
     Besides `settings`, the content of every input file counts (an experiment's design, a fit's targets)."""
-    from egovsim.config.engine import default_engine
+    from egovsim.engine import default_engine
     from egovsim.folders import Command, declare
 
     files = [Path(p).resolve() for p in inputs]
@@ -785,9 +783,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_engine() -> None:
-    """EGOVSIM_ENGINE names an engine (config.engine.ENGINES): checked before any run, so a typo is one line, not a
+    """EGOVSIM_ENGINE names an engine (engine.ENGINES): checked before any run, so a typo is one line, not a
     failure of every run in the workers."""
-    from egovsim.config.engine import default_engine
+    from egovsim.engine import default_engine
 
     default_engine()
 

@@ -11,7 +11,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from egovsim.config.engine import default_engine
+from egovsim.engine import default_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

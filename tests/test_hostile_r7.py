@@ -123,3 +123,180 @@ def test_a_worker_on_another_engine_fails_its_run_instead_of_storing_it_under_th
     future = Future()
     future.set_result({"records": [1.0], "error": None, "wall_time_s": 0.1, "host": "w1", "engine": "numba"})
     assert runner._collect(future, "k", runner.RunSpec("s", 0, 1)).ok
+
+
+# ---- input that validated, then failed or was misread -----------------------------------------------------------
+
+
+def validate(tmp_path, capsys, data: dict, name: str = "f.yaml") -> str:
+    """`egovsim validate` of `data` written to a file: its exit status must be 2, one line; the line."""
+    import yaml
+
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    capsys.readouterr()
+    assert exit_code(["validate", str(path)]) == 2
+    return one_line(capsys)
+
+
+def sweep(design: dict, **more) -> dict:
+    return {"name": "s", "scenario": str(HUE), "scale": 0.001, "replicates": 1, "design": design, **more}
+
+
+def study(parameters: dict, method: str = "sobol") -> dict:
+    return {
+        "name": "st",
+        "scenario": str(HUE),
+        "method": method,
+        "n": 4,
+        "parameters": parameters,
+        "outcomes": [{"name": "use", "outcome": "use_share_12m", "stat": "at", "year": 2008}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        (sweep({"grid": {"citizens.q0": [0.2, 0.4]}}, outcomes=[]), "outcomes", "at least one outcome"),
+        (sweep({"grid": {"seed": [1, 999]}}), "design.grid.seed", "cannot vary seed"),
+        (
+            sweep({"lhs": {"n": 3, "parameters": {"network.mean_degree": {"bounds": [2, 10]}}}}),
+            "design.lhs.parameters.network.mean_degree",
+            "cannot be varied continuously",
+        ),
+        (
+            sweep({"grid": {"provinces.hue.budget": [{"hold": "baseline", "funded_by": ["software"]}]}}),
+            "design.grid.provinces.hue.budget[0]",
+            "budget hold",
+        ),
+        (
+            sweep({"grid": {"provinces.*.policy.training": [0.5, 3], "provinces.hue.policy.training": [1]}}),
+            "design.grid.provinces.hue.policy.training",
+            "sets provinces.hue.policy.training, which provinces.*.policy.training sets too",
+        ),
+        (
+            study({"citizens.q0": {"bounds": [0.3, 1.0], "dist": "norm"}, "citizens.p0": {"bounds": [0.001, 0.02]}}),
+            "parameters.citizens.q0",
+            "",
+        ),
+        (
+            study(
+                {"citizens.q0": {"bounds": [0.4, 0.05], "dist": "norm"}, "citizens.p0": {"bounds": [0.001, 0.02]}},
+                "morris",
+            ),
+            "parameters.citizens.q0.dist",
+            "bounded range",
+        ),
+        (
+            study(
+                {"provinces.*.policy.training": {"bounds": [0, 2]}, "provinces.hue.policy.training": {"bounds": [0, 1]}}
+            ),
+            "parameters.provinces.hue.policy.training",
+            "sets provinces.hue.policy.training",
+        ),
+    ],
+)
+def test_a_design_that_would_fail_or_mislabel_its_runs_is_refused_at_validation(tmp_path, capsys, data, field, words):
+    line = validate(tmp_path, capsys, data)
+    assert f": {field}: " in line and words in line, line
+
+
+def test_a_normal_range_inside_a_parameter_s_limits_is_still_fine(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "ok.yaml"
+    ok = study({"citizens.q0": {"bounds": [0.4, 0.02], "dist": "norm"}, "citizens.p0": {"bounds": [0.001, 0.02]}})
+    path.write_text(yaml.safe_dump(ok))
+    assert exit_code(["validate", str(path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("provinces", "field"),
+    [
+        ({"hue": {"name": "Hue\x1b[2J\x07"}}, "provinces.hue.name"),
+        ({"hue": {"name": "x" * 5000}}, "provinces.hue.name"),
+        ({"hue": {"name": ""}}, "provinces.hue.name"),
+        ({"hue": {"budget": 10**35}}, "provinces.hue.budget"),
+    ],
+)
+def test_names_with_control_characters_or_of_any_length_and_numbers_past_any_budget_are_refused(
+    tmp_path, capsys, provinces, field
+):
+    line = validate(tmp_path, capsys, {"extends": str(HUE), "provinces": provinces})
+    assert f": {field}: " in line, line
+
+
+def test_a_file_s_record_of_changes_must_be_a_list(tmp_path, capsys):
+    line = validate(tmp_path, capsys, {"extends": str(HUE), "parameters": {"set": 5}})
+    assert ": parameters.set: expected a list" in line
+    capsys.readouterr()
+    assert exit_code(["run", str(HUE), *TINY, "--set", "parameters.set=5", "--out", str(tmp_path / "o")]) == 2
+    assert "parameters.set" in one_line(capsys)
+
+
+def calibration(tmp_path, observations: dict, targets: list[dict]) -> dict:
+    import yaml
+
+    (tmp_path / "obs.yaml").write_text(yaml.safe_dump(observations))
+    return {
+        "name": "c",
+        "scenario": str(HUE),
+        "scale": 0.001,
+        "end_year": 2010,
+        "observations": "obs.yaml",
+        "parameters": {"citizens.q0": {"bounds": [0.1, 0.9]}},
+        "targets": targets,
+    }
+
+
+TARGET = {
+    "name": "a",
+    "type": "value",
+    "observation": "x",
+    "outcome": "supply_index",
+    "year": 2008,
+    "provinces": ["hue"],
+}
+
+
+@pytest.mark.parametrize(
+    ("observations", "targets", "file", "field"),
+    [
+        ({"targets": [{"id": "x", "values": {"hue": float("nan")}}]}, [TARGET], "obs.yaml", "targets[0].values.hue"),
+        (
+            {"targets": [{"id": "x", "values": {"hue": 0.3}}, {"id": "x", "values": {"hue": 0.5}}]},
+            [TARGET],
+            "obs.yaml",
+            "targets[1].id",
+        ),
+        (
+            {"targets": [{"id": "x", "values": {"hue": 0.3}}]},
+            [TARGET, {**TARGET, "year": 2009}],
+            "c.yaml",
+            "targets[1].name",
+        ),
+        (
+            {"targets": [{"id": "x", "values": {"hue": 0.3}}]},
+            [{**TARGET, "path": [[1]]}],
+            "c.yaml",
+            "targets[0].path[0]",
+        ),
+    ],
+)
+def test_a_calibration_s_observations_and_targets_are_each_one_finite_figure_under_one_name(
+    tmp_path, capsys, observations, targets, file, field
+):
+    line = validate(tmp_path, capsys, calibration(tmp_path, observations, targets), "c.yaml")
+    assert f"{file}: {field}: " in line, line
+
+
+def test_an_optimisation_outcome_may_not_be_called_cost(tmp_path, capsys):
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "experiments" / "optimize_bentre.yaml").read_text())
+    spec["scenario"] = str(ROOT / "scenarios" / "calibrated" / "bentre.yaml")
+    spec.pop("posterior", None)
+    first = next(iter(spec["outcomes"]))
+    spec["outcomes"] = {"cost": spec["outcomes"][first], **spec["outcomes"]}
+    line = validate(tmp_path, capsys, spec)
+    assert ": outcomes.cost: " in line

@@ -1,6 +1,6 @@
 """The fast path agrees with the plain one (issues 8 and 14).
 
-Two implementations of the rules (config/engine.py ENGINES): `numba` (population.Citizens, CivilService and measure, whose
+Two implementations of the rules (egovsim/engine.py ENGINES): `numba` (population.Citizens, CivilService and measure, whose
 loops are compiled in kernels.py; the default) and `plain` (plain.PlainCitizens, PlainCivilService and measure:
 every agent's every quantity updated every step, every aggregate a full count, float64 arithmetic).
 

@@ -134,7 +134,12 @@ def test_a_sweep_without_any_finished_run_says_so():
 
     from egovsim.analysis.sweep_report import report_markdown
 
-    exp = SimpleNamespace(name="empty", description="q", seeds="common", design=SimpleNamespace(kind="grid"))
+    exp = SimpleNamespace(
+        name="empty", description="q", seeds="common", replicates=2, design=SimpleNamespace(kind="grid", size=2)
+    )
     base = SimpleNamespace(name="daklak", parameters=SimpleNamespace(label=lambda: "prior parameters", drawn=False))
     runs = SweepRuns(["a"], {"a": []}, np.array([], dtype=int), {"out": np.array([])}, set())
-    assert "No run finished" in report_markdown(exp, base, runs, {}, {"out": 4}, [])
+    report = report_markdown(exp, base, runs, {}, {"out": 4}, [])
+    assert "No run finished" in report
+    # the design as given, not as counted from the runs that finished (it said "0 points x 0 replicates")
+    assert "design: grid, 2 points x 2 replicates (0 of 4 runs with results)" in report

@@ -23,7 +23,7 @@ import numpy as np
 
 from egovsim.analysis import discovery as sd
 from egovsim.analysis.levers import draws, lever_values, outcome_values
-from egovsim.config.analysis import DiscoveryFile, holds
+from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build
 from egovsim.config.yamlfile import read_yaml
@@ -46,7 +46,8 @@ def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
     spec.check_scenario(base, source)
     for name, rng in spec.parameters.items():
         for key in expand_wildcards(base, {name: 0.0}):
-            check_real_parameter(base, key, *rng.ends, source, f"parameters.{name}")
+            check_real_parameter(base, key, *rng.reach, source, f"parameters.{name}")
+    refuse_overlaps(base, {name: f"parameters.{name}" for name in spec.parameters}, source)
     if spec.n * spec.replicates > MAX_RUNS:
         raise InputError(source, "n", f"{spec.n * spec.replicates:,} runs, more than {MAX_RUNS:,}")
     drawn, _ = draws(spec, path, base, 1)

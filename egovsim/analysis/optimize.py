@@ -279,7 +279,7 @@ def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated
             *_stat_names(spec),
             "target_share",
             "draws",
-            *(f"{n}_mean" for n in names),
+            *(f"{n}_mean_of_draws" for n in names),  # not "{n}_mean": an objective's column may be named so
             *(f"{n}_minus_status_quo{s}" for n in names for s in ("", "_ci_low", "_ci_high")),
         ]
     )

@@ -26,6 +26,7 @@ from egovsim.config.analysis import (
     ParameterRange,
     evaluate,
     parse_outcome,
+    refuse_overlaps,
     refuse_repeats,
 )
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
@@ -99,8 +100,11 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     except ValueError as exc:
         raise InputError(source, "parameters", str(exc)) from None
     for name, rng in study.parameters.items():  # every parameter must be a real-valued key, valid over its range
+        if study.method == "morris" and rng.dist in ("norm", "lognorm"):  # its grid's end levels map to infinity
+            raise InputError(source, f"parameters.{name}.dist", "Morris's grid needs a bounded range: unif or triang")
         for key in expand_wildcards(base, {name: 0.0}):
-            check_real_parameter(base, key, *rng.ends, source, f"parameters.{name}")
+            check_real_parameter(base, key, *rng.reach, source, f"parameters.{name}")
+    refuse_overlaps(base, {name: f"parameters.{name}" for name in study.parameters}, source)
     for i, stat in enumerate(study.stats):
         stat.check(base, source, f"outcomes[{i}]")
     for y in study.time_resolved.years if study.time_resolved else []:

@@ -32,9 +32,10 @@ from egovsim.config.analysis import (
     ParameterRange,
     evaluate,
     parse_outcome,
+    refuse_overlaps,
     refuse_repeats,
 )
-from egovsim.config.scenario import Scenario, apply_values
+from egovsim.config.scenario import Scenario, apply_values, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build, param, to_plain
 from egovsim.config.yamlfile import dump_yaml, read_yaml
 from egovsim.errors import InputError, clipped
@@ -128,6 +129,13 @@ class Design:
     def kind(self) -> str:
         return next(k for k in ("grid", "lhs", "points") if getattr(self, k) is not None)
 
+    @property
+    def size(self) -> int:
+        """The number of design points, counted without listing them (a grid's count multiplies)."""
+        if self.grid is not None:
+            return math.prod(len(values) for values in self.grid.values())
+        return self.lhs.n if self.lhs is not None else len(self.points)
+
 
 @dataclass(kw_only=True)
 class Experiment(AnalysisHead):
@@ -155,6 +163,10 @@ class Experiment(AnalysisHead):
         if self.outcomes is not None and self.outputs is not None:
             raise InputError(source, "outputs", "give outcomes (or the older outputs), not both")
         given = self.outcomes if self.outcomes is not None else self.outputs
+        if given is not None and not given:
+            raise InputError(
+                source, self.outcomes_key, "name at least one outcome, or leave the key out for the defaults"
+            )
         raw = list(DEFAULT_OUTPUTS) if given is None else given
         self.stats = [parse_outcome(v, source, f"{self.outcomes_key}[{i}]") for i, v in enumerate(raw)]
         refuse_repeats([s.label for s in self.stats], source, self.outcomes_key)
@@ -167,7 +179,7 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
     data = read_yaml(path)
     exp = build(Experiment, data, str(path))
     exp.named(path, "experiment")
-    runs = design_size(exp.design) * exp.replicates
+    runs = exp.design.size * exp.replicates
     if runs > MAX_RUNS:
         raise InputError(str(path), "design", f"{runs:,} runs (points x replicates), more than {MAX_RUNS:,}")
     # the seed recorded in the sweep's scenario.yaml is the master seed its replicates were spawned from
@@ -181,7 +193,24 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
                 where,
                 f"a design cannot vary {key}: its points are compared at the same dates; set it for all with `set:`",
             )
+        if key == "seed":  # runs.csv's seed column is the run's: a design's seed would shadow it
+            raise InputError(
+                str(path), where, "a design cannot vary seed: replicates draw their own (replicates:, seed:)"
+            )
+    if exp.design.points is None:  # a point's keys are set together, so a point may name a key once only
+        refuse_overlaps(base, dict(_design_keys(exp.design)), str(path))
+    if exp.design.lhs is not None:  # drawn anywhere between the bounds: a real-valued key, valid at both ends
+        for key, rng in exp.design.lhs.ranges.items():
+            for one in expand_wildcards(base, {key: 0.0}):
+                check_real_parameter(base, one, *rng.reach, str(path), f"design.lhs.{exp.design.lhs.key}.{key}")
     for point, where in _checks(exp):
+        if any(key.endswith(".budget") and isinstance(v, dict) for key, v in point.items()):
+            raise InputError(
+                str(path),
+                where,
+                "a budget hold is resolved against its baseline by run and compare: give a what-if scenario file, "
+                "or vary budgets as numbers (bn VND/yr)",
+            )
         try:
             apply_values(base, point, str(path))
         except InputError as exc:
@@ -219,13 +248,6 @@ def _checks(exp: Experiment):
     else:
         for i, point in enumerate(d.points):
             yield point, f"design.points[{i}]"
-
-
-def design_size(d: Design) -> int:
-    """The number of design points, counted without listing them (a grid's count multiplies)."""
-    if d.grid is not None:
-        return math.prod(len(values) for values in d.grid.values())
-    return d.lhs.n if d.lhs is not None else len(d.points)
 
 
 def design_points(exp: Experiment) -> list[dict[str, Any]]:

@@ -173,6 +173,7 @@ def _interval(mean: float, lo: float, hi: float) -> str:
 def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: dict[str, int], plots: list[str]):
     """report.md: the question, the design, then per outcome the effect of each parameter with its interval."""
     n_reps = int(np.unique(runs.replicate).size)
+    planned = exp.design.size  # the design as given, whatever finished
     lines = [
         f"# Sweep {exp.name}",
         "",
@@ -180,8 +181,9 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         "",
         f"Parameters of the base scenario: {base.parameters.label()}.",
         "",
-        f"Base scenario: {base.name}; design: {exp.design.kind}, {len(set(map(tuple, _points(runs))))} points x "
-        f"{n_reps} replicate{'s' if n_reps != 1 else ''} ({runs.replicate.size} runs with results); seeds: {exp.seeds} "
+        f"Base scenario: {base.name}; design: {exp.design.kind}, {planned} point{'s' * (planned != 1)} x "
+        f"{exp.replicates} replicate{'s' if exp.replicates != 1 else ''} ({runs.replicate.size} of "
+        f"{planned * exp.replicates} runs with results); seeds: {exp.seeds} "
         + (
             "(replicate r of every point has the same seed, so differences are paired)."
             if exp.seeds == "common"

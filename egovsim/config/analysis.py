@@ -22,7 +22,16 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.config.outcomes import COL, COLUMNS, DERIVED, outcome_range
-from egovsim.config.scenario import KEEP, BudgetHold, Policy, Scenario, load_scenario, row_of_year, years
+from egovsim.config.scenario import (
+    KEEP,
+    BudgetHold,
+    Policy,
+    Scenario,
+    expand_wildcards,
+    load_scenario,
+    row_of_year,
+    years,
+)
 from egovsim.config.schema import MAX_INT, NAME, build, param, suggest, type_hints
 from egovsim.config.yamlfile import referenced_file
 from egovsim.errors import InputError, clipped
@@ -119,6 +128,17 @@ class ParameterRange:
         """The lowest and highest value a draw can take (None: unbounded, as for norm and lognorm)."""
         return (self.bounds[0], self.bounds[1]) if self.dist in ("unif", "triang") else (None, None)
 
+    @property
+    def reach(self) -> tuple[float, float]:
+        """The values a draw reaches in practice: the ends of a bounded range; 6 sd either side of a normal's mean
+        (of the log for lognorm; a draw beyond them has chance 2e-9). A design is checked at these, so a normal
+        range over a parameter that must stay >= 0 is refused before any run, not in a third of its runs."""
+        if self.dist in ("unif", "triang"):
+            return float(self.bounds[0]), float(self.bounds[1])
+        mean, sd = float(self.bounds[0]), float(self.bounds[1])
+        low, high = mean - 6 * sd, mean + 6 * sd
+        return (math.exp(low), math.exp(min(high, 700.0))) if self.dist == "lognorm" else (low, high)
+
 
 # ---- an outcome statistic ---------------------------------------------------------------------------------
 
@@ -188,6 +208,18 @@ class OutcomeStat:
                 f"{path}.province",
                 f"unknown province {clipped(self.province)}" + suggest(self.province, scenario.provinces),
             )
+
+
+def refuse_overlaps(scenario: Scenario, keys: Mapping[str, str], source: str) -> None:
+    """No two keys a design varies may set the same value (`provinces.*.policy.training` and
+    `provinces.hue.policy.training`): one would silently override the other, and its effect be labelled with
+    the wrong key. `keys`: dotted key -> the field to blame."""
+    first: dict[str, str] = {}
+    for key, where in keys.items():
+        for one in expand_wildcards(scenario, {key: 0.0}):
+            if one in first:
+                raise InputError(source, where, f"sets {one}, which {first[one]} sets too: vary each value once")
+            first[one] = key
 
 
 def refuse_repeats(labels: list[str], source: str, key: str) -> None:
@@ -468,6 +500,8 @@ class OptimisationFile(LeverHead):
             raise InputError(source, "levers", "at least one lever is needed")
         if len(self.objectives) < 2:
             raise InputError(source, "objectives", "at least two objectives are needed (e.g. an outcome and cost)")
+        if COST in self.stats:  # the name of the spending objective: an outcome so named would be taken for it
+            raise InputError(source, f"outcomes.{COST}", f"{COST} names the levers' spending (bn VND/yr): rename it")
         names = {*self.stats, COST}
         for i, obj in enumerate(self.objectives):
             if obj.outcome not in names:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,20 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import yaml
 
-from egovsim.config.schema import KEY, NAME, build, check_range, convert, field_at, param, suggest, to_plain, type_hints
+from egovsim.config.schema import (
+    KEY,
+    LABEL,
+    MAX_REAL,
+    NAME,
+    build,
+    check_range,
+    convert,
+    field_at,
+    param,
+    suggest,
+    to_plain,
+    type_hints,
+)
 from egovsim.config.yamlfile import load_yaml_text, read_with_extends
 from egovsim.errors import InputError, clipped
 
@@ -729,7 +743,7 @@ class Event:
     instead name a `kind`, whose change is the shared one of `event_effects` (resolve_kinds)."""
 
     date: float = param(lo=1900.0, hi=2200.0, unit="decimal year")
-    name: str = param()
+    name: str = param(text=LABEL)
     kind: EventKind | None = param(None, doc="a province event's kind; its size is in event_effects")
     set: dict[str, Any] = param(dict)
     add: dict[str, float] = param(dict)
@@ -905,8 +919,10 @@ def check_budget(value: Any, source: str, path: str) -> Any:
         return build(BudgetHold, value, source, path)
     if isinstance(value, BudgetHold):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value >= 0:
-        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value) if abs(value) <= MAX_REAL else math.inf  # float() of a huge int would overflow
+        if math.isfinite(number) and number >= 0:
+            return number
     raise InputError(
         source,
         path,
@@ -942,7 +958,7 @@ class ProvinceConfig:
         "access_initial": "access.initial (one value for all provinces)",
     }
 
-    name: str = param()
+    name: str = param(text=LABEL, doc=f"the province's name in reports: {LABEL.rule}")
     population: int = param(lo=1, hi=150_000_000, doc="real population (people)")
     urban_share: float = param(**PROB)
     minority_share: float = param(**PROB)
@@ -1023,9 +1039,9 @@ class Merger:
     civil servants keep their state; the former provinces stay in the outcomes as sub-units of `into`."""
 
     date: float = param(lo=1900.0, hi=2200.0, unit="decimal year", doc="when the merger takes effect")
-    name: str = param(doc="what the merger is, for reports")
+    name: str = param(text=LABEL, doc=f"what the merger is, for reports: {LABEL.rule}")
     into: str = param(text=KEY, doc=f"key of the new unit in the outcomes: {KEY.rule}")
-    label: str = param(doc="the new unit's name, e.g. Vinh Long (from 2025)")
+    label: str = param(text=LABEL, doc=f"the new unit's name, e.g. Vinh Long (from 2025): {LABEL.rule}")
     members: list[str] = param(doc="the provinces merged (keys of provinces), at least two")
     leader: str = param(
         doc="the province whose leader governs the new unit (one political will for all), or keep: each "
@@ -1365,7 +1381,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
         apply_override(data, item, source=str(path))
     if overrides and isinstance(data.get("parameters", {}), dict):  # reports say what --set changed
         data.setdefault("parameters", {})
-        data["parameters"]["set"] = [*(data["parameters"].get("set") or []), *overrides]
+        data["parameters"]["set"] = [*_recorded_set(data["parameters"], str(path)), *overrides]
     if scale is not None:
         if not (0 < scale <= 1):
             raise InputError(str(path), "--scale", f"must be in (0, 1], got {clipped(scale)}")
@@ -1406,7 +1422,17 @@ def _record_edits_of_fitted(path: Path, data: dict) -> None:
         # the same way by every file that has them, so what-ifs on them share their baseline's label
         changes.append(f"{ADDED_PROVINCES}with provinces {', '.join(added)} added (their leaders not fitted)")
     if changes:
-        source["set"] = [*(source.get("set") or []), *changes]
+        source["set"] = [*_recorded_set(source, str(path)), *changes]
+
+
+def _recorded_set(parameters: dict, source: str) -> list:
+    """The `parameters.set` list a file already has (egovsim's record of earlier changes), to add to."""
+    found = parameters.get("set")
+    if found is None:
+        return []
+    if not isinstance(found, list):
+        raise InputError(source, "parameters.set", f"expected a list of changes, got {clipped(found)}")
+    return found
 
 
 def _added_provinces(path: Path, data: dict) -> list[str]:

@@ -72,6 +72,12 @@ NAME = Identifier(
     re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"),
     "1-64 letters, digits, _, - or ., not starting with . or -",
 )
+# Names shown to people (provinces, events, mergers): in plots, tables and the browser page, so printable and
+# short enough for a plot's legend
+LABEL = Identifier(re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,120}"), "1-120 characters, none of them a control character")
+# any text of a file: control characters (ESC, BEL, NUL) would reach terminals, plots and pages as they are
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 # Whole numbers beyond int64 cannot be seeds, counts or array sizes; real numbers beyond this are no rate,
 # share, year or amount of the model, and overflow in arithmetic (1e308 squared).
 MAX_INT = 2**63 - 1
@@ -205,6 +211,8 @@ def convert(tp: Any, value: Any, path: str, source: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             fail()
+        if found := CONTROL.search(value):
+            fail(f"contains the control character U+{ord(found.group()):04X}: remove it")
         return value
     raise TypeError(f"schema type {tp!r} at {path} is not supported")  # a bug in the schema, not input
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 
-from egovsim.config.engine import ENGINES, default_engine
 from egovsim.config.scenario import KEEP, Scenario
+from egovsim.engine import ENGINES, default_engine
 from egovsim.errors import InputError, clipped
 from egovsim.model import costs, population, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader

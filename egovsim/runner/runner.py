@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from egovsim.config.engine import default_engine
 from egovsim.config.scenario import Scenario, apply_values, scenario_from_dict
+from egovsim.engine import default_engine
 from egovsim.errors import InputError, WorkerDied, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.model.model import simulate
@@ -124,11 +124,11 @@ def run_key(scenario_hash: str, values: Mapping[str, Any], seed: int) -> str:
 
 
 # The code that decides a run's records from (scenario, values, seed): the configuration (it resolves the
-# scenario and applies the values) and the model, and the error type both raise. A test checks that a worker
-# loads nothing else of egovsim to simulate. Edits of the runner, reports, plots or the command line keep a
+# scenario and applies the values) and the model, the error type both raise, and which engine runs. A test
+# checks that a worker loads nothing else of egovsim to simulate. Edits of the runner, reports, plots or the command line keep a
 # resumed experiment's finished runs.
 SIMULATION_PACKAGES = ("config", "model")
-SIMULATION_FILES = ("__init__.py", "errors.py")
+SIMULATION_FILES = ("__init__.py", "errors.py", "engine.py")
 
 
 def simulation_sources() -> list[Path]:
@@ -726,7 +726,13 @@ class Tally:
             text += f"\n  failed: {r.spec.scenario}{point} replicate {r.spec.replicate} (seed {r.spec.seed}): {r.error}"
         if len(self.failed) > 5:
             text += f"\n  ... and {len(self.failed) - 5} more (see the runs table)"
-        if self.failed:
+        if self.failed and all(r.error == self.failed[0].error for r in self.failed) and len(self.failed) > 1:
+            # one message for every failure: the input, not chance (a crashed worker, a full disk)
+            text += (
+                "\n  every failed run gave the same message: if it is about the input, change that (a retry fails "
+                "alike); else run the same command again to retry them"
+            )
+        elif self.failed:
             text += "\n  run the same command again to retry the failed runs"
         return text
 

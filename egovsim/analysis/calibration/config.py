@@ -67,6 +67,11 @@ class Target:
             raise InputError(source, f"{path}.range", "expected [low, high]")
         if self.type in ("value", "order") and not self.observation and self.observed is None:
             raise InputError(source, f"{path}.observation", "a value or order target needs an observation")
+        for j, key in enumerate(self.path):  # keys of mappings in the observations file
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise InputError(
+                    source, f"{path}.path[{j}]", f"expected a key (text or a whole number), got {clipped(repr(key))}"
+                )
 
 
 PRIOR_RE = re.compile(r"\s*normal\(\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)\s*")
@@ -173,6 +178,10 @@ class CalibrationConfig(AnalysisHead):
                 )
         if not self.targets:
             raise InputError(source, "targets", "at least one target is required")
+        names = [t.name for t in self.targets]
+        for i, name in enumerate(names):  # a target's rows and fit.json's terms are labelled by its name
+            if name in names[:i]:
+                raise InputError(source, f"targets[{i}].name", f"{clipped(name)} names an earlier target too")
         abc = self.abc
         if abc.sampler == "smc" and abc.population_size // abc.chain_length < 2:
             # one chain: no spread between chains to measure its error by (chain ESS, the bootstrap over chains)
@@ -198,8 +207,24 @@ def read_observations(source: str, name: str, folder: Path) -> dict:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "(top level)", f"expected a mapping of observations, got {type(data).__name__}")
+    ids: dict[str, str] = {}
     for section in ("targets", "citizen_targets"):
         entries = data.get(section) or []
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise InputError(str(path), section, "expected a list of mappings (entries with an id)")
+        for i, entry in enumerate(entries):  # a target names its observation by id: two would be a silent pick
+            ident = entry.get("id")
+            if isinstance(ident, str) and ident in ids:
+                raise InputError(str(path), f"{section}[{i}].id", f"{clipped(ident)} is also the id of {ids[ident]}")
+            ids[str(ident)] = f"{section}[{i}]"
+    _refuse_non_finite(data, str(path), "")
     return data
+
+
+def _refuse_non_finite(node: Any, source: str, where: str) -> None:
+    """An observed figure is a finite number or absent: .nan or .inf would enter the fit as a target of no value."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise InputError(source, where or "(top level)", f"is {node}: give a finite number, or leave the figure out")
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        _refuse_non_finite(value, source, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
