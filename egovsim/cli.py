@@ -418,14 +418,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _declare(args: argparse.Namespace, kind: str, inputs: list, settings: dict | None = None, resumes=True) -> None:
     """The command about to claim its output folder (folders.Command: the one rule of who may write there).
     Besides `settings`, the content of every input file counts (an experiment's design, a fit's targets)."""
-    from egovsim.engine import default_engine
+    from egovsim.engine import engine_mark
     from egovsim.folders import Command, declare
 
     files = [Path(p).resolve() for p in inputs]
     contents = {str(f): f.read_text(encoding="utf-8", errors="replace") for f in files if f.is_file()}
-    settings = {**(settings or {}), "files": contents} if resumes else {}
-    if resumes and (engine := default_engine()) != "numba":  # kept runs of one engine are not resumed by the other
-        settings["engine"] = engine
+    settings = {**(settings or {}), "files": contents, **engine_mark()} if resumes else {}
     argv = tuple(args.command_line)
     declare(Command(kind, tuple(map(str, files)), settings, resumes, argv, args.overwrite))
 

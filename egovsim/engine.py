@@ -26,3 +26,11 @@ def default_engine() -> str:
             "EGOVSIM_ENGINE", "", f"unknown engine {clipped(engine)}: expected one of {', '.join(ENGINES)}"
         )
     return "numba"
+
+
+def engine_mark() -> dict[str, str]:
+    """What names the engine in a run's key and a folder's settings: nothing for numba, the default (so keys made
+    before the engine was marked mean numba's runs), {"engine": "plain"} otherwise: the plain engine's results
+    agree with numba's in distribution, not in the last bits, so one's runs are never handed back for the other's."""
+    engine = default_engine()
+    return {} if engine == "numba" else {"engine": engine}

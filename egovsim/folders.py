@@ -43,18 +43,17 @@ PACKAGE = Path(__file__).resolve().parent  # egovsim's own code: never an output
 LOCK = ".egovsim.lock"
 RECORD = "command.json"  # the command that writes this folder: written first, kept with the stores
 MARKER = "provenance.json"  # written last, removed first
+# the folders among egovsim's outputs: a command that keeps its runs writes them afresh each time
+OUTPUT_FOLDERS = frozenset({"plots", "timeseries", "scenarios", "calibrated"})
 # every name egovsim writes into an output folder (a test keeps this whole): only these are ever removed
-OUTPUTS = frozenset(
+OUTPUTS = OUTPUT_FOLDERS | frozenset(
     {
         MARKER,
         "scenario.yaml",
         "timeseries.csv",
         "summary.json",
-        "plots",
-        "timeseries",
         "timeseries_band.csv",
         "replicates.csv",
-        "scenarios",
         "comparison.csv",
         "report.md",
         "experiment.yaml",
@@ -67,7 +66,6 @@ OUTPUTS = frozenset(
         "posterior_summary.csv",
         "predictive.csv",
         "observed_vs_simulated.csv",
-        "calibrated",
         "columns.csv",
         "report.html",
         "sample.csv",
@@ -154,7 +152,8 @@ def resume_line(argv: Sequence[str], folder: Path) -> str:
 
 
 _DECLARED: list[Command] = []  # the command this process runs (egovsim.cli declares it): claimed checks it
-_CLAIMS: list[tuple[Path, Command | None, list[bool]]] = []  # folders claimed: (folder, command, [finished])
+# folders claimed: (folder, command, [finished, swapped in]): `replaced` marks the swap, `claimed` the end
+_CLAIMS: list[tuple[Path, Command | None, list[bool]]] = []
 
 
 def declare(command: Command | None) -> None:
@@ -178,7 +177,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
         raise InputError(str(folder), "--out", f"cannot be made: {exc.strerror or exc}") from None
     fd = _lock(folder)  # first: a folder in use is said to be in use, whatever it holds
     command = _DECLARED[0] if _DECLARED else None
-    finished = [False]
+    finished = [False, False]
     provisional = False  # a whole run's record written at the start, replaced by the one swapped in with the run
     try:
         if whole:  # a whole run replaces the folder: anything it did not write must not be there
@@ -196,16 +195,14 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
             same = _check_writer(folder, command)
             if command.resumes and not recorded:  # a folder of the user's own files does not become ours
                 _refuse_unrecorded_entries(folder)
-            if command.resumes and same:  # a rerun rewrites its summary folders: the user's files there would go
-                _refuse_added_files(folder)
             held = {p.name for p in _entries(folder) if _holds_results(p)} - {RECORD}
             foreign = _foreign(folder) & held if same else held  # what is left after --overwrite is not ours
             if command.resumes:  # first: the runs it keeps are then always those of a recorded command
                 write_json(folder / RECORD, {**command.record(folder), "foreign": sorted(foreign)})
-            elif not (folder / RECORD).exists():
+            elif _provisional(folder) or not (folder / RECORD).exists():
                 # fenced off from the start: no other command may claim a folder inside this one while it runs
                 # (the swap at its end would delete it); the run's own record is swapped in with the run
-                write_json(folder / RECORD, {**command.record(folder), "entries": [], "files": []})
+                write_json(folder / RECORD, {**command.record(folder), "entries": [], "provisional": True})
                 provisional = True
         _CLAIMS.append((folder, command, finished))
         yield folder
@@ -213,7 +210,7 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
         if command is not None and command.resumes:
             _record_summary_files(folder)
     finally:
-        if provisional and not finished[0]:  # the run was not swapped in: its provisional record goes
+        if provisional and not any(finished):  # the run was not swapped in: its provisional record goes
             with contextlib.suppress(OSError):
                 (folder / RECORD).unlink()
         # unlinked while still locked: a process that opened it meanwhile sees it gone (_lock) and starts over
@@ -232,7 +229,7 @@ def _check_writer(folder: Path, command: Command) -> bool:
     """The one rule: egovsim's files in a folder are those of one command (see Command.refusal). Returns whether
     the folder holds this same command's results (False: empty of results, or replaced with --overwrite)."""
     held = [p for p in _entries(folder) if _holds_results(p)]
-    if not held:
+    if not held or (_provisional(folder) and [p.name for p in held] == [RECORD]):  # a killed run's fence only
         return False
     found = _read_record(folder)
     if found is None and (folder / RECORD).exists():
@@ -246,6 +243,13 @@ def _check_writer(folder: Path, command: Command) -> bool:
             str(folder),
             "--out",
             f"holds {held[0].name} but no {RECORD} saying which egovsim command wrote it: choose another --out",
+        )
+    added = _added_files(folder, _owned(folder, {p.name for p in held}))
+    if added:  # a rerun, or --overwrite, writes these folders afresh: the user's file in one would go with it
+        raise InputError(
+            str(folder),
+            "--out",
+            f"holds {added[0]}, which egovsim did not write, in a folder it replaces: move it out first",
         )
     reason = command.refusal(found)
     if reason is None:
@@ -282,10 +286,6 @@ def not_written_by_the_run(folder: Path) -> list[str]:
     ) + _added_files(folder, owned)
 
 
-# the summary folders a command that resumes writes afresh each time (fresh_outputs removes them whole)
-SUMMARY_FOLDERS = frozenset({"plots", "timeseries", "scenarios", "calibrated"})
-
-
 def _refuse_unrecorded_entries(folder: Path) -> None:
     """A folder no egovsim command recorded may hold nothing but an earlier egovsim's own entries: results
     written among the user's files would be mixed with them (and a rerun would clear folders named like ours)."""
@@ -296,31 +296,12 @@ def _refuse_unrecorded_entries(folder: Path) -> None:
         )
 
 
-def _refuse_added_files(folder: Path) -> None:
-    """The user's files added to a resumable command's summary folders (plots/my.png): its rerun replaces those
-    folders, so it stops before any work instead of deleting them. Checked where the record lists the files."""
-    found = _read_record(folder) or {}
-    files = found.get("files")
-    if not isinstance(files, list):
-        return
-    written = {f for f in files if isinstance(f, str)}
-    added = [f for f in _files_below(folder, SUMMARY_FOLDERS - _foreign(folder)) if f not in written]
-    if added:
-        raise InputError(
-            str(folder),
-            "--out",
-            f"holds {added[0]}, which egovsim did not write, in a folder a rerun replaces: move it out first",
-        )
-
-
 def _record_summary_files(folder: Path) -> None:
     """After a resumable command wrote its summary files: every file in its summary folders, in its record, so
-    a file added there later is known to be the user's (_refuse_added_files)."""
+    a file added there later is known to be the user's (_added_files)."""
     found = _read_record(folder)
     if found is not None:
-        write_json(
-            folder / RECORD, {**found, "files": sorted(_files_below(folder, SUMMARY_FOLDERS - _foreign(folder)))}
-        )
+        write_json(folder / RECORD, {**found, "files": sorted(_files_below(folder, OUTPUT_FOLDERS - _foreign(folder)))})
 
 
 def _foreign(folder: Path) -> set[str]:
@@ -354,14 +335,22 @@ def _files_below(folder: Path, names: frozenset[str] | None = None) -> list[str]
 
 
 def _added_files(folder: Path, owned: set[str]) -> list[str]:
-    """Files in the recorded whole run's own subfolders that it did not write (e.g. the user's plots/my.png): a
-    run that replaces the folder whole would delete them. Empty where the record lists no files."""
+    """Files in the recorded command's own subfolders that it did not write (e.g. the user's plots/my.png): a
+    rerun, or --overwrite, replaces those folders and would delete them. A whole run's record lists the files of
+    all its subfolders, a command that keeps its runs those of its OUTPUT_FOLDERS (not its runs/). Empty where
+    the record lists no files (an older egovsim's)."""
     found = _read_record(folder) or {}
     files = found.get("files")
-    if not isinstance(files, list) or not isinstance(found.get("entries"), list):  # a resumable command's files:
-        return []  # its summary folders' only (_refuse_added_files), its runs/ not listed
+    if not isinstance(files, list):
+        return []
     written = {f for f in files if isinstance(f, str)}
-    return [f for f in _files_below(folder) if f.split("/", 1)[0] in owned and f not in written]
+    listed = None if isinstance(found.get("entries"), list) else OUTPUT_FOLDERS
+    return [f for f in _files_below(folder, listed) if f.split("/", 1)[0] in owned and f not in written]
+
+
+def _provisional(folder: Path) -> bool:
+    """The folder's record is a single run's fence, written at its start (a killed run leaves it behind)."""
+    return bool((_read_record(folder) or {}).get("provisional"))
 
 
 def check_place(folder: Path, field: str = "--out") -> None:
@@ -528,13 +517,14 @@ def replaced(folder: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=_STAGE))
     try:
         yield stage
-        claim = next((c for f, c, _ in reversed(_CLAIMS) if f == folder), None)
+        claimed_here = next(((c, done) for f, c, done in reversed(_CLAIMS) if f == folder), (None, None))
+        claim, done = claimed_here
         if claim is not None:  # the record is part of the whole: swapped in with the run it describes
             written = sorted(p.name for p in stage.iterdir())  # all a whole run may later replace
             files = sorted(_files_below(stage))  # and every file in them: a file added later is the user's
             write_json(stage / RECORD, {**claim.record(folder), "entries": written, "files": files})
-        gained = not_written_by_the_run(folder) if folder.exists() else []
-        if gained:  # e.g. a folder made inside it while the run ran: the swap would delete it
+        gained = not_written_by_the_run(folder) if done is not None and folder.exists() else []
+        if gained:  # an output folder that gained, e.g., a folder made inside it while the run ran
             raise InputError(
                 str(folder),
                 "--out",
@@ -552,6 +542,8 @@ def replaced(folder: Path) -> Iterator[Path]:
                 stage = old
             else:
                 os.replace(stage, folder)
+        if done is not None:
+            done[1] = True  # swapped in: the record in the folder is now the run's own
     finally:
         shutil.rmtree(stage, ignore_errors=True)  # the new run if it failed, the old one if it was swapped out
 

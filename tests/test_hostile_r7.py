@@ -177,7 +177,7 @@ def study(parameters: dict, method: str = "sobol") -> dict:
         (
             study({"citizens.q0": {"bounds": [0.3, 1.0], "dist": "norm"}, "citizens.p0": {"bounds": [0.001, 0.02]}}),
             "parameters.citizens.q0",
-            "",
+            "must be",
         ),
         (
             study(
@@ -300,3 +300,76 @@ def test_an_optimisation_outcome_may_not_be_called_cost(tmp_path, capsys):
     spec["outcomes"] = {"cost": spec["outcomes"][first], **spec["outcomes"]}
     line = validate(tmp_path, capsys, spec)
     assert ": outcomes.cost: " in line
+
+
+# ---- the last read of the change (a reviewer's findings) --------------------------------------------------------
+
+
+def test_a_budget_hold_funded_by_every_lever_validates():
+    """egovsim names the rebalancing event it makes after the levers it scales: a long name, not the user's."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from egovsim.config.scenario import FUNDABLE
+    from egovsim.model.costs import load_with_budgets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hold.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "extends": str(ROOT / "scenarios" / "calibrated" / "daklak.yaml"),
+                    "name": "hold_all",
+                    "provinces": {"daklak": {"budget": {"hold": "baseline", "funded_by": list(FUNDABLE)}}},
+                }
+            )
+        )
+        assert exit_code(["validate", str(path)]) == 0
+        load_with_budgets(path)
+
+
+def test_a_folder_installed_into_before_takes_a_second_install(tmp_path):
+    """calibrate --install swaps in its folder with `replaced` too; only a claimed output folder is checked for
+    what it gained (the earlier install's files are not egovsim's outputs)."""
+    folder = tmp_path / "inst"
+    folder.mkdir()
+    (folder / "hue.yaml").write_text("earlier install")
+    with replaced(folder) as stage:
+        (stage / "hue.yaml").write_text("this install")
+    assert (folder / "hue.yaml").read_text() == "this install"
+
+
+def test_overwrite_never_deletes_the_user_s_file_in_a_summary_folder(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["run", str(HUE), *REPLICATED, "--out", str(out)]) == 0
+    (out / "plots").mkdir(exist_ok=True)
+    (out / "plots" / "my.png").write_text("mine")
+    capsys.readouterr()
+    for other in (["--seed", "9", *REPLICATED], TINY):  # the same kind with other settings; a single run
+        assert exit_code(["run", str(HUE), *other, "--overwrite", "--out", str(out)]) == 2
+        assert "plots/my.png" in one_line(capsys)
+        assert (out / "plots" / "my.png").read_text() == "mine"
+
+
+def test_a_killed_single_run_s_fence_does_not_keep_other_commands_out(tmp_path):
+    """SIGKILL leaves the provisional record behind (no finally runs): it holds no results."""
+    out = tmp_path / "k"
+    out.mkdir()
+    fence = {"kind": "run", "inputs": ["/elsewhere/x.yaml"], "settings": "", "command": "egovsim run x.yaml"}
+    (out / "command.json").write_text(json.dumps({**fence, "entries": [], "provisional": True}))
+    assert main(["run", str(HUE), *TINY, "--out", str(out)]) == 0
+    assert "provisional" not in json.loads((out / "command.json").read_text())
+
+
+def test_an_interruption_just_after_the_swap_keeps_the_run_s_record(tmp_path):
+    folder = tmp_path / "run"
+    declare(Command("run", (str(HUE),), resumes=False, argv=("egovsim", "run", str(HUE))))
+    with pytest.raises(KeyboardInterrupt), claimed(folder, whole=True):
+        with replaced(folder) as stage:
+            (stage / "summary.json").write_text("{}")
+        raise KeyboardInterrupt  # after the swap, before the claim ends
+    declare(None)
+    record = json.loads((folder / "command.json").read_text())
+    assert record["entries"] == ["summary.json"] and "provisional" not in record

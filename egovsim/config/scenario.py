@@ -743,7 +743,7 @@ class Event:
     instead name a `kind`, whose change is the shared one of `event_effects` (resolve_kinds)."""
 
     date: float = param(lo=1900.0, hi=2200.0, unit="decimal year")
-    name: str = param(text=LABEL)
+    name: str = param()  # any length: egovsim names the events it makes from what they change (costs.py)
     kind: EventKind | None = param(None, doc="a province event's kind; its size is in event_effects")
     set: dict[str, Any] = param(dict)
     add: dict[str, float] = param(dict)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from egovsim.config.scenario import Scenario, apply_values, scenario_from_dict
-from egovsim.engine import default_engine
+from egovsim.engine import default_engine, engine_mark
 from egovsim.errors import InputError, WorkerDied, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.model.model import simulate
@@ -117,10 +117,7 @@ def run_key(scenario_hash: str, values: Mapping[str, Any], seed: int) -> str:
     that simulates (SIMULATION_PACKAGES) no stored run matches, so a store never hands back results of other
     code, while edits of reports, plots or the command line keep a resumed experiment's finished runs."""
     key = {"scenario": scenario_hash, "values": dict(values), "seed": int(seed), "code": code_fingerprint()}
-    engine = default_engine()
-    if engine != "numba":  # the plain engine's results differ in the last bits: never handed back for numba's
-        key["engine"] = engine  # (numba's keys are those of the stores made before the engine was keyed)
-    return content_hash(key)[:24]
+    return content_hash({**key, **engine_mark()})[:24]
 
 
 # The code that decides a run's records from (scenario, values, seed): the configuration (it resolves the
