@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -195,6 +196,9 @@ def test_a_run_removes_what_killed_writes_left_in_its_folders(tmp_path):
     in the store (another process may be writing it right now) and files not named like ours are kept. (In the
     output folder itself every temporary of ours goes: the command holds the folder's lock, folders.claimed.)"""
     out = tmp_path / "out"
+    args = ["run", str(THREE), "--out", str(out), "--replicates", "2", "--executor", "serial", "--no-plots", *FAST]
+    assert main(args) == 0  # the folder is the command's (a folder of the user's own files is refused)
+    shutil.rmtree(out / "runs")
     stale = [killed_write(out / "summary.json"), killed_write(out / "runs" / "abc.npz")]
     hour_ago = time.time() - 2 * 3600
     for path in stale:
@@ -204,7 +208,6 @@ def test_a_run_removes_what_killed_writes_left_in_its_folders(tmp_path):
     for path in others:
         path.write_text("not ours")
         os.utime(path, (hour_ago, hour_ago))
-    args = ["run", str(THREE), "--out", str(out), "--replicates", "2", "--executor", "serial", "--no-plots", *FAST]
     assert main(args) == 0
     assert not any(p.exists() for p in stale)
     assert recent.exists() and all(p.exists() for p in others)
