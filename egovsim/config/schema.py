@@ -72,7 +72,7 @@ NAME = Identifier(
     re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"),
     "1-64 letters, digits, _, - or ., not starting with . or -",
 )
-# Names shown to people (provinces, events, mergers): in plots, tables and the browser page, so printable and
+# Names shown to people (provinces, mergers and their units): in plots, tables and the browser page, so printable and
 # short enough for a plot's legend
 LABEL = Identifier(re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,120}"), "1-120 characters, none of them a control character")
 # any text of a file: control characters (ESC, BEL, NUL) would reach terminals, plots and pages as they are
