@@ -443,19 +443,18 @@ class EGovModel(mesa.Model):
 
     def citizen(self, row: int) -> Citizen:
         """The citizen in `row` as a Mesa agent (made on first request, so large runs carry no objects)."""
-        if not 0 <= row < self.citizens.n:
-            raise IndexError(f"no citizen {row}: this run has {self.citizens.n}")
-        if row not in self._citizen_views:
-            self._citizen_views[row] = Citizen(self, row)
-        return self._citizen_views[row]
+        return self._view(Citizen, self._citizen_views, row, self.citizens.n, "citizen")
 
     def civil_servant(self, row: int) -> CivilServant:
         """The civil servant in `row` as a Mesa agent (made on first request, like citizen())."""
-        if not 0 <= row < self.civil_service.n:
-            raise IndexError(f"no civil servant {row}: this run has {self.civil_service.n}")
-        if row not in self._servant_views:
-            self._servant_views[row] = CivilServant(self, row)
-        return self._servant_views[row]
+        return self._view(CivilServant, self._servant_views, row, self.civil_service.n, "civil servant")
+
+    def _view(self, kind: type, views: dict, row: int, n: int, what: str):
+        if not 0 <= row < n:
+            raise IndexError(f"no {what} {row}: this run has {n}")
+        if row not in views:
+            views[row] = kind(self, row)
+        return views[row]
 
     def outcome(self, column: str, province: str | None = None) -> np.ndarray:
         """Time series of one outcome (all steps so far) for one province (default: the first)."""
