@@ -159,3 +159,78 @@ def test_coverage_rows_count_each_side_and_give_the_exact_interval_of_the_covera
     assert (b["inside"], b["coverage"], b["below_p5"], b["above_p95"]) == (0, 0.0, 12, 8)
     assert b["coverage_low"] == 0.0 and b["coverage_high"] == pytest.approx(1 - 0.05 ** (1 / 20))
     assert b["mean_rank"] == pytest.approx(0.4)
+
+
+def _write_truths(folder, rows):
+    from egovsim.analysis.calibration.coverage import write_tables
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tables(folder, [], rows)
+
+
+def _truth(i, name, truth, inside, rank):
+    return {"truth_index": i, "parameter": name, "truth": truth, "p5": 0.0, "p95": 1.0, "inside": inside, "rank": rank}
+
+
+def test_pooled_studies_count_every_truth_once_and_refuse_mixed_or_repeated_studies(tmp_path):
+    """Two studies of 3 and 2 truths pool to 5 per parameter: 4 of 5 inside is 80%, exactly as if one study had
+    fitted all five. A study twice, or one of other parameters, or a copy of the same truths, is refused."""
+    from egovsim.analysis.calibration.coverage import pool
+    from egovsim.errors import InputError
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _write_truths(a, [_truth(i, n, 0.1 * i + (n == "y"), i != 0, 0.2 * i) for i in range(3) for n in ("x", "y")])
+    _write_truths(b, [_truth(i, n, 0.5 + 0.1 * i + (n == "y"), True, 0.9) for i in range(2) for n in ("x", "y")])
+    rows, per_truth = pool([a, b])
+    assert [(r["parameter"], r["truths"], r["inside"], r["coverage"]) for r in rows] == [
+        ("x", 5, 4, 0.8),
+        ("y", 5, 4, 0.8),
+    ]
+    assert rows[0]["mean_rank"] == pytest.approx((0 + 0.2 + 0.4 + 0.9 + 0.9) / 5)
+    assert {r["study"] for r in per_truth} == {"a", "b"} and len(per_truth) == 10
+    with pytest.raises(InputError, match="given twice"):
+        pool([a, a])
+    c = tmp_path / "c"
+    _write_truths(c, [_truth(0, "z", 0.3, True, 0.5)])
+    with pytest.raises(InputError, match="different parameters"):
+        pool([a, c])
+    d = tmp_path / "d"
+    _write_truths(d, [_truth(i, n, 0.1 * i + (n == "y"), True, 0.5) for i in range(3) for n in ("x", "y")])
+    with pytest.raises(InputError, match="earlier study"):
+        pool([a, d])
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "truths.csv").write_text("truth_index,parameter,truth\n0,x,0.1\n")
+    with pytest.raises(InputError, match=r"p5.*missing"):
+        pool([tmp_path / "e"])
+
+
+def test_the_uniform_quantile_test_tells_calibrated_truths_from_piled_ones():
+    """Quantiles spread evenly over (0, 1) are what a calibrated method gives: the Kolmogorov-Smirnov p is near
+    1. Twenty truths all at their posterior's median (too-wide posteriors), or all below their 20% point (a
+    biased one), are all inside or mostly so, yet the shape test rejects both (p < 0.001)."""
+    even = [_truth(i, "a", i, True, (i + 0.5) / 20) for i in range(20)]
+    middle = [_truth(i, "b", i, True, 0.5) for i in range(20)]
+    low = [_truth(i, "c", i, True, 0.01 * i) for i in range(20)]
+    a, b, c = coverage_rows(["a", "b", "c"], even + middle + low)
+    assert a["rank_uniform_p"] > 0.99
+    assert b["rank_uniform_p"] < 1e-3 and c["rank_uniform_p"] < 1e-3
+
+
+def test_the_pool_command_writes_the_pooled_tables_and_refuses_bad_folders_in_one_line(tmp_path, capsys):
+    from egovsim.analysis.calibration.coverage import main
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _write_truths(a, [_truth(i, "x", 0.1 * i, True, 0.1 * i) for i in range(3)])
+    _write_truths(b, [_truth(i, "x", 0.5 + 0.1 * i, False, 0.99) for i in range(2)])
+    assert main(["--pool", str(a), str(b), "--out", str(tmp_path / "pooled")]) == 0
+    written = list(csv.DictReader((tmp_path / "pooled" / "coverage.csv").read_text().splitlines()))
+    assert (written[0]["truths"], written[0]["inside"]) == ("5", "3")
+    assert len(list(csv.DictReader((tmp_path / "pooled" / "truths.csv").read_text().splitlines()))) == 5
+    capsys.readouterr()
+    for bad in (["--pool", str(tmp_path / "missing")], ["--pool", str(a), "--out", str(a)]):
+        assert main([*bad, "--out", str(tmp_path / "o")] if "--out" not in bad else bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exited:  # a study and a pool at once: argparse's usage, exit 2
+        main(["calibration/config.yaml", "--pool", str(a)])
+    assert exited.value.code == 2
