@@ -249,6 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
     _executor_args(cal)
     cal.set_defaults(func=cmd_calibrate)
 
+    cov = sub.add_parser(
+        "coverage",
+        help="coverage of the calibration method: fit data simulated from known parameters, count truths inside",
+        description="Draw parameter vectors from a calibration config's prior, simulate the observations each "
+        "gives, fit each with the config's abc sampler and count how often the truth falls inside its 90% credible "
+        "interval (simulation-based calibration); write study.json, coverage.csv, truths.csv and provenance.json. "
+        "Give the same --out again to resume. With --pool, pool finished studies (each from its own --seed) into "
+        "one table.",
+    )
+    cov.add_argument("config", nargs="?", help="calibration config YAML (not with --pool)")
+    cov.add_argument("--pool", nargs="+", type=Path, metavar="FOLDER", help="pool these finished studies' truths")
+    cov.add_argument("--truths", type=count(1, 10_000), default=None, help="parameter vectors to fit (default 20)")
+    cov.add_argument(
+        "--seed",
+        type=count(0, 2**63 - 1),
+        default=None,
+        help="master seed of the truths and their fits (default: the config's); another seed, other truths",
+    )
+    cov.add_argument("--population", type=int, default=None, metavar="N", help="particles (default: the config's)")
+    cov.add_argument("--populations", type=int, default=None, metavar="N", help="most populations (default: config)")
+    cov.add_argument(
+        "--chain-length", type=int, default=None, metavar="N", help="smc: states per chain (default: config)"
+    )
+    _output_args(cov, "results/coverage-...", "no table at the end")
+    _executor_args(cov)
+    cov.set_defaults(func=cmd_coverage)
+
     serve = sub.add_parser(
         "serve",
         help="watch a run in the browser (Mesa's SolaraViz page)",
@@ -689,6 +716,99 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "run the same command again to retry them",
             file=sys.stderr,
         )
+    print(folder)
+    return 0
+
+
+STUDY_OPTIONS = ("truths", "seed", "population", "populations", "chain_length")
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """A coverage study of a calibration config, or (--pool) the pooled tables of finished studies."""
+    from egovsim.analysis.calibration import coverage as cov
+
+    if (args.config is None) == (args.pool is None):
+        raise InputError("egovsim coverage", "", "give a calibration config to study, or --pool FOLDER... to pool")
+    if args.pool is not None:
+        given = [name for name in STUDY_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise InputError("--pool", f"--{given[0].replace('_', '-')}", "is a setting of a study, not of a pool")
+        return _pool_coverage(args, cov)
+    return _study_coverage(args, cov)
+
+
+def _pool_coverage(args: argparse.Namespace, cov) -> int:
+    from egovsim.files import write_json
+    from egovsim.folders import claimed, new_folder, replaced
+    from egovsim.provenance import provenance
+
+    rows, per_truth, record = cov.pool(args.pool)
+    folder = args.out or new_folder("coverage-pooled")
+    _declare(args, "coverage --pool", [Path(f) / "truths.csv" for f in args.pool], resumes=False)
+    with claimed(folder, whole=True), replaced(folder) as stage:
+        cov.write_tables(stage, rows, per_truth)
+        prov = provenance(
+            seeds=[s["seed"] for s in record["pool_of"]],
+            wall_time_s=0.0,
+            scenario_file=None,
+            command=args.command_line,
+            extra={"coverage": record},
+        )
+        write_json(stage / "provenance.json", prov)
+    if not args.quiet:
+        cov.print_table(rows)
+    print(folder)
+    return 0
+
+
+def _study_coverage(args: argparse.Namespace, cov) -> int:
+    import dataclasses
+
+    from egovsim.analysis.calibration.config import ABCSettings
+    from egovsim.analysis.calibration.pipeline import plan_calibration
+    from egovsim.config.schema import build
+    from egovsim.files import write_json
+    from egovsim.folders import claimed, fresh_outputs, new_folder
+    from egovsim.provenance import provenance
+    from egovsim.runner.runner import make_executor
+
+    plan = plan_calibration(args.config)
+    given = {"population_size": args.population, "max_populations": args.populations, "chain_length": args.chain_length}
+    # the command line's sizes checked by the config's own rules (bounds, at least two chains)
+    settings = build(
+        ABCSettings,
+        {
+            **dataclasses.asdict(plan.config.abc),
+            **{k: v for k, v in given.items() if v is not None},
+            "predictive_draws": 0,
+        },
+        f"{args.config} with the command line's sizes",
+        "abc",
+    )
+    settings.check_chains(f"{args.config} with the command line's sizes")
+    seed = plan.config.seed if args.seed is None else args.seed
+    truths = 20 if args.truths is None else args.truths
+    observations = Path(args.config).parent / plan.config.observations
+    problem = plan.problem.widened(settings.temperature)
+    record = cov.study_settings(problem, settings, seed, truths)
+    folder = args.out or new_folder(f"coverage-{plan.config.name}")
+    _declare(args, "coverage", [args.config, observations], {"study": record})
+    start = time.perf_counter()
+    with claimed(folder):
+        fresh_outputs(folder)  # the tables of an earlier (same) study go; its runs/ and fits/ are replayed
+        write_json(folder / cov.STUDY, record)
+        with make_executor(args.workers, args.executor, args.scheduler) as executor:
+            rows, _ = cov.coverage(problem, settings, executor, truths=truths, seed=seed, folder=folder)
+        prov = provenance(
+            seeds=[seed],
+            wall_time_s=time.perf_counter() - start,
+            scenario_file=str(args.config),
+            command=args.command_line,
+            extra={"coverage": record, **_executor_info(args)},
+        )
+        write_json(folder / "provenance.json", prov)
+    if not args.quiet:
+        cov.print_table(rows)
     print(folder)
     return 0
 

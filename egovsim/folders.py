@@ -74,9 +74,12 @@ OUTPUTS = OUTPUT_FOLDERS | frozenset(
         "cart.txt",
         "pareto.csv",
         "candidates.csv",
+        "study.json",
+        "coverage.csv",
+        "truths.csv",
     }
 )
-STORES = frozenset({"runs", "checkpoint.npz", "abc.db", "abc.db.unreadable", RECORD})  # kept: reruns resume
+STORES = frozenset({"runs", "fits", "checkpoint.npz", "abc.db", "abc.db.unreadable", RECORD})  # kept: reruns resume
 _STAGE = ".egovsim-stage"
 
 

@@ -7,6 +7,7 @@ The simulator here is a linear function of two parameters plus noise, so the exa
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -161,76 +162,152 @@ def test_coverage_rows_count_each_side_and_give_the_exact_interval_of_the_covera
     assert b["mean_rank"] == pytest.approx(0.4)
 
 
-def _write_truths(folder, rows):
-    from egovsim.analysis.calibration.coverage import write_tables
+def _study(folder, rows, seed, settings=None):
+    """A finished study's folder, as `egovsim coverage` leaves it: study.json and truths.csv."""
+    from egovsim.analysis.calibration.coverage import STUDY, write_tables
+    from egovsim.files import write_json
 
     folder.mkdir(parents=True, exist_ok=True)
     write_tables(folder, [], rows)
+    abc_settings = settings or {"population_size": 2000}
+    write_json(folder / STUDY, {"problem_sha256": "p", "abc": abc_settings, "seed": seed, "truths": 3})
+    return folder
 
 
-def _truth(i, name, truth, inside, rank):
-    return {"truth_index": i, "parameter": name, "truth": truth, "p5": 0.0, "p95": 1.0, "inside": inside, "rank": rank}
+def _truth(i, name, truth, rank, interval=(0.0, 1.0)):
+    p5, p95 = interval
+    inside = p5 <= truth <= p95
+    return {"truth_index": i, "parameter": name, "truth": truth, "p5": p5, "p95": p95, "inside": inside, "rank": rank}
 
 
 def test_pooled_studies_count_every_truth_once_and_refuse_mixed_or_repeated_studies(tmp_path):
     """Two studies of 3 and 2 truths pool to 5 per parameter: 4 of 5 inside is 80%, exactly as if one study had
-    fitted all five. A study twice, or one of other parameters, or a copy of the same truths, is refused."""
+    fitted all five. A study twice, another seed's twin, other parameters or other sampler settings are refused."""
     from egovsim.analysis.calibration.coverage import pool
     from egovsim.errors import InputError
 
-    a, b = tmp_path / "a", tmp_path / "b"
-    _write_truths(a, [_truth(i, n, 0.1 * i + (n == "y"), i != 0, 0.2 * i) for i in range(3) for n in ("x", "y")])
-    _write_truths(b, [_truth(i, n, 0.5 + 0.1 * i + (n == "y"), True, 0.9) for i in range(2) for n in ("x", "y")])
-    rows, per_truth = pool([a, b])
+    a = _study(tmp_path / "a", [_truth(i, n, 0.1 * i + 0.05, 0.2 * i, (0.1, 1.0)) for i in range(3) for n in "xy"], 1)
+    b = _study(tmp_path / "b", [_truth(i, n, 0.5 + 0.1 * i, 0.9) for i in range(2) for n in "xy"], 2)
+    rows, per_truth, record = pool([a, b])
     assert [(r["parameter"], r["truths"], r["inside"], r["coverage"]) for r in rows] == [
         ("x", 5, 4, 0.8),
         ("y", 5, 4, 0.8),
     ]
     assert rows[0]["mean_rank"] == pytest.approx((0 + 0.2 + 0.4 + 0.9 + 0.9) / 5)
-    assert {r["study"] for r in per_truth} == {"a", "b"} and len(per_truth) == 10
+    assert {r["study"] for r in per_truth} == {"seed 1", "seed 2"} and len(per_truth) == 10
+    assert [s["seed"] for s in record["pool_of"]] == [1, 2]
     with pytest.raises(InputError, match="given twice"):
         pool([a, a])
-    c = tmp_path / "c"
-    _write_truths(c, [_truth(0, "z", 0.3, True, 0.5)])
-    with pytest.raises(InputError, match="different parameters"):
-        pool([a, c])
-    d = tmp_path / "d"
-    _write_truths(d, [_truth(i, n, 0.1 * i + (n == "y"), True, 0.5) for i in range(3) for n in ("x", "y")])
+    twin = _study(tmp_path / "twin", [_truth(0, "x", 0.3, 0.5)], 1)
     with pytest.raises(InputError, match="earlier study"):
-        pool([a, d])
-    (tmp_path / "e").mkdir()
-    (tmp_path / "e" / "truths.csv").write_text("truth_index,parameter,truth\n0,x,0.1\n")
-    with pytest.raises(InputError, match=r"p5.*missing"):
-        pool([tmp_path / "e"])
+        pool([a, twin])
+    other = _study(tmp_path / "c", [_truth(0, "z", 0.3, 0.5)], 3)
+    with pytest.raises(InputError, match="different parameters"):
+        pool([a, other])
+    smaller = _study(tmp_path / "d", [_truth(0, "x", 0.3, 0.5), _truth(0, "y", 0.3, 0.5)], 4, {"population_size": 300})
+    with pytest.raises(InputError, match="differs"):
+        pool([a, smaller])
+
+
+@pytest.mark.parametrize(
+    ("row", "complaint"),
+    [
+        ("0,x,0.5,0.9,0.1,False,0.3", "p5 <= p95"),  # the interval backwards
+        ("0,x,0.5,0.0,1.0,True,7", r"in \[0, 1\]"),  # a quantile of 7
+        ("0,x,0.5,0.6,1.0,True,0.3", "contradicts"),  # inside, but below its interval
+        ("0,x,0.5,0,1,True,0.3\n0,x,0.5,0,1,True,0.3", "appears twice"),  # one truth counted twice
+        ("0,x,nan,0,1,True,0.3", "finite"),
+    ],
+)
+def test_a_truths_table_that_contradicts_itself_is_refused_naming_its_row(tmp_path, row, complaint):
+    from egovsim.analysis.calibration.coverage import pool
+    from egovsim.errors import InputError
+
+    folder = _study(tmp_path / "s", [], 1)
+    (folder / "truths.csv").write_text("truth_index,parameter,truth,p5,p95,inside,rank\n" + row + "\n")
+    with pytest.raises(InputError, match=complaint) as refused:
+        pool([folder])
+    assert refused.value.field.startswith("row ")
+
+
+def test_a_truths_table_saved_by_a_spreadsheet_with_a_byte_order_mark_is_read(tmp_path):
+    from egovsim.analysis.calibration.coverage import pool
+
+    folder = _study(tmp_path / "s", [], 1)
+    table = b"\xef\xbb\xbftruth_index,parameter,truth,p5,p95,inside,rank\n0,x,0.5,0,1,True,0.3\n"
+    (folder / "truths.csv").write_bytes(table)
+    rows, _, _ = pool([folder])
+    assert (rows[0]["truths"], rows[0]["inside"]) == (1, 1)
 
 
 def test_the_uniform_quantile_test_tells_calibrated_truths_from_piled_ones():
     """Quantiles spread evenly over (0, 1) are what a calibrated method gives: the Kolmogorov-Smirnov p is near
     1. Twenty truths all at their posterior's median (too-wide posteriors), or all below their 20% point (a
     biased one), are all inside or mostly so, yet the shape test rejects both (p < 0.001)."""
-    even = [_truth(i, "a", i, True, (i + 0.5) / 20) for i in range(20)]
-    middle = [_truth(i, "b", i, True, 0.5) for i in range(20)]
-    low = [_truth(i, "c", i, True, 0.01 * i) for i in range(20)]
+    even = [_truth(i, "a", 0.5, (i + 0.5) / 20) for i in range(20)]
+    middle = [_truth(i, "b", 0.5, 0.5) for i in range(20)]
+    low = [_truth(i, "c", 0.5, 0.01 * i) for i in range(20)]
     a, b, c = coverage_rows(["a", "b", "c"], even + middle + low)
     assert a["rank_uniform_p"] > 0.99
     assert b["rank_uniform_p"] < 1e-3 and c["rank_uniform_p"] < 1e-3
 
 
-def test_the_pool_command_writes_the_pooled_tables_and_refuses_bad_folders_in_one_line(tmp_path, capsys):
-    from egovsim.analysis.calibration.coverage import main
+def _egovsim(args, capsys):
+    from egovsim.cli import main
 
-    a, b = tmp_path / "a", tmp_path / "b"
-    _write_truths(a, [_truth(i, "x", 0.1 * i, True, 0.1 * i) for i in range(3)])
-    _write_truths(b, [_truth(i, "x", 0.5 + 0.1 * i, False, 0.99) for i in range(2)])
-    assert main(["--pool", str(a), str(b), "--out", str(tmp_path / "pooled")]) == 0
-    written = list(csv.DictReader((tmp_path / "pooled" / "coverage.csv").read_text().splitlines()))
-    assert (written[0]["truths"], written[0]["inside"]) == ("5", "3")
-    assert len(list(csv.DictReader((tmp_path / "pooled" / "truths.csv").read_text().splitlines()))) == 5
     capsys.readouterr()
-    for bad in (["--pool", str(tmp_path / "missing")], ["--pool", str(a), "--out", str(a)]):
-        assert main([*bad, "--out", str(tmp_path / "o")] if "--out" not in bad else bad) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
-    with pytest.raises(SystemExit) as exited:  # a study and a pool at once: argparse's usage, exit 2
-        main(["calibration/config.yaml", "--pool", str(a)])
-    assert exited.value.code == 2
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err.strip()
+
+
+def test_the_pool_command_writes_the_pooled_tables_whole_and_never_over_a_study_or_the_users_files(tmp_path, capsys):
+    a = _study(tmp_path / "a", [_truth(i, "x", 0.1 * i, 0.1 * i) for i in range(3)], 1)
+    b = _study(tmp_path / "b", [_truth(i, "x", 0.5 + 0.1 * i, 0.99, (0.0, 0.4)) for i in range(2)], 2)
+    pooled = tmp_path / "pooled"
+    code, out, _ = _egovsim(["coverage", "--pool", str(a), str(b), "--out", str(pooled), "--quiet"], capsys)
+    assert code == 0 and out.strip() == str(pooled)
+    written = list(csv.DictReader((pooled / "coverage.csv").read_text().splitlines()))
+    assert (written[0]["truths"], written[0]["inside"]) == ("5", "3")
+    assert len(list(csv.DictReader((pooled / "truths.csv").read_text().splitlines()))) == 5
+    assert json.loads((pooled / "provenance.json").read_text())["coverage"]["pool_of"][1]["seed"] == 2
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "coverage.csv").write_text("the user's own table\n")
+    before = (a / "truths.csv").read_text()
+    for bad in (
+        ["--pool", str(a), str(b), "--out", str(a)],  # over a pooled study: its truths would be lost
+        ["--pool", str(a), str(b), "--out", str(mine)],  # over the user's files
+        ["--pool", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
+        ["--pool", str(a), str(pooled), "--out", str(tmp_path / "o")],  # a pool is not a study
+        ["--pool", str(a), "--seed", "3", "--out", str(tmp_path / "o")],  # a study's setting, ignored by a pool
+        ["--truths", "2"],  # neither a config nor --pool
+    ):
+        code, _, err = _egovsim(["coverage", *bad], capsys)
+        assert code == 2, bad
+        assert err.startswith("egovsim") and "\n" not in err and "Traceback" not in err, err
+    assert (a / "truths.csv").read_text() == before and (mine / "coverage.csv").read_text() == "the user's own table\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_study_refuses_another_studys_folder_and_sizes_the_config_would_refuse(tmp_path, capsys):
+    """Another seed into a study's folder would continue that study's fits on other data; sizes below the
+    config's rules are refused as the config would refuse them; all before any run."""
+    toy_problem(tmp_path)  # writes toy.yaml and its base scenario
+    config, first = tmp_path / "toy.yaml", tmp_path / "first"
+    code, _, err = _egovsim(
+        ["coverage", str(config), "--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "1"]
+        + ["--workers", "1", "--executor", "serial", "--out", str(first), "--quiet"],
+        capsys,
+    )
+    assert code == 0, err
+    study = json.loads((first / "study.json").read_text())
+    assert (study["seed"], study["truths"], study["abc"]["population_size"]) == (11, 1, 6)
+    assert {"coverage.csv", "truths.csv", "provenance.json", "runs"} <= {p.name for p in first.iterdir()}
+    for bad, complaint in (
+        (["--out", str(first), "--seed", "9"], "differ"),
+        (["--population", "3"], "population_size"),
+        (["--population", "6", "--chain-length", "4"], "fewer than 2 chains"),
+    ):
+        code, _, err = _egovsim(["coverage", str(config), "--truths", "1", "--workers", "1", "--quiet", *bad], capsys)
+        assert code == 2 and complaint in err and "\n" not in err, err

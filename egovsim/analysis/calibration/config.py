@@ -141,6 +141,17 @@ class ABCSettings:
         50, lo=0, hi=100_000, doc="posterior draws run for the posterior predictive of every target (0: none)"
     )
 
+    def check_chains(self, source: str) -> None:
+        """The smc sampler needs at least two chains: with one there is no spread between chains to measure its
+        error by (the chain ESS, the bootstrap over chains)."""
+        if self.sampler == "smc" and self.population_size // self.chain_length < 2:
+            raise InputError(
+                source,
+                "abc.population_size",
+                f"{self.population_size} particles make fewer than 2 chains of {self.chain_length} "
+                "(abc.chain_length): give at least twice the chain length",
+            )
+
 
 @dataclass
 class OptimizeSettings:
@@ -182,15 +193,7 @@ class CalibrationConfig(AnalysisHead):
         for i, name in enumerate(names):  # a target's rows and fit.json's terms are labelled by its name
             if name in names[:i]:
                 raise InputError(source, f"targets[{i}].name", f"{clipped(name)} names an earlier target too")
-        abc = self.abc
-        if abc.sampler == "smc" and abc.population_size // abc.chain_length < 2:
-            # one chain: no spread between chains to measure its error by (chain ESS, the bootstrap over chains)
-            raise InputError(
-                source,
-                "abc.population_size",
-                f"{abc.population_size} particles make fewer than 2 chains of {abc.chain_length} "
-                "(abc.chain_length): give at least twice the chain length",
-            )
+        self.abc.check_chains(source)
 
 
 def load_config(path: str | Path) -> tuple[CalibrationConfig, Path]:

@@ -3,23 +3,23 @@ from the prior, simulate the observations each would give (the model's run plus 
 fit them with the same sampler (abc.sampler), and count how often each true value falls inside its 90% credible interval. A
 method whose 90% intervals hold the truth far less often than 90% is broken; far more often, needlessly vague.
 
-    python -m egovsim.analysis.calibration.coverage calibration/config.yaml --truths 20 --out results/coverage
+    egovsim coverage calibration/config.yaml --truths 20 --out results/coverage
 
-writes coverage.csv (per parameter), truths.csv (per truth and parameter: truth, interval, inside, rank) and
-prints the table docs/calibration.md quotes. Both files are rewritten after every truth, over the truths done so
-far, so a long run can be read while it goes on. Run again with the same arguments, a stopped run replays the
-runs it has in <out>/runs and goes on.
+writes study.json (what was studied: the config's files, seed, truths and sampler settings), coverage.csv (per
+parameter), truths.csv (per truth and parameter: truth, interval, inside, rank) and provenance.json, and prints
+the table docs/calibration.md quotes. The tables are rewritten after every truth, over the truths done so far, so
+a long run can be read while it goes on. Run again with the same arguments, a stopped run replays the runs it has
+in <out>/runs and goes on; other settings into the same folder are refused (they would mix two studies).
 
-More truths come from another seed (another, independent draw from the prior), and studies are pooled into one
-table over all their truths:
+More truths come from another seed (another, independent draw from the prior), and studies of the same config and
+sampler settings are pooled into one table over all their truths:
 
-    python -m egovsim.analysis.calibration.coverage calibration/config.yaml --truths 10 --seed 1000000 --out B
-    python -m egovsim.analysis.calibration.coverage --pool A B --out results/coverage-pooled
+    egovsim coverage calibration/config.yaml --truths 10 --seed 1000000 --out B
+    egovsim coverage --pool A B --out results/coverage-pooled
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -99,7 +99,7 @@ def coverage(
             settings,
             executor,
             seed=seed + i + 1,
-            folder=folder / f"truth-{i}",
+            folder=folder / "fits" / f"truth-{i}",  # pyabc keeps each fit's history there
             store=Store(folder / "runs") if run is run_one else None,
             run=run,
         )
@@ -156,16 +156,54 @@ def coverage_rows(names: list[str], per_truth: list[dict]) -> list[dict]:
 
 
 TRUTH_COLUMNS = ("truth_index", "parameter", "truth", "p5", "p95", "inside", "rank")
+STUDY = "study.json"  # what a study fitted: pooled studies must agree on all of it but the seed and truths
 
 
-def read_truths(folder: Path) -> list[dict]:
-    """The per-truth rows of a finished (or stopped) study, `folder`/truths.csv, typed as `coverage` made them;
-    each tagged with its study (the folder's name), since truth numbers restart in every study."""
+def study_settings(problem: FitProblem, settings: ABCSettings, seed: int, truths: int) -> dict:
+    """What a study's results depend on: the fit problem (the scenario, free parameters, priors and targets with
+    their observations, by hash: a comment in the config changes nothing), the sampler settings, the master seed
+    and the number of truths (prior_sample draws each parameter for all truths at once: 10 truths are not the
+    first 10 of 20)."""
+    import hashlib
+    import json
+
+    plain = dataclasses.asdict(problem) | {"bounds": np.asarray(problem.bounds).tolist()}
+    text = json.dumps(plain, sort_keys=True, default=str, separators=(",", ":"))
+    return {
+        "problem_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "abc": dataclasses.asdict(settings),
+        "seed": seed,
+        "truths": truths,
+    }
+
+
+def read_study(folder: Path) -> dict:
+    """A study's study.json (InputError naming it when missing or not a study's)."""
+    import json
+
+    from egovsim.errors import InputError
+
+    path = Path(folder) / STUDY
+    try:
+        found = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            str(path), "--pool", f"cannot be read ({exc.__class__.__name__}): not a coverage study"
+        ) from None
+    if not isinstance(found, dict) or not {"problem_sha256", "abc", "seed", "truths"} <= found.keys():
+        raise InputError(str(path), "--pool", "is not a coverage study's record (a pooled folder: pool its studies)")
+    return found
+
+
+def read_truths(folder: Path, study: str) -> list[dict]:
+    """The per-truth rows of a finished (or stopped) study, `folder`/truths.csv, typed as `coverage` made them and
+    checked (an interval with p5 <= p95, `inside` as the interval and truth say, a quantile in [0, 1], each
+    (truth, parameter) once); each tagged with `study`, since truth numbers restart in every study."""
     from egovsim.errors import InputError, clipped
 
     path = Path(folder) / "truths.csv"
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a table saved by a spreadsheet
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(path), "--pool", f"cannot be read ({exc.__class__.__name__})") from None
@@ -174,48 +212,68 @@ def read_truths(folder: Path) -> list[dict]:
     missing = [c for c in TRUTH_COLUMNS if c not in rows[0]]
     if missing:
         raise InputError(str(path), missing[0], "the column is missing: not a coverage study's truths.csv")
-    typed = []
+    typed, seen = [], set()
     for i, row in enumerate(rows):
+        where = f"row {i + 2}"
         try:
             values = {c: float(row[c]) for c in ("truth", "p5", "p95", "rank")}
             index = int(row["truth_index"])
         except (TypeError, ValueError):
-            raise InputError(str(path), f"row {i + 2}", f"not a number: {clipped(row)}") from None
+            raise InputError(str(path), where, f"not a number: {clipped(row)}") from None
         if row["inside"] not in ("True", "False") or not all(map(math.isfinite, values.values())):
-            raise InputError(
-                str(path), f"row {i + 2}", f"expected finite numbers and inside True/False: {clipped(row)}"
-            )
+            raise InputError(str(path), where, f"expected finite numbers and inside True/False: {clipped(row)}")
+        inside = row["inside"] == "True"
+        if not (values["p5"] <= values["p95"] and 0.0 <= values["rank"] <= 1.0):
+            raise InputError(str(path), where, "expected p5 <= p95 and a rank (quantile) in [0, 1]")
+        if inside != (values["p5"] <= values["truth"] <= values["p95"]):
+            raise InputError(str(path), where, "`inside` contradicts the truth and its interval")
+        if (index, row["parameter"]) in seen:
+            raise InputError(str(path), where, f"truth {index} of {clipped(row['parameter'])} appears twice")
+        seen.add((index, row["parameter"]))
         typed.append(
-            {"study": Path(folder).name, "truth_index": index, "parameter": row["parameter"]}
-            | values
-            | {"inside": row["inside"] == "True"}
+            {"study": study, "truth_index": index, "parameter": row["parameter"], "truth": values["truth"]}
+            | {"p5": values["p5"], "p95": values["p95"], "inside": inside, "rank": values["rank"]}
         )
     return typed
 
 
-def pool(folders: list[Path]) -> tuple[list[dict], list[dict]]:
-    """The truths of several studies (each drawn with its own --seed) as one study: (per-parameter rows over all
-    their truths, the per-truth rows). The studies must have fitted the same parameters."""
+def pool(folders: list[Path]) -> tuple[list[dict], list[dict], dict]:
+    """The truths of several studies (each drawn with its own seed) as one study: (per-parameter rows over all
+    their truths, the per-truth rows labelled by their study's seed, the pool's record). The studies must have
+    fitted the same config with the same sampler settings, each from another seed."""
     from egovsim.errors import InputError
 
     if len({Path(f).resolve() for f in folders}) < len(folders):
         raise InputError("--pool", "", "a study is given twice: its truths would count twice")
+    studies = [read_study(f) for f in folders]
+    first = studies[0]
+    seeds: set[int] = set()
     per_truth: list[dict] = []
-    names: list[str] | None = None
-    for folder in folders:
-        rows = read_truths(folder)
+    names: list[str] = []
+    for folder, study in zip(folders, studies):
+        where = str(Path(folder) / STUDY)
+        differs = [k for k in ("problem_sha256", "abc") if study[k] != first[k]]
+        if differs:
+            raise InputError(where, differs[0], f"differs from {folders[0]}'s: the studies fitted different things")
+        if study["seed"] in seeds:
+            raise InputError(where, "seed", f"{study['seed']} is an earlier study's: the same truths twice")
+        seeds.add(study["seed"])
+        rows = read_truths(folder, f"seed {study['seed']}")
         mine = list(dict.fromkeys(r["parameter"] for r in rows))
-        if names is not None and sorted(mine) != sorted(names):
+        if names and sorted(mine) != sorted(names):
             other = sorted(set(mine) ^ set(names))[0]
             raise InputError(str(Path(folder) / "truths.csv"), other, "the studies fitted different parameters")
         names = names or mine
-        seen = {(r["parameter"], r["truth"]) for r in per_truth}
-        if any((r["parameter"], r["truth"]) in seen for r in rows):  # prior draws never repeat by chance
-            raise InputError(
-                str(Path(folder) / "truths.csv"), "truth", "holds truths of an earlier study (same --seed?)"
-            )
         per_truth += rows
-    return coverage_rows(names or [], per_truth), per_truth
+    record = {
+        "pool_of": [
+            {"folder": str(Path(f).resolve()), "seed": s["seed"], "truths": s["truths"]}
+            for f, s in zip(folders, studies)
+        ],
+        "problem_sha256": first["problem_sha256"],
+        "abc": first["abc"],
+    }
+    return coverage_rows(names, per_truth), per_truth, record
 
 
 def write_tables(folder: Path, rows: list[dict], per_truth: list[dict]) -> None:
@@ -224,76 +282,6 @@ def write_tables(folder: Path, rows: list[dict], per_truth: list[dict]) -> None:
 
     atomic_write(folder / "coverage.csv", rows_csv(rows))
     atomic_write(folder / "truths.csv", rows_csv(per_truth))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from egovsim.analysis.calibration.pipeline import plan_calibration
-    from egovsim.runner.runner import make_executor
-
-    parser = argparse.ArgumentParser(
-        prog="python -m egovsim.analysis.calibration.coverage",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("config", nargs="?", help="the calibration config to study (not with --pool)")
-    parser.add_argument("--pool", nargs="+", type=Path, metavar="FOLDER", help="pool finished studies' truths")
-    parser.add_argument("--truths", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path("results/coverage"))
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--population", type=int, default=None, help="particles per population (default: config)")
-    parser.add_argument("--populations", type=int, default=None, help="populations (default: config)")
-    parser.add_argument("--chain-length", type=int, default=None, help="smc: states per chain (default: config)")
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="master seed of the truths and their fits (default: the config's); another seed gives another, "
-        "independent set of truths, to pool with --pool",
-    )
-    args = parser.parse_args(argv)
-    if (args.config is None) == (args.pool is None):
-        parser.error("give a calibration config to run a study, or --pool FOLDER... to pool finished ones")
-    if args.pool is not None:
-        return _pool_command(args.pool, args.out)
-    if args.seed is not None and args.seed < 0:
-        parser.error(f"--seed must be a whole number >= 0, got {args.seed}")
-    plan = plan_calibration(args.config)
-    settings = plan.config.abc
-    settings = dataclasses.replace(
-        settings,
-        population_size=args.population or settings.population_size,
-        max_populations=args.populations or settings.max_populations,
-        chain_length=args.chain_length or settings.chain_length,
-        predictive_draws=0,
-    )
-    with make_executor(args.workers, "process", None) as executor:
-        rows, _ = coverage(
-            plan.problem.widened(settings.temperature),
-            settings,
-            executor,
-            truths=args.truths,
-            seed=plan.config.seed if args.seed is None else args.seed,
-            folder=args.out,
-        )
-    print_table(rows)
-    return 0
-
-
-def _pool_command(folders: list[Path], out: Path) -> int:
-    from egovsim.errors import InputError
-
-    try:
-        rows, per_truth = pool(folders)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if any(out.resolve() == Path(f).resolve() for f in folders):
-        print(f"error: --out {out}: is one of the pooled studies; its tables would be overwritten", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
-    write_tables(out, rows, per_truth)
-    print_table(rows)
-    return 0
 
 
 def print_table(rows: list[dict]) -> None:
@@ -309,5 +297,7 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older spelling of `egovsim coverage`
+    from egovsim.cli import main
+
+    sys.exit(main(["coverage", *sys.argv[1:]]))
