@@ -828,6 +828,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
     host = listen_address(args.host)
+    check_can_listen(host, args.port)  # before "serving ... at": the address must be this server's
     env = dict(
         os.environ,
         EGOVSIM_SCENARIO=str(scenario.resolve()),
@@ -887,6 +888,28 @@ def listen_address(host: str) -> str:
             "--host", "", "empty: give 127.0.0.1 (this machine only, the default) or 0.0.0.0 (every interface)"
         )
     return ALL_INTERFACES.get(host, host)
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """The host resolves and the port is free on it, so `serve` never announces an address another program owns
+    (the server itself binds a moment later, with the same SO_REUSEADDR as here)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InputError("--host", "", f"{clipped(host)} cannot be resolved to an address ({exc})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError(
+                    "--port", "", f"{port} on {host} is in use by another program: choose another (0: a free one)"
+                ) from None
+            raise InputError("--host", "", f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -568,6 +568,7 @@ def plan_comparison(
     scenarios = [load_with_budgets(p, overrides, scale) for p in paths]
     labels = labels_for(scenarios, paths)
     base = _baseline_label(baseline, paths, labels)
+    _check_same_clock(scenarios, paths, labels.index(base))
     master = scenarios[labels.index(base)].seed if seed is None else seed
     if not 0 <= master < 2**63:
         raise InputError("--seed", "", f"must be in 0 to 2**63 - 1, got {clipped(master)}")
@@ -585,6 +586,21 @@ def plan_comparison(
             for i in range(replicates):
                 apply_values(sc, plan.values(i, sc), f"{path} with {posterior}/posterior.csv")
     return plan
+
+
+def _check_same_clock(scenarios: list[Scenario], paths: list[str], base: int) -> None:
+    """The scenarios' steps must be the same dates: the paired differences over time subtract step k of one
+    from step k of the other. Their last years may differ (the tables then stop at the earlier one)."""
+    for sc, path in zip(scenarios, paths):
+        for key in ("start_year", "steps_per_year"):
+            mine, theirs = getattr(sc, key), getattr(scenarios[base], key)
+            if mine != theirs:
+                raise InputError(
+                    str(path),
+                    key,
+                    f"{mine}, but the baseline {paths[base]} has {theirs}: compared scenarios step through the "
+                    f"same dates (set it alike, e.g. --set {key}={theirs})",
+                )
 
 
 def _check_held_budgets(plan: Plan) -> None:

@@ -122,6 +122,11 @@ class Design:
             for key, values in self.grid.items():
                 if not values:
                     raise InputError(source, f"{path}.grid.{key}", "give at least one value")
+                twice = next((i for i, v in enumerate(values) if values.index(v) != i), None)
+                if twice is not None:  # the same level twice: its points run twice, and its effect reads as 0
+                    raise InputError(
+                        source, f"{path}.grid.{key}[{twice}]", f"{clipped(values[twice])} is an earlier level too"
+                    )
         if self.points is not None and not self.points:
             raise InputError(source, f"{path}.points", "give at least one point")
 

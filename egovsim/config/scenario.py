@@ -1474,6 +1474,18 @@ def scenario_from_dict(data: dict, source: str = "<scenario>") -> Scenario:
     return build(Scenario, copy.deepcopy(data), source)
 
 
+def varies_continuously(name: str) -> bool:
+    """A dotted key may take any real value (as calibration, sensitivity ranges and a posterior's columns vary
+    it): not a whole number (the seed, years, steps per year, counts) or a choice. True for a key the schema does
+    not type (validation of the values themselves says whether it exists)."""
+    found = (
+        field_at(ProvinceConfig, ".".join(name.split(".")[2:]))
+        if name.startswith("provinces.")
+        else field_at(Scenario, name)
+    )
+    return found is None or found[1] is float
+
+
 def check_real_parameter(
     scenario: Scenario, name: str, low: float | None, high: float | None, source: str, field: str
 ) -> None:
@@ -1484,12 +1496,7 @@ def check_real_parameter(
         node = node.get(part) if isinstance(node, dict) else None
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise InputError(source, field, f"{clipped(name)} is not a numeric key of the scenario")
-    found = (
-        field_at(ProvinceConfig, ".".join(name.split(".")[2:]))
-        if name.startswith("provinces.")
-        else field_at(Scenario, name)
-    )
-    if found is not None and found[1] is not float:
+    if not varies_continuously(name):
         raise InputError(
             source, field, f"{clipped(name)} takes whole numbers or choices; it cannot be varied continuously"
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, measure_quantities, term_values
+from egovsim.config.scenario import varies_continuously
 from egovsim.errors import InputError, clipped
 from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many, run_one
 
@@ -49,6 +50,9 @@ def read_posterior(
     if twice:  # a dict per row would keep one of them silently
         raise InputError(str(path), twice[0], "the column appears more than once")
     names = [k for k in header if k != "weight"]
+    fixed = [name for name in names if not varies_continuously(name)]
+    if fixed:  # e.g. steps_per_year or seed: no calibration varies them, and a draw of one would relabel the runs
+        raise InputError(str(path), fixed[0], "takes whole numbers or choices: no posterior draws it")
     order = [header.index(name) for name in [*names, "weight"]]
     values = np.empty((len(rows), len(names) + 1))
     for i, row in enumerate(rows):
