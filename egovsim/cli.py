@@ -730,8 +730,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     if (args.config is None) == (args.pool is None):
         raise InputError("egovsim coverage", "", "give a calibration config to study, or --pool FOLDER... to pool")
     if args.pool is not None:
-        given = [name for name in STUDY_OPTIONS if getattr(args, name) is not None]
-        if given:
+        given = [name for name in (*STUDY_OPTIONS, "workers", "scheduler") if getattr(args, name) is not None]
+        given += ["executor"] if args.executor != "process" else []
+        if given:  # a pool runs nothing: these would be silently ignored
             raise InputError("--pool", f"--{given[0].replace('_', '-')}", "is a setting of a study, not of a pool")
         return _pool_coverage(args, cov)
     return _study_coverage(args, cov)
@@ -768,7 +769,7 @@ def _study_coverage(args: argparse.Namespace, cov) -> int:
     from egovsim.analysis.calibration.pipeline import plan_calibration
     from egovsim.config.schema import build
     from egovsim.files import write_json
-    from egovsim.folders import claimed, fresh_outputs, new_folder
+    from egovsim.folders import MARKER, claimed, new_folder
     from egovsim.provenance import provenance
     from egovsim.runner.runner import make_executor
 
@@ -795,7 +796,9 @@ def _study_coverage(args: argparse.Namespace, cov) -> int:
     _declare(args, "coverage", [args.config, observations], {"study": record})
     start = time.perf_counter()
     with claimed(folder):
-        fresh_outputs(folder)  # the tables of an earlier (same) study go; its runs/ and fits/ are replayed
+        # the same study again: its tables are rewritten truth by truth as its runs replay; until the end they are
+        # a study in progress, so the mark of a finished one goes first
+        (folder / MARKER).unlink(missing_ok=True)
         write_json(folder / cov.STUDY, record)
         with make_executor(args.workers, args.executor, args.scheduler) as executor:
             rows, _ = cov.coverage(problem, settings, executor, truths=truths, seed=seed, folder=folder)
@@ -891,25 +894,33 @@ def listen_address(host: str) -> str:
 
 
 def check_can_listen(host: str, port: int) -> None:
-    """The host resolves and the port is free on it, so `serve` never announces an address another program owns
-    (the server itself binds a moment later, with the same SO_REUSEADDR as here)."""
+    """The host resolves and the port is free on every address it resolves to, so `serve` never announces an
+    address another program owns. Each probe binds as the server will a moment later (asyncio: SO_REUSEADDR, and
+    IPv6 sockets IPv6-only, so `::` does not also claim IPv4's port)."""
     import errno
     import socket
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise InputError("--host", "", f"{clipped(host)} cannot be resolved to an address ({exc})") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
+    for family, kind, proto, _, address in dict.fromkeys(found):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise InputError(
+                        "--port",
+                        "",
+                        f"{port} on {address[0]} is in use by another program: choose another (0: a free one)",
+                    ) from None
                 raise InputError(
-                    "--port", "", f"{port} on {host} is in use by another program: choose another (0: a free one)"
+                    "--host", "", f"cannot listen on {address[0]} port {port}: {exc.strerror or exc}"
                 ) from None
-            raise InputError("--host", "", f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
 def is_loopback(host: str) -> bool:

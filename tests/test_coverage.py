@@ -170,7 +170,8 @@ def _study(folder, rows, seed, settings=None):
     folder.mkdir(parents=True, exist_ok=True)
     write_tables(folder, [], rows)
     abc_settings = settings or {"population_size": 2000}
-    write_json(folder / STUDY, {"problem_sha256": "p", "abc": abc_settings, "seed": seed, "truths": 3})
+    truths = len({r["truth_index"] for r in rows}) or 1
+    write_json(folder / STUDY, {"problem_sha256": "p", "abc": abc_settings, "seed": seed, "truths": truths})
     return folder
 
 
@@ -187,24 +188,37 @@ def test_pooled_studies_count_every_truth_once_and_refuse_mixed_or_repeated_stud
     from egovsim.errors import InputError
 
     a = _study(tmp_path / "a", [_truth(i, n, 0.1 * i + 0.05, 0.2 * i, (0.1, 1.0)) for i in range(3) for n in "xy"], 1)
-    b = _study(tmp_path / "b", [_truth(i, n, 0.5 + 0.1 * i, 0.9) for i in range(2) for n in "xy"], 2)
+    b = _study(tmp_path / "b", [_truth(i, n, 0.5 + 0.1 * i, 0.9) for i in range(2) for n in "xy"], 10)
     rows, per_truth, record = pool([a, b])
     assert [(r["parameter"], r["truths"], r["inside"], r["coverage"]) for r in rows] == [
         ("x", 5, 4, 0.8),
         ("y", 5, 4, 0.8),
     ]
     assert rows[0]["mean_rank"] == pytest.approx((0 + 0.2 + 0.4 + 0.9 + 0.9) / 5)
-    assert {r["study"] for r in per_truth} == {"seed 1", "seed 2"} and len(per_truth) == 10
-    assert [s["seed"] for s in record["pool_of"]] == [1, 2]
+    assert {r["study"] for r in per_truth} == {"seed 1", "seed 10"} and len(per_truth) == 10
+    assert [s["seed"] for s in record["pool_of"]] == [1, 10]
     with pytest.raises(InputError, match="given twice"):
         pool([a, a])
-    twin = _study(tmp_path / "twin", [_truth(0, "x", 0.3, 0.5)], 1)
-    with pytest.raises(InputError, match="earlier study"):
-        pool([a, twin])
-    other = _study(tmp_path / "c", [_truth(0, "z", 0.3, 0.5)], 3)
+    for seed in (1, 3):  # the same seed; or fits seeded 4, 5, 6 against a's 2, 3, 4: shared draws
+        twin = _study(tmp_path / f"twin{seed}", [_truth(i, n, 0.3 + i, 0.5) for i in range(3) for n in "xy"], seed)
+        with pytest.raises(InputError, match="overlap an earlier study"):
+            pool([a, twin])
+    unfinished = _study(tmp_path / "unfinished", [_truth(0, n, 0.3, 0.5) for n in "xy"], 50)
+    (unfinished / "study.json").write_text(
+        (unfinished / "study.json").read_text().replace('"truths": 1', '"truths": 20')
+    )
+    with pytest.raises(InputError, match="1 of its study's 20 truths"):
+        pool([a, unfinished])
+    for bad in ('"seed": [3]', '"seed": -1', '"seed": true', '"seed": "5"'):
+        (unfinished / "study.json").write_text(
+            json.dumps({"problem_sha256": "p", "abc": {}, "truths": 1}).replace("{", "{" + bad + ", ", 1)
+        )
+        with pytest.raises(InputError, match="whole numbers"):
+            pool([unfinished])
+    other = _study(tmp_path / "c", [_truth(0, "z", 0.3, 0.5)], 30)
     with pytest.raises(InputError, match="different parameters"):
         pool([a, other])
-    smaller = _study(tmp_path / "d", [_truth(0, "x", 0.3, 0.5), _truth(0, "y", 0.3, 0.5)], 4, {"population_size": 300})
+    smaller = _study(tmp_path / "d", [_truth(0, "x", 0.3, 0.5), _truth(0, "y", 0.3, 0.5)], 40, {"population_size": 300})
     with pytest.raises(InputError, match="differs"):
         pool([a, smaller])
 
@@ -234,8 +248,8 @@ def test_a_truths_table_saved_by_a_spreadsheet_with_a_byte_order_mark_is_read(tm
     from egovsim.analysis.calibration.coverage import pool
 
     folder = _study(tmp_path / "s", [], 1)
-    table = b"\xef\xbb\xbftruth_index,parameter,truth,p5,p95,inside,rank\n0,x,0.5,0,1,True,0.3\n"
-    (folder / "truths.csv").write_bytes(table)
+    table = b"\xef\xbb\xbftruth_index,parameter,truth,p5,p95,inside,rank\n0,x,0.5,0,1,TRUE,0.3\n"
+    (folder / "truths.csv").write_bytes(table)  # a spreadsheet's BOM and its TRUE
     rows, _, _ = pool([folder])
     assert (rows[0]["truths"], rows[0]["inside"]) == (1, 1)
 
@@ -263,24 +277,24 @@ def _egovsim(args, capsys):
 
 def test_the_pool_command_writes_the_pooled_tables_whole_and_never_over_a_study_or_the_users_files(tmp_path, capsys):
     a = _study(tmp_path / "a", [_truth(i, "x", 0.1 * i, 0.1 * i) for i in range(3)], 1)
-    b = _study(tmp_path / "b", [_truth(i, "x", 0.5 + 0.1 * i, 0.99, (0.0, 0.4)) for i in range(2)], 2)
+    b = _study(tmp_path / "b", [_truth(i, "x", 0.5 + 0.1 * i, 0.99, (0.0, 0.4)) for i in range(2)], 20)
     pooled = tmp_path / "pooled"
     code, out, _ = _egovsim(["coverage", "--pool", str(a), str(b), "--out", str(pooled), "--quiet"], capsys)
     assert code == 0 and out.strip() == str(pooled)
     written = list(csv.DictReader((pooled / "coverage.csv").read_text().splitlines()))
     assert (written[0]["truths"], written[0]["inside"]) == ("5", "3")
     assert len(list(csv.DictReader((pooled / "truths.csv").read_text().splitlines()))) == 5
-    assert json.loads((pooled / "provenance.json").read_text())["coverage"]["pool_of"][1]["seed"] == 2
+    assert json.loads((pooled / "provenance.json").read_text())["coverage"]["pool_of"][1]["seed"] == 20
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "coverage.csv").write_text("the user's own table\n")
     before = (a / "truths.csv").read_text()
     for bad in (
-        ["--pool", str(a), str(b), "--out", str(a)],  # over a pooled study: its truths would be lost
         ["--pool", str(a), str(b), "--out", str(mine)],  # over the user's files
         ["--pool", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
         ["--pool", str(a), str(pooled), "--out", str(tmp_path / "o")],  # a pool is not a study
         ["--pool", str(a), "--seed", "3", "--out", str(tmp_path / "o")],  # a study's setting, ignored by a pool
+        ["--pool", str(a), "--workers", "2", "--out", str(tmp_path / "o")],  # a pool runs nothing
         ["--truths", "2"],  # neither a config nor --pool
     ):
         code, _, err = _egovsim(["coverage", *bad], capsys)
@@ -304,10 +318,17 @@ def test_a_study_refuses_another_studys_folder_and_sizes_the_config_would_refuse
     study = json.loads((first / "study.json").read_text())
     assert (study["seed"], study["truths"], study["abc"]["population_size"]) == (11, 1, 6)
     assert {"coverage.csv", "truths.csv", "provenance.json", "runs"} <= {p.name for p in first.iterdir()}
+    table = (first / "truths.csv").read_text()
+    sizes = ["--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "1", "--workers", "1"]
+    code, _, err = _egovsim(["coverage", str(config), *sizes, "--out", str(first), "--quiet"], capsys)
+    assert code == 0 and (first / "truths.csv").read_text() == table, err  # the same study again: replayed, equal
     for bad, complaint in (
-        (["--out", str(first), "--seed", "9"], "differ"),
-        (["--population", "3"], "population_size"),
-        (["--population", "6", "--chain-length", "4"], "fewer than 2 chains"),
+        ([*sizes, "--out", str(first), "--seed", "9"], "differ"),  # the one difference: the seed
+        (["--truths", "1", "--population", "3"], "population_size"),
+        (["--truths", "1", "--population", "6", "--chain-length", "4"], "fewer than 2 chains"),
     ):
-        code, _, err = _egovsim(["coverage", str(config), "--truths", "1", "--workers", "1", "--quiet", *bad], capsys)
+        code, _, err = _egovsim(["coverage", str(config), "--workers", "1", "--quiet", *bad], capsys)
         assert code == 2 and complaint in err and "\n" not in err, err
+    # a pool into a study's folder: refused as another command's, the study's table untouched
+    code, _, err = _egovsim(["coverage", "--pool", str(first), "--out", str(first)], capsys)
+    assert code == 2 and "not a coverage --pool" in err and (first / "truths.csv").read_text() == table, err

@@ -46,9 +46,14 @@ def test_a_posterior_cannot_draw_the_seed_the_clock_or_a_whole_number(tmp_path, 
     assert refused.value.field == column
 
 
-def test_a_posterior_of_real_valued_parameters_is_read():
+def test_a_posterior_of_real_valued_parameters_is_read(tmp_path):
+    """The shipped posterior, and real-valued keys that may also be unset (float | None in the schema)."""
     (names, samples, weights) = read_posterior(ROOT / "calibration" / "posterior")
     assert "citizens.q0" in names and samples.shape == (weights.size, len(names))
+    (tmp_path / "posterior.csv").write_text(
+        "provinces.hue.grdp_per_capita,district_tier_removed,weight\n26.5,2025.5,1\n"
+    )
+    assert read_posterior(tmp_path)[0] == ["provinces.hue.grdp_per_capita", "district_tier_removed"]
 
 
 def test_serve_refuses_a_port_another_program_holds_before_announcing_it(capsys):
@@ -57,8 +62,26 @@ def test_serve_refuses_a_port_another_program_holds_before_announcing_it(capsys)
         holder.listen()
         port = holder.getsockname()[1]
         assert main(["serve", str(HUE), "--port", str(port)]) == 2
-    err = one_line(capsys)
-    assert "--port" in err and "in use" in err and "serving" not in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and "--port" in err and "in use" in err and "serving" not in out + err
+
+
+def test_serve_probes_an_ipv6_wildcard_as_the_server_binds_it_ipv6_only(capsys):
+    """asyncio binds `::` IPv6-only: a program on IPv4's 0.0.0.0 does not hold the port for it."""
+    from egovsim.cli import check_can_listen
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        try:
+            check_can_listen("::", port)
+        except InputError as exc:
+            assert "in use" not in exc.message, exc  # another error (no IPv6 configured) is not this test's
+        with pytest.raises(InputError, match="in use"):
+            check_can_listen("0.0.0.0", port)
 
 
 def test_serve_refuses_a_host_that_does_not_resolve(capsys):

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 import yaml
@@ -1483,7 +1483,10 @@ def varies_continuously(name: str) -> bool:
         if name.startswith("provinces.")
         else field_at(Scenario, name)
     )
-    return found is None or found[1] is float
+    if found is None:
+        return True
+    kinds = set(get_args(found[1])) or {found[1]}  # float | None: a real value, or unset
+    return float in kinds and kinds <= {float, type(None)}
 
 
 def check_real_parameter(

@@ -98,7 +98,7 @@ def coverage(
             synthetic,
             settings,
             executor,
-            seed=seed + i + 1,
+            seed=fit_seeds_of(seed, truths)[i],
             folder=folder / "fits" / f"truth-{i}",  # pyabc keeps each fit's history there
             store=Store(folder / "runs") if run is run_one else None,
             run=run,
@@ -122,6 +122,11 @@ def coverage(
     return rows, per_truth
 
 
+def fit_seeds_of(seed: int, truths: int) -> list[int]:
+    """The seeds of a study's fits, one per truth: seed + 1, seed + 2, ... (studies to pool must not share any)."""
+    return [seed + i + 1 for i in range(truths)]
+
+
 def coverage_rows(names: list[str], per_truth: list[dict]) -> list[dict]:
     """Per parameter, over the truths fitted so far: how many fell inside their 90% interval, the 90% interval
     of that coverage itself (Clopper-Pearson: with 20 truths a calibrated method's 18 can come out 15), and
@@ -130,7 +135,7 @@ def coverage_rows(names: list[str], per_truth: list[dict]) -> list[dict]:
     `rank_uniform_p` tests the whole shape, not one interval: a calibrated method's truths sit at uniformly
     distributed quantiles of their posteriors (Talts et al. 2018), so a small p (Kolmogorov-Smirnov against the
     uniform) says the posteriors are biased (quantiles piled to one side) or too wide or narrow (piled in the
-    middle, or at both ends). With 21 parameters, about one p below 0.05 is expected by chance."""
+    middle, or at both ends). Over k parameters, about k / 20 of the p values fall below 0.05 by chance."""
     from scipy.stats import binomtest, kstest
 
     rows = []
@@ -181,7 +186,7 @@ def read_study(folder: Path) -> dict:
     """A study's study.json (InputError naming it when missing or not a study's)."""
     import json
 
-    from egovsim.errors import InputError
+    from egovsim.errors import InputError, clipped
 
     path = Path(folder) / STUDY
     try:
@@ -192,6 +197,11 @@ def read_study(folder: Path) -> dict:
         ) from None
     if not isinstance(found, dict) or not {"problem_sha256", "abc", "seed", "truths"} <= found.keys():
         raise InputError(str(path), "--pool", "is not a coverage study's record (a pooled folder: pool its studies)")
+    whole = {k: found[k] for k in ("seed", "truths")}
+    if not all(type(v) is int for v in whole.values()) or found["seed"] < 0 or found["truths"] < 1:
+        raise InputError(str(path), "seed", f"expected a seed >= 0 and truths >= 1, whole numbers: {clipped(whole)}")
+    if not isinstance(found["abc"], dict) or not isinstance(found["problem_sha256"], str):
+        raise InputError(str(path), "abc", "is not a coverage study's record (abc and problem_sha256 malformed)")
     return found
 
 
@@ -220,9 +230,10 @@ def read_truths(folder: Path, study: str) -> list[dict]:
             index = int(row["truth_index"])
         except (TypeError, ValueError):
             raise InputError(str(path), where, f"not a number: {clipped(row)}") from None
-        if row["inside"] not in ("True", "False") or not all(map(math.isfinite, values.values())):
+        flag = str(row["inside"]).strip().lower()  # True, or TRUE as a spreadsheet saves it
+        if flag not in ("true", "false") or not all(map(math.isfinite, values.values())):
             raise InputError(str(path), where, f"expected finite numbers and inside True/False: {clipped(row)}")
-        inside = row["inside"] == "True"
+        inside = flag == "true"
         if not (values["p5"] <= values["p95"] and 0.0 <= values["rank"] <= 1.0):
             raise InputError(str(path), where, "expected p5 <= p95 and a rank (quantile) in [0, 1]")
         if inside != (values["p5"] <= values["truth"] <= values["p95"]):
@@ -247,7 +258,7 @@ def pool(folders: list[Path]) -> tuple[list[dict], list[dict], dict]:
         raise InputError("--pool", "", "a study is given twice: its truths would count twice")
     studies = [read_study(f) for f in folders]
     first = studies[0]
-    seeds: set[int] = set()
+    fit_seeds: set[int] = set()
     per_truth: list[dict] = []
     names: list[str] = []
     for folder, study in zip(folders, studies):
@@ -255,10 +266,23 @@ def pool(folders: list[Path]) -> tuple[list[dict], list[dict], dict]:
         differs = [k for k in ("problem_sha256", "abc") if study[k] != first[k]]
         if differs:
             raise InputError(where, differs[0], f"differs from {folders[0]}'s: the studies fitted different things")
-        if study["seed"] in seeds:
-            raise InputError(where, "seed", f"{study['seed']} is an earlier study's: the same truths twice")
-        seeds.add(study["seed"])
+        mine = set(fit_seeds_of(study["seed"], study["truths"]))
+        if mine & fit_seeds:  # shared fit seeds: the fits' draws are shared, and the truths no longer independent
+            raise InputError(
+                where,
+                "seed",
+                f"{study['seed']}: its fits' seeds ({study['seed'] + 1}-{study['seed'] + study['truths']}) overlap an "
+                "earlier study's: pool studies whose seeds lie further apart than their numbers of truths",
+            )
+        fit_seeds |= mine
         rows = read_truths(folder, f"seed {study['seed']}")
+        done = len({r["truth_index"] for r in rows})
+        if done != study["truths"]:
+            raise InputError(
+                str(Path(folder) / "truths.csv"),
+                "--pool",
+                f"holds {done} of its study's {study['truths']} truths: finish the study first (run its command again)",
+            )
         mine = list(dict.fromkeys(r["parameter"] for r in rows))
         if names and sorted(mine) != sorted(names):
             other = sorted(set(mine) ^ set(names))[0]
@@ -300,4 +324,5 @@ def print_table(rows: list[dict]) -> None:
 if __name__ == "__main__":  # the older spelling of `egovsim coverage`
     from egovsim.cli import main
 
-    sys.exit(main(["coverage", *sys.argv[1:]]))
+    sys.argv[1:1] = ["coverage"]  # as `egovsim coverage ...`: main() then reads sys.argv, as the script does
+    sys.exit(main())
