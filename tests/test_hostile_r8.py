@@ -99,3 +99,171 @@ def test_a_grid_lists_each_level_once(tmp_path, capsys, levels):
     )
     assert main(["validate", str(experiment)]) == 2
     assert "is an earlier level too" in one_line(capsys)
+
+
+# ---- round 8's second pass: the analysis commands -------------------------------------------------------------
+
+BENTRE = ROOT / "scenarios" / "bentre.yaml"
+SEARCH = """name: never
+scenario: {scenario}
+scale: 0.001
+set: ["end_year=2012"]
+seed: 5
+province: bentre
+levers_from: 2010
+replicates: 2
+recheck: 4
+levers: {{training: [0.0, 3.0]}}
+outcomes:
+  years_to_all: {{outcome: adopted_share, stat: time_to, level: 0.99}}
+  adopted: adopted_share@2012
+objectives: [{{outcome: years_to_all, sense: min, statistic: p80}}, {{outcome: cost, sense: min}}]
+target: years_to_all <= 8
+population: 4
+generations: 1
+"""
+
+
+def test_a_level_never_reached_is_a_miss_of_the_target_not_a_lost_draw(tmp_path):
+    """No run brings everyone to adopt by 2012: every draw misses `years_to_all <= 8`. The status quo's share
+    was nan (each censored draw dropped as if its run had failed), and with some draws reaching it the share
+    was counted over the draws that did only (100% where 5 of 8 met it)."""
+    import csv
+
+    spec = tmp_path / "never.yaml"
+    spec.write_text(SEARCH.format(scenario=BENTRE))
+    assert main(["optimize", str(spec), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    quo = next(
+        r
+        for r in csv.DictReader((tmp_path / "out" / "pareto.csv").read_text().splitlines())
+        if r["candidate"] == "status_quo"
+    )
+    assert (quo["target_share"], quo["draws"], quo["years_to_all_p80"]) == ("0", "4", "inf")
+
+
+def test_percentiles_and_shares_count_a_level_never_reached_as_later_than_any_year():
+    import numpy as np
+
+    from egovsim.analysis.optimisation import robust
+
+    nan, inf = float("nan"), float("inf")
+    years = np.array([[1, 2, 3, 4, 5, inf, inf, inf], [1, 2, 3, 4, 5, 6, 7, nan]])
+    meets = years <= 4
+    assert robust(years, "share", meets).tolist() == [4 / 8, 4 / 7]  # the failed draw (nan) alone is left out
+    assert robust(years, "p50").tolist() == [4.5, 4.0] and robust(years, "p80")[0] == inf
+    assert robust(years, "p80")[1] == pytest.approx(np.percentile([1, 2, 3, 4, 5, 6, 7], 80))
+
+
+def test_a_files_set_keeps_its_value_over_the_posteriors_draw(tmp_path):
+    """sweep and compare keep a `set:` over the posterior's draw of the same key; discover and optimize gave
+    every run the draw while scenario.yaml recorded the set value."""
+    from egovsim.analysis.discover import load_discovery
+    from egovsim.analysis.levers import draws
+
+    spec = tmp_path / "d.yaml"
+    spec.write_text(
+        f"name: d\nscenario: {ROOT / 'scenarios' / 'calibrated' / 'bentre.yaml'}\nscale: 0.001\n"
+        f'set: ["end_year=2012", "citizens.q0=0.99"]\nseed: 1\nprovince: bentre\n'
+        f"posterior: {ROOT / 'calibration' / 'posterior'}\nn: 10\nlevers: {{training: [0.0, 3.0]}}\n"
+        "outcomes: {adopted: adopted_share@2012}\ncase: adopted >= 0.05\n"
+    )
+    found, base = load_discovery(spec)
+    drawn, _ = draws(found, spec, base, 5)
+    assert all("citizens.q0" not in d and "citizens.p0" in d for d in drawn)
+    assert base.citizens.q0 == 0.99
+
+
+def test_a_sweeps_national_figure_weights_each_point_by_its_own_populations(tmp_path):
+    import csv
+
+    import numpy as np
+
+    sweep = tmp_path / "np.yaml"
+    sweep.write_text(
+        f"name: np\nscenario: {ROOT / 'scenarios' / 'three_provinces.yaml'}\nscale: 0.001\n"
+        'set: ["end_year=2007"]\ndesign: {grid: {provinces.hue.population: [200000, 4000000]}}\n'
+        "replicates: 1\nseed: 4\noutcomes: [access_share@2007, {outcome: access_share, year: 2007, province: national}]\n"
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    others = {"daklak": 1_869_322, "bentre": 1_286_000}  # scenarios/daklak.yaml, bentre.yaml (sourced)
+    for row in csv.DictReader((tmp_path / "out" / "runs.csv").read_text().splitlines()):
+        hue = float(row["provinces.hue.population"])
+        values = [float(row[f"{p}.access_share@2007"]) for p in ("hue", "daklak", "bentre")]
+        expected = np.average(values, weights=[hue, *others.values()])
+        assert float(row["access_share@2007.national"]) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [  # two outcomes making one runs.csv column
+        (
+            "design: {grid: {provinces.*.policy.training: [0.5, 1]}}\noutcomes: [{outcome: adopted_share, name: x}, "
+            "{outcome: supply_index, name: hue.x, province: hue}]",
+            "make the column",
+        ),
+        # one point setting a value twice
+        (
+            "design: {points: [{provinces.hue.policy.training: 2, provinces.*.policy.training: 3}]}",
+            "vary each value once",
+        ),
+        # a value both set and varied
+        (
+            'set: ["provinces.hue.policy.training=3"]\ndesign: {grid: {provinces.*.policy.training: [0.5, 1]}}',
+            "fixes: give it in one place",
+        ),
+        # fields the statistic does not use
+        (
+            "design: {grid: {provinces.hue.policy.training: [0.5, 1]}}\noutcomes: [{outcome: adopted_share, period: [2006, 2007]}]",
+            "does not use period",
+        ),
+        (
+            "design: {grid: {provinces.hue.policy.training: [0.5, 1]}}\noutcomes: [{outcome: adopted_share, level: 0.5}]",
+            "does not use level",
+        ),
+        (
+            "design: {grid: {provinces.hue.policy.training: [0.5, 1]}}\noutcomes: [{outcome: adopted_share, stat: final, year: 2007}]",
+            "does not use year",
+        ),
+    ],
+)
+def test_a_sweep_whose_numbers_would_be_mislabelled_is_refused(tmp_path, capsys, body, complaint):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"name: s\nscenario: {HUE}\nscale: 0.001\nreplicates: 2\n{body}\n")
+    assert main(["validate", str(sweep)]) == 2
+    assert complaint in one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("extra", "complaint"),
+    [
+        ("parameters: {provinces.bentre.policy.training: {bounds: [0.0, 3.0]}}", "a lever of the file"),
+        ('parameters: {citizens.q0: {bounds: [0.1, 0.5]}}\nset: ["citizens.q0=0.3"]', "fixes"),
+        ("outcomes: {training: adopted_share@2010}", "names a lever"),
+        ("outcomes: {case: adopted_share@2010}", "a column egovsim writes"),
+    ],
+)
+def test_a_discovery_with_inputs_that_set_one_value_twice_is_refused(tmp_path, capsys, extra, complaint):
+    lines = {"outcomes": "outcomes: {genuine: civil_servant_genuine_share@2010}", "case": "case: genuine >= 0.07"}
+    if extra.startswith("outcomes"):
+        lines = {"outcomes": extra, "case": f"case: {extra.split('{')[1].split(':')[0]} >= 0.07"}
+        extra = ""
+    spec = tmp_path / "d.yaml"
+    spec.write_text(
+        f"name: d\nscenario: {BENTRE}\nscale: 0.001\nseed: 1\nprovince: bentre\nn: 10\n"
+        f"levers: {{training: [1.0, 2.0]}}\n{lines['outcomes']}\n{lines['case']}\n{extra}\n"
+    )
+    assert main(["validate", str(spec)]) == 2
+    assert complaint in one_line(capsys)
+
+
+def test_an_objective_share_of_an_outcome_the_target_does_not_name_is_refused(tmp_path, capsys):
+    """`share` is the share of draws meeting the target: over another outcome its column was mislabelled."""
+    spec = tmp_path / "o.yaml"
+    spec.write_text(
+        SEARCH.format(scenario=BENTRE).replace(
+            "objectives: [{outcome: years_to_all, sense: min, statistic: p80}",
+            "objectives: [{outcome: adopted, sense: max, statistic: share}",
+        )
+    )
+    assert main(["validate", str(spec)]) == 2
+    assert "give it with an outcome the target names" in one_line(capsys)

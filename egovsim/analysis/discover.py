@@ -23,7 +23,7 @@ import numpy as np
 
 from egovsim.analysis import discovery as sd
 from egovsim.analysis.levers import draws, lever_values, outcome_values
-from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps
+from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps, refuse_set_and_varied
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build
 from egovsim.config.yamlfile import read_yaml
@@ -48,12 +48,17 @@ def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
         for key in expand_wildcards(base, {name: 0.0}):
             check_real_parameter(base, key, *rng.reach, source, f"parameters.{name}")
     refuse_overlaps(base, {name: f"parameters.{name}" for name in spec.parameters}, source)
+    refuse_set_and_varied(base, spec, {name: f"parameters.{name}" for name in spec.parameters}, source)
     if spec.n * spec.replicates > MAX_RUNS:
         raise InputError(source, "n", f"{spec.n * spec.replicates:,} runs, more than {MAX_RUNS:,}")
     drawn, _ = draws(spec, path, base, 1)
-    clash = sorted(set(drawn[0]) & set(spec.parameters))
-    if clash:
-        raise InputError(source, f"parameters.{clash[0]}", "drawn from the posterior already: leave it out here")
+    levers = {f"provinces.{spec.province}.policy.{lever}" for lever in spec.levers}
+    for name in spec.parameters:  # each value is set by one input, or PRIM is handed one that does nothing
+        keys = set(expand_wildcards(base, {name: 0.0}))
+        if keys & set(drawn[0]):
+            raise InputError(source, f"parameters.{name}", "drawn from the posterior already: leave it out here")
+        if keys & levers:
+            raise InputError(source, f"parameters.{name}", f"sets {sorted(keys & levers)[0]}, a lever of the file")
     return spec, base
 
 
@@ -109,7 +114,8 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": a point none of whose runs finished
         means = {name: np.nanmean(y, axis=1) for name, y in Y.items()}
-    ran = np.isfinite(np.column_stack(list(means.values()))).all(axis=1)
+    # a point with a result: nan only where every run failed (inf: a level never reached, a result)
+    ran = ~np.isnan(np.column_stack(list(means.values()))).any(axis=1)
     case = holds(spec.rule, means) & ran
     # a column that never varies says nothing (nor does any where no run finished)
     keep = [j for j in range(len(names)) if ran.any() and np.ptp(X[ran, j]) > 0]
@@ -155,7 +161,7 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> 
 
 
 def _fmt(x) -> str:
-    return "nan" if x is None or not math.isfinite(float(x)) else format(float(x), ".6g")
+    return "nan" if x is None or math.isnan(float(x)) else format(float(x), ".6g")  # inf: a level never reached
 
 
 def sample_csv(names: list[str], X: np.ndarray, means: dict[str, np.ndarray], case: np.ndarray, ran) -> str:

@@ -13,12 +13,13 @@ set from a date, what it costs a year, and the calibrated parameters of each dra
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from egovsim.analysis.calibration.posterior import posterior_draws
+from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.config.analysis import DERIVED, LeverHead, evaluate
 from egovsim.config.scenario import Event, Scenario, apply_values
 from egovsim.errors import InputError
@@ -64,10 +65,8 @@ def draws(head: LeverHead, path: str | Path, base: Scenario, n: int) -> tuple[li
     folder = head.posterior_folder(path)
     if folder is None:
         return [{} for _ in range(n)], seeds
-    values = [
-        {k: v for k, v in d.items() if not k.startswith("provinces.") or k.split(".")[1] in base.provinces}
-        for d in posterior_draws(folder, n, head.seed)
-    ]
+    # the provinces the scenario has, and none of the values the file's `set:` gives (as sweep and compare keep them)
+    values = [restricted(d, base) for d in posterior_draws(folder, n, head.seed)]
     checked = set()
     for d in values:  # every particle drawn, once: one out of its parameter's range would fail its runs
         particle = tuple(d.values())
@@ -84,5 +83,8 @@ def draws(head: LeverHead, path: str | Path, base: Scenario, n: int) -> tuple[li
 
 
 def outcome_values(head: LeverHead, base: Scenario, records: np.ndarray) -> dict[str, float]:
-    """The file's named outcomes from one run's records."""
-    return {name: float(evaluate(stat, records, base, DERIVED)) for name, stat in head.stats.items()}
+    """The file's named outcomes from one run's records. A level never reached (time_to, nan in the shared
+    statistic) is inf here: later than any year, so `years <= 8` fails and `years > 8` holds, where nan would
+    read as a failed run and drop the draw from every count."""
+    values = {name: float(evaluate(stat, records, base, DERIVED)) for name, stat in head.stats.items()}
+    return {name: math.inf if head.stats[name].stat == "time_to" and math.isnan(v) else v for name, v in values.items()}

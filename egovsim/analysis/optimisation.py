@@ -104,7 +104,8 @@ def search(problem: Problem, evaluate: Evaluate, *, population: int, generations
 def _checked(evaluate: Evaluate, X: np.ndarray, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     """F and G, with one more constraint: a candidate whose objectives cannot be computed (its runs failed)
     violates it, so it is ranked below every feasible one and is never a false optimum (its F is set to 0:
-    pymoo's crowding distances cannot take nan or inf)."""
+    pymoo's crowding distances cannot take nan or inf). An infinite objective (a time to a level some draws never
+    reach) is ranked there too: worse than any finite one."""
     F, G = evaluate(X)
     F = np.asarray(F, dtype=float).reshape(len(X), len(problem.senses))
     G = np.asarray(G, dtype=float).reshape(len(X), problem.constraints)
@@ -133,17 +134,19 @@ def generational_distance(F: np.ndarray, front: np.ndarray) -> float:
 
 
 PERCENTILE = re.compile(r"^p(\d{1,3})$")
+NEVER = 1e300  # inf's stand-in in percentiles: far beyond any outcome (years, shares, bn VND)
 
 
 def robust(values: np.ndarray, statistic: str, meets: np.ndarray | None = None) -> np.ndarray:
-    """One number per candidate from its values over draws (candidates, draws), ignoring failed draws (nan):
+    """One number per candidate from its values over draws (candidates, draws), ignoring failed draws (nan;
+    inf, a level never reached, counts: a mean or high percentile of it is inf):
     `mean`; `pNN`, the NN-th percentile (p20 of an outcome to maximise: what 80% of draws reach at least);
     `share`, the share of draws where `meets` (candidates, draws, bool) is true."""
     values = np.asarray(values, dtype=float)
     if statistic == "share":
         if meets is None:
             raise ValueError("statistic 'share' needs `meets`")
-        ok = np.isfinite(values)
+        ok = ~np.isnan(values)  # a failed draw; inf (a level never reached) is a result
         with np.errstate(invalid="ignore"):
             return np.where(ok, meets, False).sum(axis=1) / ok.sum(axis=1)
     if statistic == "mean":
@@ -152,4 +155,8 @@ def robust(values: np.ndarray, statistic: str, meets: np.ndarray | None = None) 
     m = PERCENTILE.match(statistic)
     if not m or int(m[1]) > 100:
         raise ValueError(f"unknown statistic {statistic!r}: mean, share or p0-p100")
-    return np.nanpercentile(values, int(m[1]), axis=1)
+    # inf (a level never reached) stands in as a huge finite value, so the interpolation numpy does between
+    # neighbours gives inf - inf nowhere; a percentile that takes any weight from it is then mapped back to inf
+    stand_in = np.where(np.isposinf(values), NEVER, values)
+    found = np.nanpercentile(stand_in, int(m[1]), axis=1)
+    return np.where(found >= NEVER * 1e-10, np.inf, found)

@@ -86,7 +86,7 @@ class Evaluated:
         Pearson) interval of its share: 24 of 30 draws is 61-92% at 95%."""
         from scipy.stats import binomtest
 
-        ok = np.isfinite(self.values[spec.rule[0].name][i])
+        ok = ~np.isnan(self.values[spec.rule[0].name][i])  # failed draws out; inf (never reached) counts
         k, n = int(self.meets(spec)[i][ok].sum()), int(ok.sum())
         if n == 0:
             return 0, math.nan, math.nan
@@ -241,7 +241,7 @@ def status_quo_suffices(spec: OptimisationFile, status_quo: Evaluated, checked: 
 
 
 def _fmt(x) -> str:
-    return "nan" if x is None or not math.isfinite(float(x)) else format(float(x), ".6g")
+    return "nan" if x is None or math.isnan(float(x)) else format(float(x), ".6g")  # inf: a level never reached
 
 
 def _stat_names(spec) -> list[str]:

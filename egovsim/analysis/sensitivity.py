@@ -28,6 +28,7 @@ from egovsim.config.analysis import (
     parse_outcome,
     refuse_overlaps,
     refuse_repeats,
+    refuse_set_and_varied,
 )
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build, param
@@ -105,6 +106,7 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
         for key in expand_wildcards(base, {name: 0.0}):
             check_real_parameter(base, key, *rng.reach, source, f"parameters.{name}")
     refuse_overlaps(base, {name: f"parameters.{name}" for name in study.parameters}, source)
+    refuse_set_and_varied(base, study, {name: f"parameters.{name}" for name in study.parameters}, source)
     for i, stat in enumerate(study.stats):
         stat.check(base, source, f"outcomes[{i}]")
     for y in study.time_resolved.years if study.time_resolved else []:

@@ -27,6 +27,7 @@ import numpy as np
 from egovsim.analysis.calibration.posterior import scenario_draws
 from egovsim.analysis.sweep_report import SweepRuns, write_report
 from egovsim.config.analysis import (
+    NATIONAL,
     AnalysisHead,
     OutcomeStat,
     ParameterRange,
@@ -34,6 +35,7 @@ from egovsim.config.analysis import (
     parse_outcome,
     refuse_overlaps,
     refuse_repeats,
+    refuse_set_and_varied,
 )
 from egovsim.config.scenario import Scenario, apply_values, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build, param, to_plain
@@ -202,8 +204,16 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
             raise InputError(
                 str(path), where, "a design cannot vary seed: replicates draw their own (replicates:, seed:)"
             )
-    if exp.design.points is None:  # a point's keys are set together, so a point may name a key once only
+    if exp.design.points is None:
         refuse_overlaps(base, dict(_design_keys(exp.design)), str(path))
+    else:  # each point's keys are set together: a value set twice in one point would be recorded wrongly
+        for i, point in enumerate(exp.design.points):
+            refuse_overlaps(base, {key: f"design.points[{i}].{key}" for key in point}, str(path))
+    refuse_set_and_varied(base, exp, dict(_design_keys(exp.design)), str(path))
+    columns = [name for name, _ in output_columns(exp, base)]
+    twice = next((name for i, name in enumerate(columns) if name in columns[:i]), None)
+    if twice is not None:  # runs.csv would hold two columns of one name, and the report keep one
+        raise InputError(str(path), exp.outcomes_key, f"two outcomes make the column {clipped(twice)}: rename one")
     if exp.design.lhs is not None:  # drawn anywhere between the bounds: a real-valued key, valid at both ends
         for key, rng in exp.design.lhs.ranges.items():
             for one in expand_wildcards(base, {key: 0.0}):
@@ -340,6 +350,7 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
 
     params = design_keys(exp)  # a posterior draw's values are not design parameters (provenance.json has them)
     outs = output_columns(exp, base)
+    national = any(stat.province == NATIONAL for _, stat in outs)
     ok = [r for r in results if r.ok]
     runs = sweep_runs(exp, ok, params, [name for name, _ in outs])
     row_of = {id(r): i for i, r in enumerate(ok)}
@@ -357,7 +368,9 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
             records = (r.records if r.records is not None else store.records(r.key)) if r.ok else None
             outputs = [""] * len(outs)
             if records is not None:
-                numbers = [float(evaluate(stat, records, base)) for _, stat in outs]
+                # a national figure weights the provinces by the point's populations, which a design may vary
+                own = apply_values(base, r.spec.values) if national and r.spec.values else base
+                numbers = [float(evaluate(stat, records, own)) for _, stat in outs]
                 outputs = [format_value(stat.outcome, v) for (_, stat), v in zip(outs, numbers)]
                 for (name, _), v in zip(outs, numbers):
                     runs.outcomes[name][row_of[id(r)]] = v

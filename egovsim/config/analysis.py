@@ -165,6 +165,11 @@ class OutcomeStat:
     def validate(self, source: str, path: str) -> None:
         """Checks of its fields together; `parse_outcome` checks the outcome's name (the names allowed depend
         on the file)."""
+        unused = {"year": self.year is not None, "period": bool(self.period), "level": self.level is not None}
+        used = {"at": "year", "mean": "period", "final": None, "time_to": "level"}[self.stat]
+        stray = next((k for k, given in unused.items() if given and k != used), None)
+        if stray is not None:  # it would be silently ignored, and a name like "mean_2006_2008" mislabel the value
+            raise InputError(source, f"{path}.{stray}", f"stat '{self.stat}' does not use {stray}")
         need = {"at": True, "mean": len(self.period) == 2, "final": True, "time_to": self.level is not None}
         if not need[self.stat]:
             what = {"mean": "period: [first, last]", "time_to": "level"}[self.stat]
@@ -220,6 +225,20 @@ def refuse_overlaps(scenario: Scenario, keys: Mapping[str, str], source: str) ->
             if one in first:
                 raise InputError(source, where, f"sets {one}, which {first[one]} sets too: vary each value once")
             first[one] = key
+
+
+def refuse_set_and_varied(scenario: Scenario, head: AnalysisHead, keys: Mapping[str, str], source: str) -> None:
+    """A key the file's `set:` gives may not also be varied: every run would use the varied value while the
+    report and scenario.yaml record the `set:` one. `keys`: varied dotted key -> the field to blame."""
+    fixed = {}
+    for item in head.set:
+        key = item.split("=", 1)[0].strip()
+        for one in expand_wildcards(scenario, {key: 0.0}):
+            fixed[one] = item
+    for key, where in keys.items():
+        for one in expand_wildcards(scenario, {key: 0.0}):
+            if one in fixed:
+                raise InputError(source, where, f"varies {one}, which `set: {fixed[one]}` fixes: give it in one place")
 
 
 def refuse_repeats(labels: list[str], source: str, key: str) -> None:
@@ -366,9 +385,12 @@ class LeverHead(AnalysisHead):
             check_lever(name, bounds, source, f"levers.{name}")
         if not self.outcomes:
             raise InputError(source, "outcomes", "at least one outcome is needed")
+        taken = {*self.levers, *getattr(self, "parameters", {}), *RESERVED_COLUMNS}
         for name, value in self.outcomes.items():
             if not NAME_RE.match(name):
                 raise InputError(source, f"outcomes.{name}", "a name of letters, digits and underscores")
+            if name in taken:  # two columns of one name in sample.csv / candidates.csv
+                raise InputError(source, f"outcomes.{name}", "names a lever, a parameter or a column egovsim writes")
             stat = parse_outcome(value, source, f"outcomes.{name}", DERIVED)
             stat.name = name
             self.stats[name] = stat
@@ -421,6 +443,7 @@ class LeverHead(AnalysisHead):
 
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_COLUMNS = ("point", "case", "candidate", "draws", "target_share")  # sample.csv's and pareto.csv's own
 
 
 def check_lever(name: str, bounds: Any, source: str, path: str) -> None:
@@ -513,3 +536,14 @@ class OptimisationFile(LeverHead):
             if obj.outcome == COST and obj.statistic != "mean":
                 raise InputError(source, f"objectives[{i}].statistic", "cost is the same in every draw: use mean")
         self.rule = parse_rule(self.target, self.stats, source, "target")
+        in_target = {c.name for c in self.rule}
+        for i, obj in enumerate(self.objectives):
+            if (
+                obj.statistic == "share" and obj.outcome not in in_target
+            ):  # the column <outcome>_share would be mislabelled
+                raise InputError(
+                    source,
+                    f"objectives[{i}].statistic",
+                    f"share counts the draws that meet the target ({self.target}): give it with an outcome the "
+                    "target names",
+                )
