@@ -267,3 +267,54 @@ def test_an_objective_share_of_an_outcome_the_target_does_not_name_is_refused(tm
     )
     assert main(["validate", str(spec)]) == 2
     assert "give it with an outcome the target names" in one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("target", "verdict"),
+    [("adopted >= 2", "never"), ("adopted >= -5", "always"), ("adopted > 1", "never"), ("adopted <= 1", "always")],
+)
+def test_a_target_no_run_can_miss_or_meet_is_refused(tmp_path, capsys, target, verdict):
+    """A share lies in [0, 1]: `>= 2` is never met and `<= 1` always, so the search or the boxes say nothing."""
+    spec = tmp_path / "o.yaml"
+    spec.write_text(SEARCH.format(scenario=BENTRE).replace("target: years_to_all <= 8", f"target: {target}"))
+    assert main(["validate", str(spec)]) == 2
+    assert f"so this {verdict} holds" in one_line(capsys)
+
+
+def test_a_later_event_that_undoes_the_levers_is_refused(tmp_path, capsys):
+    """The scenario's own event after levers_from set the lever back: every candidate ran the same policy from
+    then on while its cost was counted in full."""
+    cut = tmp_path / "cut.yaml"
+    cut.write_text(
+        f"extends: {BENTRE}\nname: cut\nprovinces: {{bentre: {{events: "
+        "[{date: 2011.0, name: training cut, set: {training: 0.0}, source: test}]}}\n"
+    )
+    spec = tmp_path / "o.yaml"
+    spec.write_text(SEARCH.format(scenario=cut))
+    assert main(["validate", str(spec)]) == 2
+    assert "training cut" in one_line(capsys)
+    spec.write_text(SEARCH.format(scenario=cut).replace("levers_from: 2010", "levers_from: 2011.5"))
+    assert main(["validate", str(spec)]) == 0  # the levers set after it: fine
+
+
+def test_a_study_lists_each_time_resolved_year_once(tmp_path, capsys):
+    text = (ROOT / "experiments" / "morris.yaml").read_text()
+    text = text.replace("../scenarios/", f"{ROOT / 'scenarios'}/").replace("years: [2010, 2014,", "years: [2014, 2014,")
+    study = tmp_path / "m.yaml"
+    study.write_text(text)
+    assert main(["validate", str(study)]) == 2
+    assert "time_resolved.years[1]" in one_line(capsys)
+
+
+def test_an_index_never_estimated_does_not_make_a_parameter_negligible():
+    """An outcome that never varies gives nan indices: the report said every parameter was negligible."""
+    from types import SimpleNamespace
+
+    from egovsim.analysis.sensitivity import without_effect
+
+    nan = float("nan")
+    rows = [
+        {"index": "ST", "value": v, "province": "hue", "output": "o", "parameter": p}
+        for p, v in (("a", nan), ("b", 0.001), ("c", 0.5))
+    ]
+    assert without_effect(SimpleNamespace(method="sobol"), rows, ["a", "b", "c"]) == ["b"]

@@ -109,7 +109,9 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     refuse_set_and_varied(base, study, {name: f"parameters.{name}" for name in study.parameters}, source)
     for i, stat in enumerate(study.stats):
         stat.check(base, source, f"outcomes[{i}]")
-    for y in study.time_resolved.years if study.time_resolved else []:
+    given = study.time_resolved.years if study.time_resolved else []
+    refuse_repeats([str(y) for y in given], source, "time_resolved.years")  # a year twice: two blocks of one t
+    for y in given:
         if not base.start_year <= y <= base.end_year:
             raise InputError(source, "time_resolved.years", f"year {y} is outside {base.start_year}-{base.end_year}")
     return study, base, problem
@@ -217,7 +219,8 @@ def without_effect(study: Study, rows: list[dict], names: list[str]) -> list[str
             return r["value"] < NEGLIGIBLE
         return r["value"] <= NEGLIGIBLE * largest[(r["province"], r["output"])]
 
-    return [n for n in names if all(negligible(r) for r in sel if r["parameter"] == n)]
+    # at least one index estimated: where none is (an outcome that never varies), nothing is known of its effect
+    return [n for n in names if (mine := [r for r in sel if r["parameter"] == n]) and all(map(negligible, mine))]
 
 
 def effects_elsewhere(
@@ -510,6 +513,11 @@ def report_md(
         ]
         if len(flagged) > 20:
             lines.append(f"- and {len(flagged) - 20} more (every index and its interval is in indices.csv)")
+    elif not any(r["index"] == main_index and math.isfinite(r["value"]) for r in rows):
+        lines.append(
+            "**No index could be estimated**: every chosen outcome took the same value in every run (no variance to "
+            "apportion), or no run finished. Choose outcomes and years where the parameters can act."
+        )
     else:
         lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
     lines += [f"- sampling: {w}" for w in sampling_warnings]

@@ -29,6 +29,7 @@ from egovsim.config.scenario import (
     Scenario,
     expand_wildcards,
     load_scenario,
+    resolve_kinds,
     row_of_year,
     years,
 )
@@ -359,8 +360,34 @@ def parse_rule(text: Any, names: Any, source: str, path: str) -> list[Condition]
             value = math.nan
         if not math.isfinite(value):  # 1e999 reads as inf
             raise InputError(source, path, f"{clipped(m['value'])} is not a finite number")
-        rule.append(Condition(m["name"], m["op"], value))
+        condition = Condition(m["name"], m["op"], value)
+        vacuous = _vacuous(condition, names[m["name"]]) if isinstance(names, Mapping) else None
+        if vacuous:  # a target no mix can meet, or one every run meets, says nothing about the levers
+            raise InputError(source, path, f"{clipped(clause)}: {vacuous}")
+        rule.append(condition)
     return rule
+
+
+def _vacuous(condition: Condition, stat: Any) -> str | None:
+    """Why a clause on an outcome of known range can never hold, or always holds; None if it may go either way."""
+    bounds = outcome_range(stat.outcome) if isinstance(stat, OutcomeStat) and stat.outcome in COL else None
+    if bounds is None or stat.stat == "time_to":  # a time's range is the horizon's: not checked here
+        return None
+    lo, hi = bounds
+    above = condition.op in (">=", ">")
+    never = (
+        condition.value > hi or (condition.value == hi and condition.op == ">")
+        if above
+        else (condition.value < lo or (condition.value == lo and condition.op == "<"))
+    )
+    always = (
+        condition.value <= lo and (condition.op == ">=" or condition.value < lo)
+        if above
+        else (condition.value >= hi and (condition.op == "<=" or condition.value > hi))
+    )
+    if never or always:
+        return f"{stat.outcome} lies in [{lo:g}, {hi:g}], so this {'never' if never else 'always'} holds"
+    return None
 
 
 def holds(rule: list[Condition], values: Mapping[str, Any]) -> np.ndarray:
@@ -410,6 +437,7 @@ class LeverHead(AnalysisHead):
                 f"{self.levers_from:g} is outside the scenario's {base.start_year}-{base.end_year}",
             )
         self.check_not_merged_away(base, source)
+        self.check_not_undone(base, source)
         for name, stat in self.stats.items():
             if stat.province not in (None, self.province):
                 raise InputError(source, f"outcomes.{name}.province", f"the file's province is {self.province}")
@@ -429,6 +457,21 @@ class LeverHead(AnalysisHead):
                     f"{self.province}'s own levers lapse from {merger.date:g}, when it takes "
                     f"{merger.policy}'s policy (the scenario's mergers[{i}]): set its levers before then, "
                     f"or choose province {merger.policy}",
+                )
+
+    def check_not_undone(self, base: Scenario, source: str) -> None:
+        """No later event of the province changes a lever of the mix: it would undo the mix from its date on, while
+        the mix's cost is counted for every year."""
+        start = self.levers_from if self.levers_from is not None else base.start_year
+        province = base.provinces[self.province]
+        for event in resolve_kinds(province.events, base.event_effects):
+            changed = sorted((set(event.set) | set(event.add)) & set(self.levers))
+            if changed and event.date > start:
+                raise InputError(
+                    source,
+                    f"levers.{changed[0]}",
+                    f"the scenario's event {clipped(event.name)} ({event.date:g}) changes {changed[0]} after the "
+                    f"levers take their values ({start:g}): it would undo the mix; set levers_from after it",
                 )
 
     def posterior_folder(self, path: str | Path) -> Path | None:
