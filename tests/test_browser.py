@@ -302,6 +302,8 @@ def serve(monkeypatch, capsys, *args: str, env: dict | None = None):
         raise SystemExit(0)
 
     monkeypatch.setattr(os, "execve", execve)
+    # whether this machine can listen there is the probe's question (tests/test_hostile_r8.py), not these tests'
+    monkeypatch.setattr(cli, "check_can_listen", lambda host, port: None)
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
     try:

@@ -84,9 +84,11 @@ def test_serve_probes_an_ipv6_wildcard_as_the_server_binds_it_ipv6_only(capsys):
             check_can_listen("0.0.0.0", port)
 
 
-def test_serve_refuses_a_host_that_does_not_resolve(capsys):
+def test_serve_refuses_a_host_that_does_not_resolve_or_is_not_this_machines(capsys):
     assert main(["serve", str(HUE), "--host", "no-such-host.invalid"]) == 2
     assert "--host" in one_line(capsys)
+    assert main(["serve", str(HUE), "--host", "198.51.100.7"]) == 2  # TEST-NET-2: documentation only, never local
+    assert "cannot listen on 198.51.100.7" in one_line(capsys)
 
 
 @pytest.mark.parametrize("levels", ["[1, 1]", "[0.5, 1, 1.0]", "[fragmented, platform, fragmented]"])
