@@ -320,3 +320,14 @@ def test_an_index_never_estimated_does_not_make_a_parameter_negligible():
         for p, v in (("a", nan), ("b", 0.001), ("c", 0.5))
     ]
     assert without_effect(SimpleNamespace(method="sobol"), rows, ["a", "b", "c"]) == ["b"]
+
+
+def test_a_latin_hypercube_of_one_point_is_refused(tmp_path, capsys):
+    """One point has nothing to compare with: the report showed "nan -> 0.645" as its effect."""
+    sweep = tmp_path / "l.yaml"
+    sweep.write_text(
+        f"name: l\nscenario: {HUE}\nscale: 0.001\nreplicates: 2\n"
+        "design: {lhs: {n: 1, parameters: {citizens.q0: {bounds: [0.1, 0.5]}}}}\n"
+    )
+    assert main(["validate", str(sweep)]) == 2
+    assert "design.lhs.n" in one_line(capsys)

@@ -58,7 +58,7 @@ class LatinHypercube:
     as `parameters` (a ParameterRange per parameter, as in every analysis file; uniform only) or, in the older
     form, as `bounds` ([low, high] per parameter)."""
 
-    n: int = param(lo=1, hi=1_000_000, doc="number of design points")
+    n: int = param(lo=2, hi=1_000_000, doc="number of design points (a sweep compares them: at least 2)")
     parameters: dict[str, ParameterRange] | None = param(None, doc="range per parameter (dotted key), dist: unif")
     bounds: dict[str, list[float]] | None = param(None, doc="older form: [low, high] per parameter (dotted key)")
     seed: int | None = param(None, lo=0, hi=2**63 - 1, doc="seed of the sample (default: the experiment's)")
