@@ -52,7 +52,9 @@ def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
     if spec.n * spec.replicates > MAX_RUNS:
         raise InputError(source, "n", f"{spec.n * spec.replicates:,} runs, more than {MAX_RUNS:,}")
     drawn, _ = draws(spec, path, base, 1)
-    levers = {f"provinces.{spec.province}.policy.{lever}" for lever in spec.levers}
+    # a lever set from the start leaves a parameter on the same value nothing to do (set later, it acts before)
+    from_start = spec.levers_from is None or spec.levers_from <= base.start_year
+    levers = {f"provinces.{spec.province}.policy.{lever}" for lever in spec.levers} if from_start else set()
     for name in spec.parameters:  # each value is set by one input, or PRIM is handed one that does nothing
         keys = set(expand_wildcards(base, {name: 0.0}))
         if keys & set(drawn[0]):

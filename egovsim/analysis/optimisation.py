@@ -16,6 +16,7 @@ of draws that meet a target.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,11 +106,14 @@ def _checked(evaluate: Evaluate, X: np.ndarray, problem: Problem) -> tuple[np.nd
     """F and G, with one more constraint: a candidate whose objectives cannot be computed (its runs failed)
     violates it, so it is ranked below every feasible one and is never a false optimum (its F is set to 0:
     pymoo's crowding distances cannot take nan or inf). An infinite objective (a time to a level some draws never
-    reach) is ranked there too: worse than any finite one."""
+    reach) is not a failure: it is ranked beyond every finite value."""
     F, G = evaluate(X)
     F = np.asarray(F, dtype=float).reshape(len(X), len(problem.senses))
     G = np.asarray(G, dtype=float).reshape(len(X), problem.constraints)
-    bad = ~np.isfinite(F).all(axis=1) | ~np.isfinite(G).all(axis=1)
+    bad = np.isnan(F).any(axis=1) | ~np.isfinite(G).all(axis=1)
+    # an infinite objective (a level some draws never reach) is a score, the worst (or, maximised, the best):
+    # ranked at a finite stand-in, since pymoo's crowding distances cannot take inf
+    F = np.clip(F, -NEVER, NEVER)
     F = np.where(bad[:, None], 0.0, F)
     G = np.column_stack([np.where(bad[:, None], 1.0, G), np.where(bad, 1.0, -1.0)])
     return F, G
@@ -134,7 +138,7 @@ def generational_distance(F: np.ndarray, front: np.ndarray) -> float:
 
 
 PERCENTILE = re.compile(r"^p(\d{1,3})$")
-NEVER = 1e300  # inf's stand-in in percentiles: far beyond any outcome (years, shares, bn VND)
+NEVER = 1e300  # inf's stand-in in pymoo's objectives: far beyond any outcome (years, shares, bn VND)
 
 
 def robust(values: np.ndarray, statistic: str, meets: np.ndarray | None = None) -> np.ndarray:
@@ -155,8 +159,16 @@ def robust(values: np.ndarray, statistic: str, meets: np.ndarray | None = None) 
     m = PERCENTILE.match(statistic)
     if not m or int(m[1]) > 100:
         raise ValueError(f"unknown statistic {statistic!r}: mean, share or p0-p100")
-    # inf (a level never reached) stands in as a huge finite value, so the interpolation numpy does between
-    # neighbours gives inf - inf nowhere; a percentile that takes any weight from it is then mapped back to inf
-    stand_in = np.where(np.isposinf(values), NEVER, values)
-    found = np.nanpercentile(stand_in, int(m[1]), axis=1)
-    return np.where(found >= NEVER * 1e-10, np.inf, found)
+    # numpy interpolates between the two draws either side of the rank (n - 1) q / 100. A rank beyond the last
+    # finite draw takes weight from an inf (a level never reached): the percentile is inf (compared exactly, in
+    # whole numbers). Below it only finite draws count, but numpy's rounding can give the next draw a weight of
+    # 1e-15, so an inf stands in as the largest finite draw there, which moves the result by nothing visible.
+    q = int(m[1])
+    counted = (~np.isnan(values)).sum(axis=1)
+    last_finite = np.isfinite(values).sum(axis=1) - 1
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no finite draw: its max is nan, masked below
+        largest = np.nanmax(np.where(np.isfinite(values), values, np.nan), axis=1)
+        found = np.nanpercentile(np.where(np.isposinf(values), largest[:, None], values), q, axis=1)
+    found = np.where((counted - 1) * q > last_finite * 100, np.inf, found)
+    return np.where(counted == 0, np.nan, found)

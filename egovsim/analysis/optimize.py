@@ -261,11 +261,17 @@ def candidates_csv(spec: OptimisationFile, searched: list[Evaluated]) -> str:
 
 
 def differences(spec, checked: Evaluated, status_quo: Evaluated, name: str) -> list[dict]:
-    """Each candidate minus the status quo in outcome `name`, paired draw by draw: mean and 95% t interval."""
-    return [
-        {k: float(v) for k, v in t_interval(checked.values[name][i] - status_quo.values[name][0]).items()}
-        for i in range(len(checked.X))
-    ]
+    """Each candidate minus the status quo in outcome `name`, paired draw by draw: mean and 95% t interval.
+    Undefined (nan) where a draw of either never reaches its level (inf): t_interval would leave those draws out
+    and compare only the draws where both reach it."""
+    rows = []
+    for i in range(len(checked.X)):
+        with np.errstate(invalid="ignore"):  # inf - inf: both never reached; undefined below anyway
+            pair = checked.values[name][i] - status_quo.values[name][0]
+        never = np.isinf(checked.values[name][i]) | np.isinf(status_quo.values[name][0])
+        found = {k: float(v) for k, v in t_interval(pair).items()}
+        rows.append({k: (math.nan if never.any() and k != "n" else v) for k, v in found.items()})
+    return rows
 
 
 def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated) -> str:

@@ -210,10 +210,10 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
         for i, point in enumerate(exp.design.points):
             refuse_overlaps(base, {key: f"design.points[{i}].{key}" for key in point}, str(path))
     refuse_set_and_varied(base, exp, dict(_design_keys(exp.design)), str(path))
-    columns = [name for name, _ in output_columns(exp, base)]
+    columns = [*RUN_COLUMNS, *design_keys(exp), *(n for n, _ in output_columns(exp, base))]
     twice = next((name for i, name in enumerate(columns) if name in columns[:i]), None)
     if twice is not None:  # runs.csv would hold two columns of one name, and the report keep one
-        raise InputError(str(path), exp.outcomes_key, f"two outcomes make the column {clipped(twice)}: rename one")
+        raise InputError(str(path), exp.outcomes_key, f"two columns of runs.csv would be {clipped(twice)}: rename one")
     if exp.design.lhs is not None:  # drawn anywhere between the bounds: a real-valued key, valid at both ends
         for key, rng in exp.design.lhs.ranges.items():
             for one in expand_wildcards(base, {key: 0.0}):
@@ -341,6 +341,9 @@ def output_columns(exp: Experiment, base: Scenario) -> list[tuple[str, OutcomeSt
     return out
 
 
+RUN_COLUMNS = ("run", "point", "replicate", "seed", "status", "wall_time_s", "error")  # runs.csv's own
+
+
 def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[RunResult], store: Store) -> SweepRuns:
     """runs.csv (one row per run: run key, point, replicate, seed, status, wall time, parameters, outputs,
     error) and timeseries.parquet (every successful run's time series, with the run's parameter values as
@@ -356,9 +359,7 @@ def write_outputs(folder: Path, exp: Experiment, base: Scenario, results: list[R
     row_of = {id(r): i for i, r in enumerate(ok)}
     buf = io.StringIO()
     table = csv.writer(buf, lineterminator="\n")
-    table.writerow(
-        ["run", "point", "replicate", "seed", "status", "wall_time_s", *params, *(name for name, *_ in outs), "error"]
-    )
+    table.writerow([*RUN_COLUMNS[:-1], *params, *(name for name, *_ in outs), RUN_COLUMNS[-1]])
     schema = _timeseries_schema(params, results)
     with (
         atomic_path(folder / "timeseries.parquet") as tmp,

@@ -229,17 +229,16 @@ def refuse_overlaps(scenario: Scenario, keys: Mapping[str, str], source: str) ->
 
 
 def refuse_set_and_varied(scenario: Scenario, head: AnalysisHead, keys: Mapping[str, str], source: str) -> None:
-    """A key the file's `set:` gives may not also be varied: every run would use the varied value while the
-    report and scenario.yaml record the `set:` one. `keys`: varied dotted key -> the field to blame."""
-    fixed = {}
+    """A `set:` the file gives may not be wholly overridden by what it varies: every run would use the varied
+    values while the report and scenario.yaml record the `set:` one (`set: provinces.*.x=0` with Hue's x varied
+    still fixes the other provinces: fine). `keys`: varied dotted key -> the field to blame."""
+    varied = {one: where for key, where in keys.items() for one in expand_wildcards(scenario, {key: 0.0})}
     for item in head.set:
-        key = item.split("=", 1)[0].strip()
-        for one in expand_wildcards(scenario, {key: 0.0}):
-            fixed[one] = item
-    for key, where in keys.items():
-        for one in expand_wildcards(scenario, {key: 0.0}):
-            if one in fixed:
-                raise InputError(source, where, f"varies {one}, which `set: {fixed[one]}` fixes: give it in one place")
+        fixed = expand_wildcards(scenario, {item.split("=", 1)[0].strip(): 0.0})
+        if fixed and all(one in varied for one in fixed):
+            raise InputError(
+                source, varied[next(iter(fixed))], f"varies every value `set: {item}` fixes: give it in one place"
+            )
 
 
 def refuse_repeats(labels: list[str], source: str, key: str) -> None:
@@ -486,7 +485,8 @@ class LeverHead(AnalysisHead):
 
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_COLUMNS = ("point", "case", "candidate", "draws", "target_share")  # sample.csv's and pareto.csv's own
+# sample.csv's, candidates.csv's and pareto.csv's own columns (an outcome `target` would make target_share twice)
+RESERVED_COLUMNS = ("point", "case", "candidate", "generation", "draws", "target", "target_share", "failed_runs")
 
 
 def check_lever(name: str, bounds: Any, source: str, path: str) -> None:
