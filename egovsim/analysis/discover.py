@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from egovsim.analysis import discovery as sd
-from egovsim.analysis.levers import draws, lever_values, outcome_values
+from egovsim.analysis.levers import cell, draws, lever_values, outcome_values
 from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps, refuse_set_and_varied
 from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build
@@ -162,16 +162,12 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> 
 # ---- outputs ------------------------------------------------------------------------------------------------
 
 
-def _fmt(x) -> str:
-    return "nan" if x is None or math.isnan(float(x)) else format(float(x), ".6g")  # inf: a level never reached
-
-
 def sample_csv(names: list[str], X: np.ndarray, means: dict[str, np.ndarray], case: np.ndarray, ran) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["point", *names, *means, "case"])
     for i in range(len(X)):
-        w.writerow([i, *map(_fmt, X[i]), *(_fmt(m[i]) for m in means.values()), int(case[i]) if ran[i] else ""])
+        w.writerow([i, *map(cell, X[i]), *(cell(m[i]) for m in means.values()), int(case[i]) if ran[i] else ""])
     return buf.getvalue()
 
 
@@ -202,15 +198,15 @@ def boxes_csv(found: sd.Discovery) -> str:
             [
                 box.index,
                 name,
-                _fmt(lo),
-                _fmt(hi),
-                _fmt(qp[0]),
-                _fmt(qp[1]),
-                _fmt(found.stability.get(name, math.nan)),
-                _fmt(box.coverage),
-                _fmt(box.density),
-                _fmt(box.mass),
-                *map(_fmt, found.ranges[name]),
+                cell(lo),
+                cell(hi),
+                cell(qp[0]),
+                cell(qp[1]),
+                cell(found.stability.get(name, math.nan)),
+                cell(box.coverage),
+                cell(box.density),
+                cell(box.mass),
+                *map(cell, found.ranges[name]),
             ]
         )
     return buf.getvalue()
@@ -221,7 +217,7 @@ def trajectory_csv(found: sd.Discovery) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["box", "coverage", "density", "mass", "restricted_inputs"])
     for t in found.trajectory:
-        w.writerow([t["id"], _fmt(t["coverage"]), _fmt(t["density"]), _fmt(t["mass"]), int(t["res_dim"])])
+        w.writerow([t["id"], cell(t["coverage"]), cell(t["density"]), cell(t["mass"]), int(t["res_dim"])])
     return buf.getvalue()
 
 

@@ -88,3 +88,9 @@ def outcome_values(head: LeverHead, base: Scenario, records: np.ndarray) -> dict
     read as a failed run and drop the draw from every count."""
     values = {name: float(evaluate(stat, records, base, DERIVED)) for name, stat in head.stats.items()}
     return {name: math.inf if head.stats[name].stat == "time_to" and math.isnan(v) else v for name, v in values.items()}
+
+
+def cell(x) -> str:
+    """A number as discover's and optimize's CSV cells and tables show it: 6 significant digits; nan for no
+    result (a failed run), inf for a level never reached."""
+    return "nan" if x is None or math.isnan(float(x)) else format(float(x), ".6g")

@@ -25,7 +25,7 @@ import numpy as np
 
 from egovsim.analysis import optimisation as opt
 from egovsim.analysis.compare import t_interval
-from egovsim.analysis.levers import draws, lever_values, mix_cost, outcome_values
+from egovsim.analysis.levers import cell, draws, lever_values, mix_cost, outcome_values
 from egovsim.config.analysis import COST, OptimisationFile, holds
 from egovsim.config.scenario import Scenario
 from egovsim.config.schema import build
@@ -240,10 +240,6 @@ def status_quo_suffices(spec: OptimisationFile, status_quo: Evaluated, checked: 
 # ---- outputs ------------------------------------------------------------------------------------------------
 
 
-def _fmt(x) -> str:
-    return "nan" if x is None or math.isnan(float(x)) else format(float(x), ".6g")  # inf: a level never reached
-
-
 def _stat_names(spec) -> list[str]:
     return [f"{o.outcome}_{o.statistic}" if o.outcome != COST else "cost_bn_vnd_per_yr" for o in spec.objectives]
 
@@ -256,7 +252,7 @@ def candidates_csv(spec: OptimisationFile, searched: list[Evaluated]) -> str:
     for g, ev in enumerate(searched, start=1):
         F, share = ev.objectives(spec), ev.share(spec)
         for i in range(len(ev.X)):
-            w.writerow([g, *map(_fmt, ev.X[i]), *map(_fmt, F[i]), _fmt(share[i]), ""])
+            w.writerow([g, *map(cell, ev.X[i]), *map(cell, F[i]), cell(share[i]), ""])
     return buf.getvalue()
 
 
@@ -297,12 +293,12 @@ def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated
         w.writerow(
             [
                 i,
-                *map(_fmt, checked.X[i]),
-                *map(_fmt, F[i]),
-                _fmt(share[i]),
+                *map(cell, checked.X[i]),
+                *map(cell, F[i]),
+                cell(share[i]),
                 spec.recheck,
-                *map(_fmt, means),
-                *map(_fmt, d),
+                *map(cell, means),
+                *map(cell, d),
             ]
         )
     sq_F, sq_share = status_quo.objectives(spec)[0], status_quo.share(spec)[0]
@@ -311,10 +307,10 @@ def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated
         [
             "status_quo",
             *([""] * len(spec.levers)),
-            *map(_fmt, sq_F),
-            _fmt(sq_share),
+            *map(cell, sq_F),
+            cell(sq_share),
             spec.recheck,
-            *map(_fmt, sq_means),
+            *map(cell, sq_means),
             *(["0", "0", "0"] * len(names)),
         ]
     )
