@@ -561,3 +561,49 @@ def test_a_steps_dealings_draw_what_the_plain_layout_draws(compiled_from, monkey
         assert np.array_equal(citizens.next_need, fast_next)
         assert fast_rng.random() == plain_rng.random()
         plain_next = citizens.next_need.copy()
+
+
+@pytest.mark.parametrize("name", ["three_provinces.yaml", "reorganised_2025.yaml"])
+def test_dealings_drawn_a_step_ahead_are_the_ones_the_step_would_draw(name, monkeypatch):
+    """A large model draws each step's dealings in a second thread while the step before runs
+    (population.DrawAhead, from DRAW_AHEAD_FROM citizens). That must change nothing: the same records, mergers
+    included, and the generator left in the same state, as when every step draws its own."""
+    from egovsim.model import population
+
+    sc = load_scenario(THREE.parent / name, scale=0.002)
+    monkeypatch.setattr(population, "DRAW_AHEAD_FROM", None)
+    alone = EGovModel(sc, 5, collect=False)
+    alone.run()
+
+    made = []
+
+    class Counted(population.DrawAhead):
+        def __init__(self, *args):
+            made.append(args[1])
+            super().__init__(*args)
+
+    monkeypatch.setattr(population, "DrawAhead", Counted)
+    monkeypatch.setattr(population, "DRAW_AHEAD_FROM", 0)
+    ahead = EGovModel(sc, 5, collect=False)
+    ahead.run()
+    assert made == list(range(1, ahead.n_steps))  # every step after the first was drawn ahead, none past the end
+    np.testing.assert_array_equal(ahead.records, alone.records)
+    assert ahead.rng.bit_generator.state == alone.rng.bit_generator.state
+
+
+def test_a_failure_while_drawing_ahead_stops_the_run_where_the_draws_are_used(monkeypatch):
+    from egovsim.model import population
+
+    monkeypatch.setattr(population, "DRAW_AHEAD_FROM", 0)
+    draw = population.Citizens._draw_needs
+
+    def failing(self, k, *args):
+        if k == 4:
+            raise MemoryError("no room for step 4's draws")
+        return draw(self, k, *args)
+
+    monkeypatch.setattr(population.Citizens, "_draw_needs", failing)
+    model = EGovModel(small(), 1, collect=False)
+    with pytest.raises(MemoryError, match="step 4"):
+        model.run()
+    assert model.step_index == 4  # steps 0-3 done, step 4 stopped before its citizens acted

@@ -37,3 +37,10 @@ def half_sent_result(marker: str) -> None:
     os.write(frame.f_locals["result_queue"]._writer.fileno(), struct.pack("!i", 1000) + b"half")
     Path(marker).touch()
     time.sleep(60)
+
+
+def draw_ahead_from(_) -> int | None:
+    """This worker's population.DRAW_AHEAD_FROM (None: it draws no step ahead)."""
+    from egovsim.model import population
+
+    return population.DRAW_AHEAD_FROM

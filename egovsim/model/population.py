@@ -35,10 +35,13 @@ Speed and memory (benchmarks/README.md). What makes this path fast, without chan
   contiguous block with the block's constants folded in, vectorised (SIMD), no temporaries.
 - Civil servants and the outcomes of a step are compiled too (a few hundred civil servants, thirty columns:
   the cost there is the number of array operations, not their size).
+- A large model draws the next step's dealings in a second thread while this step's citizens act (DrawAhead):
+  the same numbers from the same stream, on a core that would otherwise wait.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -66,6 +69,19 @@ NEVER = np.int32(-(2**30))  # "no online use yet"
 # loop costs about 7 us, about 2,000 of numpy's draws (measured at p = 0.02-0.2; a calibration-scale step has ~1,030)
 COMPILED_WAITS_FROM = 2048
 NO_NEED = np.iinfo(np.int32).max
+# citizens from which the next step's dealings are drawn in a second thread while this step's citizens act (the
+# compiled loop and numpy's fills run without the GIL): at 4.3 million citizens the scan for who is due and the draws
+# take 16 of a step's 39 ms, the citizens' loop 21 (benchmarks/README.md); below this size the thread's start costs
+# more than it hides (it costs CPU time: +22% at 260,000 citizens, measured here), so a pool of one process per core,
+# with no idle core to hide it on, turns it off (share_cores)
+DRAW_AHEAD_FROM: int | None = 250_000
+
+
+def share_cores() -> None:
+    """This process is one of as many busy processes as there are cores: it draws no step ahead (DRAW_AHEAD_FROM)."""
+    global DRAW_AHEAD_FROM
+    DRAW_AHEAD_FROM = None
+
 
 # Citizens of a province are stored in four contiguous blocks, in this order; group = 4 * province + block.
 BLOCKS = ("rural_majority", "rural_minority", "urban_majority", "urban_minority")
@@ -278,6 +294,37 @@ class CitizenLayout:
         return Needs(who, procedure, u, new_threshold)
 
 
+class DrawAhead:
+    """The dealings of step k, due and drawn (Citizens._draw_needs) in a second thread while step k - 1's citizens
+    act. Who is due at k is settled once step k - 1's dealings have drawn their next needs, and nothing else draws
+    from the model's generator within a step, so the draws are the same numbers in the same order as drawn at
+    step k: records are identical (tests/test_kernels.py)."""
+
+    def __init__(self, citizens: Citizens, k: int, n_procedures: int, rng: np.random.Generator):
+        self.k, self._needs, self._error = k, None, None
+
+        def draw() -> None:
+            try:
+                rows = citizens._ahead_rows
+                if rows is None:
+                    rows = citizens._ahead_rows = np.empty_like(citizens.arrays.rows)
+                who = rows[: kernels.due(citizens.next_need, k, rows)].copy()
+                self._needs = citizens._draw_needs(k, n_procedures, rng, who)
+            except BaseException as error:  # raised where the draws are used
+                self._error = error
+
+        self._thread = threading.Thread(target=draw, name=f"egovsim draws of step {k}", daemon=True)
+        self._thread.start()
+
+    def result(self, k: int) -> Needs | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if k != self.k:  # the model steps one step at a time: anything else is a fault of the caller
+            raise RuntimeError(f"the citizens were stepped at step {k} after drawing step {self.k}'s dealings")
+        return self._needs
+
+
 class Citizens(CitizenLayout):
     """All citizens of a run, province after province, each province in the four BLOCKS (the fast path).
 
@@ -392,7 +439,11 @@ class Citizens(CitizenLayout):
             reports_per_step=self.reports_per_step,
             rows=np.empty(self.n + 1, dtype=np.int32 if self.n < 2**31 - 1 else np.int64),
         )
-        self._need_buffer = np.empty(0)  # the uniform and exponential draws of a step's dealings (_needs)
+        # the uniform and exponential draws of a step's dealings (_needs), one buffer for even steps and one for odd:
+        # the next step's are drawn into the other while this step's are read (DRAW_AHEAD_FROM)
+        self._need_buffers = [np.empty(0), np.empty(0)]
+        self._ahead_rows = None  # the scan for who is due next, apart from the loop's rows (made on first use)
+        self._ahead: DrawAhead | None = None
         self._no_needs = Needs(
             np.empty(0, dtype=self.arrays.rows.dtype), np.empty(0, dtype=np.int64), np.empty((6, 0)), np.empty(0)
         )
@@ -444,17 +495,21 @@ class Citizens(CitizenLayout):
         """CitizenLayout._needs, the same draws from the same stream, into buffers reused from step to step (a
         step of the full-scale model has some 850,000 dealings) and with the geometric waiting times drawn by a
         compiled loop (kernels.draw_next_needs)."""
-        k = ctx.k
+        return self._draw_needs(ctx.k, ctx.rent_rel.size, rng, who)
+
+    def _draw_needs(self, k: int, n_procedures: int, rng: np.random.Generator, who: np.ndarray | None = None):
+        """_needs for step k (without its context: a step ahead draws before its context exists)."""
         if who is None:
             who = np.flatnonzero(self.next_need == k)
         n = who.size
         if n == 0:
             return None
-        if self._need_buffer.size < 7 * n:  # grown, never shrunk
-            self._need_buffer = np.empty(7 * max(n, self._need_buffer.size // 5))
-        u = self._need_buffer[: 6 * n].reshape(6, n)
-        new_threshold = self._need_buffer[6 * n : 7 * n]
-        procedure = rng.integers(0, ctx.rent_rel.size, n)
+        buffer = self._need_buffers[k % 2]
+        if buffer.size < 7 * n:  # grown, never shrunk
+            buffer = self._need_buffers[k % 2] = np.empty(7 * max(n, buffer.size // 5))
+        u = buffer[: 6 * n].reshape(6, n)
+        new_threshold = buffer[6 * n : 7 * n]
+        procedure = rng.integers(0, n_procedures, n)
         rng.random(out=u)
         rng.standard_exponential(out=new_threshold)  # what rng.exponential(size=n) draws (scale 1)
         if n >= COMPILED_WAITS_FROM:
@@ -470,8 +525,15 @@ class Citizens(CitizenLayout):
         cannot adopt, so the adoption hazard computed after them is the one at the start of the step; every
         rule reads the state at the start of the step, and who starts or stops using is applied last."""
         c, dt, rows = self.params, self.dt, self.arrays.rows
-        who = rows[: kernels.due(self.next_need, ctx.k, rows)].copy()
-        needs = self._needs(ctx, rng, who) or self._no_needs
+        if self._ahead is not None:
+            needs = self._ahead.result(ctx.k)
+        else:
+            needs = self._needs(ctx, rng, rows[: kernels.due(self.next_need, ctx.k, rows)].copy())
+        needs = needs or self._no_needs
+        self._ahead = None
+        ahead_from = DRAW_AHEAD_FROM
+        if ahead_from is not None and self.n >= ahead_from and ctx.k + 1 < self.needs_per_step.shape[0] - 1:
+            self._ahead = DrawAhead(self, ctx.k + 1, ctx.rent_rel.size, rng)
         if self.well_mixed:  # every citizen sees the province's user share
             rate = (c.p0 * dt + c.q0 * dt * self.users / self.province_sizes).astype(np.float32)
         else:

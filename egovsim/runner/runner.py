@@ -47,6 +47,7 @@ from egovsim.config.scenario import Scenario, apply_values, scenario_from_dict
 from egovsim.engine import default_engine, engine_mark
 from egovsim.errors import InputError, WorkerDied, clipped
 from egovsim.files import atomic_write, write_json
+from egovsim.model import population
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COLUMNS
 from egovsim.provenance import git_commit
@@ -360,8 +361,9 @@ class ProcessPool(Executor):
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
+        busy = self.workers >= available_cpus()  # every core runs a worker: none is left for a run's second thread
         return ProcessPoolExecutor(
-            self.workers, mp_context=self._context, initializer=_exit_with_parent, initargs=(self._alive,)
+            self.workers, mp_context=self._context, initializer=_start_worker, initargs=(self._alive, busy)
         )
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
@@ -417,11 +419,14 @@ def _ctrl_c_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _exit_with_parent(alive) -> None:
+def _start_worker(alive, busy: bool) -> None:
     """Worker initializer: end this worker the moment the process that started the pool is gone. Ctrl-C
     reaches every process of the terminal's group; a worker leaves it to the command, which stops the pool
-    (ProcessPool.stop), instead of printing its own traceback."""
+    (ProcessPool.stop), instead of printing its own traceback. `busy`: as many workers as cores, so a large run
+    draws no step ahead in a second thread (population.share_cores)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if busy:
+        population.share_cores()
 
     def watch() -> None:
         with contextlib.suppress(EOFError, OSError):
@@ -468,6 +473,19 @@ def make_executor(
             yield client.get_executor(pure=False)  # run_many already runs each distinct run once
 
 
+def _shared_cores_plugin():
+    """A Dask worker plugin that calls population.share_cores in every worker, as it starts or restarts."""
+    from distributed import WorkerPlugin
+
+    class SharedCores(WorkerPlugin):
+        name = "egovsim-shared-cores"
+
+        def setup(self, worker) -> None:
+            population.share_cores()
+
+    return SharedCores()
+
+
 @contextlib.contextmanager
 def dask_client(workers: int, scheduler: str | None):
     from distributed import Client, LocalCluster
@@ -485,6 +503,8 @@ def dask_client(workers: int, scheduler: str | None):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         try:
             client = Client(cluster)
+            if workers >= available_cpus():  # as for a process pool (_start_worker), workers restarted included
+                client.register_plugin(_shared_cores_plugin())
         except BaseException:
             cluster.close()
             raise
