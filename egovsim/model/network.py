@@ -12,10 +12,15 @@ The same builder with one block and homophily 1 is a Watts-Strogatz graph, used 
 Memory: indices are int32 (indptr int64 only past 2**31 links), data int8: about 11 bytes per link (each is
 stored in both directions), 0.2 GB for the 17 million links of 4.3 million citizens at mean degree 8.
 Building a province's network peaks at about 35 bytes per link, freed before the next province's.
+
+The links are drawn with numpy; a compiled loop files them into CSR (`symmetric_csr`), some five times quicker
+than scipy's COO route at millions of links. A canonical CSR array (each row's neighbours sorted, none twice) is
+the only one for its set of links, so both routes give the same arrays (tests/test_network.py).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -33,60 +38,98 @@ def block_ring_network(
         return sp.csr_array((0, 0), dtype=np.int8)
     idx = np.int32 if n < 2**31 - 1 else np.int64
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    block_of = np.repeat(np.arange(len(sizes), dtype=idx), sizes)
+    block_of = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
 
     # n * mean_degree / 2 links; link e starts at node e % n and reaches ring distance e // n + 1, so each
-    # node starts about mean_degree / 2 links to its nearest neighbours on its block's ring. Built round by
-    # round (round d: every node's link at distance d) instead of with % and // over all links.
+    # node starts about mean_degree / 2 links to its nearest neighbours on its block's ring
     n_links = round(n * mean_degree / 2.0)
-    rounds = -(-n_links // n)
     src = np.empty(n_links, dtype=idx)
     target = np.empty(n_links, dtype=idx)
-    b_start = np.empty(n_links, dtype=idx)
-    b_size = np.empty(n_links, dtype=idx)
-    node = np.arange(n, dtype=idx)
-    start_of, size_of = starts.astype(idx)[block_of], sizes.astype(idx)[block_of]
-    end_of = start_of + size_of
-    for d in range(1, rounds + 1):
-        lo, hi = (d - 1) * n, min(d * n, n_links)
-        m = hi - lo
-        src[lo:hi] = node[:m]
-        b_start[lo:hi] = start_of[:m]
-        b_size[lo:hi] = size_of[:m]
-        t = node[:m] + idx(d)
-        over = t >= end_of[:m]
-        if d < sizes.min():  # one wrap around the ring at most
-            t[over] -= size_of[:m][over]
-        else:
-            t[over] = start_of[:m][over] + (t[over] - start_of[:m][over]) % size_of[:m][over]
-        target[lo:hi] = t
-    del start_of, size_of, end_of, node, block_of
+    _ring_links(src, target, starts, sizes, block_of, n)
 
-    u_cross = rng.random(n_links)
-    cross = u_cross >= homophily
-    del u_cross
-    u_rewire = rng.random(n_links)
-    rewire = ~cross & (u_rewire < rewiring)
-    del u_rewire
-    r = rng.random(n_links)
+    cross = rng.random(n_links) >= homophily
+    rewire = ~cross & (rng.random(n_links) < rewiring)
+    _redirect(target, src, cross, rewire, rng.random(n_links), starts, sizes, block_of, n)
+    del cross, rewire, block_of
+    return symmetric_csr(src, target, n)
 
-    cross &= (n - b_size) > 0
-    # a uniform node outside the source's block: draw among the n - size other positions, skip the block
-    bs, bz = b_start[cross], b_size[cross]
-    pick = (r[cross] * (n - bz)).astype(idx)
-    target[cross] = np.where(pick < bs, pick, pick + bz)
-    target[rewire] = b_start[rewire] + (r[rewire] * b_size[rewire]).astype(idx)
-    del r, cross, rewire, bs, bz, pick, b_start, b_size
 
-    keep = target != src
-    rows = np.concatenate((src[keep], target[keep]))
-    cols = np.concatenate((target[keep], src[keep]))
-    del src, target, keep
-    adj = sp.csr_array((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
-    del rows, cols
-    adj.sum_duplicates()
-    adj.data[:] = 1  # a pair linked twice is still one contact
+@numba.njit(cache=True, nogil=True)
+def _ring_links(src, target, starts, sizes, block_of, n):
+    """Link e from node i = e % n to the node d = e // n + 1 places on along its block's ring."""
+    for e in range(src.size):
+        d = e // n + 1
+        i = e - (d - 1) * n
+        b = block_of[i]
+        src[e] = i
+        target[e] = starts[b] + (i - starts[b] + d) % sizes[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def _redirect(target, src, cross, rewire, r, starts, sizes, block_of, n):
+    """Links that cross go to a uniform node outside the source's block (drawn among the n - size other
+    positions, the block skipped), if there is one; rewired links to a uniform node of the source's own block."""
+    for e in range(src.size):
+        b = block_of[src[e]]
+        first, size = starts[b], sizes[b]
+        if cross[e] and n - size > 0:
+            pick = int(r[e] * (n - size))
+            target[e] = pick if pick < first else pick + size
+        elif rewire[e]:
+            target[e] = first + int(r[e] * size)
+
+
+def symmetric_csr(src: np.ndarray, target: np.ndarray, n: int) -> sp.csr_array:
+    """The undirected network of the links src[e] - target[e] over n nodes, as a canonical CSR array of int8 ones:
+    both directions of each link, no self-loops, a pair linked twice still one contact."""
+    indptr, indices = _file_links(src, target, n)
+    if indices.size < 2**31:  # int32 throughout (as _compact leaves it): scipy would otherwise copy both to int64
+        indptr = indptr.astype(np.int32)
+    adj = sp.csr_array((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(n, n), copy=False)
+    adj.has_canonical_format = True
     return _compact(adj)
+
+
+@numba.njit(cache=True, nogil=True)
+def _file_links(src, target, n):
+    """(indptr, indices) of the links in both directions, each row sorted and without repeats or self-loops."""
+    start = np.zeros(n + 1, dtype=np.int64)
+    for e in range(src.size):
+        if src[e] != target[e]:
+            start[src[e] + 1] += 1
+            start[target[e] + 1] += 1
+    for i in range(n):
+        start[i + 1] += start[i]
+    indices = np.empty(start[n], dtype=np.int32)
+    fill = start[:n].copy()
+    for e in range(src.size):
+        a, b = src[e], target[e]
+        if a != b:
+            indices[fill[a]] = b
+            fill[a] += 1
+            indices[fill[b]] = a
+            fill[b] += 1
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indptr[0] = 0
+    kept = 0
+    for i in range(n):
+        lo, hi = start[i], start[i + 1]
+        if hi - lo > 32:
+            indices[lo:hi].sort()
+        else:  # insertion sort: a row holds about mean_degree neighbours
+            for j in range(lo + 1, hi):
+                v = indices[j]
+                k = j - 1
+                while k >= lo and indices[k] > v:
+                    indices[k + 1] = indices[k]
+                    k -= 1
+                indices[k + 1] = v
+        for j in range(lo, hi):  # rows are compacted forward in place: kept <= j
+            if j == lo or indices[j] != indices[j - 1]:
+                indices[kept] = indices[j]
+                kept += 1
+        indptr[i + 1] = kept
+    return indptr, indices[:kept].copy()
 
 
 def _compact(adj: sp.csr_array) -> sp.csr_array:
@@ -109,8 +152,8 @@ def block_diagonal(blocks: list[sp.csr_array]) -> sp.csr_array:
     indptr[0] = 0
     for b in blocks:
         m = b.shape[0]
-        indptr[row + 1 : row + m + 1] = b.indptr[1:] + link
-        indices[link : link + b.nnz] = b.indices + row
+        np.add(b.indptr[1:], link, out=indptr[row + 1 : row + m + 1])  # no temporary copy of the links
+        np.add(b.indices, row, out=indices[link : link + b.nnz])
         row, link = row + m, link + b.nnz
     adj = sp.csr_array((np.ones(nnz, dtype=np.int8), indices, indptr), shape=(n, n))
     adj.has_canonical_format = True

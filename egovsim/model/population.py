@@ -379,7 +379,11 @@ class Citizens(CitizenLayout):
         self.served_rel = civil_service.reliability()[self.civil_servant]
         self.last_portal = np.full(self.n, NEVER, dtype=np.int32)
         self.last_provincial = np.full(self.n, NEVER, dtype=np.int32)
-        order = np.argsort(self.civil_servant, kind="stable").astype(np.int32)
+        # citizens by their civil servant; a stable sort of 16-bit keys is numpy's radix sort (4x quicker at full
+        # scale) and, being stable, gives the same order
+        keys = self.civil_servant.astype(np.uint16) if civil_service.n <= 2**16 else self.civil_servant
+        order = np.argsort(keys, kind="stable").astype(np.int32)
+        del keys
         self._served_order = order
         self._served_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.civil_servant, minlength=civil_service.n))))
 
