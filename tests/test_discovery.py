@@ -167,6 +167,24 @@ def test_discover_end_to_end(tmp_path, capsys):
         ({}, "adoption_2010 >= 0.2", "case: 'adoption_2010' is not one of the file's outcomes"),
         ({}, "use_2010 => 0.2", "case: expected 'outcome >= number'"),
         ({"province: bentre": "province: bentr"}, "use_2010 >= 0.01", "province: unknown province 'bentr'"),
+        (  # PRIM would be handed a lever that cannot vary anything and report conditions on noise
+            {"  training: [0.0, 3.0]": "  training: [2.0, 2.0000000000001]"},
+            "use_2010 >= 0.01",
+            "levers.training: [2.0, 2.0000000000001] is too narrow to vary anything",
+        ),
+        (
+            {"[0.0, 0.6]": "[0.3, 0.30000001]"},
+            "use_2010 >= 0.01",
+            "parameters.citizens.lapse_prob.bounds: [0.3, 0.30000001] is too narrow",
+        ),
+        (  # each range valid alone (checked against the scenario's other value), some sampled pairs break the rule
+            {
+                "citizens.lapse_prob: {bounds: [0.0, 0.6]}": "access.initial: {bounds: [0.05, 0.8]}\n"
+                "  access.ceiling: {bounds: [0.5, 0.95]}"
+            },
+            "use_2010 >= 0.01",
+            "of the sample: access.initial: 0.",
+        ),
     ],
 )
 def test_bad_discovery_files_get_one_line(tmp_path, capsys, edits, case, message):

@@ -104,6 +104,14 @@ def test_rerun_resumes_every_finished_run(tmp_path):
         ),
         ({"time_resolved": {"outcome": "access_share", "years": [2008, 2020]}}, "time_resolved.years"),
         ({"replicates": 0}, "replicates"),
+        (  # each range valid alone, some of the sample's points put initial access above its ceiling
+            {"parameters": {"access.initial": {"bounds": [0.05, 0.8]}, "access.ceiling": {"bounds": [0.5, 0.95]}}},
+            "of the morris sample: access.initial",
+        ),
+        (
+            {"parameters": {"citizens.q0": {"bounds": [0.3, 0.3000000001]}, "citizens.p0": {"bounds": [0, 0.1]}}},
+            "parameters.citizens.q0.bounds: [0.3, 0.3000000001] is too narrow",
+        ),
         (
             {
                 "parameters": {

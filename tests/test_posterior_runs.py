@@ -146,3 +146,6 @@ def test_a_sweep_refuses_a_point_that_breaks_a_rule_with_a_posterior_draw(calibr
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(exp) in err and "design point 1 with posterior draw 0" in err, err
     assert not list((out / "runs").glob("*.json"))
+    assert main(["validate", str(exp)]) == 2  # validate refuses what the sweep refuses
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "design point 1 with posterior draw 0" in err, err

@@ -23,8 +23,8 @@ import numpy as np
 
 from egovsim.analysis import discovery as sd
 from egovsim.analysis.levers import cell, draws, lever_values, outcome_values
-from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps, refuse_set_and_varied
-from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
+from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps, refuse_set_and_varied, spans
+from egovsim.config.scenario import Scenario, apply_values, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build
 from egovsim.config.yamlfile import read_yaml
 from egovsim.errors import InputError
@@ -61,6 +61,12 @@ def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
             raise InputError(source, f"parameters.{name}", "drawn from the posterior already: leave it out here")
         if keys & levers:
             raise InputError(source, f"parameters.{name}", f"sets {sorted(keys & levers)[0]}, a lever of the file")
+    _, _, values = sample(spec, path, base)
+    for i, point in enumerate(values):  # a draw, a parameter and a lever valid alone may break a rule together
+        try:
+            apply_values(base, point, source)
+        except InputError as exc:
+            raise InputError(source, f"point {i} of the sample", f"{exc.field}: {exc.message}") from None
     return spec, base
 
 
@@ -119,8 +125,8 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> 
     # a point with a result: nan only where every run failed (inf: a level never reached, a result)
     ran = ~np.isnan(np.column_stack(list(means.values()))).any(axis=1)
     case = holds(spec.rule, means) & ran
-    # a column that never varies says nothing (nor does any where no run finished)
-    keep = [j for j in range(len(names)) if ran.any() and np.ptp(X[ran, j]) > 0]
+    # a column that never varies says nothing (nor does any where no run finished): a posterior column may barely vary
+    keep = [j for j in range(len(names)) if ran.any() and spans(X[ran, j].min(), X[ran, j].max())]
     found = sd.find_boxes(
         X[ran][:, keep],
         case[ran],

@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from egovsim.config.analysis import (
     refuse_repeats,
     refuse_set_and_varied,
 )
-from egovsim.config.scenario import Scenario, check_real_parameter, expand_wildcards
+from egovsim.config.scenario import Scenario, apply_values, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build, param
 from egovsim.config.yamlfile import read_yaml
 from egovsim.errors import InputError, clipped
@@ -114,7 +115,22 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     for y in given:
         if not base.start_year <= y <= base.end_year:
             raise InputError(source, "time_resolved.years", f"year {y} is outside {base.start_year}-{base.end_year}")
+    with warnings.catch_warnings():  # the run records SALib's warnings for the report; here only the points count
+        warnings.simplefilter("ignore")
+        X = study_sample(study, problem)
+    names = list(problem.names)
+    for i, x in enumerate(X):  # values valid alone may break a rule together (access.initial <= access.ceiling)
+        try:
+            apply_values(base, dict(zip(names, map(float, x))), source)
+        except InputError as exc:
+            raise InputError(source, f"point {i} of the {study.method} sample", f"{exc.field}: {exc.message}") from None
     return study, base, problem
+
+
+def study_sample(study: Study, problem: sa.Problem) -> np.ndarray:
+    """The study's points, as SALib draws them from its seed."""
+    options = {"calc_second_order": study.second_order} if study.method == "sobol" else {"num_levels": study.num_levels}
+    return sa.sample(problem, study.method, study.n, study.seed, **options)
 
 
 def outcome_values(records: np.ndarray, scenario: Scenario, stat: OutcomeStat) -> tuple[np.ndarray, np.ndarray]:
@@ -303,12 +319,9 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -
 
     start = time.perf_counter()
     study, base, problem = load_study(path)
-    options = {"calc_second_order": study.second_order} if study.method == "sobol" else {"num_levels": study.num_levels}
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        X = sa.sample(problem, study.method, study.n, study.seed, **options)
+        X = study_sample(study, problem)
     seeds = replicate_seeds(study.seed, study.replicates)
     specs = specs_for(X, list(problem.names), seeds)
     store = Store(folder / "runs")

@@ -230,7 +230,22 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
             apply_values(base, point, str(path))
         except InputError as exc:
             raise InputError(str(path), where, f"{exc.field}: {exc.message}") from None
+    refuse_broken_draws(path, exp, base)
     return exp, base
+
+
+def refuse_broken_draws(path: Path, exp: Experiment, base: Scenario) -> None:
+    """A posterior draw and a design point, each valid alone, may break a rule together (access.initial <=
+    ceiling): every pair that will run is checked, so `validate` refuses what the sweep would."""
+    draws = posterior_values(path, exp, base)
+    if draws is None:
+        return
+    for spec in {(s.point, s.replicate): s for s in specs_of(exp, design_points(exp), draws)}.values():
+        try:
+            apply_values(base, spec.values, str(path))
+        except InputError as exc:
+            where = f"design point {spec.point} with posterior draw {spec.replicate}"
+            raise InputError(str(path), where, f"{exc.field}: {exc.message}") from None
 
 
 # a design compares its points at the same dates: these keys are set for every point (with `set:`), not varied
@@ -494,14 +509,7 @@ def run_sweep(
 def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, progress: bool, provenance_extra):
     points = design_points(exp)
     draws = posterior_values(path, exp, base)
-    specs = specs_of(exp, points, draws)
-    if draws is not None:  # a draw and a point valid alone may break a rule together (access.initial <= ceiling)
-        for spec in {(s.point, s.replicate): s for s in specs}.values():
-            try:
-                apply_values(base, spec.values, str(path))
-            except InputError as exc:
-                where = f"design point {spec.point} with posterior draw {spec.replicate}"
-                raise InputError(str(path), where, f"{exc.field}: {exc.message}") from None
+    specs = specs_of(exp, points, draws)  # each point with each draw checked by load_experiment
     if draws is not None:  # scenario.yaml and the report say the replicates ran on posterior draws
         base = dataclasses.replace(base, parameters=base.parameters.drawn_from(base.parameters.draws_from))
     store = Store(folder / "runs")

@@ -123,6 +123,8 @@ class ParameterRange:
             raise InputError(
                 source, f"{path}.bounds", f"expected [low, high] with low < high, got {clipped(self.bounds)}"
             )
+        if self.dist in ("unif", "triang") and len(self.bounds) >= 2:
+            refuse_too_narrow(self.bounds[0], self.bounds[1], source, f"{path}.bounds")
 
     @property
     def ends(self) -> tuple[float | None, float | None]:
@@ -489,6 +491,23 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_COLUMNS = ("point", "case", "candidate", "generation", "draws", "target", "target_share", "failed_runs")
 
 
+# a range narrower than this share of its values varies nothing a run can tell apart (float64 keeps 16 digits)
+NARROWEST = 1e-6
+
+
+def spans(lo: float, hi: float) -> bool:
+    """Whether [lo, hi] is wide enough to vary anything: more than NARROWEST of the values' own size."""
+    return hi - lo > NARROWEST * max(1.0, abs(lo), abs(hi))
+
+
+def refuse_too_narrow(lo: float, hi: float, source: str, path: str) -> None:
+    """A varied input whose range is next to nothing: a Latin hypercube or PRIM would report conditions on noise."""
+    if lo < hi and not spans(lo, hi):
+        raise InputError(
+            source, path, f"[{lo!r}, {hi!r}] is too narrow to vary anything: fix the value with `set:` instead"
+        )
+
+
 def check_lever(name: str, bounds: Any, source: str, path: str) -> None:
     """A numeric lever of a province's policy, with [low, high] inside the lever's own range."""
     fields = {f.name: f for f in dataclasses.fields(Policy)}
@@ -497,6 +516,7 @@ def check_lever(name: str, bounds: Any, source: str, path: str) -> None:
         raise InputError(source, path, f"unknown lever {clipped(name)}" + suggest(name, numeric))
     if len(bounds) != 2 or not bounds[0] < bounds[1]:
         raise InputError(source, path, f"expected [low, high] with low < high, got {clipped(bounds)}")
+    refuse_too_narrow(bounds[0], bounds[1], source, path)
     lo, hi = fields[name].metadata.get("lo"), fields[name].metadata.get("hi")
     if (lo is not None and bounds[0] < lo) or (hi is not None and bounds[1] > hi):
         raise InputError(source, path, f"{clipped(bounds)} leaves the lever's range [{lo}, {hi}]")
