@@ -106,17 +106,19 @@ def test_one_and_two_process_workers_give_the_serial_results_exactly():
     np.testing.assert_array_equal(serial[2].records, simulate(sc, specs[2].seed))  # the runner adds nothing
 
 
-def test_a_pool_with_a_worker_per_core_leaves_no_core_for_drawing_ahead():
+@pytest.mark.parametrize("executor", ["process", pytest.param("dask", marks=pytest.mark.slow)])
+def test_a_pool_without_a_spare_core_per_worker_draws_no_step_ahead(executor):
     """A large run draws its next step's dealings in a second thread (population.DRAW_AHEAD_FROM); in a pool
-    with a worker on every core that thread would only take CPU time from the other workers."""
+    without a spare core for each worker that thread would only take CPU time from the other workers."""
     from egovsim.runner.runner import available_cpus
 
     from .workers import draw_ahead_from
 
-    with make_executor(available_cpus(), "process") as ex:
+    cpus = available_cpus()
+    with make_executor(cpus, executor) as ex:
         assert list(ex.map(draw_ahead_from, range(4))) == [None] * 4
-    if available_cpus() > 1:
-        with make_executor(available_cpus() - 1, "process") as ex:
+    if cpus >= 2:
+        with make_executor(cpus // 2, executor) as ex:
             assert None not in list(ex.map(draw_ahead_from, range(2)))
 
 

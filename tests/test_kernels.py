@@ -606,4 +606,35 @@ def test_a_failure_while_drawing_ahead_stops_the_run_where_the_draws_are_used(mo
     model = EGovModel(small(), 1, collect=False)
     with pytest.raises(MemoryError, match="step 4"):
         model.run()
-    assert model.step_index == 4  # steps 0-3 done, step 4 stopped before its citizens acted
+    assert model.step_index == 3  # drawn while step 3's citizens acted: step 3 stops there, unfinished
+
+
+def test_between_steps_no_thread_draws_and_the_model_is_whole(monkeypatch):
+    """The draw-ahead thread is joined before a step ends. Between steps nothing moves: drawing from the model's
+    generator there (as a progress callback might) gives the same run every time, and a model copied mid-run goes
+    on as the original does. (Such draws take numbers the next step's dealings would take without drawing ahead:
+    egovsim makes none, and the model's rules say nothing else draws within a run.)"""
+    import copy
+    import threading
+
+    from egovsim.model import population
+
+    monkeypatch.setattr(population, "DRAW_AHEAD_FROM", 0)
+
+    def stepped():
+        model = EGovModel(small(), 2, collect=False)
+        peeks = []
+        for _ in range(30):
+            model.step()
+            assert not any(t.name.startswith("egovsim draws") for t in threading.enumerate())
+            peeks.append(model.rng.random())
+        twin = copy.deepcopy(model)
+        for m in (model, twin):
+            for _ in range(10):
+                m.step()
+        np.testing.assert_array_equal(twin.records, model.records)
+        return model.records, peeks
+
+    (records, peeks), (again, peeks_again) = stepped(), stepped()
+    np.testing.assert_array_equal(again, records)
+    assert peeks_again == peeks

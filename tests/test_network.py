@@ -72,3 +72,9 @@ def test_block_diagonal_offsets_each_network():
     both = block_diagonal([a, b])
     np.testing.assert_array_equal(both.toarray(), sp.block_diag((a, b)).toarray())
     assert both.indices.dtype == np.int32
+
+
+@pytest.mark.parametrize("src, target", [([0, 1], [7, 2]), ([0, -1], [1, 2]), ([0, 1, 2], [1, 2])])
+def test_links_outside_the_nodes_are_refused_before_the_compiled_loop(src, target):
+    with pytest.raises(ValueError):
+        symmetric_csr(np.array(src, dtype=np.int32), np.array(target, dtype=np.int32), 3)

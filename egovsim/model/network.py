@@ -82,6 +82,11 @@ def _redirect(target, src, cross, rewire, r, starts, sizes, block_of, n):
 def symmetric_csr(src: np.ndarray, target: np.ndarray, n: int) -> sp.csr_array:
     """The undirected network of the links src[e] - target[e] over n nodes, as a canonical CSR array of int8 ones:
     both directions of each link, no self-loops, a pair linked twice still one contact."""
+    src, target = np.asarray(src), np.asarray(target)
+    if src.shape != target.shape or src.ndim != 1:
+        raise ValueError(f"src and target must be two vectors of one length, got shapes {src.shape}, {target.shape}")
+    if src.size and (min(src.min(), target.min()) < 0 or max(src.max(), target.max()) >= n):
+        raise ValueError(f"link ends must be nodes 0..{n - 1}")  # the compiled loop does not check its indices
     indptr, indices = _file_links(src, target, n)
     if indices.size < 2**31:  # int32 throughout (as _compact leaves it): scipy would otherwise copy both to int64
         indptr = indptr.astype(np.int32)

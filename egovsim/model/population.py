@@ -295,10 +295,14 @@ class CitizenLayout:
 
 
 class DrawAhead:
-    """The dealings of step k, due and drawn (Citizens._draw_needs) in a second thread while step k - 1's citizens
-    act. Who is due at k is settled once step k - 1's dealings have drawn their next needs, and nothing else draws
-    from the model's generator within a step, so the draws are the same numbers in the same order as drawn at
-    step k: records are identical (tests/test_kernels.py)."""
+    """The dealings of step k, due and drawn (Citizens._draw_needs) in a second thread while step k - 1's compiled
+    citizen loop runs, and joined before step k - 1's citizens are done: between steps no thread runs, so nothing
+    can draw from the model's generator, read the next needs or copy the model while they move. Who is due at k
+    is settled once step k - 1's dealings have drawn their next needs, and nothing else draws from the generator
+    within a step, so the draws are the numbers step k would draw itself, in the same order: records are
+    identical (tests/test_kernels.py). That holds while the citizens' dealings are all that draws from the
+    model's generator during a run, as in every rule of the model: anything drawing from it between steps would
+    take numbers that, without drawing ahead, the next step's dealings take."""
 
     def __init__(self, citizens: Citizens, k: int, n_procedures: int, rng: np.random.Generator):
         self.k, self._needs, self._error = k, None, None
@@ -310,19 +314,21 @@ class DrawAhead:
                     rows = citizens._ahead_rows = np.empty_like(citizens.arrays.rows)
                 who = rows[: kernels.due(citizens.next_need, k, rows)].copy()
                 self._needs = citizens._draw_needs(k, n_procedures, rng, who)
-            except BaseException as error:  # raised where the draws are used
+            except BaseException as error:  # raised in the stepping thread (result)
                 self._error = error
 
         self._thread = threading.Thread(target=draw, name=f"egovsim draws of step {k}", daemon=True)
         self._thread.start()
 
-    def result(self, k: int) -> Needs | None:
+    def join(self) -> None:
         self._thread.join()
+
+    def result(self) -> tuple[int, Needs | None]:
+        """(k, the draws), once the thread is done; its error, if it failed."""
+        self.join()
         if self._error is not None:
             raise self._error
-        if k != self.k:  # the model steps one step at a time: anything else is a fault of the caller
-            raise RuntimeError(f"the citizens were stepped at step {k} after drawing step {self.k}'s dealings")
-        return self._needs
+        return self.k, self._needs
 
 
 class Citizens(CitizenLayout):
@@ -337,7 +343,9 @@ class Citizens(CitizenLayout):
     portal), next need step, civil servant (4 each); sorted access thresholds and their order (8, citizens
     without access at the start); citizens by civil servant (4); an index buffer of the kernels (4); plus the
     contact network (int32 indices and int8 data, twice per link: about 5 x mean degree). About 107 bytes at
-    mean degree 8 (benchmarks/README.md gives 96 for the model before the national portal's channel).
+    mean degree 8 (benchmarks/README.md gives 96 for the model before the national portal's channel). A model
+    that draws ahead (DRAW_AHEAD_FROM) adds a second index buffer (4 bytes) and a second buffer of the dealings'
+    draws (56 bytes per dealing: about 65 MB at full scale).
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
@@ -447,7 +455,7 @@ class Citizens(CitizenLayout):
         # the next step's are drawn into the other while this step's are read (DRAW_AHEAD_FROM)
         self._need_buffers = [np.empty(0), np.empty(0)]
         self._ahead_rows = None  # the scan for who is due next, apart from the loop's rows (made on first use)
-        self._ahead: DrawAhead | None = None
+        self._drawn: tuple[int, Needs | None] | None = None  # (step, its dealings) drawn ahead (DrawAhead)
         self._no_needs = Needs(
             np.empty(0, dtype=self.arrays.rows.dtype), np.empty(0, dtype=np.int64), np.empty((6, 0)), np.empty(0)
         )
@@ -529,15 +537,17 @@ class Citizens(CitizenLayout):
         cannot adopt, so the adoption hazard computed after them is the one at the start of the step; every
         rule reads the state at the start of the step, and who starts or stops using is applied last."""
         c, dt, rows = self.params, self.dt, self.arrays.rows
-        if self._ahead is not None:
-            needs = self._ahead.result(ctx.k)
-        else:
+        drawn, self._drawn = self._drawn, None
+        if drawn is None:
             needs = self._needs(ctx, rng, rows[: kernels.due(self.next_need, ctx.k, rows)].copy())
+        elif drawn[0] == ctx.k:
+            needs = drawn[1]
+        else:  # the model steps one step at a time: anything else is a fault of the caller
+            raise RuntimeError(f"the citizens were stepped at step {ctx.k} after drawing step {drawn[0]}'s dealings")
         needs = needs or self._no_needs
-        self._ahead = None
-        ahead_from = DRAW_AHEAD_FROM
+        ahead, ahead_from = None, DRAW_AHEAD_FROM
         if ahead_from is not None and self.n >= ahead_from and ctx.k + 1 < self.needs_per_step.shape[0] - 1:
-            self._ahead = DrawAhead(self, ctx.k + 1, ctx.rent_rel.size, rng)
+            ahead = DrawAhead(self, ctx.k + 1, ctx.rent_rel.size, rng)
         if self.well_mixed:  # every citizen sees the province's user share
             rate = (c.p0 * dt + c.q0 * dt * self.users / self.province_sizes).astype(np.float32)
         else:
@@ -560,7 +570,13 @@ class Citizens(CitizenLayout):
             trust_step=ctx.trust_step,
             trust_moves=ctx.trust_moves,
         )
-        lowest = kernels.citizen_step(self.arrays, self.constants, step, needs)
+        try:
+            lowest = kernels.citizen_step(self.arrays, self.constants, step, needs)
+        finally:  # no thread outlives the step, whatever happened in it
+            if ahead is not None:
+                ahead.join()
+        if ahead is not None:
+            self._drawn = ahead.result()
         if lowest < _REBASE_BELOW:
             self._rebase()
 

@@ -361,7 +361,7 @@ class ProcessPool(Executor):
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        busy = self.workers >= available_cpus()  # every core runs a worker: none is left for a run's second thread
+        busy = 2 * self.workers > available_cpus()  # no spare core per worker for a large run's second thread
         return ProcessPoolExecutor(
             self.workers, mp_context=self._context, initializer=_start_worker, initargs=(self._alive, busy)
         )
@@ -473,15 +473,27 @@ def make_executor(
             yield client.get_executor(pure=False)  # run_many already runs each distinct run once
 
 
-def _shared_cores_plugin():
-    """A Dask worker plugin that calls population.share_cores in every worker, as it starts or restarts."""
+def _shared_cores_plugin(client, local_threads: int | None):
+    """A Dask worker plugin that, in every worker, calls population.share_cores unless its machine has a spare core
+    for each thread of the cluster's workers there: `local_threads` for a LocalCluster, else as counted when the
+    plugin is registered (a worker's own count if its machine had none then)."""
     from distributed import WorkerPlugin
+    from distributed.comm import get_address_host
+
+    threads: dict[str, int] = {}
+    for address, info in client.scheduler_info().get("workers", {}).items():
+        host = get_address_host(address)
+        threads[host] = threads.get(host, 0) + int(info.get("nthreads", 1))
+    if local_threads is not None:
+        threads = dict.fromkeys(threads, local_threads)
 
     class SharedCores(WorkerPlugin):
         name = "egovsim-shared-cores"
 
         def setup(self, worker) -> None:
-            population.share_cores()
+            busy = threads.get(get_address_host(worker.address), local_threads or worker.state.nthreads)
+            if 2 * busy > available_cpus():
+                population.share_cores()
 
     return SharedCores()
 
@@ -503,12 +515,12 @@ def dask_client(workers: int, scheduler: str | None):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         try:
             client = Client(cluster)
-            if workers >= available_cpus():  # as for a process pool (_start_worker), workers restarted included
-                client.register_plugin(_shared_cores_plugin())
         except BaseException:
             cluster.close()
             raise
     try:
+        # workers started or restarted later included; a LocalCluster's are all on this machine
+        client.register_plugin(_shared_cores_plugin(client, workers if cluster is not None else None))
         yield client
     finally:
         client.close()
