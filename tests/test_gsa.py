@@ -180,3 +180,8 @@ def test_the_report_warns_of_censoring_small_groups_and_effects_outside_the_outc
     section = report.split("## Parameters without an effect on these outcomes")[1].split("## Plots")[0]
     assert "`provinces.*.policy.feedback`" in section
     assert "`provinces.*.policy.infrastructure`" not in section
+    # the ranked indices with 3 significant digits: mu* of a share is often below 0.005, which 2 decimals print as 0
+    rows = [r for r in read_rows(out / "indices.csv") if r["province"] == "hue" and r["output"] == "access_2013"]
+    top = max((r for r in rows if r["index"] == "mu_star"), key=lambda r: float(r["value"]))
+    line = next(x for x in report.splitlines() if x.startswith("- **hue, access_2013**"))
+    assert f"`{top['parameter']}` (mu_star {float(top['value']):.3g}, 95% interval +- {float(top['conf']):.3g})" in line

@@ -272,14 +272,18 @@ def effects_elsewhere(
 
 
 def noise_share(Y: np.ndarray) -> np.ndarray:
-    """Share of output variance due to noise between replicates: mean within-point variance over total
-    variance, per (province, outcome). nan with one replicate."""
+    """Share of the runs' variation that is noise between replicates, per (province, outcome): the sum of squares
+    of each run about its point's mean over the sum of squares about the mean of all runs (one-way analysis of
+    variance), so between 0 (replicates agree) and 1 (points do not differ). nan with one replicate, or where
+    the runs do not vary at all. (Each run's variance about its point with ddof 1 over the pooled variance
+    with ddof 1, as before, is not a share: about twice the noise at 2 replicates, and above 1.)"""
     if Y.shape[1] < 2:
         return np.full(Y.shape[2:], np.nan)
-    within = np.nanmean(np.nanvar(Y, axis=1, ddof=1), axis=0)
-    total = np.nanvar(Y.reshape(-1, *Y.shape[2:]), axis=0, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return within / total
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point none of whose runs finished
+        within = np.nansum((Y - np.nanmean(Y, axis=1, keepdims=True)) ** 2, axis=(0, 1))
+        total = np.nansum((Y - np.nanmean(Y, axis=(0, 1), keepdims=True)) ** 2, axis=(0, 1))
+        return np.where(total > 0, within / total, np.nan)
 
 
 def analyze_all(
@@ -499,7 +503,7 @@ def report_md(
     for province in base.provinces:
         for out in study.stats:
             top = top_parameters(rows, province, out.name, main_index)
-            text = ", ".join(f"`{p}` ({main_index} {v:.2f}, 95% interval +- {c:.2f})" for p, v, c in top)
+            text = ", ".join(f"`{p}` ({main_index} {v:.3g}, 95% interval +- {c:.3g})" for p, v, c in top)
             lines.append(f"- **{province}, {out.name}**: {text}.")
     lines += [
         "",
@@ -520,8 +524,8 @@ def report_md(
             f"than the index itself.** Increase `n` for these:"
         )
         lines += [
-            f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3f}, 95% interval "
-            f"+- {r['conf']:.3f}"
+            f"- {r['province']}, {r['output']}, {r['parameter']}: {r['index']} {r['value']:.3g}, 95% interval "
+            f"+- {r['conf']:.3g}"
             for r in flagged[:20]
         ]
         if len(flagged) > 20:
