@@ -336,24 +336,32 @@ def _validated(path: str, args: argparse.Namespace) -> str:
     if kind == "observations":  # read by calibration configs (`observations:`), which validate what they use
         return "not checked: sourced observations, read by a calibration config (validate that config instead)"
     if kind == "experiment":  # the analysis code (Mesa, numba) loads only for these files
-        from egovsim.analysis.sweep import load_experiment
+        from egovsim.analysis.sweep import design_fields, load_experiment
 
         exp, base = load_experiment(path)
+        for warning in exp.levers_in_play(base, design_fields(exp), path):
+            _warn(path, warning)
         return f"ok (experiment {exp.name}: {exp.design.size} points x {exp.replicates} replicates of {base.name})"
     if kind == "study":
-        from egovsim.analysis.sensitivity import load_study
+        from egovsim.analysis.sensitivity import load_study, study_fields
 
         study, base, _ = load_study(path)
+        for warning in study.levers_in_play(base, study_fields(study), path):
+            _warn(path, warning)
         return f"ok (sensitivity study {study.name}: {study.method}, {len(study.parameters)} parameters of {base.name})"
     if kind == "discovery":
         from egovsim.analysis.discover import load_discovery
 
         spec, base = load_discovery(path)
+        for warning in spec.levers_in_play(base, spec.varied_fields(base), path):
+            _warn(path, warning)
         return f"ok (discovery {spec.name}: {spec.n} points x {spec.replicates} replicates of {base.name})"
     if kind == "optimisation":
         from egovsim.analysis.optimize import load_search
 
         spec, base = load_search(path)
+        for warning in spec.levers_in_play(base, spec.varied_fields(base), path):
+            _warn(path, warning)
         return f"ok (policy search {spec.name}: {len(spec.levers)} levers, {len(spec.objectives)} objectives, of {base.name})"
     if kind == "calibration":
         from egovsim.analysis.calibration.pipeline import plan_calibration
@@ -377,6 +385,7 @@ def _validated_scenario(path: str, args: argparse.Namespace) -> str:
         if all(e.field == "provinces" and e.message in no_provinces for e in getattr(exc, "errors", [exc])):
             return "a fragment (no provinces) for scenario files to extend; it cannot run by itself"
         raise
+    _overrides_in_play(path, sc, args.overrides)
     _warn(path, horizon_warning(sc))
     n = sum(max(1, round(p.population * p.scale)) for p in sc.provinces.values())
     return f"ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; {n:,} simulated citizens)"
@@ -385,6 +394,18 @@ def _validated_scenario(path: str, args: argparse.Namespace) -> str:
 def _warn(source, warning: str | None) -> None:
     if warning:
         print(f"egovsim: warning: {source}: {warning}", file=sys.stderr)
+
+
+def _overrides_in_play(source, scenario, overrides: list[str] | None, quiet: bool = False) -> list[str]:
+    """--set values of levers that the scenario's own dated events set again: refused if an event replaces one
+    before the first step (the value would never act), else a warning, printed and returned for provenance."""
+    from egovsim.config.scenario import refuse_undone_at_start
+
+    keys = {item.partition("=")[0].strip(): f"--set {item.partition('=')[0].strip()}" for item in overrides or []}
+    warnings = [f"--set {u.key}: {u.words()}" for u in refuse_undone_at_start(scenario, keys, str(source))]
+    for warning in warnings if not quiet else ():
+        _warn(source, warning)
+    return warnings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -400,6 +421,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_with_budgets(args.scenario, args.overrides, args.scale)
     if not args.quiet:  # --quiet: scripts that read summary.json know the years they asked for
         _warn(args.scenario, horizon_warning(scenario))
+    args.lever_warnings = _overrides_in_play(args.scenario, scenario, args.overrides, args.quiet)
     seed = scenario.seed if args.seed is None else args.seed
     scenario = with_seed(scenario, seed, args.scenario)  # scenario.yaml then reruns as this command ran
     if args.replicates is not None and args.replicates < 1:
@@ -429,6 +451,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "overrides": args.overrides,
                 "scale_override": args.scale,
                 "simulated_citizens": int(model.citizens.n),
+                "warnings": args.lever_warnings,
             },
         )
         observed = observed_vs_simulated(scenario, records[None])  # report.html's table
@@ -519,7 +542,12 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
             plots=not args.no_plots,
             progress=None if args.quiet else f"{scenario.name} x {args.replicates}",
             scenario_file=str(args.scenario),
-            provenance_extra={"overrides": args.overrides, "scale_override": args.scale, **_executor_info(args)},
+            provenance_extra={
+                "overrides": args.overrides,
+                "scale_override": args.scale,
+                "warnings": args.lever_warnings,
+                **_executor_info(args),
+            },
             draws=draws,
         )
     tally = Tally.of(results)
@@ -547,9 +575,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )  # bad input fails before workers start
     # the runs are defined by the resolved scenarios (their seed is the master seed) and the posterior; the
     # replicate count and the baseline only change what is computed from them, rewritten whole every time
+    lever_warnings = []
     for path, scenario in zip(plan.paths, plan.scenarios):
         if not args.quiet:
             _warn(path, horizon_warning(scenario))
+        lever_warnings += [f"{path}: {w}" for w in _overrides_in_play(path, scenario, args.overrides, args.quiet)]
     inputs = [*args.scenarios, *([Path(plan.posterior) / "posterior.csv"] if plan.posterior else [])]
     _declare(args, "compare", inputs, {"scenarios": [sc.to_dict() for sc in plan.scenarios]})
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
@@ -559,7 +589,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             folder=args.out,
             progress=not args.quiet,
             plots=not args.no_plots,
-            provenance_extra=_executor_info(args),
+            provenance_extra={**_executor_info(args), "warnings": lever_warnings},
         )
     if not args.quiet and rows:
         print(headline(rows, plan.baseline), file=sys.stderr)

@@ -24,7 +24,7 @@ import numpy as np
 from egovsim.analysis import discovery as sd
 from egovsim.analysis.levers import cell, draws, lever_values, outcome_values
 from egovsim.config.analysis import DiscoveryFile, holds, refuse_overlaps, refuse_set_and_varied, spans
-from egovsim.config.scenario import Scenario, apply_values, check_real_parameter, expand_wildcards
+from egovsim.config.scenario import UNDONE_WARNING, Scenario, apply_values, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build
 from egovsim.config.yamlfile import read_yaml
 from egovsim.errors import InputError
@@ -271,9 +271,10 @@ def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots,
             else f"other parameters are those of the base scenario ({base.parameters.label()})."
         ),
         "",
-        "## Conditions under which the case holds",
-        "",
     ]
+    if in_play := spec.levers_in_play(base, spec.varied_fields(base), spec.name):
+        lines += [UNDONE_WARNING, *(f"- {line}" for line in in_play), ""]
+    lines += ["## Conditions under which the case holds", ""]
     box = found.box
     if box is None:
         lines.append("None to find: the case holds at every point or at none of the sample.")

@@ -27,7 +27,7 @@ from egovsim.analysis import optimisation as opt
 from egovsim.analysis.compare import t_interval
 from egovsim.analysis.levers import cell, draws, lever_values, mix_cost, outcome_values
 from egovsim.config.analysis import COST, OptimisationFile, holds
-from egovsim.config.scenario import Scenario
+from egovsim.config.scenario import UNDONE_WARNING, Scenario
 from egovsim.config.schema import build
 from egovsim.config.yamlfile import read_yaml
 from egovsim.errors import InputError
@@ -387,9 +387,10 @@ def report_md(
         "",
         f"Target: **{rule}** in at least {100 * spec.success_share:.0f}% of draws.",
         "",
-        "## The cheapest robust mix",
-        "",
     ]
+    if in_play := spec.levers_in_play(base, spec.varied_fields(base), spec.name):
+        lines += [UNDONE_WARNING, *(f"- {line}" for line in in_play), ""]
+    lines += ["## The cheapest robust mix", ""]
 
     def share_text(ev: Evaluated, i: int) -> str:
         n, low, high = ev.share_interval(spec, i)

@@ -31,7 +31,7 @@ from egovsim.config.analysis import (
     refuse_repeats,
     refuse_set_and_varied,
 )
-from egovsim.config.scenario import Scenario, apply_values, check_real_parameter, expand_wildcards
+from egovsim.config.scenario import UNDONE_WARNING, Scenario, apply_values, check_real_parameter, expand_wildcards
 from egovsim.config.schema import build, param
 from egovsim.config.yamlfile import read_yaml
 from egovsim.errors import InputError, clipped
@@ -108,6 +108,7 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
             check_real_parameter(base, key, *rng.reach, source, f"parameters.{name}")
     refuse_overlaps(base, {name: f"parameters.{name}" for name in study.parameters}, source)
     refuse_set_and_varied(base, study, {name: f"parameters.{name}" for name in study.parameters}, source)
+    study.levers_in_play(base, study_fields(study), source)
     for i, stat in enumerate(study.stats):
         stat.check(base, source, f"outcomes[{i}]")
     given = study.time_resolved.years if study.time_resolved else []
@@ -125,6 +126,11 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
         except InputError as exc:
             raise InputError(source, f"point {i} of the {study.method} sample", f"{exc.field}: {exc.message}") from None
     return study, base, problem
+
+
+def study_fields(study: Study) -> dict[str, str]:
+    """Each key the study varies, with the field of the file that varies it."""
+    return {name: f"parameters.{name}" for name in study.parameters}
 
 
 def study_sample(study: Study, problem: sa.Problem) -> np.ndarray:
@@ -344,6 +350,7 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -
     rows, trows = analyze_all(study, base, problem, X, runs.Y, runs.Yt)
     noise = noise_share(runs.Y)
     honesty = {
+        "levers": study.levers_in_play(base, study_fields(study), str(path)),
         "censored": censoring_lines(study, base, runs),
         "small groups": small_group_warnings(base, [s.outcome for s in study.stats]),
         "effects elsewhere": effects_elsewhere(study, base, X, list(problem.names), rows, runs),
@@ -539,6 +546,8 @@ def report_md(
         lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
     lines += [f"- sampling: {w}" for w in sampling_warnings]
     honesty = honesty or {}
+    if honesty.get("levers"):
+        lines += ["", UNDONE_WARNING] + [f"- {line}" for line in honesty["levers"]]
     if honesty.get("censored"):
         lines += ["", "**Warning: censored times.**"] + [f"- {line}" for line in honesty["censored"]]
     if honesty.get("small groups"):

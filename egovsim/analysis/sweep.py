@@ -210,6 +210,7 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
         for i, point in enumerate(exp.design.points):
             refuse_overlaps(base, {key: f"design.points[{i}].{key}" for key in point}, str(path))
     refuse_set_and_varied(base, exp, dict(_design_keys(exp.design)), str(path))
+    exp.levers_in_play(base, design_fields(exp), str(path))  # refused if never in play
     columns = [*RUN_COLUMNS, *design_keys(exp), *(n for n, _ in output_columns(exp, base))]
     twice = next((name for i, name in enumerate(columns) if name in columns[:i]), None)
     if twice is not None:  # runs.csv would hold two columns of one name, and the report keep one
@@ -250,6 +251,11 @@ def refuse_broken_draws(path: Path, exp: Experiment, base: Scenario) -> None:
 
 # a design compares its points at the same dates: these keys are set for every point (with `set:`), not varied
 HORIZON_KEYS = ("start_year", "end_year", "steps_per_year", "initial_state_year")
+
+
+def design_fields(exp: Experiment) -> dict[str, str]:
+    """Each key the design varies, with the field of the file that varies it."""
+    return dict(_design_keys(exp.design))
 
 
 def _design_keys(d: Design):
@@ -524,6 +530,7 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     write_scenario(folder, base)
     atomic_write(folder / "columns.csv", columns_csv(("run", "point", "replicate", "seed", "year", "date", "province")))
     runs = write_outputs(folder, exp, base, results, store)
+    runs.lever_warnings = exp.levers_in_play(base, design_fields(exp), str(path))
     columns = dict(output_columns(exp, base))
     missing = {name: int(np.isnan(v).sum()) + len(tally.failed) for name, v in runs.outcomes.items()}
     write_report(folder, exp, base, runs, columns, missing)

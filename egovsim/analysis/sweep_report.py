@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from egovsim.config.outcomes import OUTCOMES, outcome_range
+from egovsim.config.scenario import UNDONE_WARNING
 
 MEANINGS = dict(OUTCOMES)
 LHS_BINS = 5
@@ -37,6 +38,7 @@ class SweepRuns:
     outcomes: dict[str, np.ndarray]  # runs.csv outcome column -> value of each run (nan if missing)
     continuous: set[str]  # parameters binned into quantiles (Latin hypercube)
     notes: list[str] = field(default_factory=list)  # what each level means, where its label does not say
+    lever_warnings: list[str] = field(default_factory=list)  # varied levers the scenario's events set again
 
 
 @dataclass
@@ -157,7 +159,11 @@ def outcome_words(column: str, stats: dict[str, Any], base) -> tuple[str, str]:
         "at": f"in {stat.year if stat.year is not None else end} (1 July)",
         "mean": f"mean {stat.period[0]}-{stat.period[1]}" if stat.period else "mean",
         "final": f"at the last state (1 January {end + 1})",
-        "time_to": f"years from {start} to reach {stat.level:g}" if stat.level is not None else "time to a level",
+        "time_to": (
+            f"years from {start} to {'fall' if stat.direction == 'down' else 'rise'} to {stat.level:g}"
+            if stat.level is not None
+            else "time to a level"
+        ),
     }[stat.stat]
     return f"{province}: {stat.outcome} {when}" if province else f"{stat.outcome} {when}", meaning
 
@@ -209,6 +215,8 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         lines.append(f"- `{p}`: {kind} {', '.join(labels)}")
     lines += [f"  - {note}" for note in runs.notes]
     lines.append("")
+    if runs.lever_warnings:
+        lines += [UNDONE_WARNING, *(f"- {line}" for line in runs.lever_warnings), ""]
     if not runs.replicate.size:
         return "\n".join([*lines, "**No run finished**: nothing to report (runs.csv has each run's error).", ""])
     for column in runs.outcomes:

@@ -5,7 +5,7 @@
   inherits them; `base_scenario` loads the scenario they describe.
 - `ParameterRange`: the range of one parameter (dotted key): `bounds`, `dist`, `source`.
 - `OutcomeStat`: one number per province (or for one province) from a run: an outcome at a year, its mean over
-  a period, its final value, or the time until it first reaches a level. `parse_outcome` reads the mapping
+  a period, its final value, or the time until it first reaches a level (from below or, direction: down, above). `parse_outcome` reads the mapping
   form or the short form `outcome@year` / `outcome@end`; `evaluate` computes it from a run's records.
 """
 
@@ -29,6 +29,7 @@ from egovsim.config.scenario import (
     Scenario,
     expand_wildcards,
     load_scenario,
+    refuse_undone_at_start,
     resolve_kinds,
     row_of_year,
     years,
@@ -58,6 +59,13 @@ class AnalysisHead:
         """Default the name to the file's name (made safe for a folder name)."""
         if not self.name:
             self.name = safe_name(Path(path).stem, fallback)
+
+    def levers_in_play(self, base: Scenario, varied: Mapping[str, str], source: str) -> list[str]:
+        """The file's `set:` levers and its varied ones (key: the field that varies it) that the base scenario's
+        own dated events set again: refused if an event replaces one before the first step (its value would
+        never act); otherwise one line each for the report, saying until when the value holds."""
+        keys = {item.partition("=")[0].strip(): "set" for item in self.set} | dict(varied)
+        return [f"`{u.key}`: {u.words()}" for u in refuse_undone_at_start(base, keys, source)]
 
     def base_scenario(self, path: str | Path) -> Scenario:
         """The base scenario the file at `path` names, with its overrides and scale (errors name the file's
@@ -153,7 +161,7 @@ SHORT_RE = re.compile(r"^(?P<outcome>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 class OutcomeStat:
     """One number per province from a run: the value at a year (default: the scenario's end year), the mean
     over a period, the final value, or the time in years after the start until the outcome first reaches a
-    level (nan, censored, if it never does). With `province`, the number of that province only (`national`:
+    level, from below (direction up) or from above (down) (nan, censored, if it never does). With `province`, the number of that province only (`national`:
     the population-weighted mean of the provinces)."""
 
     outcome: str = param(doc="an outcome column (or a derived outcome where the file allows one)")
@@ -161,6 +169,11 @@ class OutcomeStat:
     year: int | None = param(None, doc="for stat: at (default: the scenario's end year)")
     period: list[int] = param(list, doc="[first year, last year] for stat: mean")
     level: float | None = param(None, doc="for stat: time_to")
+    direction: Literal["up", "down"] = param(
+        "up",
+        doc="for stat: time_to: up, until the outcome is first at or above level; down, at or below (0 if it "
+        "already is at the start)",
+    )
     province: str | None = param(None, doc="one province key, or 'national'; default: every province")
     name: str = param("", text=NAME, doc="names its results (default: its short form)")
     short: str = field(default="", init=False, repr=False, compare=False)  # the short form it was written as
@@ -168,9 +181,14 @@ class OutcomeStat:
     def validate(self, source: str, path: str) -> None:
         """Checks of its fields together; `parse_outcome` checks the outcome's name (the names allowed depend
         on the file)."""
-        unused = {"year": self.year is not None, "period": bool(self.period), "level": self.level is not None}
-        used = {"at": "year", "mean": "period", "final": None, "time_to": "level"}[self.stat]
-        stray = next((k for k, given in unused.items() if given and k != used), None)
+        unused = {
+            "year": self.year is not None,
+            "period": bool(self.period),
+            "level": self.level is not None,
+            "direction": self.direction != "up",
+        }
+        used = {"at": ("year",), "mean": ("period",), "final": (), "time_to": ("level", "direction")}[self.stat]
+        stray = next((k for k, given in unused.items() if given and k not in used), None)
         if stray is not None:  # it would be silently ignored, and a name like "mean_2006_2008" mislabel the value
             raise InputError(source, f"{path}.{stray}", f"stat '{self.stat}' does not use {stray}")
         need = {"at": True, "mean": len(self.period) == 2, "final": True, "time_to": self.level is not None}
@@ -196,7 +214,9 @@ class OutcomeStat:
             "at": str(self.year) if self.year is not None else "end",
             "final": "final",
             "mean": f"mean{self.period[0]}-{self.period[1]}" if len(self.period) == 2 else "mean",
-            "time_to": f"time_to{self.level:g}" if self.level is not None else "time_to",
+            "time_to": (
+                f"time_{'down_' * (self.direction == 'down')}to{self.level:g}" if self.level is not None else "time_to"
+            ),
         }[self.stat]
         return f"{self.outcome}@{when}" + (f".{self.province}" if self.province else "")
 
@@ -310,7 +330,7 @@ def evaluate(
         value = np.nanmean(series[max(first, 0) : last + 1], axis=0)
     else:
         t = years(scenario, n) - scenario.start_year
-        reached = series >= stat.level
+        reached = series >= stat.level if stat.direction == "up" else series <= stat.level
         value = np.where(reached.any(axis=0), t[np.argmax(reached, axis=0)], np.nan)
     return float(value[0]) if stat.province is not None else value
 
@@ -439,11 +459,20 @@ class LeverHead(AnalysisHead):
             )
         self.check_not_merged_away(base, source)
         self.check_not_undone(base, source)
+        self.levers_in_play(base, self.varied_fields(base), source)
         for name, stat in self.stats.items():
             if stat.province not in (None, self.province):
                 raise InputError(source, f"outcomes.{name}.province", f"the file's province is {self.province}")
             stat.province = self.province
             stat.check(base, source, f"outcomes.{name}")
+
+    def varied_fields(self, base: Scenario) -> dict[str, str]:
+        """The scenario keys the file varies, each with its field: parameters, and the levers when they are the
+        province's policy from the start (set later, they come by an event of their own)."""
+        fields = {name: f"parameters.{name}" for name in getattr(self, "parameters", {})}
+        if self.levers_from is None or self.levers_from <= base.start_year:
+            fields |= {f"provinces.{self.province}.policy.{lever}": f"levers.{lever}" for lever in self.levers}
+        return fields
 
     def check_not_merged_away(self, base: Scenario, source: str) -> None:
         """The levers take effect: a province merged into a unit that takes another member's policy has its

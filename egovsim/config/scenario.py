@@ -1294,6 +1294,65 @@ def horizon_warning(scenario: Scenario) -> str | None:
     return "; ".join(parts) or None
 
 
+@dataclass(frozen=True)
+class Undone:
+    """A lever value given for a run (an override, a design point, a sampled value) that one of the scenario's own
+    dated events sets again: the value holds only until `date`; `at_start` if that is before the first step."""
+
+    key: str
+    event: str
+    date: float
+    at_start: bool
+
+    def words(self) -> str:
+        if self.at_start:
+            return (
+                f"the scenario's event '{self.event}' sets it at {self.date:g}, before the first step, so the value "
+                "given would never act: change that event in a scenario file instead"
+            )
+        return f"the value given holds only until {self.date:g}, when the scenario's event '{self.event}' sets it"
+
+
+# the heading of a report's list of Undone values (sweep, sensitivity, discover, optimize)
+UNDONE_WARNING = (
+    "**Warning: levers the base scenario's own events set again.** A value given holds only until that event: "
+    "what is measured for it is the effect of the value until then."
+)
+
+
+def undone_by_events(scenario: Scenario, keys: Iterable[str]) -> list[Undone]:
+    """The levers among `keys` (provinces.<p>.policy.<lever>, central.initial.<lever>; `provinces.*` expanded)
+    that a dated event of the scenario `set`s within the run, each with the first such event. (An event that adds
+    to a lever keeps the value given in play.)"""
+    first_step_ends = scenario.start_year + scenario.dt  # events before then fire before any rule reads a lever
+    run_ends = scenario.start_year + scenario.n_steps * scenario.dt  # events from then on never fire
+    out = []
+    for key in dict.fromkeys(one for given in keys for one in expand(given, scenario.provinces)):
+        parts = key.split(".")
+        if len(parts) == 4 and parts[0] == "provinces" and parts[2] == "policy" and parts[1] in scenario.provinces:
+            events = resolve_kinds(scenario.provinces[parts[1]].events, scenario.event_effects)
+        elif len(parts) == 3 and parts[:2] == ["central", "initial"] and scenario.central.enabled:
+            events = scenario.central.events
+        else:
+            continue
+        setting = [e for e in events if parts[-1] in e.set and e.date < run_ends]
+        if setting:
+            first = min(setting, key=lambda e: e.date)
+            out.append(Undone(key, first.name, first.date, first.date < first_step_ends))
+    return out
+
+
+def refuse_undone_at_start(scenario: Scenario, keys: Mapping[str, str], source: str) -> list[Undone]:
+    """Refuse a key (mapped to the field that gives it) whose value the scenario's events replace before the first
+    step; return those they replace later, for a warning."""
+    undone = undone_by_events(scenario, keys)
+    for u in undone:
+        if u.at_start:
+            field = next((f for k, f in keys.items() if u.key in expand(k, scenario.provinces)), u.key)
+            raise InputError(source, field, u.words() if u.key in field else f"{u.key}: {u.words()}")
+    return [u for u in undone if not u.at_start]
+
+
 def events_after_the_end(scenario: Scenario) -> list[tuple[str, float]]:
     """(where: name, date) of the events, central and provincial, dated at or after the end of the run's last
     year: they never fire.
@@ -1540,6 +1599,13 @@ def _set_path(data: dict, key: str, value: Any, source: str, label: str | None =
     """Set a dotted key in a scenario's plain data; `provinces.*.` sets it in every province (`expand`), and
     `provinces.<p>.` must name one of them (a typo would otherwise add a province)."""
     label = label or key
+    if key.split(".")[0] == "parameters":  # the record of where the values come from, shown on every label
+        raise InputError(
+            source,
+            label,
+            "the parameters' source (prior, calibrated or posterior, and the fit) is egovsim's record of where "
+            "the values come from: run another scenario file rather than relabel this one",
+        )
     provinces = data.get("provinces")
     provinces = list(provinces) if isinstance(provinces, dict) else []
     for one in expand(key, provinces):
