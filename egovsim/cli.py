@@ -857,7 +857,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from egovsim.model.costs import load_with_budgets
 
     scenario = Path(args.scenario or DEFAULT_SCENARIO)
-    load_with_budgets(scenario, args.overrides, args.scale)  # a bad file is reported before the server starts
+    # a bad file, or a --set an event undoes at once, is reported before the server starts
+    _overrides_in_play(scenario, load_with_budgets(scenario, args.overrides, args.scale), args.overrides)
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
     host = listen_address(args.host)

@@ -365,26 +365,30 @@ def test_unreliable_rule_and_rows():
     assert buf.getvalue().splitlines()[2] == "sobol,y,b,S1,0.05,0.2"
 
 
-def test_noise_share_is_the_one_way_anova_share():
-    """Known answers: replicates that agree give 0; points that do not differ give 1 (the case the old estimator
-    put at 23/12); otherwise the within-point sum of squares over the total, computed by hand; one replicate
-    or no variation gives nan."""
+def test_noise_share_recovers_the_share_of_noise_it_was_given():
+    """Known answers: replicates that agree give 0; noise common to every point (common random numbers) with no
+    point effect gives 1 (the old estimator gave 23/12 at 12 points); simulated tables recover the share of noise
+    they were built with, independent noise and common noise alike (the within-point sum of squares over the total
+    gave about half the noise at 2 replicates); a point with a failed run is left out; one replicate, or no
+    variation, gives nan."""
     from egovsim.analysis.sensitivity import noise_share
 
     points = np.array([0.0, 1.0, 2.0, 3.0])
-    Y = np.broadcast_to(points[:, None, None, None], (4, 2, 1, 1)).copy()  # replicates agree
-    assert noise_share(Y)[0, 0] == 0.0
+    assert noise_share(np.broadcast_to(points[:, None, None, None], (4, 2, 1, 1)).copy())[0, 0] == 0.0
     same = np.broadcast_to(np.array([0.1, 0.3])[None, :, None, None], (12, 2, 1, 1)).copy()
     assert noise_share(same)[0, 0] == pytest.approx(1.0)
-    Y = np.array([[1.0, 3.0], [4.0, 4.0], [7.0, 9.0]])[:, :, None, None]  # point means 2, 4, 8; grand mean 14/3
-    within = 1 + 1 + 0 + 0 + 1 + 1
-    total = sum((y - 14 / 3) ** 2 for y in (1, 3, 4, 4, 7, 9))
-    assert noise_share(Y)[0, 0] == pytest.approx(within / total)
-    Y[1, 1] = np.nan  # a failed run: its point's other run is its own mean
-    values = [1, 3, 4, 7, 9]
-    assert noise_share(Y)[0, 0] == pytest.approx(4 / sum((y - np.mean(values)) ** 2 for y in values))
+    rng = np.random.default_rng(7)
+    for r in (2, 5):  # independent noise of variance 1 around point effects of variance 1: half the variance
+        Y = rng.normal(size=(4000, 1, 1, 1)) + rng.normal(size=(4000, r, 1, 1))
+        assert noise_share(Y)[0, 0] == pytest.approx(0.5, abs=0.03)
+    # common noise (variance 1) and independent noise (variance 1) around point effects (variance 1): two thirds
+    Y = rng.normal(size=(2000, 1, 1, 1)) + rng.normal(size=(1, 200, 1, 1)) + rng.normal(size=(2000, 200, 1, 1))
+    assert noise_share(Y)[0, 0] == pytest.approx(2 / 3, abs=0.05)
+    Y = rng.normal(size=(30, 3, 2, 2))
+    failed = Y.copy()
+    failed[4, 1, 1, 0] = np.nan
+    shares = noise_share(failed)
+    assert shares[1, 0] == pytest.approx(noise_share(np.delete(Y, 4, axis=0))[1, 0])
+    assert shares[0, 0] == pytest.approx(noise_share(Y)[0, 0])  # the other outcomes keep every point
     assert np.isnan(noise_share(np.ones((3, 1, 1, 1)))[0, 0])
     assert np.isnan(noise_share(np.ones((3, 2, 1, 1)))[0, 0])
-    rng = np.random.default_rng(0)
-    shares = noise_share(rng.normal(size=(50, 2, 3, 4)) + rng.normal(size=(50, 1, 3, 4)))
-    assert ((shares >= 0) & (shares <= 1)).all()

@@ -278,18 +278,34 @@ def effects_elsewhere(
 
 
 def noise_share(Y: np.ndarray) -> np.ndarray:
-    """Share of the runs' variation that is noise between replicates, per (province, outcome): the sum of squares
-    of each run about its point's mean over the sum of squares about the mean of all runs (one-way analysis of
-    variance), so between 0 (replicates agree) and 1 (points do not differ). nan with one replicate, or where
-    the runs do not vary at all. (Each run's variance about its point with ddof 1 over the pooled variance
-    with ddof 1, as before, is not a share: about twice the noise at 2 replicates, and above 1.)"""
-    if Y.shape[1] < 2:
-        return np.full(Y.shape[2:], np.nan)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # a point none of whose runs finished
-        within = np.nansum((Y - np.nanmean(Y, axis=1, keepdims=True)) ** 2, axis=(0, 1))
-        total = np.nansum((Y - np.nanmean(Y, axis=(0, 1), keepdims=True)) ** 2, axis=(0, 1))
-        return np.where(total > 0, within / total, np.nan)
+    """Share of the runs' variance that is noise between replicates, per (province, outcome), from the two-way
+    table of points x replicates (one run each): variance components of points, of replicates (common random
+    numbers give replicate r the same noise at every point) and of the rest, from the mean squares, clipped at 0;
+    the share is (replicates + rest) / all three. Estimated on the points whose every replicate finished; nan with
+    one replicate, fewer than two such points, or no variation. (The mean within-point variance over the pooled
+    variance exceeds 1 when the noise is common to the points; the within-point sum of squares over the total
+    understates independent noise by (r - 1) / r.)"""
+    r = Y.shape[1]
+    out = np.full(Y.shape[2:], np.nan)
+    if r < 2:
+        return out
+    for index in np.ndindex(*Y.shape[2:]):
+        table = Y[(slice(None), slice(None), *index)]
+        table = table[np.isfinite(table).all(axis=1)]
+        n = table.shape[0]
+        if n < 2:
+            continue
+        grand = table.mean()
+        points, replicates = table.mean(axis=1), table.mean(axis=0)
+        ms_points = r * np.sum((points - grand) ** 2) / (n - 1)
+        ms_replicates = n * np.sum((replicates - grand) ** 2) / (r - 1)
+        ms_rest = np.sum((table - points[:, None] - replicates[None, :] + grand) ** 2) / ((n - 1) * (r - 1))
+        of_points = max(0.0, (ms_points - ms_rest) / r)
+        of_replicates = max(0.0, (ms_replicates - ms_rest) / n)
+        total = of_points + of_replicates + ms_rest
+        if total > 0:
+            out[index] = (of_replicates + ms_rest) / total
+    return out
 
 
 def analyze_all(
@@ -516,8 +532,9 @@ def report_md(
         "",
         "## Noise between replicates",
         "",
-        "Share of each outcome's variance that is noise between replicates at the same parameter values "
-        "(indices are computed on replicate means, which carry 1/replicates of it):",
+        "Share of each outcome's variance over the runs that is noise between replicates (variance components "
+        "of points, of replicates and of the rest, on the points whose every replicate finished; the indices are "
+        "computed on replicate means, which carry 1/replicates of the noise that differs between points):",
         "",
         "| province | " + " | ".join(o.name for o in study.stats) + " |",
         "|---|" + "---|" * len(study.stats),

@@ -171,8 +171,8 @@ class OutcomeStat:
     level: float | None = param(None, doc="for stat: time_to")
     direction: Literal["up", "down"] = param(
         "up",
-        doc="for stat: time_to: up, until the outcome is first at or above level; down, at or below (0 if it "
-        "already is at the start)",
+        doc="for stat: time_to: up, until the outcome is first at or above level; down, at or below (counted from "
+        "its first recorded value)",
     )
     province: str | None = param(None, doc="one province key, or 'national'; default: every province")
     name: str = param("", text=NAME, doc="names its results (default: its short form)")
@@ -467,12 +467,9 @@ class LeverHead(AnalysisHead):
             stat.check(base, source, f"outcomes.{name}")
 
     def varied_fields(self, base: Scenario) -> dict[str, str]:
-        """The scenario keys the file varies, each with its field: parameters, and the levers when they are the
-        province's policy from the start (set later, they come by an event of their own)."""
-        fields = {name: f"parameters.{name}" for name in getattr(self, "parameters", {})}
-        if self.levers_from is None or self.levers_from <= base.start_year:
-            fields |= {f"provinces.{self.province}.policy.{lever}": f"levers.{lever}" for lever in self.levers}
-        return fields
+        """The scenario keys the file varies as such, each with its field: its parameters. (Its levers come by an
+        event of their own, after the province's events of the same date; check_not_undone refuses later ones.)"""
+        return {name: f"parameters.{name}" for name in getattr(self, "parameters", {})}
 
     def check_not_merged_away(self, base: Scenario, source: str) -> None:
         """The levers take effect: a province merged into a unit that takes another member's policy has its

@@ -997,6 +997,7 @@ class ProvinceConfig:
 # ---- jurisdictions: dated mergers of provinces (docs/ODD.md 7.10, docs/reorganisation.md) ----------------------
 
 KEEP = "keep"  # a merger's leader / policy: each former province keeps its own
+REBALANCING = "Budget-neutral rebalancing"  # name of the events a budget hold becomes (model/costs.py)
 
 
 @dataclass
@@ -1307,10 +1308,13 @@ class Undone:
     def words(self) -> str:
         if self.at_start:
             return (
-                f"the scenario's event '{self.event}' sets it at {self.date:g}, before the first step, so the value "
+                f"the scenario's event '{self.event}' sets it at {self.date:.7g}, before the first step, so the value "
                 "given would never act: change that event in a scenario file instead"
             )
-        return f"the value given holds only until {self.date:g}, when the scenario's event '{self.event}' sets it"
+        return f"the value given holds only until {self.date:.7g}, when the scenario's {self._what()} sets it"
+
+    def _what(self) -> str:
+        return self.event if self.event.startswith("merger ") else f"event '{self.event}'"
 
 
 # the heading of a report's list of Undone values (sweep, sensitivity, discover, optimize)
@@ -1322,35 +1326,48 @@ UNDONE_WARNING = (
 
 def undone_by_events(scenario: Scenario, keys: Iterable[str]) -> list[Undone]:
     """The levers among `keys` (provinces.<p>.policy.<lever>, central.initial.<lever>; `provinces.*` expanded)
-    that a dated event of the scenario `set`s within the run, each with the first such event. (An event that adds
-    to a lever keeps the value given in play.)"""
+    that the scenario sets again within the run, each with the first time: a dated event that `set`s it, or a merger
+    from which the province takes another's policy (its own later events then lapse). An event that adds to a
+    lever keeps the value given in play, as does a budget hold's rebalancing event (computed from the levers
+    given, model/costs.py)."""
     first_step_ends = scenario.start_year + scenario.dt  # events before then fire before any rule reads a lever
     run_ends = scenario.start_year + scenario.n_steps * scenario.dt  # events from then on never fire
     out = []
     for key in dict.fromkeys(one for given in keys for one in expand(given, scenario.provinces)):
         parts = key.split(".")
         if len(parts) == 4 and parts[0] == "provinces" and parts[2] == "policy" and parts[1] in scenario.provinces:
-            events = resolve_kinds(scenario.provinces[parts[1]].events, scenario.event_effects)
+            province = parts[1]
+            taken = [m for m in scenario.mergers if province in m.members and m.policy not in (KEEP, province)]
+            lapse = min((m.date for m in taken), default=math.inf)
+            events = [
+                (e.date, e.name)
+                for e in resolve_kinds(scenario.provinces[province].events, scenario.event_effects)
+                if e.date < lapse and parts[-1] in e.set and not e.name.startswith(REBALANCING)
+            ]
+            events += [(m.date, f"merger {m.name} (from then on {m.policy}'s policy)") for m in taken]
         elif len(parts) == 3 and parts[:2] == ["central", "initial"] and scenario.central.enabled:
-            events = scenario.central.events
+            events = [(e.date, e.name) for e in scenario.central.events if parts[-1] in e.set]
         else:
             continue
-        setting = [e for e in events if parts[-1] in e.set and e.date < run_ends]
-        if setting:
-            first = min(setting, key=lambda e: e.date)
-            out.append(Undone(key, first.name, first.date, first.date < first_step_ends))
+        events = [(date, name) for date, name in events if date < run_ends]
+        if events:
+            date, name = min(events, key=lambda e: e[0])
+            out.append(Undone(key, name, date, date < first_step_ends))
     return out
 
 
 def refuse_undone_at_start(scenario: Scenario, keys: Mapping[str, str], source: str) -> list[Undone]:
-    """Refuse a key (mapped to the field that gives it) whose value the scenario's events replace before the first
-    step; return those they replace later, for a warning."""
+    """Refuse a key (mapped to the field that gives it) whose value the scenario replaces before the first step
+    wherever it applies (a `provinces.*` key in every province); return the others for a warning, those replaced
+    at the start in some provinces only among them."""
     undone = undone_by_events(scenario, keys)
-    for u in undone:
-        if u.at_start:
-            field = next((f for k, f in keys.items() if u.key in expand(k, scenario.provinces)), u.key)
+    at_start = {u.key for u in undone if u.at_start}
+    for given, field in keys.items():
+        expanded = expand(given, scenario.provinces)
+        if expanded and all(one in at_start for one in expanded):
+            u = next(u for u in undone if u.key == expanded[0])
             raise InputError(source, field, u.words() if u.key in field else f"{u.key}: {u.words()}")
-    return [u for u in undone if not u.at_start]
+    return undone
 
 
 def events_after_the_end(scenario: Scenario) -> list[tuple[str, float]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from egovsim.config.scenario import (
     FUNDABLE,
+    REBALANCING,
     BudgetHold,
     CostParams,
     Event,
@@ -45,7 +46,6 @@ PER_RURAL_PERSON = ("community_digital_teams",)
 LEVERS = (*FUNDABLE, "penalty")  # the provincial levers a budget pays for (the penalty costs nothing)
 DETECTION_UNIT = 0.01  # the detection probability is priced per 0.01
 MATCH = 1e-9  # bn VND/yr: spending paths this close are equal
-REBALANCING = "Budget-neutral rebalancing"  # name of the events hold_spending_equal writes
 
 
 def lever_size(lever: str, province: ProvinceConfig) -> float:
