@@ -53,13 +53,14 @@ def test_the_events_that_set_a_lever_are_found_with_their_dates():
     assert "provinces.hue.policy.feedback" not in {u.key for u in undone_by_events(short, found)}
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "compare"])
+@pytest.mark.parametrize("command", ["run", "validate", "compare", "serve"])
 @pytest.mark.parametrize("key", ["provinces.hue.policy.own_plan", "provinces.*.policy.own_plan"])
 def test_a_lever_an_event_replaces_before_the_first_step_is_refused(tmp_path, capsys, command, key):
     args = {
         "run": ["run", str(HUE), "--scale", "0.001", "--out", str(tmp_path / "o"), "--no-plots", "--quiet"],
         "validate": ["validate", str(HUE)],
         "compare": ["compare", str(HUE), str(HUE), "--scale", "0.001", "--out", str(tmp_path / "o"), "--quiet"],
+        "serve": ["serve", str(HUE), "--scale", "0.001", "--port", "1"],  # refused before any port is opened
     }[command]
     assert main([*args, "--set", f"{key}=0.5", "--set", "end_year=2010"]) == 2
     err = one_line(capsys)
