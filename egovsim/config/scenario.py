@@ -1308,8 +1308,8 @@ class Undone:
     def words(self) -> str:
         if self.at_start:
             return (
-                f"the scenario's event '{self.event}' sets it at {self.date:.7g}, before the first step, so the value "
-                "given would never act: change that event in a scenario file instead"
+                f"the scenario's {self._what()} sets it at {self.date:.7g}, before the first step, so the value "
+                "given would never act: change the scenario file instead"
             )
         return f"the value given holds only until {self.date:.7g}, when the scenario's {self._what()} sets it"
 
