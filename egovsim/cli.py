@@ -515,7 +515,7 @@ EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are writte
 def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path) -> int:
     import dataclasses
 
-    from egovsim.analysis.calibration.posterior import posterior_draws, restricted
+    from egovsim.analysis.calibration.posterior import check_posterior_file, posterior_draws, restricted
     from egovsim.analysis.replicates import run_replicates
     from egovsim.config.scenario import apply_values
     from egovsim.report.tables import summary
@@ -523,6 +523,7 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
 
     draws = None
     if scenario.parameters.draws_from:  # a calibrated scenario: replicate i runs with posterior draw i
+        check_posterior_file(scenario, str(args.scenario))
         draws = posterior_draws(
             scenario.parameters.draws_from, args.replicates, seed, "parameters.posterior", str(args.scenario)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -618,3 +619,43 @@ def test_a_bad_prior_is_one_line_naming_the_field(tmp_path, capsys, prior):
     assert main(["calibrate", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "bad.yaml" in err and "parameters.citizens.q0.prior" in err, err
+
+
+def test_every_label_of_a_fit_says_what_makes_it_less_than_a_fit_to_all_the_data():
+    """The `fit` words of calibrated files (their header, summary.json, every report): a fit to data up to a year,
+    and a tempered posterior (stopped before temperature 1), say so; a full fit does not."""
+    from egovsim.analysis.calibration.fit import TEMPERED
+    from egovsim.analysis.calibration.report import fit_words
+
+    full = {"method": "abc", "model_runs": 80, "loss": 63.0, "targets_met": 7, "targets_in_fit": 11}
+    assert fit_words(full) == "abc, 80 model runs, loss 63.000, 7/11 fitted targets met"
+    words = fit_words({**full, "fit_until": 2019, "stopped": f"1 populations, temperature 4.15{TEMPERED}"})
+    assert "fitted to the data up to 2019 only" in words and "a tempered posterior" in words
+
+
+def test_a_run_budget_that_stops_differential_evolution_is_named_so(tmp_path):
+    """fit.json said 'max generations' when --max-runs allowed only the first population."""
+    from egovsim.runner.runner import SerialExecutor
+
+    problem = prior_problem(tmp_path)
+    config, _ = load_config(tmp_path / "prior.yaml")
+    settings = dataclasses.replace(config.optimize, max_generations=50, tol=0.0)
+    per_generation = settings.popsize * len(problem.names) * len(problem.seeds)
+    fit = optimize(problem, SerialExecutor(), settings, seed=3, run=no_run, max_runs=3 * per_generation)
+    assert fit.stopped == "run budget (2 of 50 generations after the first)", fit.stopped
+
+
+def test_a_tempered_posterior_is_not_installed_as_the_posterior(tmp_path, capsys):
+    """Scenarios run from an install would present it as the posterior: refused in one line, its files (labelled
+    tempered) left in the output folder."""
+    path = Path(recovery_config(tmp_path, {"citizens.p0": 0.03, "citizens.q0": 0.45}))
+    text = path.read_text().replace("max_populations: 10}", "max_populations: 1, predictive_draws: 0}")
+    path.write_text(text.replace("population_size: 200, chain_length: 10", "population_size: 24, chain_length: 2"))
+    out, target = tmp_path / "fit", tmp_path / "installed"
+    args = ["calibrate", str(path), "--method", "abc", "--out", str(out), "--quiet", "--executor", "serial"]
+    assert main([*args, "--install", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--install" in err and "stopped before the posterior" in err, err
+    assert not target.exists() or not list(target.iterdir())
+    written = list((out / "calibrated").glob("*.yaml"))
+    assert written and all("a tempered posterior" in f.read_text() for f in written)

@@ -310,7 +310,7 @@ def test_a_study_refuses_another_studys_folder_and_sizes_the_config_would_refuse
     toy_problem(tmp_path)  # writes toy.yaml and its base scenario
     config, first = tmp_path / "toy.yaml", tmp_path / "first"
     code, _, err = _egovsim(
-        ["coverage", str(config), "--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "1"]
+        ["coverage", str(config), "--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "8"]
         + ["--workers", "1", "--executor", "serial", "--out", str(first), "--quiet"],
         capsys,
     )
@@ -319,7 +319,7 @@ def test_a_study_refuses_another_studys_folder_and_sizes_the_config_would_refuse
     assert (study["seed"], study["truths"], study["abc"]["population_size"]) == (11, 1, 6)
     assert {"coverage.csv", "truths.csv", "provenance.json", "runs"} <= {p.name for p in first.iterdir()}
     table = (first / "truths.csv").read_text()
-    sizes = ["--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "1", "--workers", "1"]
+    sizes = ["--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "8", "--workers", "1"]
     code, _, err = _egovsim(["coverage", str(config), *sizes, "--out", str(first), "--quiet"], capsys)
     assert code == 0 and (first / "truths.csv").read_text() == table, err  # the same study again: replayed, equal
     for bad, complaint in (
@@ -332,3 +332,15 @@ def test_a_study_refuses_another_studys_folder_and_sizes_the_config_would_refuse
     # a pool into a study's folder: refused as another command's, the study's table untouched
     code, _, err = _egovsim(["coverage", "--pool", str(first), "--out", str(first)], capsys)
     assert code == 2 and "not a coverage --pool" in err and (first / "truths.csv").read_text() == table, err
+
+
+def test_a_coverage_study_refuses_a_fit_that_stopped_before_the_posterior(tmp_path):
+    """A tempered posterior is wider than the posterior: counting its intervals would overstate the method's
+    coverage (one population of a sharply informed toy stops far above temperature 1)."""
+    from egovsim.errors import InputError
+
+    problem = toy_problem(tmp_path, sd=0.005)
+    settings = ABCSettings(sampler="smc", population_size=40, chain_length=2, max_populations=1, predictive_draws=0)
+    with pytest.raises(InputError, match="stopped before the posterior") as refused:
+        coverage(problem, settings, SerialExecutor(), truths=2, seed=3, folder=tmp_path / "sbc", run=toy_run)
+    assert refused.value.source == "--populations" and "truth 0" in refused.value.message

@@ -5,6 +5,7 @@ and is refused in one line; replaced later it holds only until then, which every
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -236,3 +237,32 @@ def test_a_range_is_too_narrow_within_a_millionth_of_its_values():
     assert spans(0.0, 1e-5) and not spans(0.0, 1e-6)  # below 1 the floor is absolute: a millionth
     assert spans(1000.0, 1000.002) and not spans(1000.0, 1000.0009)  # above 1 it is relative
     assert spans(-2.0, 2.0) and not spans(5.0, 5.0)
+
+
+def test_a_calibrated_file_draws_only_from_the_posterior_it_was_calibrated_with(tmp_path, capsys):
+    """A later fit into the same folder replaced posterior.csv under the earlier fit's medians and label: the
+    draws of run --replicates, compare and a sweep are refused in one line; the shipped files record the hash."""
+    import shutil
+
+    for folder in ("calibration", "scenarios"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    hue = tmp_path / "scenarios" / "calibrated" / "hue.yaml"
+    assert load_scenario(hue).parameters.posterior_sha256  # every shipped calibrated file records it
+    tiny = ["--scale", "0.001", "--set", "end_year=2008", "--quiet", "--executor", "serial"]
+    assert main(["run", str(hue), "--replicates", "2", *tiny, "--out", str(tmp_path / "before")]) == 0
+    posterior = tmp_path / "calibration" / "posterior" / "posterior.csv"
+    rows = posterior.read_text().splitlines(keepends=True)
+    posterior.write_text("".join([rows[0], *rows[2:], rows[1]]))  # another fit's file (here: its rows reordered)
+    capsys.readouterr()
+    for args in (
+        ["run", str(hue), "--replicates", "2", *tiny, "--out", str(tmp_path / "after")],
+        ["compare", str(hue), str(hue), *tiny, "--out", str(tmp_path / "cmp")],
+    ):
+        assert main(args) == 2
+        err = one_line(capsys)
+        assert "parameters.posterior" in err and "is not the posterior this file was calibrated with" in err
+    path = sweep(tmp_path, {"grid": {"citizens.q0": [0.3, 0.4]}})
+    sweep_file = Path(path)
+    sweep_file.write_text(sweep_file.read_text().replace(str(HUE), str(hue)))
+    assert main(["validate", path]) == 2
+    assert "is not the posterior" in one_line(capsys)

@@ -198,3 +198,23 @@ def test_bad_search_files_get_one_line(tmp_path, capsys, edit, message):
 
 def test_validate_knows_a_search_file():
     assert main(["validate", str(ROOT / "experiments" / "optimize_bentre.yaml")]) == 0
+
+
+def test_candidates_csv_counts_each_candidate_s_failed_runs(monkeypatch):
+    """The column was always empty. A failed run is nan in every outcome; a level never reached (inf) is a result."""
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from egovsim.analysis.optimize import Evaluated, candidates_csv
+
+    values = {"a": np.array([[0.1, np.nan, 0.3], [np.nan, np.nan, 0.2]]), "t": np.array([[1.0, np.nan, np.inf]] * 2)}
+    ev = Evaluated(np.array([[0.5], [1.5]]), values, np.array([1.0, 2.0]), failed=2)
+    assert list(ev.failed_draws()) == [1, 1]  # draw 1 of each is nan everywhere; candidate 1's draw 0 has t = 1
+    monkeypatch.setattr(Evaluated, "objectives", lambda self, spec: np.zeros((len(self.X), 0)))
+    monkeypatch.setattr(Evaluated, "share", lambda self, spec: np.zeros(len(self.X)))
+    spec = SimpleNamespace(levers={"training": [0, 3]}, objectives=[])
+    rows = list(csv.DictReader(io.StringIO(candidates_csv(spec, [ev]))))
+    assert [r["failed_runs"] for r in rows] == ["1", "1"]

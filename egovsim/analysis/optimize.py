@@ -78,6 +78,11 @@ class Evaluated:
         ]
         return np.column_stack(cols)
 
+    def failed_draws(self) -> np.ndarray:
+        """Per candidate, its draws whose run failed (nan in every outcome; inf, a level never reached, is a
+        result)."""
+        return np.all(np.isnan(np.stack(list(self.values.values()))), axis=0).sum(axis=1)
+
     def share(self, spec: OptimisationFile) -> np.ndarray:
         return opt.robust(self.values[spec.rule[0].name], "share", self.meets(spec))
 
@@ -250,9 +255,9 @@ def candidates_csv(spec: OptimisationFile, searched: list[Evaluated]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["generation", *spec.levers, *_stat_names(spec), "target_share", "failed_runs"])
     for g, ev in enumerate(searched, start=1):
-        F, share = ev.objectives(spec), ev.share(spec)
+        F, share, failed = ev.objectives(spec), ev.share(spec), ev.failed_draws()
         for i in range(len(ev.X)):
-            w.writerow([g, *map(cell, ev.X[i]), *map(cell, F[i]), cell(share[i]), ""])
+            w.writerow([g, *map(cell, ev.X[i]), *map(cell, F[i]), cell(share[i]), int(failed[i])])
     return buf.getvalue()
 
 

@@ -1140,6 +1140,9 @@ class ParameterSource:
         "", doc="folder with the posterior.csv to draw from (relative to the file that sets it); kind posterior"
     )
     drawn: bool = param(False, doc="set by egovsim, not by hand: the runs drew their values from the posterior")
+    posterior_sha256: str = param(
+        "", doc="set by egovsim calibrate: the sha256 of the posterior.csv it wrote (draws refuse another one)"
+    )
 
     @property
     def draws_from(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from egovsim.analysis.calibration.config import ABCSettings
-from egovsim.analysis.calibration.fit import Fit
+from egovsim.analysis.calibration.fit import TEMPERED, Fit
 from egovsim.analysis.calibration.posterior import kish_ess, posterior_point, to_parameters
 from egovsim.analysis.calibration.terms import FitProblem, replicate_mean, run_vectors, term_values
 from egovsim.config.scenario import scenario_from_dict
@@ -184,7 +184,8 @@ def abc(
     weights = np.asarray(weights, dtype=float)
     point, loss = posterior_point(problem, samples, weights, SerialExecutor(), store, run)
     evaluations = int(history.total_nr_simulations) * settings.replicates
-    stopped = f"{history.max_t + 1} populations, temperature {_temperatures(history)[-1]:.3g}"
+    temperature = _temperatures(history)[-1]
+    stopped = f"{history.max_t + 1} populations, temperature {temperature:.3g}" + (TEMPERED if temperature > 1 else "")
     return Fit(
         "abc",
         point,

@@ -35,6 +35,7 @@ from egovsim.analysis.calibration.pipeline import fit_posterior
 from egovsim.analysis.calibration.posterior import prior_sample, weighted_quantile
 from egovsim.analysis.calibration.terms import FitProblem, Term, measure_quantities, term_values
 from egovsim.config.scenario import apply_values, scenario_from_dict
+from egovsim.errors import InputError
 from egovsim.runner.runner import Store, replicate_seeds, run_one
 
 LEVEL = 0.90
@@ -103,6 +104,13 @@ def coverage(
             store=Store(folder / "runs") if run is run_one else None,
             run=run,
         )
+        if fit.tempered:  # wider than the posterior: counting it would overstate the method's coverage
+            raise InputError(
+                "--populations",
+                "",
+                f"truth {i}'s fit stopped before the posterior ({fit.stopped}): the coverage of a tempered posterior "
+                "is not the method's; allow more populations (the truths before it are in truths.csv)",
+            )
         interval = credible_interval(fit.posterior, fit.weights)
         for j, name in enumerate(problem.names):
             below = float(fit.weights[fit.posterior[:, j] < truth[j]].sum() / fit.weights.sum())

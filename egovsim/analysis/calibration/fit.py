@@ -34,6 +34,16 @@ class Fit:
     chain_ess: float | None = None  # abc by smc: the effective sample size counting the chains' autocorrelation
     chain_length: int = 1  # abc by smc: the posterior's particles are chains of this many consecutive states
 
+    @property
+    def tempered(self) -> bool:
+        """An abc fit stopped (by its budget or max_populations) before temperature 1: its particles are a
+        tempered posterior, wider than the posterior."""
+        return self.stopped.endswith(TEMPERED)
+
+
+# how an abc fit's `stopped` ends when it did not reach temperature 1 (smc.py, abcsmc.py)
+TEMPERED = " (stopped before the posterior: a tempered posterior)"
+
 
 def optimize(
     problem: FitProblem,
@@ -87,6 +97,8 @@ def optimize(
     )
     if result.success and state["stopped"] == "max generations":
         state["stopped"] = "converged"
+    elif state["stopped"] == "max generations" and generations < settings.max_generations:
+        state["stopped"] = f"run budget ({generations} of {settings.max_generations} generations after the first)"
     return Fit(
         "optimize",
         np.asarray(result.x),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import math
 import os
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from egovsim.analysis.calibration.config import load_config, read_observations
-from egovsim.analysis.calibration.fit import Fit
+from egovsim.analysis.calibration.fit import TEMPERED, Fit
 from egovsim.analysis.calibration.posterior import weighted_quantile
 from egovsim.analysis.calibration.terms import (
     FitProblem,
@@ -149,16 +150,30 @@ def calibration_mark(folder: Path, summary: dict, drawn_from: Path | None = None
         posterior = {
             "kind": "posterior",
             "posterior": os.path.relpath(Path(folder).resolve(), Path(drawn_from).resolve()),
+            "posterior_sha256": hashlib.sha256((Path(folder) / "posterior.csv").read_bytes()).hexdigest(),
         }
     return {
         "kind": "calibrated",
         **posterior,
         "calibration": str(folder),
-        "fit": f"{summary['method']}, {summary['model_runs']} model runs, loss {summary['loss']:.3f}, "
-        f"{summary['targets_met']}/{summary['targets_in_fit']} fitted targets met",
+        "fit": fit_words(summary),
         "date": dt.date.today().isoformat(),
         "set": [],
     }
+
+
+def fit_words(summary: dict) -> str:
+    """How the values were fitted, for every label: method, runs, loss and targets met, and what makes them less
+    than a fit to all the data (data up to a year only; a tempered posterior)."""
+    words = (
+        f"{summary['method']}, {summary['model_runs']} model runs, loss {summary['loss']:.3f}, "
+        f"{summary['targets_met']}/{summary['targets_in_fit']} fitted targets met"
+    )
+    if summary.get("fit_until") is not None:
+        words += f", fitted to the data up to {summary['fit_until']} only"
+    if str(summary.get("stopped", "")).endswith(TEMPERED):
+        words += ", stopped before the posterior: a tempered posterior, wider than the posterior"
+    return words
 
 
 def write_outputs(
@@ -213,11 +228,11 @@ def write_outputs(
     write_json(folder / "fit.json", _jsonable(summary))
     atomic_write(folder / "observed_vs_simulated.csv", rows_csv(rows))
     header = (
-        f"{CALIBRATED_BY} ({fit.method}, {fit.evaluations} model runs, loss "
-        f"{summary['loss']:.3f}; {summary['targets_met']}/{summary['targets_in_fit']} fitted targets met).\n"
+        f"{CALIBRATED_BY} ({fit_words(summary)}).\n"
         f"# Fitted: {', '.join(problem.names)}. Self-contained: every value is written out.\n"
     )
-    for where in (folder / "calibrated", *([install] if install is not None else [])):
+    installs = [install] if install is not None and not fit.tempered else []
+    for where in (folder / "calibrated", *installs):
         mark = calibration_mark(folder, summary, drawn_from=where if fit.posterior is not None else None)
         files = calibrated_scenarios(problem, full, fit.x, header, mark)
         if where == install:
@@ -225,6 +240,13 @@ def write_outputs(
         else:
             for name, text in files.items():
                 atomic_write(child(where, name), text)
+    if install is not None and fit.tempered:  # scenarios run from there would present it as the posterior
+        raise InputError(
+            "--install",
+            "",
+            f"not installed into {install}: the fit stopped before the posterior ({fit.stopped}); its files, "
+            f"labelled so, are in {folder / 'calibrated'}. Give it the runs or time to reach temperature 1",
+        )
     return summary
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from egovsim.analysis.calibration.config import ABCSettings
-from egovsim.analysis.calibration.fit import Fit
+from egovsim.analysis.calibration.fit import TEMPERED, Fit
 from egovsim.analysis.calibration.posterior import kish_ess, posterior_point, to_parameters
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem
 from egovsim.errors import RunsFailed
@@ -179,7 +179,7 @@ def smc(
     length = length if len(generations) > 1 else 1  # the first population: independent prior draws
     stopped = f"{len(generations)} populations, temperature {1.0 / exponent:.3g}"
     if exponent < 1.0:
-        stopped += " (stopped before the posterior: a tempered posterior)"
+        stopped += TEMPERED
     return Fit(
         "abc",
         point,
