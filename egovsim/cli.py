@@ -515,7 +515,7 @@ EXIT_RUNS_FAILED = 1  # some runs of an experiment failed; the others are writte
 def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path) -> int:
     import dataclasses
 
-    from egovsim.analysis.calibration.posterior import check_posterior_file, posterior_draws, restricted
+    from egovsim.analysis.calibration.posterior import posterior_draws, restricted
     from egovsim.analysis.replicates import run_replicates
     from egovsim.config.scenario import apply_values
     from egovsim.report.tables import summary
@@ -523,7 +523,7 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
 
     draws = None
     if scenario.parameters.draws_from:  # a calibrated scenario: replicate i runs with posterior draw i
-        check_posterior_file(scenario, str(args.scenario))
+        scenario.parameters.check_posterior_file(str(args.scenario))
         draws = posterior_draws(
             scenario.parameters.draws_from, args.replicates, seed, "parameters.posterior", str(args.scenario)
         )
@@ -859,7 +859,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     scenario = Path(args.scenario or DEFAULT_SCENARIO)
     # a bad file, or a --set an event undoes at once, is reported before the server starts
-    _overrides_in_play(scenario, load_with_budgets(scenario, args.overrides, args.scale), args.overrides)
+    loaded = load_with_budgets(scenario, args.overrides, args.scale)
+    _overrides_in_play(scenario, loaded, args.overrides)
+    loaded.parameters.check_posterior_file(str(scenario))  # the page draws from it (its Draw control)
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
     host = listen_address(args.host)

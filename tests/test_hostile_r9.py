@@ -257,6 +257,7 @@ def test_a_calibrated_file_draws_only_from_the_posterior_it_was_calibrated_with(
     for args in (
         ["run", str(hue), "--replicates", "2", *tiny, "--out", str(tmp_path / "after")],
         ["compare", str(hue), str(hue), *tiny, "--out", str(tmp_path / "cmp")],
+        ["serve", str(hue), "--port", "1"],  # the page's Draw control draws from it: refused before any port opens
     ):
         assert main(args) == 2
         err = one_line(capsys)

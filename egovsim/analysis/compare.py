@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from egovsim.analysis.calibration.posterior import check_posterior_file, posterior_draws, restricted
+from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.outcomes import label as outcome_label
 from egovsim.config.outcomes import outcome_range, unit
@@ -581,7 +581,7 @@ def plan_comparison(
         plan.posterior = str(posterior)
         where = ("parameters.posterior", str(paths[0])) if named else ("--posterior", None)
         for sc, path in zip(scenarios, paths) if named else ():  # each drew from the fit its values come from
-            check_posterior_file(sc, str(path))
+            sc.parameters.check_posterior_file(str(path))
         plan.draws = posterior_draws(posterior, replicates, master, *where)
         _check_held_budgets(plan)
         for sc, path in zip(scenarios, paths):  # every draw must fit every scenario before workers start

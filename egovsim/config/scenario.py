@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -1155,6 +1156,21 @@ class ParameterSource:
             raise InputError(source, f"{path}.calibration", f"kind {self.kind} needs the calibration it comes from")
         if self.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date):
             raise InputError(source, f"{path}.date", f"expected an ISO date like 2026-11-27, got {clipped(self.date)}")
+
+    def check_posterior_file(self, source: str) -> None:
+        """A calibrated scenario draws from the posterior.csv its fit wrote: a later fit into the same folder would
+        otherwise give draws under the earlier fit's medians and label (the file records the sha256; files
+        written before it did are not checked)."""
+        path = Path(self.draws_from) / "posterior.csv"
+        if not self.draws_from or not self.posterior_sha256 or not path.is_file():
+            return
+        if hashlib.sha256(path.read_bytes()).hexdigest() != self.posterior_sha256:
+            raise InputError(
+                source,
+                "parameters.posterior",
+                f"{path} is not the posterior this file was calibrated with ({self.fit}): its values and label are "
+                "another fit's; install the new fit's files (egovsim calibrate --install), or give --posterior",
+            )
 
     def changed_keys(self) -> list[str]:
         """The keys (wildcards allowed) this scenario sets itself on top of the calibration: its --set overrides

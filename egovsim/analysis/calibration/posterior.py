@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import hashlib
 import math
 from concurrent.futures import Executor
 from pathlib import Path
@@ -92,29 +91,12 @@ def scenario_draws(scenario, n: int, seed: int, source: str) -> list[dict]:
     cannot take, is blamed on `source`."""
     from egovsim.config.scenario import apply_values
 
-    check_posterior_file(scenario, source)
+    scenario.parameters.check_posterior_file(source)
     folder = scenario.parameters.draws_from
     draws = [restricted(d, scenario) for d in posterior_draws(folder, n, seed, "parameters.posterior", source)]
     for draw in draws:
         apply_values(scenario, draw, f"{source} with {folder}/posterior.csv")
     return draws
-
-
-def check_posterior_file(scenario, source: str) -> None:
-    """A calibrated scenario draws from the posterior.csv its fit wrote: a later fit into the same folder would
-    otherwise give draws under the earlier fit's medians and label (the file records the sha256; files written
-    before it did are not checked)."""
-    params, folder = scenario.parameters, scenario.parameters.draws_from
-    path = Path(folder) / "posterior.csv"
-    if not folder or not params.posterior_sha256 or not path.is_file():
-        return
-    if hashlib.sha256(path.read_bytes()).hexdigest() != params.posterior_sha256:
-        raise InputError(
-            source,
-            "parameters.posterior",
-            f"{path} is not the posterior this file was calibrated with ({params.fit}): its values and label are "
-            "another fit's; install the new fit's files (egovsim calibrate --install), or give --posterior",
-        )
 
 
 def restricted(draw: dict, scenario) -> dict:
