@@ -113,8 +113,8 @@ def test_a_draw_the_posterior_cannot_give_runs_the_medians_and_says_why(tmp_path
     path = tmp_path / "mine.yaml"
     path.write_text(
         f"extends: {ROOT / 'scenarios' / 'calibrated' / 'daklak.yaml'}\nname: mine\n"
-        f"parameters: {{kind: posterior, calibration: test, posterior: '{post}'}}\n"
-    )
+        f"parameters: {{kind: posterior, calibration: test, posterior: '{post}', posterior_sha256: ''}}\n"
+    )  # the extended file's hash is its own posterior's: a file naming another says it is not tied to a fit
     viz = app.EGovViz(scenario_file=str(path), scale=0.0005, seed=1, draw=2)
     assert viz.draw == 0 and viz.config.citizens.p0 == app.base_scenario(str(path), 0.0005).citizens.p0
     legend = app.legend_html(viz)[1]

@@ -5,8 +5,9 @@
   inherits them; `base_scenario` loads the scenario they describe.
 - `ParameterRange`: the range of one parameter (dotted key): `bounds`, `dist`, `source`.
 - `OutcomeStat`: one number per province (or for one province) from a run: an outcome at a year, its mean over
-  a period, its final value, or the time until it first reaches a level (from below or, direction: down, above). `parse_outcome` reads the mapping
-  form or the short form `outcome@year` / `outcome@end`; `evaluate` computes it from a run's records.
+  a period, its final value, or the time until it first reaches a level (from below or, direction: down, from
+  above). `parse_outcome` reads the mapping form or the short form `outcome@year` / `outcome@end`; `evaluate`
+  computes it from a run's records.
 """
 
 from __future__ import annotations
@@ -161,8 +162,8 @@ SHORT_RE = re.compile(r"^(?P<outcome>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 class OutcomeStat:
     """One number per province from a run: the value at a year (default: the scenario's end year), the mean
     over a period, the final value, or the time in years after the start until the outcome first reaches a
-    level, from below (direction up) or from above (down) (nan, censored, if it never does). With `province`, the number of that province only (`national`:
-    the population-weighted mean of the provinces)."""
+    level, from below (direction up) or from above (down) (nan, censored, if it never does). With `province`,
+    the number of that province only (`national`: the population-weighted mean of the provinces)."""
 
     outcome: str = param(doc="an outcome column (or a derived outcome where the file allows one)")
     stat: Literal["at", "mean", "final", "time_to"] = param("at")
