@@ -659,3 +659,22 @@ def test_a_tempered_posterior_is_not_installed_as_the_posterior(tmp_path, capsys
     assert not target.exists() or not list(target.iterdir())
     written = list((out / "calibrated").glob("*.yaml"))
     assert written and all("a tempered posterior" in f.read_text() for f in written)
+
+
+def test_a_smaller_budget_given_again_keeps_the_finished_posterior(tmp_path, capsys):
+    """Given the same --out with a budget that stops the fit before temperature 1, the fit replaced the finished
+    posterior with a tempered one, exit 0: it is refused in one line and the folder's posterior kept."""
+    path = Path(recovery_config(tmp_path, {"citizens.p0": 0.03, "citizens.q0": 0.45}))
+    text = path.read_text().replace("max_populations: 10}", "max_populations: 15, predictive_draws: 0}")
+    path.write_text(text.replace("population_size: 200, chain_length: 10", "population_size: 24, chain_length: 2"))
+    out = tmp_path / "fit"
+    args = ["calibrate", str(path), "--method", "abc", "--out", str(out), "--quiet", "--executor", "serial"]
+    assert main(args) == 0
+    fit = json.loads((out / "fit.json").read_text())
+    assert "tempered" not in fit["stopped"], fit["stopped"]  # the test needs a finished posterior first
+    posterior = (out / "posterior.csv").read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--max-runs", "30"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds the finished posterior" in err, err
+    assert (out / "posterior.csv").read_bytes() == posterior and json.loads((out / "fit.json").read_text()) == fit

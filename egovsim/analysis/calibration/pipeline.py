@@ -3,6 +3,7 @@ output folder. The command line (`egovsim calibrate`) only turns its arguments i
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
 from egovsim.analysis.calibration.config import ABCSettings, CalibrationConfig, load_config
-from egovsim.analysis.calibration.fit import Fit, generation_bar, optimize
+from egovsim.analysis.calibration.fit import TEMPERED, Fit, generation_bar, optimize
 from egovsim.analysis.calibration.report import check_install, rows_csv, write_outputs
 from egovsim.analysis.calibration.smc import smc
 from egovsim.analysis.calibration.stacks import STACK_LABELS, stack_records, stack_table
@@ -152,6 +153,7 @@ def _calibrate(
             **provenance_extra,
         },
     )
+    refuse_to_replace_a_posterior(out, fit)
     fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
     write_scenario(out, problem.scenario)  # as the fit ran it: at the fitting scale and end year
     atomic_write(out / "columns.csv", columns_csv(("province",)))  # the outcomes its targets compare
@@ -166,6 +168,23 @@ def _calibrate(
         fit_trajectories(problem.scenario_at(fit.x), records, summary["terms"], out / "plots" / "fit.png")
     write_json(out / "provenance.json", prov)  # last: it marks the folder's files as one whole set
     return summary
+
+
+def refuse_to_replace_a_posterior(out: Path, fit) -> None:
+    """A fit stopped before temperature 1 (a smaller budget given again) does not replace the finished posterior
+    of the same fit in `out`: its runs are kept, and a larger budget or another --out gives the tempered one."""
+    try:
+        earlier = json.loads((out / "fit.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    stopped = earlier.get("stopped") if isinstance(earlier, dict) else None
+    if fit.tempered and earlier.get("method") == "abc" and isinstance(stopped, str) and not stopped.endswith(TEMPERED):
+        raise InputError(
+            "--max-runs",
+            "",
+            f"this fit stopped before the posterior ({fit.stopped}); {out} holds the finished posterior of the same "
+            "fit, which is kept: give the budget it needs, or another --out for the tempered one",
+        )
 
 
 def fit_posterior(
