@@ -578,7 +578,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_no_process_outlives_a_killed_command(tmp_path, sig):
     exp = write_experiment(
-        tmp_path, "design:\n  grid:\n    citizens.q0: [" + ", ".join(f"{0.1 + 0.01 * i:.2f}" for i in range(40)) + "]\n"
+        # enough runs that the sweep is still under way half a second after its workers start (40 took 1.5 s)
+        tmp_path,
+        "design:\n  grid:\n    citizens.q0: [" + ", ".join(f"{0.1 + 0.003 * i:.3f}" for i in range(160)) + "]\n",
     )
     out, log = tmp_path / "out", tmp_path / "stderr.txt"
     cmd = [sys.executable, "-m", "egovsim", "sweep", str(exp), "--out", str(out), "--workers", "2", "--quiet"]

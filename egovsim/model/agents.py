@@ -24,15 +24,15 @@ from egovsim.config.scenario import (
     apply_event,
     resolve_kinds,
 )
-from egovsim.model import costs
+from egovsim.model import costs, portable
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
 
 
 def initial_will(params: LeaderParams, will_effect: float) -> float:
     """W0 = logistic(logit(will_mean) + will_spread x will_effect): a province's conviction under the shared
     hierarchical prior, on the logit scale so no value needs clipping (docs/design-model-v2.md 3.3)."""
-    logit = np.log(params.will_mean / (1.0 - params.will_mean)) + params.will_spread * will_effect
-    return float(1.0 / (1.0 + np.exp(-logit)))
+    logit = portable.log(params.will_mean / (1.0 - params.will_mean)) + params.will_spread * will_effect
+    return float(1.0 / (1.0 + portable.exp(-logit)))
 
 
 class Timeline:
@@ -220,7 +220,7 @@ class ProvincialLeader(mesa.Agent):
         self.digitise(ctx.rent_rel * rent_mean, enabling, dt)
         self.procure(enabling, dt)
         self.equip_agencies(dt)
-        self.will = float(target + (self.will - target) * np.exp(-lp.adjustment_rate * dt))
+        self.will = float(target + (self.will - target) * portable.exp(-lp.adjustment_rate * dt))
 
     def digitise(self, rent: np.ndarray, enabling: float, dt: float) -> None:
         """Publish procedures (a, level 3) and bring them fully online (d <= a, level 4) at rates prop. to
@@ -229,8 +229,8 @@ class ProvincialLeader(mesa.Agent):
         s = self.services
         rate = s.digitisation_rate * self.will * self.capacity * enabling
         self.published = approach_one(self.published, s.publish_speedup * rate, dt)
-        rate_full = rate * np.exp(-s.rent_slowdown * rent * self.deterrence)
-        self.digitised = self.published - (self.published - self.digitised) * np.exp(-rate_full * dt)
+        rate_full = rate * portable.exp(-s.rent_slowdown * rent * self.deterrence)
+        self.digitised = self.published - (self.published - self.digitised) * portable.exp(-rate_full * dt)
 
     def procure(self, enabling: float, dt: float) -> None:
         """Fragmented strategy: without a roadmap or own plan, agencies buy redundant systems with the software

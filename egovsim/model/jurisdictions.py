@@ -86,7 +86,11 @@ class Jurisdictions:
             group = [p for p, q in enumerate(self.head) if q == h]
             if len(group) > 1:
                 w = weights[group]
-                mean = float(np.dot(w, [values[p] for p in group]) / w.sum())
+                # summed in order, not by np.dot: BLAS picks its kernel, and so its order of summation, by CPU
+                total = 0.0
+                for weight, p in zip(w.tolist(), group):
+                    total += weight * values[p]
+                mean = total / float(w.sum())
                 for p in group:
                     out[p] = mean
         return out

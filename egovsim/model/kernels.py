@@ -22,8 +22,9 @@ cost dominates at small sizes, and the passes (and their float32 temporaries) do
 visits each citizen once, touches only those who can adopt, and has no temporaries.
 
 Arithmetic: the adoption hazard is float32 throughout, with exp computed by a fixed polynomial (Cephes expf,
-written out in _adopt so that the loop vectorises, SIMD); float32 values compared with float64 accumulators are
-compared exactly (as float64); sums are taken in a fixed order.
+written out in _adopt so that the loop vectorises, SIMD); the civil servants' exp is portable.exp_scalar (the C
+library's differs between systems); float32 values compared with float64 accumulators are compared exactly (as
+float64); sums are taken in a fixed order.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numba
 import numpy as np
 
 from egovsim.model.outcomes import COL, LEADER_COLS, SHARE_COLS, SHARE_FROM
+from egovsim.model.portable import exp_scalar
 
 NON_USER, CEREMONIAL, GENUINE = 0, 1, 2  # civil-servant states (as in population.py)
 
@@ -573,7 +575,7 @@ def _servant_step(cs, constants, step):
             utility = utility + ws * cs.skill[i]
             hazard = cs.q_dt[i] * cs.genuine_colleagues[i]
             hazard = hazard + c.p_dt
-            hazard = hazard * math.exp(utility)
+            hazard = hazard * exp_scalar(utility)
             hazard = hazard * step.equipped[i]
             cs.to_genuine[i] = cs.to_genuine[i] - hazard
             if cs.to_genuine[i] <= 0:

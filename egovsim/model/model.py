@@ -11,7 +11,7 @@ import numpy as np
 from egovsim.config.scenario import KEEP, Scenario
 from egovsim.engine import ENGINES, default_engine
 from egovsim.errors import InputError, clipped
-from egovsim.model import costs, population, reference
+from egovsim.model import costs, population, portable, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from egovsim.model.jurisdictions import Jurisdictions, retained_after_tier_removal
 from egovsim.model.outcomes import COL, COLUMNS
@@ -352,9 +352,9 @@ class EGovModel(mesa.Model):
         self._pa = {
             "access_factor": income[:, None] * group_factor * (1 + a.infrastructure_effect * per_capita),  # (P, 4)
             "literacy_rate": literacy_rate.reshape(-1),
-            "literacy_step": np.exp(-literacy_rate.reshape(-1) * self.dt),
+            "literacy_step": portable.exp(-literacy_rate.reshape(-1) * self.dt),
             "trust_rate": trust_rate,
-            "trust_step": np.exp(-(c.trust_feedback_rate * trust_rate) * self.dt),
+            "trust_step": portable.exp(-(c.trust_feedback_rate * trust_rate) * self.dt),
             "trust_moves": bool(c.trust_feedback_rate and np.any(trust_rate)),
             "detection": np.array([p.detection_prob for p in policies]),
             "penalty": np.array([p.penalty for p in policies]),

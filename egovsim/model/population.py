@@ -48,7 +48,7 @@ from functools import cached_property
 import numpy as np
 
 from egovsim.config.scenario import AccessParams, Scenario
-from egovsim.model import kernels
+from egovsim.model import kernels, portable
 from egovsim.model.kernels import (
     CITIZEN_CONSTANTS,
     SERVANT_CONSTANTS,
@@ -97,12 +97,12 @@ _REBASE_BELOW = 1e-30
 
 def hazard_probability(hazard: np.ndarray | float, dt: float) -> np.ndarray | float:
     """P(event within a step of length dt) for a constant hazard: 1 - exp(-hazard dt)."""
-    return -np.expm1(-np.asarray(hazard) * dt)
+    return -portable.expm1(-np.asarray(hazard, dtype=np.float64) * dt)
 
 
 def approach_one(x: np.ndarray | float, rate: np.ndarray | float, dt: float) -> np.ndarray | float:
     """Exact solution over dt of dx/dt = rate (1 - x): stays in [0, 1] for any step length."""
-    return 1.0 - (1.0 - x) * np.exp(-np.asarray(rate) * dt)
+    return 1.0 - (1.0 - x) * portable.exp(-np.asarray(rate, dtype=np.float64) * dt)
 
 
 def mean_access_rate(access: AccessParams, start: float, dt: float) -> float:
@@ -116,7 +116,7 @@ def income_factor(access: AccessParams, grdp_per_capita: float | None) -> float:
     """(y_p / y_ref)^eta_y: the access hazard of a richer province is higher (1 where y_p is not given)."""
     if grdp_per_capita is None:
         return 1.0
-    return (grdp_per_capita / access.income_reference) ** access.income_elasticity
+    return portable.power(grdp_per_capita / access.income_reference, access.income_elasticity)
 
 
 def beta_draws(rng: np.random.Generator, mean: float, n: int, concentration: float = 5.0) -> np.ndarray:
@@ -656,7 +656,7 @@ class ServantLayout:
         # draw comes last, so switching the rule off changes no other draw)
         z = rng.standard_normal(self.n)
         sigma = cs.enforcement_spread
-        self.enforcement = np.exp(sigma * z - sigma**2 / 2)
+        self.enforcement = portable.exp(sigma * z - sigma * sigma / 2)
         self.cascade = np.where(self.commune, 1 - cs.cascade_loss, 1.0)  # training that reaches each servant
         self._training_rate = (None, None)  # (training, the rate it gives each servant): skill_rate
         self.inv_degree = 1.0 / np.maximum(np.diff(self.adjacency.indptr), 1)
@@ -742,7 +742,7 @@ class CivilService(ServantLayout):
         if self._rent_step[0] is not ctx.servant_deterrence:  # informal income at risk
             self._rent_step = (ctx.servant_deterrence, self._rent_weight * ctx.servant_deterrence)
         if self._skill_step[0] is not ctx.training or cs.learning_by_doing:  # learning by doing: state changes
-            self._skill_step = (ctx.training, np.exp(-self.skill_rate(ctx.training) * dt))
+            self._skill_step = (ctx.training, portable.exp(-self.skill_rate(ctx.training) * dt))
         if self._mandated[0] is not ctx.mandate:  # mandates change only when an event fires
             self._mandated = (ctx.mandate, bool(ctx.mandate.any()))
         ceremonial = bool(self._ceremonial_left and cs.mandate_rate and self._mandated[1])

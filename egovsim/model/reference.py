@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from egovsim.config.scenario import Scenario
+from egovsim.model import portable
 from egovsim.model.network import neighbours_of
 from egovsim.model.outcomes import COL, COLUMNS, LEADER_VALUES, SUBGROUPS, share, supply_index
 from egovsim.model.population import (
@@ -75,7 +76,7 @@ class PlainCitizens(CitizenLayout):
                 + c.beta_ease * (ease - c.reference_ease)
                 + c.beta_trust * (self.trust - c.reference_trust)
             )
-            hazard = hazard * np.exp(log_mult)
+            hazard = hazard * portable.exp(log_mult)
         return np.where(self.access & ~self.active, hazard, 0.0)
 
     def step(self, ctx: StepContext, rng: np.random.Generator) -> None:
@@ -181,7 +182,7 @@ class PlainCivilService(ServantLayout):
         )
         # without working equipment a civil servant cannot use the system: x K of their agency level
         equipped = ctx.agency_it[prov, self.commune.astype(np.intp)]
-        hazard = (cs.p + cs.q * colleagues_share) * np.exp(utility) * equipped
+        hazard = (cs.p + cs.q * colleagues_share) * portable.exp(utility) * equipped
         self.to_genuine -= np.where(genuine, 0.0, hazard * dt)
         converts = np.flatnonzero(~genuine & (self.to_genuine <= 0))
         non_user = self.state == NON_USER
