@@ -472,6 +472,26 @@ def test_an_interrupted_fit_resumes_from_its_stored_runs(tmp_path, monkeypatch, 
     )
 
 
+def test_a_check_of_weight_0_shows_its_misfit_and_adds_nothing_to_the_fit():
+    """observed_vs_simulated.csv's loss is each term's own -2 log likelihood: a check (weight 0) 3 sd off shows 9,
+    not the 0 it adds to the fit, and its weight says so; the fit's loss counts the fitted terms only."""
+    from egovsim.analysis.calibration import term_table
+    from egovsim.analysis.calibration.terms import FitProblem, quantities
+
+    hue = OutcomeStat("supply_index", stat="at", year=2017, province="hue")
+    bentre = OutcomeStat("supply_index", stat="at", year=2017, province="bentre")
+    fitted = Term("a", "hue 2017", "value", hue, None, 2017, sd=0.1, weight=2.0, observed=0.5)
+    check = Term("b", "bentre 2017", "value", bentre, None, 2017, sd=0.1, weight=0.0, observed=0.2)
+    qs = quantities([fitted, check])
+    problem = FitProblem({}, [], np.empty((0, 2)), [], qs, [fitted, check], None)
+    stats = np.array([[0.6, 0.5], [0.6, 0.5]])  # two replicates: hue 1 sd above its figure, bentre 3 sd
+    rows = {r["target"]: r for r in term_table(problem, stats)}
+    assert rows["a"]["loss"] == pytest.approx(1.0) and rows["a"]["weight"] == 2.0 and rows["a"]["in_fit"]
+    assert rows["b"]["loss"] == pytest.approx(9.0) and rows["b"]["weight"] == 0.0 and not rows["b"]["in_fit"]
+    assert not rows["b"]["met"]
+    assert problem.loss(stats) == pytest.approx(2.0)  # weight x misfit of the fitted term only
+
+
 def test_a_failing_run_gives_nan_for_its_terms_and_the_fit_goes_on(tmp_path):
     from egovsim.analysis.calibration import Evaluation, OptimizeSettings, term_table
     from egovsim.runner.runner import SerialExecutor, run_one

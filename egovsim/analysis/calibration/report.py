@@ -36,9 +36,11 @@ from egovsim.folders import check_place, replaced
 
 
 def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
-    """One row per term: observed, simulated mean and 90% interval over replicates, loss, met, in/out of fit."""
+    """One row per term: observed, simulated mean and 90% interval over replicates, weight, loss, met, in/out of
+    fit. The loss is the term's misfit at weight 1 (a check's too, which a weighted loss would show as a perfect
+    0); a fit's loss is the sum of weight x loss over the terms in it."""
     per_rep = term_values(problem.terms, problem.quantities, stats)  # (replicates, terms)
-    losses, met = problem.losses(stats)
+    losses, met = problem.losses(stats, weighted=False)
     rows = []
     for j, t in enumerate(problem.terms):
         vals = per_rep[:, j]
@@ -60,6 +62,7 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
                 "simulated_mean": float(np.nanmean(vals)) if finished else math.nan,
                 "simulated_p5": float(lo),
                 "simulated_p95": float(hi),
+                "weight": t.weight,
                 "loss": float(losses[j]),
                 "met": bool(met[j]),
                 "in_fit": problem.fitted[j],
@@ -189,7 +192,7 @@ def write_outputs(
     `folder`; the calibrated scenario files also into `install`, as one set (see install_files)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = term_table(problem, stats)
-    losses = np.array([r["loss"] for r in rows])
+    losses = problem.losses(stats)[0]  # weighted: what each term adds to the fit's loss
     summary = {
         "method": fit.method,
         "stopped": fit.stopped,
@@ -201,7 +204,9 @@ def write_outputs(
         "by_province": grouped(problem.names, fit.x),
         "targets_met": sum(r["met"] for r in rows if r["in_fit"]),
         "targets_in_fit": sum(r["in_fit"] for r in rows),
-        "orderings_met": all(r["met"] for r in rows if r["kind"] == "at_least"),
+        "orderings_met": all(
+            r["met"] for r in rows if r["kind"] == "at_least" and r["in_fit"]
+        ),  # a check is not fitted
         "terms": rows,
         "runs": fit.runs,
         "replicates": len(problem.seeds),

@@ -68,19 +68,25 @@ class Term:
     source: str = ""
 
     def score(self, simulated: float) -> tuple[float, bool]:
-        """(loss, met) for a simulated value: the loss is -2 log likelihood relative to its highest value."""
+        """(loss, met) for a simulated value: the term's weight x its misfit, what it adds to a fit's loss."""
+        loss, met = self.misfit(simulated)
+        return (self.weight * loss if math.isfinite(loss) else loss), met
+
+    def misfit(self, simulated: float) -> tuple[float, bool]:
+        """(loss, met) at weight 1: -2 log likelihood relative to its highest value, also for a check (weight 0),
+        which adds nothing to a fit but is judged on the same scale."""
         if not math.isfinite(simulated):
             return math.inf, False
         if self.kind == "value":
             z = (simulated - self.observed) / self.sd
-            return self.weight * z * z, abs(z) <= 2
+            return z * z, abs(z) <= 2
         if self.kind == "range":
             best = _log_inside(0.0, (self.high - self.low) / 2, self.sd)
             centre = (self.low + self.high) / 2
             loss = -2.0 * (_log_inside(simulated - centre, (self.high - self.low) / 2, self.sd) - best)
-            return self.weight * loss, self.low <= simulated <= self.high
+            return loss, self.low <= simulated <= self.high
         margin = simulated - self.low
-        return self.weight * -2.0 * float(log_ndtr(margin / self.sd)), margin >= 0
+        return -2.0 * float(log_ndtr(margin / self.sd)), margin >= 0
 
 
 def _log_inside(offset: float, half_width: float, sd: float) -> float:
@@ -251,11 +257,12 @@ class FitProblem:
     def scenario_at(self, x: Sequence[float]) -> Scenario:
         return apply_values(scenario_from_dict(self.scenario), self.values(x))
 
-    def losses(self, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Loss and met flag of every term, scored on the replicate mean (common random numbers) of the
-        statistics of one vector (replicates, n_quantities); nan (a failed run) is left out of the mean."""
+    def losses(self, stats: np.ndarray, weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Loss (times the term's weight unless `weighted` is False: Term.misfit) and met flag of every term, scored
+        on the replicate mean (common random numbers) of the statistics of one vector (replicates, n_quantities);
+        nan (a failed run) is left out of the mean."""
         values = term_values(self.terms, self.quantities, replicate_mean(stats))
-        scored = [t.score(float(v)) for t, v in zip(self.terms, values)]
+        scored = [(t.score if weighted else t.misfit)(float(v)) for t, v in zip(self.terms, values)]
         return np.array([s[0] for s in scored]), np.array([s[1] for s in scored])
 
     def total(self, losses: np.ndarray) -> float:
