@@ -172,3 +172,64 @@ def test_no_equipment_no_genuine_use():
     records = simulate_once(sc, 3)
     assert np.all(records[..., COL["civil_servant_genuine_share"]] == 0)
     assert np.all(simulate_once(scenario(2015), 3)[-1, :, COL["civil_servant_genuine_share"]] > 0)  # with equipment
+
+
+def _leader_step_in_python(published, digitised, rent_rel, r, levers, state, inputs, dt):
+    """A leader's step stated in Python floats and numpy arrays, operation for operation (docs/ODD.md 7.6)."""
+    from egovsim.model import portable
+
+    strategy, own_plan, software, agency_it, cost = levers
+    will0, will, local_capacity, n_systems, it_waste, office, commune, deterrence = state
+    roadmap, own_index, best_peer, trust_mean, rent_at_risk, press = inputs
+    gap = max(0.0, best_peer - own_index)
+    target = (
+        will0
+        + r.roadmap_effect * roadmap
+        + r.emulation_effect * gap
+        + r.satisfaction_effect * (trust_mean - r.reference_trust)
+        - r.rent_loss_effect * rent_at_risk
+        + r.press_effect * press
+    )
+    target = min(1.0, max(0.0, target))
+    enabling = r.enabling_floor + (1.0 - r.enabling_floor) * max(roadmap, r.own_plan_clarity * own_plan)
+    capacity = local_capacity if strategy == 0 else r.vendor_capacity * min(1.0, software)
+    rate = r.digitisation_rate * will * capacity * enabling
+    published = 1.0 - (1.0 - published) * portable.exp(-(r.publish_speedup * rate) * dt)
+    rate_full = rate * portable.exp(-r.rent_slowdown * (rent_rel * r.rent_mean) * deterrence)
+    digitised = published - (published - digitised) * portable.exp(-rate_full * dt)
+    if strategy == 0:
+        local_capacity = 1.0 - (1.0 - local_capacity) * portable.exp(-(r.local_capacity_rate * software) * dt)
+    elif strategy == 2:
+        n_systems = min(r.max_systems, n_systems + dt * (software * (1.0 - enabling) / r.procurement_interval))
+        it_waste += dt * cost * (n_systems - 1) / n_systems
+    it_rate = r.agency_it_rate * agency_it
+    office = 1.0 - (1.0 - office) * portable.exp(-it_rate * dt)
+    commune = 1.0 - (1.0 - commune) * portable.exp(-(it_rate * (1.0 - r.commune_it_lag)) * dt)
+    will = target + (will - target) * portable.exp(-r.adjustment_rate * dt)
+    return published, digitised, will, local_capacity, n_systems, it_waste, office, commune
+
+
+@pytest.mark.parametrize("strategy", [0, 1, 2])
+def test_the_compiled_leader_step_is_pythons_arithmetic_bit_for_bit(strategy):
+    """province_step (compiled) gives the very floats of the rule stated in Python, for random inputs: numba
+    fuses no multiply-add and keeps Python's order of operations, so moving the rule changed no result."""
+    from egovsim.model.agents import LeaderRates, province_step
+
+    rng = np.random.default_rng(strategy)
+    for _ in range(200):
+        r = LeaderRates(*rng.uniform(0.0, 3.0, len(LeaderRates._fields)))
+        r = r._replace(
+            max_systems=float(rng.integers(1, 8)), commune_it_lag=rng.uniform(), enabling_floor=rng.uniform()
+        )
+        published = rng.uniform(0, 1, 9)
+        digitised = published * rng.uniform(0, 1, 9)
+        rent_rel = (np.arange(9) + 0.5) / 9 * 2.0
+        levers = (strategy, *rng.uniform(0.0, 2.0, 4))
+        state = (*rng.uniform(0, 1, 3), 1.0 + rng.uniform(0, 4), *rng.uniform(0, 1, 4))
+        inputs = tuple(rng.uniform(-0.5, 1.5, 6))
+        dt = float(rng.choice([1 / 12, 1 / 52, 1.0]))
+        ours = province_step(published, digitised, rent_rel, tuple(r), levers, state, inputs, dt)
+        expected = _leader_step_in_python(published, digitised, rent_rel, r, levers, state, inputs, dt)
+        np.testing.assert_array_equal(ours[0], expected[0])
+        np.testing.assert_array_equal(ours[1], expected[1])
+        assert ours[2:] == tuple(float(v) for v in expected[2:])

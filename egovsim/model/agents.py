@@ -8,9 +8,10 @@ agents here are Mesa views onto one row of those arrays, for inspection, agent-l
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import mesa
+import numba
 import numpy as np
 
 from egovsim.config.scenario import (
@@ -25,7 +26,8 @@ from egovsim.config.scenario import (
     resolve_kinds,
 )
 from egovsim.model import costs, portable
-from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext, approach_one
+from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext
+from egovsim.model.portable import exp_scalar
 
 
 def initial_will(params: LeaderParams, will_effect: float) -> float:
@@ -105,6 +107,7 @@ class ProvincialLeader(mesa.Agent):
         # another province's system (start, years, usability lost at the start, one-off cost)
         self.cross_systems = 1
         self.migration: tuple[float, float, float, float] | None = None
+        self._rates = None  # LeaderRates, as a tuple (made at the first step)
 
     def fire_events(self, until: float) -> None:
         for event in self.timeline.due(until):
@@ -122,9 +125,9 @@ class ProvincialLeader(mesa.Agent):
         """Implementation capacity: local IT staff's (built with software spending), or, for procured systems
         (fragmented, platform), the vendors' from day one in proportion to the software spending that pays for
         them, up to `vendor_capacity` at the reference spending 1 (a vendor delivers what is paid for)."""
-        if self.strategy == "local":
-            return self.local_capacity
-        return self.services.vendor_capacity * min(1.0, self.policy.software)
+        return capacity_of(
+            STRATEGIES[self.strategy], self.local_capacity, self.services.vendor_capacity, self.policy.software
+        )
 
     @property
     def usability(self) -> float:
@@ -186,8 +189,7 @@ class ProvincialLeader(mesa.Agent):
     def enabling(self, roadmap: float) -> float:
         """E_p: how far a clear roadmap, or the province's own plan, enables digitisation and coordinated
         procurement: e_0 + (1 - e_0) max(R, P_own x own_plan)."""
-        floor = self.services.enabling_floor
-        return floor + (1.0 - floor) * max(roadmap, self.params.own_plan_clarity * self.policy.own_plan)
+        return enabling_of(self.services.enabling_floor, roadmap, self.params.own_plan_clarity, self.policy.own_plan)
 
     # ---- the leader's step ------------------------------------------------------------------------------
 
@@ -205,52 +207,197 @@ class ProvincialLeader(mesa.Agent):
         rent_mean: float,
         press: float = 0.0,
     ) -> None:
-        lp = self.params
-        gap = max(0.0, best_peer_index - own_index)
-        target = (
-            self.will0
-            + lp.roadmap_effect * roadmap
-            + lp.emulation_effect * gap
-            + lp.satisfaction_effect * (trust_mean - reference_trust)
-            - lp.rent_loss_effect * rent_at_risk
-            + lp.press_effect * press
+        """The leader's step (province_step, compiled: the same arithmetic as Python's, one call a province)."""
+        if self._rates is None:
+            self._rates = tuple(LeaderRates.of(self.params, self.services, reference_trust, rent_mean))
+        pol = self.policy
+        levers = (STRATEGIES[self.strategy], pol.own_plan, pol.software, pol.agency_it, self.software_cost)
+        state = (self.will0, self.will, self.local_capacity, self.n_systems, self.it_waste)
+        state += (self.agency_it_office, self.agency_it_commune, self.deterrence)
+        inputs = (roadmap, own_index, best_peer_index, trust_mean, rent_at_risk, press)
+        (
+            self.published,
+            self.digitised,
+            self.will,
+            self.local_capacity,
+            self.n_systems,
+            self.it_waste,
+            self.agency_it_office,
+            self.agency_it_commune,
+        ) = province_step(self.published, self.digitised, ctx.rent_rel, self._rates, levers, state, inputs, dt)
+
+
+# ---- the leader's rules, compiled (numba): Python's float arithmetic, operation for operation ---------------------
+
+STRATEGIES = {"local": 0, "platform": 1, "fragmented": 2}
+LOCAL, PLATFORM, FRAGMENTED = 0, 1, 2
+jit = numba.njit(cache=True, nogil=True)
+
+
+class LeaderRates(NamedTuple):
+    """The shared priors a leader's step reads, constant over a run (passed as a plain tuple: see kernels.py)."""
+
+    roadmap_effect: float
+    emulation_effect: float
+    satisfaction_effect: float
+    rent_loss_effect: float
+    press_effect: float
+    adjustment_rate: float
+    own_plan_clarity: float
+    enabling_floor: float
+    vendor_capacity: float
+    digitisation_rate: float
+    publish_speedup: float
+    rent_slowdown: float
+    local_capacity_rate: float
+    procurement_interval: float
+    max_systems: float
+    agency_it_rate: float
+    commune_it_lag: float
+    reference_trust: float
+    rent_mean: float
+
+    @classmethod
+    def of(cls, lp, s, reference_trust: float, rent_mean: float) -> LeaderRates:
+        return cls(
+            lp.roadmap_effect,
+            lp.emulation_effect,
+            lp.satisfaction_effect,
+            lp.rent_loss_effect,
+            lp.press_effect,
+            lp.adjustment_rate,
+            lp.own_plan_clarity,
+            s.enabling_floor,
+            s.vendor_capacity,
+            s.digitisation_rate,
+            s.publish_speedup,
+            s.rent_slowdown,
+            s.local_capacity_rate,
+            s.procurement_interval,
+            float(s.max_systems),
+            s.agency_it_rate,
+            s.commune_it_lag,
+            reference_trust,
+            rent_mean,
         )
-        target = min(1.0, max(0.0, target))
-        enabling = self.enabling(roadmap)
-        self.digitise(ctx.rent_rel * rent_mean, enabling, dt)
-        self.procure(enabling, dt)
-        self.equip_agencies(dt)
-        self.will = float(target + (self.will - target) * portable.exp(-lp.adjustment_rate * dt))
 
-    def digitise(self, rent: np.ndarray, enabling: float, dt: float) -> None:
-        """Publish procedures (a, level 3) and bring them fully online (d <= a, level 4) at rates prop. to
-        will x capacity x enabling; level 4 removes the counter step, so it is slowed where informal income is
-        at risk (rent x deterrence: pattern 4), level 3 is not."""
-        s = self.services
-        rate = s.digitisation_rate * self.will * self.capacity * enabling
-        self.published = approach_one(self.published, s.publish_speedup * rate, dt)
-        rate_full = rate * portable.exp(-s.rent_slowdown * rent * self.deterrence)
-        self.digitised = self.published - (self.published - self.digitised) * portable.exp(-rate_full * dt)
 
-    def procure(self, enabling: float, dt: float) -> None:
-        """Fragmented strategy: without a roadmap or own plan, agencies buy redundant systems with the software
-        money, dn/dt = software x (1 - E) / tau_proc (up to max_systems; one every tau_proc years at the
-        reference spending and no enabling); the redundant share (n - 1) / n of software spending is waste.
-        Local IT staff build capacity under the local strategy."""
-        s, pol = self.services, self.policy
-        if self.strategy == "local":
-            self.local_capacity = float(approach_one(self.local_capacity, s.local_capacity_rate * pol.software, dt))
-        elif self.strategy == "fragmented":
-            growth = pol.software * (1.0 - enabling) / s.procurement_interval
-            self.n_systems = min(float(s.max_systems), self.n_systems + dt * growth)
-            self.it_waste += dt * self.software_cost * (self.n_systems - 1) / self.n_systems
+@jit
+def _approach_one(x: float, rate: float, dt: float) -> float:
+    """population.approach_one for one value: the exact solution over dt of dx/dt = rate (1 - x)."""
+    return 1.0 - (1.0 - x) * exp_scalar(-rate * dt)
 
-    def equip_agencies(self, dt: float) -> None:
-        """Agencies' IT equipment approaches 1 at k_K x agency_it spending; commune agencies (1 - lambda_c) slower."""
-        s = self.services
-        rate = s.agency_it_rate * self.policy.agency_it
-        self.agency_it_office = float(approach_one(self.agency_it_office, rate, dt))
-        self.agency_it_commune = float(approach_one(self.agency_it_commune, rate * (1.0 - s.commune_it_lag), dt))
+
+@jit
+def enabling_of(floor: float, roadmap: float, own_plan_clarity: float, own_plan: float) -> float:
+    """E_p: how far a clear roadmap, or the province's own plan, enables digitisation and coordinated
+    procurement: e_0 + (1 - e_0) max(R, P_own x own_plan)."""
+    plan = own_plan_clarity * own_plan
+    return floor + (1.0 - floor) * (plan if plan > roadmap else roadmap)  # Python's max(roadmap, plan)
+
+
+@jit
+def capacity_of(strategy: int, local_capacity: float, vendor_capacity: float, software: float) -> float:
+    """Implementation capacity: local IT staff's (built with software spending), or, for procured systems
+    (fragmented, platform), the vendors' from day one in proportion to the software spending that pays for
+    them, up to `vendor_capacity` at the reference spending 1 (a vendor delivers what is paid for)."""
+    if strategy == LOCAL:
+        return local_capacity
+    return vendor_capacity * (software if software < 1.0 else 1.0)
+
+
+@jit
+def target_will(
+    r,
+    will0: float,
+    roadmap: float,
+    own_index: float,
+    best_peer: float,
+    trust_mean: float,
+    rent_at_risk: float,
+    press: float,
+) -> float:
+    """W* = W0 + roadmap x R + emulation x (gap to the best peer's supply index) + satisfaction x (trust -
+    reference) - rent loss x (informal income at risk) + press x (citizens' reports), within [0, 1]."""
+    gap = best_peer - own_index
+    gap = gap if gap > 0.0 else 0.0
+    target = (
+        will0
+        + r.roadmap_effect * roadmap
+        + r.emulation_effect * gap
+        + r.satisfaction_effect * (trust_mean - r.reference_trust)
+        - r.rent_loss_effect * rent_at_risk
+        + r.press_effect * press
+    )
+    target = target if target > 0.0 else 0.0
+    return target if target < 1.0 else 1.0
+
+
+@jit
+def digitise(published, digitised, rent_rel, r, rate: float, deterrence: float, dt: float):
+    """Publish procedures (a, level 3) and bring them fully online (d <= a, level 4) at rates prop. to
+    will x capacity x enabling; level 4 removes the counter step, so it is slowed where informal income is
+    at risk (rent x deterrence: pattern 4), level 3 is not. New arrays (a platform's are shared, never changed)."""
+    new_published = np.empty_like(published)
+    new_digitised = np.empty_like(digitised)
+    publish = exp_scalar(-(r.publish_speedup * rate) * dt)
+    for j in range(published.size):
+        a = 1.0 - (1.0 - published[j]) * publish
+        rate_full = rate * exp_scalar(-r.rent_slowdown * (rent_rel[j] * r.rent_mean) * deterrence)
+        new_published[j] = a
+        new_digitised[j] = a - (a - digitised[j]) * exp_scalar(-rate_full * dt)
+    return new_published, new_digitised
+
+
+@jit
+def procure(
+    r,
+    strategy: int,
+    software: float,
+    software_cost: float,
+    enabling: float,
+    local_capacity: float,
+    n_systems: float,
+    it_waste: float,
+    dt: float,
+):
+    """Fragmented strategy: without a roadmap or own plan, agencies buy redundant systems with the software
+    money, dn/dt = software x (1 - E) / tau_proc (up to max_systems; one every tau_proc years at the
+    reference spending and no enabling); the redundant share (n - 1) / n of software spending is waste.
+    Local IT staff build capacity under the local strategy. Returns (local capacity, systems, waste)."""
+    if strategy == LOCAL:
+        local_capacity = _approach_one(local_capacity, r.local_capacity_rate * software, dt)
+    elif strategy == FRAGMENTED:
+        growth = software * (1.0 - enabling) / r.procurement_interval
+        n = n_systems + dt * growth
+        n_systems = n if n < r.max_systems else r.max_systems
+        it_waste += dt * software_cost * (n_systems - 1) / n_systems
+    return local_capacity, n_systems, it_waste
+
+
+@jit
+def province_step(published, digitised, rent_rel, rates, levers, state, inputs, dt):
+    """One leader's step, in the order of the rules: digitisation (with the will and capacity at the start of
+    the step), procurement, agencies' IT, then will relaxes toward its target. Returns the new published and
+    digitised levels, will, local capacity, systems, IT waste, and the offices' and communes' IT."""
+    r = LeaderRates(*rates)
+    strategy, own_plan, software, agency_it, software_cost = levers
+    will0, will, local_capacity, n_systems, it_waste, office, commune, deterrence = state
+    roadmap, own_index, best_peer, trust_mean, rent_at_risk, press = inputs
+    target = target_will(r, will0, roadmap, own_index, best_peer, trust_mean, rent_at_risk, press)
+    enabling = enabling_of(r.enabling_floor, roadmap, r.own_plan_clarity, own_plan)
+    capacity = capacity_of(strategy, local_capacity, r.vendor_capacity, software)
+    rate = r.digitisation_rate * will * capacity * enabling
+    published, digitised = digitise(published, digitised, rent_rel, r, rate, deterrence, dt)
+    local_capacity, n_systems, it_waste = procure(
+        r, strategy, software, software_cost, enabling, local_capacity, n_systems, it_waste, dt
+    )
+    # agencies' IT equipment approaches 1 at k_K x agency_it spending; commune agencies (1 - lambda_c) slower
+    it_rate = r.agency_it_rate * agency_it
+    office = _approach_one(office, it_rate, dt)
+    commune = _approach_one(commune, it_rate * (1.0 - r.commune_it_lag), dt)
+    will = target + (will - target) * exp_scalar(-r.adjustment_rate * dt)
+    return published, digitised, will, local_capacity, n_systems, it_waste, office, commune
 
 
 class CivilServant(mesa.Agent):
