@@ -32,8 +32,14 @@ DEPENDENCIES = (
 )
 
 
+# what `dirty` is about: the code and its locked environment, not the results a command writes into the work tree
+# (the shipped posterior is rewritten in place by `egovsim calibrate`, which made its own run look uncommitted)
+CODE = ("egovsim", "pyproject.toml", "uv.lock")
+
+
 def git_commit() -> dict:
-    """The code's git commit and whether the work tree had uncommitted changes."""
+    """The code's git commit and whether the code (CODE: the package, pyproject.toml, uv.lock) had uncommitted
+    changes, new files in the package included."""
 
     def git(*args: str) -> str | None:
         try:
@@ -43,7 +49,7 @@ def git_commit() -> dict:
             return None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=normal", "--", *CODE)
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 

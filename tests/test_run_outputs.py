@@ -222,3 +222,42 @@ def test_a_province_without_a_published_value_runs_and_writes_its_report(tmp_pat
     through_2017 = ["--scale", "0.001", "--set", "end_year=2018", "--quiet", "--no-plots"]  # MIC 2017 in range
     assert main(["run", str(ROOT / "scenarios" / name), *through_2017, "--out", str(out)]) == 0
     assert (out / "report.html").is_file() and (out / "timeseries.csv").is_file()
+
+
+def test_provenance_calls_the_code_dirty_for_its_own_edits_not_for_results_in_the_tree(tmp_path):
+    """`git.dirty` says whether the code that ran was committed: an edit to the package, a new module, or an edited
+    lock file; not the results a command writes into a tracked folder (the shipped posterior is rewritten in place)."""
+    from egovsim import provenance
+
+    repo = tmp_path / "repo"
+    for name in ("egovsim", "calibration"):
+        (repo / name).mkdir(parents=True)
+    (repo / "egovsim" / "model.py").write_text("x = 1\n")
+    (repo / "calibration" / "posterior.csv").write_text("a\n")
+    (repo / "uv.lock").write_text("lock\n")
+    (repo / "pyproject.toml").write_text("[project]\n")
+
+    def git(*args):
+        subprocess.run(
+            ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=repo, check=True, capture_output=True
+        )
+
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "c")
+    old = provenance.REPO_ROOT
+    try:
+        provenance.REPO_ROOT = repo
+        assert provenance.git_commit()["dirty"] is False
+        (repo / "calibration" / "posterior.csv").write_text("b\n")  # a result rewritten in place
+        (repo / "results.txt").write_text("new\n")
+        assert provenance.git_commit()["dirty"] is False
+        (repo / "egovsim" / "new_rule.py").write_text("y = 2\n")  # code that is not committed
+        assert provenance.git_commit()["dirty"] is True
+        (repo / "egovsim" / "new_rule.py").unlink()
+        (repo / "uv.lock").write_text("other\n")
+        assert provenance.git_commit()["dirty"] is True
+    finally:
+        provenance.REPO_ROOT = old
