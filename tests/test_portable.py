@@ -136,3 +136,30 @@ def test_a_run_gives_the_same_bits_without_the_cpus_vector_extensions(tmp_path):
     )
     assert len(as_is.splitlines()) == 2
     assert generic == as_is
+
+
+_CALLER = "from egovsim.model import agents; print(agents._approach_one(0.0, 0.5, 1.0))"
+
+
+def test_an_edit_to_a_compiled_callee_reaches_its_callers_in_another_file(tmp_path):
+    """numba keys its cache on a function's own file: the model's compiled code is cached by a hash of all of
+    egovsim/model (model/compiled.py), so a change to portable.exp_scalar reaches agents._approach_one, which
+    compiled it in, at the next start, not only after agents.py changes."""
+    import shutil
+
+    package = tmp_path / "egovsim"
+    shutil.copytree(ROOT / "egovsim", package, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(tmp_path)
+
+    def caller() -> float:
+        out = subprocess.run([sys.executable, "-c", _CALLER], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout)
+
+    assert caller() == 1.0 - portable.exp(-0.5)  # compiled and cached
+    source = package / "model" / "portable.py"
+    text = source.read_text()
+    anchor = "def exp_scalar(x: float) -> float:\n"
+    source.write_text(text.replace(anchor, anchor + "    if x == -0.5:\n        return 123.0\n"))
+    assert caller() == 1.0 - 123.0  # the caller's cached code is not reused

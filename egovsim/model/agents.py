@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar, NamedTuple
 
 import mesa
-import numba
 import numpy as np
 
 from egovsim.config.scenario import (
@@ -26,6 +25,7 @@ from egovsim.config.scenario import (
     resolve_kinds,
 )
 from egovsim.model import costs, portable
+from egovsim.model.compiled import jit
 from egovsim.model.population import CEREMONIAL, GENUINE, NON_USER, StepContext
 from egovsim.model.portable import exp_scalar
 
@@ -231,7 +231,6 @@ class ProvincialLeader(mesa.Agent):
 
 STRATEGIES = {"local": 0, "platform": 1, "fragmented": 2}
 LOCAL, PLATFORM, FRAGMENTED = 0, 1, 2
-jit = numba.njit(cache=True, nogil=True)
 
 
 class LeaderRates(NamedTuple):

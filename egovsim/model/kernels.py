@@ -32,15 +32,13 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
+from egovsim.model.compiled import jit
 from egovsim.model.outcomes import COL, LEADER_COLS, SHARE_COLS, SHARE_FROM
 from egovsim.model.portable import exp_scalar
 
 NON_USER, CEREMONIAL, GENUINE = 0, 1, 2  # civil-servant states (as in population.py)
-
-jit = numba.njit(cache=True, nogil=True)
 
 
 # ---- the named structures ----------------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ the only one for its set of links, so both routes give the same arrays (tests/te
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.sparse as sp
+
+from egovsim.model.compiled import jit
 
 
 def block_ring_network(
@@ -54,7 +55,7 @@ def block_ring_network(
     return symmetric_csr(src, target, n)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _ring_links(src, target, starts, sizes, block_of, n):
     """Link e from node i = e % n to the node d = e // n + 1 places on along its block's ring."""
     for e in range(src.size):
@@ -65,7 +66,7 @@ def _ring_links(src, target, starts, sizes, block_of, n):
         target[e] = starts[b] + (i - starts[b] + d) % sizes[b]
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _redirect(target, src, cross, rewire, r, starts, sizes, block_of, n):
     """Links that cross go to a uniform node outside the source's block (drawn among the n - size other
     positions, the block skipped), if there is one; rewired links to a uniform node of the source's own block."""
@@ -95,7 +96,7 @@ def symmetric_csr(src: np.ndarray, target: np.ndarray, n: int) -> sp.csr_array:
     return _compact(adj)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _file_links(src, target, n):
     """(indptr, indices) of the links in both directions, each row sorted and without repeats or self-loops."""
     start = np.zeros(n + 1, dtype=np.int64)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import struct
 
-import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-jit = numba.njit(cache=True, nogil=True, inline="always")
+from egovsim.model.compiled import jit
+
+inlined = jit(inline="always")  # the scalar functions, compiled into their callers
 
 
 def _float_with_high_word(high: int) -> float:
@@ -59,7 +60,7 @@ def _from_bits(typingctx, n):
     return sig, codegen
 
 
-@jit
+@inlined
 def _scale(y, k):
     """y x 2^k for an integer k, exact where the result is a normal double (fdlibm adds k to y's exponent); one
     rounding into the subnormals (a product by a power of two: IEEE rounds it alike everywhere)."""
@@ -82,7 +83,7 @@ _P1, _P2, _P3 = 1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375
 _P4, _P5 = -1.65339022054652515390e-06, 4.13813679705723846039e-08
 
 
-@jit
+@inlined
 def exp_scalar(x: float) -> float:
     if x != x:
         return x
@@ -122,7 +123,7 @@ _Q1, _Q2, _Q3 = -3.33333333333331316428e-02, 1.58730158725481460165e-03, -7.9365
 _Q4, _Q5 = 4.00821782732936239552e-06, -2.01099218183624371326e-07
 
 
-@jit
+@inlined
 def expm1_scalar(x: float) -> float:
     if x != x:
         return x
@@ -189,7 +190,7 @@ _LG4, _LG5, _LG6, _LG7 = (
 )
 
 
-@jit
+@inlined
 def log_scalar(x: float) -> float:
     bits = _bits(x)
     hx = np.int64(bits >> 32)  # the high word, signed as in fdlibm
@@ -246,7 +247,7 @@ def log_scalar(x: float) -> float:
 # ---- for numpy arrays and Python floats -----------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _exp_array(x):
     out = np.empty_like(x)
     for i in range(x.size):
@@ -254,7 +255,7 @@ def _exp_array(x):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _expm1_array(x):
     out = np.empty_like(x)
     for i in range(x.size):
@@ -262,7 +263,7 @@ def _expm1_array(x):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _log_array(x):
     out = np.empty_like(x)
     for i in range(x.size):
@@ -288,5 +289,7 @@ log = _on(log_scalar, _log_array)
 
 
 def power(x: float, y: float) -> float:
-    """x^y for x > 0, as exp(y log x) (within a few ulp; the same bits everywhere)."""
+    """x^y for x >= 0, as exp(y log x) (within a few ulp; the same bits everywhere); 0^0 = 1 as in C's pow."""
+    if y == 0.0:
+        return 1.0
     return float(exp(y * log(x)))

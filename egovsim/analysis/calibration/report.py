@@ -342,7 +342,7 @@ def print_terms(summary: dict) -> None:
     for r in summary["terms"]:
         obs = r["observed"] if isinstance(r["observed"], str) else f"{r['observed']:.4g}"
         flag = "met" if r["met"] else "NOT met"
-        fitted = "" if r["in_fit"] else " (out of sample)"
+        fitted = "" if r["in_fit"] else (" (a check, weight 0)" if r.get("weight") == 0 else " (held out of the fit)")
         print(
             f"  {r['target']:<28} {r['where']:<22} observed {obs:<12} simulated {r['simulated_mean']:.4g} "
             f"[{r['simulated_p5']:.3g}, {r['simulated_p95']:.3g}]  {flag}{fitted}",
