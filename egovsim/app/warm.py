@@ -2,11 +2,11 @@
 
 A start of the server process imports about 2,500 Python modules (Solara, Mesa and its visualization package,
 pandas, matplotlib, altair, numba, egovsim) and loads the model's numba kernels. Both come from caches when
-they are filled: Python's bytecode next to each module, numba's compiled kernels next to
-egovsim/model/kernels.py. Python fills its cache on first import, unless PYTHONDONTWRITEBYTECODE is set (it is
+they are filled: Python's bytecode next to each module, numba's compiled kernels in
+egovsim/model/__pycache__ (a folder per version of the model's sources: model/compiled.py). Python fills its cache on first import, unless PYTHONDONTWRITEBYTECODE is set (it is
 on some CI and sandboxed machines) or the folder is not writable; uv installs packages without it. Without it,
 every start compiles every module from source again: 4-5 s of CPU of the 8-9 s a start took. numba fills its
-cache the first time a model is built (seconds, once per change of kernels.py).
+cache the first time a model is built (seconds, once per change of egovsim/model).
 
 This module does both, in a child process that imports what the server imports and builds a small model:
 

@@ -1,5 +1,5 @@
 """The compiled loops of the fast path: the citizens' and civil servants' rules of population.py and the outcomes of
-a step, compiled by numba (nopython) on first use and cached on disk next to this file: about 12 s the very first
+a step, compiled by numba (nopython) on first use and cached on disk (model/compiled.py): about 12 s the very first
 time, about 0.4 s in a new process after that.
 
 The rules have two implementations: these loops, and reference.py, which states each rule the direct way (every
