@@ -17,6 +17,7 @@ every agent's every quantity updated every step, every aggregate a full count, f
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -638,3 +639,45 @@ def test_between_steps_no_thread_draws_and_the_model_is_whole(monkeypatch):
     (records, peeks), (again, peeks_again) = stepped(), stepped()
     np.testing.assert_array_equal(again, records)
     assert peeks_again == peeks
+
+
+def test_pairwise_sum_is_numpys_sum_bit_for_bit():
+    """kernels.pairwise_sum (compiled) against ndarray.sum on every length to 1,100 and a few longer, values of
+    mixed sign and magnitude (where the order of additions shows), and rows of a 2-D array summed by axis."""
+    from egovsim.model.kernels import pairwise_sum
+
+    rng = np.random.default_rng(11)
+    for n in [*range(1100), 2000, 4097, 100_003]:
+        a = rng.standard_normal(n) * 10.0 ** rng.uniform(-8, 8, n)
+        assert pairwise_sum(a) == a.sum(), n
+    rows = rng.standard_normal((3, 37)) * 10.0 ** rng.uniform(-8, 8, (3, 37))
+    assert [pairwise_sum(r) for r in rows] == rows.sum(axis=1).tolist()
+    assert math.copysign(1.0, pairwise_sum(np.array([-0.0, -0.0]))) == 1.0  # as numpy: 0.0 + the sum
+
+
+def test_the_compiled_channels_are_numpys_arithmetic_bit_for_bit():
+    """kernels.channels against the channels stated with numpy (docs/ODD.md 7.3) on random provinces and portals."""
+    from egovsim.model.kernels import channels
+
+    rng = np.random.default_rng(12)
+    for _ in range(300):
+        P, J = int(rng.integers(1, 5)), int(rng.integers(1, 200))
+        digitised = rng.uniform(0, 1, (P, J)) * (rng.uniform(size=(P, 1)) < 0.8)  # some provinces with nothing
+        portal = np.clip(rng.uniform(-0.5, 1) * J - np.arange(J), 0.0, 1.0)
+        usability, national, failure = rng.uniform(0.1, 1, P), rng.uniform(0.1, 1), rng.uniform(0, 1)
+        online, online_share, national_share, useful_share, ease = channels(
+            digitised, portal, usability, national, failure
+        )
+        provincial, national_weight = digitised.sum(axis=1), portal.sum()
+        weight = provincial + national_weight
+        expected_ease = np.where(
+            weight > 0,
+            (provincial * usability + national_weight * national) / np.where(weight > 0, weight, 1),
+            usability,
+        )
+        np.testing.assert_array_equal(online, np.maximum(digitised, portal))
+        np.testing.assert_array_equal(online_share, np.maximum(digitised, portal).sum(axis=1) / J)
+        np.testing.assert_array_equal(national_share, national / (national + usability))
+        useful = (digitised + (1.0 - digitised) * portal * (1.0 - failure)).sum(axis=1) / J
+        np.testing.assert_array_equal(useful_share, useful)
+        np.testing.assert_array_equal(ease, expected_ease)

@@ -621,6 +621,104 @@ def _servant_step(cs, constants, step):
     return count, left
 
 
+# ---- numpy's sum, and the channels of a dealing --------------------------------------------------------------------
+
+
+@jit
+def _block_sum(a, start, n):
+    """numpy's sum of up to 128 contiguous values: a plain loop below 8, else eight running sums and the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        j = start + i
+        r0, r1, r2, r3 = r0 + a[j], r1 + a[j + 1], r2 + a[j + 2], r3 + a[j + 3]
+        r4, r5, r6, r7 = r4 + a[j + 4], r5 + a[j + 5], r6 + a[j + 6], r7 + a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@jit
+def _pairwise(a, start, n):
+    """numpy's pairwise summation of a[start : start + n] (its DOUBLE_pairwise_sum, for contiguous data): blocks of
+    up to 128 values (_block_sum), and above that the sum of the two halves split at a multiple of 8, the left
+    half's first. Written with an explicit stack: numba's cache cannot load a recursive function (it crashes)."""
+    if n <= 128:
+        return _block_sum(a, start, n)
+    starts, sizes = np.empty(64, np.int64), np.empty(64, np.int64)
+    left, has_left = np.empty(64), np.zeros(64, np.bool_)
+    top = 0
+    starts[0], sizes[0] = start, n
+    while True:
+        if sizes[top] > 128:  # descend into the left half
+            half = sizes[top] // 2
+            half -= half % 8
+            starts[top + 1], sizes[top + 1], has_left[top + 1] = starts[top], half, False
+            top += 1
+            continue
+        v = _block_sum(a, starts[top], sizes[top])
+        while True:  # hand v up: a left half waits for its right one, a right half completes its parent
+            top -= 1
+            if top < 0:
+                return v
+            if not has_left[top]:
+                left[top], has_left[top] = v, True
+                half = sizes[top] // 2
+                half -= half % 8
+                starts[top + 1], sizes[top + 1], has_left[top + 1] = starts[top] + half, sizes[top] - half, False
+                top += 1
+                break
+            v = left[top] + v
+
+
+@jit
+def pairwise_sum(a) -> float:
+    """a.sum() for a contiguous float64 array, bit for bit (numpy adds its identity 0.0 to the pairwise sum, so a
+    sum of negative zeros is 0.0); tests/test_kernels.py checks it against numpy's."""
+    return 0.0 + _pairwise(a.ravel(), 0, a.size)
+
+
+@jit
+def channels(digitised, portal, usability, national_usability, login_failure):
+    """The channels of a dealing, per province (model.channels_now, docs/ODD.md 7.3), from each province's fully
+    online levels d_pj (P, J), the national portal's portal_j, each province's usability U_p and the portal's
+    U_nat and login failure f: online = max(d, portal); the share of procedures online; the chance a citizen who
+    can use both picks the national portal, U_nat / (U_nat + U_p); the useful share mean_j [d + (1 - d) portal
+    (1 - f)]; and the channels' usability weighted by availability (the province's own where nothing is online).
+    numpy's arithmetic, operation for operation (sums by pairwise_sum)."""
+    P, J = digitised.shape
+    online = np.empty_like(digitised)
+    useful = np.empty(J)
+    online_share, national_share = np.empty(P), np.empty(P)
+    useful_share, ease_usability = np.empty(P), np.empty(P)
+    national_weight = pairwise_sum(portal)
+    for p in range(P):
+        d = digitised[p]
+        for j in range(J):
+            online[p, j] = d[j] if d[j] >= portal[j] else portal[j]  # np.maximum (no nan here)
+            useful[j] = d[j] + (1.0 - d[j]) * portal[j] * (1.0 - login_failure)
+        provincial_weight = pairwise_sum(d)
+        weight = provincial_weight + national_weight
+        if weight > 0:
+            ease_usability[p] = (provincial_weight * usability[p] + national_weight * national_usability) / weight
+        else:
+            ease_usability[p] = usability[p]
+        online_share[p] = pairwise_sum(online[p]) / J
+        national_share[p] = national_usability / (national_usability + usability[p])
+        useful_share[p] = pairwise_sum(useful) / J
+    return online, online_share, national_share, useful_share, ease_usability
+
+
 # ---- the outcomes ----------------------------------------------------------------------------------------------
 
 

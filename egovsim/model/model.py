@@ -11,7 +11,7 @@ import numpy as np
 from egovsim.config.scenario import KEEP, Scenario
 from egovsim.engine import ENGINES, default_engine
 from egovsim.errors import InputError, clipped
-from egovsim.model import costs, population, portable, reference
+from egovsim.model import costs, kernels, population, portable, reference
 from egovsim.model.agents import CentralGovernment, Citizen, CivilServant, ProvincialLeader
 from egovsim.model.jurisdictions import Jurisdictions, retained_after_tier_removal
 from egovsim.model.outcomes import COL, COLUMNS
@@ -399,24 +399,18 @@ class EGovModel(mesa.Model):
         portal, national_usability, login_failure = self._national_portal()
         digitised = np.array([leader.digitised for leader in self.leaders])
         usability = np.array([leader.usability for leader in self.leaders])
-        online = np.maximum(digitised, portal)
-        provincial_weight, national_weight = digitised.sum(axis=1), portal.sum()
-        weight = provincial_weight + national_weight
-        ease_usability = np.where(
-            weight > 0,
-            (provincial_weight * usability + national_weight * national_usability) / np.where(weight > 0, weight, 1),
-            usability,
+        online, online_share, national_share, useful_share, ease_usability = kernels.channels(
+            digitised, portal, usability, national_usability, login_failure
         )
         channels = SimpleNamespace(
             digitised=digitised,
             portal=portal,
             online=online,
-            online_share=online.sum(axis=1) / self.rent_rel.size,
+            online_share=online_share,
             usability=usability,
-            national_share=national_usability / (national_usability + usability),
+            national_share=national_share,
             login_failure=float(login_failure),
-            # sum / count: ndarray.mean's value at less cost
-            useful_share=(digitised + (1.0 - digitised) * portal * (1.0 - login_failure)).sum(axis=1) / portal.size,
+            useful_share=useful_share,
             ease_usability=ease_usability,
         )
         self._channels_cache = (self._policy_version, channels)
