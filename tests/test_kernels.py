@@ -681,3 +681,20 @@ def test_the_compiled_channels_are_numpys_arithmetic_bit_for_bit():
         useful = (digitised + (1.0 - digitised) * portal * (1.0 - failure)).sum(axis=1) / J
         np.testing.assert_array_equal(useful_share, useful)
         np.testing.assert_array_equal(ease, expected_ease)
+
+
+def test_the_compiled_province_means_and_deterrence_are_numpys_bit_for_bit():
+    """kernels.province_mean against np.bincount(...) / counts, kernels.servant_deterrence against
+    np.maximum(0, 1 - pi F[province] m), on random civil services."""
+    from egovsim.model.kernels import province_mean, servant_deterrence
+
+    rng = np.random.default_rng(13)
+    for _ in range(200):
+        P = int(rng.integers(1, 6))
+        counts = rng.integers(1, 400, P)
+        province = np.repeat(np.arange(P), counts).astype(np.uint8)
+        values = rng.standard_normal(province.size) * 10.0 ** rng.uniform(-6, 6, province.size)
+        expected = np.bincount(province, weights=values, minlength=P) / counts
+        np.testing.assert_array_equal(province_mean(province, values, counts), expected)
+        pi_f, m = rng.uniform(0, 2, P), np.exp(rng.standard_normal(province.size))
+        np.testing.assert_array_equal(servant_deterrence(pi_f, province, m), np.maximum(0.0, 1.0 - pi_f[province] * m))

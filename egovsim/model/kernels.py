@@ -719,6 +719,28 @@ def channels(digitised, portal, usability, national_usability, login_failure):
     return online, online_share, national_share, useful_share, ease_usability
 
 
+@jit
+def province_mean(province, values, counts):
+    """Per province, the mean of a value of each civil servant: np.bincount(province, values) / counts, whose
+    sums run in row order from 0.0."""
+    out = np.zeros(counts.size)
+    for i in range(province.size):
+        out[province[i]] += values[i]
+    for p in range(counts.size):
+        out[p] = out[p] / counts[p]
+    return out
+
+
+@jit
+def servant_deterrence(detection_penalty, province, enforcement):
+    """D_i = max(0, 1 - pi_eff F m_i) of every civil servant (population.ServantLayout.deterrence)."""
+    out = np.empty(province.size)
+    for i in range(province.size):
+        d = 1.0 - detection_penalty[province[i]] * enforcement[i]
+        out[i] = 0.0 if d <= 0.0 else d  # np.maximum(0.0, d)
+    return out
+
+
 # ---- the outcomes ----------------------------------------------------------------------------------------------
 
 

@@ -676,7 +676,7 @@ class ServantLayout:
     def deterrence(self, detection_penalty: np.ndarray) -> np.ndarray:
         """D_i = max(0, 1 - pi_eff F m_i): the share of an informal rent still worth asking for, per civil
         servant, from pi_eff F of each province. Smooth and decreasing in pi F on average over officials."""
-        return np.maximum(0.0, 1.0 - detection_penalty[self.province] * self.enforcement)
+        return kernels.servant_deterrence(detection_penalty, self.province, self.enforcement)
 
     def skill_rate(self, training: np.ndarray) -> np.ndarray:
         """Rate at which each civil servant's skill approaches one: training (less the cascade loss at commune
@@ -696,7 +696,7 @@ class ServantLayout:
 
     def of_province_mean(self, values: np.ndarray) -> np.ndarray:
         """Per province, the mean of a value of each civil servant."""
-        return np.bincount(self.province, weights=values, minlength=self.n_provinces) / self.counts
+        return kernels.province_mean(self.province, values, self.counts)
 
     def serve(self, citizens_per_servant: np.ndarray) -> None:
         """Record how many citizens each civil servant serves."""
