@@ -698,3 +698,30 @@ def test_the_compiled_province_means_and_deterrence_are_numpys_bit_for_bit():
         np.testing.assert_array_equal(province_mean(province, values, counts), expected)
         pi_f, m = rng.uniform(0, 2, P), np.exp(rng.standard_normal(province.size))
         np.testing.assert_array_equal(servant_deterrence(pi_f, province, m), np.maximum(0.0, 1.0 - pi_f[province] * m))
+
+
+def test_the_compiled_reported_share_and_reliability_update_are_numpys():
+    """kernels.reported_share against the 12-month sums and true division with numpy; kernels.set_reliability
+    against setting each served citizen's reliability to their servant's state's, one servant at a time."""
+    from egovsim.model.kernels import reported_share, set_reliability
+
+    rng = np.random.default_rng(14)
+    for _ in range(100):
+        steps, P = int(rng.integers(1, 40)), int(rng.integers(1, 5))
+        asked = rng.integers(0, 5, (steps, P)) * (rng.uniform(size=(steps, P)) < 0.5)
+        reported = np.minimum(asked, rng.integers(0, 3, (steps, P)))
+        last = int(rng.integers(0, steps))
+        first = max(0, last + 1 - 12)
+        rows = slice(first, last + 1)
+        expected = reported[rows].sum(axis=0) / np.maximum(asked[rows].sum(axis=0), 1)
+        np.testing.assert_array_equal(reported_share(asked, reported, first, last), expected)
+    servant = rng.integers(0, 50, 2000)
+    order = np.argsort(servant, kind="stable").astype(np.int32)
+    ptr = np.concatenate(([0], np.cumsum(np.bincount(servant, minlength=50))))
+    state, of_state = rng.integers(0, 3, 50).astype(np.int8), np.array([0.3, 0.8, 1.0], dtype=np.float32)
+    changed = np.flatnonzero(rng.uniform(size=50) < 0.3)
+    ours, expected = np.zeros(2000, np.float32), np.zeros(2000, np.float32)
+    set_reliability(ours, order, ptr, changed, state, of_state)
+    for s in changed:
+        expected[servant == s] = of_state[state[s]]
+    np.testing.assert_array_equal(ours, expected)

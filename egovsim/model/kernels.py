@@ -741,6 +741,32 @@ def servant_deterrence(detection_penalty, province, enforcement):
     return out
 
 
+@jit
+def set_reliability(served_rel, served_order, served_ptr, servants, state, of_state):
+    """Citizens served by these civil servants (population.Citizens.servants_changed) see the reliability of
+    their servant's state now: served_order[served_ptr[s] : served_ptr[s + 1]] are the citizens of servant s."""
+    for s in servants:
+        reliability = of_state[state[s]]
+        for i in range(served_ptr[s], served_ptr[s + 1]):
+            served_rel[served_order[i]] = reliability
+
+
+@jit
+def reported_share(payments_per_step, reported_per_step, first, last):
+    """Per province, reported / asked informal payments over the rows first..last (model.reported_share): integer
+    sums, then numpy's true division, with 1 for none asked."""
+    P = payments_per_step.shape[1]
+    out = np.empty(P)
+    for p in range(P):
+        asked = 0
+        reported = 0
+        for row in range(first, last + 1):
+            asked += payments_per_step[row, p]
+            reported += reported_per_step[row, p]
+        out[p] = reported / max(asked, 1)
+    return out
+
+
 # ---- the outcomes ----------------------------------------------------------------------------------------------
 
 

@@ -321,10 +321,9 @@ class EGovModel(mesa.Model):
         """Per province, the share of informal payments asked in the last 12 months that were reported (0 if
         none was asked)."""
         cit, k = self.citizens, self.step_index
-        rows = slice(max(0, k + 1 - cit.steps_per_year), k + 1)  # the dealings of the last 12 steps
-        asked = cit.payments_per_step[rows].sum(axis=0)
-        reported = cit.reported_payments_per_step[rows].sum(axis=0)
-        return reported / np.maximum(asked, 1)  # counts: where none was asked, none was reported (0 / 1)
+        first = max(0, k + 1 - cit.steps_per_year)  # the dealings of the last 12 steps: rows first..k
+        # counts: where none was asked, none was reported (0 / 1)
+        return kernels.reported_share(cit.payments_per_step, cit.reported_payments_per_step, first, k)
 
     def _policy_arrays(self) -> None:
         """What the context takes from policies and levers: recomputed only when an event has fired."""

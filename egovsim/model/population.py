@@ -601,9 +601,10 @@ class Citizens(CitizenLayout):
         """Citizens served by these civil servants (whose use of the system changed) see their new reliability."""
         if servants.size == 0:
             return
-        reliability = self.civil_service.reliability()
-        for s in servants.tolist():
-            self.served_rel[self._served_order[self._served_ptr[s] : self._served_ptr[s + 1]]] = reliability[s]
+        cs = self.civil_service
+        kernels.set_reliability(
+            self.served_rel, self._served_order, self._served_ptr, servants, cs.state, cs.reliability_of_state()
+        )
 
     # ---- per-citizen values on request ----------------------------------------------------------------
 
