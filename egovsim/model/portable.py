@@ -247,45 +247,39 @@ def log_scalar(x: float) -> float:
 # ---- for numpy arrays and Python floats -----------------------------------------------------------------------------
 
 
-@jit
-def _exp_array(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out.flat[i] = exp_scalar(x.flat[i])
-    return out
+_EXP, _EXPM1, _LOG = 0, 1, 2
 
 
 @jit
-def _expm1_array(x):
+def _elementwise(x, function):
+    """exp, expm1 or log (`function`) of every element of a contiguous float64 array."""
     out = np.empty_like(x)
     for i in range(x.size):
-        out.flat[i] = expm1_scalar(x.flat[i])
+        v = x.flat[i]
+        if function == _EXP:
+            out.flat[i] = exp_scalar(v)
+        elif function == _EXPM1:
+            out.flat[i] = expm1_scalar(v)
+        else:
+            out.flat[i] = log_scalar(v)
     return out
 
 
-@jit
-def _log_array(x):
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out.flat[i] = log_scalar(x.flat[i])
-    return out
-
-
-def _on(scalar, array):
+def _on(scalar, function: int):
     """A function of floats and of float64 arrays of any shape (numba.vectorize would make a ufunc, but loading one
     costs about 0.3 s at import)."""
 
     def f(x):
         if isinstance(x, np.ndarray) and x.ndim:
-            return array(np.ascontiguousarray(x, dtype=np.float64))
+            return _elementwise(np.ascontiguousarray(x, dtype=np.float64), function)
         return scalar(float(x))
 
     return f
 
 
-exp = _on(exp_scalar, _exp_array)
-expm1 = _on(expm1_scalar, _expm1_array)
-log = _on(log_scalar, _log_array)
+exp = _on(exp_scalar, _EXP)
+expm1 = _on(expm1_scalar, _EXPM1)
+log = _on(log_scalar, _LOG)
 
 
 def power(x: float, y: float) -> float:
