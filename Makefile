@@ -63,10 +63,10 @@ lock: | $(UV_DEP)
 # Solara's page loads its front end from a CDN; install it from the npm registry (npm pack) into Solara's
 # local cache inside the venv, so the browser view renders without internet; then compile what the server loads
 # at each start (Python's bytecode, the model's numba kernels: egovsim/app/warm.py). Redone when the venv or
-# the kernels change.
+# any of the model's sources change (numba's cache is keyed by all of them: egovsim/model/compiled.py).
 assets: $(ASSETS)
 
-$(ASSETS): $(STAMP) egovsim/app/assets.py egovsim/app/warm.py egovsim/model/kernels.py
+$(ASSETS): $(STAMP) egovsim/app/assets.py egovsim/app/warm.py $(wildcard egovsim/model/*.py)
 	$(BIN)/python -m egovsim.app.assets
 	@touch $(ASSETS)
 
