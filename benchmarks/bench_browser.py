@@ -74,6 +74,8 @@ def start_server(port: int, log) -> subprocess.Popen:
 
 
 def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:  # it has stopped by itself (its error is in browser-serve.log and said above)
+        return
     os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
     try:
         proc.wait(timeout=10)
@@ -86,7 +88,8 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"bench_browser: egovsim serve exited with {proc.returncode}")
+            log = (OUT / "browser-serve.log").read_text(errors="replace").strip().splitlines()
+            raise SystemExit(f"bench_browser: egovsim serve exited with {proc.returncode}: {log[-1] if log else ''}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
