@@ -653,17 +653,18 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from egovsim.analysis.discover import conditions, load_discovery, run_discovery
+    from egovsim.analysis.discover import conditions, prepare, run_discovery
     from egovsim.folders import new_folder
     from egovsim.runner.runner import make_executor
 
     path = Path(args.experiment)
-    spec, base = load_discovery(path)  # a bad file is reported before any worker starts
+    prepared = prepare(path)  # a bad file is reported before any worker starts; its sample is made once
+    spec, base = prepared.spec, prepared.base
     inputs = [path, *([path.parent / spec.posterior / "posterior.csv"] if spec.posterior else [])]
     _declare(args, "discover", inputs, {"scenario": base.to_dict()})
     folder = Path(args.out) if args.out else new_folder(f"discover-{path.stem}")
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
-        out = run_discovery(path, executor, folder, quiet=args.quiet, command=args.command_line)
+        out = run_discovery(path, executor, folder, quiet=args.quiet, command=args.command_line, prepared=prepared)
     tally, box = out["tally"], out["found"].box
     if not args.quiet:
         print(f"the case holds at {out['found'].cases} of {out['points']} points", file=sys.stderr)

@@ -207,3 +207,15 @@ def test_dask_gives_the_serial_results(tmp_path):
 
 def test_validate_knows_a_discovery_file():
     assert main(["validate", str(ROOT / "experiments" / "discover_bentre_rural.yaml")]) == 0
+
+
+def test_discover_checks_and_samples_its_file_once(tmp_path, monkeypatch):
+    """The sample is made and checked point by point once (about a millisecond a point), not again inside the run."""
+    import egovsim.analysis.discover as discover
+
+    calls = []
+    real = discover.sample
+    monkeypatch.setattr(discover, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = write_tiny(tmp_path)
+    assert main(["discover", path, "--out", str(tmp_path / "out"), "--executor", "serial", "--quiet"]) == 0
+    assert len(calls) == 1

@@ -18,6 +18,7 @@ import math
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,8 +37,24 @@ from egovsim.report.tables import plots_section
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, Tally, run_many
 
 
+class Prepared(NamedTuple):
+    """A discovery file checked and sampled once (prepare): what the runs take."""
+
+    spec: DiscoveryFile
+    base: Scenario
+    names: list[str]
+    X: np.ndarray
+    values: list[dict]
+
+
 def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
     """The file and its base scenario, every name and range checked before any run."""
+    prepared = prepare(path)
+    return prepared.spec, prepared.base
+
+
+def prepare(path: str | Path) -> Prepared:
+    """load_discovery's checks, and the sample they check point by point (sample), made once."""
     path = Path(path)
     source = str(path)
     spec = build(DiscoveryFile, read_yaml(path), source)
@@ -61,13 +78,13 @@ def load_discovery(path: str | Path) -> tuple[DiscoveryFile, Scenario]:
             raise InputError(source, f"parameters.{name}", "drawn from the posterior already: leave it out here")
         if keys & levers:
             raise InputError(source, f"parameters.{name}", f"sets {sorted(keys & levers)[0]}, a lever of the file")
-    _, _, values = sample(spec, path, base)
+    names, X, values = sample(spec, path, base)
     for i, point in enumerate(values):  # a draw, a parameter and a lever valid alone may break a rule together
         try:
             apply_values(base, point, source)
         except InputError as exc:
             raise InputError(source, f"point {i} of the sample", f"{exc.field}: {exc.message}") from None
-    return spec, base
+    return Prepared(spec, base, names, X, values)
 
 
 def sample(spec: DiscoveryFile, path: str | Path, base: Scenario) -> tuple[list[str], np.ndarray, list[dict]]:
@@ -97,16 +114,18 @@ def sample(spec: DiscoveryFile, path: str | Path, base: Scenario) -> tuple[list[
     return names + drawn_names, X, values
 
 
-def run_discovery(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
-    """Sample, run (resumably), find the boxes and write the outputs."""
+def run_discovery(
+    path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None, prepared: Prepared | None = None
+) -> dict:
+    """Sample, run (resumably), find the boxes and write the outputs; `prepared`: the file as prepare() checked and
+    sampled it already (the CLI checks it before any worker starts), else it is done here."""
     with claimed(folder):
-        return _run_discovery(Path(path), executor, Path(folder), quiet, command)
+        return _run_discovery(Path(path), executor, Path(folder), quiet, command, prepared)
 
 
-def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command) -> dict:
+def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command, prepared: Prepared | None) -> dict:
     start = time.perf_counter()
-    spec, base = load_discovery(path)
-    names, X, values = sample(spec, path, base)
+    spec, base, names, X, values = prepared if prepared is not None else prepare(path)
     _, seeds = draws(spec, path, base, spec.replicates)
     specs = [RunSpec("base", r, s, values[i], point=i) for i in range(spec.n) for r, s in enumerate(seeds)]
     store = Store(folder / "runs")
