@@ -631,12 +631,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from egovsim.runner.runner import make_executor
 
     study_path = Path(args.experiment)
-    _, base, _ = load_study(study_path)  # a bad file is reported before any worker starts
+    loaded = load_study(study_path)  # a bad file is reported before any worker starts; checked once
+    base = loaded[1]
     _declare(args, "sensitivity", [study_path], {"scenario": base.to_dict()})
     folder = Path(args.out) if args.out else new_folder(f"sensitivity-{study_path.stem}")
     with make_executor(args.workers, args.executor, args.scheduler) as executor:
         try:
-            out = run_study(study_path, executor, folder, quiet=args.quiet, command=args.command_line)
+            out = run_study(study_path, executor, folder, quiet=args.quiet, command=args.command_line, loaded=loaded)
         except StudyIncomplete as exc:
             print(f"egovsim: {exc}", file=sys.stderr)
             return EXIT_RUNS_FAILED

@@ -185,3 +185,16 @@ def test_the_report_warns_of_censoring_small_groups_and_effects_outside_the_outc
     top = max((r for r in rows if r["index"] == "mu_star"), key=lambda r: float(r["value"]))
     line = next(x for x in report.splitlines() if x.startswith("- **hue, access_2013**"))
     assert f"`{top['parameter']}` (mu_star {float(top['value']):.3g}, 95% interval +- {float(top['conf']):.3g})" in line
+
+
+def test_sensitivity_checks_its_study_once(tmp_path, monkeypatch):
+    """load_study checks every point of the sample (about a millisecond each): once, before the workers start,
+    not again inside the run."""
+    import egovsim.analysis.sensitivity as sensitivity
+
+    calls = []
+    real = sensitivity.load_study
+    monkeypatch.setattr(sensitivity, "load_study", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = write_study(tmp_path, time_resolved=None)
+    assert main(["sensitivity", str(path), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    assert len(calls) == 1

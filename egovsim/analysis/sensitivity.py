@@ -334,17 +334,27 @@ def analyze_all(
     return rows, trows
 
 
-def run_study(path: str | Path, executor, folder: Path, *, quiet: bool = False, command=None) -> dict:
-    """Sample, run (resumably), analyse and write indices.csv, report.md, plots and provenance."""
+def run_study(
+    path: str | Path,
+    executor,
+    folder: Path,
+    *,
+    quiet: bool = False,
+    command=None,
+    loaded: tuple[Study, Scenario, sa.Problem] | None = None,
+) -> dict:
+    """Sample, run (resumably), analyse and write indices.csv, report.md, plots and provenance; `loaded`: what
+    load_study gave already (the CLI checks the file, every point of its sample included, before any worker
+    starts), else it is loaded here."""
     with claimed(folder):
-        return _run_study(path, executor, Path(folder), quiet, command)
+        return _run_study(path, executor, Path(folder), quiet, command, loaded)
 
 
-def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command) -> dict:
+def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command, loaded) -> dict:
     from egovsim.report.plots import sensitivity_plots
 
     start = time.perf_counter()
-    study, base, problem = load_study(path)
+    study, base, problem = loaded if loaded is not None else load_study(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         X = study_sample(study, problem)
