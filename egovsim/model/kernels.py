@@ -180,11 +180,15 @@ class ServantStep(NamedTuple):
 
     usability: np.ndarray  # (P,)
     leader_pull: np.ndarray  # (P,) leader will x monitoring
-    rent_step: np.ndarray  # weight_rent x informal income at risk, of each civil servant
+    rent_weight: np.ndarray  # weight_rent x informal income of each civil servant
+    deterrence: np.ndarray  # D_i of each civil servant: rent_weight x D_i is the income at risk's weight
     ceremonial: bool  # non-users may log in ceremonially this step
     ceremonial_dt: np.ndarray  # (P,) mandate_rate x mandate x dt (if ceremonial)
-    skill_step: np.ndarray  # exp(-training rate x dt) of each civil servant
-    equipped: np.ndarray  # agencies' IT equipment K of each civil servant's level (multiplies the genuine hazard)
+    training_rate: np.ndarray  # the rate training gives each civil servant's skill (CivilService.training_rate)
+    learning_by_doing: float  # added to it for ceremonial users (their state at the start of the step)
+    dt: float
+    agency_it: np.ndarray  # (P, 2) agencies' IT equipment K of province/district and of commune agencies
+    level: np.ndarray  # each civil servant's column of agency_it (0 office, 1 commune)
 
 
 class CitizenTallies(NamedTuple):
@@ -547,9 +551,10 @@ def servant_step(cs: ServantArrays, constants: np.ndarray, step: ServantStep) ->
     """One step of every civil servant (population.CivilService.step): those who became genuine users go into
     cs.rows (ascending); returns their count and whether any non-user is left.
 
-    Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of the servant's level
-    (equipped_i), utility = w_u (U_p - 1/2) - w_s / 2 + w_l pull_p - rent_step_i + w_s skill_i; ceremonial log-in of non-users at ceremonial_dt per
-    province; skill approaches 1 (skill_step). `constants` is a SERVANT_CONSTANTS record."""
+    Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of the servant's level,
+    utility = w_u (U_p - 1/2) - w_s / 2 + w_l pull_p - rent_weight_i D_i + w_s skill_i; ceremonial log-in of
+    non-users at ceremonial_dt per province; skill approaches 1 at the training rate plus learning by doing for
+    ceremonial users (both read at the start of the step). `constants` is a SERVANT_CONSTANTS record."""
     return _servant_step(tuple(cs), constants, tuple(step))
 
 
@@ -565,16 +570,23 @@ def _servant_step(cs, constants, step):
             - 0.5 * c.weight_skill
             + c.weight_leader * step.leader_pull[p]
         )
+    # skill's step exp(-rate dt), from the state at the start of the step (numpy's rate + lbd x (state == CEREMONIAL))
+    skill_step = np.empty(n)
+    for i in range(n):
+        rate = step.training_rate[i]
+        if step.learning_by_doing:
+            rate = rate + step.learning_by_doing * (1.0 if state[i] == CEREMONIAL else 0.0)
+        skill_step[i] = exp_scalar(-rate * step.dt)
     ws = np.float32(c.weight_skill)
     count = 0
     for i in range(n):
         if state[i] != GENUINE:
-            utility = per_province[province[i]] - step.rent_step[i]
+            utility = per_province[province[i]] - step.rent_weight[i] * step.deterrence[i]
             utility = utility + ws * cs.skill[i]
             hazard = cs.q_dt[i] * cs.genuine_colleagues[i]
             hazard = hazard + c.p_dt
             hazard = hazard * exp_scalar(utility)
-            hazard = hazard * step.equipped[i]
+            hazard = hazard * step.agency_it[province[i], step.level[i]]
             cs.to_genuine[i] = cs.to_genuine[i] - hazard
             if cs.to_genuine[i] <= 0:
                 out[count] = i
@@ -615,7 +627,7 @@ def _servant_step(cs, constants, step):
     one = np.float32(1.0)
     cs.skill_sum[:] = 0.0
     for i in range(n):
-        gap = (one - cs.skill[i]) * step.skill_step[i]
+        gap = (one - cs.skill[i]) * skill_step[i]
         cs.skill[i] = np.float32(1.0 - gap)
         cs.skill_sum[province[i]] += np.float64(cs.skill[i])
     return count, left

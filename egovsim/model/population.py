@@ -679,13 +679,18 @@ class ServantLayout:
         servant, from pi_eff F of each province. Smooth and decreasing in pi F on average over officials."""
         return kernels.servant_deterrence(detection_penalty, self.province, self.enforcement)
 
+    def training_rate(self, training: np.ndarray) -> np.ndarray:
+        """The part of skill_rate that training gives each civil servant (less the cascade loss at commune level)."""
+        if self._training_rate[0] is not training:  # training changes only when an event fires
+            self._training_rate = (training, self.params.training_effect * training[self.province] * self.cascade)
+        return self._training_rate[1]
+
     def skill_rate(self, training: np.ndarray) -> np.ndarray:
         """Rate at which each civil servant's skill approaches one: training (less the cascade loss at commune
-        level) plus learning by doing for ceremonial users (state at the start of the step)."""
+        level) plus learning by doing for ceremonial users (state at the start of the step). The fast path's loop
+        (kernels._servant_step) adds the learning by doing itself, servant by servant."""
         cs = self.params
-        if self._training_rate[0] is not training:  # training changes only when an event fires
-            self._training_rate = (training, cs.training_effect * training[self.province] * self.cascade)
-        rate = self._training_rate[1]
+        rate = self.training_rate(training)
         if cs.learning_by_doing:
             rate = rate + cs.learning_by_doing * (self.state == CEREMONIAL)
         return rate
@@ -720,8 +725,6 @@ class CivilService(ServantLayout):
         self._level = self.commune.astype(np.intp)  # column of StepContext.agency_it: 0 office, 1 commune
         self._q_dt = cs.q * self.inv_degree * self.dt  # q x colleagues' share, x dt
         self._rent_weight = cs.weight_rent * self.rent.astype(np.float64)  # weight x informal income at stake
-        self._skill_step = (None, None)  # (training, exp(-rate dt)) of the last step
-        self._rent_step = (None, None)  # (servant deterrence, weight x income at risk)
         self._ceremonial_left = True  # some non-user may still go ceremonial
         self._mandated = (None, False)  # (mandate levers, whether any province has a mandate)
         self.constants = record(
@@ -740,21 +743,21 @@ class CivilService(ServantLayout):
         + w_s (skill - 1/2) + w_l x leader pull - w_r x informal income at risk; ceremonial log-in hazard
         mandate_rate x mandate for non-users."""
         cs, dt = self.params, self.dt
-        if self._rent_step[0] is not ctx.servant_deterrence:  # informal income at risk
-            self._rent_step = (ctx.servant_deterrence, self._rent_weight * ctx.servant_deterrence)
-        if self._skill_step[0] is not ctx.training or cs.learning_by_doing:  # learning by doing: state changes
-            self._skill_step = (ctx.training, portable.exp(-self.skill_rate(ctx.training) * dt))
         if self._mandated[0] is not ctx.mandate:  # mandates change only when an event fires
             self._mandated = (ctx.mandate, bool(ctx.mandate.any()))
         ceremonial = bool(self._ceremonial_left and cs.mandate_rate and self._mandated[1])
         step = ServantStep(
             usability=ctx.usability,
             leader_pull=ctx.leader_pull,
-            rent_step=self._rent_step[1],
+            rent_weight=self._rent_weight,
+            deterrence=ctx.servant_deterrence,
             ceremonial=ceremonial,
             ceremonial_dt=cs.mandate_rate * ctx.mandate * dt if ceremonial else _NO_PROVINCES,
-            skill_step=self._skill_step[1],
-            equipped=ctx.agency_it[self.province, self._level],
+            training_rate=self.training_rate(ctx.training),
+            learning_by_doing=float(cs.learning_by_doing),
+            dt=dt,
+            agency_it=ctx.agency_it,
+            level=self._level,
         )
         count, self._ceremonial_left = kernels.servant_step(self.arrays, self.constants, step)
         return self.arrays.rows[:count].copy()
