@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from egovsim.errors import InputError, RunsFailed, WorkerDied, clipped
+from egovsim.provenance import forget_start, note_start
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1  # the input was fine but the work could not be done (e.g. a write failed)
@@ -985,10 +986,12 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
+        note_start()  # the tree as found, before this command writes into it
         return _main(args)
     except KeyboardInterrupt as exc:  # while parsing, or a second Ctrl-C during the clean-up of the first
         return _interrupted(exc)
     finally:
+        forget_start()
         _clean_up(in_main_thread, previous, argv is None)
 
 

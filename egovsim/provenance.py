@@ -32,14 +32,28 @@ DEPENDENCIES = (
 )
 
 
-# what `dirty` is about: the code and its locked environment, not the results a command writes into the work tree
-# (the shipped posterior is rewritten in place by `egovsim calibrate`, which made its own run look uncommitted)
+# where a new, untracked file counts as an uncommitted change (a new module of the package); elsewhere only edits
+# to tracked files do (scenarios, calibration files, code), not a user's own files
 CODE = ("egovsim", "pyproject.toml", "uv.lock")
+# the state when the command started (note_start): a command's own results written into tracked folders (the
+# shipped posterior, rewritten in place by `egovsim calibrate`) must not make what produced them look edited
+_AT_START: dict | None = None
+
+
+def note_start() -> None:
+    """Record the git state now, before the command writes anything; provenance() reports it."""
+    global _AT_START
+    _AT_START = git_commit()
+
+
+def forget_start() -> None:
+    global _AT_START
+    _AT_START = None
 
 
 def git_commit() -> dict:
-    """The code's git commit and whether the code (CODE: the package, pyproject.toml, uv.lock) had uncommitted
-    changes, new files in the package included."""
+    """The code's git commit and whether the work tree differed from it: an edited tracked file anywhere (code,
+    scenarios, calibration config and observations), or a new file in the package (CODE)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -49,8 +63,10 @@ def git_commit() -> dict:
             return None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=normal", "--", *CODE)
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    tracked = git("status", "--porcelain", "--untracked-files=no")
+    new_code = git("status", "--porcelain", "--untracked-files=normal", "--", *CODE)
+    dirty = None if tracked is None or new_code is None else bool(tracked or new_code)
+    return {"commit": commit, "dirty": dirty}
 
 
 def package_versions() -> dict:
@@ -89,7 +105,7 @@ def provenance(
         "seeds": seeds,
         "wall_time_s": round(wall_time_s, 3),
         "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": git_commit(),
+        "git": _AT_START if _AT_START is not None else git_commit(),  # as the command found the tree
         "versions": package_versions(),
         "lock": lock_file_hash(),
         "engine": default_engine(),  # the model's implementation (EGOVSIM_ENGINE): plain's results differ in the last bits

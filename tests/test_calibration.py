@@ -492,6 +492,17 @@ def test_a_check_of_weight_0_shows_its_misfit_and_adds_nothing_to_the_fit():
     assert problem.loss(stats) == pytest.approx(2.0)  # weight x misfit of the fitted term only
 
 
+def test_orderings_met_counts_fitted_orderings_and_is_null_without_one():
+    from egovsim.analysis.calibration.report import orderings_met
+
+    check = {"kind": "at_least", "in_fit": False, "met": False}  # a check of weight 0, or held out
+    fitted_met, fitted_missed = ({"kind": "at_least", "in_fit": True, "met": m} for m in (True, False))
+    value = {"kind": "value", "in_fit": True, "met": False}
+    assert orderings_met([check, value]) is None  # nothing to say: no ordering is fitted
+    assert orderings_met([check, fitted_met, value]) is True
+    assert orderings_met([fitted_met, fitted_missed]) is False
+
+
 def test_a_failing_run_gives_nan_for_its_terms_and_the_fit_goes_on(tmp_path):
     from egovsim.analysis.calibration import Evaluation, OptimizeSettings, term_table
     from egovsim.runner.runner import SerialExecutor, run_one

@@ -224,9 +224,10 @@ def test_a_province_without_a_published_value_runs_and_writes_its_report(tmp_pat
     assert (out / "report.html").is_file() and (out / "timeseries.csv").is_file()
 
 
-def test_provenance_calls_the_code_dirty_for_its_own_edits_not_for_results_in_the_tree(tmp_path):
-    """`git.dirty` says whether the code that ran was committed: an edit to the package, a new module, or an edited
-    lock file; not the results a command writes into a tracked folder (the shipped posterior is rewritten in place)."""
+def test_provenance_says_dirty_for_edits_found_at_the_start_not_for_the_commands_own_results(tmp_path):
+    """`git.dirty` is the work tree as the command found it (note_start): an edited tracked file anywhere (code,
+    data) or a new module of the package makes it dirty; results the command itself writes into a tracked folder
+    (the shipped posterior is rewritten in place) do not, nor does a user's own untracked file."""
     from egovsim import provenance
 
     repo = tmp_path / "repo"
@@ -234,6 +235,7 @@ def test_provenance_calls_the_code_dirty_for_its_own_edits_not_for_results_in_th
         (repo / name).mkdir(parents=True)
     (repo / "egovsim" / "model.py").write_text("x = 1\n")
     (repo / "calibration" / "posterior.csv").write_text("a\n")
+    (repo / "calibration" / "observations.yaml").write_text("hue: 0.727\n")
     (repo / "uv.lock").write_text("lock\n")
     (repo / "pyproject.toml").write_text("[project]\n")
 
@@ -241,6 +243,9 @@ def test_provenance_calls_the_code_dirty_for_its_own_edits_not_for_results_in_th
         subprocess.run(
             ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=repo, check=True, capture_output=True
         )
+
+    def reported() -> bool:
+        return provenance.provenance(seeds=[1], wall_time_s=0.0, scenario_file=None, command=[])["git"]["dirty"]
 
     if shutil.which("git") is None:
         pytest.skip("no git")
@@ -250,10 +255,17 @@ def test_provenance_calls_the_code_dirty_for_its_own_edits_not_for_results_in_th
     old = provenance.REPO_ROOT
     try:
         provenance.REPO_ROOT = repo
+        provenance.note_start()
+        (repo / "calibration" / "posterior.csv").write_text("b\n")  # the command's own result, rewritten in place
+        assert reported() is False
+        provenance.forget_start()
+        assert reported() is True  # found edited by the next command
+        git("checkout", "-q", "--", ".")
+        (repo / "notes.txt").write_text("mine\n")  # a user's own untracked file
         assert provenance.git_commit()["dirty"] is False
-        (repo / "calibration" / "posterior.csv").write_text("b\n")  # a result rewritten in place
-        (repo / "results.txt").write_text("new\n")
-        assert provenance.git_commit()["dirty"] is False
+        (repo / "calibration" / "observations.yaml").write_text("hue: 0.300\n")  # edited data
+        assert provenance.git_commit()["dirty"] is True
+        git("checkout", "-q", "--", ".")
         (repo / "egovsim" / "new_rule.py").write_text("y = 2\n")  # code that is not committed
         assert provenance.git_commit()["dirty"] is True
         (repo / "egovsim" / "new_rule.py").unlink()
@@ -261,3 +273,4 @@ def test_provenance_calls_the_code_dirty_for_its_own_edits_not_for_results_in_th
         assert provenance.git_commit()["dirty"] is True
     finally:
         provenance.REPO_ROOT = old
+        provenance.forget_start()

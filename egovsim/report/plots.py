@@ -303,7 +303,7 @@ def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list
     """One panel per observed quantity: the simulated median and 90% band (over replicates, or over posterior
     draws: the posterior predictive of the model, without the observation error) against every observed value,
     with its +- 2 sd (the source's and the model discrepancy's); an open marker is a value the calibration did
-    not fit (held out)."""
+    not fit (held out, or a check of weight 0)."""
     values = [r for r in rows if r.get("kind") == "value" and r.get("outcome")]
     targets = list(dict.fromkeys(r["target"] for r in values))
     if not targets:
@@ -343,7 +343,7 @@ def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list
     over = f" over {records.shape[0]} replicates" if records.shape[0] > 1 else ""
     fig.suptitle(
         f"Simulated median and {BAND[0]}-{BAND[1]}% band{over} against every observed value (+- 2 sd of its error); "
-        "open markers: not fitted (held out)",
+        "open markers: not fitted (held out, or a check of weight 0)",
         fontsize=10,
     )
     save_png(fig, path, parameters_caption(scenario))
