@@ -38,26 +38,21 @@ def _float_with_high_word(high: int) -> float:
     return struct.unpack("<d", struct.pack("<Q", high << 32))[0]
 
 
-@intrinsic
-def _bits(typingctx, x):
-    """The 64 bits of a double as an int64 (a move, no arithmetic)."""
-    sig = types.int64(types.float64)
+def _bitcast(source, target):
+    """A compiled move of a value's 64 bits from one type to the other (no arithmetic)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    @intrinsic
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
 
-    return sig, codegen
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def _from_bits(typingctx, n):
-    """The double with the 64 bits of an int64."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return sig, codegen
+_bits = _bitcast(types.float64, types.int64)  # a double's bits as an int64
+_from_bits = _bitcast(types.int64, types.float64)  # the double with an int64's bits
 
 
 @inlined
@@ -84,6 +79,18 @@ _P4, _P5 = -1.65339022054652515390e-06, 4.13813679705723846039e-08
 
 
 @inlined
+def _reduce(x, ax):
+    """fdlibm's argument reduction of exp and expm1 for |x| >= ln2 / 2: x = k ln2 + (hi - lo), ln2 in two parts."""
+    if ax < _ONE_HALF_LN2:
+        if x > 0:
+            return x - _LN2_HI, _LN2_LO, 1
+        return x + _LN2_HI, -_LN2_LO, -1
+    k = int(_INV_LN2 * x + (0.5 if x > 0 else -0.5))
+    t = float(k)
+    return x - t * _LN2_HI, t * _LN2_LO, k
+
+
+@inlined
 def exp_scalar(x: float) -> float:
     if x != x:
         return x
@@ -95,15 +102,7 @@ def exp_scalar(x: float) -> float:
     k = 0
     hi = lo = 0.0
     if ax >= _HALF_LN2:
-        if ax < _ONE_HALF_LN2:
-            k = 1 if x > 0 else -1
-            hi = x - k * _LN2_HI
-            lo = k * _LN2_LO
-        else:
-            k = int(_INV_LN2 * x + (0.5 if x > 0 else -0.5))
-            t = float(k)
-            hi = x - t * _LN2_HI
-            lo = t * _LN2_LO
+        hi, lo, k = _reduce(x, ax)
         x = hi - lo
     elif ax < _EXP_TINY:
         return 1.0 + x
@@ -136,16 +135,7 @@ def expm1_scalar(x: float) -> float:
     k = 0
     c = 0.0
     if ax >= _HALF_LN2:
-        if ax < _ONE_HALF_LN2:
-            if x > 0:
-                hi, lo, k = x - _LN2_HI, _LN2_LO, 1
-            else:
-                hi, lo, k = x + _LN2_HI, -_LN2_LO, -1
-        else:
-            k = int(_INV_LN2 * x + (0.5 if x > 0 else -0.5))
-            t = float(k)
-            hi = x - t * _LN2_HI
-            lo = t * _LN2_LO
+        hi, lo, k = _reduce(x, ax)
         x = hi - lo
         c = (hi - x) - lo
     elif ax < _EXPM1_TINY:
