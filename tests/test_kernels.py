@@ -297,9 +297,13 @@ def test_civil_servant_steps_from_the_same_state_agree(mandate, learning_by_doin
     for _ in range(12):
         # agencies' IT equipment differing by province and level: each servant's hazard takes their level's K
         ctx = dataclasses.replace(fast.context(), agency_it=rng.uniform(0.2, 1.0, (3, 2)))
-        was_non_user = cs.state == NON_USER
+        was_non_user, state_before = cs.state == NON_USER, cs.state.copy()
         converts = cs.step(ctx)
         assert np.array_equal(converts, ps.step(ctx))
+        # what the citizens are told of (servants_changed): every servant whose state moved, on both paths
+        moved = np.flatnonzero(cs.state != state_before)
+        assert np.array_equal(np.sort(cs.changed), moved) and cs.changed.size == moved.size
+        assert np.array_equal(ps.changed, moved)
         converted += converts.size
         ceremonial += np.sum(was_non_user & (cs.state == CEREMONIAL))
         assert np.array_equal(cs.state, ps.state)
@@ -698,6 +702,29 @@ def test_the_compiled_province_means_and_deterrence_are_numpys_bit_for_bit():
         np.testing.assert_array_equal(province_mean(province, values, counts), expected)
         pi_f, m = rng.uniform(0, 2, P), np.exp(rng.standard_normal(province.size))
         np.testing.assert_array_equal(servant_deterrence(pi_f, province, m), np.maximum(0.0, 1.0 - pi_f[province] * m))
+
+
+def test_the_compiled_enforcement_is_the_rule_stated_with_numpy():
+    """kernels.enforcement (one call a step) against its rule with numpy: pi_eff = min(1, detection + feedback x
+    reported), D_i = max(0, 1 - pi_eff F m_i), and the province means of D_i and of rent_i x D_i by bincount,
+    bit for bit, reported shares and levers past 1 included."""
+    from egovsim.model.kernels import enforcement
+
+    rng = np.random.default_rng(15)
+    for _ in range(200):
+        P = int(rng.integers(1, 6))
+        counts = rng.integers(1, 300, P)
+        province = np.repeat(np.arange(P), counts).astype(np.uint8)
+        detection, feedback, penalty = rng.uniform(0, 0.6, P), rng.uniform(0, 1.5, P), rng.uniform(0, 3, P)
+        reported = rng.uniform(0, 1, P) * (rng.uniform(size=P) < 0.8)
+        m = np.exp(rng.standard_normal(province.size))
+        rent = (rng.beta(2, 2, province.size) * 2 * rng.uniform(0.1, 3)).astype(np.float32)
+        pi_eff = np.minimum(1.0, detection + feedback * reported)
+        servant = np.maximum(0.0, 1.0 - (pi_eff * penalty)[province] * m)
+        ours = enforcement(detection, feedback, penalty, reported, province, m, rent, counts)
+        np.testing.assert_array_equal(ours[0], servant)
+        np.testing.assert_array_equal(ours[1], np.bincount(province, weights=servant, minlength=P) / counts)
+        np.testing.assert_array_equal(ours[2], np.bincount(province, weights=rent * servant, minlength=P) / counts)
 
 
 def test_the_compiled_reported_share_and_reliability_update_are_numpys():

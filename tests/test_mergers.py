@@ -253,3 +253,29 @@ def test_fast_and_plain_engines_agree_through_a_merger():
         fast[..., COL["leader_will"]][:, 0] == fast[..., COL["leader_will"]][:, 1],
         plain[..., COL["leader_will"]][:, 0] == plain[..., COL["leader_will"]][:, 1],
     )
+
+
+class _ScanEveryStep(EGovModel):
+    """The model with the scan for due events made at every step (no skipping of steps where none is due)."""
+
+    def _fire_events(self) -> None:
+        self._next_event = -math.inf
+        super()._fire_events()
+
+
+@pytest.mark.parametrize("name", ["reorganised_2025.yaml", "hue.yaml", "whatif/early_roadmap.yaml"])
+def test_skipping_steps_where_no_event_is_due_changes_nothing(name):
+    """EGovModel._fire_events returns at once while no event, merger or end of the district tier is due before the
+    end of the step; with the scan made at every step, each event fires at the same step (the agents' histories
+    and the policy versions agree step by step) and the records are identical."""
+    sc = load_scenario(SCENARIOS / name, scale=0.001)
+    fast, every = EGovModel(sc, 5, collect=False), _ScanEveryStep(sc, 5, collect=False)
+    events = 0
+    for _ in range(sc.n_steps):
+        fast.step(), every.step()
+        assert fast._policy_version == every._policy_version
+        events = max(events, fast._policy_version)
+    assert events > 0  # the scenario has events to fire
+    assert [leader.history for leader in fast.leaders] == [leader.history for leader in every.leaders]
+    assert fast.central.history == every.central.history
+    assert np.array_equal(fast.records, every.records, equal_nan=True)

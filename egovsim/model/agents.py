@@ -55,6 +55,11 @@ class Timeline:
         """Events not yet fired never will (a merged province's own plans lapse)."""
         self.fired = len(self.events)
 
+    @property
+    def next_date(self) -> float:
+        """The date of the next event to fire (infinity if none is left)."""
+        return self.events[self.fired].date if self.fired < len(self.events) else float("inf")
+
 
 class CentralGovernment(mesa.Agent):
     """Roadmap clarity, the national portal and national mandates, moved by dated national events."""

@@ -54,6 +54,14 @@ class Jurisdictions:
         self.pending = self.pending[len(due) :]
         return due
 
+    @property
+    def next_date(self) -> float:
+        """The date of the next merger or of the district tier's end still to come (infinity if none)."""
+        dates = [m.date for m in self.pending]
+        if self.tier_date is not None and not self.tier_removed:
+            dates.append(self.tier_date)
+        return min(dates, default=float("inf"))
+
     def tier_due(self, until: float) -> bool:
         """True once, in the step where the district tier ends."""
         if self.tier_removed or self.tier_date is None or self.tier_date >= until:

@@ -162,6 +162,7 @@ class ServantArrays(NamedTuple):
     served_ceremonial: np.ndarray  # (P,) citizens served by ceremonial users (float64)
     skill_sum: np.ndarray  # (P,) sum of skill
     rows: np.ndarray  # scratch: the rows a loop returns
+    changed: np.ndarray  # scratch: the rows whose state changed in the last step
 
 
 # The civil servants' constants of a run, one record (read as `c = constants[0]`).
@@ -547,9 +548,10 @@ def _set_users(cit, who, using):
 # ---- the civil servants ----------------------------------------------------------------------------------------
 
 
-def servant_step(cs: ServantArrays, constants: np.ndarray, step: ServantStep) -> tuple[int, bool]:
+def servant_step(cs: ServantArrays, constants: np.ndarray, step: ServantStep) -> tuple[int, bool, int]:
     """One step of every civil servant (population.CivilService.step): those who became genuine users go into
-    cs.rows (ascending); returns their count and whether any non-user is left.
+    cs.rows (ascending), and every one whose state changed into cs.changed (those who logged in ceremonially,
+    then those who became genuine users); returns the count of each and whether any non-user is left.
 
     Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of the servant's level,
     utility = w_u (U_p - 1/2) - w_s / 2 + w_l pull_p - rent_weight_i D_i + w_s skill_i; ceremonial log-in of
@@ -572,11 +574,14 @@ def _servant_step(cs, constants, step):
         )
     # skill's step exp(-rate dt), from the state at the start of the step (numpy's rate + lbd x (state == CEREMONIAL))
     skill_step = np.empty(n)
+    last_rate, last_step = np.nan, 1.0  # a rate is shared by a province's staff at one level and state: computed once
     for i in range(n):
         rate = step.training_rate[i]
         if step.learning_by_doing:
             rate = rate + step.learning_by_doing * (1.0 if state[i] == CEREMONIAL else 0.0)
-        skill_step[i] = exp_scalar(-rate * step.dt)
+        if rate != last_rate:
+            last_rate, last_step = rate, exp_scalar(-rate * step.dt)
+        skill_step[i] = last_step
     ws = np.float32(c.weight_skill)
     count = 0
     for i in range(n):
@@ -592,6 +597,7 @@ def _servant_step(cs, constants, step):
                 out[count] = i
                 count += 1
     left = True
+    changed = 0
     if step.ceremonial:
         left = False
         j = 0
@@ -600,6 +606,8 @@ def _servant_step(cs, constants, step):
                 cs.to_ceremonial[i] = cs.to_ceremonial[i] - step.ceremonial_dt[province[i]]
                 converting = j < count and out[j] == i
                 if cs.to_ceremonial[i] <= 0 and not converting:
+                    cs.changed[changed] = i
+                    changed += 1
                     state[i] = CEREMONIAL
                     cs.ceremonial_count[province[i]] += 1
                     cs.served_ceremonial[province[i]] += cs.citizens_served[i]
@@ -608,6 +616,7 @@ def _servant_step(cs, constants, step):
     served = np.zeros(P)
     for j in range(count):
         i = out[j]
+        cs.changed[changed + j] = i
         p = province[i]
         if state[i] == CEREMONIAL:
             cs.ceremonial_count[p] -= 1
@@ -630,7 +639,7 @@ def _servant_step(cs, constants, step):
         gap = (one - cs.skill[i]) * skill_step[i]
         cs.skill[i] = np.float32(1.0 - gap)
         cs.skill_sum[province[i]] += np.float64(cs.skill[i])
-    return count, left
+    return count, left, changed + count
 
 
 # ---- numpy's sum, and the channels of a dealing --------------------------------------------------------------------
@@ -751,6 +760,25 @@ def servant_deterrence(detection_penalty, province, enforcement):
         d = 1.0 - detection_penalty[province[i]] * enforcement[i]
         out[i] = 0.0 if d <= 0.0 else d  # np.maximum(0.0, d)
     return out
+
+
+@jit
+def enforcement(detection, feedback, penalty, reported, province, watched, rent, counts):
+    """What enforcement does in a step (model.context), in one call: pi_eff = min(1, detection + feedback x the
+    reported share) per province; each civil servant's deterrence D_i = max(0, 1 - pi_eff F m_i)
+    (servant_deterrence); its province means, and the province means of informal income at risk, rent_i x D_i
+    (province_mean). numpy's arithmetic, operation for operation (tests/test_kernels.py)."""
+    P = counts.size
+    detection_penalty = np.empty(P)
+    for p in range(P):
+        pi_eff = detection[p] + feedback[p] * reported[p]
+        pi_eff = 1.0 if pi_eff > 1.0 else pi_eff  # np.minimum(1.0, pi_eff) (no nan here)
+        detection_penalty[p] = pi_eff * penalty[p]
+    servant = servant_deterrence(detection_penalty, province, watched)
+    at_risk = np.empty(province.size)
+    for i in range(province.size):
+        at_risk[i] = rent[i] * servant[i]  # float32 x float64, as numpy promotes it
+    return servant, province_mean(province, servant, counts), province_mean(province, at_risk, counts)
 
 
 @jit

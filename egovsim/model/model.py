@@ -105,6 +105,7 @@ class EGovModel(mesa.Model):
         self._channels_cache = None  # the channels measured after the last step, reused by the next context
         self._national_cache = None  # (central levers, the national portal's channel) they were computed for
         self._leader_reads = [COL["supply_index"], COL["trust_mean"]]  # leaders emulate peers' supply index
+        self._next_event = -float("inf")  # the date of the next event of any agent (_fire_events)
         self._fire_events()
         self.spend_cumulative = np.zeros(len(self.leaders))  # bn VND spent on the levers since the start
         self._spend = (None, None)  # (_policy_version, bn VND/yr per province)
@@ -122,8 +123,9 @@ class EGovModel(mesa.Model):
 
     def _fire_events(self) -> None:
         """Fire events dated before the end of the coming step (events before the start fire at once)."""
-        year = self.year
-        until = year + self.dt
+        until = self.year + self.dt
+        if until <= self._next_event and not self.jurisdictions.merged:
+            return  # nothing is due: most steps (the merged units' policies are shared below in any case)
         central = self.central
         before = central.timeline.fired
         central.fire_events(until)
@@ -143,6 +145,11 @@ class EGovModel(mesa.Model):
             changed = self._share_policies() or changed
         if changed:  # policies or levers changed: what the context takes from them is recomputed
             self._policy_version += 1
+        self._next_event = min(
+            central.timeline.next_date,
+            jurisdictions.next_date,
+            *(leader.timeline.next_date for leader in self.leaders),
+        )
 
     # ---- jurisdictions (model/jurisdictions.py) ------------------------------------------------------------
 
@@ -204,16 +211,13 @@ class EGovModel(mesa.Model):
         self._fire_events()
         ctx = self.context()
         k, dt, prev = self.step_index, self.dt, self.records[self.step_index]
-        # mean informal income at risk per civil servant of each province (rent x deterrence)
-        rent_at_risk = self.civil_service.of_province_mean(self.civil_service.rent * ctx.servant_deterrence)
         self.citizens.step(ctx, self.rng)
-        state_before = self.civil_service.state.copy()
         self.civil_service.step(ctx)
-        self.citizens.servants_changed(np.flatnonzero(self.civil_service.state != state_before))
+        self.citizens.servants_changed(self.civil_service.changed)
         # press: citizens' reports of the last 12 months, relative to Hue-S's volume
         press = np.minimum(1.0, prev[:, COL["reports_per_capita_12m"]] / PRESS_FULL).tolist()
         index, trust = prev[:, self._leader_reads].T.tolist()
-        rent_at_risk = rent_at_risk.tolist()
+        rent_at_risk = ctx.rent_at_risk.tolist()
         roadmap, year = self.central.levers.roadmap_clarity, self.year
         reference_trust, rent_mean = self.config.citizens.reference_trust, self.config.civil_servants.rent_mean
         merged = self.jurisdictions.merged
@@ -280,9 +284,9 @@ class EGovModel(mesa.Model):
         ch = self._channels(key)
         pa = self._pa
         # enforcement: reports processed in the last 12 months are detections (from the next step on)
-        pi_eff = np.minimum(1.0, pa["detection"] + pa["feedback"] * self.reported_share())
-        servant_deterrence = self.civil_service.deterrence(pi_eff * pa["penalty"])
-        deterrence = self.civil_service.of_province_mean(servant_deterrence)
+        servant_deterrence, deterrence, rent_at_risk = self.civil_service.deterrence_now(
+            pa["detection"], pa["feedback"], pa["penalty"], self.reported_share()
+        )
         for leader, d in zip(leaders, deterrence.tolist()):
             leader.deterrence = d
         # internet at home: a base rate, a step up at the mobile-broadband take-off (exact over the step), and
@@ -314,6 +318,7 @@ class EGovModel(mesa.Model):
             useful_share=ch.useful_share,
             ease_usability=ch.ease_usability,
             servant_deterrence=servant_deterrence,
+            rent_at_risk=rent_at_risk,
             report_prob=pa["report_prob"],
         )
 

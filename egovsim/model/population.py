@@ -168,6 +168,7 @@ class StepContext:
     useful_share: np.ndarray | None = None  # (P,) mean_j of d + (1 - d) portal (1 - login failure)
     ease_usability: np.ndarray | None = None  # (P,) usability of the channels, weighted by availability
     servant_deterrence: np.ndarray | None = None  # (servants,) D_i = max(0, 1 - pi_eff F m_i)
+    rent_at_risk: np.ndarray | None = None  # (P,) mean informal income at risk per civil servant, rent_i x D_i
     report_prob: np.ndarray | None = None  # (P,) report_prob x feedback: chance a citizen with access reports
 
 
@@ -679,6 +680,16 @@ class ServantLayout:
         servant, from pi_eff F of each province. Smooth and decreasing in pi F on average over officials."""
         return kernels.servant_deterrence(detection_penalty, self.province, self.enforcement)
 
+    def deterrence_now(
+        self, detection: np.ndarray, feedback: np.ndarray, penalty: np.ndarray, reported: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per civil servant, deterrence D_i (deterrence) under pi_eff = min(1, detection + feedback x the share of
+        informal payments reported) and the penalty F of each province; per province, the mean of D_i and of the
+        informal income at risk, rent_i x D_i (one compiled call: kernels.enforcement)."""
+        return kernels.enforcement(
+            detection, feedback, penalty, reported, self.province, self.enforcement, self.rent, self.counts
+        )
+
     def training_rate(self, training: np.ndarray) -> np.ndarray:
         """The part of skill_rate that training gives each civil servant (less the cascade loss at commune level)."""
         if self._training_rate[0] is not training:  # training changes only when an event fires
@@ -736,7 +747,8 @@ class CivilService(ServantLayout):
         )
 
     def step(self, ctx: StepContext) -> np.ndarray:
-        """One step of every civil servant; returns those who became genuine users.
+        """One step of every civil servant; returns those who became genuine users (and `changed` is every one
+        whose state changed).
 
         Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of their agency level,
         utility = w_u (U - 1/2)
@@ -759,7 +771,8 @@ class CivilService(ServantLayout):
             agency_it=ctx.agency_it,
             level=self._level,
         )
-        count, self._ceremonial_left = kernels.servant_step(self.arrays, self.constants, step)
+        count, self._ceremonial_left, changed = kernels.servant_step(self.arrays, self.constants, step)
+        self.changed = self.arrays.changed[:changed]
         return self.arrays.rows[:count].copy()
 
     def serve(self, citizens_per_servant: np.ndarray) -> None:
@@ -791,7 +804,9 @@ class CivilService(ServantLayout):
             served_ceremonial=self.served_ceremonial,
             skill_sum=self.skill_sum,
             rows=np.empty(self.n, dtype=np.int64),
+            changed=np.empty(self.n, dtype=np.int64),
         )
+        self.changed = self.arrays.changed[:0]
         self.tallies = ServantTallies(
             counts=self.counts,
             genuine_count=self.genuine_count,

@@ -162,7 +162,8 @@ class PlainCivilService(ServantLayout):
     """All civil servants of a run, every rule applied to every civil servant every step."""
 
     def step(self, ctx: StepContext) -> np.ndarray:
-        """One step of every civil servant; returns those who became genuine users (ascending).
+        """One step of every civil servant; returns those who became genuine users (ascending), and `changed` is
+        every one whose state changed.
 
         A non-user or ceremonial user becomes a genuine user with hazard (p + q x share of genuine colleagues) x
         exp(utility) x K (the IT equipment of their agency level), utility = w_u (usability - 1/2) + w_s (skill - 1/2) + w_l x leader pull - w_r x informal
@@ -191,6 +192,7 @@ class PlainCivilService(ServantLayout):
         ceremonial[converts] = False
         self.state[ceremonial] = CEREMONIAL
         self.state[converts] = GENUINE
+        self.changed = np.union1d(np.flatnonzero(ceremonial), converts)
         self.skill[:] = approach_one(self.skill, skill_rate, dt)
         return converts
 
