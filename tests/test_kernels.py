@@ -669,7 +669,7 @@ def test_the_compiled_channels_are_numpys_arithmetic_bit_for_bit():
         digitised = rng.uniform(0, 1, (P, J)) * (rng.uniform(size=(P, 1)) < 0.8)  # some provinces with nothing
         portal = np.clip(rng.uniform(-0.5, 1) * J - np.arange(J), 0.0, 1.0)
         usability, national, failure = rng.uniform(0.1, 1, P), rng.uniform(0.1, 1), rng.uniform(0, 1)
-        online, online_share, national_share, useful_share, ease = channels(
+        online, online_share, national_share, useful_share, ease, provincial_share = channels(
             digitised, portal, usability, national, failure
         )
         provincial, national_weight = digitised.sum(axis=1), portal.sum()
@@ -680,6 +680,7 @@ def test_the_compiled_channels_are_numpys_arithmetic_bit_for_bit():
             usability,
         )
         np.testing.assert_array_equal(online, np.maximum(digitised, portal))
+        np.testing.assert_array_equal(provincial_share, np.array([row.mean() for row in digitised]))
         np.testing.assert_array_equal(online_share, np.maximum(digitised, portal).sum(axis=1) / J)
         np.testing.assert_array_equal(national_share, national / (national + usability))
         useful = (digitised + (1.0 - digitised) * portal * (1.0 - failure)).sum(axis=1) / J
@@ -725,6 +726,19 @@ def test_the_compiled_enforcement_is_the_rule_stated_with_numpy():
         np.testing.assert_array_equal(ours[0], servant)
         np.testing.assert_array_equal(ours[1], np.bincount(province, weights=servant, minlength=P) / counts)
         np.testing.assert_array_equal(ours[2], np.bincount(province, weights=rent * servant, minlength=P) / counts)
+
+
+def test_the_compiled_access_hazard_is_numpys():
+    """kernels.access_hazard against (mean_rate + imitation x access share)[:, None] x factor, flattened."""
+    from egovsim.model.kernels import access_hazard
+
+    rng = np.random.default_rng(16)
+    for _ in range(200):
+        P = int(rng.integers(1, 6))
+        mean_rate, imitation = rng.uniform(0, 0.5), rng.uniform(0, 2)
+        share, factor = rng.uniform(0, 1, P), rng.uniform(0, 3, (P, 4)) * 10.0 ** rng.uniform(-3, 3, (P, 4))
+        expected = ((mean_rate + imitation * share)[:, None] * factor).reshape(-1)
+        np.testing.assert_array_equal(access_hazard(mean_rate, imitation, share, factor), expected)
 
 
 def test_the_compiled_reported_share_and_reliability_update_are_numpys():

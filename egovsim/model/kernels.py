@@ -715,13 +715,14 @@ def channels(digitised, portal, usability, national_usability, login_failure):
     online levels d_pj (P, J), the national portal's portal_j, each province's usability U_p and the portal's
     U_nat and login failure f: online = max(d, portal); the share of procedures online; the chance a citizen who
     can use both picks the national portal, U_nat / (U_nat + U_p); the useful share mean_j [d + (1 - d) portal
-    (1 - f)]; and the channels' usability weighted by availability (the province's own where nothing is online).
-    numpy's arithmetic, operation for operation (sums by pairwise_sum)."""
+    (1 - f)]; the channels' usability weighted by availability (the province's own where nothing is online); and
+    the province's own fully online share mean_j d (what the leader's outcomes record). numpy's arithmetic,
+    operation for operation (sums by pairwise_sum)."""
     P, J = digitised.shape
     online = np.empty_like(digitised)
     useful = np.empty(J)
     online_share, national_share = np.empty(P), np.empty(P)
-    useful_share, ease_usability = np.empty(P), np.empty(P)
+    useful_share, ease_usability, provincial_share = np.empty(P), np.empty(P), np.empty(P)
     national_weight = pairwise_sum(portal)
     for p in range(P):
         d = digitised[p]
@@ -729,6 +730,7 @@ def channels(digitised, portal, usability, national_usability, login_failure):
             online[p, j] = d[j] if d[j] >= portal[j] else portal[j]  # np.maximum (no nan here)
             useful[j] = d[j] + (1.0 - d[j]) * portal[j] * (1.0 - login_failure)
         provincial_weight = pairwise_sum(d)
+        provincial_share[p] = provincial_weight / J
         weight = provincial_weight + national_weight
         if weight > 0:
             ease_usability[p] = (provincial_weight * usability[p] + national_weight * national_usability) / weight
@@ -737,7 +739,7 @@ def channels(digitised, portal, usability, national_usability, login_failure):
         online_share[p] = pairwise_sum(online[p]) / J
         national_share[p] = national_usability / (national_usability + usability[p])
         useful_share[p] = pairwise_sum(useful) / J
-    return online, online_share, national_share, useful_share, ease_usability
+    return online, online_share, national_share, useful_share, ease_usability, provincial_share
 
 
 @jit
@@ -779,6 +781,20 @@ def enforcement(detection, feedback, penalty, reported, province, watched, rent,
     for i in range(province.size):
         at_risk[i] = rent[i] * servant[i]  # float32 x float64, as numpy promotes it
     return servant, province_mean(province, servant, counts), province_mean(province, at_risk, counts)
+
+
+@jit
+def access_hazard(mean_rate, imitation, access_share, factor):
+    """Each group's access hazard, flat (4P,): (mean_rate + imitation x the province's access share) x the group's
+    factor (model.context); numpy's (mean_rate + imitation * access_share)[:, None] * factor, operation for
+    operation."""
+    P, B = factor.shape
+    out = np.empty(P * B)
+    for p in range(P):
+        rate = mean_rate + imitation * access_share[p]
+        for b in range(B):
+            out[p * B + b] = rate * factor[p, b]
+    return out
 
 
 @jit

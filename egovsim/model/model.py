@@ -104,7 +104,6 @@ class EGovModel(mesa.Model):
         self._policy_version = 0
         self._channels_cache = None  # the channels measured after the last step, reused by the next context
         self._national_cache = None  # (central levers, the national portal's channel) they were computed for
-        self._leader_reads = [COL["supply_index"], COL["trust_mean"]]  # leaders emulate peers' supply index
         self._next_event = -float("inf")  # the date of the next event of any agent (_fire_events)
         self._fire_events()
         self.spend_cumulative = np.zeros(len(self.leaders))  # bn VND spent on the levers since the start
@@ -215,8 +214,8 @@ class EGovModel(mesa.Model):
         self.civil_service.step(ctx)
         self.citizens.servants_changed(self.civil_service.changed)
         # press: citizens' reports of the last 12 months, relative to Hue-S's volume
-        press = np.minimum(1.0, prev[:, COL["reports_per_capita_12m"]] / PRESS_FULL).tolist()
-        index, trust = prev[:, self._leader_reads].T.tolist()
+        press = [1.0 if x > 1.0 else x for x in (prev[:, COL["reports_per_capita_12m"]] / PRESS_FULL).tolist()]
+        index, trust = prev[:, COL["supply_index"]].tolist(), prev[:, COL["trust_mean"]].tolist()
         rent_at_risk = ctx.rent_at_risk.tolist()
         roadmap, year = self.central.levers.roadmap_clarity, self.year
         reference_trust, rent_mean = self.config.citizens.reference_trust, self.config.civil_servants.rent_mean
@@ -292,8 +291,8 @@ class EGovModel(mesa.Model):
         # internet at home: a base rate, a step up at the mobile-broadband take-off (exact over the step), and
         # imitation of those online; citizens beyond the ceiling never get access (their threshold is infinite)
         access_share = self.records[self.step_index, :, COL["access_share"]]
-        rate = mean_access_rate(sc.access, self.year, self.dt) + sc.access.imitation * access_share
-        access_hazard = rate[:, None] * pa["access_factor"]
+        mean_rate = mean_access_rate(sc.access, self.year, self.dt)
+        access_hazard = kernels.access_hazard(mean_rate, sc.access.imitation, access_share, pa["access_factor"])
         return StepContext(
             k=self.step_index,
             online=ch.online,
@@ -301,7 +300,7 @@ class EGovModel(mesa.Model):
             online_share=ch.online_share,
             usability=ch.usability,
             deterrence=deterrence,
-            access_hazard=access_hazard.reshape(-1),
+            access_hazard=access_hazard,
             literacy_rate=pa["literacy_rate"],
             trust_rate=pa["trust_rate"],
             leader_pull=np.array([leader.will for leader in leaders]) * pa["monitoring"],
@@ -399,11 +398,12 @@ class EGovModel(mesa.Model):
         fully-online level d_pj (`leader.digitised`) and the national portal's portal_j; the usability of each,
         the chance a citizen who can use both picks the national portal, U_nat / (U_nat + U_p), and the chance
         its login fails; for adoption, the useful share mean_j [d + (1 - d) portal (1 - f_login)] and the
-        usability of the channels weighted by availability; `online` = either channel, `online_share` its mean."""
+        usability of the channels weighted by availability; `online` = either channel, `online_share` its mean;
+        `provincial_share` the mean of d_pj, the province's own."""
         portal, national_usability, login_failure = self._national_portal()
         digitised = np.array([leader.digitised for leader in self.leaders])
         usability = np.array([leader.usability for leader in self.leaders])
-        online, online_share, national_share, useful_share, ease_usability = kernels.channels(
+        online, online_share, national_share, useful_share, ease_usability, provincial_share = kernels.channels(
             digitised, portal, usability, national_usability, login_failure
         )
         channels = SimpleNamespace(
@@ -416,6 +416,7 @@ class EGovModel(mesa.Model):
             login_failure=float(login_failure),
             useful_share=useful_share,
             ease_usability=ease_usability,
+            provincial_share=provincial_share,
         )
         self._channels_cache = (self._policy_version, channels)
         return channels

@@ -832,14 +832,14 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     P = len(model.leaders)
     if out is None:
         out = np.empty((P, len(COLUMNS)))
-    roadmap = model.central.levers.roadmap_clarity
-    leaders = np.array([leader_values(leader, roadmap) for leader in model.leaders])
+    channels = model.channels_now()
+    leaders = leader_table(model.leaders, model.central.levers.roadmap_clarity, channels)
     kernels.measure(
         out,
         model.step_index,
         model.citizens.tallies,
         model.civil_service.tallies,
-        model.services_online_share(),
+        channels.online_share,
         leaders,
         model.supply_weights,
     )
@@ -848,17 +848,25 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def leader_values(leader, roadmap: float) -> list[float]:
-    """What measure() records of a leader as it is, in the order of outcomes.LEADER_VALUES (a share of
-    procedures is sum / count: the value ndarray.mean gives; the sum is numpy's, compiled: kernels.pairwise_sum)."""
-    n_procedures = leader.digitised.size
-    return [
-        roadmap,
-        leader.usability,
-        leader.will,
-        leader.n_systems,
-        leader.it_waste,
-        kernels.pairwise_sum(leader.digitised) / n_procedures,
-        kernels.pairwise_sum(leader.published) / n_procedures,
-        leader.agency_it,
-    ]
+def leader_table(leaders, roadmap: float, channels) -> np.ndarray:
+    """What measure() records of the leaders as they are: (P, len(outcomes.LEADER_VALUES)), in that order. The
+    usability and the province's fully online share are the channels' (model.channels_now: the same values from the
+    same state); a share of procedures is sum / count, the value ndarray.mean gives, the sum numpy's, compiled
+    (kernels.pairwise_sum)."""
+    n_procedures = channels.digitised.shape[1]
+    usability, online = channels.usability.tolist(), channels.provincial_share.tolist()
+    return np.array(
+        [
+            (
+                roadmap,
+                usability[p],
+                leader.will,
+                leader.n_systems,
+                leader.it_waste,
+                online[p],
+                kernels.pairwise_sum(leader.published) / n_procedures,
+                leader.agency_it,
+            )
+            for p, leader in enumerate(leaders)
+        ]
+    )

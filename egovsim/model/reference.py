@@ -30,7 +30,7 @@ from egovsim.model.population import (
     ServantLayout,
     StepContext,
     approach_one,
-    leader_values,
+    leader_table,
 )
 
 
@@ -245,9 +245,9 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     col["dossiers_online_share"] = share(cit.online_per_step[dealings].sum(axis=0), dealt)
     col["reports_per_capita_12m"] = cit.reports_per_step[dealings].sum(axis=0) / n
 
-    col["services_online_share"] = model.services_online_share()
-    roadmap = model.central.levers.roadmap_clarity
-    leaders = np.array([leader_values(leader, roadmap) for leader in model.leaders])
+    channels = model.channels_now()
+    col["services_online_share"] = channels.online_share
+    leaders = leader_table(model.leaders, model.central.levers.roadmap_clarity, channels)
     for j, name in enumerate(LEADER_VALUES):
         col[name] = leaders[:, j]
     col["supply_index"] = supply_index(
