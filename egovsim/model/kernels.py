@@ -551,7 +551,8 @@ def _set_users(cit, who, using):
 def servant_step(cs: ServantArrays, constants: np.ndarray, step: ServantStep) -> tuple[int, bool, int]:
     """One step of every civil servant (population.CivilService.step): those who became genuine users go into
     cs.rows (ascending), and every one whose state changed into cs.changed (those who logged in ceremonially,
-    then those who became genuine users); returns the count of each and whether any non-user is left.
+    then those who became genuine users); returns the count of genuine converts, whether any non-user is left,
+    and the count of changed rows.
 
     Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of the servant's level,
     utility = w_u (U_p - 1/2) - w_s / 2 + w_l pull_p - rent_weight_i D_i + w_s skill_i; ceremonial log-in of
@@ -574,7 +575,9 @@ def _servant_step(cs, constants, step):
         )
     # skill's step exp(-rate dt), from the state at the start of the step (numpy's rate + lbd x (state == CEREMONIAL))
     skill_step = np.empty(n)
-    last_rate, last_step = np.nan, 1.0  # a rate is shared by a province's staff at one level and state: computed once
+    # a rate is shared by a province's staff at one level and state, and rows run province by province and level
+    # by level: exp is computed again only where the rate differs from the previous servant's
+    last_rate, last_step = np.nan, 1.0
     for i in range(n):
         rate = step.training_rate[i]
         if step.learning_by_doing:

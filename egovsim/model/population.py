@@ -747,8 +747,8 @@ class CivilService(ServantLayout):
         )
 
     def step(self, ctx: StepContext) -> np.ndarray:
-        """One step of every civil servant; returns those who became genuine users (and `changed` is every one
-        whose state changed).
+        """One step of every civil servant; returns those who became genuine users. `changed` is then every one
+        whose state changed in this step (a view of a scratch buffer: the next step overwrites it).
 
         Genuine-use hazard (p + q x share of genuine colleagues) x exp(utility) x K of their agency level,
         utility = w_u (U - 1/2)

@@ -161,6 +161,10 @@ class PlainCitizens(CitizenLayout):
 class PlainCivilService(ServantLayout):
     """All civil servants of a run, every rule applied to every civil servant every step."""
 
+    def __init__(self, scenario: Scenario, rng: np.random.Generator):
+        super().__init__(scenario, rng)
+        self.changed = np.empty(0, dtype=np.intp)  # whose state changed in the last step (none yet)
+
     def step(self, ctx: StepContext) -> np.ndarray:
         """One step of every civil servant; returns those who became genuine users (ascending), and `changed` is
         every one whose state changed.
