@@ -516,13 +516,14 @@ def test_simulate_uses_the_default_engine():
     assert np.array_equal(simulate(sc, 5), run(sc, 5, None), equal_nan=True)
 
 
-@pytest.mark.parametrize("p_need", [1e-9, 0.02, 0.198, 0.3333, 1 / 3, 0.5, 0.97, 1.0])
+@pytest.mark.parametrize("p_need", [1e-9, 0.02, 0.198, 0.3333, np.nextafter(1 / 3, 0)])
 def test_compiled_waiting_times_are_numpys_geometric_draws(p_need):
-    """kernels.draw_next_needs makes the draws of k + rng.geometric(p, n) bit for bit and leaves the stream where
-    numpy leaves it, on both sides of numpy's switch from inversion to search at p = 1/3 (independent truth:
-    numpy's own Generator)."""
-    from egovsim.model import kernels
+    """kernels.geometric_waits, from numpy's standard exponentials, makes the draws of k + rng.geometric(p, n)
+    bit for bit and leaves the stream where numpy leaves it, below numpy's switch from inversion to search at
+    p = 1/3 (independent truth: numpy's own Generator); population.INVERSION_BELOW is that switch."""
+    from egovsim.model import kernels, population
 
+    assert population.INVERSION_BELOW == 1 / 3
     who = np.array([0, 3, 4, 9, 10, 11, 500, 999], dtype=np.int32)
     for seed in range(5):
         expected = np.full(1000, -1, dtype=np.int32)
@@ -530,23 +531,26 @@ def test_compiled_waiting_times_are_numpys_geometric_draws(p_need):
         expected[who] = numpy_rng.geometric(p_need, who.size) + 7
         got = np.full(1000, -1, dtype=np.int32)
         compiled_rng = np.random.default_rng(seed)
-        kernels.draw_next_needs(compiled_rng, who, p_need, 7, got)
+        kernels.geometric_waits(compiled_rng.standard_exponential(who.size), who, p_need, 7, got)
         assert np.array_equal(got, expected)
         assert compiled_rng.random() == numpy_rng.random()  # the same number of draws taken
+    # numpy's search method from 1/3 on draws otherwise: the inversion there would give other waits
+    numpy_rng, ours = np.random.default_rng(1), np.full(1000, -1, dtype=np.int32)
+    kernels.geometric_waits(np.random.default_rng(1).standard_exponential(who.size), who, 0.5, 0, ours)
+    assert not np.array_equal(ours[who], numpy_rng.geometric(0.5, who.size))
 
 
-@pytest.mark.parametrize("compiled_from", [0, 10**9], ids=["compiled waits", "numpy waits"])
-def test_a_steps_dealings_draw_what_the_plain_layout_draws(compiled_from, monkeypatch):
-    """Citizens._needs (reused buffers; waiting times by a compiled loop from COMPILED_WAITS_FROM dealings a step,
-    by numpy below) gives the draws, next needs and stream position of CitizenLayout._needs, the numpy statement
-    of the same draws, step after step."""
-    from egovsim.model import population
-    from egovsim.model.population import CitizenLayout
-
-    monkeypatch.setattr(population, "COMPILED_WAITS_FROM", compiled_from)
+@pytest.mark.parametrize("need_rate", [1.0, 4.8, 5.0, 12.0], ids=["p 0.08", "p 0.33 (inversion)", "p 0.34", "p 0.63"])
+def test_a_steps_dealings_draw_what_the_plain_layout_draws(need_rate):
+    """Citizens._needs (reused buffers; waiting times from numpy's exponentials by a compiled loop below a chance
+    of 1/3 a step, numpy's geometric from there) gives the draws, next needs and stream position of
+    CitizenLayout._needs, the numpy statement of the same draws, step after step."""
+    from egovsim.model.population import INVERSION_BELOW, CitizenLayout
 
     path = Path(__file__).resolve().parents[1] / "scenarios" / "three_provinces.yaml"
-    model = EGovModel(load_scenario(path, scale=0.002), 3, collect=False)
+    scenario = with_values(load_scenario(path, scale=0.002), {"citizens.need_rate": need_rate})
+    model = EGovModel(scenario, 3, collect=False)
+    assert (model.citizens.p_need < INVERSION_BELOW) == (need_rate < 4.9)  # both of numpy's methods are met
     citizens, ctx = model.citizens, model.context()
     plain_next = citizens.next_need.copy()
     for k in range(1, 30):

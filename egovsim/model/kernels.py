@@ -266,20 +266,16 @@ def due(next_need, k, rows):
 
 
 @jit
-def draw_next_needs(rng, who, p_need, k, next_need):
-    """next_need[who] = k + rng.geometric(p_need, who.size), the same draws bit for bit (tests/test_kernels.py),
-    at less than half numpy's cost: numpy draws a geometric below p = 1/3 as ceil(-E / log1p(-p)) from a
-    standard exponential E (its inversion method) and recomputes log1p(-p) at every draw, the largest single
-    cost of the draws of a step's dealings; here it is computed once. From p = 1/3 on (numpy's search method),
-    numba's own port of numpy's geometric is used."""
-    if p_need < 1.0 / 3.0:
-        log_stay = math.log1p(-p_need)
-        for i in range(who.size):
-            wait = math.ceil(-rng.standard_exponential() / log_stay)
-            next_need[who[i]] = np.int64(min(wait, 2.0**62)) + k  # numpy caps it at INT64_MAX: both "never"
-    else:
-        for i in range(who.size):
-            next_need[who[i]] = rng.geometric(p_need) + k
+def geometric_waits(exponentials, who, p_need, k, next_need):
+    """next_need[who] = k + the geometric waits numpy's rng.geometric(p_need) makes from these standard exponential
+    draws E, for p_need < 1/3 (population.Citizens._draw_needs): numpy draws a geometric below p = 1/3 as
+    ceil(-E / log1p(-p)) from one standard exponential each (its inversion method), recomputing log1p(-p) at every
+    draw, the largest single cost of the draws of a step's dealings; here it is computed once. The same numbers
+    bit for bit, and the stream left where numpy leaves it (tests/test_kernels.py)."""
+    log_stay = math.log1p(-p_need)
+    for i in range(who.size):
+        wait = math.ceil(-exponentials[i] / log_stay)
+        next_need[who[i]] = np.int64(min(wait, 2.0**62)) + k  # numpy caps it at INT64_MAX: both "never"
 
 
 def citizen_step(cit: CitizenArrays, constants: np.ndarray, step: CitizenStep, needs: Needs) -> float:

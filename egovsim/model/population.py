@@ -65,9 +65,9 @@ from egovsim.model.network import block_diagonal, block_ring_network
 from egovsim.model.outcomes import COLUMNS, SPEND_COLS
 
 NEVER = np.int32(-(2**30))  # "no online use yet"
-# dealings in a step from which kernels.draw_next_needs beats numpy's geometric: passing the generator to the compiled
-# loop costs about 7 us, about 2,000 of numpy's draws (measured at p = 0.02-0.2; a calibration-scale step has ~1,030)
-COMPILED_WAITS_FROM = 2048
+# below this chance of a need per step numpy's geometric inverts one standard exponential per draw (its inversion
+# method): the draws are then made as numpy's standard exponentials and turned into waits by a compiled loop
+INVERSION_BELOW = 1.0 / 3.0
 NO_NEED = np.iinfo(np.int32).max
 # citizens from which the next step's dealings are drawn in a second thread while this step's citizens act (the
 # compiled loop and numpy's fills run without the GIL): at 4.3 million citizens the scan for who is due and the draws
@@ -346,7 +346,7 @@ class Citizens(CitizenLayout):
     contact network (int32 indices and int8 data, twice per link: about 5 x mean degree). About 107 bytes at
     mean degree 8 (benchmarks/README.md gives 96 for the model before the national portal's channel). A model
     that draws ahead (DRAW_AHEAD_FROM) adds a second index buffer (4 bytes) and a second buffer of the dealings'
-    draws (56 bytes per dealing: about 65 MB at full scale).
+    draws (64 bytes per dealing: about 75 MB at full scale).
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator, civil_service: CivilService):
@@ -506,8 +506,8 @@ class Citizens(CitizenLayout):
 
     def _needs(self, ctx: StepContext, rng: np.random.Generator, who: np.ndarray | None = None) -> Needs | None:
         """CitizenLayout._needs, the same draws from the same stream, into buffers reused from step to step (a
-        step of the full-scale model has some 850,000 dealings) and with the geometric waiting times drawn by a
-        compiled loop (kernels.draw_next_needs)."""
+        step of the full-scale model has some 850,000 dealings), the geometric waiting times made from numpy's
+        standard exponentials by a compiled loop (kernels.geometric_waits)."""
         return self._draw_needs(ctx.k, ctx.rent_rel.size, rng, who)
 
     def _draw_needs(self, k: int, n_procedures: int, rng: np.random.Generator, who: np.ndarray | None = None):
@@ -518,16 +518,18 @@ class Citizens(CitizenLayout):
         if n == 0:
             return None
         buffer = self._need_buffers[k % 2]
-        if buffer.size < 7 * n:  # grown, never shrunk
-            buffer = self._need_buffers[k % 2] = np.empty(7 * max(n, buffer.size // 5))
+        if buffer.size < 8 * n:  # grown by 40% at least, never shrunk
+            buffer = self._need_buffers[k % 2] = np.empty(8 * max(n, buffer.size // 8 * 7 // 5))
         u = buffer[: 6 * n].reshape(6, n)
         new_threshold = buffer[6 * n : 7 * n]
         procedure = rng.integers(0, n_procedures, n)
         rng.random(out=u)
         rng.standard_exponential(out=new_threshold)  # what rng.exponential(size=n) draws (scale 1)
-        if n >= COMPILED_WAITS_FROM:
-            kernels.draw_next_needs(rng, who, self.p_need, k, self.next_need)
-        else:  # passing the generator to a compiled loop costs ~7 us: numpy is quicker for a few hundred draws
+        if self.p_need < INVERSION_BELOW:  # the draws of rng.geometric(p_need, n), made as numpy makes them
+            exponentials = buffer[7 * n : 8 * n]
+            rng.standard_exponential(out=exponentials)
+            kernels.geometric_waits(exponentials, who, self.p_need, k, self.next_need)
+        else:
             self.next_need[who] = rng.geometric(self.p_need, n) + k
         return Needs(who, procedure, u, new_threshold)
 
