@@ -713,10 +713,6 @@ class ServantLayout:
         self.cascade = np.where(self.commune, retained, 1.0)
         self._training_rate = (None, None)
 
-    def of_province_mean(self, values: np.ndarray) -> np.ndarray:
-        """Per province, the mean of a value of each civil servant."""
-        return kernels.province_mean(self.province, values, self.counts)
-
     def serve(self, citizens_per_servant: np.ndarray) -> None:
         """Record how many citizens each civil servant serves."""
         self.citizens_per_servant = citizens_per_servant
