@@ -440,11 +440,11 @@ def test_counters_kept_at_events_equal_full_counts(sc):
         assert np.array_equal(cit.eligible, cit.access & ~cit.active)
         assert np.array_equal(cit.adopted_count, cit.group_counts(cit.adopted))
         assert np.array_equal(cit.access_count, cit.group_counts(cit.access))
-        window = slice(max(0, k + 2 - cit.steps_per_year), k + 1)
+        window = slice(max(0, k - cit.steps_per_year), k)  # the year's steps: k - steps_per_year .. k - 1
         last_year = cit.used_per_step[window].sum(axis=0)
         assert np.array_equal(last_year, cit.group_counts(cit.used_in_last_year(k)))
         for last, per_step in ((cit.last_portal, cit.portal_per_step), (cit.last_provincial, cit.provincial_per_step)):
-            assert np.array_equal(per_step[window].sum(axis=0), cit.group_counts(last > k + 1 - cit.steps_per_year))
+            assert np.array_equal(per_step[window].sum(axis=0), cit.group_counts(last >= k - cit.steps_per_year))
         if cit.well_mixed:
             assert np.array_equal(cit.users, np.bincount(cit.province[cit.active], minlength=P))
         else:

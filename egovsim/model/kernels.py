@@ -847,8 +847,10 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
     P = t.province_sizes.size
     nan = np.nan
     group_sizes = t.group_sizes
-    # the last 12 months: citizens by their last online step (rows up to k), dealings (rows up to k + 1)
-    first = max(0, k + 2 - t.steps_per_year)
+    # the last year before the state at step k is steps k - steps_per_year .. k - 1: citizens by the step of their
+    # last online use (rows k - steps_per_year .. k - 1), dealings (step s in row s + 1: rows k + 1 - steps_per_year .. k)
+    first_use = max(0, k - t.steps_per_year)
+    first_dealt = first_use + 1
     sub_c = np.empty((5, P, 5))
     sub_n = np.empty((P, 5))
     # subgroups: all, urban (blocks 2, 3), rural (0, 1), minority (1, 3), majority (0, 2)
@@ -873,7 +875,7 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
                 else:
                     used = t.used_per_step if m == 2 else (t.portal_per_step if m == 3 else t.provincial_per_step)
                     total = 0
-                    for r in range(first, k + 1):
+                    for r in range(first_use, k):
                         total += used[r, g + b]
                     c[b] = total
             sub_c[m, p, 0] = ((c[0] + c[1]) + c[2]) + c[3]
@@ -914,7 +916,7 @@ def _measure(out, k, t, s, online_share, leaders, weights, columns):
         paid = 0
         online = 0
         reports = 0
-        for r in range(first, min(k + 2, t.needs_per_step.shape[0])):
+        for r in range(first_dealt, k + 1):
             dealt += t.needs_per_step[r, p]
             paid += t.payments_per_step[r, p]
             online += t.online_per_step[r, p]

@@ -275,8 +275,11 @@ class CitizenLayout:
         """How many citizens of each group (province x block) satisfy `mask`."""
         return np.bincount(self.group[mask], minlength=self.group_sizes.size)
 
-    def used_in_last_year(self, k: int) -> np.ndarray:
-        return self.last_online > k + 1 - self.steps_per_year
+    def used_in_last_year(self, k: int, last: np.ndarray | None = None) -> np.ndarray:
+        """Who used online services (on a channel, if `last` is its last-use steps) in the year before the state
+        at step k, i.e. in one of the steps k - steps_per_year .. k - 1 (records[k] is the state after k steps)."""
+        last = self.last_online if last is None else last
+        return last >= k - self.steps_per_year
 
     def _needs(self, ctx: StepContext, rng: np.random.Generator, who: np.ndarray | None = None) -> Needs | None:
         """Citizens with a need this step (`who`, by default found here) and their draws: procedure, u (online,

@@ -226,8 +226,8 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
         col[f"{g}_access_share"] = share_of(cit.access, g)
     for g in SUBGROUPS[1:]:
         col[f"{g}_use_share_12m"] = share_of(used, g)
-    col["portal_use_share_12m"] = share_of(cit.last_portal > k + 1 - cit.steps_per_year)
-    col["provincial_use_share_12m"] = share_of(cit.last_provincial > k + 1 - cit.steps_per_year)
+    col["portal_use_share_12m"] = share_of(cit.used_in_last_year(k, cit.last_portal))
+    col["provincial_use_share_12m"] = share_of(cit.used_in_last_year(k, cit.last_provincial))
     col["urban_rural_gap"] = col["urban_adopted_share"] - col["rural_adopted_share"]
     col["ethnic_gap"] = col["majority_adopted_share"] - col["minority_adopted_share"]
 
@@ -243,7 +243,7 @@ def measure(model, out: np.ndarray | None = None) -> np.ndarray:
     col["reliability"] = (genuine + rel[1] * ceremonial + rel[0] * (n - genuine - ceremonial)) / n
     col["literacy_mean"] = np.bincount(cit.province, weights=cit.literacy, minlength=P) / n
     col["trust_mean"] = np.bincount(cit.province, weights=cit.trust, minlength=P) / n
-    dealings = slice(max(0, k + 2 - cit.steps_per_year), k + 2)  # the last 12 months
+    dealings = slice(max(1, k + 1 - cit.steps_per_year), k + 1)  # steps k - steps_per_year .. k - 1: rows + 1
     dealt = cit.needs_per_step[dealings].sum(axis=0)
     col["informal_payment_index"] = share(cit.payments_per_step[dealings].sum(axis=0), dealt)
     col["dossiers_online_share"] = share(cit.online_per_step[dealings].sum(axis=0), dealt)
