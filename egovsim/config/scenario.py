@@ -85,6 +85,16 @@ class NetworkParams:
     )
 
 
+# the source of the covariates' reference values: they centre the adoption hazard, so p0 and q0 are its rates there;
+# moving one moves what p0 and q0 mean, and the calibration refits them (not a free parameter of their own)
+CENTRING = "centring: p0 and q0 are the rates at this value (the calibration fits p0 and q0 at it)"
+# the supply index's weights: the MIC IT-application index publishes its four government pillars, not their weights
+EQUAL_PILLARS = (
+    "prior [0.1, 0.4]: equal weights of the four government pillars of the MIC IT-application index (the index "
+    "publishes its pillars, not their weights; calibration/observations.yaml mic_index_2017)"
+)
+
+
 @dataclass
 class CitizenParams:
     """Citizen behaviour and initial states, one value for all provinces (docs/design-model-v2.md 3.4, 8)."""
@@ -130,9 +140,16 @@ class CitizenParams:
         doc="log-hazard weight of trust in government online",
         source="prior [0, 3], calibrate",
     )
-    reference_usefulness: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
-    reference_ease: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
-    reference_trust: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged")
+    reference_usefulness: float = param(
+        0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged", source=CENTRING
+    )
+    reference_ease: float = param(0.5, **PROB, doc="covariate value at which p0, q0 apply unchanged", source=CENTRING)
+    reference_trust: float = param(
+        0.5,
+        **PROB,
+        doc="covariate value at which p0, q0 apply unchanged; the leader's reference of citizens' satisfaction",
+        source=CENTRING + "; as the leader's reference, prior [0.3, 0.7]",
+    )
     need_rate: float = param(
         1.0,
         lo=0.0,
@@ -158,6 +175,14 @@ class CitizenParams:
         **PROB,
         doc="mean initial trust in government online",
         source="prior [0.3, 0.7] (one value for all provinces)",
+    )
+    trait_concentration: float = param(
+        5.0,
+        lo=0.5,
+        hi=1000.0,
+        doc="a + b of the Beta distributions of citizens' initial literacy and trust around their means: the "
+        "spread between citizens (at mean 0.5, sd 0.5 / sqrt(1 + a + b): 0.20 at 5)",
+        source="prior [2, 20]: no source gives the spread of digital literacy or trust between people",
     )
     literacy_training_effect: float = param(
         0.05,
@@ -411,11 +436,33 @@ class CivilServantParams:
         "factors of 20 and 10; sigma 0.9 gives a 5-95% spread of m of x20",
     )
     skill_mean: float = param(0.3, **PROB, doc="mean initial digital skill", source="prior [0.1, 0.5]")
+    skill_concentration: float = param(
+        5.0,
+        lo=0.5,
+        hi=1000.0,
+        doc="a + b of the Beta distribution of civil servants' initial skill around its mean (spread between them)",
+        source="prior [2, 20]: no source gives the spread of civil servants' digital skill",
+    )
     rent_mean: float = param(
         0.5, **PROB, doc="mean informal income at stake per civil servant (relative)", source="prior [0.2, 0.8]"
     )
+    rent_shape: float = param(
+        2.0,
+        lo=0.1,
+        hi=1000.0,
+        doc="a: each civil servant's informal income is 2 x rent_mean x Beta(a, a), from 0 to twice the mean (1: "
+        "uniform; larger: closer to the mean)",
+        source="prior [1, 5]: no source gives how informal income is spread between officials",
+    )
     offices_degree: int = param(
         6, lo=2, hi=50, doc="colleagues per civil servant in the office network", source="prior [4, 10]"
+    )
+    offices_rewiring: float = param(
+        0.1,
+        **PROB,
+        doc="share of office links rewired to a random colleague of the province (a small world); offices are "
+        "linked within their province only",
+        source="prior [0, 0.3], as network.rewiring",
     )
 
 
@@ -588,8 +635,8 @@ class ServiceParams:
         lo=0.25,
         hi=50.0,
         unit="years",
-        doc="tau_proc: a fragmented province with no enabling condition (E = 0) buys another system this often; "
-        "dn/dt = (1 - E) / tau_proc",
+        doc="tau_proc: a fragmented province at reference software spending and with no enabling condition (E = 0) "
+        "buys another system this often; dn/dt = software x (1 - E) / tau_proc",
         source="prior [1, 5]; field trip: repeated, redundant IT programmes in Daklak",
     )
     max_systems: int = param(5, lo=1, hi=100, source="prior [2, 8]")
@@ -637,13 +684,23 @@ class SupplyIndexWeights:
     IT-application index (IT infrastructure of agencies, internal IT use, portal, online public services);
     docs/ODD.md section 7.8."""
 
-    infrastructure: float = param(0.25, lo=0.0, hi=1.0, doc="weight of agencies' IT equipment K")
+    infrastructure: float = param(0.25, lo=0.0, hi=1.0, doc="weight of agencies' IT equipment K", source=EQUAL_PILLARS)
     internal_use: float = param(
-        0.25, lo=0.0, hi=1.0, doc="weight of internal use as agencies report it: genuine + omega x ceremonial share"
+        0.25,
+        lo=0.0,
+        hi=1.0,
+        doc="weight of internal use as agencies report it: genuine + omega x ceremonial share",
+        source=EQUAL_PILLARS,
     )
-    portal: float = param(0.25, lo=0.0, hi=1.0, doc="weight of the provincial portal: usability x published share")
+    portal: float = param(
+        0.25, lo=0.0, hi=1.0, doc="weight of the provincial portal: usability x published share", source=EQUAL_PILLARS
+    )
     online_services: float = param(
-        0.25, lo=0.0, hi=1.0, doc="weight of the share of procedures the province offers fully online"
+        0.25,
+        lo=0.0,
+        hi=1.0,
+        doc="weight of the share of procedures the province offers fully online",
+        source=EQUAL_PILLARS,
     )
     ceremonial_weight: float = param(
         1.0,
@@ -755,10 +812,31 @@ class Event:
 class CentralState:
     """Levers of the central government that events can change."""
 
-    roadmap_clarity: float = param(0.1, **PROB, doc="R: clarity of the central e-government roadmap")
-    portal_services: float = param(0.0, **PROB, doc="share of procedures offered on the national portal")
-    mandate: float = param(0.0, **PROB, doc="national mandate to use e-office systems (floor for provinces)")
-    vneid: float = param(0.0, **PROB, doc="1 once VNeID is the national portal's single login (1 July 2024)")
+    roadmap_clarity: float = param(
+        0.1,
+        **PROB,
+        doc="R: clarity of the central e-government roadmap",
+        source="prior [0, 0.2] in 2006: no national e-government roadmap before 2015 (scenarios/common/national.yaml "
+        "dates each step)",
+    )
+    portal_services: float = param(
+        0.0,
+        **PROB,
+        doc="share of procedures offered on the national portal",
+        source="0 until the portal opened (December 2019: calibration/observations.yaml timeline)",
+    )
+    mandate: float = param(
+        0.0,
+        **PROB,
+        doc="national mandate to use e-office systems (floor for provinces)",
+        source="0 until the first national mandate (scenarios/common/national.yaml)",
+    )
+    vneid: float = param(
+        0.0,
+        **PROB,
+        doc="1 once VNeID is the national portal's single login (1 July 2024)",
+        source="0 until 1 July 2024 (calibration/observations.yaml timeline)",
+    )
 
 
 @dataclass
@@ -778,7 +856,12 @@ class CentralConfig:
 
 PER_MILLION = "bn VND/yr per million people at intensity 1"
 PER_PROVINCE = "bn VND/yr per province at intensity 1"
-LEVER_COST_SOURCE = "prior (design-model-v2 4.8); no per-lever cost found in calibration/observations.yaml lever_costs"
+LEVER_COST_SOURCE = "(design-model-v2 4.8); no per-lever cost found in calibration/observations.yaml lever_costs"
+
+
+def _prior_cost(lo: float, hi: float, basis: str = LEVER_COST_SOURCE) -> str:
+    """The source of a lever's cost: a prior with its range (the parameter's lo, hi) and what it rests on."""
+    return f"prior [{lo:g}, {hi:g}] {basis}"
 
 
 @dataclass
@@ -795,16 +878,16 @@ class CostParams:
         hi=2.1,
         doc="common multiplier of every lever's cost; at 1 a Hue-sized province spends about 19 bn VND/yr at "
         "reference levers",
-        source="prior; the range spans the sourced 4-41 bn VND/yr: calibration/observations.yaml "
+        source="prior [0.2, 2.1]: the range spans the sourced 4-41 bn VND/yr: calibration/observations.yaml "
         "lever_costs.reference_other_provinces.kon_tum_it_in_state_agencies_2016_2020_bn_vnd (22 bn over "
         "2016-2020 = 4.4/yr), lever_costs.hue_smart_urban_services_project (325 bn over 2018-2025 = 40.6/yr); "
         "prior.provincial_digital_budget_bn_vnd_per_year (its top, Ben Tre's 1,300 bn with private funds, left out)",
     )
     infrastructure: float = param(
-        4.0, lo=1.0, hi=10.0, unit=PER_MILLION, doc="citizen connectivity", source=LEVER_COST_SOURCE
+        4.0, lo=1.0, hi=10.0, unit=PER_MILLION, doc="citizen connectivity", source=_prior_cost(1.0, 10.0)
     )
     agency_it: float = param(
-        4.0, lo=1.0, hi=10.0, unit=PER_MILLION, doc="government agencies' IT equipment", source=LEVER_COST_SOURCE
+        4.0, lo=1.0, hi=10.0, unit=PER_MILLION, doc="government agencies' IT equipment", source=_prior_cost(1.0, 10.0)
     )
     software: float = param(
         5.0,
@@ -812,7 +895,7 @@ class CostParams:
         hi=12.0,
         unit=PER_PROVINCE,
         doc="local IT staff or procurements (a platform licence: x platform_cost_ratio)",
-        source=LEVER_COST_SOURCE,
+        source=_prior_cost(1.0, 12.0),
     )
     platform_cost_ratio: float = param(
         1.0,
@@ -820,7 +903,7 @@ class CostParams:
         hi=1.5,
         unit="multiple of the software cost",
         doc="cost of software spending under the platform strategy relative to the others",
-        source="prior (design-model-v2 4.8); vnpt_igate_ioffice_contract_values null in calibration/observations.yaml",
+        source=_prior_cost(0.5, 1.5, "(design-model-v2 4.8); vnpt_igate_ioffice_contract_values null in observations"),
     )
     training: float = param(
         2.0,
@@ -828,7 +911,7 @@ class CostParams:
         hi=5.0,
         unit=PER_MILLION,
         doc="civil-servant and citizen training",
-        source="prior; per-person cost not found (calibration/observations.yaml "
+        source="prior [0.5, 5]: per-person cost not found (calibration/observations.yaml "
         "lever_costs.training_cost_per_civil_servant null)",
     )
     community_digital_teams: float = param(
@@ -837,7 +920,7 @@ class CostParams:
         hi=5.0,
         unit="bn VND/yr per million rural people at intensity 1",
         doc="community digital teams in rural communes",
-        source=LEVER_COST_SOURCE,
+        source=_prior_cost(0.5, 5.0),
     )
     monitoring: float = param(
         3.0,
@@ -845,7 +928,7 @@ class CostParams:
         hi=6.0,
         unit="bn VND/yr per province at monitoring 1",
         doc="operations centre and performance monitoring",
-        source="prior; Ha Giang IOC 2 bn VND in total (calibration/observations.yaml "
+        source="prior [0.3, 6]: Ha Giang IOC 2 bn VND in total (calibration/observations.yaml "
         "lever_costs.reference_other_provinces.ha_giang_ioc_bn_vnd)",
     )
     feedback: float = param(
@@ -854,7 +937,7 @@ class CostParams:
         hi=3.0,
         unit="bn VND/yr per province at responsiveness 1",
         doc="running a responsive citizen feedback channel",
-        source=LEVER_COST_SOURCE,
+        source=_prior_cost(0.2, 3.0),
     )
     detection_prob: float = param(
         0.2,
@@ -862,7 +945,7 @@ class CostParams:
         hi=0.5,
         unit="bn VND/yr per million people per 0.01 of detection probability",
         doc="inspection staff",
-        source=LEVER_COST_SOURCE,
+        source=_prior_cost(0.05, 0.5),
     )
     mandate: float = param(
         0.2,
@@ -870,7 +953,7 @@ class CostParams:
         hi=1.0,
         unit="bn VND/yr per province at mandate strength 1",
         doc="compliance reporting under a mandate",
-        source=LEVER_COST_SOURCE,
+        source=_prior_cost(0.0, 1.0),
     )
 
 

@@ -119,7 +119,7 @@ def income_factor(access: AccessParams, grdp_per_capita: float | None) -> float:
     return portable.power(grdp_per_capita / access.income_reference, access.income_elasticity)
 
 
-def beta_draws(rng: np.random.Generator, mean: float, n: int, concentration: float = 5.0) -> np.ndarray:
+def beta_draws(rng: np.random.Generator, mean: float, n: int, concentration: float) -> np.ndarray:
     """Heterogeneous values in [0, 1] with the given mean (a Beta distribution; a constant at 0 or 1). The n
     draws are made whatever the mean, so a mean at an end of its range leaves every later draw unchanged
     (common random numbers)."""
@@ -208,8 +208,9 @@ class CitizenLayout:
         trust = np.empty(self.n, dtype=np.float32)
         for g, size in enumerate(self.group_sizes):
             sl = self.group_slice(g)
-            literacy[sl] = beta_draws(rng, lit_mean[int(URBAN_BLOCK[g % 4])], int(size))
-            trust[sl] = beta_draws(rng, self.params.trust_initial, int(size))
+            spread = self.params.trait_concentration
+            literacy[sl] = beta_draws(rng, lit_mean[int(URBAN_BLOCK[g % 4])], int(size), spread)
+            trust[sl] = beta_draws(rng, self.params.trust_initial, int(size), spread)
         to_access = rng.exponential(size=self.n).astype(np.float32)
         to_access[unreachable] = np.inf  # never reached, whatever the hazard
         del unreachable
@@ -653,12 +654,13 @@ class ServantLayout:
             n_commune = round(staff.size * (1 - p.urban_share))
             self.commune[staff[:n_commune]] = True
         self.state = np.full(self.n, NON_USER, dtype=np.int8)
-        self.skill = np.concatenate([beta_draws(rng, cs.skill_mean, c) for c in counts]).astype(np.float32)
-        self.rent = (rng.beta(2.0, 2.0, self.n) * 2 * cs.rent_mean).astype(np.float32)
+        self.skill = np.concatenate([beta_draws(rng, cs.skill_mean, c, cs.skill_concentration) for c in counts])
+        self.skill = self.skill.astype(np.float32)
+        self.rent = (rng.beta(cs.rent_shape, cs.rent_shape, self.n) * 2 * cs.rent_mean).astype(np.float32)
         self.to_genuine = rng.exponential(size=self.n)
         self.to_ceremonial = rng.exponential(size=self.n)
-        # offices: a small-world graph inside each province (one block per province, no links across)
-        self.adjacency = block_ring_network(counts, cs.offices_degree, 1.0, 0.1, rng)
+        # offices: a small-world graph inside each province (one block per province: homophily 1, no links across)
+        self.adjacency = block_ring_network(counts, cs.offices_degree, 1.0, cs.offices_rewiring, rng)
         # enforcement: how closely each official is watched, or how hard punished, relative to pi F (mean 1; the
         # draw comes last, so switching the rule off changes no other draw)
         z = rng.standard_normal(self.n)

@@ -10,15 +10,21 @@ import typing
 
 from egovsim.config.scenario import (
     AccessParams,
+    CentralConfig,
     CentralState,
     CitizenParams,
     CivilServantParams,
     CostParams,
+    Event,
     EventEffects,
     LeaderInit,
     LeaderParams,
+    Merger,
+    MergerParams,
     NetworkParams,
+    ParameterSource,
     Policy,
+    PortalParams,
     ProvinceConfig,
     Scenario,
     ServiceParams,
@@ -26,22 +32,52 @@ from egovsim.config.scenario import (
 )
 from egovsim.config.schema import has_neutral
 
-SECTIONS = (
-    ("Scenario (top level)", "", Scenario),
-    ("Network", "network.", NetworkParams),
-    ("Citizens", "citizens.", CitizenParams),
-    ("Internet access", "access.", AccessParams),
-    ("Civil servants", "civil_servants.", CivilServantParams),
-    ("Leaders", "leaders.", LeaderParams),
-    ("Services and software", "services.", ServiceParams),
-    ("Central government levers (central.initial, central.events)", "central.initial.", CentralState),
-    ("Supply index weights", "supply_index.", SupplyIndexWeights),
-    ("Lever costs (bn VND/yr; docs/ODD.md 7.9)", "costs.", CostParams),
-    ("Province", "provinces.<id>.", ProvinceConfig),
-    ("Province leader", "provinces.<id>.leader.", LeaderInit),
-    ("Province policy levers (provinces.<id>.policy, provinces.<id>.events)", "provinces.<id>.policy.", Policy),
-    ("Shared sizes of province events, by kind (provinces.<id>.events[].kind)", "event_effects.", EventEffects),
-)
+# The title of each section; the sections themselves are every part of the schema (sections()), so a new part
+# cannot be left out of docs/parameters.md: one without a title here fails the generator.
+TITLES = {
+    Scenario: "Scenario (top level)",
+    ProvinceConfig: "Province",
+    LeaderInit: "Province leader",
+    Policy: "Province policy levers (provinces.<id>.policy, provinces.<id>.events)",
+    Event: "Dated events (provinces.<id>.events[], central.events[])",
+    NetworkParams: "Network",
+    CitizenParams: "Citizens",
+    CivilServantParams: "Civil servants",
+    LeaderParams: "Leaders",
+    ServiceParams: "Services and software",
+    AccessParams: "Internet access",
+    EventEffects: "Shared sizes of province events, by kind (provinces.<id>.events[].kind)",
+    PortalParams: "The National Public Service Portal",
+    CentralConfig: "Central government",
+    CentralState: "Central government levers (central.initial, central.events)",
+    SupplyIndexWeights: "Supply index weights",
+    CostParams: "Lever costs (bn VND/yr; docs/ODD.md 7.9)",
+    ParameterSource: "Where the parameter values come from (cannot be set by --set or a design)",
+    Merger: "Mergers of provinces (mergers[]; docs/reorganisation.md)",
+    MergerParams: "System migrations after a merger",
+}
+
+
+def sections(cls: type = Scenario, prefix: str = "") -> list[tuple[str, str, type]]:
+    """(title, key prefix, class) of every part of the scenario schema, in the schema's order: each dataclass
+    field, mapping of dataclasses (provinces.<id>.) and list of dataclasses (events[]) is a section of its own."""
+    found = [(TITLES[cls], prefix, cls)]
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        args = typing.get_args(tp)
+        if dataclasses.is_dataclass(tp):
+            found += sections(tp, f"{prefix}{f.name}.")
+        elif typing.get_origin(tp) is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+            found += sections(args[1], f"{prefix}{f.name}.<id>.")
+        elif typing.get_origin(tp) is list and args and dataclasses.is_dataclass(args[0]):
+            found += sections(args[0], f"{prefix}{f.name}[].")
+    unique, seen = [], set()  # a class met twice (events: the provinces' and central's) is listed where first met
+    for title, pre, c in found:
+        if c not in seen:
+            seen.add(c)
+            unique.append((title, pre, c))
+    return unique
 
 
 def _cell(value) -> str:
@@ -78,7 +114,7 @@ def markdown() -> str:
         "Source 'prior' marks values no source gives: starting points within stated ranges, to calibrate.",
         "",
     ]
-    for title, prefix, cls in SECTIONS:
+    for title, prefix, cls in sections():
         hints = typing.get_type_hints(cls)
         lines += [
             f"## {title}",
