@@ -66,26 +66,59 @@ def test_ranks_become_orderings_not_values(shipped):
     for t in orders:  # the better-ranked province's index minus the next one's must be >= 0
         assert ranks[t.year][t.plus.province] < ranks[t.year][t.minus.province]
     # Ben Tre's MIC 2017 rank (57th, below Daklak's 48th and 0.525): a bound on Ben Tre's own index
-    (bound,) = [t for t in problem.terms if t.target == "mic_2017_bentre_below_daklak"]
+    (bound,) = [t for t in problem.terms if t.target == "mic_2017_bentre_below_daklaks_value"]
     assert bound.plus.province == "bentre" and bound.minus is None
     assert bound.score(-0.50)[1] and not bound.score(-0.55)[1]  # scores the term value, -S
     dti = [t for t in problem.terms if t.target == "dti_rank_2022"]
     assert {(t.plus.province, t.minus.province) for t in dti} == {("daklak", "bentre")}
 
 
+# The publication behind each observation the calibration reads: an index's values and its ranks are entries of
+# their own in observations.yaml but one publication a year (MIC's ICT index, the DTI ranking); a new observation
+# must be placed here before the test below can pass.
+PUBLICATION = {
+    "mic_index_2017": "MIC ICT index",
+    "mic_index_2019_hue": "MIC ICT index",
+    "dti_values": "DTI ranking",
+    "dti_2020_2023_ranks": "DTI ranking",
+    "internet_at_home_national": "PAPI",
+    "papi_egov_2019": "PAPI",
+    "national_portal_use": "PAPI",
+    "provincial_portal_use_2023": "PAPI",
+    "online_submission_2024": "National Committee on Digital Transformation, July 2024",
+    "provincial_full_cycle_submissions": "National Committee on Digital Transformation, July 2024",
+}
+
+
 def test_each_observation_enters_the_likelihood_once(shipped):
     """No published figure is used both as a value and as a rank (issue 17): an ordering only joins provinces
     whose value from the same publication and year is not itself a term, and no term is repeated."""
     config, problem = shipped
-    source = {t.name: t.observation for t in config.targets}
+    observation = {t.name: t.observation for t in config.targets}
+    assert {o for o in observation.values() if o} <= set(PUBLICATION), "place each observation in PUBLICATION"
+    publication = {name: PUBLICATION.get(o) for name, o in observation.items()}
     fitted = [t for t, f in zip(problem.terms, problem.fitted) if f]
-    valued = {(source[t.target], t.plus.province, t.year) for t in fitted if t.kind == "value" and source[t.target]}
-    for t in fitted:
-        if t.kind == "at_least" and t.minus is not None and source[t.target]:
-            for province in (t.plus.province, t.minus.province):
-                assert (source[t.target], province, t.year) not in valued, (t.target, t.label)
+    valued = {(publication[t.target], t.plus.province, t.year) for t in fitted if t.kind == "value"}
+    orderings = [t for t in fitted if t.kind == "at_least" and t.minus is not None and publication[t.target]]
+    assert orderings  # the ranks of the shipped config are orderings
+    for t in orderings:
+        for province in (t.plus.province, t.minus.province):
+            assert (publication[t.target], province, t.year) not in valued, (t.target, t.label)
     keys = [(t.kind, t.plus.label, t.minus.label if t.minus else "", t.observed) for t in fitted]
     assert len(keys) == len(set(keys))
+
+
+def test_a_bound_on_one_province_reads_in_the_outcomes_own_units(shipped):
+    """Ben Tre's MIC 2017 bound is scored as -S >= -0.525 but reported as it reads: S <= 0.525, the simulated S
+    itself (not -S) beside it, and met exactly when S is at most 0.525."""
+    from egovsim.analysis.calibration.report import term_table
+
+    _, problem = shipped
+    for supply, met in ((0.40, True), (0.60, False)):
+        stats = np.full((2, len(problem.quantities)), supply)
+        (row,) = [r for r in term_table(problem, stats) if r["target"] == "mic_2017_bentre_below_daklaks_value"]
+        assert row["observed"] == "<= 0.525" and row["met"] is met
+        assert row["simulated_mean"] == pytest.approx(supply) and row["sd"] > 0
 
 
 def test_term_scores_are_minus_two_log_likelihood():

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from egovsim.config.outcomes import OUTCOMES, outcome_range
+from egovsim.config.outcomes import OUTCOMES, outcome_range, unit_of
 from egovsim.config.scenario import UNDONE_WARNING
 
 MEANINGS = dict(OUTCOMES)
@@ -284,12 +284,18 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
                 effect = main_effect(runs, p, column)
                 _draw(ax, effect, COLOURS[k % len(COLOURS)], province, _bounds(stats[column]))
             ax.set_title(statistic.replace("_", " "), fontsize=8.5)
+            if j == 0:
+                ax.set_ylabel(_unit(stats[columns[0]]), fontsize=7.5)
             if i == rows - 1:
                 ax.set_xlabel(p, fontsize=8)
             ax.grid(alpha=0.3)
             if i == 0 and j == 0 and len(columns) > 1:
                 ax.legend(fontsize=7.5)
-    band = f"bands: 95% t-interval over {n_reps} replicates" if n_reps >= 2 else "one replicate: no band"
+    band = (
+        f"bands: 95% t-interval over {n_reps} replicates, cut at the values each outcome can take"
+        if n_reps >= 2
+        else "one replicate: no band"
+    )
     fig.suptitle(f"Main effects: the mean over the other parameters' design values ({band})", fontsize=10)
     caption = (
         "Each band is the interval of one level's mean on its own: overlapping bands do not mean no effect. Under "
@@ -298,6 +304,11 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
         else ""
     )
     save_png(fig, path, caption)
+
+
+def _unit(stat) -> str:
+    """The unit of a statistic: years for a time_to, else its outcome's."""
+    return "years" if stat.stat == "time_to" else unit_of(stat.outcome)
 
 
 def _bounds(stat) -> tuple[float, float] | None:

@@ -216,3 +216,17 @@ DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # the urban-rural gap in 12-month use (scenario discovery and policy search name it)
     "urban_rural_use_gap": lambda r: r[..., COL["urban_use_share_12m"]] - r[..., COL["rural_use_share_12m"]],
 }
+DIFFERENCE = "difference of shares (-1 to 1)"
+DERIVED_UNITS: dict[str, str] = {
+    "urban_rural_relative_gap": "1 - rural / urban adopted share (at most 1)",
+    "ethnic_access_gap": DIFFERENCE,
+    "access_minus_use": DIFFERENCE,
+    "demand_index": INDEX,
+    "dti_proxy": INDEX,
+    "urban_rural_use_gap": DIFFERENCE,
+}
+
+
+def unit_of(outcome: str) -> str:
+    """The unit of a recorded or derived outcome."""
+    return DERIVED_UNITS[outcome] if outcome in DERIVED else unit(outcome)

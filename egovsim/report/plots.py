@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from egovsim.config.analysis import NATIONAL, national_mean
 from egovsim.config.observations import supply_index_points
-from egovsim.config.outcomes import DERIVED
+from egovsim.config.outcomes import DERIVED, unit, unit_of
 from egovsim.config.scenario import Scenario
 from egovsim.files import atomic_write, child
 from egovsim.model.outcomes import COL
@@ -244,7 +244,7 @@ def gaps(scenario: Scenario, records: np.ndarray, path: Path) -> None:
         mark_mergers(ax, scenario)
         year_axis(ax)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("gap (share points)")
+    axes[0].set_ylabel(unit("urban_rural_gap"))
     axes[0].legend(fontsize=8)
     save_png(fig, path, parameters_caption(scenario))
 
@@ -335,6 +335,10 @@ def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list
                 )
                 ax.scatter(r["year"] + 0.5, r["observed"], color=face, edgecolor="black", zorder=5, s=22)
         ax.set_title(target, fontsize=8)
+        scale = mine[0]["scale"]
+        ax.set_ylabel(
+            unit_of(mine[0]["outcome"]) if scale == 1 else f"{scale:g} x {unit_of(mine[0]['outcome'])}", fontsize=7
+        )
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, loc="upper left")
