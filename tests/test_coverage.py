@@ -73,8 +73,9 @@ def test_synthetic_observations_follow_the_likelihoods_generative_model(tmp_path
 
 
 def test_abc_posterior_matches_the_exact_posterior_of_a_linear_model(tmp_path):
-    """With one value term per parameter and no run noise the posterior is a normal around the observation:
-    5 p0 ~ N(0.2, sd) -> p0 ~ N(0.04, sd / 5). ABC-SMC's interval must match the exact one."""
+    """With one value term per parameter the posterior is a normal around the observation: the toy run adds
+    normal noise RUN_NOISE to 5 p0, so 5 p0 ~ N(0.2, hypot(sd, RUN_NOISE)) -> p0 ~ N(0.04, hypot(sd, RUN_NOISE) / 5).
+    ABC-SMC's interval must match the exact one."""
     problem = toy_problem(tmp_path, sd=0.05)
     problem.terms = problem.terms[:2]
     fit = abc(
