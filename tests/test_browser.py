@@ -195,6 +195,22 @@ def test_time_charts_send_only_the_months_not_yet_shown():
     assert all(p[3].startswith(("MIC", "DTI")) for p in index["points"])  # each dot says what it is
 
 
+def test_after_the_last_step_neither_clock_moves_and_the_step_is_named_by_the_scenarios_pace(tmp_path):
+    """Pressing Step (Mesa's model.step) after the last month changes nothing: Mesa's Time card stays at the
+    number of steps, as the page's 'month n of n'. A scenario of weekly steps counts weeks, not months."""
+    from egovsim.app import page as app
+
+    viz = app.EGovViz(scale=0.0005, overrides=("end_year=2006",))
+    for _ in range(viz.n_steps + 5):
+        viz.step()
+    assert viz.step_index == viz.n_steps == 12 and viz.time == 12 and viz.steps == 12 and not viz.running
+    assert app.step_label(viz) == "month 12 of 12"
+    weekly = app.EGovViz(scale=0.0005, overrides=("end_year=2006", "steps_per_year=52"))
+    weekly.step()
+    assert app.step_label(weekly) == "week 1 of 52"
+    assert "week 1 of 52" in app.legend_html(weekly)[0]
+
+
 def test_leader_colour_is_matplotlibs_purples():
     """The leader's star is coloured on matplotlib's Purples scale from will -0.2 to 1 (as before)."""
     from matplotlib import colormaps
@@ -554,7 +570,9 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
             render_s = time.monotonic() - start
             serve_to_page_s = time.monotonic() - server["started"]
             assert a.year() == 2006.0 and a.month() == 0
+            assert a.page.title().startswith("egovsim: e-government adoption (")  # the tab says what it shows
             assert a.page.locator("svg.egov-chart").count() == 6
+            assert a.page.locator("text.egov-xlabel").all_text_contents() == ["year (1 January)"] * 5
             titles = a.titles()
             for title in (
                 "Leader and civil servants' e-office use: Thua Thien Hue",

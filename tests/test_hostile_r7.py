@@ -214,6 +214,12 @@ def test_a_normal_range_inside_a_parameter_s_limits_is_still_fine(tmp_path, caps
     ("provinces", "field"),
     [
         ({"hue": {"name": "Hue\x1b[2J\x07"}}, "provinces.hue.name"),
+        # a right-to-left override (or any bidirectional control) would show the page's own text reversed after it
+        ({"hue": {"name": "Hue \u202eevil"}}, "provinces.hue.name"),
+        (
+            {"hue": {"events": [{"date": 2006.5, "name": "launch \u2067x\u2069", "kind": "feedback_app"}]}},
+            "provinces.hue.events[0].name",
+        ),
         ({"hue": {"name": "x" * 5000}}, "provinces.hue.name"),
         ({"hue": {"name": ""}}, "provinces.hue.name"),
         ({"hue": {"budget": 10**35}}, "provinces.hue.budget"),

@@ -19,7 +19,10 @@ TIME_CHART = """
 <template>
 <svg class="egov-chart" :data-month="month" :data-title="spec.title" viewBox="0 0 600 400" width="100%"
      style="display:block;font-family:DejaVu Sans,Arial,sans-serif">
-  <text x="325" y="18" text-anchor="middle" font-size="13.5">{{ spec.title }}</text>
+  <g class="egov-title"><title>{{ spec.title }}</title>
+    <text v-for="(line, i) in titleLines" :key="'t' + i" x="321" :y="18 + 16 * i" text-anchor="middle"
+          font-size="13.5">{{ line }}</text>
+  </g>
   <g font-size="11" fill="#222">
     <g v-for="t in xticks" :key="'x' + t">
       <line :x1="X(t)" :x2="X(t)" :y1="T" :y2="B" stroke="#b0b0b0" stroke-opacity="0.3"/>
@@ -30,6 +33,7 @@ TIME_CHART = """
       <text :x="L - 4" :y="Y(t) + 3.5" text-anchor="end">{{ t.toFixed(decimals) }}</text>
     </g>
     <text :transform="'translate(13,' + (T + B) / 2 + ') rotate(-90)'" text-anchor="middle">{{ spec.ylabel }}</text>
+    <text :x="(L + R) / 2" :y="B + 27" text-anchor="middle" class="egov-xlabel">{{ spec.xlabel }}</text>
   </g>
   <rect :x="L" :y="T" :width="R - L" :height="B - T" fill="none" stroke="#222" stroke-width="0.8"/>
   <path v-for="(s, i) in spec.series" :key="'s' + i" :d="path(i)" fill="none" :stroke="s.color"
@@ -39,8 +43,8 @@ TIME_CHART = """
           stroke="#000" stroke-width="0.8" class="egov-observed"/>
   <text v-for="(p, i) in spec.points" :key="'pl' + i" :x="X(p[0]) + 6" :y="Y(p[1]) - 5" font-size="9"
         class="egov-observed-label">{{ p[3] }}</text>
-  <g :transform="'translate(' + legendX + ',' + (T + 6) + ')'" font-size="10.5" class="egov-legend">
-    <rect x="0" y="0" :width="legendW" :height="8 + 14 * legend.length" fill="#fff" fill-opacity="0.85"
+  <g :transform="'translate(' + legendAt[0] + ',' + legendAt[1] + ')'" font-size="10.5" class="egov-legend">
+    <rect x="0" y="0" :width="legendW" :height="legendH" fill="#fff" fill-opacity="0.85"
           stroke="#ccc" rx="3"/>
     <g v-for="(s, i) in legend" :key="'l' + i" :transform="'translate(6,' + (11 + 14 * i) + ')'">
       <circle v-if="s.dot" cx="10" cy="0" r="3.4" fill="#fff" stroke="#000" stroke-width="0.8"/>
@@ -53,7 +57,7 @@ TIME_CHART = """
 </template>
 <script>
 module.exports = {
-  data() { return { ys: [], L: 60, R: 590, T: 28, B: 370 }; },
+  data() { return { ys: [], L: 60, R: 582, B: 362 }; },
   created() { this.take(this.tail); },
   watch: { tail(t) { this.take(t); } },
   methods: {
@@ -104,7 +108,35 @@ module.exports = {
       return rows;
     },
     legendW() { return 34 + 6.1 * Math.max(...this.legend.map(s => s.label.length)); },
-    legendX() { return this.spec.legend === "upper right" ? this.R - 6 - this.legendW : this.L + 6; },
+    legendH() { return 8 + 14 * this.legend.length; },
+    // a long title (a long province name) wraps onto a second line, cut with an ellipsis beyond it (the whole title
+    // shows on hover); the plot starts below it
+    titleLines() {
+      const width = 76, lines = [];
+      let line = "";
+      for (const w of String(this.spec.title).split(" ")) {
+        if (line && (line + " " + w).length > width) { lines.push(line); line = w; } else line = line ? line + " " + w : w;
+      }
+      lines.push(line);
+      const cut = l => l.slice(0, width - 1) + "\u2026";
+      const shown = lines.slice(0, 2).map(l => (l.length > width ? cut(l) : l));
+      if (lines.length > 2) shown[1] = cut(shown[1]);
+      return shown;
+    },
+    T() { return 12 + 16 * this.titleLines.length; },
+    // the legend goes in the first corner (the chart's own choice first) that hides no observed dot
+    legendAt() {
+      const w = this.legendW, h = this.legendH, left = this.L + 6, right = this.R - 6 - w;
+      const top = this.T + 6, bottom = this.B - 6 - h;
+      const corners = this.spec.legend === "upper right"
+        ? [[right, top], [left, top], [right, bottom], [left, bottom]]
+        : [[left, top], [right, top], [left, bottom], [right, bottom]];
+      const hides = ([x, y]) => this.spec.points.some(p => {
+        const px = this.X(p[0]), py = this.Y(p[1]);
+        return px >= x - 4 && px <= x + w + 4 && py >= y - 12 && py <= y + h + 4;
+      });
+      return corners.find(c => !hides(c)) || corners[0];
+    },
   },
 };
 </script>
@@ -116,7 +148,9 @@ NETWORK = """
      style="display:block;font-family:DejaVu Sans,Arial,sans-serif">
   <text x="300" y="18" text-anchor="middle" font-size="13">{{ colours.title }}</text>
   <g v-for="(p, i) in places.panels" :key="'p' + i" :transform="cell(i)">
-    <text x="150" y="10" text-anchor="middle" font-size="11">{{ colours.panels[i].name }}</text>
+    <g><title>{{ colours.panels[i].name }}</title>
+      <text x="150" y="10" text-anchor="middle" font-size="11">{{ cut(colours.panels[i].name, 46) }}</text>
+    </g>
     <text x="150" y="24" text-anchor="middle" font-size="11">{{ colours.panels[i].line }}</text>
     <line v-for="(s, j) in p.servants" :key="'l' + j" :x1="px(0)" :y1="py(0)" :x2="px(s[0])" :y2="py(s[1])"
           stroke="#6a3d9a" stroke-opacity="0.5" :stroke-width="colours.panels[i].pull"/>
@@ -161,6 +195,7 @@ module.exports = {
     // a panel's drawing area: the square [-2.6, 2.6]^2 under its two title lines
     px(x) { return 150 + x / 2.6 * 96; },
     py(y) { return 126 - y / 2.6 * 96; },
+    cut(text, n) { text = String(text); return text.length > n ? text.slice(0, n - 1) + "\u2026" : text; },
     diamond(x, y, r) { return `M${x},${y - r}L${x + r},${y}L${x},${y + r}L${x - r},${y}Z`; },
     star(x, y, r) {
       let d = "";

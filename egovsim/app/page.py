@@ -229,6 +229,15 @@ class EGovViz(EGovModel):
             draw_sample(self, p, rng, int(sample_servants), int(sample_citizens)) for p in range(len(self.leaders))
         ]
 
+    def _wrapped_step(self) -> None:
+        """Mesa's step (its clock, then ours) while the scenario has steps left; after the last, nothing moves:
+        Mesa's wrapper would advance its clock on every further call, and the page's Time would pass the last
+        month (mesa.Model._wrapped_step, which Model.__init__ binds as `step`)."""
+        if self.step_index >= self.n_steps:
+            self.running = False
+            return
+        super()._wrapped_step()
+
     def series(self, province: str, column: str) -> tuple[np.ndarray, np.ndarray]:
         """(years, values) of one outcome so far, from the DataCollector."""
         values = np.asarray(self.datacollector.model_vars[f"{province}/{column}"], dtype=float)
@@ -252,6 +261,15 @@ def date_label(model: EGovViz) -> str:
     month = round(model.step_index * 12 / model.config.steps_per_year)
     year = model.config.start_year + month // 12
     return f"1 {MONTHS[month % 12]} {year}"
+
+
+STEP_NAMES = {1: "year", 4: "quarter", 12: "month", 52: "week", 365: "day"}
+
+
+def step_label(model: EGovViz) -> str:
+    """'month 5 of 300' at monthly steps; the scenario's own step otherwise ('week 5 of 1040', 'step 5 of 60')."""
+    name = STEP_NAMES.get(model.config.steps_per_year, "step")
+    return f"{name} {model.step_index} of {model.n_steps}"
 
 
 def date_label_of(year: float) -> str:
@@ -289,7 +307,7 @@ def legend_html(model: EGovViz) -> tuple[str, str]:
     scale = ", ".join(f"{s:g}" for s in sorted({p.scale for p in sc.provinces.values()}))
     year = f"""
 <div class="egov-year" style="font-size:1.8em;font-weight:600;line-height:1.2">Year {model.year:.2f}</div>
-<div class="egov-date">{e(date_label(model))} &middot; month {model.step_index} of {model.n_steps} &middot; scenario
+<div class="egov-date">{e(date_label(model))} &middot; {step_label(model)} &middot; scenario
 <b>{e(sc.name)}</b>, seed {model.seed}</div>"""
     body = f"""
 <div class="egov-parameters" style="font-size:0.82em;margin-bottom:2px">Parameters: <b>{e(sc.parameters.label())}</b>{
@@ -385,6 +403,7 @@ class TimeChart:
         return {
             "title": self.title.format(name=m.config.provinces[self.key].name if self.key else ""),
             "ylabel": self.ylabel,
+            "xlabel": "year (1 January)",
             "xlim": [m.config.start_year, m.config.end_year + 1],
             "x0": m.config.start_year,
             "dx": m.dt,
@@ -429,7 +448,7 @@ class AccessChart(TimeChart):
 
 class CivilServantChart(TimeChart):
     title = "Leader and civil servants' e-office use: {name}"
-    ylabel = "share / level"
+    ylabel = "share of civil servants; will (0-1)"
 
     def lines(self):
         k = self.key
@@ -706,10 +725,9 @@ def Page():
     base = base_scenario(SCENARIO_FILE, SCALE, OVERRIDES)
     # built once per browser tab (this component's own state): tabs never share a model
     model = solara.use_memo(lambda: tab_model(base.seed), [])
-    return SolaraViz(
-        model,
-        components=COMPONENTS,
-        model_params=model_params(base),
-        name=f"egovsim: e-government adoption ({base.name})",
-        play_interval=50,
-    )
+    name = f"egovsim: e-government adoption ({base.name})"
+    # SolaraViz places its bar and sidebar in the app's layout wherever it is in the tree; the Title names the tab
+    with solara.Column(style={"padding": "0", "gap": "0"}) as main:
+        solara.Title(name)
+        SolaraViz(model, components=COMPONENTS, model_params=model_params(base), name=name, play_interval=50)
+    return main

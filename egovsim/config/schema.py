@@ -74,9 +74,14 @@ NAME = Identifier(
 )
 # Names shown to people (provinces, mergers and their units): in plots, tables and the browser page, so printable and
 # short enough for a plot's legend
-LABEL = Identifier(re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,120}"), "1-120 characters, none of them a control character")
+# the bidirectional controls (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069): printed, they reorder the text
+# around them, so a name could make a page, table or terminal show other words than it holds
+BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+LABEL = Identifier(
+    re.compile(rf"[^\x00-\x1f\x7f-\x9f{BIDI}]{{1,120}}"), "1-120 characters, none of them a control character"
+)
 # any text of a file: control characters (ESC, BEL, NUL) would reach terminals, plots and pages as they are
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI}]")
 
 # Whole numbers beyond int64 cannot be seeds, counts or array sizes; real numbers beyond this are no rate,
 # share, year or amount of the model, and overflow in arithmetic (1e308 squared).
