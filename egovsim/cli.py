@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from egovsim.errors import InputError, RunsFailed, WorkerDied, clipped
+from egovsim.errors import CLIP, InputError, RunsFailed, WorkerDied, clipped, one_line
 from egovsim.provenance import forget_start, note_start
 
 EXIT_INPUT = 2
@@ -388,8 +388,27 @@ def _validated_scenario(path: str, args: argparse.Namespace) -> str:
         raise
     _overrides_in_play(path, sc, args.overrides)
     _warn(path, horizon_warning(sc))
+    _warn(path, posterior_warning(sc, path))
     n = sum(max(1, round(p.population * p.scale)) for p in sc.provinces.values())
     return f"ok ({sc.name}: {', '.join(sc.provinces)}; {sc.start_year}-{sc.end_year}; {n:,} simulated citizens)"
+
+
+def posterior_warning(scenario, source) -> str | None:
+    """What a calibrated scenario's posterior folder cannot give (missing, unreadable, or another fit's): a single
+    run uses the file's medians and goes ahead, but run --replicates, compare and the page's draws would stop."""
+    if not scenario.parameters.draws_from:
+        return None
+    from egovsim.analysis.calibration.posterior import read_posterior
+
+    try:
+        read_posterior(scenario.parameters.draws_from, "parameters.posterior", str(source))
+        scenario.parameters.check_posterior_file(str(source))
+    except InputError as exc:
+        return (
+            f"{exc.field}: {exc.message} (a single run uses the file's medians; run --replicates, compare and the "
+            "browser's posterior draws need it)"
+        )
+    return None
 
 
 def _warn(source, warning: str | None) -> None:
@@ -865,6 +884,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loaded = load_with_budgets(scenario, args.overrides, args.scale)
     _overrides_in_play(scenario, loaded, args.overrides)
     loaded.parameters.check_posterior_file(str(scenario))  # the page draws from it (its Draw control)
+    _warn(scenario, posterior_warning(loaded, scenario))
     if not 0 <= args.port <= 65535:
         raise InputError("--port", "", f"must be in 0-65535, got {clipped(args.port)}")
     host = listen_address(args.host)
@@ -1021,8 +1041,9 @@ def _main(args: argparse.Namespace) -> int:
         print(f"egovsim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:  # e.g. the disk filled up while writing: say so on one line, no traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"egovsim: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        where = exc.filename or getattr(args, "out", None)  # the file; else the folder being written
+        where = f"{one_line(str(where), 4 * CLIP)}: " if where else ""
+        print(f"egovsim: error: {where}{one_line(str(exc.strerror or exc), 4 * CLIP)}", file=sys.stderr)
         return EXIT_FAILED
     except (WorkerDied, RunsFailed) as exc:
         print(f"egovsim: error: {exc}", file=sys.stderr)

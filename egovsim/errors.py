@@ -44,8 +44,8 @@ class InputError(Exception):
 
     def __str__(self) -> str:
         # field and message hold keys and text from the file: one line, of a readable length, whatever they are
-        field, message = _one_line(self.field, 2 * CLIP), _one_line(self.message, 8 * CLIP)
-        where = f"{_one_line(self.source, 4 * CLIP)}: {field}" if field else _one_line(self.source, 4 * CLIP)
+        field, message = one_line(self.field, 2 * CLIP), one_line(self.message, 8 * CLIP)
+        where = f"{one_line(self.source, 4 * CLIP)}: {field}" if field else one_line(self.source, 4 * CLIP)
         return f"{where}: {message}"
 
 
@@ -59,7 +59,7 @@ class InputErrors(InputError):
         super().__init__(first.source, first.field, first.message)
 
 
-def _one_line(text: str, limit: int) -> str:
+def one_line(text: str, limit: int) -> str:
     """`text` clipped to `limit` characters, with line breaks and other control characters escaped."""
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -73,14 +73,21 @@ def check_out_folder(folder: Path) -> None:
     """Fail before any run when results could not be written to `folder` (the --out of a command): it, or
     the nearest folder above it that exists, must be a writable folder. Nothing is created here."""
     folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "is a file, not a folder" if existing == folder else f"cannot be created: {existing} is a file"
-        raise InputError(str(folder), "--out", what)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(str(folder), "--out", f"cannot be written: no permission to write in {existing}")
+    try:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            what = "is a file, not a folder" if existing == folder else f"cannot be created: {existing} is a file"
+            raise InputError(str(folder), "--out", what)
+        # a file made and removed: what the system lets us do, which permissions alone do not say (root on /proc,
+        # a read-only or full file system, an immutable folder)
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".egovsim-probe-")
+    except OSError as exc:
+        where = "" if existing == folder else f" in {existing}"
+        raise InputError(str(folder), "--out", f"cannot be written{where}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -173,6 +174,8 @@ def claimed(folder: Path, whole: bool = False) -> Iterator[Path]:
     --overwrite, which removes egovsim's files there first; it is recorded in command.json."""
     folder = Path(folder)
     check_place(folder)
+    if whole:
+        check_replaceable(folder)
     created = not folder.exists() or folder in _MADE
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -390,6 +393,30 @@ def check_place(folder: Path, field: str = "--out") -> None:
         raise InputError(str(folder), field, f"is inside egovsim's code or holds it ({PACKAGE}): choose another folder")
 
 
+def check_replaceable(folder: Path, field: str = "--out") -> None:
+    """Before any work, that `replaced` will be able to swap `folder` at the end: not a mount point (a rename
+    cannot move one), and its parent folder writable (the new folder is made beside it). Found only at the swap,
+    either would lose the whole run's results."""
+    folder = Path(folder)
+    if folder.exists() and os.path.ismount(folder):
+        raise InputError(
+            str(folder), field, "is a mount point, which a whole run cannot replace: give a folder inside it"
+        )
+    parent = folder.resolve().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # replaced() makes the missing folders: the nearest existing one must take them
+    try:
+        probe = tempfile.mkdtemp(dir=parent, prefix=f".{folder.name}.", suffix=_STAGE)
+    except OSError as exc:
+        raise InputError(
+            str(folder),
+            field,
+            f"cannot be replaced: the new folder is written beside it, in {parent}, which refuses it "
+            f"({exc.strerror or exc}); give a folder in a place you can write",
+        ) from None
+    os.rmdir(probe)
+
+
 def _egovsim_folder(folder: Path) -> bool:
     """The folder is an egovsim command's output folder: its command.json is a record egovsim wrote (another
     tool's command.json in a home folder must not fence off everything below it)."""
@@ -534,9 +561,7 @@ def replaced(folder: Path) -> Iterator[Path]:
                 f"gained {gained[0]} while the run ran, which egovsim did not write: the new run was not swapped "
                 "in; move it out and run again",
             )
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is readable like any other
+        _take_permissions(stage, folder)
         if not _exchange(stage, folder):
             if folder.exists():  # no atomic exchange here: two renames, the old run kept until the new is in
                 old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=_STAGE))
@@ -549,6 +574,21 @@ def replaced(folder: Path) -> Iterator[Path]:
             done[1] = True  # swapped in: the record in the folder is now the run's own
     finally:
         shutil.rmtree(stage, ignore_errors=True)  # the new run if it failed, the old one if it was swapped out
+
+
+def _take_permissions(stage: Path, folder: Path) -> None:
+    """The new folder gets the permissions (and group, where this user may set it) of the one it replaces, so a
+    private or group-shared folder stays so; a new folder those of any other (mkdtemp makes 0700)."""
+    try:
+        old = os.stat(folder)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(stage, 0o777 & ~umask)
+        return
+    os.chmod(stage, stat.S_IMODE(old.st_mode))
+    with contextlib.suppress(OSError):  # another group is not this user's to give: the mode still holds
+        os.chown(stage, -1, old.st_gid)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -385,6 +385,28 @@ def test_missing_file_and_circular_extends(tmp_path, capsys):
     assert "circular extends" in capsys.readouterr().err
 
 
+def test_a_file_named_many_times_in_an_extends_chain_is_read_once(tmp_path, monkeypatch):
+    """Eight files, each extending the next ten times over: 10^7 readings if every mention were read again (hours),
+    one reading of each chain file here; the result is the plain merge, and a cycle through a file read before is
+    still one."""
+    from egovsim.config import yamlfile
+
+    for i in range(7):
+        (tmp_path / f"l{i}.yaml").write_text(f"extends: [{', '.join([f'l{i + 1}.yaml'] * 10)}]\nname: l{i}\n")
+    (tmp_path / "l7.yaml").write_text(MINIMAL)
+    reads = []
+    real = yamlfile.read_yaml
+    monkeypatch.setattr(yamlfile, "read_yaml", lambda path: reads.append(path) or real(path))
+    sc = load_scenario(tmp_path / "l0.yaml")
+    assert sc.name == "l0" and sc.provinces == load_scenario(tmp_path / "l7.yaml").provinces
+    assert (
+        len(set(reads)) == 8 and max(reads.count(r) for r in reads) <= 2
+    )  # the top file is read again for its own keys
+    (tmp_path / "l7.yaml").write_text("extends: l3.yaml\n")  # l3 -> ... -> l7 -> l3
+    with pytest.raises(InputError, match="circular extends"):
+        load_scenario(tmp_path / "l0.yaml")
+
+
 def test_extends_merges_mappings_and_replaces_lists(tmp_path):
     (tmp_path / "base.yaml").write_text(MINIMAL + "report_years: [2010, 2011]\ncitizens: {p0: 0.02, q0: 0.4}\n")
     (tmp_path / "child.yaml").write_text(

@@ -32,6 +32,7 @@ from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.costs import REBALANCING, load_with_budgets
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
+from egovsim.report.markdown import inert
 from egovsim.report.tables import SUMMARY_COLUMNS, columns_csv, row_of_year, years
 from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many
 
@@ -679,7 +680,7 @@ def _run_comparison(
     if complete:
         atomic_write(
             folder / "report.md",
-            report_md(arms, plan.baseline, rows, plan.master_seed, plan.replicates, plot_files, plan.posterior),
+            inert(report_md(arms, plan.baseline, rows, plan.master_seed, plan.replicates, plot_files, plan.posterior)),
         )
     write_json(
         folder / "provenance.json",

@@ -32,6 +32,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
+from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import plots_section
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, Tally, run_many
@@ -166,7 +167,7 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command, pre
 
     plots = discovery_plots(folder / "plots", found, spec.name)
     wall = time.perf_counter() - start
-    atomic_write(folder / "report.md", report_md(spec, base, found, int(ran.sum()), tally, plots, folder, wall))
+    atomic_write(folder / "report.md", inert(report_md(spec, base, found, int(ran.sum()), tally, plots, folder, wall)))
     write_json(
         folder / "provenance.json",
         provenance(

@@ -34,6 +34,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
+from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import plots_section
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, run_many
@@ -193,7 +194,7 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
     report = report_md(
         spec, base, checked, status_quo, choice, plots, folder, wall, len(runner.results), failed, enough
     )
-    atomic_write(folder / "report.md", report)
+    atomic_write(folder / "report.md", inert(report))
     write_json(
         folder / "provenance.json",
         provenance(

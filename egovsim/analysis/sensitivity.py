@@ -40,6 +40,7 @@ from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
 from egovsim.report.groups import small_group_warnings
+from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import columns_csv, plots_section, row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
@@ -404,7 +405,7 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command, l
         time.perf_counter() - start,
         honesty,
     )
-    atomic_write(folder / "report.md", report)
+    atomic_write(folder / "report.md", inert(report))
     write_json(
         folder / "provenance.json",
         provenance(

@@ -22,6 +22,7 @@ import numpy as np
 
 from egovsim.config.outcomes import OUTCOMES, outcome_range, unit_of
 from egovsim.config.scenario import UNDONE_WARNING
+from egovsim.report.markdown import inert
 
 MEANINGS = dict(OUTCOMES)
 LHS_BINS = 5
@@ -366,4 +367,4 @@ def write_report(folder: Path, exp, base, runs: SweepRuns, stats: dict[str, Any]
         if exp.design.kind == "grid" and len(grid) >= 2:
             plot_interaction(plots_dir / "interaction.png", runs, stats, base, grid[0], grid[1])
             names.append("interaction.png")
-    atomic_write(folder / "report.md", report_markdown(exp, base, runs, stats, missing, names))
+    atomic_write(folder / "report.md", inert(report_markdown(exp, base, runs, stats, missing, names)))

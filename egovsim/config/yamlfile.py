@@ -219,13 +219,26 @@ def referenced_file(source: str | Path, field: str, name: str, folder: Path | No
     return path
 
 
-def read_with_extends(path: Path, seen: tuple[Path, ...], relative_paths: tuple[str, ...] = ()) -> dict:
+def read_with_extends(
+    path: Path, seen: tuple[Path, ...], relative_paths: tuple[str, ...] = (), done: dict | None = None
+) -> dict:
     """The file's mapping merged over the files it extends. `relative_paths`: dotted keys whose values name a
     file or folder relative to the file that sets them, made absolute here so a file that extends it from
-    elsewhere still finds it."""
+    elsewhere still finds it. `done`: the files already resolved in this reading, each read once however often
+    the chain names it (a file naming another ten times, ten deep, would otherwise be read 10^10 times)."""
+    done = {} if done is None else done
     resolved = path.resolve()
     if resolved in seen:
         raise InputError(str(path), "extends", "circular extends: " + " -> ".join(str(p) for p in seen + (path,)))
+    if resolved in done:
+        return copy.deepcopy(done[resolved])
+    merged = _read_one(path, seen, relative_paths, done)
+    done[resolved] = merged
+    return copy.deepcopy(merged)
+
+
+def _read_one(path: Path, seen: tuple[Path, ...], relative_paths: tuple[str, ...], done: dict) -> dict:
+    resolved = path.resolve()
     data = read_yaml(path)
     if data is None:
         data = {}
@@ -236,7 +249,7 @@ def read_with_extends(path: Path, seen: tuple[Path, ...], relative_paths: tuple[
     bases = data.pop("extends", None)
     if bases is None:
         return data
-    return deep_merge(_merged_bases(path, bases, seen + (resolved,), relative_paths), data)
+    return deep_merge(_merged_bases(path, bases, seen + (resolved,), relative_paths, done), data)
 
 
 def _make_absolute(data: dict, keys: list[str], folder: Path) -> None:
@@ -247,14 +260,17 @@ def _make_absolute(data: dict, keys: list[str], folder: Path) -> None:
         node[keys[-1]] = str((folder / node[keys[-1]]).resolve())
 
 
-def _merged_bases(path: Path, bases: Any, seen: tuple[Path, ...], relative_paths: tuple[str, ...] = ()) -> dict:
+def _merged_bases(
+    path: Path, bases: Any, seen: tuple[Path, ...], relative_paths: tuple[str, ...] = (), done: dict | None = None
+) -> dict:
     if isinstance(bases, str):
         bases = [bases]
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
         raise InputError(str(path), "extends", f"expected a file name or a list of them, got {clipped(bases)}")
     merged: dict = {}
     for base in bases:  # later files override earlier ones, the extending file overrides them all
-        merged = deep_merge(merged, read_with_extends(referenced_file(path, "extends", base), seen, relative_paths))
+        base_path = referenced_file(path, "extends", base)
+        merged = deep_merge(merged, read_with_extends(base_path, seen, relative_paths, done))
     return merged
 
 

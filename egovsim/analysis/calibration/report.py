@@ -32,7 +32,7 @@ from egovsim.config.scenario import Scenario, apply_values
 from egovsim.config.yamlfile import dump_yaml
 from egovsim.errors import InputError
 from egovsim.files import atomic_write, child, write_json
-from egovsim.folders import check_place, replaced
+from egovsim.folders import check_place, check_replaceable, replaced
 
 
 def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
@@ -286,6 +286,7 @@ def check_install(folder: Path, full: Scenario, overwrite: bool = False) -> None
     if Path(folder).exists() and not Path(folder).is_dir():  # the swap would put a file of the user's aside
         raise InputError(str(folder), "--install", "is a file, not a folder: give a folder for the calibrated files")
     check_place(folder, "--install")  # replaced whole like a run's folder: the same places are refused
+    check_replaceable(folder, "--install")
     try:
         entries = sorted(Path(folder).iterdir())
     except FileNotFoundError:

@@ -1,0 +1,15 @@
+"""report.md files quote text from input files (an experiment's description, province and event names, sources):
+written as it is, a '<' there would open an HTML element in any Markdown viewer that renders raw HTML."""
+
+from __future__ import annotations
+
+import re
+
+# '<' before a letter, '/', '!' or '?' can open a tag, a closing tag, a comment or a declaration; '<' anywhere else
+# ('p < 0.05', '<= 0.525') cannot, and stays readable in the raw file
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def inert(markdown: str) -> str:
+    """`markdown` with every '<' that could open HTML written as the entity &lt; (shown as '<' when rendered)."""
+    return _TAG_OPEN.sub("&lt;", markdown)

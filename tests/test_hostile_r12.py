@@ -1,0 +1,180 @@
+"""Round 12's hostile pass: output folders a whole run cannot replace are refused before the run, and a
+replaced folder keeps its permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from egovsim import folders
+from egovsim.cli import main
+
+from .conftest import ROOT
+
+HUE = ROOT / "scenarios" / "hue.yaml"
+TINY = ["--scale", "0.0005", "--set", "end_year=2007", "--quiet", "--no-plots"]
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def no_run(monkeypatch):
+    """Fails the test if a model is built: the refusal must come before any work."""
+    import egovsim.model.model as model
+
+    def built(*args, **kwargs):
+        raise AssertionError("a model was built before the folder was refused")
+
+    monkeypatch.setattr(model.EGovModel, "__init__", built)
+
+
+def test_a_single_run_into_a_mount_point_is_refused_before_running(tmp_path, capsys, monkeypatch):
+    """A mount point (a Docker volume, say) cannot be renamed, and a single run's folder is swapped in whole at
+    the end: found then, the run's results were lost. (The mount is simulated: tests do not mount.)"""
+    out = tmp_path / "volume"
+    out.mkdir()
+    real = os.path.ismount
+    monkeypatch.setattr(folders.os.path, "ismount", lambda p: Path(p) == out or real(p))
+    no_run(monkeypatch)
+    assert main(["run", str(HUE), *TINY, "--out", str(out)]) == 2
+    line = one_line(capsys)
+    assert f"{out}: --out: is a mount point" in line and "give a folder inside it" in line
+    assert list(out.iterdir()) == []
+
+
+def test_a_single_run_whose_folder_cannot_be_written_beside_is_refused_before_running(tmp_path, capsys, monkeypatch):
+    """The new run is written beside --out and swapped in: a parent folder that refuses new entries (read-only,
+    immutable, another user's) is found before the run. Simulated by refusing the probe: tests run as root here,
+    which file modes do not stop."""
+    parent = tmp_path / "shared"
+    out = parent / "mine"
+    out.mkdir(parents=True)
+    real = tempfile.mkdtemp
+
+    def refused(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == parent:
+            raise PermissionError(1, "Operation not permitted")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(folders.tempfile, "mkdtemp", refused)
+    no_run(monkeypatch)
+    assert main(["run", str(HUE), *TINY, "--out", str(out)]) == 2
+    line = one_line(capsys)
+    assert f"{out}: --out: cannot be replaced" in line and str(parent) in line and "Operation not permitted" in line
+
+
+def test_calibrate_refuses_an_install_folder_it_could_not_write_before_fitting(tmp_path, capsys, monkeypatch):
+    """--install is replaced whole at the end of a fit (hours): a place that refuses it is said first."""
+    target = tmp_path / "ro" / "calibrated"
+    real = tempfile.mkdtemp
+
+    def refused(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == tmp_path:  # nearest existing folder of the install's
+            raise PermissionError(1, "Operation not permitted")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(folders.tempfile, "mkdtemp", refused)
+    no_run(monkeypatch)
+    config = ROOT / "calibration" / "config.yaml"
+    args = ["calibrate", str(config), "--quiet", "--install", str(target), "--out", str(tmp_path / "fit")]
+    assert main(args) == 2
+    line = one_line(capsys)
+    assert "--install: cannot be replaced" in line and str(tmp_path) in line
+    assert not (tmp_path / "fit").exists()
+
+
+def test_a_replaced_run_folder_keeps_its_mode_and_group(tmp_path):
+    """A folder the user made private (or shared with a group, setgid) stays so when a new run replaces it: the
+    swap used to leave a new folder with the default mode and the user's own group."""
+    out = tmp_path / "private"
+    out.mkdir()
+    os.chmod(out, 0o2750)
+    group = 1 if os.geteuid() == 0 else os.getegid()  # root may give any group; others their own
+    os.chown(out, -1, group)
+    for _ in range(2):  # into the empty folder, then over the run it holds
+        assert main(["run", str(HUE), *TINY, "--out", str(out)]) == 0
+        st = os.stat(out)
+        assert stat.S_IMODE(st.st_mode) == 0o2750 and st.st_gid == group
+        assert (out / "timeseries.csv").is_file()
+
+
+def test_a_new_run_folder_is_readable_like_any_other(tmp_path):
+    """Where no folder was there before, the run's folder has the mode any new folder gets (umask), not
+    mkdtemp's private 0700."""
+    out = tmp_path / "new"
+    assert main(["run", str(HUE), *TINY, "--out", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o777 & ~umask
+
+
+def test_an_out_folder_the_system_refuses_is_refused_in_one_line_before_running(tmp_path, capsys, monkeypatch):
+    """Permissions alone do not say where one may write: root may 'write' /proc, which refuses every new file.
+    And a path too long for the file system is one readable line, not the whole path."""
+    no_run(monkeypatch)
+    cases = [str(tmp_path / "/".join(["a" * 200] * 25))]
+    if Path("/proc/self").is_dir():
+        cases.append("/proc")
+    for out in cases:
+        assert main(["run", str(HUE), *TINY, "--out", out]) == 2
+        line = one_line(capsys)
+        assert ": --out: cannot be written" in line and len(line) < 600, line
+
+
+def test_a_write_that_fails_without_a_file_name_names_the_output_folder(tmp_path, capsys, monkeypatch):
+    """A full disk raises an error that names no file: the line names the folder being written."""
+    import egovsim.report.runfolder as runfolder
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runfolder, "write_run_folder", full, raising=False)
+    monkeypatch.setattr(runfolder, "atomic_write", full, raising=False)
+    out = tmp_path / "r"
+    code = main(["run", str(HUE), *TINY, "--out", str(out)])
+    line = one_line(capsys)
+    assert code == 1 and line == f"egovsim: error: {out}: No space left on device"
+
+
+def test_validate_warns_of_a_calibrated_file_whose_posterior_is_missing(tmp_path, capsys):
+    """A calibrated file copied away from its posterior validates (a single run uses its medians), with a warning
+    naming parameters.posterior: run --replicates would stop on it, and validate used to say nothing."""
+    import shutil
+
+    copy = tmp_path / "in" / "calcopy.yaml"
+    copy.parent.mkdir()
+    shutil.copy(ROOT / "scenarios" / "calibrated" / "hue.yaml", copy)
+    assert main(["validate", str(copy)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {copy}: parameters.posterior: no posterior.csv in" in err and "--replicates" in err
+    assert main(["run", str(copy), "--replicates", "2", *TINY, "--out", str(tmp_path / "r")]) == 2
+    assert "parameters.posterior: no posterior.csv in" in one_line(capsys)
+    assert main(["validate", str(ROOT / "scenarios" / "calibrated" / "hue.yaml")]) == 0
+    assert "warning" not in capsys.readouterr().err  # the shipped file finds its posterior
+
+
+def test_report_md_quotes_text_from_files_without_opening_html(tmp_path):
+    """An experiment's description (and any name or source a report quotes) reaches report.md; a Markdown viewer
+    that renders raw HTML would run what it opens. Every '<' that could open an element is written &lt;; a '<'
+    of a comparison is left as it is."""
+    from egovsim.report.markdown import inert
+
+    assert inert("p < 0.05, S <= 0.525, a<b") == "p < 0.05, S <= 0.525, a&lt;b"
+    assert inert("<script>x</script><!-- c --><?p?>") == "&lt;script>x&lt;/script>&lt;!-- c -->&lt;?p?>"
+    hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"name: hostile\ndescription: '{hostile}'\nscenario: {HUE}\nscale: 0.0005\nset: ['end_year=2007']\n"
+        "design: {grid: {provinces.*.policy.training: [1.0, 2.0]}}\nreplicates: 1\nseed: 1\n"
+        "outcomes: [adopted_share@2007]\n"
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "&lt;img src=x onerror=alert(1)>&lt;script>alert(2)&lt;/script>" in report
+    assert "<img" not in report and "<script" not in report
