@@ -792,7 +792,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def _pool_coverage(args: argparse.Namespace, cov) -> int:
-    from egovsim.files import write_json
+    from egovsim.files import atomic_write, write_json
     from egovsim.folders import claimed, new_folder, replaced
     from egovsim.provenance import provenance
 
@@ -801,6 +801,10 @@ def _pool_coverage(args: argparse.Namespace, cov) -> int:
     _declare(args, "coverage --pool", [Path(f) / "truths.csv" for f in args.pool], resumes=False)
     with claimed(folder, whole=True), replaced(folder) as stage:
         cov.write_tables(stage, rows, per_truth)
+        # the scenario the studies fitted: one for all (pool checks that their fit problems are the same)
+        resolved = next((Path(f) / "scenario.yaml" for f in args.pool if (Path(f) / "scenario.yaml").is_file()), None)
+        if resolved is not None:
+            atomic_write(stage / "scenario.yaml", resolved.read_bytes())
         prov = provenance(
             seeds=[s["seed"] for s in record["pool_of"]],
             wall_time_s=0.0,
@@ -824,6 +828,7 @@ def _study_coverage(args: argparse.Namespace, cov) -> int:
     from egovsim.files import write_json
     from egovsim.folders import MARKER, claimed, new_folder
     from egovsim.provenance import provenance
+    from egovsim.report.runfolder import write_scenario
     from egovsim.runner.runner import make_executor
 
     plan = plan_calibration(args.config)
@@ -853,6 +858,7 @@ def _study_coverage(args: argparse.Namespace, cov) -> int:
         # a study in progress, so the mark of a finished one goes first
         (folder / MARKER).unlink(missing_ok=True)
         write_json(folder / cov.STUDY, record)
+        write_scenario(folder, plan.problem.scenario)  # what every fit runs: the fitting scale and end year
         with make_executor(args.workers, args.executor, args.scheduler) as executor:
             rows, _ = cov.coverage(problem, settings, executor, truths=truths, seed=seed, folder=folder)
         prov = provenance(

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from egovsim.analysis.calibration import load_config, make_problem
 from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
@@ -279,9 +280,11 @@ def _egovsim(args, capsys):
 def test_the_pool_command_writes_the_pooled_tables_whole_and_never_over_a_study_or_the_users_files(tmp_path, capsys):
     a = _study(tmp_path / "a", [_truth(i, "x", 0.1 * i, 0.1 * i) for i in range(3)], 1)
     b = _study(tmp_path / "b", [_truth(i, "x", 0.5 + 0.1 * i, 0.99, (0.0, 0.4)) for i in range(2)], 20)
+    (b / "scenario.yaml").write_text("name: the_studies_scenario\n")  # a, written before studies kept it, has none
     pooled = tmp_path / "pooled"
     code, out, _ = _egovsim(["coverage", "--pool", str(a), str(b), "--out", str(pooled), "--quiet"], capsys)
     assert code == 0 and out.strip() == str(pooled)
+    assert (pooled / "scenario.yaml").read_text() == "name: the_studies_scenario\n"  # the scenario pooled over
     written = list(csv.DictReader((pooled / "coverage.csv").read_text().splitlines()))
     assert (written[0]["truths"], written[0]["inside"]) == ("5", "3")
     assert len(list(csv.DictReader((pooled / "truths.csv").read_text().splitlines()))) == 5
@@ -318,7 +321,12 @@ def test_a_study_refuses_another_studys_folder_and_sizes_the_config_would_refuse
     assert code == 0, err
     study = json.loads((first / "study.json").read_text())
     assert (study["seed"], study["truths"], study["abc"]["population_size"]) == (11, 1, 6)
-    assert {"coverage.csv", "truths.csv", "provenance.json", "runs"} <= {p.name for p in first.iterdir()}
+    assert {"coverage.csv", "truths.csv", "provenance.json", "runs", "scenario.yaml"} <= {
+        p.name for p in first.iterdir()
+    }
+    # the resolved scenario every fit ran, as the calibration's own folder records it
+    resolved = yaml.safe_load((first / "scenario.yaml").read_text())
+    assert list(resolved["provinces"]) == ["synthetic"] and resolved["end_year"] == 2003  # the toy's base scenario
     table = (first / "truths.csv").read_text()
     sizes = ["--truths", "1", "--population", "6", "--chain-length", "3", "--populations", "8", "--workers", "1"]
     code, _, err = _egovsim(["coverage", str(config), *sizes, "--out", str(first), "--quiet"], capsys)
