@@ -178,3 +178,18 @@ def test_report_md_quotes_text_from_files_without_opening_html(tmp_path):
     report = (out / "report.md").read_text()
     assert "&lt;img src=x onerror=alert(1)>&lt;script>alert(2)&lt;/script>" in report
     assert "<img" not in report and "<script" not in report
+
+
+def test_validate_lists_every_outcome_outside_the_horizon(tmp_path, capsys):
+    """Each outcome of an experiment, study or discovery is checked against the scenario, and validate lists every
+    one that fails (it stopped at the first); a command still says one line."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"name: x\nscenario: {HUE}\nscale: 0.0005\ndesign: {{grid: {{provinces.*.policy.training: [1.0, 2.0]}}}}\n"
+        "replicates: 1\nseed: 1\noutcomes: [supply_index@1800, adopted_share@2012, adopted_share@2100]\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(": ")[3] for line in lines] == ["outcomes[0]", "outcomes[2]"], lines
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert one_line(capsys).endswith("outcomes[0]: year 1800 is outside the scenario's 2006-2030")

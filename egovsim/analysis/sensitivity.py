@@ -25,6 +25,7 @@ from egovsim.config.analysis import (
     AnalysisHead,
     OutcomeStat,
     ParameterRange,
+    check_stats,
     evaluate,
     parse_outcome,
     refuse_overlaps,
@@ -110,8 +111,7 @@ def load_study(path: str | Path) -> tuple[Study, Scenario, sa.Problem]:
     refuse_overlaps(base, {name: f"parameters.{name}" for name in study.parameters}, source)
     refuse_set_and_varied(base, study, {name: f"parameters.{name}" for name in study.parameters}, source)
     study.levers_in_play(base, study_fields(study), source)
-    for i, stat in enumerate(study.stats):
-        stat.check(base, source, f"outcomes[{i}]")
+    check_stats({f"outcomes[{i}]": stat for i, stat in enumerate(study.stats)}, base, source)
     given = study.time_resolved.years if study.time_resolved else []
     refuse_repeats([str(y) for y in given], source, "time_resolved.years")  # a year twice: two blocks of one t
     for y in given:

@@ -31,6 +31,7 @@ from egovsim.config.analysis import (
     AnalysisHead,
     OutcomeStat,
     ParameterRange,
+    check_stats,
     evaluate,
     parse_outcome,
     refuse_overlaps,
@@ -191,8 +192,7 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Scenario]:
         raise InputError(str(path), "design", f"{runs:,} runs (points x replicates), more than {MAX_RUNS:,}")
     # the seed recorded in the sweep's scenario.yaml is the master seed its replicates were spawned from
     base = dataclasses.replace(exp.base_scenario(path), seed=exp.seed)
-    for i, stat in enumerate(exp.stats):
-        stat.check(base, str(path), f"{exp.outcomes_key}[{i}]")
+    check_stats({f"{exp.outcomes_key}[{i}]": stat for i, stat in enumerate(exp.stats)}, base, str(path))
     for key, where in _design_keys(exp.design):
         if key in HORIZON_KEYS:
             raise InputError(

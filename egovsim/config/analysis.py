@@ -37,7 +37,7 @@ from egovsim.config.scenario import (
 )
 from egovsim.config.schema import MAX_INT, NAME, build, param, suggest, type_hints
 from egovsim.config.yamlfile import referenced_file
-from egovsim.errors import InputError, clipped
+from egovsim.errors import InputError, InputErrors, clipped
 from egovsim.files import safe_name
 
 # ---- the head of every analysis file ----------------------------------------------------------------------
@@ -272,6 +272,19 @@ def refuse_repeats(labels: list[str], source: str, key: str) -> None:
             raise InputError(source, f"{key}[{i}]", f"{clipped(label)} is listed twice")
 
 
+def check_stats(stats: Mapping[str, OutcomeStat], scenario: Scenario, source: str) -> None:
+    """Every outcome statistic (path in the file -> statistic) checked against the scenario; every one that fails
+    is reported (InputErrors: a command says the first, validate lists them all)."""
+    errors = []
+    for path, stat in stats.items():
+        try:
+            stat.check(scenario, source, path)
+        except InputError as exc:
+            errors.append(exc)
+    if errors:
+        raise InputErrors(errors)
+
+
 def parse_outcome(value: Any, source: str, path: str, derived: Mapping[str, Any] | None = None) -> OutcomeStat:
     """An OutcomeStat from a file: a mapping of its fields, or the short form `outcome@year` / `outcome@end`
     (the value at mid-year / at the scenario's end year, every province). The outcome must be a recorded
@@ -465,7 +478,7 @@ class LeverHead(AnalysisHead):
             if stat.province not in (None, self.province):
                 raise InputError(source, f"outcomes.{name}.province", f"the file's province is {self.province}")
             stat.province = self.province
-            stat.check(base, source, f"outcomes.{name}")
+        check_stats({f"outcomes.{name}": stat for name, stat in self.stats.items()}, base, source)
 
     def varied_fields(self, base: Scenario) -> dict[str, str]:
         """The scenario keys the file varies as such, each with its field: its parameters. (Its levers come by an
