@@ -321,7 +321,7 @@ def predictive_table(problem: FitProblem, simulated: np.ndarray, seed: int, nois
             continue
         if term.kind == "at_least":
             chance = float(np.mean(ndtr((sims - term.low) / term.sd)))
-            rows.append(row | {"observed": f">= {term.low:g}", "chance_seen": chance, "inside": chance >= tail})
+            rows.append(row | {"observed": term.condition(), "chance_seen": chance, "inside": chance >= tail})
             continue
         noisy = (sims[:, None] + rng.normal(0.0, term.sd, size=(sims.size, noise_draws))).ravel()
         lo, mid, hi = np.quantile(noisy, [tail, 0.5, 1 - tail])

@@ -44,9 +44,7 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
     rows = []
     for j, t in enumerate(problem.terms):
         vals = per_rep[:, j]
-        # a bound on one quantity (scale x value >= low) reads in the quantity's own units: value <= or >= low / scale
-        bound = t.kind == "at_least" and t.minus is None and t.scale != 0
-        if bound:
+        if t.bound:  # read in the quantity's own units: value <= or >= low / scale
             vals = vals / t.scale
         finished = np.isfinite(vals).any()  # else every replicate failed
         lo, hi = np.nanpercentile(vals, [5, 95]) if finished else (math.nan, math.nan)
@@ -61,8 +59,8 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
                 "year": t.year,
                 "observed": t.observed
                 if t.kind == "value"
-                else (f"[{t.low}, {t.high}]" if t.kind == "range" else _at_least(t, bound)),
-                "sd": t.sd / abs(t.scale) if bound else t.sd,
+                else (f"[{t.low}, {t.high}]" if t.kind == "range" else t.condition()),
+                "sd": t.sd / abs(t.scale) if t.bound else t.sd,
                 "simulated_mean": float(np.nanmean(vals)) if finished else math.nan,
                 "simulated_p5": float(lo),
                 "simulated_p95": float(hi),
@@ -74,13 +72,6 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
             }
         )
     return rows
-
-
-def _at_least(t, bound: bool) -> str:
-    """What an at_least term asks: a bound on one quantity in its own units, or an ordering's margin >= low."""
-    if bound:
-        return f"{'>=' if t.scale > 0 else '<='} {t.low / t.scale:g}"
-    return f">= {t.low}"
 
 
 def orderings_met(rows: list[dict]) -> bool | None:

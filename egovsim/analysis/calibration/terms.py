@@ -67,6 +67,18 @@ class Term:
     high: float = math.inf
     source: str = ""
 
+    @property
+    def bound(self) -> bool:
+        """An at_least term on one quantity (scale x value >= low): a bound, read in the quantity's own units."""
+        return self.kind == "at_least" and self.minus is None and self.scale != 0
+
+    def condition(self) -> str:
+        """What an at_least term asks, as a reader reads it: a bound in the quantity's own units ('<= 0.525' for
+        -S >= -0.525), or an ordering's or pattern's margin ('>= 0')."""
+        if self.bound:
+            return f"{'>=' if self.scale > 0 else '<='} {self.low / self.scale:g}"
+        return f">= {self.low:g}"
+
     def score(self, simulated: float) -> tuple[float, bool]:
         """(loss, met) for a simulated value: the term's weight x its misfit, what it adds to a fit's loss."""
         loss, met = self.misfit(simulated)
