@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import signal
 import sys
@@ -1034,6 +1035,10 @@ def _clean_up(in_main_thread: bool, previous, process_ends: bool) -> None:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# errors of a write that name no file: the disk or quota is full, the file system read-only or the file too large
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
 def _main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "out", None) is not None:
@@ -1047,7 +1052,9 @@ def _main(args: argparse.Namespace) -> int:
         print(f"egovsim: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:  # e.g. the disk filled up while writing: say so on one line, no traceback
-        where = exc.filename or getattr(args, "out", None)  # the file; else the folder being written
+        where = exc.filename
+        if where is None and exc.errno in WRITE_ERRORS:  # a write the system refused: the folder being written
+            where = getattr(args, "out", None)
         where = f"{one_line(str(where), 4 * CLIP)}: " if where else ""
         print(f"egovsim: error: {where}{one_line(str(exc.strerror or exc), 4 * CLIP)}", file=sys.stderr)
         return EXIT_FAILED

@@ -71,7 +71,9 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
 def check_out_folder(folder: Path) -> None:
     """Fail before any run when results could not be written to `folder` (the --out of a command): it, or
-    the nearest folder above it that exists, must be a writable folder. Nothing is created here."""
+    the nearest folder above it that exists, must be a writable folder. Tried by making and removing a file named
+    like an atomic write's temporary (egovsim's own: another run does not count it as a stranger's, and a stale
+    one is swept); nothing else is created here."""
     folder = Path(folder)
     try:
         existing = folder
@@ -82,12 +84,15 @@ def check_out_folder(folder: Path) -> None:
             raise InputError(str(folder), "--out", what)
         # a file made and removed: what the system lets us do, which permissions alone do not say (root on /proc,
         # a read-only or full file system, an immutable folder)
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".egovsim-probe-")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".command.json.", suffix=".tmp")
     except OSError as exc:
         where = "" if existing == folder else f" in {existing}"
         raise InputError(str(folder), "--out", f"cannot be written{where}: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.unlink(probe)
+    try:
+        os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -393,12 +393,30 @@ def check_place(folder: Path, field: str = "--out") -> None:
         raise InputError(str(folder), field, f"is inside egovsim's code or holds it ({PACKAGE}): choose another folder")
 
 
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def is_mount_point(folder: Path, mountinfo: Path = MOUNTINFO) -> bool:
+    """Whether something is mounted on `folder`. os.path.ismount compares devices, so it misses a bind mount of a
+    folder of the same file system (docker -v, mount --bind); Linux lists every mount in /proc/self/mountinfo,
+    its fifth field the mount point (spaces and the like written as octal escapes)."""
+    if os.path.ismount(folder):
+        return True
+    try:
+        lines = mountinfo.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:  # not Linux: ismount is what there is
+        return False
+    target = str(Path(folder).resolve())
+    unescape = lambda text: re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)  # noqa: E731
+    return any(len(fields) > 4 and unescape(fields[4]) == target for fields in (line.split(" ") for line in lines))
+
+
 def check_replaceable(folder: Path, field: str = "--out") -> None:
     """Before any work, that `replaced` will be able to swap `folder` at the end: not a mount point (a rename
     cannot move one), and its parent folder writable (the new folder is made beside it). Found only at the swap,
     either would lose the whole run's results."""
     folder = Path(folder)
-    if folder.exists() and os.path.ismount(folder):
+    if folder.exists() and is_mount_point(folder):
         raise InputError(
             str(folder), field, "is a mount point, which a whole run cannot replace: give a folder inside it"
         )
@@ -414,7 +432,8 @@ def check_replaceable(folder: Path, field: str = "--out") -> None:
             f"cannot be replaced: the new folder is written beside it, in {parent}, which refuses it "
             f"({exc.strerror or exc}); give a folder in a place you can write",
         ) from None
-    os.rmdir(probe)
+    with contextlib.suppress(OSError):  # named like a stage: another run's clean-up may have taken it already
+        os.rmdir(probe)
 
 
 def _egovsim_folder(folder: Path) -> bool:

@@ -166,6 +166,9 @@ def test_report_md_quotes_text_from_files_without_opening_html(tmp_path):
 
     assert inert("p < 0.05, S <= 0.525, a<b") == "p < 0.05, S <= 0.525, a&lt;b"
     assert inert("<script>x</script><!-- c --><?p?>") == "&lt;script>x&lt;/script>&lt;!-- c -->&lt;?p?>"
+    # code shows every character as it is: no HTML opens there, and an entity would be shown as '&lt;'
+    assert inert("in `scenarios/<name>/`, <b>") == "in `scenarios/<name>/`, &lt;b>"
+    assert inert("```\n<tag>\n```\n<i>") == "```\n<tag>\n```\n&lt;i>"
     hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
     path = tmp_path / "sweep.yaml"
     path.write_text(
@@ -193,3 +196,33 @@ def test_validate_lists_every_outcome_outside_the_horizon(tmp_path, capsys):
     assert [line.split(": ")[3] for line in lines] == ["outcomes[0]", "outcomes[2]"], lines
     assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
     assert one_line(capsys).endswith("outcomes[0]: year 1800 is outside the scenario's 2006-2030")
+
+
+def test_a_bind_mount_is_a_mount_point_though_it_shares_its_parents_device(tmp_path):
+    """os.path.ismount misses a bind mount of a folder of the same file system (docker -v); the mount table does
+    not. A mountinfo line names the mount point in its fifth field, a space as the octal escape \\040."""
+    folder = tmp_path / "my results"
+    folder.mkdir()
+    escaped = str(folder.resolve()).replace(" ", "\\040")
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        f"97 22 8:1 /srv/data {escaped} rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    )
+    assert not os.path.ismount(folder)
+    assert folders.is_mount_point(folder, table)
+    assert not folders.is_mount_point(tmp_path, table)
+    assert not folders.is_mount_point(folder, tmp_path / "no-such-table")  # elsewhere: ismount alone
+
+
+def test_an_error_that_names_no_file_and_is_no_write_does_not_blame_the_output_folder(tmp_path, capsys, monkeypatch):
+    """Only a write the system refused (a full disk, a read-only file system) is said of the output folder; another
+    error without a file name is said as it is."""
+    import egovsim.report.runfolder as runfolder
+
+    def broken(*args, **kwargs):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(runfolder, "atomic_write", broken, raising=False)
+    assert main(["run", str(HUE), *TINY, "--out", str(tmp_path / "r")]) == 1
+    assert one_line(capsys) == "egovsim: error: Invalid argument"
