@@ -87,3 +87,17 @@ def test_year_window_outcomes_count_exactly_the_last_years_steps(engine, steps_p
     assert moved >= max(3, len(expected) // 4)
     assert np.nansum([c["informal_payment_index"] for c in expected.values()]) > 0
     assert np.sum([c["reports_per_capita_12m"] for c in expected.values()]) > 0
+
+
+@pytest.mark.parametrize(("steps_per_year", "offset"), [(12, 6), (52, 26), (4, 2), (1, 1), (3, 2)])
+def test_a_calendar_years_row_is_its_mid_year_state_or_the_next_one_each_year_alike(steps_per_year, offset):
+    """The value reported for a year is the state at 1 July (row 12 (y - start) + 6 at monthly steps); where no row
+    falls at mid-year it is the next row, the same in every year: at yearly steps the state after the year, so each
+    calendar year has its own row (rounding halves to even gave 2006 the start and 2007 and 2008 one row)."""
+    from egovsim.config.scenario import row_of_year
+
+    sc = with_values(load_scenario(THREE, scale=0.001), {"steps_per_year": steps_per_year, "end_year": 2012})
+    n = sc.n_steps + 1
+    rows = [row_of_year(sc, n, year) for year in range(2006, 2013)]
+    assert rows == [steps_per_year * (year - 2006) + offset for year in range(2006, 2013)]
+    assert row_of_year(sc, n, 2040) == n - 1 and row_of_year(sc, n, 1990) == 0  # clipped to the run

@@ -1488,8 +1488,11 @@ def years(scenario: Scenario, n_rows: int) -> np.ndarray:
 
 
 def row_of_year(scenario: Scenario, n_rows: int, year: float) -> int:
-    """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run."""
-    k = round((year + 0.5 - scenario.start_year) / scenario.dt)
+    """Row holding the state at mid-`year` (the value reported for a calendar year), clipped to the run. Where no
+    row falls at mid-year (an odd number of steps a year) it is the next one, the same way every year: at yearly
+    steps the state at the end of the year (round() rounded halves to even, so 2007 and 2008 shared a row and 2006
+    read the start). Counted in steps (year x steps_per_year), exact where dt = 1 / steps_per_year is not."""
+    k = math.floor((year + 0.5 - scenario.start_year) * scenario.steps_per_year + 0.5)
     return min(max(k, 0), n_rows - 1)
 
 
