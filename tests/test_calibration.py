@@ -117,7 +117,7 @@ def test_a_bound_on_one_province_reads_in_the_outcomes_own_units(shipped):
     for supply, met in ((0.40, True), (0.60, False)):
         stats = np.full((2, len(problem.quantities)), supply)
         (row,) = [r for r in term_table(problem, stats) if r["target"] == "mic_2017_bentre_below_daklaks_value"]
-        assert row["observed"] == "<= 0.525" and row["met"] is met
+        assert row["observed"] == "<= 0.525" and row["met"] is met and row["scale"] == 1.0
         assert row["simulated_mean"] == pytest.approx(supply) and row["sd"] > 0
 
 

@@ -350,3 +350,12 @@ def test_a_file_that_edits_a_fitted_value_of_a_calibrated_file_says_so(tmp_path)
     assert "changed" not in load_scenario(lever).parameters.label()
     for whatif in sorted((ROOT / "scenarios" / "whatif").glob("*.yaml")):
         assert "changed" not in load_scenario(whatif).parameters.label(), whatif.name
+
+
+def test_every_outcome_a_plot_can_draw_has_a_unit():
+    """Plots label their axes with outcomes' units (observations.png, the sweep's main effects): every recorded
+    and every derived outcome has one."""
+    from egovsim.config.outcomes import COLUMNS, DERIVED, DERIVED_UNITS, unit_of
+
+    assert set(DERIVED_UNITS) == set(DERIVED)
+    assert all(unit_of(name) for name in [*COLUMNS, *DERIVED])

@@ -313,7 +313,7 @@ def predictive_table(problem: FitProblem, simulated: np.ndarray, seed: int, nois
             "kind": term.kind,
             "in_fit": problem.fitted[j],
             "check": term.weight == 0,  # shown beside the fit, never part of it (nor held out)
-            "sd": term.sd,
+            "sd": term.sd / abs(term.scale) if term.bound else term.sd,  # in the units `observed` is read in
             "draws": int(sims.size),
         }
         if not sims.size:

@@ -54,7 +54,7 @@ def term_table(problem: FitProblem, stats: np.ndarray) -> list[dict]:
                 "where": t.label,
                 "outcome": t.plus.outcome if t.minus is None else "",  # what a plot draws (value of one quantity)
                 "province": t.plus.province,
-                "scale": t.scale,
+                "scale": 1.0 if t.bound else t.scale,  # the scale of the values shown: a bound's are its quantity's own
                 "kind": t.kind,
                 "year": t.year,
                 "observed": t.observed
