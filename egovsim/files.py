@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import re
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +95,28 @@ def check_out_folder(folder: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(probe)
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C (SIGINT) and SIGTERM that arrive in the block take effect as it ends, so a short write is whole or not
+    begun: raised inside a library, the interruption can turn into another error (numpy's savez, stopped while
+    compressing, fails to close its zip and raises ValueError instead, with a traceback). Python runs signal
+    handlers in the main thread only, so elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):  # delivered again, to the command's own handlers
+            signal.raise_signal(sig)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -8,6 +8,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from egovsim import folders
 from egovsim.cli import main
 
@@ -226,3 +228,35 @@ def test_an_error_that_names_no_file_and_is_no_write_does_not_blame_the_output_f
     monkeypatch.setattr(runfolder, "atomic_write", broken, raising=False)
     assert main(["run", str(HUE), *TINY, "--out", str(tmp_path / "r")]) == 1
     assert one_line(capsys) == "egovsim: error: Invalid argument"
+
+
+def test_an_interruption_while_a_run_is_saved_takes_effect_once_it_is_saved(tmp_path, monkeypatch):
+    """SIGTERM or Ctrl-C arriving while numpy compresses a finished run used to be raised inside numpy's savez,
+    whose clean-up then failed with a ValueError (a traceback, exit 1; seen in the kill test under load). The run
+    is now saved whole, npz and json, and the interruption raised after."""
+    import signal
+
+    import numpy as np
+
+    from egovsim.runner import runner as rn
+
+    real = np.savez_compressed
+    arrived = []
+
+    def interrupted_midway(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the save
+        arrived.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rn.np, "savez_compressed", interrupted_midway)
+    store = rn.Store(tmp_path, code={"fingerprint": "test"})
+    spec = rn.RunSpec("s", 0, 1)
+    result = rn.RunResult(spec, "k" * 24, rn.STATUS_OK, records=np.zeros((2, 1, 3)))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.save(result)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert arrived and store.meta("k" * 24)["status"] == rn.STATUS_OK
+    assert store.records("k" * 24).shape == (2, 1, 3)

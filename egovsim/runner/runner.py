@@ -46,7 +46,7 @@ import numpy as np
 from egovsim.config.scenario import Scenario, apply_values, scenario_from_dict
 from egovsim.engine import default_engine, engine_mark
 from egovsim.errors import InputError, WorkerDied, clipped
-from egovsim.files import atomic_write, write_json
+from egovsim.files import atomic_write, interrupts_deferred, write_json
 from egovsim.model import population
 from egovsim.model.model import simulate
 from egovsim.model.outcomes import COLUMNS
@@ -243,6 +243,10 @@ class Store:
         return records
 
     def save(self, result: RunResult) -> None:
+        with interrupts_deferred():  # a Ctrl-C or kill inside numpy's savez became a ValueError and a traceback
+            self._save(result)
+
+    def _save(self, result: RunResult) -> None:
         if result.records is not None:
             buf = io.BytesIO()
             np.savez_compressed(buf, records=result.records)
