@@ -397,18 +397,16 @@ def _validated_scenario(path: str, args: argparse.Namespace) -> str:
 def posterior_warning(scenario, source) -> str | None:
     """What a calibrated scenario's posterior folder cannot give (missing, unreadable, or another fit's): a single
     run uses the file's medians and goes ahead, but run --replicates, compare and the page's draws would stop."""
-    if not scenario.parameters.draws_from:
+    folder = scenario.parameters.draws_from
+    if not folder:
         return None
-    from egovsim.analysis.calibration.posterior import read_posterior
-
+    needed = "a single run uses the file's medians; run --replicates, compare and the browser's posterior draws need it"
+    if not (Path(folder) / "posterior.csv").is_file():  # read_posterior's words, without loading the analysis code
+        return f"parameters.posterior: no posterior.csv in {folder} ({needed})"  # (a second at `serve`'s start)
     try:
-        read_posterior(scenario.parameters.draws_from, "parameters.posterior", str(source))
         scenario.parameters.check_posterior_file(str(source))
     except InputError as exc:
-        return (
-            f"{exc.field}: {exc.message} (a single run uses the file's medians; run --replicates, compare and the "
-            "browser's posterior draws need it)"
-        )
+        return f"{exc.field}: {exc.message} ({needed})"
     return None
 
 

@@ -346,6 +346,24 @@ def test_serve_without_the_front_end_says_how_to_install_it(tmp_path):
     assert "requirejs@" in proc.stderr and proc.stdout == ""
 
 
+def test_serve_checks_the_scenario_without_loading_the_analysis_code():
+    """`egovsim serve` checks the scenario (and its posterior) before it replaces itself with the server: the
+    analysis code (the runner, SALib, pyabc, ...) is not needed for that, and loading it cost a second of the page's
+    start (a check of round 12 did). Run in a fresh interpreter, whose modules are its own."""
+    probe = (
+        "import os, sys\n"
+        "def execve(*args):  # no server: where the command would start one, say what it has loaded\n"
+        "    print(sorted(m for m in sys.modules if m.startswith('egovsim.analysis')))\n"
+        "    sys.exit(0)\n"
+        "os.execve = execve\n"
+        "from egovsim.cli import main\n"
+        "sys.exit(main(['serve', '--port', '0']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
 def test_serve_rejects_an_empty_host(monkeypatch, capsys):
     """--host '' would listen on every interface, IPv4 and IPv6, without a word."""
     for host in ("", "  "):
