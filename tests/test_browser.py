@@ -11,6 +11,7 @@ The other tests here check the app's model factory without a browser.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -445,9 +446,7 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> N
     pytest.fail(f"egovsim serve did not answer at {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`egovsim serve` (default scenario) on a free local port, offline: Solara's CDN is a closed port."""
+def _check_browser_setup() -> None:
     if not CHROMIUM.exists():
         _skip_or_fail(f"{CHROMIUM} not found (apt-get install chromium)")
     try:
@@ -462,14 +461,21 @@ def server(tmp_path_factory):
             f"offline Solara assets missing ({', '.join(a.spec for a in missing)}): "
             "run `python -m egovsim.app.assets` or `make test`"
         )
+
+
+@contextlib.contextmanager
+def _serving(folder: Path, *scenario: str):
+    """`egovsim serve` (the default scenario, or the one given) on a free local port, offline: Solara's CDN is a
+    closed port."""
+    _check_browser_setup()
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = folder / "serve.log"
     env = dict(os.environ, SOLARA_ASSETS_CDN="http://127.0.0.1:9/")  # nothing may come from the internet
     started = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "egovsim", "serve", "--port", str(port), "--host", "127.0.0.1"],
+            [sys.executable, "-m", "egovsim", "serve", *scenario, "--port", str(port), "--host", "127.0.0.1"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -486,6 +492,12 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with _serving(tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 class Tab:
@@ -676,3 +688,43 @@ def test_page_renders_steps_and_keeps_tabs_apart(server, capsys):
         )
     assert timings["step_median_s"] < STEP_BOUND_S, timings
     assert serve_to_page_s < PAGE_BOUND_S, timings
+
+
+@pytest.mark.browser
+def test_long_names_stay_inside_their_charts(tmp_path):
+    """A province name may be 120 characters: every chart title wraps or is cut inside the chart's width (the whole
+    title on hover), every legend stays inside its plot, and a network panel's name is cut with an ellipsis."""
+    from playwright.sync_api import sync_playwright
+
+    name = (
+        "Thanh pho Hue (Thua Thien Hue, a centrally-run city from 2025, formerly a province of the North Central Coast)"
+    )
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(
+        f'extends: {ROOT / "scenarios" / "hue.yaml"}\nname: long_names\nprovinces:\n  hue:\n    name: "{name}"\n'
+    )
+    with _serving(tmp_path, str(scenario)) as running, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = Tab(browser, running["url"])
+            tab.rendered()
+            # in each time chart's own units (viewBox 600 wide; the plot frame from x 60 to 582)
+            boxes = tab.page.evaluate(
+                "() => Array.from(document.querySelectorAll('svg.egov-chart[data-title]')).map(svg => ({"
+                " title: Array.from(svg.querySelectorAll('.egov-title text')).map(t => { const b = t.getBBox();"
+                "   return [b.x, b.x + b.width]; }),"
+                " legend: (() => { const b = svg.querySelector('.egov-legend rect').getBBox();"
+                "   const m = svg.querySelector('.egov-legend').transform.baseVal.consolidate().matrix;"
+                "   return [m.e + b.x, m.e + b.x + b.width]; })(),"
+                " hover: svg.querySelector('.egov-title title').textContent }))"
+            )
+            assert len(boxes) == 5
+            for chart in boxes:
+                assert all(left >= 0 and right <= 600 for left, right in chart["title"]), chart
+                assert chart["legend"][0] >= 60 and chart["legend"][1] <= 582, chart
+            assert any(name in chart["hover"] for chart in boxes)  # the whole name, on hover
+            panel = tab.page.locator(".egov-network text").nth(1).text_content()
+            assert panel.endswith("\u2026") and name.startswith(panel[:-1]), panel
+            assert tab.errors == [], tab.errors
+        finally:
+            browser.close()

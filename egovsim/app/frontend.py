@@ -50,14 +50,14 @@ TIME_CHART = """
       <circle v-if="s.dot" cx="10" cy="0" r="3.4" fill="#fff" stroke="#000" stroke-width="0.8"/>
       <line v-else x1="0" x2="20" y1="0" y2="0" :stroke="s.color" :stroke-width="s.width"
             :stroke-opacity="s.alpha" :stroke-dasharray="s.dash"/>
-      <text x="26" y="3.5">{{ s.label }}</text>
+      <title>{{ s.label }}</title><text x="26" y="3.5">{{ cut(s.label, LEGEND_CHARS) }}</text>
     </g>
   </g>
 </svg>
 </template>
 <script>
 module.exports = {
-  data() { return { ys: [], L: 60, R: 582, B: 362 }; },
+  data() { return { ys: [], L: 60, R: 582, B: 362, LEGEND_CHARS: 48 }; },
   created() { this.take(this.tail); },
   watch: { tail(t) { this.take(t); } },
   methods: {
@@ -67,6 +67,7 @@ module.exports = {
       const keep = t.from > 0 && this.ys.length === t.y.length ? t.from : 0;
       this.ys = t.y.map((a, i) => (keep ? this.ys[i].slice(0, keep) : []).concat(a));
     },
+    cut(text, n) { text = String(text); return text.length > n ? text.slice(0, n - 1) + "\u2026" : text; },
     X(x) { return this.L + (x - this.spec.xlim[0]) / (this.spec.xlim[1] - this.spec.xlim[0]) * (this.R - this.L); },
     Y(y) { return this.B - y / this.ylim * (this.B - this.T); },
     path(i) {
@@ -107,7 +108,8 @@ module.exports = {
       if (this.spec.points.length) rows.push({ label: this.spec.points_label, dot: true });
       return rows;
     },
-    legendW() { return 34 + 6.1 * Math.max(...this.legend.map(s => s.label.length)); },
+    // a label longer than LEGEND_CHARS (a long province name) is cut, so the legend stays inside the plot
+    legendW() { return 34 + 6.1 * Math.max(...this.legend.map(s => Math.min(s.label.length, this.LEGEND_CHARS))); },
     legendH() { return 8 + 14 * this.legend.length; },
     // a long title (a long province name) wraps onto a second line, cut with an ellipsis beyond it (the whole title
     // shows on hover); the plot starts below it
