@@ -171,6 +171,10 @@ def test_report_md_quotes_text_from_files_without_opening_html(tmp_path):
     # code shows every character as it is: no HTML opens there, and an entity would be shown as '&lt;'
     assert inert("in `scenarios/<name>/`, <b>") == "in `scenarios/<name>/`, &lt;b>"
     assert inert("```\n<tag>\n```\n<i>") == "```\n<tag>\n```\n&lt;i>"
+    # an image or link to another site (a file's text) reads as text; the report's own relative links stay links
+    assert inert("![t](https://x.example/t.png) [j](javascript:alert(1)) ![p](plots/p.png)") == (
+        "![t]\\(https://x.example/t.png) [j]\\(javascript:alert(1)) ![p](plots/p.png)"
+    )
     hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
     path = tmp_path / "sweep.yaml"
     path.write_text(
