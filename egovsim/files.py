@@ -107,7 +107,8 @@ def interrupts_deferred():
         yield
         return
     caught: list[int] = []
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # a handler installed from outside Python reads as None and could not be put back: it is left alone
+    handlers = {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(sig)) is not None}
     for sig in handlers:
         signal.signal(sig, lambda signum, frame: caught.append(signum))
     try:
