@@ -397,12 +397,12 @@ def _validated_scenario(path: str, args: argparse.Namespace) -> str:
 def posterior_warning(scenario, source) -> str | None:
     """What a calibrated scenario's posterior folder cannot give (missing, unreadable, or another fit's): a single
     run uses the file's medians and goes ahead, but run --replicates, compare and the page's draws would stop."""
-    folder = scenario.parameters.draws_from
-    if not folder:
+    if not scenario.parameters.draws_from:
         return None
     needed = "a single run uses the file's medians; run --replicates, compare and the browser's posterior draws need it"
-    if not (Path(folder) / "posterior.csv").is_file():  # read_posterior's words, without loading the analysis code
-        return f"parameters.posterior: no posterior.csv in {folder} ({needed})"  # (a second at `serve`'s start)
+    missing = scenario.parameters.missing_posterior()  # not read_posterior: the analysis code costs serve a second
+    if missing:
+        return f"parameters.posterior: {missing} ({needed})"
     try:
         scenario.parameters.check_posterior_file(str(source))
     except InputError as exc:

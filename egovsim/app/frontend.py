@@ -67,7 +67,7 @@ module.exports = {
       const keep = t.from > 0 && this.ys.length === t.y.length ? t.from : 0;
       this.ys = t.y.map((a, i) => (keep ? this.ys[i].slice(0, keep) : []).concat(a));
     },
-    cut(text, n) { text = String(text); return text.length > n ? text.slice(0, n - 1) + "\u2026" : text; },
+    CUT_METHOD
     X(x) { return this.L + (x - this.spec.xlim[0]) / (this.spec.xlim[1] - this.spec.xlim[0]) * (this.R - this.L); },
     Y(y) { return this.B - y / this.ylim * (this.B - this.T); },
     path(i) {
@@ -197,7 +197,7 @@ module.exports = {
     // a panel's drawing area: the square [-2.6, 2.6]^2 under its two title lines
     px(x) { return 150 + x / 2.6 * 96; },
     py(y) { return 126 - y / 2.6 * 96; },
-    cut(text, n) { text = String(text); return text.length > n ? text.slice(0, n - 1) + "\u2026" : text; },
+    CUT_METHOD
     diamond(x, y, r) { return `M${x},${y - r}L${x + r},${y}L${x},${y + r}L${x - r},${y}Z`; },
     star(x, y, r) {
       let d = "";
@@ -211,6 +211,13 @@ module.exports = {
 };
 </script>
 """
+
+
+# shortening a text from a file to n characters with an ellipsis (the whole text goes in a <title>, shown on hover):
+# one method, put into both templates' methods
+CUT = """    cut(text, n) { text = String(text); return text.length > n ? text.slice(0, n - 1) + "\\u2026" : text; },"""
+TIME_CHART = TIME_CHART.replace("    CUT_METHOD", CUT)
+NETWORK = NETWORK.replace("    CUT_METHOD", CUT)
 
 
 class TimeChartWidget(ipyvue.VueTemplate):

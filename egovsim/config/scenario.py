@@ -1208,6 +1208,14 @@ PARAMETER_KINDS = ("prior", "calibrated", "posterior")
 ADDED_PROVINCES = "added: "  # parameters.set entries naming provinces a calibrated point never had
 
 
+def missing_posterior(folder: str | Path) -> str | None:
+    """'no posterior.csv in FOLDER: ...' when the folder holds none (None when it does): one wording for every
+    command that draws from a posterior, checked without loading the analysis code."""
+    if (Path(folder) / "posterior.csv").is_file():
+        return None
+    return f"no posterior.csv in {folder}: run `egovsim calibrate ... --method abc`"
+
+
 @dataclass
 class ParameterSource:
     """Where a scenario's parameter values come from, shown on every report and plot: `prior` (the sourced
@@ -1239,6 +1247,11 @@ class ParameterSource:
             raise InputError(source, f"{path}.calibration", f"kind {self.kind} needs the calibration it comes from")
         if self.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date):
             raise InputError(source, f"{path}.date", f"expected an ISO date like 2026-11-27, got {clipped(self.date)}")
+
+    def missing_posterior(self) -> str | None:
+        """What is wrong when the posterior folder this file draws from has no posterior.csv (None if it has one,
+        or draws from none)."""
+        return missing_posterior(self.draws_from) if self.draws_from else None
 
     def check_posterior_file(self, source: str) -> None:
         """A calibrated scenario draws from the posterior.csv its fit wrote: a later fit into the same folder would

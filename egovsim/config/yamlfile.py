@@ -232,13 +232,12 @@ def read_with_extends(
         raise InputError(str(path), "extends", "circular extends: " + " -> ".join(str(p) for p in seen + (path,)))
     if resolved in done:
         return copy.deepcopy(done[resolved])
-    merged = _read_one(path, seen, relative_paths, done)
+    merged = _read_one(path, resolved, seen, relative_paths, done)
     done[resolved] = merged
     return copy.deepcopy(merged)
 
 
-def _read_one(path: Path, seen: tuple[Path, ...], relative_paths: tuple[str, ...], done: dict) -> dict:
-    resolved = path.resolve()
+def _read_one(path: Path, resolved: Path, seen: tuple[Path, ...], relative_paths: tuple[str, ...], done: dict) -> dict:
     data = read_yaml(path)
     if data is None:
         data = {}

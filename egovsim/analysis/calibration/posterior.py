@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, measure_quantities, term_values
-from egovsim.config.scenario import varies_continuously
+from egovsim.config.scenario import missing_posterior, varies_continuously
 from egovsim.errors import InputError, clipped
 from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many, run_one
 
@@ -35,10 +35,9 @@ def read_posterior(
     naming `source` (the file that names the folder, or the folder) and `field`; a bad cell names its column
     and row."""
     path = Path(folder) / "posterior.csv"
-    if not path.is_file():
-        raise InputError(
-            source or str(path), field, f"no posterior.csv in {folder}: run `egovsim calibrate ... --method abc`"
-        )
+    missing = missing_posterior(folder)
+    if missing:
+        raise InputError(source or str(path), field, missing)
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             header, *rows = [row for row in csv.reader(fh) if row] or [[]]  # blank lines skipped
