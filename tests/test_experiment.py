@@ -214,6 +214,51 @@ def test_a_sweep_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_one(tm
     assert same_table(out / "timeseries.parquet", ref / "timeseries.parquet")
 
 
+def test_the_worker_packs_a_runs_file_and_the_store_keeps_its_bits(tmp_path, monkeypatch):
+    """A worker returns its records as the store's file (runner.run_packed); the command's process writes those
+    bytes as they are and compresses nothing itself. The file is numpy's npz, read back bit for bit by np.load
+    and by the store, and the records kept in memory are the direct run's."""
+    sc = tiny()
+    specs = specs_for(sc.name, 3)
+    packed = experiment.run_packed(run_one, sc.to_dict(), {}, specs[0].seed)
+    assert packed["records"] is None and packed["error"] is None
+    direct = simulate(sc, specs[0].seed)
+    with np.load(io.BytesIO(packed["npz"])) as data:
+        assert list(data) == ["records"]
+        np.testing.assert_array_equal(data["records"], direct)
+        assert data["records"].dtype == np.float64
+
+    real_pack, in_worker, sent = Store.pack, [False], {}
+
+    def pack(records):
+        assert in_worker[0], "the command's process compressed a run"
+        npz = real_pack(records)
+        sent[npz] = records
+        return npz
+
+    class Worker(SerialExecutor):  # runs the call in this process, as a worker would
+        def submit(self, fn, /, *args, **kwargs):
+            in_worker[0] = True
+            try:
+                return super().submit(fn, *args, **kwargs)
+            finally:
+                in_worker[0] = False
+
+    monkeypatch.setattr(Store, "pack", staticmethod(pack))
+    for keep in (True, False):
+        results = run_many(specs, {sc.name: sc}, Worker(), store=Store(tmp_path / f"runs-{keep}"), keep_records=keep)
+        for spec, result in zip(specs, results):
+            reference = simulate(sc, spec.seed)
+            store = Store(tmp_path / f"runs-{keep}")
+            assert store._npz(result.key).read_bytes() in sent  # the worker's bytes, as they were
+            np.testing.assert_array_equal(store.records(result.key), reference)
+            if keep:
+                np.testing.assert_array_equal(result.records, reference)
+            else:
+                assert result.records is None
+            assert result.npz is None  # not kept once stored
+
+
 # ---- egovsim run --replicates -------------------------------------------------------------------------
 
 
