@@ -580,7 +580,7 @@ def _run_replicates(args: argparse.Namespace, scenario, seed: int, folder: Path)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from egovsim.analysis.compare import headline, plan_comparison, run_comparison
+    from egovsim.analysis.compare import headline, mixed_parameters, plan_comparison, run_comparison
     from egovsim.config.scenario import horizon_warning
     from egovsim.runner.runner import make_executor
 
@@ -596,6 +596,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # the runs are defined by the resolved scenarios (their seed is the master seed) and the posterior; the
     # replicate count and the baseline only change what is computed from them, rewritten whole every time
     lever_warnings = []
+    if (mixed := mixed_parameters(plan.labels, plan.scenarios, plan.posterior)) and not args.quiet:
+        print(f"egovsim: warning: {mixed}", file=sys.stderr)
     for path, scenario in zip(plan.paths, plan.scenarios):
         if not args.quiet:
             _warn(path, horizon_warning(scenario))
@@ -674,6 +676,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     from egovsim.analysis.discover import conditions, prepare, run_discovery
+    from egovsim.analysis.discovery import chosen_in_words
     from egovsim.folders import new_folder
     from egovsim.runner.runner import make_executor
 
@@ -689,7 +692,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"the case holds at {out['found'].cases} of {out['points']} points", file=sys.stderr)
         if box is not None:
-            print(f"box {box.index}: coverage {box.coverage:.2f}, density {box.density:.2f}, when", file=sys.stderr)
+            print(chosen_in_words(out["found"], spec.min_density, spec.mass_min), file=sys.stderr)
             for line in conditions(out["found"], spec.resamples):
                 print(f"  {line}", file=sys.stderr)
     if tally.failed or not args.quiet:

@@ -72,3 +72,26 @@ def without_portal(scenario):
         if "portal_services" in event.get("set", {}):
             event["set"]["portal_services"] = 0.0
     return scenario_from_dict(data)
+
+
+def every_column_described(folder: Path) -> dict[str, dict]:
+    """columns.csv's rows by name, after checking that every column of every table the command wrote at the top
+    of `folder` (CSV, Parquet) has a row with a meaning, and that the row lists that file."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    rows = {r["name"]: r for r in csv.DictReader((folder / "columns.csv").open(encoding="utf-8"))}
+    tables = [p for p in folder.iterdir() if p.suffix in (".csv", ".parquet") and p.name != "columns.csv"]
+    assert tables, f"no tables in {folder}"
+    for table in tables:
+        if table.suffix == ".parquet":
+            header = pq.read_schema(table).names
+        else:
+            header = next(csv.reader(table.open(encoding="utf-8")))
+        for column in header:
+            assert column in rows, f"{table.name}: {column} is not in columns.csv"
+            row = rows[column]
+            assert row["meaning"] and row["meaning"] != "(not described)", f"{table.name}: {column} not described"
+            assert table.name in row["files"].split(), f"{column}: columns.csv does not list {table.name}"
+    return rows

@@ -94,6 +94,7 @@ def test_compare_command_writes_table_report_plots_and_honours_the_baseline(tmp_
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     assert "difference from more_training" in err and "0 failed" in err
+    assert "different sources" not in err  # both run at the priors: the difference is the what-if's
     rows = list(csv.DictReader(io.StringIO((out / "comparison.csv").read_text())))
     diff = [r for r in rows if r["kind"] == "difference"]
     assert {(r["scenario"], r["minus"]) for r in diff} == {("status_quo", "more_training")}
@@ -107,6 +108,20 @@ def test_compare_command_writes_table_report_plots_and_honours_the_baseline(tmp_
     before = (out / "comparison.csv").read_bytes()
     assert cli.main(args + ["--no-plots", "--quiet"]) == 0
     assert (out / "comparison.csv").read_bytes() == before
+
+
+def test_a_what_if_on_other_parameters_than_its_baseline_is_flagged_where_its_difference_is_printed(tmp_path, capsys):
+    """The prior Dak Lak against a what-if built on the calibrated one: most of the difference is the change of
+    parameters. The warning goes with the difference to the terminal, not only into report.md."""
+    whatif = ROOT / "scenarios" / "whatif" / "daklak_local_software.yaml"
+    out = tmp_path / "cmp"
+    common = ["--replicates", "2", "--scale", "0.001", "--set", "end_year=2008", "--executor", "serial", "--no-plots"]
+    assert cli.main(["compare", str(DAKLAK), str(whatif), *common, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "different sources" in line]
+    assert len(warning) == 1 and warning[0].startswith("egovsim: warning: the scenarios' parameters come from")
+    assert "(daklak: prior parameters" in warning[0] and "| daklak_local_software: posterior medians" in warning[0]
+    assert "mix the what-if with the change of parameters" in (out / "report.md").read_text()
 
 
 def test_compare_rejects_an_unknown_baseline(tmp_path, capsys):

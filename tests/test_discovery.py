@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from egovsim.analysis.discovery import choose, find_boxes, in_box, limits_in_words
+from egovsim.analysis.discovery import choose, chosen_in_words, find_boxes, in_box, limits_in_words
 from egovsim.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, every_column_described
 
 NAMES = ["x1", "x2", "x3", "x4", "x5"]
 
@@ -78,6 +78,68 @@ def test_chosen_box_is_the_widest_dense_enough():
     assert choose(traj, 0.8) == 1
     assert choose(traj, 0.9) == 2
     assert choose(traj, 0.99) == 2  # none dense enough: the densest
+
+
+@pytest.mark.parametrize(
+    "truth",
+    [
+        {"x1": (0.7, 1.0)},  # one side
+        {"x1": (0.0, 0.45), "x3": (0.0, 0.6), "x5": (0.35, 1.0)},  # three inputs, each on one side
+        {"x2": (0.2, 0.8)},  # both sides of one input
+    ],
+)
+def test_a_case_without_noise_gets_its_own_box_not_a_looser_one(truth):
+    """With no noise, peeling on while no case is lost only removes points that are not cases: the chosen box is
+    the true box, to the spacing of the sample (2,000 points), not the loosest box above min_density."""
+    X = np.random.default_rng(7).random((2000, 5))
+    y = in_box(X, NAMES, truth)
+    box = find_boxes(X, y, NAMES, resamples=0).box
+    assert set(box.limits) == set(truth)
+    for name, (lo, hi) in truth.items():
+        assert box.limits[name][0] == pytest.approx(lo, abs=0.02) and box.limits[name][1] == pytest.approx(hi, abs=0.02)
+    assert box.coverage == 1.0 and box.density > 0.9  # the last peel of 5% that loses no case; 0.81 before
+
+
+def test_equal_coverage_goes_to_the_densest_box():
+    traj = [
+        {"id": 0, "coverage": 1.0, "density": 0.5},
+        {"id": 1, "coverage": 1.0, "density": 0.85},
+        {"id": 2, "coverage": 1.0, "density": 0.99},
+        {"id": 3, "coverage": 0.9, "density": 1.0},
+    ]
+    assert choose(traj, 0.8) == 2
+
+
+def test_one_input_gets_a_box_and_cart_leaves_that_partition_the_sample():
+    """EMA Workbench's CART.boxes fails on a tree of one input; the leaves are read from the tree itself."""
+    X = np.random.default_rng(0).random((500, 1))
+    y = X[:, 0] > 0.6
+    found = find_boxes(X, y, ["x1"], resamples=2)
+    assert found.box.limits["x1"][0] == pytest.approx(0.6, abs=0.02)
+    assert sum(leaf["mass"] for leaf in found.leaves) == pytest.approx(1.0)
+    assert sum(leaf["coverage"] for leaf in found.leaves) == pytest.approx(1.0)
+    for leaf in found.leaves:  # each leaf's figures are those of the points inside its limits
+        inside = in_box(X, ["x1"], leaf["limits"])
+        assert leaf["mass"] == pytest.approx(inside.mean(), abs=1 / 500)
+    assert any(
+        leaf["density"] == 1.0 and leaf["limits"]["x1"][0] == pytest.approx(0.6, abs=0.02) for leaf in found.leaves
+    )
+
+
+def test_the_words_say_when_no_condition_is_needed_and_when_no_box_is_dense_enough():
+    X = np.random.default_rng(7).random((2000, 5))
+    y = np.random.default_rng(8).random(2000) < 0.95  # holds at 95% of points, whatever the inputs
+    common = find_boxes(X, y, NAMES, resamples=0)
+    assert common.box.limits == {}
+    words = chosen_in_words(common, 0.8, 0.05)
+    assert words.startswith(f"No condition is needed: the case holds at {100 * y.mean():.0f}% of all points")
+    assert "Raise min_density above" in words
+    rare = find_boxes(X, (X[:, 0] > 0.85) & (X[:, 1] > 0.8), NAMES, resamples=0)  # 3% of points, mass_min 5%
+    assert rare.box.density < 0.8
+    words = chosen_in_words(rare, 0.8, 0.05)
+    assert words.startswith("No box reaches the density asked for (0.8)") and "mass_min below" in words
+    dense = find_boxes(X, X[:, 0] > 0.7, NAMES, resamples=0)
+    assert chosen_in_words(dense, 0.8, 0.05).startswith("PRIM's chosen box (box ")
 
 
 def test_no_box_when_the_case_never_holds():
@@ -148,6 +210,8 @@ def test_discover_end_to_end(tmp_path, capsys):
     # the gap is urban minus rural use, a difference of shares
     assert all(-1 <= float(r["gap_2010"]) <= 1 for r in rows)
     assert "# Scenario discovery: tiny_discovery" in (out / "report.md").read_text()
+    words = every_column_described(out)  # the levers', parameters' and outcomes' columns are the file's names
+    assert words["literacy_2010"]["meaning"].startswith("literacy_2010: Ben Tre's literacy_mean in 2010 (1 July)")
     first = (out / "sample.csv").read_text()
     # run again: every run comes from the store, and the outputs are the same
     capsys.readouterr()

@@ -11,7 +11,7 @@ import yaml
 from egovsim.cli import main
 from egovsim.folders import OUTPUTS, STORES
 
-from .conftest import ROOT
+from .conftest import ROOT, every_column_described
 
 STUDY = {
     "name": "tiny",
@@ -177,6 +177,8 @@ def test_the_report_warns_of_censoring_small_groups_and_effects_outside_the_outc
         assert f"{province}, years_to_90pct: the level is never reached in {runs} of {runs} runs (100%)" in report
     assert "they count as 9 years (the run's length)" in report
     assert "bentre: minority_access_share rest on" in report and "a scale of at least" in report
+    words = every_column_described(out)
+    assert "years_to_90pct = adopted_share years from 2006 to rise to 0.9" in words["output"]["meaning"]
     section = report.split("## Parameters without an effect on these outcomes")[1].split("## Plots")[0]
     assert "`provinces.*.policy.feedback`" in section
     assert "`provinces.*.policy.infrastructure`" not in section

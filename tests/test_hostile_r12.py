@@ -234,28 +234,38 @@ def test_an_error_that_names_no_file_and_is_no_write_does_not_blame_the_output_f
     assert one_line(capsys) == "egovsim: error: Invalid argument"
 
 
-def test_an_interruption_while_a_run_is_saved_takes_effect_once_it_is_saved(tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["compressing", "writing"])
+def test_an_interruption_while_a_run_is_saved_takes_effect_once_it_is_saved(tmp_path, monkeypatch, where):
     """SIGTERM or Ctrl-C arriving while numpy compresses a finished run used to be raised inside numpy's savez,
     whose clean-up then failed with a ValueError (a traceback, exit 1; seen in the kill test under load). The run
-    is now saved whole, npz and json, and the interruption raised after."""
+    is now saved whole, npz and json, and the interruption raised after: whether the store compresses the records
+    (a worker's own save) or writes a worker's packed file (the command's process)."""
     import signal
 
     import numpy as np
 
     from egovsim.runner import runner as rn
 
-    real = np.savez_compressed
     arrived = []
 
-    def interrupted_midway(*args, **kwargs):
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the save
-        arrived.append(True)
-        return real(*args, **kwargs)
+    def interrupted_midway(real):
+        def call(*args, **kwargs):
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the save
+            arrived.append(True)
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(rn.np, "savez_compressed", interrupted_midway)
+        return call
+
+    records = np.zeros((2, 1, 3))
     store = rn.Store(tmp_path, code={"fingerprint": "test"})
     spec = rn.RunSpec("s", 0, 1)
-    result = rn.RunResult(spec, "k" * 24, rn.STATUS_OK, records=np.zeros((2, 1, 3)))
+    if where == "compressing":
+        monkeypatch.setattr(np.lib.format, "write_array", interrupted_midway(np.lib.format.write_array))
+        result = rn.RunResult(spec, "k" * 24, rn.STATUS_OK, records=records)
+    else:
+        npz = rn.Store.pack(records)
+        monkeypatch.setattr(rn, "atomic_write", interrupted_midway(rn.atomic_write))
+        result = rn.RunResult(spec, "k" * 24, rn.STATUS_OK, npz=npz)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):

@@ -329,10 +329,11 @@ def test_an_index_never_estimated_does_not_make_a_parameter_negligible():
 
     nan = float("nan")
     rows = [
-        {"index": "ST", "value": v, "province": "hue", "output": "o", "parameter": p}
-        for p, v in (("a", nan), ("b", 0.001), ("c", 0.5))
+        {"index": "ST", "value": v, "conf": c, "province": "hue", "output": "o", "parameter": p}
+        for p, v, c in (("a", nan, nan), ("b", 0.001, 0.002), ("c", 0.5, 0.1), ("d", 0.0044, 0.013), ("e", 0.001, nan))
     ]
-    assert without_effect(SimpleNamespace(method="sobol"), rows, ["a", "b", "c"]) == ["b"]
+    # d: small, but its interval reaches past the threshold (a sample too small to tell); e: no interval at all
+    assert without_effect(SimpleNamespace(method="sobol"), rows, ["a", "b", "c", "d", "e"]) == ["b"]
 
 
 # ---- the review of round 8's second pass ----------------------------------------------------------------------

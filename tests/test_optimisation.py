@@ -14,7 +14,7 @@ from egovsim.analysis.optimisation import Problem, generational_distance, non_do
 from egovsim.cli import main
 from egovsim.config.scenario import load_scenario
 from egovsim.model.outcomes import COL
-from tests.conftest import ROOT
+from tests.conftest import ROOT, every_column_described
 
 BENTRE = ROOT / "scenarios" / "calibrated" / "bentre.yaml"
 
@@ -165,6 +165,8 @@ def test_optimize_end_to_end(tmp_path):
     report = (out / "report.md").read_text()
     assert "posterior draws from `post/posterior.csv`" in report and "## The cheapest robust mix" in report
     assert (out / "plots" / "pareto.png").is_file() and (out / "candidates.csv").is_file()
+    words = every_column_described(out)  # the levers' and objectives' columns are the file's names
+    assert words["cost_bn_vnd_per_yr"]["unit"] == "bn VND/yr" and "pareto.csv" in words["draws"]["files"]
     seeds = {json.loads(f.read_text())["seed"] for f in (out / "runs").glob("*.json")}
     assert len(seeds) == 2 + 3  # the recheck's 3 draws are fresh: none of the search's 2 (no winner's curse)
     assert "fresh draws" in report and "% of 3 draws (" in report  # each share with its exact interval

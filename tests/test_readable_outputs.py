@@ -175,6 +175,24 @@ def test_run_plots_carry_the_parameters_caption(runs, monkeypatch):
     assert len(captions) == 4 and all("posterior medians (a point) from calibration" in c for c in captions)
 
 
+@pytest.mark.parametrize("replicates", [1, 3])
+def test_the_observations_plot_claims_a_median_and_band_only_over_several_runs(tmp_path, monkeypatch, replicates):
+    from egovsim.report import plots
+
+    titles = []
+    monkeypatch.setattr(plots, "save_png", lambda fig, path, caption="": titles.append(fig._suptitle.get_text()))
+    sc = load_scenario(PRIOR, ["end_year=2008"], scale=0.001)
+    key = next(iter(sc.provinces))
+    row = {"kind": "value", "outcome": "use_share_12m", "target": "t", "province": key, "year": 2007}
+    row |= {"observed": 0.1, "sd": 0.02, "in_fit": True, "scale": 1.0}
+    records = np.zeros((replicates, sc.n_steps + 1, len(sc.provinces), len(COLUMNS)))
+    plots.observations(sc, records, tmp_path / "o.png", rows=[row])
+    if replicates == 1:
+        assert titles[0].startswith("One simulated run against") and "median" not in titles[0]
+    else:
+        assert titles[0].startswith("Simulated median and 5-95% band over 3 replicates against")
+
+
 # ---- report.html ------------------------------------------------------------------------------------------
 
 
@@ -192,6 +210,24 @@ def test_report_html_embeds_its_plots_and_escapes_file_text(runs):
     assert "Observed and simulated" in page and "mic_index_2017" in page  # Dak Lak's MIC 2017 value
     prior = (runs[0] / "report.html").read_text(encoding="utf-8")
     assert "Prior parameters" in prior and "posterior medians" not in prior
+
+
+def test_report_html_counts_misses_of_fitted_targets_only_and_marks_the_checks():
+    """A check of weight 0 that is not met is shown, marked "not fitted", and not counted as a missed target."""
+    from egovsim.report.html import run_report_html
+
+    sc = load_scenario(PRIOR, ["end_year=2008"], scale=0.001)
+    row = {"where": "Dak Lak", "year": 2007, "sd": 0.02, "simulated_mean": 0.1, "simulated_p5": 0.1}
+    row |= {"simulated_p95": 0.1, "source": "s", "observed": 0.5}
+    observed = [
+        {**row, "target": "fitted_miss", "met": False, "in_fit": True},
+        {**row, "target": "fitted_hit", "met": True, "in_fit": True},
+        {**row, "target": "a_check", "met": False, "in_fit": False},
+    ]
+    records = np.zeros((1, sc.n_steps + 1, len(sc.provinces), len(COLUMNS)))
+    page = run_report_html(sc, records, [], observed, {})
+    assert "1 of 2 fitted targets not met." in page and "of 3 not met" not in page
+    assert "a_check (not fitted)" in page and "fitted_miss (not fitted)" not in page
 
 
 def test_a_scenario_name_with_markup_is_refused(tmp_path, capsys):
@@ -359,3 +395,26 @@ def test_every_outcome_a_plot_can_draw_has_a_unit():
 
     assert set(DERIVED_UNITS) == set(DERIVED)
     assert all(unit_of(name) for name in [*COLUMNS, *DERIVED])
+
+
+def test_labels_of_points_close_together_do_not_overlap():
+    """Morris plots label each parameter's point; points of near values had their labels printed over each other
+    ("mandate" over "weight_rent"). The labels' drawn boxes are measured here, not the placer's estimate."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from egovsim.report.plots import figure, place_labels
+
+    fig, ((ax,),) = figure(figsize=(5, 4))
+    FigureCanvasAgg(fig)
+    xs = np.array([0.30, 0.31, 0.32, 0.30, 2.0, 2.01])
+    ys = np.array([0.50, 0.51, 0.50, 0.49, 1.2, 1.2])
+    names = ["mandate", "weight_rent", "lapse_prob", "cascade_loss", "roadmap_clarity", "feedback"]
+    ax.scatter(xs, ys)  # limits left to autoscaling, as in the plots
+    place_labels(ax, xs, ys, names)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert [t.get_text() for t in ax.texts] == names
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (names[i], names[j])

@@ -636,6 +636,14 @@ def test_set_takes_the_wildcard_of_experiment_files():
         load_scenario(THREE, ["provinces.*.policy.trainin=2"])
 
 
+def test_a_key_set_twice_is_refused_not_resolved_silently(capsys):
+    """The last --set won without a word and the reports listed both values."""
+    assert main(["validate", str(HUE), "--set", "citizens.q0=0.3", "--set", " citizens.q0 =0.4"]) == 2
+    assert capsys.readouterr().err == f"egovsim: error: {HUE}: --set citizens.q0: set twice (0.3, 0.4): give it once\n"
+    # a wildcard and one province's own value are two keys: the province's, given after, is its exception
+    assert load_scenario(THREE, ["provinces.*.policy.feedback=1", "provinces.hue.policy.feedback=0"]).provinces
+
+
 @pytest.mark.parametrize("start", [2020, 2000])
 def test_a_start_other_than_the_initial_state_year_is_refused(capsys, start):
     assert main(["validate", str(HUE), "--set", f"start_year={start}"]) == 2

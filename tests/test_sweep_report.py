@@ -12,6 +12,7 @@ from scipy.stats import t
 
 from egovsim import cli
 from egovsim.analysis.sweep_report import SweepRuns, interaction, main_effect
+from tests.conftest import every_column_described
 
 ROOT = Path(__file__).resolve().parents[1]
 DAKLAK = ROOT / "scenarios" / "daklak.yaml"
@@ -115,6 +116,9 @@ def test_a_sweep_writes_its_report_plots_and_parameter_columns(tmp_path):
     assert "## daklak: adopted_share in 2009 (1 July)" in report  # outcome@end: the end year's mid-year state
     for name in ("main_effects.png", "interaction.png"):
         assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    words = every_column_described(out)
+    assert words["daklak.supply_index@2008"]["meaning"].startswith("daklak: supply_index in 2008 (1 July)")
+    assert words["provinces.*.policy.training"]["files"] == "runs.csv timeseries.parquet"
     table = pq.read_table(out / "timeseries.parquet").to_pandas()
     assert set(table["provinces.*.policy.training"]) == {0.5, 2.0}
     assert set(table["provinces.*.policy.software_strategy"]) == {"local", "platform"}
@@ -143,3 +147,52 @@ def test_a_sweep_without_any_finished_run_says_so():
     assert "No run finished" in report
     # the design as given, not as counted from the runs that finished (it said "0 points x 0 replicates")
     assert "design: grid, 2 points x 2 replicates (0 of 4 runs with results)" in report
+
+
+def _report(runs: SweepRuns, stat, missing=None) -> str:
+    from types import SimpleNamespace
+
+    from egovsim.analysis.sweep_report import report_markdown
+
+    exp = SimpleNamespace(
+        name="s", description="q", seeds="common", replicates=3, design=SimpleNamespace(kind="grid", size=6)
+    )
+    base = SimpleNamespace(
+        name="daklak", start_year=2006, end_year=2020, parameters=SimpleNamespace(label=lambda: "p", drawn=False)
+    )
+    return report_markdown(exp, base, runs, {"out": stat}, missing or {}, [])
+
+
+def test_a_time_to_effect_says_its_means_are_over_the_replicates_complete_at_every_level():
+    """Replicate 0 never reaches the level at a = 0.5 (censored): the means at every level are over replicates 1
+    and 2 only, though replicate 0 reached it at a = 1 and 2, and the report says so where the means are."""
+    from egovsim.config.analysis import OutcomeStat
+
+    runs = grid_runs(lambda a, b, r: np.nan if (a == 0.5 and r == 0) else 10 - a + r)
+    stat = OutcomeStat("use_share_12m", stat="time_to", level=0.05)
+    report = _report(runs, stat, {"out": 2})
+    row = next(line for line in report.splitlines() if line.startswith("| `a` |"))
+    assert "11 / 10.5 / 9.5" in row  # 10 - a + mean(1, 2): replicate 0 (9 at a = 1, 8 at a = 2) is left out
+    assert "means and effect over the 2 of 3 replicates with a value at every level" in row
+    assert "over the replicates in which the run at every level reached it" in report
+
+
+def test_equal_effects_in_every_replicate_give_no_interval_not_a_zero_width_one():
+    from egovsim.config.analysis import OutcomeStat
+
+    runs = grid_runs(lambda a, b, r: 0.1 * a + 0.01 * r)  # the same effect in every replicate
+    report = _report(runs, OutcomeStat("adopted_share"))
+    row = next(line for line in report.splitlines() if line.startswith("| `a` |"))
+    assert "+0.15 (no interval: the replicates' effects are all equal)" in row and "[+0.15, +0.15]" not in row
+
+
+def test_an_interval_past_what_a_difference_of_shares_can_be_is_flagged():
+    """Effects of a share of 0.3 and 0.9 in two replicates: the t interval on 1 degree of freedom reaches past
+    +1, which no difference of two shares can; the report says to run more replicates."""
+    from egovsim.config.analysis import OutcomeStat
+
+    runs = grid_runs(lambda a, b, r: 0.2 if a == 0.5 else 0.2 + (0.3 if r == 0 else 0.9) * (a - 0.5) / 1.5, 2)
+    report = _report(runs, OutcomeStat("adopted_share"))
+    assert "**Too few replicates:** the interval of `a` reaches past what a difference of this outcome" in report
+    calm = _report(grid_runs(lambda a, b, r: 0.1 * a + 0.01 * r * a), OutcomeStat("adopted_share"))
+    assert "Too few replicates" not in calm

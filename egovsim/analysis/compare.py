@@ -266,15 +266,8 @@ def report_md(
         f"{len(a.replicates)} of {replicates} |"
         for a in arms
     ]
-    # a source is its kind and, for fitted values, which fit: two calibrations differ as a prior and a fit do
-    sources = {(p.kind, p.calibration, p.fit, p.date, tuple(p.set)) for p in (a.scenario.parameters for a in arms)}
-    if posterior is None and len(sources) > 1:
-        lines += [
-            "",
-            "**Warning:** the scenarios' parameters come from different sources "
-            f"({'; '.join(sorted({where[a.label] for a in arms}))}): their differences mix the what-if with the "
-            "change of parameters.",
-        ]
+    if mixed := mixed_parameters([a.label for a in arms], [a.scenario for a in arms], posterior):
+        lines += ["", f"**Warning:** {mixed}"]
     lines += [
         "",
         "## How to read this",
@@ -400,6 +393,22 @@ def parameters_lines(arms: list[Arm], posterior: str | None = None) -> list[tupl
     if posterior is not None:
         return [(a.label, f"posterior draws from {posterior}/posterior.csv (replicate i: draw i)") for a in arms]
     return [(a.label, a.scenario.parameters.label()) for a in arms]
+
+
+def mixed_parameters(labels: list[str], scenarios: list[Scenario], posterior: str | None = None) -> str | None:
+    """The warning when the scenarios' parameters come from different sources (priors and a calibration, or two
+    fits): their differences then mix the what-if with the change of parameters. None when they agree, and when
+    every scenario runs on the same posterior's draws (--posterior)."""
+    # a source is its kind and, for fitted values, which fit: two calibrations differ as a prior and a fit do
+    sources = {(p.kind, p.calibration, p.fit, p.date, tuple(p.set)) for p in (sc.parameters for sc in scenarios)}
+    if posterior is not None or len(sources) < 2:
+        return None
+    where = " | ".join(f"{label}: {sc.parameters.label()}" for label, sc in zip(labels, scenarios))
+    return (
+        f"the scenarios' parameters come from different sources ({where}): their differences mix the what-if "
+        "with the change of parameters. To see the what-if alone, compare scenarios on the same parameters "
+        "(e.g. a scenarios/calibrated/ file and a what-if that extends it)."
+    )
 
 
 def parameters_caption(arms: list[Arm], posterior: str | None = None) -> str:

@@ -32,6 +32,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
+from egovsim.report.dictionary import dictionary_csv, lever_file_words
 from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import plots_section
@@ -163,6 +164,10 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command, pre
     atomic_write(folder / "boxes.csv", boxes_csv(found))
     atomic_write(folder / "trajectory.csv", trajectory_csv(found))
     atomic_write(folder / "cart.txt", found.tree or "no tree: the case holds at every point or at none\n")
+    described = dictionary(spec, base, names)
+    atomic_write(
+        folder / "columns.csv", dictionary_csv(folder, ["sample.csv", "boxes.csv", "trajectory.csv"], described)
+    )
     from egovsim.report.plots import discovery_plots
 
     plots = discovery_plots(folder / "plots", found, spec.name)
@@ -186,6 +191,28 @@ def _run_discovery(path: Path, executor, folder: Path, quiet: bool, command, pre
 
 
 # ---- outputs ------------------------------------------------------------------------------------------------
+
+
+def dictionary(spec, base: Scenario, names: list[str]) -> dict[str, tuple[str, str, str]]:
+    """columns.csv's words for sample.csv's own columns: the point, its levers, parameters and posterior draw's
+    values, and the outcomes (the mean of the point's replicates)."""
+    described = lever_file_words(spec, base, f"mean over the point's {spec.replicates} replicate(s)")
+    described["point"] = (
+        "sample point (row of the Latin hypercube over the levers and parameters)",
+        "count",
+        "[0, inf)",
+    )
+    for name in names:
+        if name in spec.parameters:
+            lo, hi = spec.parameters[name].bounds[:2]  # sampled uniformly between them (sample)
+            described[name] = (
+                f"the scenario field {name} at the point (the file's range)",
+                "as the field",
+                f"[{lo:g}, {hi:g}]",
+            )
+        elif name not in described:
+            described[name] = (f"the scenario field {name} at the point, from its posterior draw", "as the field", "")
+    return described
 
 
 def sample_csv(names: list[str], X: np.ndarray, means: dict[str, np.ndarray], case: np.ndarray, ran) -> str:
@@ -299,13 +326,10 @@ def report_md(spec, base, found: sd.Discovery, points: int, tally: Tally, plots,
     if box is None:
         lines.append("None to find: the case holds at every point or at none of the sample.")
     else:
-        lines.append(
-            f"PRIM's chosen box (box {box.index} of the peeling trajectory: the widest with density >= "
-            f"{spec.min_density:g}) holds {100 * box.coverage:.0f}% of the cases (coverage); "
-            f"{100 * box.density:.0f}% of its points are cases (density); it spans {100 * box.mass:.0f}% of the sample."
-        )
-        lines += ["", "In words, the case holds mostly when:", ""]
-        lines += [f"- {text}" for text in conditions(found, spec.resamples, "**")]
+        lines.append(sd.chosen_in_words(found, spec.min_density, spec.mass_min))
+        if box.limits:
+            lines += ["", "In words, the case holds mostly when:", ""]
+            lines += [f"- {text}" for text in conditions(found, spec.resamples, "**")]
         others = [n for n, s in found.stability.items() if n not in box.limits and s >= 50]
         if others:
             lines += ["", f"Also restricted in most half samples, though not in this box: {', '.join(others)}."]

@@ -1,7 +1,8 @@
 """Model-agnostic scenario discovery: where in the space of inputs does a case of interest hold?
 
 PRIM (the patient rule induction method, Friedman & Fisher 1999, as used for scenario discovery by Bryant &
-Lempert 2010) and CART, both from EMA Workbench; this module only chooses a box and says it plainly::
+Lempert 2010) from EMA Workbench, and CART as EMA Workbench fits it (scikit-learn's tree); this module only
+chooses a box and says it plainly::
 
     found = find_boxes(X, y, names)       # X: (n, d) inputs, y: (n,) bool, the case holds
     found.box.limits                      # {"x1": (0.70, 1.0), ...}: the restricted inputs only
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Box", "Discovery", "find_boxes", "in_box", "limits_in_words"]
+__all__ = ["Box", "Discovery", "chosen_in_words", "find_boxes", "in_box", "limits_in_words"]
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,17 @@ class Discovery:
     leaves: list[dict] = field(default_factory=list)
     tree: str = ""
     cases: int = 0
+    samples: int = 0
 
 
 def _ema():
-    """EMA Workbench's PRIM and CART (imported here: the package takes seconds to import, and warns about
+    """EMA Workbench's PRIM (imported here: the package takes seconds to import, and warns about
     optional parallel back ends it does not need for analysis)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from ema_workbench.analysis import cart, prim
+        from ema_workbench.analysis import prim
     logging.getLogger("EMA").setLevel(logging.WARNING)
-    return prim, cart
+    return prim
 
 
 def find_boxes(
@@ -87,7 +89,7 @@ def find_boxes(
     if not np.isfinite(X).all():
         raise ValueError("X has non-finite values")
     ranges = {n: (float(X[:, i].min()), float(X[:, i].max())) for i, n in enumerate(names)}
-    found = Discovery(list(names), ranges, [], None, cases=int(y.sum()))
+    found = Discovery(list(names), ranges, [], None, cases=int(y.sum()), samples=int(y.size))
     if not y.any() or y.all():  # nothing to tell apart
         return found
     with warnings.catch_warnings():
@@ -99,7 +101,7 @@ def find_boxes(
 def _find(X, y, names, found: Discovery, min_density, peel_alpha, mass_min, resamples, seed) -> Discovery:
     import pandas as pd
 
-    prim, cart = _ema()
+    prim = _ema()
     frame = pd.DataFrame(X, columns=list(names))
     result = prim.Prim(frame, y.astype(int), peel_alpha=peel_alpha, mass_min=mass_min).find_box()
     traj = result.peeling_trajectory
@@ -111,16 +113,46 @@ def _find(X, y, names, found: Discovery, min_density, peel_alpha, mass_min, resa
     found.box = _box(result, i)
     if resamples:
         found.stability = stability(prim, frame, y, min_density, peel_alpha, mass_min, resamples, seed)
-    found.leaves, found.tree = _cart(cart, frame, y, mass_min, seed)
+    found.leaves, found.tree = _cart(frame, y, mass_min, seed)
     return found
 
 
 def choose(trajectory: list[dict], min_density: float) -> int:
-    """The box of widest coverage with density >= min_density; else the densest (the earliest of equals)."""
+    """The box of widest coverage with density >= min_density, the densest of those with equal coverage (peeling
+    on while no case is lost only removes points that are not cases: without this, a case with no noise got the
+    loosest box above min_density, x1 >= 0.64 for x1 > 0.7); else the densest. The earliest of equals."""
     dense = [t for t in trajectory if t["density"] >= min_density]
     if dense:
-        return max(dense, key=lambda t: (t["coverage"], -t["id"]))["id"]
+        return max(dense, key=lambda t: (t["coverage"], t["density"], -t["id"]))["id"]
     return max(trajectory, key=lambda t: (t["density"], -t["id"]))["id"]
+
+
+def chosen_in_words(found: Discovery, min_density: float, mass_min: float) -> str:
+    """What the chosen box is, in one paragraph: the same words in report.md and on the terminal. Says so when no
+    condition is needed (the whole sample is dense enough already) and when no box reaches min_density."""
+    box = found.box
+    share = found.cases / max(1, found.samples)
+    stats = (
+        f"it holds {100 * box.coverage:.0f}% of the cases (coverage); {100 * box.density:.0f}% of its points are "
+        f"cases (density); it spans {100 * box.mass:.0f}% of the sample"
+    )
+    if not box.limits:
+        return (
+            f"No condition is needed: the case holds at {100 * share:.0f}% of all points, at least the density "
+            f"asked for ({min_density:g}), so PRIM's chosen box is the whole sample (box {box.index}). Raise "
+            f"min_density above {share:.2f} to find where the case holds most."
+        )
+    if box.density < min_density:
+        return (
+            f"No box reaches the density asked for ({min_density:g}): PRIM peels no further than mass_min "
+            f"({mass_min:g} of the sample) and the case holds at {100 * share:.1f}% of the points. The densest box "
+            f"is shown (box {box.index} of the peeling trajectory): {stats}. Set mass_min below the case's share to "
+            f"peel further."
+        )
+    return (
+        f"PRIM's chosen box (box {box.index} of the peeling trajectory: the widest with density >= {min_density:g}, "
+        f"the densest of equal coverage): {stats}."
+    )
 
 
 def stability(prim, frame, y: np.ndarray, min_density, peel_alpha, mass_min, resamples: int, seed: int) -> dict:
@@ -159,25 +191,39 @@ def _nan(x: float) -> float:
     return math.nan if x is None or x < 0 else float(x)
 
 
-def _cart(cart, frame, y: np.ndarray, mass_min: float, seed: int) -> tuple[list[dict], str]:
-    """CART's leaves (limits, coverage, density, mass) and the tree as text. The tree is fitted here with a
-    seed, as EMA's CART.build_tree would without one (sklearn breaks ties between splits at random)."""
+def _cart(frame, y: np.ndarray, mass_min: float, seed: int) -> tuple[list[dict], str]:
+    """CART's leaves (limits, coverage, density, mass) and the tree as text: sklearn's tree, fitted as EMA
+    Workbench's CART.build_tree fits it (leaves of at least mass_min of the sample) with a seed (sklearn breaks
+    ties between splits at random). The leaves are read from the tree here: EMA's CART.boxes fails on a tree of
+    one input (it looks up a name for the leaves' feature -2)."""
     from sklearn.tree import DecisionTreeClassifier, export_text
 
-    model = cart.CART(frame, y.astype(int), mass_min=mass_min)
-    model.clf = DecisionTreeClassifier(min_samples_leaf=max(1, int(mass_min * len(y))), random_state=seed)
-    model.clf.fit(model._x, model.y)
+    clf = DecisionTreeClassifier(min_samples_leaf=max(1, int(mass_min * len(y))), random_state=seed)
+    clf.fit(frame.to_numpy(dtype=float), y)
+    tree, names = clf.tree_, list(frame.columns)
+    at_leaf = clf.apply(frame.to_numpy(dtype=float))
     leaves = []
-    for box, stats in zip(model.boxes, model.stats):
-        limits = {
-            str(c): (float(box[c].iloc[0]), float(box[c].iloc[1]))
-            for c in box.columns
-            if (float(box[c].iloc[0]), float(box[c].iloc[1])) != (float(frame[c].min()), float(frame[c].max()))
-        }
-        leaves.append(
-            {"limits": limits, "coverage": stats["coverage"], "density": stats["density"], "mass": stats["mass"]}
-        )
-    text = export_text(model.clf, feature_names=list(frame.columns), decimals=3, show_weights=True)
+
+    def walk(node: int, limits: dict[str, tuple[float, float]]) -> None:
+        if tree.children_left[node] == tree.children_right[node]:  # a leaf
+            inside = at_leaf == node
+            cases = int(y[inside].sum())
+            leaves.append(
+                {
+                    "limits": limits,
+                    "coverage": cases / max(1, int(y.sum())),
+                    "density": cases / max(1, int(inside.sum())),
+                    "mass": float(inside.mean()),
+                }
+            )
+            return
+        name, t = names[tree.feature[node]], float(tree.threshold[node])
+        lo, hi = limits.get(name, (float(frame[name].min()), float(frame[name].max())))
+        walk(tree.children_left[node], {**limits, name: (lo, min(hi, t))})  # x <= t
+        walk(tree.children_right[node], {**limits, name: (max(lo, t), hi)})  # x > t
+
+    walk(0, {})
+    text = export_text(clf, feature_names=names, decimals=3, show_weights=True)
     return leaves, text
 
 

@@ -34,6 +34,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
+from egovsim.report.dictionary import dictionary_csv, lever_file_words
 from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import plots_section
@@ -188,6 +189,9 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
     write_scenario(folder, base)
     atomic_write(folder / "candidates.csv", candidates_csv(spec, searched))
     atomic_write(folder / "pareto.csv", pareto_csv(spec, checked, status_quo))
+    atomic_write(
+        folder / "columns.csv", dictionary_csv(folder, ["candidates.csv", "pareto.csv"], dictionary(spec, base))
+    )
     plots = pareto_plots(folder, spec, checked, status_quo, choice, enough)
     wall = time.perf_counter() - start
     failed = sum(not r.ok for r in runner.results)
@@ -248,6 +252,41 @@ def status_quo_suffices(spec: OptimisationFile, status_quo: Evaluated, checked: 
 
 def _stat_names(spec) -> list[str]:
     return [f"{o.outcome}_{o.statistic}" if o.outcome != COST else "cost_bn_vnd_per_yr" for o in spec.objectives]
+
+
+def dictionary(spec: OptimisationFile, base: Scenario) -> dict[str, tuple[str, str, str]]:
+    """columns.csv's words for candidates.csv's and pareto.csv's own columns: the levers, each objective's robust
+    statistic, and pareto.csv's means and paired differences from the status quo."""
+    described = lever_file_words(spec, base, "one draw's value")
+    outcomes = {name: described.pop(name) for name in spec.stats}  # columns hold statistics of them, not them
+    over = "over the mix's draws (candidates.csv: the search's; pareto.csv: the recheck's, fresh common random numbers)"
+    for o, column in zip(spec.objectives, _stat_names(spec)):
+        if o.outcome == COST:
+            continue
+        meaning, unit, bounds = outcomes[o.outcome]
+        what = {"mean": "mean", "share": "share of draws meeting the target"}.get(
+            o.statistic, f"{o.statistic[1:]}th percentile"
+        )
+        if o.statistic == "share":
+            unit, bounds = "share", "[0, 1]"
+        described[column] = (f"{what} {over} of {meaning}", unit, bounds)
+    for name, (meaning, unit, bounds) in outcomes.items():
+        described[f"{name}_mean_of_draws"] = (f"mean over the recheck's draws of {meaning}", unit, bounds)
+        difference = f"mean paired difference, the mix minus the status quo, draw by draw, of {meaning}"
+        described[f"{name}_minus_status_quo"] = (difference, unit, "")
+        for end, side in (("_ci_low", "lower"), ("_ci_high", "upper")):
+            described[f"{name}_minus_status_quo{end}"] = (
+                f"{side} end of the 95% t interval of that difference",
+                unit,
+                "",
+            )
+    described["candidate"] = (
+        "mix on the Pareto set of the search, rechecked on fresh draws; status_quo: the province's levers as the "
+        "scenario sets them",
+        "count, or status_quo",
+        "",
+    )
+    return described
 
 
 def candidates_csv(spec: OptimisationFile, searched: list[Evaluated]) -> str:
@@ -334,21 +373,23 @@ def pareto_plots(
     first = next((o for o in spec.objectives if o.outcome != COST), None)
     name = first.outcome if first else target
     value = np.nanmean(checked.values[name], axis=1)
+    shares = checked.share(spec)
     marks = {
         "status quo" + (" (meets the target)" if enough else ""): (
             status_quo.cost[0],
             np.nanmean(status_quo.values[name][0]),
+            status_quo.share(spec)[0],
         )
     }
     if choice is not None:
-        marks["cheapest robust mix"] = (checked.cost[choice], value[choice])
+        marks["cheapest robust mix"] = (checked.cost[choice], value[choice], shares[choice])
     path = folder / "plots" / "pareto.png"
     rule = " and ".join(map(str, spec.rule))
     pareto_plot(
         path,
         checked.cost,
         value,
-        checked.share(spec),
+        shares,
         {
             "x": "cost: spending on the province's levers, bn VND/yr",
             "y": f"{name}, mean of {spec.recheck} draws",

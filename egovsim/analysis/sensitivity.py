@@ -40,10 +40,11 @@ from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
+from egovsim.report.dictionary import dictionary_csv, statistic_words
 from egovsim.report.groups import small_group_warnings
 from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
-from egovsim.report.tables import columns_csv, plots_section, row_of_year, years
+from egovsim.report.tables import plots_section, row_of_year, years
 from egovsim.runner.runner import MAX_RUNS, RunSpec, Store, replicate_seeds, run_many
 
 
@@ -228,8 +229,10 @@ NEGLIGIBLE = 0.01  # a main index below this share of its outcome's largest (Mor
 
 
 def without_effect(study: Study, rows: list[dict], names: list[str]) -> list[str]:
-    """Parameters whose main index is negligible for every chosen outcome in every province: Sobol ST below
-    NEGLIGIBLE, Morris mu* below NEGLIGIBLE x the largest mu* of that outcome and province."""
+    """Parameters whose main index is negligible for every chosen outcome in every province, its 95% interval
+    included: Sobol ST + its interval's half-width below NEGLIGIBLE, Morris mu* + its half-width below
+    NEGLIGIBLE x the largest mu* of that outcome and province. An index that is small but not surely small (a
+    sample too small to tell, or no interval) is not called negligible."""
     main = "ST" if study.method == "sobol" else "mu_star"
     sel = [r for r in rows if r["index"] == main and math.isfinite(r["value"])]
     largest: dict[tuple[str, str], float] = {}
@@ -238,9 +241,13 @@ def without_effect(study: Study, rows: list[dict], names: list[str]) -> list[str
         largest[key] = max(largest.get(key, 0.0), r["value"])
 
     def negligible(r: dict) -> bool:
+        conf = r.get("conf", math.nan)
+        if not math.isfinite(conf):
+            return False
+        upper = r["value"] + abs(conf)
         if study.method == "sobol":
-            return r["value"] < NEGLIGIBLE
-        return r["value"] <= NEGLIGIBLE * largest[(r["province"], r["output"])]
+            return upper < NEGLIGIBLE
+        return upper <= NEGLIGIBLE * largest[(r["province"], r["output"])]
 
     # at least one index estimated: where none is (an outcome that never varies), nothing is known of its effect
     return [n for n in names if (mine := [r for r in sel if r["parameter"] == n]) and all(map(negligible, mine))]
@@ -385,10 +392,12 @@ def _run_study(path: str | Path, executor, folder: Path, quiet: bool, command, l
     flagged = unreliable_rows(rows)
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     write_scenario(folder, base)
-    atomic_write(folder / "columns.csv", columns_csv(("province",)))  # the outcomes the study's outputs name
     write_indices(folder / "indices.csv", rows)
     if trows:
         write_indices(folder / "time_resolved.csv", trows)
+    atomic_write(
+        folder / "columns.csv", dictionary_csv(folder, ["indices.csv", "time_resolved.csv"], described(study, base))
+    )
     plots = sensitivity_plots(folder / "plots", study, base, rows, trows)
     runs_wall = sum(r.wall_time_s for r in results if not r.resumed and math.isfinite(r.wall_time_s))
     report = report_md(
@@ -465,6 +474,14 @@ def unreliable_rows(rows: list[dict]) -> list[dict]:
         bad = {id(rec) for rec in sa.unreliable(records, zero_value=0.01 * scale, zero_conf=0.05 * scale)}
         flagged += [r for r, rec in zip(group, records) if id(rec) in bad]
     return flagged
+
+
+def described(study: Study, base: Scenario) -> dict[str, tuple[str, str, str]]:
+    """columns.csv's words for the study's own names: each output of `output`, in words."""
+    outputs = "; ".join(f"{s.name} = {statistic_words(s, base)}" for s in study.stats)
+    tr = study.time_resolved
+    resolved = f"; in time_resolved.csv, t=YEAR is {tr.outcome} in the state of 1 July of YEAR" if tr else ""
+    return {"output": (f"what the index is of: {outputs}{resolved}", "text", "")}
 
 
 def write_indices(path: Path, rows: list[dict]) -> None:
@@ -552,6 +569,12 @@ def report_md(
     ]
     for p, province in enumerate(base.provinces):
         lines.append(f"| {province} | " + " | ".join(_fmt(noise[p, k]) for k in range(len(study.stats))) + " |")
+    if study.replicates < 2:
+        lines += [
+            "",
+            "(One replicate a point: the noise between replicates cannot be told from the effects; set "
+            "`replicates: 2` or more to estimate it.)",
+        ]
     lines += ["", "## Reliability", ""]
     if flagged:
         lines.append(

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from egovsim.analysis.calibration.posterior import scenario_draws
-from egovsim.analysis.sweep_report import SweepRuns, write_report
+from egovsim.analysis.sweep_report import SweepRuns, dictionary, write_report
 from egovsim.config.analysis import (
     NATIONAL,
     AnalysisHead,
@@ -46,8 +46,9 @@ from egovsim.files import atomic_path, atomic_write, child, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.outcomes import COLUMNS
 from egovsim.provenance import provenance
+from egovsim.report.dictionary import dictionary_csv
 from egovsim.report.runfolder import write_scenario
-from egovsim.report.tables import columns_csv, format_value, state_date, years
+from egovsim.report.tables import format_value, state_date, years
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, Tally, replicate_seeds, run_many
 
 DEFAULT_OUTPUTS = ("supply_index@end", "adopted_share@end", "access_share@end")
@@ -528,10 +529,11 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     fresh_outputs(folder)  # the earlier summary goes first: the folder never mixes two runs' files
     atomic_write(folder / "experiment.yaml", dump_yaml(to_plain(exp)))
     write_scenario(folder, base)
-    atomic_write(folder / "columns.csv", columns_csv(("run", "point", "replicate", "seed", "year", "date", "province")))
     runs = write_outputs(folder, exp, base, results, store)
     runs.lever_warnings = exp.levers_in_play(base, design_fields(exp), str(path))
     columns = dict(output_columns(exp, base))
+    described = dictionary(design_keys(exp), columns, base)
+    atomic_write(folder / "columns.csv", dictionary_csv(folder, ["runs.csv", "timeseries.parquet"], described))
     missing = {name: int(np.isnan(v).sum()) + len(tally.failed) for name, v in runs.outcomes.items()}
     write_report(folder, exp, base, runs, columns, missing)
     write_json(

@@ -14,6 +14,7 @@ never reached) is left out and counted in the report.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 
 from egovsim.config.outcomes import OUTCOMES, outcome_range, unit_of
 from egovsim.config.scenario import UNDONE_WARNING
+from egovsim.report.dictionary import statistic, statistic_words
 from egovsim.report.markdown import inert
 
 MEANINGS = dict(OUTCOMES)
@@ -155,18 +157,20 @@ def outcome_words(column: str, stats: dict[str, Any], base) -> tuple[str, str]:
     stat = stats[column]
     province = stat.province
     meaning = MEANINGS.get(stat.outcome, stat.outcome)
-    start, end = base.start_year, base.end_year
-    when = {
-        "at": f"in {stat.year if stat.year is not None else end} (1 July)",
-        "mean": f"mean {stat.period[0]}-{stat.period[1]}" if stat.period else "mean",
-        "final": f"at the last state (1 January {end + 1})",
-        "time_to": (
-            f"years from {start} to {'fall' if stat.direction == 'down' else 'rise'} to {stat.level:g}"
-            if stat.level is not None
-            else "time to a level"
-        ),
-    }[stat.stat]
-    return f"{province}: {stat.outcome} {when}" if province else f"{stat.outcome} {when}", meaning
+    title = statistic_words(stat, base)
+    return f"{province}: {title}" if province else title, meaning
+
+
+def dictionary(params: list[str], columns: dict[str, Any], base) -> dict[str, tuple[str, str, str]]:
+    """What columns.csv says of runs.csv's design parameters and outcome statistics."""
+    described = {
+        p: (f"the run's value of the scenario field {p}, which the design varies (experiment.yaml)", "as the field", "")
+        for p in params
+    }
+    for column, stat in columns.items():
+        title, meaning = outcome_words(column, columns, base)
+        described[column] = statistic(title, meaning, stat.outcome, stat.stat == "time_to")
+    return described
 
 
 def _interval(mean: float, lo: float, hi: float) -> str:
@@ -174,7 +178,19 @@ def _interval(mean: float, lo: float, hi: float) -> str:
         return "n/a"
     if not np.isfinite(lo):
         return f"{mean:+.3g}"
+    if hi - lo <= 1e-9 * max(1.0, abs(mean)):  # every replicate's effect the same: a t interval says nothing
+        return f"{mean:+.3g} (no interval: the replicates' effects are all equal)"
     return f"{mean:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+
+
+def beyond_range(e: Effect, stat) -> bool:
+    """The effect's interval reaches past what a difference of the outcome can be (two shares differ by at most
+    1): the t interval over these few replicates is not to be trusted there."""
+    bounds = _bounds(stat)
+    if bounds is None or not np.isfinite(e.change_lo):
+        return False
+    width = bounds[1] - bounds[0]
+    return e.change_lo < -width or e.change_hi > width
 
 
 def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: dict[str, int], plots: list[str]):
@@ -225,24 +241,39 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
         lines += [f"## {title}", "", f"{meaning}.", ""]
         if missing.get(column) and stats[column].stat == "time_to":  # censored: what is left is the quicker runs
             lines += [
-                f"**{missing[column]} run(s) never reached the level (or failed)** and are left out: the means "
-                "below are over the runs that did reach it, so they understate the time to it where runs are "
-                "missing, and an effect on it is biased, in either direction (censored data).",
+                f"**{missing[column]} run(s) never reached the level (or failed)** and are left out: a "
+                "parameter's means and effect below are over the replicates in which the run at every level "
+                "reached it (how many is said where not all), so they understate the time to it, and an effect "
+                "on it is biased, in either direction (censored data).",
                 "",
             ]
         elif missing.get(column):
             lines += [f"**{missing[column]} run(s) have no value** (failed).", ""]
         lines += ["| parameter | first -> last level | mean at each level | effect (last - first level) |"]
         lines += ["|---|---|---|---|"]
+        too_wide = []
         for p in runs.params:
             e = main_effect(runs, p, column)
             levels = " / ".join(f"{m:.3g}" if np.isfinite(m) else "n/a" for m in e.mean)
-            used = "" if e.replicates == n_reps else f" ({e.replicates} of {n_reps} replicates have every level)"
+            used = (
+                ""
+                if e.replicates == n_reps
+                else f" (means and effect over the {e.replicates} of {n_reps} replicates with a value at every level)"
+            )
+            if beyond_range(e, stats[column]):
+                too_wide.append(p)
             lines.append(
                 f"| `{p}` | {e.labels[0]} -> {e.labels[-1]} | {levels} | "
                 f"{_interval(e.change, e.change_lo, e.change_hi)}{used} |"
             )
         lines.append("")
+        if too_wide:
+            lines += [
+                f"**Too few replicates:** the interval of {', '.join(f'`{p}`' for p in too_wide)} reaches past what "
+                "a difference of this outcome can be: with these few replicates the t interval is not to be "
+                "trusted; run more replicates.",
+                "",
+            ]
     if plots:
         lines += ["## Plots", ""] + [f"- [{name}](plots/{name})" for name in plots] + [""]
     return "\n".join(lines)
@@ -266,7 +297,7 @@ def _draw(ax, e: Effect, colour, label, bounds: tuple[float, float] | None) -> N
     ax.set_xticks(x, e.labels, fontsize=7.5)
 
 
-def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps: int) -> None:
+def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps: int, base) -> None:
     """One panel per outcome (rows) and parameter (columns); the outcomes of one statistic for every province
     share a panel, a line each, with its 95% band over replicates."""
     from egovsim.report.plots import figure, save_png
@@ -277,14 +308,16 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
     rows, cols = len(groups), len(runs.params)
     fig, axes = figure(rows, cols, figsize=(4.4 * cols, 2.6 * rows + 0.8))
     fig.set_layout_engine("constrained")
-    for i, (statistic, columns) in enumerate(groups.items()):
+    for i, columns in enumerate(groups.values()):
         for j, p in enumerate(runs.params):
             ax = axes[i, j]
             for k, column in enumerate(columns):
                 province = _province(column, stats)
                 effect = main_effect(runs, p, column)
                 _draw(ax, effect, COLOURS[k % len(COLOURS)], province, _bounds(stats[column]))
-            ax.set_title(statistic.replace("_", " "), fontsize=8.5)
+            used = {main_effect(runs, p, column).replicates for column in columns}
+            fewer = f"\n(over {'/'.join(map(str, sorted(used)))} of {n_reps} replicates)" if used != {n_reps} else ""
+            ax.set_title(textwrap.fill(statistic_words(stats[columns[0]], base), 52) + fewer, fontsize=8.5)
             if j == 0:
                 ax.set_ylabel(_unit(stats[columns[0]]), fontsize=7.5)
             if i == rows - 1:
@@ -297,7 +330,8 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
         if n_reps >= 2
         else "one replicate: no band"
     )
-    fig.suptitle(f"Main effects: the mean over the other parameters' design values ({band})", fontsize=10)
+    title = f"Main effects: the mean over the other parameters' design values ({band})"
+    fig.suptitle(textwrap.fill(title, 60 * cols), fontsize=10)
     caption = (
         "Each band is the interval of one level's mean on its own: overlapping bands do not mean no effect. Under "
         "common seeds an effect is paired within replicates, and its interval (report.md) is often much narrower."
@@ -361,7 +395,7 @@ def write_report(folder: Path, exp, base, runs: SweepRuns, stats: dict[str, Any]
     n_reps = int(np.unique(runs.replicate).size)
     names = []
     if runs.replicate.size and runs.params:
-        plot_main_effects(plots_dir / "main_effects.png", runs, stats, n_reps)
+        plot_main_effects(plots_dir / "main_effects.png", runs, stats, n_reps, base)
         names.append("main_effects.png")
         grid = [p for p in runs.params if p not in runs.continuous]
         if exp.design.kind == "grid" and len(grid) >= 2:

@@ -1571,7 +1571,14 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: f
     path = Path(path)
     data = read_with_extends(path, seen=(), relative_paths=("parameters.posterior",))
     _record_edits_of_fitted(path, data)
+    given: dict[str, str] = {}
     for item in overrides or []:
+        key, _, raw = item.partition("=")
+        if key.strip() in given:  # the last would win silently, and labels would list both
+            raise InputError(
+                str(path), f"--set {key.strip()}", f"set twice ({given[key.strip()]}, {raw}): give it once"
+            )
+        given[key.strip()] = raw
         apply_override(data, item, source=str(path))
     if overrides and isinstance(data.get("parameters", {}), dict):  # reports say what --set changed
         data.setdefault("parameters", {})

@@ -92,11 +92,13 @@ the data. The calibrated scenarios are in scenarios/calibrated/ (docs/calibratio
 observed value with its stated uncertainty (sd), or the range or ordering it must meet; simulated
 {{ simulated_note }}. Met: within 2 sd, inside the range, or the ordering holds. A what-if is compared with
 what happened, so its misses may be what the what-if changes.
-{% if misses %}<span class="miss">{{ misses }} of {{ observed|length }} not met.</span>{% endif %}</p>
+{% if misses %}<span class="miss">{{ misses }} of {{ fitted }} fitted targets not met.</span>{% endif %}
+{% if fitted < observed|length %}Rows marked "not fitted" are checks the calibration left out (held out, or of
+weight 0): compared here, not counted.{% endif %}</p>
 <table>
 <tr><th>target</th><th>where</th><th>year</th><th>observed</th><th>sd</th><th>simulated</th><th>met</th>
 <th>source</th></tr>
-{% for r in observed %}<tr><td>{{ r.target }}</td><td>{{ r.where }}</td><td>{{ r.year }}</td>
+{% for r in observed %}<tr><td>{{ r.target }}{% if not r.in_fit %} (not fitted){% endif %}</td><td>{{ r.where }}</td><td>{{ r.year }}</td>
 <td class="num">{{ r.observed }}</td><td class="num">{{ r.sd }}</td><td class="num">{{ r.simulated }}</td>
 <td{% if not r.met %} class="miss"{% endif %}>{{ "yes" if r.met else "no" }}</td><td class="source">{{ r.source }}</td></tr>
 {% endfor %}
@@ -141,7 +143,9 @@ def _observed_rows(rows: list[dict]) -> list[dict]:
         simulated = _number(r["simulated_mean"])
         if r["simulated_p5"] != r["simulated_p95"] and not math.isnan(r["simulated_p5"]):
             simulated += f" [{_number(r['simulated_p5'])}, {_number(r['simulated_p95'])}]"
-        out.append({**r, "observed": observed, "sd": _number(r["sd"]), "simulated": simulated})
+        out.append(
+            {**r, "observed": observed, "sd": _number(r["sd"]), "simulated": simulated, "in_fit": r.get("in_fit", True)}
+        )
     return out
 
 
@@ -218,7 +222,8 @@ def run_report_html(
             for p in plots
         ],
         "observed": _observed_rows(observed),
-        "misses": sum(not r["met"] for r in observed),
+        "misses": sum(not r["met"] for r in observed if r.get("in_fit", True)),
+        "fitted": sum(bool(r.get("in_fit", True)) for r in observed),
         "small_groups": summ.get("small_groups", []),
         "files_note": FILES_REPLICATES if "master_seed" in prov else FILES_ONE_RUN,  # run --replicates, even R = 1
         "simulated_note": "in the run"

@@ -94,17 +94,20 @@ def mark_mergers(ax, scenario: Scenario, province: str | None = None) -> None:
             dates[m.date] = f"merged into {m.label}"
     for date, label in dates.items():
         ax.axvline(date, color="0.35", linestyle="--", linewidth=0.9, zorder=1)
+        # from the bottom, where the legends are not (upper left), on a pale box: a curve it crosses stays legible
         ax.annotate(
             label,
-            (date, 0.98),
+            (date, 0.02),
             xycoords=("data", "axes fraction"),
             xytext=(-3, 0),
             textcoords="offset points",
             rotation=90,
             ha="right",
-            va="top",
+            va="bottom",
             fontsize=7,
             color="0.3",
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+            zorder=3,
         )
 
 
@@ -197,7 +200,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path, observed: 
     markers = {"MIC": "o", "DTI": "s"}
     targets = {(row["where"], float(row["observed"])): row for row in observed or [] if row.get("kind") == "value"}
     placed: list[tuple[float, float]] = []  # label positions so far (data units), to keep labels apart
-    without = []
+    without, tops = [], []
     for p, (key, prov) in enumerate(scenario.provinces.items()):
         band_line(ax, t, records[:, :, p, COL["supply_index"]], f"{prov.name} (simulated)")
         color = ax.get_lines()[-1].get_color()
@@ -208,6 +211,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path, observed: 
             x, row = pt.year + 0.5, targets.get((f"{key} {int(pt.year)}", pt.value))
             if row is not None:
                 ax.errorbar(x, pt.value, yerr=2 * row["sd"], color=color, capsize=3, linewidth=1, zorder=4)
+                tops.append(pt.value + 2 * row["sd"])
             ax.scatter(x, pt.value, color=color, marker=markers.get(pt.label[:3], "D"), edgecolor="black", zorder=5)
             missed = row is not None and not row["met"]
             if missed:
@@ -225,7 +229,7 @@ def supply_index(scenario: Scenario, records: np.ndarray, path: Path, observed: 
     mark_mergers(ax, scenario)
     year_axis(ax)
     ax.set_ylabel("index (0-1)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, max([1.0, *(top + 0.02 for top in tops)]))  # a value's + 2 sd may pass 1: not cut off
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     save_png(fig, path, parameters_caption(scenario))
@@ -344,9 +348,12 @@ def observations(scenario: Scenario, records: np.ndarray, path: Path, rows: list
         ax.legend(fontsize=6, loc="upper left")
     for k in range(len(targets), n_rows * cols):
         axes[k // cols][k % cols].axis("off")
-    over = f" over {records.shape[0]} replicates" if records.shape[0] > 1 else ""
+    if records.shape[0] > 1:
+        simulated = f"Simulated median and {BAND[0]}-{BAND[1]}% band over {records.shape[0]} replicates"
+    else:  # one run has no median and no band
+        simulated = "One simulated run"
     fig.suptitle(
-        f"Simulated median and {BAND[0]}-{BAND[1]}% band{over} against every observed value (+- 2 sd of its error); "
+        f"{simulated} against every observed value (+- 2 sd of its error); "
         "open markers: not fitted (held out, or a check of weight 0)",
         fontsize=10,
     )
@@ -483,6 +490,32 @@ def posterior_correlations(names: list[str], corr: np.ndarray, path: Path) -> No
     save_png(fig, path)
 
 
+def place_labels(ax, xs: np.ndarray, ys: np.ndarray, texts: list[str], fontsize: float = 7) -> None:
+    """Label each point with the first of a few places around it (right, below right, left, ...) where the label
+    overlaps no label placed before it and no point: points of equal or near values got their labels printed over
+    each other. Measured in pixels with the axes' limits as they are when called (after the last data is
+    drawn); text width is estimated at 0.6 em a character."""
+    ax.get_xlim(), ax.get_ylim()  # applies the pending autoscaling, which transData does not
+    px = ax.figure.dpi / 72.0  # pixels a point
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    taken = [(x - 4 * px, y - 4 * px, x + 4 * px, y + 4 * px) for x, y in points]  # the markers
+    places = [(4, 2, "left"), (4, -11, "left"), (-4, 2, "right"), (-4, -11, "right")]
+    places += [(4, 11, "left"), (-4, 11, "right"), (4, -20, "left"), (-4, -20, "right")]
+
+    def box(x, y, dx, dy, ha, width, height):
+        x0 = x + dx * px - (width if ha == "right" else 0.0)
+        return (x0, y + dy * px, x0 + width, y + dy * px + height)
+
+    def free(b) -> bool:
+        return not any(b[0] < t[2] and t[0] < b[2] and b[1] < t[3] and t[1] < b[3] for t in taken)
+
+    for (x, y), xd, yd, text in zip(points, xs, ys, texts):
+        width, height = 0.6 * fontsize * len(text) * px, 1.1 * fontsize * px
+        dx, dy, ha = next((p for p in places if free(box(x, y, *p, width, height))), places[0])
+        taken.append(box(x, y, dx, dy, ha, width, height))
+        ax.annotate(text, (xd, yd), fontsize=fontsize, textcoords="offset points", xytext=(dx, dy), ha=ha, va="bottom")
+
+
 def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict], time_rows: list[dict]) -> list[Path]:
     """Bar charts (Sobol S1 and ST with intervals) or mu*-sigma plots (Morris) per outcome, a heat map of the
     main index (parameter x province/outcome), and the time-resolved indices."""
@@ -500,6 +533,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
 
     for output in outputs:
         fig, axes = panel_row(len(provinces), f"Sensitivity of {output}")
+        to_label = []
         for ax, province in zip(axes, provinces):
             if study.method == "sobol":
                 y = np.arange(len(params))
@@ -522,14 +556,15 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
                     [[get(province, output, p, "mu_star")[0], get(province, output, p, "sigma")[0]] for p in params]
                 )
                 ax.scatter(vals[:, 0], vals[:, 1], color="tab:blue")
-                for p, (mx, sx) in zip(params, vals):
-                    ax.annotate(p.split(".")[-1], (mx, sx), fontsize=7, textcoords="offset points", xytext=(3, 2))
+                to_label.append((ax, vals[:, 0], vals[:, 1], [p.split(".")[-1] for p in params]))
                 ax.set_xlabel("mu* (mean |elementary effect|)")
                 ax.set_ylabel("sigma")
             ax.set_title(scenario.provinces[province].name)
             ax.grid(alpha=0.3)
         if study.method == "sobol":
             axes[0].legend(fontsize=8)
+        for args in to_label:  # after every panel: they share their y axis
+            place_labels(*args)
         path = child(folder, f"{study.method}_{output}.png")
         save_png(fig, path)
         made.append(path)
@@ -690,15 +725,20 @@ def discovery_plots(folder: Path, found, name: str) -> list[Path]:
 
 def pareto_plot(path: Path, cost: np.ndarray, value: np.ndarray, share: np.ndarray, labels: dict, marks: dict) -> None:
     """Rechecked Pareto candidates: cost against the first outcome objective, coloured by the share of draws
-    meeting the target; `marks`: {label: (cost, value)} drawn as named points (status quo, cheapest robust)."""
+    meeting the target; `marks`: {label: (cost, value, share or None)} drawn as named points (status quo, cheapest
+    robust), filled with their share's colour where given. The dashed line is the rule's level for the plotted
+    outcome: a mean above it need not meet the target, which is a share of draws (the colour)."""
     fig, ax = figure(figsize=(7.2, 4.8))
     ax = ax[0, 0]
-    points = ax.scatter(cost, value, c=share, cmap="RdYlGn", vmin=0, vmax=1, s=36, edgecolors="0.3", linewidths=0.5)
+    cmap = colormaps["RdYlGn"]
+    points = ax.scatter(cost, value, c=share, cmap=cmap, vmin=0, vmax=1, s=36, edgecolors="0.3", linewidths=0.5)
     fig.colorbar(points, ax=ax, label=labels["share"])
     if labels.get("target") is not None:
-        ax.axhline(labels["target"], color="0.4", ls="--", lw=1, label=f"target {labels['target']:g}")
-    for (name, (x, y)), marker in zip(marks.items(), ("s", "*", "D")):
-        ax.scatter([x], [y], marker=marker, s=170, facecolors="none", edgecolors="black", label=name)
+        level = f"the rule's level, {labels['target']:g} (not the target: that is the share of draws, colour)"
+        ax.axhline(labels["target"], color="0.4", ls="--", lw=1, label=level)
+    for (name, (x, y, mark_share)), marker in zip(marks.items(), ("s", "*", "D")):
+        face = "none" if mark_share is None or not np.isfinite(mark_share) else cmap(float(mark_share))
+        ax.scatter([x], [y], marker=marker, s=170, facecolors=face, edgecolors="black", label=name)
     if marks or labels.get("target") is not None:
         ax.legend(loc="best", fontsize=8)
     ax.set(xlabel=labels["x"], ylabel=labels["y"], title=labels["title"])

@@ -1,0 +1,193 @@
+"""columns.csv of the results folders whose tables take their column names from the experiment file (sweep,
+sensitivity, discover, optimize): every column of every table the command wrote, what it means, its unit and
+range, and the files it is in.
+
+A column is described by the command first (what its file named: a lever, a parameter, an outcome statistic),
+then by the columns shared by egovsim's tables (config/outcomes.py KEY_COLUMNS, TABLE_COLUMNS below), then as an
+outcome column. A column none of them describes is written with the meaning NOT_DESCRIBED, and the tests run every
+command to check none is."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from egovsim.config.outcomes import KEY_COLUMNS, OUTCOMES, outcome_range, range_text, unit, unit_of
+
+NOT_DESCRIBED = "(not described)"
+Description = tuple[str, str, str]  # meaning, unit, range
+
+TABLE_COLUMNS: dict[str, Description] = {
+    # a run's row (runs.csv)
+    "status": ("ok, or failed (`error` says why; the command runs a failed run again when run again)", "text", ""),
+    "wall_time_s": ("seconds the run took on its worker", "s", "[0, inf)"),
+    "error": ("why the run failed; empty when it did not", "text", ""),
+    # indices.csv and time_resolved.csv (sensitivity)
+    "method": ("sobol or morris", "text", ""),
+    "output": (
+        "what the index is of: an outcome named in the study file's `outcomes`; in time_resolved.csv, t=YEAR is the "
+        "study's time_resolved.outcome in the state of 1 July of YEAR",
+        "text",
+        "",
+    ),
+    "parameter": (
+        "the parameter the index is of (a scenario field); a:b for the pair of a second-order index",
+        "text",
+        "",
+    ),
+    "index": (
+        "S1: first-order Sobol index (share of the output's variance the parameter explains alone); ST: total-order "
+        "(with its interactions); S2: second-order (of the pair alone); mu_star: Morris mean absolute elementary "
+        "effect; mu: mean signed elementary effect; sigma: standard deviation of the elementary effects",
+        "text",
+        "",
+    ),
+    "value": (
+        "the index's estimate: Sobol indices are shares of variance (sampling error can put them a little below 0 "
+        "or above 1); Morris effects are in the output's unit, over the parameter's whole sampled range",
+        "share of variance (Sobol) or the output's unit (Morris)",
+        "",
+    ),
+    "conf": (
+        "half-width of the index's 95% confidence interval (SALib's bootstrap); empty where SALib gives none (Morris "
+        "mu and sigma)",
+        "as value",
+        "[0, inf)",
+    ),
+    # sample.csv, boxes.csv, trajectory.csv (discover)
+    "case": (
+        "1 where the case of interest holds at the point (on the replicates' mean of each outcome), 0 where not, "
+        "empty where the point's runs failed",
+        "0/1",
+        "{0, 1}",
+    ),
+    "box": ("box on PRIM's peeling trajectory (0: the whole sample; higher: peeled further)", "count", "[0, inf)"),
+    "input": ("an input the chosen box restricts (a lever or parameter of sample.csv)", "text", ""),
+    "low": (
+        "the box's lower limit on the input (its lowest sampled value where the box leaves it open)",
+        "input's unit",
+        "",
+    ),
+    "high": ("the box's upper limit on the input (its highest sampled value where open)", "input's unit", ""),
+    "qp_low": (
+        "quasi-p value of the lower limit: one-sided binomial test that it matters (Bryant & Lempert 2010); empty "
+        "where the side is open",
+        "probability",
+        "[0, 1]",
+    ),
+    "qp_high": ("quasi-p value of the upper limit (see qp_low)", "probability", "[0, 1]"),
+    "restricted_in_half_samples_pct": (
+        "percent of PRIM runs on random half samples whose chosen box restricts this input too",
+        "percent",
+        "[0, 100]",
+    ),
+    "coverage": ("share of all points where the case holds that lie in the box", "share", "[0, 1]"),
+    "density": ("share of the box's points where the case holds", "share", "[0, 1]"),
+    "mass": ("share of all sample points that lie in the box", "share", "[0, 1]"),
+    "sampled_low": ("lowest value of the input over the sample", "input's unit", ""),
+    "sampled_high": ("highest value of the input over the sample", "input's unit", ""),
+    "restricted_inputs": ("how many inputs the box restricts", "count", "[0, inf)"),
+    # candidates.csv, pareto.csv (optimize)
+    "generation": ("generation of the evolutionary search that evaluated the mix (0: the first)", "count", "[0, inf)"),
+    "candidate": ("mix on the Pareto set of the search, rechecked on fresh draws", "count", "[0, inf)"),
+    "cost_bn_vnd_per_yr": (
+        "yearly spending on the province's levers of the mix (model/costs.py)",
+        "bn VND/yr",
+        "[0, inf)",
+    ),
+    "target_share": ("share of the mix's draws in which the optimisation file's rule holds", "share", "[0, 1]"),
+    "failed_runs": ("draws of the mix whose run failed (left out of its statistics)", "count", "[0, inf)"),
+    "draws": ("draws (runs with common random numbers) the mix was rechecked on", "count", "[0, inf)"),
+}
+
+
+def dictionary_csv(folder: Path, files: list[str], described: dict[str, Description] | None = None) -> str:
+    """columns.csv for the tables `files` (CSV or Parquet, relative to `folder`; those not written are left out):
+    one row per column name, in the order first met, with the files it is in."""
+    described = described or {}
+    where: dict[str, list[str]] = {}
+    for name in files:
+        if not (Path(folder) / name).is_file():  # e.g. no run finished: no time series
+            continue
+        for column in _header(Path(folder) / name):
+            where.setdefault(column, []).append(name)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "meaning", "unit", "range", "files"])
+    for column, names in where.items():
+        writer.writerow([column, *describe(column, described), " ".join(names)])
+    return buf.getvalue()
+
+
+def statistic_words(stat, base) -> str:
+    """An outcome statistic (config.analysis.OutcomeStat) without its province, in words, naming the states it
+    reads: 'adopted_share in 2022 (1 July)', 'use_share_12m years from 2006 to rise to 0.05'."""
+    start, end = base.start_year, base.end_year
+    when = {
+        "at": f"in {stat.year if stat.year is not None else end} (1 July)",
+        "mean": (
+            f"mean {stat.period[0]}-{stat.period[1]} (of the states from 1 January {stat.period[0]} to 1 January "
+            f"{stat.period[1] + 1}, both included)"
+            if stat.period
+            else "mean"
+        ),
+        "final": f"at the last state (1 January {end + 1})",
+        "time_to": (
+            f"years from {start} to {'fall' if stat.direction == 'down' else 'rise'} to {stat.level:g}"
+            if stat.level is not None
+            else "time to a level"
+        ),
+    }[stat.stat]
+    return f"{stat.outcome} {when}"
+
+
+def lever_file_words(spec, base, over: str) -> dict[str, Description]:
+    """columns.csv's words for what a discovery or policy-search file names: its levers and its outcomes (the
+    statistic of each, in the file's province, `over` its runs: 'mean over the point's replicates')."""
+    province = base.provinces[spec.province].name
+    since = spec.levers_from if spec.levers_from is not None else base.start_year
+    described = {
+        lever: (
+            f"{province}'s policy lever {lever}, set from {since:g} (the file's range: {lo:g} to {hi:g})",
+            "as the lever (scenario field provinces.<province>.policy." + lever + ")",
+            f"[{lo:g}, {hi:g}]",
+        )
+        for lever, (lo, hi) in spec.levers.items()
+    }
+    for name, stat in spec.stats.items():
+        title = f"{name}: {province}'s {statistic_words(stat, base)}, {over}"
+        described[name] = statistic(
+            title, dict(OUTCOMES).get(stat.outcome, stat.outcome), stat.outcome, stat.stat == "time_to"
+        )
+    return described
+
+
+def statistic(title: str, meaning: str, outcome: str, time_to: bool) -> Description:
+    """A column holding one outcome statistic of a run or point, titled in words (`title`)."""
+    if time_to:
+        return f"{title}: {meaning}; empty where the level is never reached (censored)", "years", "[0, inf)"
+    bounds = outcome_range(outcome)
+    return f"{title}: {meaning}", unit_of(outcome), "[0, inf)" if bounds is None else f"[{bounds[0]:g}, {bounds[1]:g}]"
+
+
+def describe(column: str, described: dict[str, Description]) -> Description:
+    if column in described:
+        return described[column]
+    if column in TABLE_COLUMNS:
+        return TABLE_COLUMNS[column]
+    if column in KEY_COLUMNS:
+        return KEY_COLUMNS[column]
+    outcomes = dict(OUTCOMES)
+    if column in outcomes:
+        return outcomes[column], unit(column), range_text(column)
+    return NOT_DESCRIBED, "", ""
+
+
+def _header(path: Path) -> list[str]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with open(path, newline="", encoding="utf-8") as fh:
+        return next(csv.reader(fh), [])
