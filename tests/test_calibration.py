@@ -28,7 +28,7 @@ from egovsim.folders import OUTPUTS, STORES
 from egovsim.model.model import simulate
 from egovsim.runner.runner import make_executor, replicate_seeds
 
-from .conftest import BASS, ROOT
+from .conftest import BASS, ROOT, every_column_described
 
 CONFIG = ROOT / "calibration" / "config.yaml"
 OBS = yaml.safe_load((ROOT / "calibration" / "observations.yaml").read_text())
@@ -234,6 +234,12 @@ def test_a_tempered_posterior_is_checked_against_the_stated_errors(tmp_path):
         assert term["met"] == (abs(term["simulated_mean"] - term["observed"]) <= 2 * 0.01 + 1e-12)
     for name in ("observed_vs_simulated.csv", "predictive.csv"):
         assert {float(r["sd"]) for r in csv.DictReader((out / name).open())} == {0.01}, name
+    words = every_column_described(out)  # the posterior's parameter columns are the config's
+    assert words["citizens.q0"]["files"] == "posterior.csv" and "weights sum to 1" in words["weight"]["meaning"]
+
+
+def test_the_shipped_posterior_s_dictionary_describes_its_tables():
+    every_column_described(ROOT / "calibration" / "posterior")
 
 
 def test_abc_posterior_concentrates_near_the_truth_and_is_the_same_on_any_executor(tmp_path):

@@ -191,3 +191,103 @@ def _header(path: Path) -> list[str]:
         return list(pq.read_schema(path).names)
     with open(path, newline="", encoding="utf-8") as fh:
         return next(csv.reader(fh), [])
+
+
+def calibration_words(parameters: list[str]) -> dict[str, Description]:
+    """columns.csv of a calibration folder: observed_vs_simulated.csv (each target at the fitted point),
+    posterior.csv (the draws), posterior_summary.csv (each parameter, prior against posterior) and predictive.csv
+    (each target's posterior predictive). docs/calibration.md says how each is computed."""
+    words: dict[str, Description] = {
+        p: (f"the draw's value of the free parameter {p} (calibration/config.yaml)", "as the field", "")
+        for p in parameters
+    }
+    term = "the calibration target (calibration/config.yaml targets)"
+    total_sd = "the term's stated uncertainty: sqrt(source sd^2 + model discrepancy^2), in the units of `observed`"
+    words |= {
+        "target": (f"name of {term}", "text", ""),
+        "where": ("the province (or national) and year the target is read at", "text", ""),
+        "outcome": ("the model outcome the target is compared with", "text", ""),
+        "province": ("province key, or national (the population-weighted mean of the provinces)", "text", ""),
+        "scale": ("factor from the outcome to the observed value's units (10: an index out of 10)", "factor", ""),
+        "kind": (
+            "value: an observed value; at_least: an ordering or a bound that must hold; range: a range",
+            "text",
+            "",
+        ),
+        "year": ("year of the observation (the simulated state of 1 July that year)", "year", ""),
+        "observed": (
+            "the observed value, or the condition an ordering or bound must meet (e.g. >= 0)",
+            "observed units",
+            "",
+        ),
+        "sd": (total_sd, "observed units", "[0, inf)"),
+        "simulated_mean": ("the simulated value at the fitted point: mean over its replicates", "observed units", ""),
+        "simulated_p5": ("5th percentile of the simulated value over the replicates", "observed units", ""),
+        "simulated_p95": ("95th percentile of the simulated value over the replicates", "observed units", ""),
+        "weight": (
+            "observed_vs_simulated.csv: the term's weight in the loss (0: a check, shown, not fitted); posterior.csv: "
+            "the draw's weight (the weights sum to 1)",
+            "weight",
+            "[0, inf)",
+        ),
+        "loss": (
+            "the term's share of the loss: -2 log likelihood relative to its best (0: at the observation)",
+            "",
+            "[0, inf)",
+        ),
+        "met": (
+            "True where the fitted point meets the target: within 2 sd, inside the range, or the ordering holds",
+            "bool",
+            "",
+        ),
+        "in_fit": ("True where the target is part of the fit (not held out, weight above 0)", "bool", ""),
+        "source": ("where the observed value comes from (calibration/observations.yaml)", "text", ""),
+        "parameter": ("a free parameter of the calibration (a scenario field)", "text", ""),
+        "prior_mean": ("mean of the parameter's prior", "as the field", ""),
+        "prior_sd": ("standard deviation of the parameter's prior", "as the field", "[0, inf)"),
+        "prior_p5": ("5th percentile of the prior", "as the field", ""),
+        "prior_p95": ("95th percentile of the prior", "as the field", ""),
+        "posterior_median": ("weighted median of the posterior draws", "as the field", ""),
+        "posterior_mean": ("weighted mean of the posterior draws", "as the field", ""),
+        "posterior_sd": ("weighted standard deviation of the posterior draws", "as the field", "[0, inf)"),
+        "posterior_p5": ("5th percentile of the posterior draws", "as the field", ""),
+        "posterior_p95": ("95th percentile of the posterior draws", "as the field", ""),
+        "contraction": (
+            "1 - posterior variance / prior variance: how much the data narrowed the parameter",
+            "share",
+            "(-inf, 1]",
+        ),
+        "contraction_p5": (
+            "5% end of the contraction's 90% bootstrap interval (whole chains resampled)",
+            "share",
+            "(-inf, 1]",
+        ),
+        "contraction_p95": ("95% end of that interval", "share", "(-inf, 1]"),
+        "informed": (
+            "yes: the contraction's whole interval is at or above 0.2; no: below it; undetermined: it straddles 0.2",
+            "text",
+            "",
+        ),
+        "check": ("True for a check of weight 0: shown beside the fit, never part of it", "bool", ""),
+        "draws": ("posterior draws the predictive is made of (their runs that finished)", "count", "[0, inf)"),
+        "predictive_p5": (
+            "5th percentile of the posterior predictive (simulated value plus observation error)",
+            "observed units",
+            "",
+        ),
+        "predictive_median": ("median of the posterior predictive", "observed units", ""),
+        "predictive_p95": ("95th percentile of the posterior predictive", "observed units", ""),
+        "inside": (
+            "True where the observation lies inside the predictive's 90% interval (an ordering or bound: where the "
+            "predictive chance of seeing it is at least 5%)",
+            "bool",
+            "",
+        ),
+        "chance_seen": (
+            "for an ordering or bound: the posterior predictive chance that it holds",
+            "probability",
+            "[0, 1]",
+        ),
+        "note": ("why a term has no predictive (e.g. every run failed)", "text", ""),
+    }
+    return words

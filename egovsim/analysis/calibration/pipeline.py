@@ -24,8 +24,8 @@ from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs, new_folder, overlap
 from egovsim.provenance import provenance
+from egovsim.report.dictionary import calibration_words, dictionary_csv
 from egovsim.report.runfolder import write_scenario
-from egovsim.report.tables import columns_csv
 from egovsim.runner.runner import Store, run_one
 
 METHODS = ("optimize", "abc")
@@ -156,12 +156,13 @@ def _calibrate(
     refuse_to_replace_a_posterior(out, fit)
     fresh_outputs(out)  # the earlier fit's files go first: the folder never mixes two fits
     write_scenario(out, problem.scenario)  # as the fit ran it: at the fitting scale and end year
-    atomic_write(out / "columns.csv", columns_csv(("province",)))  # the outcomes its targets compare
     fitted = problem.scenario_at(fit.x)
     extra = {"stacks": stack_table(fitted, stacks)}
     if fit.posterior is not None:
         extra |= _posterior_outputs(problem, fit, config, executor, store, out)
     summary = write_outputs(out, problem, fit, plan.full, stats, plan.install, extra)
+    tables = ["observed_vs_simulated.csv", "posterior.csv", "posterior_summary.csv", "predictive.csv"]
+    atomic_write(out / "columns.csv", dictionary_csv(out, tables, calibration_words(problem.names)))
     if stacks:
         structure_vs_data(fitted, stacks, STACK_LABELS, out / "plots" / "structure_vs_data.png")
     if len(records):
