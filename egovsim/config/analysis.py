@@ -570,7 +570,7 @@ class DiscoveryFile(LeverHead):
     n: int = param(lo=10, hi=1_000_000, doc="sample points (Latin hypercube)")
     parameters: dict[str, ParameterRange] = param(dict, doc="uncertain parameters (dotted keys) and their ranges")
     case: str = param(doc="the case of interest: a rule on the named outcomes, e.g. 'rural_use_2030 >= 0.25'")
-    min_density: float = param(0.8, lo=0.0, hi=1.0, doc="the chosen box: the widest with at least this density")
+    min_density: float = param(0.8, lo=0.0, hi=1.0, doc="the chosen box: the widest with at least this density (of equal coverage, the densest)")
     peel_alpha: float = param(0.05, lo=0.01, hi=0.5, lo_open=False, doc="PRIM: share peeled at each step")
     mass_min: float = param(0.05, lo=0.0, hi=1.0, lo_open=True, doc="PRIM and CART: the smallest box (share)")
     resamples: int = param(10, lo=0, hi=1000, doc="PRIM runs on half samples for the stability of the limits")
