@@ -748,3 +748,39 @@ def test_a_smaller_budget_given_again_keeps_the_finished_posterior(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds the finished posterior" in err, err
     assert (out / "posterior.csv").read_bytes() == posterior and json.loads((out / "fit.json").read_text()) == fit
+
+
+def test_measurement_reads_only_the_fields_measuring_scenario_guards():
+    """A run is measured on its base scenario unless its values touch what evaluate reads (MEASURED_FIELDS): a
+    scenario holding only those fields measures every kind of statistic as the full one does, so a
+    behavioural parameter cannot change a measurement by leaving the scenario unvalidated."""
+    from types import SimpleNamespace
+
+    from egovsim.config.analysis import OutcomeStat, evaluate, measuring_scenario
+    from egovsim.config.outcomes import DERIVED
+    from egovsim.config.scenario import load_scenario
+    from egovsim.model.outcomes import COLUMNS
+
+    full = load_scenario(ROOT / "scenarios" / "three_provinces.yaml", ["end_year=2012"], scale=0.001)
+    bare = SimpleNamespace(
+        start_year=full.start_year,
+        end_year=full.end_year,
+        steps_per_year=full.steps_per_year,
+        dt=full.dt,  # 1 / steps_per_year
+        provinces={k: SimpleNamespace(population=p.population) for k, p in full.provinces.items()},
+    )
+    records = np.random.default_rng(0).random((full.n_steps + 1, len(full.provinces), len(COLUMNS)))
+    stats = [
+        OutcomeStat("adopted_share"),
+        OutcomeStat("adopted_share", year=2009, province="national"),
+        OutcomeStat("supply_index", stat="mean", period=[2007, 2010], province="hue"),
+        OutcomeStat("access_share", stat="final"),
+        OutcomeStat("use_share_12m", stat="time_to", level=0.5),
+        OutcomeStat("trust_mean", stat="time_to", level=0.3, direction="down", province="bentre"),
+        OutcomeStat("urban_rural_use_gap", year=2011, province="national"),
+    ]
+    for stat in stats:
+        np.testing.assert_array_equal(evaluate(stat, records, bare, DERIVED), evaluate(stat, records, full, DERIVED))
+    assert measuring_scenario(full, {"citizens.q0": 0.4, "provinces.*.policy.training": 2.0}) is full
+    for key, value in (("end_year", 2011), ("provinces.*.population", 10_000), ("provinces.hue.population", 9_000)):
+        assert measuring_scenario(full, {key: value}) is not full, key

@@ -34,7 +34,8 @@ from egovsim.analysis.calibration.config import ABCSettings
 from egovsim.analysis.calibration.pipeline import fit_posterior
 from egovsim.analysis.calibration.posterior import prior_sample, weighted_quantile
 from egovsim.analysis.calibration.terms import FitProblem, Term, measure_quantities, term_values
-from egovsim.config.scenario import apply_values, scenario_from_dict
+from egovsim.config.analysis import measuring_scenario
+from egovsim.config.scenario import scenario_from_dict
 from egovsim.errors import InputError
 from egovsim.runner.runner import Store, replicate_seeds, run_one
 
@@ -50,7 +51,7 @@ def synthetic_observations(problem: FitProblem, truth: np.ndarray, seed: int, ru
     result = run(problem.scenario, problem.values(truth), seed)
     if result["error"]:
         raise RuntimeError(f"the synthetic truth's run failed: {result['error']}")
-    stats = measure_quantities(result["records"], apply_values(base, problem.values(truth)), problem.quantities)
+    stats = measure_quantities(result["records"], measuring_scenario(base, problem.values(truth)), problem.quantities)
     simulated = term_values(problem.terms, problem.quantities, stats)
     rng = np.random.default_rng([seed, 41])
     terms: list[Term] = []

@@ -279,7 +279,8 @@ def predictive_terms(
     """Simulated term values (draws, terms) at `draws` posterior draws, each run with a seed of its own."""
     rng = np.random.default_rng([seed, 17])
     pick = rng.choice(len(weights), size=draws, p=weights / weights.sum())
-    from egovsim.config.scenario import apply_values, scenario_from_dict
+    from egovsim.config.analysis import measuring_scenario
+    from egovsim.config.scenario import scenario_from_dict
 
     base = scenario_from_dict(problem.scenario)
     seeds = replicate_seeds(seed, draws)
@@ -290,7 +291,7 @@ def predictive_terms(
     stats = np.full((draws, len(problem.quantities)), np.nan)
     for i, (spec, result) in enumerate(zip(specs, results)):
         if result.ok:
-            stats[i] = measure_quantities(result.records, apply_values(base, spec.values), problem.quantities)
+            stats[i] = measure_quantities(result.records, measuring_scenario(base, spec.values), problem.quantities)
     return term_values(problem.terms, problem.quantities, stats)
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from egovsim.analysis.calibration.config import DERIVED, CalibrationConfig, Target, read_observations
-from egovsim.config.analysis import NATIONAL, OutcomeStat, evaluate
+from egovsim.config.analysis import NATIONAL, OutcomeStat, evaluate, measuring_scenario
 from egovsim.config.scenario import (
     Scenario,
     apply_values,
@@ -372,7 +372,7 @@ def run_vectors(
         runs = results[i * n : (i + 1) * n]
         if not any(r.ok for r in runs):
             continue
-        scenario = apply_values(base, problem.values(x))  # valid: a run with these values finished
+        scenario = measuring_scenario(base, problem.values(x))  # valid: a run with these values finished
         for r, result in enumerate(runs):
             if result.ok:
                 stats[i, r] = measure_quantities(result.records, scenario, problem.quantities)
