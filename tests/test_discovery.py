@@ -140,6 +140,15 @@ def test_the_words_say_when_no_condition_is_needed_and_when_no_box_is_dense_enou
     assert words.startswith("No box reaches the density asked for (0.8)") and "mass_min below" in words
     dense = find_boxes(X, X[:, 0] > 0.7, NAMES, resamples=0)
     assert chosen_in_words(dense, 0.8, 0.05).startswith("PRIM's chosen box (box ")
+    # PRIM cannot peel at all (mass_min 0.97): the whole sample, and it is not dense enough
+    unpeeled = find_boxes(X[:400], X[:400, 0] > 0.7, NAMES, resamples=0, mass_min=0.97)
+    assert unpeeled.box.limits == {} and unpeeled.box.density < 0.8
+    assert chosen_in_words(unpeeled, 0.8, 0.97).startswith("No box reaches the density asked for (0.8): PRIM peels")
+    # a noisy case of share ~0.39: far above mass_min, so mass_min is not why no box is dense enough
+    rng = np.random.default_rng(2)
+    noisy = np.where(X[:, 0] > 0.5, rng.random(2000) < 0.7, rng.random(2000) < 0.1)
+    words = chosen_in_words(find_boxes(X, noisy, NAMES, resamples=0), 0.8, 0.05)
+    assert "no region of the inputs holds the case that densely" in words and "mass_min" not in words
 
 
 def test_no_box_when_the_case_never_holds():

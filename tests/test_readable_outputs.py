@@ -418,3 +418,61 @@ def test_labels_of_points_close_together_do_not_overlap():
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
             assert not boxes[i].overlaps(boxes[j]), (names[i], names[j])
+
+
+@pytest.mark.parametrize("steps_per_year", [12, 3, 1])
+def test_a_statistic_in_words_names_the_states_evaluate_reads(steps_per_year):
+    """The words of a mean over years and of a value in a year name the first and last states evaluate reads, found
+    here by putting a spike in each state in turn and seeing which move the statistic (odd steps a year put a
+    year's state elsewhere than 1 July, and its period's first state elsewhere than 1 January)."""
+    from egovsim.config.analysis import OutcomeStat, evaluate
+    from egovsim.config.outcomes import DERIVED
+    from egovsim.model.outcomes import COL
+    from egovsim.report.dictionary import statistic_words
+    from egovsim.report.tables import state_date
+
+    base = load_scenario(PRIOR, [f"steps_per_year={steps_per_year}", "end_year=2012"], scale=0.001)
+    n = base.n_steps + 1
+
+    def rows_read(stat) -> list[int]:
+        read = []
+        for k in range(n):
+            records = np.zeros((n, 1, len(COLUMNS)))
+            records[k, 0, COL["adopted_share"]] = 1.0
+            if evaluate(stat, records, base, DERIVED)[0] != 0:
+                read.append(k)
+        return read
+
+    def words_of(k: int) -> str:
+        d = state_date(base, k)
+        return f"{d.day} {d:%B} {d.year}"
+
+    mean = OutcomeStat("adopted_share", stat="mean", period=[2008, 2010])
+    read = rows_read(mean)
+    assert f"the states from {words_of(read[0])} to {words_of(read[-1])}, both included" in statistic_words(mean, base)
+    at = OutcomeStat("adopted_share", year=2009)
+    (k,) = rows_read(at)
+    d = state_date(base, k)
+    assert (
+        statistic_words(at, base) == f"adopted_share in 2009 ({d.day} {d:%B}{'' if d.year == 2009 else f' {d.year}'})"
+    )
+
+
+def test_ordinals_read_as_english():
+    from egovsim.report.dictionary import ordinal
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 20, 21, 22, 80, 101, 111)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "20th",
+        "21st",
+        "22nd",
+        "80th",
+        "101st",
+        "111th",
+    ]

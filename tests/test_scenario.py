@@ -636,12 +636,36 @@ def test_set_takes_the_wildcard_of_experiment_files():
         load_scenario(THREE, ["provinces.*.policy.trainin=2"])
 
 
-def test_a_key_set_twice_is_refused_not_resolved_silently(capsys):
+@pytest.mark.parametrize(
+    "first, then",
+    [
+        ("citizens.q0=0.3", " citizens.q0 =0.4"),  # the same key
+        ("provinces.hue.policy.training=0.5", "provinces.*.policy.training=2"),  # a wildcard over it
+        ("citizens.q0=0.3", "citizens={q0: 0.4}"),  # a section that holds it
+    ],
+)
+def test_a_value_a_later_one_replaces_is_refused_not_dropped_silently(capsys, first, then):
     """The last --set won without a word and the reports listed both values."""
-    assert main(["validate", str(HUE), "--set", "citizens.q0=0.3", "--set", " citizens.q0 =0.4"]) == 2
-    assert capsys.readouterr().err == f"egovsim: error: {HUE}: --set citizens.q0: set twice (0.3, 0.4): give it once\n"
-    # a wildcard and one province's own value are two keys: the province's, given after, is its exception
-    assert load_scenario(THREE, ["provinces.*.policy.feedback=1", "provinces.hue.policy.feedback=0"]).provinces
+    assert main(["validate", str(THREE), "--set", first, "--set", then]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"egovsim: error: {THREE}: --set {first.partition('=')[0]}: '{first}' is replaced by ")
+    assert err.count("\n") == 1
+
+
+def test_a_province_s_own_value_after_a_wildcard_is_its_exception():
+    sc = load_scenario(THREE, ["provinces.*.policy.training=2", "provinces.hue.policy.training=0.5"])
+    assert {k: p.policy.training for k, p in sc.provinces.items()} == {"hue": 0.5, "daklak": 2.0, "bentre": 2.0}
+
+
+def test_a_replaced_value_in_an_analysis_file_s_set_names_that_file(tmp_path, capsys):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"scenario: {SCENARIOS / 'daklak.yaml'}\nscale: 0.001\nset: [end_year=2010, end_year=2011]\n"
+        "design: {grid: {citizens.q0: [0.2, 0.3]}}\noutcomes: [adopted_share@end]\n",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(exp)]) == 2
+    assert capsys.readouterr().err.startswith(f"egovsim: error: {exp}: set[0]: 'end_year=2010' is replaced by")
 
 
 @pytest.mark.parametrize("start", [2020, 2000])

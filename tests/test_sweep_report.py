@@ -153,13 +153,12 @@ def _report(runs: SweepRuns, stat, missing=None) -> str:
     from types import SimpleNamespace
 
     from egovsim.analysis.sweep_report import report_markdown
+    from egovsim.config.scenario import load_scenario
 
     exp = SimpleNamespace(
         name="s", description="q", seeds="common", replicates=3, design=SimpleNamespace(kind="grid", size=6)
     )
-    base = SimpleNamespace(
-        name="daklak", start_year=2006, end_year=2020, parameters=SimpleNamespace(label=lambda: "p", drawn=False)
-    )
+    base = load_scenario(DAKLAK, ["end_year=2020"], scale=0.001)
     return report_markdown(exp, base, runs, {"out": stat}, missing or {}, [])
 
 
@@ -196,3 +195,14 @@ def test_an_interval_past_what_a_difference_of_shares_can_be_is_flagged():
     assert "**Too few replicates:** the interval of `a` reaches past what a difference of this outcome" in report
     calm = _report(grid_runs(lambda a, b, r: 0.1 * a + 0.01 * r * a), OutcomeStat("adopted_share"))
     assert "Too few replicates" not in calm
+
+
+def test_a_hypercube_of_fewer_points_than_quintiles_bins_each_point():
+    """Four points of a Latin hypercube (two replicates, common seeds): five quintile bins left one empty and every
+    effect n/a; each point is now its own bin, and the effect is y's change from the lowest to the highest."""
+    a = [0.1, 0.4, 0.6, 0.9] * 2
+    y = np.array(a) * 2 + np.array([0.0] * 4 + [0.1] * 4)
+    runs = SweepRuns(["a"], {"a": a}, np.array([0] * 4 + [1] * 4), {"out": y}, {"a"})
+    e = main_effect(runs, "a", "out")
+    assert len(e.levels) == 4 and e.replicates == 2
+    assert e.change == pytest.approx(2 * (0.9 - 0.1))

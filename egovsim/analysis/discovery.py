@@ -136,18 +136,26 @@ def chosen_in_words(found: Discovery, min_density: float, mass_min: float) -> st
         f"it holds {100 * box.coverage:.0f}% of the cases (coverage); {100 * box.density:.0f}% of its points are "
         f"cases (density); it spans {100 * box.mass:.0f}% of the sample"
     )
-    if not box.limits:
+    if not box.limits and box.density >= min_density:
         return (
             f"No condition is needed: the case holds at {100 * share:.0f}% of all points, at least the density "
             f"asked for ({min_density:g}), so PRIM's chosen box is the whole sample (box {box.index}). Raise "
             f"min_density above {share:.2f} to find where the case holds most."
         )
     if box.density < min_density:
+        if box.mass <= 2 * mass_min or share < 2 * mass_min:  # PRIM stopped at its smallest box
+            why = (
+                f"PRIM peels no further than mass_min ({mass_min:g} of the sample) and the case holds at "
+                f"{100 * share:.1f}% of the points; set mass_min below the case's share to peel further"
+            )
+        else:
+            why = (
+                "no region of the inputs holds the case that densely (it may turn on inputs that were not varied, "
+                "or on chance)"
+            )
         return (
-            f"No box reaches the density asked for ({min_density:g}): PRIM peels no further than mass_min "
-            f"({mass_min:g} of the sample) and the case holds at {100 * share:.1f}% of the points. The densest box "
-            f"is shown (box {box.index} of the peeling trajectory): {stats}. Set mass_min below the case's share to "
-            f"peel further."
+            f"No box reaches the density asked for ({min_density:g}): {why}. The densest box is shown (box "
+            f"{box.index} of the peeling trajectory): {stats}."
         )
     return (
         f"PRIM's chosen box (box {box.index} of the peeling trajectory: the widest with density >= {min_density:g}, "

@@ -34,7 +34,7 @@ from egovsim.errors import InputError
 from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.provenance import provenance
-from egovsim.report.dictionary import dictionary_csv, lever_file_words
+from egovsim.report.dictionary import dictionary_csv, lever_file_words, ordinal
 from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
 from egovsim.report.tables import plots_section
@@ -265,7 +265,7 @@ def dictionary(spec: OptimisationFile, base: Scenario) -> dict[str, tuple[str, s
             continue
         meaning, unit, bounds = outcomes[o.outcome]
         what = {"mean": "mean", "share": "share of draws meeting the target"}.get(
-            o.statistic, f"{o.statistic[1:]}th percentile"
+            o.statistic, f"{ordinal(int(o.statistic[1:]))} percentile"
         )
         if o.statistic == "share":
             unit, bounds = "share", "[0, 1]"

@@ -40,7 +40,7 @@ from egovsim.files import atomic_write, write_json
 from egovsim.folders import claimed, fresh_outputs
 from egovsim.model.outcomes import COL, COLUMNS
 from egovsim.provenance import provenance
-from egovsim.report.dictionary import dictionary_csv, statistic_words
+from egovsim.report.dictionary import day, dictionary_csv, statistic_words
 from egovsim.report.groups import small_group_warnings
 from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
@@ -480,7 +480,11 @@ def described(study: Study, base: Scenario) -> dict[str, tuple[str, str, str]]:
     """columns.csv's words for the study's own names: each output of `output`, in words."""
     outputs = "; ".join(f"{s.name} = {statistic_words(s, base)}" for s in study.stats)
     tr = study.time_resolved
-    resolved = f"; in time_resolved.csv, t=YEAR is {tr.outcome} in the state of 1 July of YEAR" if tr else ""
+    resolved = ""
+    if tr:
+        rows = {y: row_of_year(base, base.n_steps + 1, y) for y in tr.years}
+        at = ", ".join(f"t={y}: {day(base, k)}" for y, k in rows.items())
+        resolved = f"; in time_resolved.csv, t=YEAR is {tr.outcome} in the state of that year read ({at})"
     return {"output": (f"what the index is of: {outputs}{resolved}", "text", "")}
 
 

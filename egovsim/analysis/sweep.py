@@ -532,7 +532,7 @@ def _run_sweep(path, exp: Experiment, base: Scenario, executor, folder: Path, pr
     runs = write_outputs(folder, exp, base, results, store)
     runs.lever_warnings = exp.levers_in_play(base, design_fields(exp), str(path))
     columns = dict(output_columns(exp, base))
-    described = dictionary(design_keys(exp), columns, base)
+    described = dictionary(design_keys(exp), columns, base, exp.seeds)
     atomic_write(folder / "columns.csv", dictionary_csv(folder, ["runs.csv", "timeseries.parquet"], described))
     missing = {name: int(np.isnan(v).sum()) + len(tally.failed) for name, v in runs.outcomes.items()}
     write_report(folder, exp, base, runs, columns, missing)

@@ -71,9 +71,10 @@ def level_of_runs(runs: SweepRuns, param: str) -> tuple[list[Any], list[str], np
     raw = runs.values[param]
     if param in runs.continuous:
         v = np.asarray(raw, dtype=float)
-        edges = np.quantile(v, np.linspace(0, 1, LHS_BINS + 1))
-        index = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, LHS_BINS - 1)
-        centres = np.array([v[index == b].mean() if (index == b).any() else np.nan for b in range(LHS_BINS)])
+        bins = min(LHS_BINS, np.unique(v).size)  # a hypercube of fewer points than bins left bins empty
+        edges = np.quantile(v, np.linspace(0, 1, bins + 1))
+        index = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1)
+        centres = np.array([v[index == b].mean() if (index == b).any() else np.nan for b in range(bins)])
         return list(centres), [f"{c:.3g}" for c in centres], centres, index
     levels = list(dict.fromkeys(raw))
     index = np.array([levels.index(v) for v in raw])
@@ -161,8 +162,9 @@ def outcome_words(column: str, stats: dict[str, Any], base) -> tuple[str, str]:
     return f"{province}: {title}" if province else title, meaning
 
 
-def dictionary(params: list[str], columns: dict[str, Any], base) -> dict[str, tuple[str, str, str]]:
-    """What columns.csv says of runs.csv's design parameters and outcome statistics."""
+def dictionary(params: list[str], columns: dict[str, Any], base, seeds: str) -> dict[str, tuple[str, str, str]]:
+    """What columns.csv says of runs.csv's design parameters and outcome statistics, and of its replicates under
+    the experiment's `seeds`."""
     described = {
         p: (f"the run's value of the scenario field {p}, which the design varies (experiment.yaml)", "as the field", "")
         for p in params
@@ -170,6 +172,12 @@ def dictionary(params: list[str], columns: dict[str, Any], base) -> dict[str, tu
     for column, stat in columns.items():
         title, meaning = outcome_words(column, columns, base)
         described[column] = statistic(title, meaning, stat.outcome, stat.stat == "time_to")
+    if seeds == "independent":
+        described["replicate"] = (
+            "replicate number; every run has a seed of its own (seeds: independent)",
+            "count",
+            "[0, inf)",
+        )
     return described
 
 
@@ -228,7 +236,11 @@ def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: 
     ]
     for p in runs.params if runs.replicate.size else ():
         labels = level_of_runs(runs, p)[1]
-        kind = "quintiles of a Latin hypercube, by their mean value" if p in runs.continuous else "levels"
+        kind = (
+            f"{'quintiles' if len(labels) == LHS_BINS else f'{len(labels)} bins'} of a Latin hypercube, by their mean value"
+            if p in runs.continuous
+            else "levels"
+        )
         lines.append(f"- `{p}`: {kind} {', '.join(labels)}")
     lines += [f"  - {note}" for note in runs.notes]
     lines.append("")

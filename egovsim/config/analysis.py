@@ -73,7 +73,7 @@ class AnalysisHead:
         """The base scenario the file at `path` names, with its overrides and scale (errors name the file's
         `scenario` field when the scenario file cannot be read)."""
         scenario_path = referenced_file(Path(path), "scenario", self.scenario)
-        scenario = load_scenario(scenario_path, self.set, self.scale)
+        scenario = load_scenario(scenario_path, self.set, self.scale, set_in=str(path))
         for key, prov in scenario.provinces.items():
             if isinstance(prov.budget, BudgetHold):  # resolved against a baseline file by run and compare only
                 raise InputError(

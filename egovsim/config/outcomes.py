@@ -155,7 +155,7 @@ KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "seed": ("random seed of the run", "integer", "[0, 2**63 - 1]"),
     "year": ("decimal year of the state: 2017.5 is the state on 1 July 2017", "year", ""),
     "date": ("calendar date of the state (ISO 8601): the state at 00:00 that day", "date", ""),
-    "province": ("province key (hue, daklak, bentre)", "text", ""),
+    "province": ("province key: one of the scenario's provinces (scenario.yaml), e.g. hue, daklak, bentre", "text", ""),
     "outcome": ("outcome column the row is about (see its own row in this file)", "text", ""),
     "level": (
         "what the row's territory is at that date: province (a governing unit), former_province (merged into "

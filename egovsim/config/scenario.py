@@ -1565,20 +1565,18 @@ def check_event(ev: Event, target: type, source: str, path: str) -> None:
 # ---- loading: extends:, --set overrides, validation -------------------------------------------------------
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None, scale: float | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path, overrides: list[str] | None = None, scale: float | None = None, *, set_in: str | None = None
+) -> Scenario:
     """Read a scenario file (following `extends:`), apply `--set key.path=value` overrides and an optional
-    scale for every province, and return the validated Scenario."""
+    scale for every province, and return the validated Scenario. `set_in`: the analysis file whose `set:` the
+    overrides are (errors name it), not the command line's --set."""
     path = Path(path)
     data = read_with_extends(path, seen=(), relative_paths=("parameters.posterior",))
     _record_edits_of_fitted(path, data)
-    given: dict[str, str] = {}
+    provinces = list(data["provinces"]) if isinstance(data.get("provinces"), dict) else []
+    refuse_overwritten(overrides or [], provinces, set_in or str(path), "set" if set_in else "--set")
     for item in overrides or []:
-        key, _, raw = item.partition("=")
-        if key.strip() in given:  # the last would win silently, and labels would list both
-            raise InputError(
-                str(path), f"--set {key.strip()}", f"set twice ({given[key.strip()]}, {raw}): give it once"
-            )
-        given[key.strip()] = raw
         apply_override(data, item, source=str(path))
     if overrides and isinstance(data.get("parameters", {}), dict):  # reports say what --set changed
         data.setdefault("parameters", {})
@@ -1719,6 +1717,29 @@ def with_values(scenario: Scenario, values: dict[str, Any], source: str = "<para
     for key, value in values.items():
         _set_path(data, key, value, source)
     return build(Scenario, data, source)
+
+
+def refuse_overwritten(overrides: list[str], provinces: list[str], source: str, field: str) -> None:
+    """An override whose value a later one replaces in full (the same key again, a wildcard over its province, a
+    section that holds it) would be dropped without a word while reports list both: refused, naming both. A
+    province's own value after a wildcard is the wildcard's exception, and kept."""
+
+    def concrete(key: str) -> set[str]:
+        if key == "provinces.*" or key.startswith("provinces.*."):
+            return {f"provinces.{p}{key[len('provinces.*') :]}" for p in provinces}
+        return {key}
+
+    keys = [item.partition("=")[0].strip() for item in overrides]
+    for i, earlier in enumerate(keys):
+        for j in range(i + 1, len(keys)):
+            later = concrete(keys[j])
+            if all(any(e == k or e.startswith(k + ".") for k in later) for e in concrete(earlier)):
+                raise InputError(
+                    source,
+                    f"{field}[{i}]" if field == "set" else f"--set {earlier}",
+                    f"{clipped(overrides[i])} is replaced by {clipped(overrides[j])}, given after it: give a value "
+                    "once, or the general value first and a province's own after it",
+                )
 
 
 def apply_override(data: dict, item: str, source: str) -> None:

@@ -14,6 +14,8 @@ import io
 from pathlib import Path
 
 from egovsim.config.outcomes import KEY_COLUMNS, OUTCOMES, outcome_range, range_text, unit, unit_of
+from egovsim.config.scenario import row_of_year
+from egovsim.report.tables import state_date
 
 NOT_DESCRIBED = "(not described)"
 Description = tuple[str, str, str]  # meaning, unit, range
@@ -50,7 +52,7 @@ TABLE_COLUMNS: dict[str, Description] = {
         "",
     ),
     "conf": (
-        "half-width of the index's 95% confidence interval (SALib's bootstrap); empty where SALib gives none (Morris "
+        "half-width of the index's 95% confidence interval (SALib's bootstrap); nan where SALib gives none (Morris "
         "mu and sigma)",
         "as value",
         "[0, inf)",
@@ -71,7 +73,7 @@ TABLE_COLUMNS: dict[str, Description] = {
     ),
     "high": ("the box's upper limit on the input (its highest sampled value where open)", "input's unit", ""),
     "qp_low": (
-        "quasi-p value of the lower limit: one-sided binomial test that it matters (Bryant & Lempert 2010); empty "
+        "quasi-p value of the lower limit: one-sided binomial test that it matters (Bryant & Lempert 2010); nan "
         "where the side is open",
         "probability",
         "[0, 1]",
@@ -89,7 +91,7 @@ TABLE_COLUMNS: dict[str, Description] = {
     "sampled_high": ("highest value of the input over the sample", "input's unit", ""),
     "restricted_inputs": ("how many inputs the box restricts", "count", "[0, inf)"),
     # candidates.csv, pareto.csv (optimize)
-    "generation": ("generation of the evolutionary search that evaluated the mix (0: the first)", "count", "[0, inf)"),
+    "generation": ("generation of the evolutionary search that evaluated the mix (1: the first)", "count", "[0, inf)"),
     "candidate": ("mix on the Pareto set of the search, rechecked on fresh draws", "count", "[0, inf)"),
     "cost_bn_vnd_per_yr": (
         "yearly spending on the province's levers of the mix (model/costs.py)",
@@ -122,24 +124,39 @@ def dictionary_csv(folder: Path, files: list[str], described: dict[str, Descript
 
 def statistic_words(stat, base) -> str:
     """An outcome statistic (config.analysis.OutcomeStat) without its province, in words, naming the states it
-    reads: 'adopted_share in 2022 (1 July)', 'use_share_12m years from 2006 to rise to 0.05'."""
+    reads as evaluate reads them (config.analysis): 'adopted_share in 2022 (1 July)', 'adopted_share mean
+    2015-2020 (the states from 1 January 2015 to 1 January 2021, both included)'."""
     start, end = base.start_year, base.end_year
-    when = {
-        "at": f"in {stat.year if stat.year is not None else end} (1 July)",
-        "mean": (
-            f"mean {stat.period[0]}-{stat.period[1]} (of the states from 1 January {stat.period[0]} to 1 January "
-            f"{stat.period[1] + 1}, both included)"
-            if stat.period
-            else "mean"
-        ),
-        "final": f"at the last state (1 January {end + 1})",
-        "time_to": (
-            f"years from {start} to {'fall' if stat.direction == 'down' else 'rise'} to {stat.level:g}"
-            if stat.level is not None
-            else "time to a level"
-        ),
-    }[stat.stat]
-    return f"{stat.outcome} {when}"
+    if stat.stat == "at":
+        year = stat.year if stat.year is not None else end
+        return f"{stat.outcome} in {year} ({day(base, row_of_year(base, base.n_steps + 1, year), year)})"
+    if stat.stat == "mean" and stat.period:
+        half = base.steps_per_year // 2
+        first = max(0, row_of_year(base, base.n_steps + 1, stat.period[0]) - half)
+        last = min(base.n_steps, row_of_year(base, base.n_steps + 1, stat.period[1]) + half)
+        return (
+            f"{stat.outcome} mean {stat.period[0]}-{stat.period[1]} (the states from {day(base, first)} to "
+            f"{day(base, last)}, both included)"
+        )
+    if stat.stat == "final":
+        return f"{stat.outcome} at the last state ({day(base, base.n_steps)})"
+    if stat.stat == "time_to" and stat.level is not None:
+        return (
+            f"{stat.outcome} years from {start} to {'fall' if stat.direction == 'down' else 'rise'} to {stat.level:g}"
+        )
+    return f"{stat.outcome} {stat.stat}"
+
+
+def day(base, row: int, year: int | None = None) -> str:
+    """The date of a state in words: '1 July 2022', or '1 July' where `year` is the year it is in."""
+    date = state_date(base, row)
+    return f"{date.day} {date:%B}" + ("" if date.year == year else f" {date.year}")
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, ..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def lever_file_words(spec, base, over: str) -> dict[str, Description]:
@@ -150,23 +167,23 @@ def lever_file_words(spec, base, over: str) -> dict[str, Description]:
     described = {
         lever: (
             f"{province}'s policy lever {lever}, set from {since:g} (the file's range: {lo:g} to {hi:g})",
-            "as the lever (scenario field provinces.<province>.policy." + lever + ")",
+            f"as the lever (scenario field provinces.{spec.province}.policy.{lever})",
             f"[{lo:g}, {hi:g}]",
         )
         for lever, (lo, hi) in spec.levers.items()
     }
     for name, stat in spec.stats.items():
         title = f"{name}: {province}'s {statistic_words(stat, base)}, {over}"
-        described[name] = statistic(
-            title, dict(OUTCOMES).get(stat.outcome, stat.outcome), stat.outcome, stat.stat == "time_to"
-        )
+        meaning = dict(OUTCOMES).get(stat.outcome, stat.outcome)
+        described[name] = statistic(title, meaning, stat.outcome, stat.stat == "time_to", never="inf")
     return described
 
 
-def statistic(title: str, meaning: str, outcome: str, time_to: bool) -> Description:
-    """A column holding one outcome statistic of a run or point, titled in words (`title`)."""
+def statistic(title: str, meaning: str, outcome: str, time_to: bool, never: str = "nan") -> Description:
+    """A column holding one outcome statistic of a run or point, titled in words (`title`); `never`: what the
+    table writes for a time to a level that is never reached."""
     if time_to:
-        return f"{title}: {meaning}; empty where the level is never reached (censored)", "years", "[0, inf)"
+        return f"{title}: {meaning}; {never} where the level is never reached (censored)", "years", "[0, inf)"
     bounds = outcome_range(outcome)
     return f"{title}: {meaning}", unit_of(outcome), "[0, inf)" if bounds is None else f"[{bounds[0]:g}, {bounds[1]:g}]"
 

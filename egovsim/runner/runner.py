@@ -610,7 +610,9 @@ def run_many(
     if damaged:
         warn_damaged(damaged)
 
-    calls = ((key, (run_packed, run, plain[spec.scenario], dict(spec.values), spec.seed)) for key, spec in todo.items())
+    # a worker packs the runs a store will keep (run_packed); without a store, the records come back as they are
+    call = (lambda *args: (run_packed, run, *args)) if store is not None else (lambda *args: (run, *args))
+    calls = ((key, call(plain[spec.scenario], dict(spec.values), spec.seed)) for key, spec in todo.items())
     with (
         progress_bar(len(todo), progress, resumed=len(done)) as bar,
         contextlib.closing(completed(executor, calls, max_pending)) as finished,

@@ -54,7 +54,9 @@ def plan_calibration(
     files of the user's are replaced only with `overwrite`): bad input is reported before any worker starts."""
     config, folder = load_config(config_path)
     problem = make_problem(config, folder, str(config_path), fit_until=fit_until)
-    full = load_scenario(referenced_file(config_path, "scenario", config.scenario), config.set)  # own scale
+    full = load_scenario(
+        referenced_file(config_path, "scenario", config.scenario), config.set, set_in=str(config_path)
+    )  # own scale
     if install is not None:
         check_install(Path(install), full, overwrite)
     return Calibration(Path(config_path), config, problem, full, Path(install) if install is not None else None)
