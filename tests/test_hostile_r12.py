@@ -3,6 +3,7 @@ replaced folder keeps its permissions."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -274,3 +275,31 @@ def test_an_interruption_while_a_run_is_saved_takes_effect_once_it_is_saved(tmp_
         signal.signal(signal.SIGINT, previous)
     assert arrived and store.meta("k" * 24)["status"] == rn.STATUS_OK
     assert store.records("k" * 24).shape == (2, 1, 3)
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study", "discovery"])
+def test_validate_lists_every_outcome_it_cannot_read(tmp_path, capsys, kind):
+    """Outcomes that cannot be read at all (an unknown name, a short form without a year, a mean without a period)
+    stopped validate at the first, where those outside the horizon were all listed; a command says one line."""
+    bad = ["adopted_shar@end", "supply_index@when", {"outcome": "trust_mean", "stat": "mean"}]
+    head = f"name: x\nscenario: {HUE}\nscale: 0.0005\nseed: 1\n"
+    if kind == "sweep":
+        body = "design: {grid: {provinces.*.policy.training: [1.0, 2.0]}}\nreplicates: 1\n"
+        outcomes, fields = bad, ["outcomes[0]", "outcomes[1]", "outcomes[2].period"]
+    elif kind == "study":
+        body = "method: morris\nn: 4\nparameters:\n  citizens.q0: {bounds: [0.2, 0.4]}\n  citizens.p0: {bounds: [0.01, 0.02]}\n"
+        outcomes = [
+            {"name": "o0", "outcome": "adopted_shar"},
+            {"name": "o1", "outcome": "supply_indx", "year": 2010},
+            {"name": "o2", "outcome": "trust_mean", "stat": "mean"},
+        ]
+        fields = ["outcomes[0].outcome", "outcomes[1].outcome", "outcomes[2].period"]
+    else:
+        body = "province: hue\nn: 16\nlevers: {training: [0.0, 3.0]}\ncase: a >= 0.5\n"
+        outcomes = {"a": bad[0], "b": bad[1], "c": bad[2]}
+        fields = ["outcomes.a", "outcomes.b", "outcomes.c.period"]
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(head + body + "outcomes: " + json.dumps(outcomes) + "\n")
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(": ")[3] for line in lines] == fields, lines

@@ -27,7 +27,7 @@ from egovsim.config.analysis import (
     ParameterRange,
     check_stats,
     evaluate,
-    parse_outcome,
+    parse_outcomes,
     refuse_overlaps,
     refuse_repeats,
     refuse_set_and_varied,
@@ -76,7 +76,7 @@ class Study(AnalysisHead):
             raise InputError(source, "n", f"{runs:,} runs (sample points x replicates), more than {MAX_RUNS:,}")
         if not self.outcomes:
             raise InputError(source, "outcomes", "at least one outcome is needed")
-        self.stats = [parse_outcome(v, source, f"outcomes[{i}]") for i, v in enumerate(self.outcomes)]
+        self.stats = parse_outcomes(((f"outcomes[{i}]", v) for i, v in enumerate(self.outcomes)), source)
         for i, stat in enumerate(self.stats):
             if not stat.name:  # names label the indices and name the plot files
                 raise InputError(source, f"outcomes[{i}].name", "missing required key: every outcome needs a name")

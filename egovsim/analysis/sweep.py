@@ -33,7 +33,7 @@ from egovsim.config.analysis import (
     ParameterRange,
     check_stats,
     evaluate,
-    parse_outcome,
+    parse_outcomes,
     refuse_overlaps,
     refuse_repeats,
     refuse_set_and_varied,
@@ -177,7 +177,7 @@ class Experiment(AnalysisHead):
                 source, self.outcomes_key, "name at least one outcome, or leave the key out for the defaults"
             )
         raw = list(DEFAULT_OUTPUTS) if given is None else given
-        self.stats = [parse_outcome(v, source, f"{self.outcomes_key}[{i}]") for i, v in enumerate(raw)]
+        self.stats = parse_outcomes(((f"{self.outcomes_key}[{i}]", v) for i, v in enumerate(raw)), source)
         refuse_repeats([s.label for s in self.stats], source, self.outcomes_key)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from egovsim.config.scenario import (
     row_of_year,
     years,
 )
-from egovsim.config.schema import MAX_INT, NAME, build, param, suggest, type_hints
+from egovsim.config.schema import MAX_INT, NAME, build, each_checked, param, suggest, type_hints
 from egovsim.config.yamlfile import referenced_file
 from egovsim.errors import InputError, InputErrors, clipped
 from egovsim.files import safe_name
@@ -286,6 +286,14 @@ def check_stats(stats: Mapping[str, OutcomeStat], scenario: Scenario, source: st
         raise InputErrors(errors)
 
 
+def parse_outcomes(
+    items: Iterable[tuple[str, Any]], source: str, derived: Mapping[str, Any] | None = None
+) -> list[OutcomeStat]:
+    """parse_outcome of each (path in the file, value), every one that fails reported (a command says the first,
+    validate lists them all)."""
+    return each_checked(parse_outcome, ((value, source, path, derived) for path, value in items))
+
+
 def parse_outcome(value: Any, source: str, path: str, derived: Mapping[str, Any] | None = None) -> OutcomeStat:
     """An OutcomeStat from a file: a mapping of its fields, or the short form `outcome@year` / `outcome@end`
     (the value at mid-year / at the scenario's end year, every province). The outcome must be a recorded
@@ -463,12 +471,13 @@ class LeverHead(AnalysisHead):
         if not self.outcomes:
             raise InputError(source, "outcomes", "at least one outcome is needed")
         taken = {*self.levers, *getattr(self, "parameters", {}), *RESERVED_COLUMNS}
-        for name, value in self.outcomes.items():
+        for name in self.outcomes:
             if not NAME_RE.match(name):
                 raise InputError(source, f"outcomes.{name}", "a name of letters, digits and underscores")
             if name in taken:  # two columns of one name in sample.csv / candidates.csv
                 raise InputError(source, f"outcomes.{name}", "names a lever, a parameter or a column egovsim writes")
-            stat = parse_outcome(value, source, f"outcomes.{name}", DERIVED)
+        stats = parse_outcomes(((f"outcomes.{n}", v) for n, v in self.outcomes.items()), source, DERIVED)
+        for name, stat in zip(self.outcomes, stats):
             stat.name = name
             self.stats[name] = stat
 

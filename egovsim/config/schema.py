@@ -18,7 +18,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, field
 from typing import Any, Literal, get_args, get_origin
 
@@ -33,6 +33,30 @@ _SKIPPED = object()
 
 class _Invalid(Exception):
     """A part of the file had errors, recorded already: what contains it is not built either."""
+
+
+def each_checked(fn: Callable[..., Any], items: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """fn(*args) for each args of `items`, every error reported, not only the first: in a build, recorded and the
+    part skipped once all are tried; outside one, raised together (InputErrors)."""
+    results, errors, skipped = [], [], False
+    for args in items:
+        try:
+            value = _checked(fn, *args)
+        except InputError as exc:  # outside a build: nothing records it
+            errors.extend(exc.errors if isinstance(exc, InputErrors) else [exc])
+            continue
+        except _Invalid:  # outside a build a nested build raises InputErrors, so this cannot happen; to be sure
+            skipped = True
+            continue
+        if value is _SKIPPED:
+            skipped = True
+        else:
+            results.append(value)
+    if errors:
+        raise InputErrors(errors)
+    if skipped:
+        raise _Invalid
+    return results
 
 
 def _checked(fn: Callable[..., Any], *args: Any) -> Any:
