@@ -491,7 +491,8 @@ def _declare(args: argparse.Namespace, kind: str, inputs: list, settings: dict |
     from egovsim.folders import Command, declare
 
     files = [Path(p).resolve() for p in inputs]
-    contents = {str(f): f.read_text(encoding="utf-8", errors="replace") for f in files if f.is_file()}
+    # the files' contents in the order of `inputs`, not by their paths: the same files elsewhere are the same input
+    contents = [f.read_text(encoding="utf-8", errors="replace") if f.is_file() else None for f in files]
     settings = {**(settings or {}), "files": contents, **engine_mark()} if resumes else {}
     argv = tuple(args.command_line)
     declare(Command(kind, tuple(map(str, files)), settings, resumes, argv, args.overwrite))

@@ -108,19 +108,33 @@ class Command:
     def record(self, folder: Path) -> dict:
         return {
             "kind": self.kind,
-            "inputs": list(self.inputs),
+            "inputs": self.inputs_from(folder),
             "settings": settings_hash(self.settings),
             "command": resume_line(self.argv, folder),
         }
 
-    def refusal(self, found: dict) -> str | None:
-        """Why this command may not write into a folder holding `found` (its command.json), None if it may."""
+    def inputs_from(self, folder: Path) -> list[str]:
+        """The input files as paths from `folder`: a results folder and its inputs moved or cloned together (the
+        shipped calibration, a copied project) are still the same command's."""
+        return [os.path.relpath(Path(i).resolve(), Path(folder).resolve()) for i in self.inputs]
+
+    def _settings_by_path(self) -> str:
+        """The settings' hash as recorded before the input files' contents were listed in order (keyed by their
+        absolute paths): a folder written then, where it is, resumes."""
+        files = self.settings.get("files")
+        if not isinstance(files, list):
+            return ""
+        return settings_hash({**self.settings, "files": {i: c for i, c in zip(self.inputs, files) if c is not None}})
+
+    def refusal(self, found: dict, folder: Path) -> str | None:
+        """Why this command may not write into `folder`, which holds `found` (its command.json), None if it may.
+        Inputs recorded as absolute paths (before they were recorded from the folder) compare as they are."""
         earlier = f"`{clipped_line(found.get('command') or '?')}`"
         if found.get("kind") != self.kind:
             return f"holds the results of {earlier} (a {found.get('kind')}, not a {self.kind})"
-        if found.get("inputs") != list(self.inputs):
+        if found.get("inputs") not in (self.inputs_from(folder), list(self.inputs)):
             return f"holds the results of {earlier}, from other input files"
-        if self.resumes and found.get("settings") != settings_hash(self.settings):
+        if self.resumes and found.get("settings") not in (settings_hash(self.settings), self._settings_by_path()):
             return (
                 f"holds the runs of {earlier}, whose file contents or result-changing options (--set, --scale, "
                 "--seed, ...) differ: resuming would mix the two"
@@ -257,7 +271,7 @@ def _check_writer(folder: Path, command: Command) -> bool:
             "--out",
             f"holds {added[0]}, which egovsim did not write, in a folder it replaces: move it out first",
         )
-    reason = command.refusal(found)
+    reason = command.refusal(found, folder)
     if reason is None:
         return True
     if not command.overwrite:

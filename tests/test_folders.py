@@ -490,3 +490,47 @@ def test_a_file_added_inside_a_runs_own_folders_is_not_deleted_by_running_it_aga
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds files egovsim did not write (plots/my_annotated.png" in err
     assert mine.read_bytes() == b"mine"
+
+
+def test_a_results_folder_moved_with_its_inputs_is_still_the_same_command_s(tmp_path, capsys):
+    """command.json records the inputs from the output folder, and the files' contents in order: a project copied
+    elsewhere (a clone of the repository with its shipped calibration, say) resumes where it was, not "other
+    input files". Its runs are taken from the store."""
+    import shutil
+
+    a = tmp_path / "a"
+    a.mkdir()
+    shutil.copy(DAKLAK.parent / "daklak.yaml", a / "daklak.yaml")
+    (a / "common").symlink_to(DAKLAK.parent / "common")
+    exp = a / "exp.yaml"
+    exp.write_text(
+        "scenario: daklak.yaml\nscale: 0.001\nset: [end_year=2007]\ndesign: {grid: {citizens.q0: [0.2, 0.3]}}\n"
+        "outcomes: [adopted_share@end]\nseed: 3\n",
+        encoding="utf-8",
+    )
+    assert main(["sweep", str(exp), "--out", str(a / "out"), "--executor", "serial", "--quiet"]) == 0
+    record = json.loads((a / "out" / "command.json").read_text())
+    assert record["inputs"] == ["../exp.yaml"]
+    b = tmp_path / "b"
+    a.rename(b)
+    capsys.readouterr()
+    assert main(["sweep", str(b / "exp.yaml"), "--out", str(b / "out"), "--executor", "serial"]) == 0
+    assert "(0 run now, 2 resumed from the store)" in capsys.readouterr().err
+
+
+def test_a_folder_recorded_with_absolute_inputs_where_it_is_still_resumes(tmp_path):
+    """Records written before inputs were recorded from the folder hold absolute paths and a hash of the contents
+    keyed by them (written out here by hand): the same command, where it was, still resumes."""
+    from egovsim.folders import Command, settings_hash
+
+    source = str(tmp_path / "exp.yaml")
+    command = Command("sweep", (source,), {"files": ["design: ..."], "scale": 0.001})
+    old = {
+        "kind": "sweep",
+        "inputs": [source],
+        "settings": settings_hash({"files": {source: "design: ..."}, "scale": 0.001}),
+    }
+    assert command.refusal(old, tmp_path / "out") is None
+    changed = {**old, "settings": settings_hash({"files": {source: "design: other"}, "scale": 0.001})}
+    assert "differ" in command.refusal(changed, tmp_path / "out")
+    assert "other input files" in command.refusal({**old, "inputs": ["/elsewhere/exp.yaml"]}, tmp_path / "out")
