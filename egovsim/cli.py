@@ -1041,6 +1041,57 @@ def _clean_up(in_main_thread: bool, previous, process_ends: bool) -> None:
 WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
+# what each command reads (its argument, the kind of file: config.analysis.file_kind) and who reads each kind
+READS = {
+    "run": ("scenario", "scenario"),
+    "serve": ("scenario", "scenario"),
+    "compare": ("scenarios", "scenario"),
+    "sweep": ("experiment", "experiment"),
+    "sensitivity": ("experiment", "study"),
+    "discover": ("experiment", "discovery"),
+    "optimize": ("experiment", "optimisation"),
+    "calibrate": ("config", "calibration"),
+    "coverage": ("config", "calibration"),
+}
+READER = {
+    "scenario": "`egovsim run`, `compare` and `serve` read it",
+    "experiment": "`egovsim sweep` reads it",
+    "study": "`egovsim sensitivity` reads it",
+    "discovery": "`egovsim discover` reads it",
+    "optimisation": "`egovsim optimize` reads it",
+    "calibration": "`egovsim calibrate` and `coverage` read it",
+    "observations": "a calibration config names it as its `observations`",
+}
+
+
+def check_file_kinds(args: argparse.Namespace) -> None:
+    """A file of another kind than the command reads (an experiment given to `run`) is named as what it is: its
+    own keys read as unknown ones ("design: unknown key") and said nothing of the mistake."""
+    from egovsim.config.analysis import file_kind
+    from egovsim.config.yamlfile import read_yaml
+
+    if args.command not in READS:
+        return
+    attribute, expected = READS[args.command]
+    given = getattr(args, attribute, None)
+    for path in given if isinstance(given, list) else [given] if given else []:
+        try:
+            kind = file_kind(read_yaml(Path(path)), str(path))
+        except InputError:  # unreadable, or the keys of two kinds: the command's own reading says what is wrong
+            continue
+        if kind != expected:
+            raise InputError(
+                str(path),
+                "(top level)",
+                f"is {_a(kind)} {kind} file ({READER[kind]}); `egovsim {args.command}` reads {_a(expected)} "
+                f"{expected} file",
+            )
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def _main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "out", None) is not None:
@@ -1049,6 +1100,7 @@ def _main(args: argparse.Namespace) -> int:
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
         if args.command != "validate":
             check_engine()
+        check_file_kinds(args)
         return args.func(args)
     except InputError as exc:
         print(f"egovsim: error: {exc}", file=sys.stderr)

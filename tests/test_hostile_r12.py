@@ -303,3 +303,29 @@ def test_validate_lists_every_outcome_it_cannot_read(tmp_path, capsys, kind):
     assert main(["validate", str(path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(": ")[3] for line in lines] == fields, lines
+
+
+@pytest.mark.parametrize(
+    "command, path, kind",
+    [
+        ("run", "experiments/example_sweep.yaml", "experiment"),
+        ("compare", "experiments/sobol.yaml", "study"),
+        ("sweep", "scenarios/hue.yaml", "scenario"),
+        ("sensitivity", "experiments/example_sweep.yaml", "experiment"),
+        ("discover", "experiments/optimize_bentre.yaml", "optimisation"),
+        ("optimize", "experiments/discover_bentre_rural.yaml", "discovery"),
+        ("calibrate", "scenarios/hue.yaml", "scenario"),
+        ("calibrate", "calibration/observations.yaml", "observations"),
+        ("coverage", "experiments/morris.yaml", "study"),
+    ],
+)
+def test_a_file_of_another_kind_is_named_as_what_it_is(tmp_path, capsys, command, path, kind):
+    """Its own keys read as unknown ones ("design: unknown key", "extends: ... did you mean 'seeds'?") and said
+    nothing of the mistake; nothing is written."""
+    full = Path(__file__).resolve().parents[1] / path
+    args = [command, str(full)] + (["scenarios/hue.yaml"] if command == "compare" else [])
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    line = one_line(capsys)
+    assert line.startswith(f"egovsim: error: {full}: (top level): is {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
+    assert f"`egovsim {command}` reads a" in line
+    assert not (tmp_path / "out").exists()
