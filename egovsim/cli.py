@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import math
 import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 from egovsim.errors import CLIP, InputError, RunsFailed, WorkerDied, clipped, one_line
@@ -1016,12 +1018,23 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         args.command_line = ["egovsim", *(sys.argv[1:] if argv is None else argv)]
         note_start()  # the tree as found, before this command writes into it
-        return _main(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_warning_line, warnings.showwarning)
+            return _main(args)
     except KeyboardInterrupt as exc:  # while parsing, or a second Ctrl-C during the clean-up of the first
         return _interrupted(exc)
     finally:
         forget_start()
         _clean_up(in_main_thread, previous, argv is None)
+
+
+def _warning_line(shown, message, category, filename, lineno, file=None, line=None) -> None:
+    """egovsim's own warnings (Python's warnings module, e.g. a constant output of a sensitivity study) read as
+    its other warnings, one line; a library's keep Python's form (`shown`, how they were shown before)."""
+    if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
+        print(f"egovsim: warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        shown(message, category, filename, lineno, file, line)
 
 
 def _clean_up(in_main_thread: bool, previous, process_ends: bool) -> None:

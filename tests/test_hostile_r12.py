@@ -329,3 +329,24 @@ def test_a_file_of_another_kind_is_named_as_what_it_is(tmp_path, capsys, command
     assert line.startswith(f"egovsim: error: {full}: (top level): is {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
     assert f"`egovsim {command}` reads a" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.filterwarnings("ignore:a library's")
+def test_egovsim_s_own_python_warnings_read_as_its_other_warnings(capsys, monkeypatch):
+    """A warning egovsim raises through Python's warnings module (a sensitivity study's constant output) printed
+    as "/path/gsa.py:456: RuntimeWarning: ..." and the source line; a library's warning keeps Python's form."""
+    import warnings
+
+    import egovsim.analysis.gsa as gsa
+    from egovsim import cli
+
+    def warns(args):
+        warnings.warn_explicit("output 't=2010' is constant", RuntimeWarning, gsa.__file__, 456)
+        warnings.warn_explicit("a library's", UserWarning, "/usr/lib/python3/somewhere.py", 7)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_validate", warns)
+    assert main(["validate", str(HUE)]) == 0
+    err = capsys.readouterr().err
+    assert "egovsim: warning: output 't=2010' is constant\n" in err and "gsa.py" not in err
+    assert "a library's" not in err  # handed on as Python shows it (here to pytest, which records it)
