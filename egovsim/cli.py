@@ -13,7 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
-from egovsim.errors import CLIP, InputError, RunsFailed, WorkerDied, clipped, one_line
+from egovsim.errors import CLIP, EgovsimWarning, InputError, RunsFailed, WorkerDied, clipped, one_line
 from egovsim.provenance import forget_start, note_start
 
 EXIT_INPUT = 2
@@ -495,9 +495,31 @@ def _declare(args: argparse.Namespace, kind: str, inputs: list, settings: dict |
     files = [Path(p).resolve() for p in inputs]
     # the files' contents in the order of `inputs`, not by their paths: the same files elsewhere are the same input
     contents = [f.read_text(encoding="utf-8", errors="replace") if f.is_file() else None for f in files]
-    settings = {**(settings or {}), "files": contents, **engine_mark()} if resumes else {}
+    earlier = {}  # how a folder recorded before this form was hashed: it resumes where it is
+    if resumes:
+        by_path = {str(f): c for f, c in zip(files, contents) if c is not None}
+        earlier = {**(settings or {}), "files": by_path, **engine_mark()}
+    settings = {**_located(settings or {}), "files": contents, **engine_mark()} if resumes else {}
     argv = tuple(args.command_line)
-    declare(Command(kind, tuple(map(str, files)), settings, resumes, argv, args.overwrite))
+    declare(Command(kind, tuple(map(str, files)), settings, resumes, argv, args.overwrite, earlier))
+
+
+def _located(settings: object) -> object:
+    """`settings` with each scenario's posterior folder (an absolute path once read) given by the sha256 of its
+    posterior.csv: a project moved whole, or a clone, is the same command's; another posterior is not."""
+    import hashlib
+
+    if isinstance(settings, list):
+        return [_located(x) for x in settings]
+    if not isinstance(settings, dict):
+        return settings
+    out = {k: _located(v) for k, v in settings.items()}
+    parameters = out.get("parameters")
+    if isinstance(parameters, dict) and isinstance(parameters.get("posterior"), str):
+        draws = Path(parameters["posterior"]) / "posterior.csv"
+        if draws.is_file():
+            out["parameters"] = {**parameters, "posterior": "sha256:" + hashlib.sha256(draws.read_bytes()).hexdigest()}
+    return out
 
 
 def with_seed(scenario, seed: int, source):
@@ -1029,9 +1051,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _warning_line(shown, message, category, filename, lineno, file=None, line=None) -> None:
-    """egovsim's own warnings (Python's warnings module, e.g. a constant output of a sensitivity study) read as
-    its other warnings, one line; a library's keep Python's form (`shown`, how they were shown before)."""
-    if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
+    """egovsim's own warnings (EgovsimWarning, e.g. a constant output of a sensitivity study) read as its other
+    warnings, one line; a library's keep Python's form (`shown`, how they were shown before), wherever raised."""
+    if issubclass(category, EgovsimWarning):
         print(f"egovsim: warning: {message}", file=sys.stderr if file is None else file)
     else:
         shown(message, category, filename, lineno, file, line)
@@ -1080,18 +1102,25 @@ READER = {
 def check_file_kinds(args: argparse.Namespace) -> None:
     """A file of another kind than the command reads (an experiment given to `run`) is named as what it is: its
     own keys read as unknown ones ("design: unknown key") and said nothing of the mistake."""
+    import dataclasses
+
     from egovsim.config.analysis import file_kind
+    from egovsim.config.scenario import Scenario
     from egovsim.config.yamlfile import read_yaml
 
     if args.command not in READS:
         return
     attribute, expected = READS[args.command]
     given = getattr(args, attribute, None)
+    scenario_keys = {f.name for f in dataclasses.fields(Scenario)} | {"extends"}
     for path in given if isinstance(given, list) else [given] if given else []:
         try:
-            kind = file_kind(read_yaml(Path(path)), str(path))
+            data = read_yaml(Path(path))
+            kind = file_kind(data, str(path))
         except InputError:  # unreadable, or the keys of two kinds: the command's own reading says what is wrong
             continue
+        if kind == "scenario" and not (isinstance(data, dict) and scenario_keys & set(data)):
+            continue  # file_kind's default (empty, a list, no known key): the command's own reading says what it is
         if kind != expected:
             raise InputError(
                 str(path),

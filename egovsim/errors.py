@@ -72,3 +72,8 @@ class WorkerDied(RuntimeError):
 class RunsFailed(RuntimeError):
     """Every run a step of an analysis needs failed (e.g. a calibration's first population): the message names
     the first error and where the runs are."""
+
+
+class EgovsimWarning(Warning):
+    """A warning of egovsim's own, raised through Python's warnings module: the command line prints it as its other
+    warnings, one line (cli._warning_line); numpy's, pandas's and other libraries' keep Python's form."""

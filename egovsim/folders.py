@@ -104,11 +104,13 @@ class Command:
     resumes: bool = True
     argv: tuple[str, ...] = ()
     overwrite: bool = False
+    earlier_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)  # as once hashed
 
     def record(self, folder: Path) -> dict:
         return {
             "kind": self.kind,
             "inputs": self.inputs_from(folder),
+            "inputs_absolute": list(self.inputs),
             "settings": settings_hash(self.settings),
             "command": resume_line(self.argv, folder),
         }
@@ -118,23 +120,18 @@ class Command:
         shipped calibration, a copied project) are still the same command's."""
         return [os.path.relpath(Path(i).resolve(), Path(folder).resolve()) for i in self.inputs]
 
-    def _settings_by_path(self) -> str:
-        """The settings' hash as recorded before the input files' contents were listed in order (keyed by their
-        absolute paths): a folder written then, where it is, resumes."""
-        files = self.settings.get("files")
-        if not isinstance(files, list):
-            return ""
-        return settings_hash({**self.settings, "files": {i: c for i, c in zip(self.inputs, files) if c is not None}})
-
     def refusal(self, found: dict, folder: Path) -> str | None:
         """Why this command may not write into `folder`, which holds `found` (its command.json), None if it may.
-        Inputs recorded as absolute paths (before they were recorded from the folder) compare as they are."""
+        The same inputs are the same files from the folder (the two moved together) or at the same place (the folder
+        moved alone); records of before the first hold absolute paths as `inputs`."""
         earlier = f"`{clipped_line(found.get('command') or '?')}`"
         if found.get("kind") != self.kind:
             return f"holds the results of {earlier} (a {found.get('kind')}, not a {self.kind})"
-        if found.get("inputs") not in (self.inputs_from(folder), list(self.inputs)):
+        here = list(self.inputs)
+        if found.get("inputs") not in (self.inputs_from(folder), here) and found.get("inputs_absolute") != here:
             return f"holds the results of {earlier}, from other input files"
-        if self.resumes and found.get("settings") not in (settings_hash(self.settings), self._settings_by_path()):
+        earlier = settings_hash(self.earlier_settings) if self.earlier_settings else ""
+        if self.resumes and found.get("settings") not in (settings_hash(self.settings), earlier):
             return (
                 f"holds the runs of {earlier}, whose file contents or result-changing options (--set, --scale, "
                 "--seed, ...) differ: resuming would mix the two"

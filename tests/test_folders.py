@@ -524,13 +524,48 @@ def test_a_folder_recorded_with_absolute_inputs_where_it_is_still_resumes(tmp_pa
     from egovsim.folders import Command, settings_hash
 
     source = str(tmp_path / "exp.yaml")
-    command = Command("sweep", (source,), {"files": ["design: ..."], "scale": 0.001})
-    old = {
-        "kind": "sweep",
-        "inputs": [source],
-        "settings": settings_hash({"files": {source: "design: ..."}, "scale": 0.001}),
-    }
+    by_path = {"files": {source: "design: ..."}, "scale": 0.001}  # as cli._declare hashed them then
+    command = Command("sweep", (source,), {"files": ["design: ..."], "scale": 0.001}, earlier_settings=by_path)
+    old = {"kind": "sweep", "inputs": [source], "settings": settings_hash(by_path)}
     assert command.refusal(old, tmp_path / "out") is None
     changed = {**old, "settings": settings_hash({"files": {source: "design: other"}, "scale": 0.001})}
     assert "differ" in command.refusal(changed, tmp_path / "out")
     assert "other input files" in command.refusal({**old, "inputs": ["/elsewhere/exp.yaml"]}, tmp_path / "out")
+
+
+def test_an_output_folder_moved_alone_is_still_the_same_command_s(tmp_path, capsys):
+    """Its inputs stayed where they were: the same files, though no longer at the same path from the folder."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"scenario: {DAKLAK}\nscale: 0.001\nset: [end_year=2007]\ndesign: {{grid: {{citizens.q0: [0.2, 0.3]}}}}\n"
+        "outcomes: [adopted_share@end]\nseed: 3\n",
+        encoding="utf-8",
+    )
+    assert main(["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "serial", "--quiet"]) == 0
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "out").rename(tmp_path / "sub" / "out")
+    capsys.readouterr()
+    assert main(["sweep", str(exp), "--out", str(tmp_path / "sub" / "out"), "--executor", "serial"]) == 0
+    assert "(0 run now, 2 resumed from the store)" in capsys.readouterr().err
+
+
+def test_a_project_on_a_calibrated_scenario_moved_whole_resumes(tmp_path, capsys):
+    """A calibrated scenario's posterior folder is read as an absolute path: the settings name it by its
+    posterior.csv's sha256, so the project moved whole is the same command's."""
+    import shutil
+
+    p1 = tmp_path / "p1"
+    shutil.copytree(DAKLAK.parent, p1 / "scenarios")
+    (p1 / "calibration" / "posterior").mkdir(parents=True)
+    shutil.copy(ROOT / "calibration" / "posterior" / "posterior.csv", p1 / "calibration" / "posterior")
+    exp = p1 / "exp.yaml"
+    exp.write_text(
+        "scenario: scenarios/calibrated/bentre.yaml\nscale: 0.0005\nset: [end_year=2007]\nreplicates: 2\n"
+        "design: {grid: {citizens.q0: [0.2, 0.3]}}\noutcomes: [adopted_share@end]\nseed: 3\n",
+        encoding="utf-8",
+    )
+    assert main(["sweep", str(exp), "--out", str(p1 / "out"), "--executor", "serial", "--quiet"]) == 0
+    p2 = p1.rename(tmp_path / "p2")
+    capsys.readouterr()
+    assert main(["sweep", str(p2 / "exp.yaml"), "--out", str(p2 / "out"), "--executor", "serial"]) == 0
+    assert "(0 run now, 4 resumed from the store)" in capsys.readouterr().err

@@ -28,7 +28,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from egovsim.errors import clipped
+from egovsim.errors import EgovsimWarning, clipped
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -215,6 +215,14 @@ def _check_morris_dists(problem: Problem) -> None:
             )
 
 
+class SampleSizeWarning(EgovsimWarning, UserWarning):
+    """A Sobol base sample that is not a power of 2."""
+
+
+class ConstantOutputWarning(EgovsimWarning, RuntimeWarning):
+    """An output with no variance: its indices are undefined (nan)."""
+
+
 def _sample_sobol(problem: Problem, n: int, seed: int | None, **options: Any) -> np.ndarray:
     options.setdefault("calc_second_order", True)
     options.setdefault("scramble", True)
@@ -222,7 +230,7 @@ def _sample_sobol(problem: Problem, n: int, seed: int | None, **options: Any) ->
         warnings.warn(
             f"Sobol base sample size n={n} is not a power of 2; Saltelli/Sobol' "
             f"estimates converge best at powers of 2 (e.g. {1 << n.bit_length()})",
-            UserWarning,
+            SampleSizeWarning,
             stacklevel=3,
         )
     with warnings.catch_warnings():
@@ -343,7 +351,9 @@ def _analyze_sobol(
         # SALib divides by Var(Y); a constant output (e.g. year 0 of a run)
         # has no variance to apportion, so report NaN rather than crash.
         warnings.warn(
-            f"output {clipped(output)} is constant; its Sobol indices are undefined", RuntimeWarning, stacklevel=3
+            f"output {clipped(output)} is constant; its Sobol indices are undefined",
+            ConstantOutputWarning,
+            stacklevel=3,
         )
         Si = _nan_sobol(problem.num_vars)
     else:

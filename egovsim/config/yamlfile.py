@@ -47,6 +47,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     Bounds (checked on the composed node graph, before anything is built): nesting depth, and the number of
     nodes aliases add when expanded (MAX_DEPTH, MAX_ALIASED_NODES)."""
 
+    def construct_yaml_timestamp(self, node):
+        """A date that does not exist (2024-13-01) was a ValueError from datetime and a traceback: a YAML error,
+        with its place in the file, like any malformed value."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"not a date: {node.value!r} ({exc})", node.start_mark
+            ) from None
+
     def compose_node(self, parent, index):
         depth = getattr(self, "_depth", 0)
         if depth >= MAX_DEPTH:  # checked while composing: the composer itself recurses per level
@@ -160,6 +170,9 @@ def _last_of_each_key(pairs: list) -> list:
             index[key] = len(out)
             out.append((key_node, value_node))
     return out
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _UniqueKeyLoader.construct_yaml_timestamp)
 
 
 def load_yaml_text(text: str) -> Any:
