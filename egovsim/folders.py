@@ -130,8 +130,8 @@ class Command:
         here = list(self.inputs)
         if found.get("inputs") not in (self.inputs_from(folder), here) and found.get("inputs_absolute") != here:
             return f"holds the results of {earlier}, from other input files"
-        earlier = settings_hash(self.earlier_settings) if self.earlier_settings else ""
-        if self.resumes and found.get("settings") not in (settings_hash(self.settings), earlier):
+        hashed_then = settings_hash(self.earlier_settings) if self.earlier_settings else ""
+        if self.resumes and found.get("settings") not in (settings_hash(self.settings), hashed_then):
             return (
                 f"holds the runs of {earlier}, whose file contents or result-changing options (--set, --scale, "
                 "--seed, ...) differ: resuming would mix the two"
