@@ -492,6 +492,16 @@ def test_a_file_added_inside_a_runs_own_folders_is_not_deleted_by_running_it_aga
     assert mine.read_bytes() == b"mine"
 
 
+def sweep_of_two(exp: Path, scenario: str, out: Path, extra: str = "") -> None:
+    """Write a two-point sweep of `scenario` (as the file names it) at `exp` and run it into `out`."""
+    exp.write_text(
+        f"scenario: {scenario}\nscale: 0.001\nset: [end_year=2007]\ndesign: {{grid: {{citizens.q0: [0.2, 0.3]}}}}\n"
+        f"outcomes: [adopted_share@end]\nseed: 3\n{extra}",
+        encoding="utf-8",
+    )
+    assert main(["sweep", str(exp), "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+
+
 def test_a_results_folder_moved_with_its_inputs_is_still_the_same_command_s(tmp_path, capsys):
     """command.json records the inputs from the output folder, and the files' contents in order: a project copied
     elsewhere (a clone of the repository with its shipped calibration, say) resumes where it was, not "other
@@ -502,13 +512,7 @@ def test_a_results_folder_moved_with_its_inputs_is_still_the_same_command_s(tmp_
     a.mkdir()
     shutil.copy(DAKLAK.parent / "daklak.yaml", a / "daklak.yaml")
     (a / "common").symlink_to(DAKLAK.parent / "common")
-    exp = a / "exp.yaml"
-    exp.write_text(
-        "scenario: daklak.yaml\nscale: 0.001\nset: [end_year=2007]\ndesign: {grid: {citizens.q0: [0.2, 0.3]}}\n"
-        "outcomes: [adopted_share@end]\nseed: 3\n",
-        encoding="utf-8",
-    )
-    assert main(["sweep", str(exp), "--out", str(a / "out"), "--executor", "serial", "--quiet"]) == 0
+    sweep_of_two(a / "exp.yaml", "daklak.yaml", a / "out")
     record = json.loads((a / "out" / "command.json").read_text())
     assert record["inputs"] == ["../exp.yaml"]
     b = tmp_path / "b"
@@ -536,12 +540,7 @@ def test_a_folder_recorded_with_absolute_inputs_where_it_is_still_resumes(tmp_pa
 def test_an_output_folder_moved_alone_is_still_the_same_command_s(tmp_path, capsys):
     """Its inputs stayed where they were: the same files, though no longer at the same path from the folder."""
     exp = tmp_path / "exp.yaml"
-    exp.write_text(
-        f"scenario: {DAKLAK}\nscale: 0.001\nset: [end_year=2007]\ndesign: {{grid: {{citizens.q0: [0.2, 0.3]}}}}\n"
-        "outcomes: [adopted_share@end]\nseed: 3\n",
-        encoding="utf-8",
-    )
-    assert main(["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "serial", "--quiet"]) == 0
+    sweep_of_two(exp, str(DAKLAK), tmp_path / "out")
     (tmp_path / "sub").mkdir()
     (tmp_path / "out").rename(tmp_path / "sub" / "out")
     capsys.readouterr()
@@ -558,13 +557,7 @@ def test_a_project_on_a_calibrated_scenario_moved_whole_resumes(tmp_path, capsys
     shutil.copytree(DAKLAK.parent, p1 / "scenarios")
     (p1 / "calibration" / "posterior").mkdir(parents=True)
     shutil.copy(ROOT / "calibration" / "posterior" / "posterior.csv", p1 / "calibration" / "posterior")
-    exp = p1 / "exp.yaml"
-    exp.write_text(
-        "scenario: scenarios/calibrated/bentre.yaml\nscale: 0.0005\nset: [end_year=2007]\nreplicates: 2\n"
-        "design: {grid: {citizens.q0: [0.2, 0.3]}}\noutcomes: [adopted_share@end]\nseed: 3\n",
-        encoding="utf-8",
-    )
-    assert main(["sweep", str(exp), "--out", str(p1 / "out"), "--executor", "serial", "--quiet"]) == 0
+    sweep_of_two(p1 / "exp.yaml", "scenarios/calibrated/bentre.yaml", p1 / "out", extra="replicates: 2\n")
     p2 = p1.rename(tmp_path / "p2")
     capsys.readouterr()
     assert main(["sweep", str(p2 / "exp.yaml"), "--out", str(p2 / "out"), "--executor", "serial"]) == 0
