@@ -13,7 +13,7 @@ import csv
 import io
 from pathlib import Path
 
-from egovsim.config.outcomes import KEY_COLUMNS, OUTCOMES, outcome_range, range_text, unit, unit_of
+from egovsim.config.outcomes import KEY_COLUMNS, OUTCOMES, range_text, unit, unit_of
 from egovsim.config.scenario import row_of_year
 from egovsim.report.tables import state_date
 
@@ -29,7 +29,7 @@ TABLE_COLUMNS: dict[str, Description] = {
     "method": ("sobol or morris", "text", ""),
     "output": (
         "what the index is of: an outcome named in the study file's `outcomes`; in time_resolved.csv, t=YEAR is the "
-        "study's time_resolved.outcome in the state of 1 July of YEAR",
+        "study's time_resolved.outcome in the state reported for YEAR (1 July with monthly steps)",
         "text",
         "",
     ),
@@ -184,8 +184,7 @@ def statistic(title: str, meaning: str, outcome: str, time_to: bool, never: str 
     table writes for a time to a level that is never reached."""
     if time_to:
         return f"{title}: {meaning}; {never} where the level is never reached (censored)", "years", "[0, inf)"
-    bounds = outcome_range(outcome)
-    return f"{title}: {meaning}", unit_of(outcome), "[0, inf)" if bounds is None else f"[{bounds[0]:g}, {bounds[1]:g}]"
+    return f"{title}: {meaning}", unit_of(outcome), range_text(outcome)
 
 
 def describe(column: str, described: dict[str, Description]) -> Description:
@@ -231,7 +230,11 @@ def calibration_words(parameters: list[str]) -> dict[str, Description]:
             "text",
             "",
         ),
-        "year": ("year of the observation (the simulated state of 1 July that year)", "year", ""),
+        "year": (
+            "year of the observation (the simulated state reported for it: 1 July with monthly steps)",
+            "year",
+            "",
+        ),
         "observed": (
             "the observed value, or the condition an ordering or bound must meet (e.g. >= 0)",
             "observed units",
