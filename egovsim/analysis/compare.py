@@ -23,8 +23,8 @@ from scipy import stats
 
 from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.analysis.replicates import stack, write_replicates
+from egovsim.config.outcomes import difference_range, outcome_range, unit
 from egovsim.config.outcomes import label as outcome_label
-from egovsim.config.outcomes import outcome_range, unit
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.errors import InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
@@ -227,11 +227,12 @@ def impossible_interval_lines(rows: list[dict]) -> list[str]:
     for r in rows:
         if r["kind"] not in ("scenario", "difference"):  # not the per-cost rows: no bound
             continue
-        bounds = outcome_range(r["outcome"]) if r["outcome"] in COL else None
+        if r["outcome"] not in COL:
+            continue
+        bounds = (outcome_range if r["kind"] == "scenario" else difference_range)(r["outcome"])
         if bounds is None or not np.isfinite(r["ci_low"]):
             continue
-        lo, hi = bounds if r["kind"] == "scenario" else (bounds[0] - bounds[1], bounds[1] - bounds[0])
-        if r["ci_low"] < lo or r["ci_high"] > hi:
+        if r["ci_low"] < bounds[0] or r["ci_high"] > bounds[1]:
             outside.append(r)
     if not outside:
         return []

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from egovsim.config.outcomes import OUTCOMES, outcome_range, unit_of
+from egovsim.config.outcomes import OUTCOMES, difference_range, outcome_range, unit_of
 from egovsim.config.scenario import UNDONE_WARNING
 from egovsim.report.dictionary import statistic, statistic_words
 from egovsim.report.markdown import inert
@@ -194,11 +194,10 @@ def _interval(mean: float, lo: float, hi: float) -> str:
 def beyond_range(e: Effect, stat) -> bool:
     """The effect's interval reaches past what a difference of the outcome can be (two shares differ by at most
     1): the t interval over these few replicates is not to be trusted there."""
-    bounds = _bounds(stat)
+    bounds = None if stat.stat == "time_to" else difference_range(stat.outcome)
     if bounds is None or not np.isfinite(e.change_lo):
         return False
-    width = bounds[1] - bounds[0]
-    return e.change_lo < -width or e.change_hi > width
+    return e.change_lo < bounds[0] or e.change_hi > bounds[1]
 
 
 def report_markdown(exp, base, runs: SweepRuns, stats: dict[str, Any], missing: dict[str, int], plots: list[str]):
@@ -323,11 +322,10 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
     for i, columns in enumerate(groups.values()):
         for j, p in enumerate(runs.params):
             ax = axes[i, j]
-            for k, column in enumerate(columns):
-                province = _province(column, stats)
-                effect = main_effect(runs, p, column)
-                _draw(ax, effect, COLOURS[k % len(COLOURS)], province, _bounds(stats[column]))
-            used = {main_effect(runs, p, column).replicates for column in columns}
+            effects = [main_effect(runs, p, column) for column in columns]
+            for k, (column, effect) in enumerate(zip(columns, effects)):
+                _draw(ax, effect, COLOURS[k % len(COLOURS)], _province(column, stats), _bounds(stats[column]))
+            used = {effect.replicates for effect in effects}
             fewer = f"\n(over {'/'.join(map(str, sorted(used)))} of {n_reps} replicates)" if used != {n_reps} else ""
             ax.set_title(textwrap.fill(statistic_words(stats[columns[0]], base), 52) + fewer, fontsize=8.5)
             if j == 0:

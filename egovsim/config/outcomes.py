@@ -130,6 +130,13 @@ def outcome_range(column: str) -> tuple[float, float] | None:
     return (-1.0, 1.0) if column.endswith("_gap") else (0.0, 1.0)
 
 
+def difference_range(column: str) -> tuple[float, float] | None:
+    """(lowest, highest) value a difference of two values of `column` can take (two shares differ by at most 1),
+    or None if the column has no upper bound."""
+    bounds = outcome_range(column)
+    return None if bounds is None else (bounds[0] - bounds[1], bounds[1] - bounds[0])
+
+
 def label(column: str) -> str:
     """What a reader sees for `column`: its short label (the column name itself if it has none)."""
     return LABELS[column][0] if column in LABELS else column
