@@ -126,18 +126,34 @@ module.exports = {
       return shown;
     },
     T() { return 12 + 16 * this.titleLines.length; },
-    // the legend goes in the first corner (the chart's own choice first) that hides no observed dot
+    // the legend goes in the corner that hides the fewest observed dots (with their labels), then the fewest
+    // points of the lines drawn so far, the chart's own choice first among equals (matplotlib's loc="best"): a
+    // corner chosen for the dots alone hid the early lines of the supply index. It can move as lines are drawn.
     legendAt() {
       const w = this.legendW, h = this.legendH, left = this.L + 6, right = this.R - 6 - w;
-      const top = this.T + 6, bottom = this.B - 6 - h;
-      const corners = this.spec.legend === "upper right"
+      const top = this.T + 6, bottom = this.B - 6 - h, s = this.spec;
+      const corners = s.legend === "upper right"
         ? [[right, top], [left, top], [right, bottom], [left, bottom]]
         : [[left, top], [right, top], [left, bottom], [right, bottom]];
-      const hides = ([x, y]) => this.spec.points.some(p => {
+      const dots = ([x, y]) => s.points.filter(p => {
         const px = this.X(p[0]), py = this.Y(p[1]);
         return px >= x - 4 && px <= x + w + 4 && py >= y - 12 && py <= y + h + 4;
-      });
-      return corners.find(c => !hides(c)) || corners[0];
+      }).length;
+      const lines = ([x, y]) => {
+        let n = 0;
+        for (const ys of this.ys) ys.forEach((v, k) => {
+          if (v === null) return;
+          const px = this.X(s.x0 + k * s.dx), py = this.Y(v);
+          if (px >= x && px <= x + w && py >= y && py <= y + h) n++;
+        });
+        return n;
+      };
+      let best = corners[0], least = [Infinity, Infinity];
+      for (const c of corners) {
+        const hidden = [dots(c), lines(c)];
+        if (hidden[0] < least[0] || (hidden[0] === least[0] && hidden[1] < least[1])) [best, least] = [c, hidden];
+      }
+      return best;
     },
   },
 };
