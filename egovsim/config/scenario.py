@@ -226,8 +226,10 @@ class CitizenParams:
         doc="rho_fb: chance a citizen asked for an informal payment, or whose online dossier failed, reports it "
         "through a feedback channel of responsiveness 1 (times policy.feedback and internet access)",
         source="prior [0, 0.3]; East Asia Forum (Pham & Truong): 'the instantaneous feedback system ... allows anyone "
-        "to report ... A large proportion of user feedback calls out behaviours ... that imply corruption'; the upper "
-        "end keeps reports below the Hue-S volume (calibration/observations.yaml citizen_targets.hue_s_downloads)",
+        "to report ... A large proportion of user feedback calls out behaviours ... that imply corruption'; not fitted. "
+        "At 0.1 Hue's simulated reports (0.025-0.040 per person-year from 2021) exceed the Hue-S volume of every kind "
+        "of problem (0.020: calibration/observations.yaml citizen_targets.hue_s_downloads), so Hue's press is at its "
+        "ceiling (docs/ODD.md 9)",
     )
     online_ask_share: float = param(
         0.3,
@@ -1016,6 +1018,33 @@ def check_budget(value: Any, source: str, path: str) -> Any:
 
 
 @dataclass
+class OutsidePeers:
+    """The provinces a leader compares itself with (emulation, docs/ODD.md 7.6) that the run does not simulate:
+    the best supply index among them on each 1 January. A province calibrated beside others and run alone keeps
+    them this way (`egovsim calibrate` writes it into each province's calibrated file, from runs of the whole
+    calibrated scenario); without it a province alone has no peer, and its leader no pull to catch up."""
+
+    from_year: int = param(lo=1900, hi=2200, doc="the year on whose 1 January `index` starts")
+    index: list[float] = param(
+        doc="the best outside peer's supply index (0-1) on 1 January of from_year, from_year + 1, ...; linear "
+        "in between, held at the first value before and at the last after"
+    )
+    source: str = param("", doc="where the path comes from")
+
+    def validate(self, source: str, path: str) -> None:
+        if not self.index:
+            raise InputError(source, f"{path}.index", "give at least one value")
+        for i, v in enumerate(self.index):
+            if not 0.0 <= v <= 1.0:
+                raise InputError(source, f"{path}.index[{i}]", f"a supply index is within [0, 1], got {v:g}")
+
+    def at(self, year: float) -> float:
+        """The outside peers' best supply index at a decimal year."""
+        years = self.from_year + np.arange(len(self.index), dtype=float)
+        return float(np.interp(year, years, self.index))
+
+
+@dataclass
 class LeaderInit:
     MOVED_KEYS: ClassVar[dict[str, str]] = {"will0": "will_effect (W0 comes from leaders.will_mean and will_spread)"}
 
@@ -1026,6 +1055,12 @@ class LeaderInit:
         doc="eta_p: the province's initial will in logit units of leaders.will_spread from leaders.will_mean",
         source="fitted; prior N(0, 1), so a province's will departs from the mean only if the data ask for it "
         "(docs/design-model-v2.md 3.3)",
+    )
+    outside_peers: OutsidePeers | None = param(
+        None,
+        doc="peer provinces outside the run that the leader emulates (OutsidePeers); null: none",
+        source="egovsim calibrate writes it into a province's own calibrated file, from runs of the whole calibrated "
+        "scenario (docs/ODD.md 7.6)",
     )
 
 
@@ -1592,9 +1627,10 @@ def load_scenario(
 
 # what a what-if may change in a calibrated scenario without changing what was fitted: levers, events, budgets,
 # the horizon and presentation; anything else (behavioural parameters, will effects, structure) is a departure
-# from the calibrated point that every label must show
+# from the calibrated point that every label must show. steps_per_year is one: the fitted rates are those of the
+# calibration's steps (at most one dealing a citizen a step: docs/ODD.md section 9)
 NOT_FITTED = re.compile(
-    r"(name|description|seed|start_year|end_year|report_years|steps_per_year|initial_state_year|extends|parameters"
+    r"(name|description|seed|start_year|end_year|report_years|initial_state_year|extends|parameters"
     r"|central\.(initial|events|enabled)(\..*)?|provinces\.[^.]+\.(name|scale|policy|events|budget|sources)(\..*)?"
     r"|mergers|district_tier_removed)"
 )

@@ -92,6 +92,7 @@ class EGovModel(mesa.Model):
         self.leaders = [
             ProvincialLeader(self, i, key, cfg, scenario) for i, (key, cfg) in enumerate(scenario.provinces.items())
         ]
+        self.outside_peers = [cfg.leader.outside_peers for cfg in scenario.provinces.values()]
         # who governs each province (model/jurisdictions.py); training's share reaching communes and rural citizens
         self.jurisdictions = Jurisdictions(scenario)
         self.cascade_retained = np.full(len(self.leaders), 1 - scenario.civil_servants.cascade_loss)
@@ -227,6 +228,9 @@ class EGovModel(mesa.Model):
                 best_peer = self.jurisdictions.best_peer(p, index)
             else:
                 best_peer = max(index[:p] + index[p + 1 :], default=index[p])
+            outside = self.outside_peers[p]
+            if outside is not None:  # peers the run does not simulate (a calibrated province alone)
+                best_peer = max(best_peer, outside.at(year))
             leader.step_province(
                 ctx,
                 year,

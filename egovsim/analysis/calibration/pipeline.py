@@ -11,6 +11,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from egovsim.analysis.calibration.abcsmc import abc, seeded_sampler
 from egovsim.analysis.calibration.config import ABCSettings, CalibrationConfig, load_config
 from egovsim.analysis.calibration.fit import TEMPERED, Fit, generation_bar, optimize
@@ -162,7 +164,8 @@ def _calibrate(
     extra = {"stacks": stack_table(fitted, stacks)}
     if fit.posterior is not None:
         extra |= _posterior_outputs(problem, fit, config, executor, store, out)
-    summary = write_outputs(out, problem, fit, plan.full, stats, plan.install, extra)
+    peers = _outside_peers(problem, fit, plan.full, config.seed, executor, store)
+    summary = write_outputs(out, problem, fit, plan.full, stats, plan.install, extra, peers)
     tables = ["observed_vs_simulated.csv", "posterior.csv", "posterior_summary.csv", "predictive.csv"]
     atomic_write(out / "columns.csv", dictionary_csv(out, tables, calibration_words(problem.names)))
     if stacks:
@@ -171,6 +174,21 @@ def _calibrate(
         fit_trajectories(problem.scenario_at(fit.x), records, summary["terms"], out / "plots" / "fit.png")
     write_json(out / "provenance.json", prov)  # last: it marks the folder's files as one whole set
     return summary
+
+
+# runs of the whole calibrated scenario that give each province's outside peers (posterior.outside_peer_paths)
+PEER_DRAWS = 20
+
+
+def _outside_peers(problem, fit, full, seed, executor, store) -> dict[str, dict]:
+    """Each province's outside peers for its own calibrated file: from posterior draws, or the fitted point."""
+    from egovsim.analysis.calibration.posterior import outside_peer_paths
+
+    if fit.posterior is not None:
+        samples, weights = fit.posterior, fit.weights
+    else:
+        samples, weights = np.asarray([fit.x]), np.ones(1)
+    return outside_peer_paths(problem, full, samples, weights, executor, draws=PEER_DRAWS, seed=seed, store=store)
 
 
 def refuse_to_replace_a_posterior(out: Path, fit) -> None:

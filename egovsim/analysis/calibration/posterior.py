@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from egovsim.analysis.calibration.terms import Evaluation, FitProblem, measure_quantities, term_values
-from egovsim.config.scenario import missing_posterior, varies_continuously
+from egovsim.config.scenario import Scenario, missing_posterior, varies_continuously
 from egovsim.errors import InputError, clipped
 from egovsim.runner.runner import RunSpec, Store, replicate_seeds, run_many, run_one
 
@@ -293,6 +293,51 @@ def predictive_terms(
         if result.ok:
             stats[i] = measure_quantities(result.records, measuring_scenario(base, spec.values), problem.quantities)
     return term_values(problem.terms, problem.quantities, stats)
+
+
+def outside_peer_paths(
+    problem: FitProblem,
+    full: Scenario,
+    samples: np.ndarray,
+    weights: np.ndarray,
+    executor: Executor,
+    *,
+    draws: int,
+    seed: int,
+    store: Store | None = None,
+) -> dict[str, dict]:
+    """For each province of the calibrated scenario, its peers' path when it runs alone (OutsidePeers): the
+    median over `draws` runs of the whole calibrated scenario (posterior draws, or the fitted point when
+    `samples` has one row), at the fitting scale and to `full`'s end year, of the highest supply index among
+    the other provinces on each 1 January. {} for a scenario of one province."""
+    from egovsim.config.scenario import scenario_from_dict, with_values
+    from egovsim.model.outcomes import COL
+
+    if len(full.provinces) < 2 or draws < 1:
+        return {}
+    base = with_values(scenario_from_dict(problem.scenario), {"end_year": full.end_year})
+    rng = np.random.default_rng([seed, 31])
+    pick = rng.choice(len(weights), size=draws, p=weights / weights.sum())
+    specs = [
+        RunSpec("peers", i, s, problem.values(samples[j]), point=i)
+        for i, (j, s) in enumerate(zip(pick, replicate_seeds(seed + 31, draws)))
+    ]
+    results = [r for r in run_many(specs, {"peers": base}, executor, store=store) if r.ok]
+    if not results:
+        return {}
+    years = np.arange(base.start_year, base.end_year + 2)  # every 1 January, the end's included
+    rows = (years - base.start_year) * base.steps_per_year
+    index = np.stack([r.records[rows, :, COL["supply_index"]] for r in results])  # (runs, years, provinces)
+    paths = {}
+    for p, key in enumerate(base.provinces):
+        others = np.delete(index, p, axis=2).max(axis=2)  # (runs, years)
+        paths[key] = {
+            "from_year": int(years[0]),
+            "index": [round(float(v), 4) for v in np.median(others, axis=0)],
+            "source": f"egovsim calibrate: median of {len(results)} runs of the whole calibrated scenario, the best "
+            f"of {', '.join(k for k in base.provinces if k != key)} each 1 January",
+        }
+    return paths
 
 
 def predictive_table(problem: FitProblem, simulated: np.ndarray, seed: int, noise_draws: int = 200) -> list[dict]:

@@ -134,11 +134,18 @@ def calibrated_name(name: str) -> str:
 
 
 def calibrated_scenarios(
-    problem: FitProblem, full: Scenario, x: Sequence[float], header: str, source: dict | None = None
+    problem: FitProblem,
+    full: Scenario,
+    x: Sequence[float],
+    header: str,
+    source: dict | None = None,
+    peers: dict[str, dict] | None = None,
 ) -> dict[str, str]:
     """Self-contained scenario files (every value written out) with the fitted parameters: the full run
     (all provinces) and one per province, at the base scenario's own scale and horizon. `source` is their
-    `parameters:` key (Scenario.parameters: kind calibrated, which calibration), shown on every report."""
+    `parameters:` key (Scenario.parameters: kind calibrated, which calibration), shown on every report. A
+    province's own file keeps the provinces it was fitted beside as its leader's outside peers (`peers`, by
+    province: posterior.outside_peer_paths), so that alone it is the province of the calibrated model."""
     values = problem.values(x)
     files = {}
     fitted = apply_values(full, values)
@@ -148,6 +155,8 @@ def calibrated_scenarios(
         own = {k: v for k, v in values.items() if not k.startswith("provinces.") or k.split(".")[1] in (key, "*")}
         data = apply_values(full, own).to_dict()
         data["provinces"] = {key: data["provinces"][key]}
+        if peers and key in peers:
+            data["provinces"][key]["leader"]["outside_peers"] = peers[key]
         data["name"] = calibrated_name(key)
         files[f"{key}.yaml"] = header + dump_yaml({**data, **mark})
     return files
@@ -196,6 +205,7 @@ def write_outputs(
     stats: np.ndarray,
     install: Path | None = None,
     extra: dict | None = None,
+    peers: dict[str, dict] | None = None,
 ) -> dict:
     """fit.json (with `extra`'s entries), observed_vs_simulated.csv, posterior.csv (abc) and calibrated/ into
     `folder`; the calibrated scenario files also into `install`, as one set (see install_files)."""
@@ -246,7 +256,7 @@ def write_outputs(
     installs = [install] if install is not None and not fit.tempered else []
     for where in (folder / "calibrated", *installs):
         mark = calibration_mark(folder, summary, drawn_from=where if fit.posterior is not None else None)
-        files = calibrated_scenarios(problem, full, fit.x, header, mark)
+        files = calibrated_scenarios(problem, full, fit.x, header, mark, peers)
         if where == install:
             install_files(install, files)
         else:
