@@ -100,7 +100,24 @@ def test_compare_command_writes_table_report_plots_and_honours_the_baseline(tmp_
     assert {(r["scenario"], r["minus"]) for r in diff} == {("status_quo", "more_training")}
     assert {r["year"] for r in rows} == {"2012"} and {r["n"] for r in rows} <= {"3", "0"}
     report = (out / "report.md").read_text()
-    assert "3 times" in report and "95% interval" in report and "Student t" in report
+    assert "3 times" in report and "95% confidence interval of the mean" in report and "Student t" in report
+    assert "5-95% of replicates" in report  # the spread of the effect, beside the interval of its mean
+    # p5 and p95 of a difference are the percentiles of the per-replicate differences, read from each
+    # replicate's own time series (numpy's default interpolation between the replicates)
+    checked = [r for r in diff if r["outcome"] == "adopted_share" and r["province"] == "daklak"]
+    assert len(checked) == 1
+    for r in checked:
+        per = []
+        for i in range(3):
+            series = [
+                list(csv.DictReader((out / "scenarios" / arm / "timeseries" / f"replicate_{i:03d}.csv").open()))
+                for arm in ("status_quo", "more_training")
+            ]
+            at = [next(x for x in rows_ if x["province"] == "daklak" and x["date"] == "2012-07-01") for rows_ in series]
+            per.append(float(at[0]["adopted_share"]) - float(at[1]["adopted_share"]))
+        assert float(r["p5"]) == pytest.approx(np.percentile(per, 5), abs=1e-9)
+        assert float(r["p95"]) == pytest.approx(np.percentile(per, 95), abs=1e-9)
+        assert float(r["mean"]) == pytest.approx(np.mean(per), abs=1e-9)
     assert "## status_quo minus more_training" in report and "![supply_index](plots/supply_index.png)" in report
     assert (out / "plots" / "supply_index.png").stat().st_size > 1000
     assert (out / "scenarios" / "status_quo" / "timeseries" / "replicate_000.csv").exists()

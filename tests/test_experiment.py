@@ -273,7 +273,7 @@ def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, cap
     one = (tmp_path / "one" / "timeseries.csv").read_bytes()
     assert (reps / "timeseries" / "replicate_002.csv").read_bytes() == one
     band = list(csv.DictReader(io.StringIO((reps / "timeseries_band.csv").read_text())))
-    assert band[0].keys() == {"year", "date", "province", "outcome", "replicates", "mean", "p5", "p95"}
+    assert band[0].keys() == {"year", "date", "province", "outcome", "replicates", "mean", "median", "p5", "p95"}
     assert (reps / "report.html").is_file() and (reps / "columns.csv").is_file()
     assert {p.name for p in (reps / "plots").iterdir()} >= {"supply_index.png", "use_by_group.png"}
     assert len(list((reps / "runs").glob("*.npz"))) == 3

@@ -14,6 +14,7 @@ import dataclasses
 import io
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -23,7 +24,7 @@ from scipy import stats
 
 from egovsim.analysis.calibration.posterior import posterior_draws, restricted
 from egovsim.analysis.replicates import stack, write_replicates
-from egovsim.config.outcomes import difference_range, outcome_range, unit
+from egovsim.config.outcomes import PRIOR_DRIVEN, difference_range, outcome_range, unit
 from egovsim.config.outcomes import label as outcome_label
 from egovsim.config.scenario import Scenario, apply_values
 from egovsim.errors import InputError, clipped
@@ -33,7 +34,7 @@ from egovsim.model.costs import REBALANCING, load_with_budgets
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
 from egovsim.report.markdown import inert
-from egovsim.report.tables import SUMMARY_COLUMNS, columns_csv, row_of_year, years
+from egovsim.report.tables import SUMMARY_COLUMNS, columns_csv, row_of_year, year_day, years
 from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many
 
 LEVEL = 0.95
@@ -72,6 +73,22 @@ def t_interval(x: np.ndarray, level: float = LEVEL) -> dict[str, np.ndarray]:
     sd = np.where(n >= 2, sd, np.nan)
     mean = np.where(n >= 1, mean, np.nan)
     return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def replicate_spread(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The 5th and 95th percentiles of x over axis 0, ignoring nan (nan with fewer than two values): the spread
+    of single replicates, where t_interval gives how precisely their mean is known."""
+    x = np.asarray(x, dtype=float)
+    n = np.isfinite(x).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan slices: nan, as below two values
+        p5, p95 = np.nanpercentile(x, [5, 95], axis=0) if x.size else (np.nan, np.nan)
+    return {"p5": np.where(n >= 2, p5, np.nan), "p95": np.where(n >= 2, p95, np.nan)}
+
+
+def replicate_summary(x: np.ndarray) -> dict[str, np.ndarray]:
+    """t_interval and replicate_spread of x: the mean with its interval, and the spread of single replicates."""
+    return t_interval(x) | replicate_spread(x)
 
 
 # ---- the scenarios being compared -------------------------------------------------------------------------
@@ -144,7 +161,7 @@ def comparison_rows(arms: list[Arm], baseline: str, outcomes=SUMMARY_COLUMNS) ->
                             province,
                             outcome,
                             year,
-                            t_interval(arm.values(province, outcome, year)),
+                            replicate_summary(arm.values(province, outcome, year)),
                         )
                     )
     for a, b in pairs([arm.label for arm in arms], baseline):
@@ -156,10 +173,10 @@ def comparison_rows(arms: list[Arm], baseline: str, outcomes=SUMMARY_COLUMNS) ->
             for outcome in outcomes:
                 for year in yrs:
                     diff = B.values(province, outcome, year)[ib] - A.values(province, outcome, year)[ia]
-                    rows.append(_row("difference", b, a, province, outcome, year, t_interval(diff)))
+                    rows.append(_row("difference", b, a, province, outcome, year, replicate_summary(diff)))
                     if outcome not in SPENDING:
                         per = per_spending(diff, A, B, ia, ib, province, year)
-                        rows.append(_row(f"per_{PER:g}bn_vnd", b, a, province, outcome, year, t_interval(per)))
+                        rows.append(_row(f"per_{PER:g}bn_vnd", b, a, province, outcome, year, replicate_summary(per)))
     return rows
 
 
@@ -186,8 +203,26 @@ def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year
     }
 
 
-YEAR_MEANING = "the year compared: its state at mid-year (1 July), e.g. 2030 is the state on 2030-07-01"
-CSV_FIELDS = ("kind", "scenario", "minus", "province", "outcome", "year", "n", "mean", "sd", "ci_low", "ci_high")
+def year_meaning(scenario: Scenario) -> str:
+    """columns.csv's `year`: the state each year stands for, on the baseline's steps."""
+    return f"the year compared: its state at mid-year ({year_day(scenario)} of the year)"
+
+
+CSV_FIELDS = (
+    "kind",
+    "scenario",
+    "minus",
+    "province",
+    "outcome",
+    "year",
+    "n",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "p5",
+    "p95",
+)
 
 
 def comparison_csv(rows: list[dict]) -> str:
@@ -218,6 +253,13 @@ def _ci(row: dict, signed: bool = False) -> str:
     if signed and (row["ci_low"] > 0 or row["ci_high"] < 0):
         text += " *"
     return text
+
+
+def _spread(row: dict) -> str:
+    """The 5-95% spread of a row's replicates, or "-" with fewer than two."""
+    if np.isnan(row["p5"]):
+        return "-"
+    return f"[{row['p5']:+.3g}, {row['p95']:+.3g}]"
 
 
 def impossible_interval_lines(rows: list[dict]) -> list[str]:
@@ -276,20 +318,27 @@ def report_md(
         f"- Each scenario was run **{replicates} times** (replicates). Replicate *i* of every scenario used "
         f"the same seed, spawned from master seed {master_seed} with numpy's SeedSequence (common random "
         "numbers), so the differences are *paired*: most of the model's chance variation cancels.",
-        f"- A value is the **mean over replicates** and, in brackets, its **{LEVEL:.0%} interval** "
-        "(Student t with replicates - 1 degrees of freedom): where the mean would lie with more replicates.",
-        "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with its "
-        f"{LEVEL:.0%} t interval. `*` marks an interval that excludes 0: the replicates resolve the "
-        "difference's sign (not that the difference is large: read its size).",
+        f"- A value is the **mean over replicates** and, in brackets, its **{LEVEL:.0%} confidence interval of "
+        "the mean** (Student t with replicates - 1 degrees of freedom): where the mean would lie with more "
+        "replicates. It narrows as replicates are added, so it is **not** the range of outcomes.",
+        "- A difference is the **mean of the per-replicate differences** (scenario minus baseline) with the "
+        f"{LEVEL:.0%} confidence interval of that mean. `*` marks an interval that excludes 0: the replicates "
+        "resolve the sign of the mean difference (not that the difference is large: read its size). The last "
+        "column, **5-95% of replicates**, is the spread of the per-replicate differences: the range of the "
+        "effect itself, which more replicates do not narrow.",
         (
-            "- The intervals reflect the model's stochastic variation only, **not** uncertainty in its "
-            "parameters or structure: they say how sure we are about what the model does, not about the world."
+            "- Replicates differ by chance only: the spread is the model's stochastic variation, **not** "
+            "uncertainty in its parameters or structure. It says how sure we are about what the model does, not "
+            "about the world."
             if posterior is None
             else f"- Replicate *i* of every scenario also used the same parameter values, drawn from the calibration "
-            f"posterior in `{posterior}`: the intervals include **parameter uncertainty** as well as chance "
-            "(not structural uncertainty)."
+            f"posterior in `{posterior}`: the 5-95% spread of the differences is the effect's uncertainty from "
+            "the **parameters and chance** together (not structural uncertainty); the bracketed interval is only "
+            "how precisely their mean is known, and is several times narrower. Quote the spread for what the "
+            "effect may be."
         ),
-        "- Values are states at mid-year (1 July). Shaded bands on the plots are the 5-95% range of "
+        *(f"- {PRIOR_DRIVEN[o][0].upper()}{PRIOR_DRIVEN[o][1:]}." for o in HEADLINE if o in PRIOR_DRIVEN),
+        f"- Values are states at mid-year ({year_day(base.scenario)}). Shaded bands on the plots are the 5-95% range of "
         "replicates (the spread of single runs), a different thing from the interval of the mean.",
         "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
         "are under `scenarios/<name>/`.",
@@ -312,15 +361,16 @@ def report_md(
             lines += [
                 f"### {arm.scenario.provinces[province].name}",
                 "",
-                f"| outcome | year | {baseline} | {arm.label} | difference |",
-                "|---|---|---|---|---|",
+                f"| outcome | year | {baseline} | {arm.label} | difference: mean [{LEVEL:.0%} CI of the mean] | "
+                "difference: 5-95% of replicates |",
+                "|---|---|---|---|---|---|",
             ]
             for outcome in HEADLINE:
                 for year in yrs:
                     a = by[("scenario", baseline, "", province, outcome, year)]
                     b = by[("scenario", arm.label, "", province, outcome, year)]
                     d = by[("difference", arm.label, baseline, province, outcome, year)]
-                    lines.append(f"| {outcome} | {year} | {_ci(a)} | {_ci(b)} | {_ci(d, signed=True)} |")
+                    lines.append(f"| {outcome} | {year} | {_ci(a)} | {_ci(b)} | {_ci(d, signed=True)} | {_spread(d)} |")
             lines.append("")
             lines += spending_lines(by, arm, base, province, yrs)
     if plot_files:
@@ -459,19 +509,20 @@ def comparison_plots(folder: Path, arms: list[Arm], outcomes=HEADLINE, caption: 
 
 def paired_difference(A: Arm, B: Arm, province: str, outcome: str) -> dict[str, np.ndarray]:
     """B minus A at every step in `province`, over the replicates both completed (same seeds): the mean paired
-    difference and its 95% t interval per step (t_interval)."""
+    difference and its 95% t interval, and the 5-95% spread of the differences, per step (replicate_summary)."""
     common = sorted(set(A.replicates) & set(B.replicates))
     a = A.records[[A.replicates.index(i) for i in common], :, list(A.scenario.provinces).index(province), COL[outcome]]
     b = B.records[[B.replicates.index(i) for i in common], :, list(B.scenario.provinces).index(province), COL[outcome]]
     steps = min(a.shape[1], b.shape[1])  # the same start is required; the shorter horizon bounds the plot
-    return t_interval(b[:, :steps] - a[:, :steps])
+    return replicate_summary(b[:, :steps] - a[:, :steps])
 
 
 def difference_plots(
     folder: Path, arms: list[Arm], baseline: str, outcomes=HEADLINE, caption: str = "", posterior: str | None = None
 ) -> list[Path]:
     """Per what-if and outcome: its paired difference from the baseline over time (mean of the per-replicate
-    differences, same seeds) with the 95% interval of that mean, a panel per province."""
+    differences, same seeds) with the 95% interval of that mean and the 5-95% spread of the differences, a panel
+    per province."""
 
     from egovsim.report.plots import panel_row, save_png, year_axis
 
@@ -493,13 +544,16 @@ def difference_plots(
                 t = years(arm.scenario, len(ci["mean"]))
                 (line,) = ax.plot(t, ci["mean"], color="tab:blue", label="mean difference")
                 ax.fill_between(
+                    t, ci["p5"], ci["p95"], color=line.get_color(), alpha=0.12, linewidth=0, label="5-95% of replicates"
+                )
+                ax.fill_between(
                     t,
                     ci["ci_low"],
                     ci["ci_high"],
                     color=line.get_color(),
-                    alpha=0.25,
+                    alpha=0.35,
                     linewidth=0,
-                    label="95% interval",
+                    label=f"{LEVEL:.0%} CI of the mean",
                 )
                 ax.axhline(0, color="0.4", linewidth=0.8)
                 ax.set_title(name)
@@ -510,7 +564,10 @@ def difference_plots(
             name = f"difference_{outcome}.png" if len(others) == 1 else f"difference_{arm.label}_{outcome}.png"
             path = Path(folder) / name
             what = "chance and parameter uncertainty: posterior draws" if posterior else "chance variation only"
-            note = f"Band: {LEVEL:.0%} Student t interval of the mean paired difference ({what}). "
+            note = (
+                f"Light band: 5-95% of the per-replicate differences, the range of the effect ({what}). Dark band: "
+                f"{LEVEL:.0%} Student t interval of the mean difference, which narrows with more replicates. "
+            )
             save_png(fig, path, note + caption)
             made.append(path)
     return made
@@ -681,7 +738,13 @@ def _run_comparison(
     complete = all(a.replicates for a in arms)  # a scenario with no successful replicate cannot be compared
     rows = comparison_rows(arms, plan.baseline) if complete else []
     atomic_write(folder / "comparison.csv", comparison_csv(rows))
-    atomic_write(folder / "columns.csv", columns_csv(CSV_FIELDS, {"year": YEAR_MEANING}))
+    spread = (
+        "percentile over replicates of the row's value (a difference row: of the per-replicate differences, the "
+        "range of the effect itself)"
+    )
+    base = next(a.scenario for a in arms if a.label == plan.baseline)
+    meanings = {"year": year_meaning(base), "p5": f"5th {spread}", "p95": f"95th {spread}"}
+    atomic_write(folder / "columns.csv", columns_csv(CSV_FIELDS, meanings))
     caption = parameters_caption(arms, plan.posterior)
     plot_files = []
     if plots and complete:

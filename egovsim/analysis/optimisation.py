@@ -144,7 +144,8 @@ NEVER = 1e300  # inf's stand-in in pymoo's objectives: far beyond any outcome (y
 def robust(values: np.ndarray, statistic: str, meets: np.ndarray | None = None) -> np.ndarray:
     """One number per candidate from its values over draws (candidates, draws), ignoring failed draws (nan;
     inf, a level never reached, counts: a mean or high percentile of it is inf):
-    `mean`; `pNN`, the NN-th percentile (p20 of an outcome to maximise: what 80% of draws reach at least);
+    `mean`; `pNN`, the NN-th percentile, interpolated between draws (p20 of an outcome to maximise: about what
+    80% of draws reach; it can lie a little below a level exactly 80% of draws reach);
     `share`, the share of draws where `meets` (candidates, draws, bool) is true."""
     values = np.asarray(values, dtype=float)
     if statistic == "share":

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from egovsim.analysis import optimisation as opt
-from egovsim.analysis.compare import t_interval
+from egovsim.analysis.compare import replicate_summary
 from egovsim.analysis.levers import cell, draws, lever_values, mix_cost, outcome_values
 from egovsim.config.analysis import COST, OptimisationFile, holds
+from egovsim.config.outcomes import PRIOR_DRIVEN
 from egovsim.config.scenario import UNDONE_WARNING, Scenario
 from egovsim.config.schema import build
 from egovsim.config.yamlfile import read_yaml
@@ -113,11 +114,14 @@ class Runner:
     def mixes(self, X: np.ndarray) -> list[dict]:
         return [dict(zip(self.spec.levers, map(float, x))) for x in X]
 
-    def evaluate(self, X: np.ndarray, n: int, what: str, status_quo: bool = False, fresh: bool = False) -> Evaluated:
+    def evaluate(
+        self, X: np.ndarray, n: int, what: str, status_quo: bool = False, fresh: bool = False, skip: int | None = None
+    ) -> Evaluated:
         """`fresh`: on draws the search never saw (those after its `replicates`), so a mix is not rechecked on
-        the draws it was chosen for (a winner's curse: the share that made it look best would count again)."""
+        the draws it was chosen for (a winner's curse: the share that made it look best would count again).
+        `skip`: on the draws after the first `skip` (the confirmation's, after the search's and the recheck's)."""
         spec, base = self.spec, self.base
-        skip = spec.replicates if fresh else 0
+        skip = (spec.replicates if fresh else 0) if skip is None else skip
         drawn, seeds = draws(spec, self.path, base, skip + n)
         drawn, seeds = drawn[skip:], seeds[skip:]
         mixes = [{}] * len(X) if status_quo else self.mixes(X)
@@ -185,18 +189,21 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
     )
     choice = cheapest_robust(spec, checked)
     enough = status_quo_suffices(spec, status_quo, checked, choice)
+    confirmed = confirm(spec, runner, checked, choice)
     fresh_outputs(folder)
     write_scenario(folder, base)
     atomic_write(folder / "candidates.csv", candidates_csv(spec, searched))
     atomic_write(folder / "pareto.csv", pareto_csv(spec, checked, status_quo))
-    atomic_write(
-        folder / "columns.csv", dictionary_csv(folder, ["candidates.csv", "pareto.csv"], dictionary(spec, base))
-    )
-    plots = pareto_plots(folder, spec, checked, status_quo, choice, enough)
+    tables = ["candidates.csv", "pareto.csv"]
+    if confirmed is not None:
+        atomic_write(folder / "confirmation.csv", confirmation_csv(spec, *confirmed))
+        tables.append("confirmation.csv")
+    atomic_write(folder / "columns.csv", dictionary_csv(folder, tables, dictionary(spec, base)))
+    plots = pareto_plots(folder, spec, base, checked, status_quo, choice, enough)
     wall = time.perf_counter() - start
     failed = sum(not r.ok for r in runner.results)
     report = report_md(
-        spec, base, checked, status_quo, choice, plots, folder, wall, len(runner.results), failed, enough
+        spec, base, checked, status_quo, choice, plots, folder, wall, len(runner.results), failed, enough, confirmed
     )
     atomic_write(folder / "report.md", inert(report))
     write_json(
@@ -220,9 +227,25 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
         "status_quo": status_quo,
         "choice": choice,
         "status_quo_suffices": enough,
+        "confirmed": confirmed,
         "runs": len(runner.results),
         "failed": failed,
     }
+
+
+def confirm(spec: OptimisationFile, runner: Runner, checked: Evaluated, choice: int | None):
+    """The chosen mix and the status quo on `recheck` more draws, after the search's and the recheck's: the mix
+    was chosen as the cheapest of the rechecked ones meeting the target on the recheck's draws, so its share there
+    leans high (chosen among many for clearing a bar on those very draws); on draws that chose nothing it does
+    not. (chosen, status quo), or None when no mix was chosen."""
+    if choice is None:
+        return None
+    after = spec.replicates + spec.recheck
+    chosen = runner.evaluate(checked.X[[choice]], spec.recheck, "confirmation of the chosen mix", skip=after)
+    status_quo = runner.evaluate(
+        np.zeros((1, len(spec.levers))), spec.recheck, "status quo, confirmation", status_quo=True, skip=after
+    )
+    return chosen, status_quo
 
 
 def cheapest_robust(spec: OptimisationFile, checked: Evaluated) -> int | None:
@@ -255,8 +278,8 @@ def _stat_names(spec) -> list[str]:
 
 
 def dictionary(spec: OptimisationFile, base: Scenario) -> dict[str, tuple[str, str, str]]:
-    """columns.csv's words for candidates.csv's and pareto.csv's own columns: the levers, each objective's robust
-    statistic, and pareto.csv's means and paired differences from the status quo."""
+    """columns.csv's words for candidates.csv's, pareto.csv's and confirmation.csv's own columns: the levers, each
+    objective's robust statistic, the means and paired differences from the status quo."""
     described = lever_file_words(spec, base, "one draw's value")
     outcomes = {name: described.pop(name) for name in spec.stats}  # columns hold statistics of them, not them
     over = "over the mix's draws (candidates.csv: the search's; pareto.csv: the recheck's, fresh common random numbers)"
@@ -271,7 +294,11 @@ def dictionary(spec: OptimisationFile, base: Scenario) -> dict[str, tuple[str, s
             unit, bounds = "share", "[0, 1]"
         described[column] = (f"{what} {over} of {meaning}", unit, bounds)
     for name, (meaning, unit, bounds) in outcomes.items():
-        described[f"{name}_mean_of_draws"] = (f"mean over the recheck's draws of {meaning}", unit, bounds)
+        described[f"{name}_mean_of_draws"] = (
+            f"mean over the file's draws (pareto.csv: the recheck's; confirmation.csv: the confirmation's) of {meaning}",
+            unit,
+            bounds,
+        )
         difference = f"mean paired difference, the mix minus the status quo, draw by draw, of {meaning}"
         described[f"{name}_minus_status_quo"] = (difference, unit, "")
         for end, side in (("_ci_low", "lower"), ("_ci_high", "upper")):
@@ -280,6 +307,23 @@ def dictionary(spec: OptimisationFile, base: Scenario) -> dict[str, tuple[str, s
                 unit,
                 "",
             )
+        for end, words in (("_p5", "5th"), ("_p95", "95th")):
+            described[f"{name}_minus_status_quo{end}"] = (
+                f"{words} percentile of the per-draw differences (the range of the effect, not of its mean)",
+                unit,
+                "",
+            )
+    described["mix"] = (
+        "chosen: the cheapest robust mix; status_quo: the province's levers as the scenario sets them",
+        "text",
+        "",
+    )
+    for end, side in (("_low", "lower"), ("_high", "upper")):
+        described[f"target_share{end}"] = (
+            f"{side} end of the exact (Clopper-Pearson) 95% interval of target_share",
+            "share",
+            "[0, 1]",
+        )
     described["candidate"] = (
         "mix on the Pareto set of the search, rechecked on fresh draws; status_quo: the province's levers as the "
         "scenario sets them",
@@ -302,15 +346,16 @@ def candidates_csv(spec: OptimisationFile, searched: list[Evaluated]) -> str:
 
 
 def differences(spec, checked: Evaluated, status_quo: Evaluated, name: str) -> list[dict]:
-    """Each candidate minus the status quo in outcome `name`, paired draw by draw: mean and 95% t interval.
-    Undefined (nan) where a draw of either never reaches its level (inf): t_interval would leave those draws out
-    and compare only the draws where both reach it."""
+    """Each candidate minus the status quo in outcome `name`, paired draw by draw: mean, 95% t interval and the
+    5-95% spread of the per-draw differences (compare.replicate_summary). Undefined (nan) where a draw of either
+    never reaches its level (inf): the summary would leave those draws out and compare only the draws where both
+    reach it."""
     rows = []
     for i in range(len(checked.X)):
         with np.errstate(invalid="ignore"):  # inf - inf: both never reached; undefined below anyway
             pair = checked.values[name][i] - status_quo.values[name][0]
         never = np.isinf(checked.values[name][i]) | np.isinf(status_quo.values[name][0])
-        found = {k: float(v) for k, v in t_interval(pair).items()}
+        found = {k: float(v) for k, v in replicate_summary(pair).items()}
         rows.append({k: (math.nan if never.any() and k != "n" else v) for k, v in found.items()})
     return rows
 
@@ -362,8 +407,45 @@ def pareto_csv(spec: OptimisationFile, checked: Evaluated, status_quo: Evaluated
     return buf.getvalue()
 
 
+CONFIRMATION_ENDS = ("", "_ci_low", "_ci_high", "_p5", "_p95")
+
+
+def confirmation_csv(spec: OptimisationFile, chosen: Evaluated, status_quo: Evaluated) -> str:
+    """The chosen mix and the status quo on the confirmation's draws: cost, the share meeting the target with its
+    exact 95% interval, each outcome's mean, and the mix minus the status quo, draw by draw."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = list(spec.stats)
+    w.writerow(
+        [
+            "mix",
+            *spec.levers,
+            "cost_bn_vnd_per_yr",
+            "target_share",
+            "target_share_low",
+            "target_share_high",
+            "draws",
+            *(f"{n}_mean_of_draws" for n in names),
+            *(f"{n}_minus_status_quo{end}" for n in names for end in CONFIRMATION_ENDS),
+        ]
+    )
+    keys = ("mean", "ci_low", "ci_high", "p5", "p95")
+    diffs = [differences(spec, chosen, status_quo, n)[0][k] for n in names for k in keys]
+    for label, ev, levers, d in (
+        ("chosen", chosen, list(map(cell, chosen.X[0])), diffs),
+        ("status_quo", status_quo, [""] * len(spec.levers), [0.0] * len(diffs)),
+    ):
+        n, low, high = ev.share_interval(spec, 0)
+        means = [np.nanmean(ev.values[name][0]) for name in names]
+        w.writerow(
+            [label, *levers, cell(ev.cost[0]), cell(ev.share(spec)[0]), cell(low), cell(high), n]
+            + [*map(cell, means), *map(cell, d)]
+        )
+    return buf.getvalue()
+
+
 def pareto_plots(
-    folder: Path, spec, checked: Evaluated, status_quo: Evaluated, choice: int | None, enough: bool
+    folder: Path, spec, base: Scenario, checked: Evaluated, status_quo: Evaluated, choice: int | None, enough: bool
 ) -> list[Path]:
     from egovsim.report.plots import pareto_plot
 
@@ -397,7 +479,13 @@ def pareto_plots(
             "title": f"{spec.name}: the Pareto set, rechecked",
             "target": next((c.value for c in spec.rule if c.name == name), None),
             "caption": f"Each point is a mix on the Pareto set of the search, rechecked on {spec.recheck} draws "
-            "(common random numbers).",
+            "(common random numbers). "
+            + (
+                f"Parameters: posterior draws from {spec.posterior} (draw i with seed i for every mix)."
+                if spec.posterior
+                else f"Parameters: {base.parameters.label()}."
+            )
+            + " Costs are priors (costs.*).",
         },
         marks,
     )
@@ -405,7 +493,18 @@ def pareto_plots(
 
 
 def report_md(
-    spec, base, checked: Evaluated, status_quo: Evaluated, choice, plots, folder, wall, runs, failed, enough=False
+    spec,
+    base,
+    checked: Evaluated,
+    status_quo: Evaluated,
+    choice,
+    plots,
+    folder,
+    wall,
+    runs,
+    failed,
+    enough=False,
+    confirmed=None,
 ) -> str:
     rule = " and ".join(map(str, spec.rule))
     province = base.provinces[spec.province].name
@@ -433,6 +532,9 @@ def report_md(
         f"Master seed {spec.seed}; {runs} runs ({failed} failed); wall time {wall:.0f} s.",
         "",
         f"Target: **{rule}** in at least {100 * spec.success_share:.0f}% of draws.",
+        "",
+        f"Costs: {PRIOR_DRIVEN['spend']}. The mix found is the cheapest at these costs; other costs can rank "
+        "the mixes otherwise.",
         "",
     ]
     if in_play := spec.levers_in_play(base, spec.varied_fields(base), spec.name):
@@ -469,10 +571,26 @@ def report_md(
             f"**{mix}**: {checked.cost[choice]:.1f} bn VND/yr ({checked.cost[choice] - status_quo.cost[0]:+.1f} "
             f"against the status quo), meeting the target in {share_text(checked, choice)}; the {sq}."
         )
-        lines += ["", "Paired difference from the status quo (same draws and seeds; mean and 95% t interval):", ""]
+    if confirmed is not None:
+        chosen, sq_confirmed = confirmed
+        lines += [
+            "",
+            f"**Confirmed on {spec.recheck} further draws**, used neither by the search nor to choose among the "
+            f"{len(checked.X)} rechecked mixes: the mix meets the target in {share_text(chosen, 0)}, the status quo "
+            f"in {share_text(sq_confirmed, 0)}. Quote these: the recheck's share above is the one the mix was "
+            "chosen for, as the cheapest to clear the bar on those very draws, so it leans high "
+            "(`confirmation.csv`).",
+            "",
+            "Paired difference from the status quo on the confirmation's draws (same draws and seeds): mean "
+            "[95% CI of the mean], then 5-95% of the per-draw differences, the range of the effect itself:",
+            "",
+        ]
         for name in spec.stats:
-            d = differences(spec, checked, status_quo, name)[choice]
-            lines.append(f"- {name}: {d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+            d = differences(spec, chosen, sq_confirmed, name)[0]
+            lines.append(
+                f"- {name}: {d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]; "
+                f"5-95% of draws [{d['p5']:+.3f}, {d['p95']:+.3f}]"
+            )
     lines += [
         "",
         "## The Pareto set, rechecked",

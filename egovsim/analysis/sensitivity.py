@@ -476,6 +476,22 @@ def unreliable_rows(rows: list[dict]) -> list[dict]:
     return flagged
 
 
+def second_order_lines(rows: list[dict]) -> list[str]:
+    """A warning when the second-order indices (Sobol S2, in indices.csv) are mostly noise: each is estimated far
+    less precisely than a main index, and at a small n most intervals are wider than the index."""
+    s2 = [r for r in rows if r["index"] == "S2" and math.isfinite(r["value"])]
+    wide = [r for r in s2 if not math.isfinite(r["conf"]) or r["conf"] >= abs(r["value"])]
+    if not s2 or len(wide) * 10 < len(s2):  # nine in ten or more resolved: nothing to warn of
+        return []
+    return [
+        "",
+        f"**Second-order indices (S2, pairs of parameters) are mostly noise at this sample size: {len(wide)} of "
+        f"{len(s2)} have a 95% interval wider than the index.** They are kept in indices.csv, but do not quote "
+        "them (nor read an interaction from them) without a larger `n`; the main indices above are estimated far "
+        "more precisely.",
+    ]
+
+
 def described(study: Study, base: Scenario) -> dict[str, tuple[str, str, str]]:
     """columns.csv's words for the study's own names: each output of `output`, in words."""
     outputs = "; ".join(f"{s.name} = {statistic_words(s, base)}" for s in study.stats)
@@ -599,6 +615,7 @@ def report_md(
         )
     else:
         lines.append("Every main index's 95% interval is narrower than the index (or the index is near zero).")
+    lines += second_order_lines(rows)
     lines += [f"- sampling: {w}" for w in sampling_warnings]
     honesty = honesty or {}
     if honesty.get("levers"):

@@ -311,7 +311,7 @@ def _draw(ax, e: Effect, colour, label, bounds: tuple[float, float] | None) -> N
 def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps: int, base) -> None:
     """One panel per outcome (rows) and parameter (columns); the outcomes of one statistic for every province
     share a panel, a line each, with its 95% band over replicates."""
-    from egovsim.report.plots import figure, save_png
+    from egovsim.report.plots import figure, parameters_caption, save_png
 
     groups: dict[str, list[str]] = {}  # one statistic of every province: one panel, a line per province
     for column in runs.outcomes:
@@ -344,11 +344,11 @@ def plot_main_effects(path: Path, runs: SweepRuns, stats: dict[str, Any], n_reps
     fig.suptitle(textwrap.fill(title, 60 * cols), fontsize=10)
     caption = (
         "Each band is the interval of one level's mean on its own: overlapping bands do not mean no effect. Under "
-        "common seeds an effect is paired within replicates, and its interval (report.md) is often much narrower."
+        "common seeds an effect is paired within replicates, and its interval (report.md) is often much narrower. "
         if n_reps >= 2
         else ""
     )
-    save_png(fig, path, caption)
+    save_png(fig, path, caption + parameters_caption(base))
 
 
 def _unit(stat) -> str:
@@ -374,7 +374,7 @@ def _statistic(column: str, stats: dict[str, Any]) -> str:
 
 def plot_interaction(path: Path, runs: SweepRuns, stats: dict[str, Any], base, first: str, second: str) -> None:
     """One panel per outcome column: the effect of `first`, one line per level of `second`."""
-    from egovsim.report.plots import figure, save_png
+    from egovsim.report.plots import figure, parameters_caption, save_png
 
     columns = list(runs.outcomes)
     cols = min(3, len(columns))
@@ -388,12 +388,19 @@ def plot_interaction(path: Path, runs: SweepRuns, stats: dict[str, Any], base, f
             _draw(ax, e, COLOURS[k % len(COLOURS)], f"{second} = {label}", _bounds(stats[column]))
         ax.set_title(outcome_words(column, stats, base)[0].replace("_", " "), fontsize=8.5)
         ax.set_xlabel(first, fontsize=8)
+        ax.set_ylabel(_unit(stats[column]), fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     for ax in axes[len(columns) :]:
         ax.axis("off")
-    fig.suptitle(f"Interaction: {first} within each level of {second} (parallel lines: no interaction)", fontsize=10)
-    save_png(fig, path)
+    band = (
+        "bands: 95% t-interval of each mean over replicates"
+        if np.unique(runs.replicate).size >= 2
+        else "one replicate: no band"
+    )
+    title = f"Interaction: {first} within each level of {second} (parallel lines: no interaction; {band})"
+    fig.suptitle(textwrap.fill(title, 60 * cols), fontsize=10)
+    save_png(fig, path, parameters_caption(base))
 
 
 def write_report(folder: Path, exp, base, runs: SweepRuns, stats: dict[str, Any], missing: dict[str, int]) -> None:

@@ -142,6 +142,24 @@ def label(column: str) -> str:
     return LABELS[column][0] if column in LABELS else column
 
 
+# outcomes no observation constrains: their levels, and every lever's effect on them, come from priors
+# (docs/ODD.md section 9); every report that shows one says so, in these words
+PRIOR_DRIVEN = {
+    "informal_payment_index": "the informal payment index has no observation to fit: citizens.informal_ask_prob "
+    "(0.3) and the enforcement parameters are priors, so its level and every change in it are prior-driven",
+    "spend": "spending comes from the lever costs costs.*, priors with no sourced per-lever cost "
+    "(docs/parameters.md): its level, and any ranking of mixes by cost, is prior-driven",
+    "spend_cumulative": "cumulative spending comes from the lever costs costs.*, priors with no sourced per-lever "
+    "cost (docs/parameters.md): its level, and any ranking of mixes by cost, is prior-driven",
+}
+# what the calibration's held-out check found about use, for the reports of runs of the calibrated model
+USE_TOO_LOW = (
+    "the model's use of online services is too low against the data: fitted to the data up to 2019 it predicted "
+    "every later figure of portal use 5-16 times too low, and fitted to all of them it still under-predicts "
+    "national portal use 2020-2022 (docs/calibration.md); read its levels of use as too low"
+)
+
+
 def unit(column: str) -> str:
     return LABELS[column][1]
 
@@ -160,7 +178,12 @@ KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "point": ("design point of a sweep (row of the design)", "count", "[0, inf)"),
     "replicate": ("replicate number; replicate i of every scenario uses the same seed", "count", "[0, inf)"),
     "seed": ("random seed of the run", "integer", "[0, 2**63 - 1]"),
-    "year": ("decimal year of the state: 2017.5 is the state on 1 July 2017", "year", ""),
+    "year": (
+        "decimal year of the state: 2017.5 is the state half-way through 2017 (1 July with monthly steps, 2 July "
+        "with weekly ones: `date` gives the day)",
+        "year",
+        "",
+    ),
     "date": ("calendar date of the state (ISO 8601): the state at 00:00 that day", "date", ""),
     "province": ("province key: one of the scenario's provinces (scenario.yaml), e.g. hue, daklak, bentre", "text", ""),
     "outcome": ("outcome column the row is about (see its own row in this file)", "text", ""),
@@ -173,6 +196,7 @@ KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "part_of": ("the governing unit the row's territory belongs to at that date", "text", ""),
     "replicates": ("replicates with a value at this step", "count", "[0, inf)"),
     "mean": ("mean over replicates", "unit of the outcome", ""),
+    "median": ("median (50th percentile) over replicates: the line the plots draw", "unit of the outcome", ""),
     "p5": ("5th percentile over replicates", "unit of the outcome", ""),
     "p95": ("95th percentile over replicates", "unit of the outcome", ""),
     "kind": (
@@ -184,8 +208,13 @@ KEY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "minus": ("the scenario subtracted (the baseline) in a difference row", "text", ""),
     "n": ("replicates the value is computed from", "count", "[0, inf)"),
     "sd": ("standard deviation over replicates", "unit of the outcome", "[0, inf)"),
-    "ci_low": ("lower end of the 95% Student t interval of the mean", "unit of the outcome", ""),
-    "ci_high": ("upper end of the 95% Student t interval of the mean", "unit of the outcome", ""),
+    "ci_low": (
+        "lower end of the 95% Student t interval of the mean (how precisely the mean is known: it narrows with "
+        "more replicates; p5-p95 is the range of single replicates)",
+        "unit of the outcome",
+        "",
+    ),
+    "ci_high": ("upper end of the 95% Student t interval of the mean (see ci_low)", "unit of the outcome", ""),
 }
 
 

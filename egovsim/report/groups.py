@@ -69,6 +69,15 @@ def small_group_warnings(scenario: Scenario, outcomes: list[str], minimum: int =
             needed = minimum / (prov.population * share) if share > 0 else math.inf
             lines.append(
                 f"{key}: {uses} rest on {m} simulated {group} people (fewer than {minimum}; one person is "
-                f"{100 / m:.1f} points); a scale of at least {needed:.2g} gives {minimum}"
+                f"{100 / m:.1f} points); a scale of at least {round_up(needed)} gives {minimum}"
             )
     return lines
+
+
+def round_up(x: float, digits: int = 2) -> str:
+    """x to `digits` significant digits, rounded up: a scale said to suffice must (0.03125 -> 0.032, not 0.031)."""
+    if not math.isfinite(x) or x <= 0:
+        return format(x, "g")
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    up = math.ceil(x / step - 1e-9) * step
+    return format(up, f".{digits}g")

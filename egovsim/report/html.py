@@ -12,9 +12,9 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from egovsim.config.outcomes import label, unit
+from egovsim.config.outcomes import PRIOR_DRIVEN, USE_TOO_LOW, label, unit
 from egovsim.config.scenario import Scenario
-from egovsim.report.tables import BAND, POSTERIOR_POINT, state_date, summary
+from egovsim.report.tables import BAND, POSTERIOR_POINT, state_date, summary, year_day
 
 KEY_OUTCOMES = ("supply_index", "access_share", "adopted_share", "use_share_12m", "spend_cumulative")
 PLOT_CAPTIONS = {
@@ -78,6 +78,8 @@ the data. The calibrated scenarios are in scenarios/calibrated/ (docs/calibratio
 {% endfor %}
 </table>
 {% endfor %}
+<p class="note"><strong>Read with care.</strong></p>
+<ul class="note">{% for line in caveats %}<li>{{ line }}</li>{% endfor %}</ul>
 
 <h2>Plots</h2>
 {% for plot in plots %}
@@ -130,10 +132,23 @@ def _key_tables(summ: dict, scenario: Scenario) -> list[dict]:
     for key, by_label in summ["provinces"].items():
         rows = []
         for when, row in by_label.items():
-            values = [row[c] if not isinstance(row[c], dict) else row[c]["mean"] for c in KEY_OUTCOMES]
-            rows.append({"label": when, "date": row["date"], "cells": [_number(v) for v in values]})
+            rows.append({"label": when, "date": row["date"], "cells": [_key_cell(row[c]) for c in KEY_OUTCOMES]})
         tables.append({"name": scenario.provinces[key].name, "rows": rows})
     return tables
+
+
+def _sentence(words: str) -> str:
+    return words[0].upper() + words[1:] + "."
+
+
+def _key_cell(value) -> str:
+    """One run's value, or the replicates' mean with their 5-95% band (summary.json's statistics)."""
+    if not isinstance(value, dict):
+        return _number(value)
+    low, high = value[f"p{BAND[0]}"], value[f"p{BAND[1]}"]
+    if low is None or high is None or low == high or any(isinstance(x, float) and math.isnan(x) for x in (low, high)):
+        return _number(value["mean"])
+    return f"{_number(value['mean'])} [{_number(low)}, {_number(high)}]"
 
 
 def _observed_rows(rows: list[dict]) -> list[dict]:
@@ -199,8 +214,13 @@ def run_report_html(
         "kind_title": KIND_TITLES[kind],
         "colour": KIND_COLOURS[kind],
         "parameters": scenario.parameters.label(),
-        "value_note": "Years: the state at mid-year (1 July); end: the last state of the run. "
-        + (f"Mean of {replicates} replicates." if replicates > 1 else "One run.")
+        "value_note": f"Years: the state at mid-year ({year_day(scenario)}); end: the last state of the run. "
+        + (
+            f"Mean of {replicates} replicates [{BAND[0]}th, {BAND[1]}th percentile]; the plots draw the median "
+            "(all three, and the median, are in timeseries_band.csv and summary.json)."
+            if replicates > 1
+            else "One run."
+        )
         + (
             f" With {replicates} replicates the {BAND[0]}th-{BAND[1]}th percentile band is interpolated between "
             f"a few runs: read it as their range (about {FEW_FOR_A_BAND} give the percentiles their meaning)."
@@ -214,6 +234,7 @@ def run_report_html(
         ),
         "key_columns": [{"label": label(c), "unit": unit(c)} for c in KEY_OUTCOMES],
         "key_tables": _key_tables(summ, scenario),
+        "caveats": [_sentence(USE_TOO_LOW), _sentence(PRIOR_DRIVEN["spend_cumulative"])],
         "plots": [
             {
                 "data": base64.b64encode(p.read_bytes()).decode("ascii"),

@@ -524,6 +524,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
     params = list(study.parameters)
     outputs = [o.name for o in study.stats]
     made = []
+    caption = f"Parameters the study does not vary: {scenario.parameters.label()}"
 
     def get(province, output, param, index):
         for r in rows:
@@ -566,7 +567,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         for args in to_label:  # after every panel: they share their y axis
             place_labels(*args)
         path = child(folder, f"{study.method}_{output}.png")
-        save_png(fig, path)
+        save_png(fig, path, caption)
         made.append(path)
 
     main_index = "ST" if study.method == "sobol" else "mu_star"
@@ -582,7 +583,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
     fig.colorbar(im, ax=ax, label=main_index + (" (scaled per column)" if study.method == "morris" else ""))
     ax.set_title(f"{main_index}: which parameter drives which outcome")
     path = folder / "heatmap.png"
-    save_png(fig, path)
+    save_png(fig, path, caption)
     made.append(path)
 
     if time_rows:
@@ -620,7 +621,7 @@ def sensitivity_plots(folder: Path, study, scenario: Scenario, rows: list[dict],
         axes[0].set_ylabel(index)
         axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         path = folder / f"time_resolved_{tr.outcome}.png"
-        save_png(fig, path)
+        save_png(fig, path, caption)
         made.append(path)
     return made
 

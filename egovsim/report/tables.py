@@ -115,13 +115,27 @@ SUMMARY_COLUMNS = (
 )
 
 
-# what each label of summary.json means. Each entry also names its calendar date, so no label can be mistaken
-# for another: a year is its mid-year state, like compare's years and a sweep's outcome@year (the end year too,
-# which is what compare's last year and a sweep's outcome@end read); "end" is the run's last state.
-SUMMARY_DATES = (
-    "<year>: the state at mid-year (1 July; end_year is always listed, the point compare and outcome@end read); "
-    "end: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
-)
+def year_day(scenario: Scenario) -> str:
+    """The day of the state reported for a year (config.scenario.row_of_year), in words: '1 July' at monthly steps,
+    '2 July' at weekly ones (26 weeks in), '1 January of the next year' at yearly ones; 'A or B' where it moves."""
+    n_rows = scenario.n_steps + 1
+    found: list[str] = []
+    for y in range(scenario.start_year, scenario.end_year + 1):
+        d = state_date(scenario, row_of_year(scenario, n_rows, y))
+        words = f"{d.day} {d:%B}" + ("" if d.year == y else " of the next year")
+        if words not in found:
+            found.append(words)
+    return " or ".join(found)
+
+
+def summary_dates(scenario: Scenario) -> str:
+    """What each label of summary.json means. Each entry also names its calendar date, so no label can be mistaken
+    for another: a year is its mid-year state, like compare's years and a sweep's outcome@year (the end year too,
+    which is what compare's last year and a sweep's outcome@end read); "end" is the run's last state."""
+    return (
+        f"<year>: the state at mid-year ({year_day(scenario)}; end_year is always listed, the point compare and "
+        "outcome@end read); end: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
+    )
 
 
 def summary_rows(scenario: Scenario, n_rows: int) -> dict[str, int]:
@@ -159,7 +173,7 @@ def summary(records: np.ndarray, scenario: Scenario) -> dict:
     return {
         "scenario": scenario.name,
         "parameters": {**scenario.to_dict()["parameters"], "label": scenario.parameters.label()},
-        "value_for_year": SUMMARY_DATES,
+        "value_for_year": summary_dates(scenario),
         # subgroup outcomes (minority, urban, rural shares and the gaps) that rest on too few simulated people
         "small_groups": small_group_warnings(scenario, list(COLUMNS)),
         "provinces": out,
