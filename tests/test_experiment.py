@@ -274,6 +274,14 @@ def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, cap
     assert (reps / "timeseries" / "replicate_002.csv").read_bytes() == one
     band = list(csv.DictReader(io.StringIO((reps / "timeseries_band.csv").read_text())))
     assert band[0].keys() == {"year", "date", "province", "outcome", "replicates", "mean", "median", "p5", "p95"}
+    # the median (the line the plots draw) and the band, from the replicates' own series
+    last = [list(csv.DictReader((reps / "timeseries" / f"replicate_{i:03d}.csv").open()))[-1] for i in range(3)]
+    row = next(r for r in band if r["date"] == last[0]["date"] and r["outcome"] == "adopted_share")
+    values = [float(x["adopted_share"]) for x in last]
+    assert float(row["median"]) == pytest.approx(np.median(values), abs=1e-9)
+    assert float(row["p5"]) == pytest.approx(np.percentile(values, 5), abs=1e-9)
+    page = (reps / "report.html").read_text()
+    assert "the plots draw the median" in page and "too low against the data" in page and "costs.*" in page
     assert (reps / "report.html").is_file() and (reps / "columns.csv").is_file()
     assert {p.name for p in (reps / "plots").iterdir()} >= {"supply_index.png", "use_by_group.png"}
     assert len(list((reps / "runs").glob("*.npz"))) == 3

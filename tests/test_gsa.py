@@ -200,3 +200,18 @@ def test_sensitivity_checks_its_study_once(tmp_path, monkeypatch):
     path = write_study(tmp_path, time_resolved=None)
     assert main(["sensitivity", str(path), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
     assert len(calls) == 1
+
+
+def test_second_order_indices_that_are_mostly_noise_are_said_to_be():
+    """S2 is estimated far less precisely than S1 and ST: when one in ten or more has an interval wider than itself,
+    the report says not to quote them; when nine in ten are resolved it says nothing."""
+    from egovsim.analysis.sensitivity import second_order_lines
+
+    def rows(pairs):
+        return [{"index": "S2", "value": v, "conf": c} for v, c in pairs] + [{"index": "S1", "value": 0.5, "conf": 0.9}]
+
+    noisy = second_order_lines(rows([(0.1, 0.3), (0.02, 0.05), (0.3, 0.05)]))
+    assert noisy and "2 of 3 have a 95% interval wider than the index" in noisy[-1]
+    assert second_order_lines(rows([(0.3, 0.05)] * 9 + [(0.01, 0.02)])) == []  # 1 of 10: resolved enough
+    assert second_order_lines(rows([(0.3, 0.05)] * 8 + [(0.01, 0.02)] * 2))  # 2 of 10
+    assert second_order_lines([{"index": "ST", "value": 0.1, "conf": 0.5}]) == []  # no S2 (Morris, or none asked)

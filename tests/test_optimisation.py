@@ -169,6 +169,7 @@ def test_optimize_end_to_end(tmp_path):
     assert words["cost_bn_vnd_per_yr"]["unit"] == "bn VND/yr" and "pareto.csv" in words["draws"]["files"]
     seeds = {json.loads(f.read_text())["seed"] for f in (out / "runs").glob("*.json")}
     assert len(seeds) == 2 + 3  # the recheck's 3 draws are fresh: none of the search's 2 (no winner's curse)
+    assert "No mix on the Pareto set meets the target" in report and not (out / "confirmation.csv").exists()
     assert "fresh draws" in report and "% of 3 draws (" in report  # each share with its exact interval
     assert "Master seed 9; " in report and "{" not in report
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())  # what ran, whatever the files say later
@@ -177,6 +178,28 @@ def test_optimize_end_to_end(tmp_path):
     first = (out / "pareto.csv").read_text()
     assert main(["optimize", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0  # from the store
     assert (out / "pareto.csv").read_text() == first
+
+
+def test_the_chosen_mix_is_confirmed_on_draws_that_chose_nothing(tmp_path):
+    """The mix is the cheapest of the rechecked ones to clear the bar on the recheck's draws, so its share there
+    leans high; it and the status quo run again on `recheck` draws after the search's and the recheck's, and those
+    are the shares the report tells to quote (confirmation.csv, with the paired difference's spread)."""
+    path = write_search(tmp_path, **{"use_2010: use_share_12m@2010": "use_2010: access_share@2010"})
+    out = tmp_path / "out"
+    assert main(["optimize", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    by_point: dict[int, set] = {}
+    for f in (out / "runs").glob("*.json"):
+        record = json.loads(f.read_text())
+        by_point.setdefault(record["seed"], set()).add(f.name)
+    assert len(by_point) == 2 + 3 + 3  # 3 draws that neither the search (2) nor the recheck (3) used
+    confirmation = list(csv.DictReader((out / "confirmation.csv").open()))
+    assert [r["mix"] for r in confirmation] == ["chosen", "status_quo"] and {r["draws"] for r in confirmation} == {"3"}
+    chosen = confirmation[0]
+    assert float(chosen["target_share_low"]) <= float(chosen["target_share"]) <= float(chosen["target_share_high"])
+    assert float(chosen["use_2010_minus_status_quo_p5"]) <= float(chosen["use_2010_minus_status_quo_p95"])
+    report = (out / "report.md").read_text()
+    assert "Confirmed on 3 further draws" in report and "5-95% of draws [" in report
+    assert "confirmation.csv" in every_column_described(out)["mix"]["files"]
 
 
 @pytest.mark.parametrize(

@@ -576,7 +576,7 @@ def report_md(
         lines += [
             "",
             f"**Confirmed on {spec.recheck} further draws**, used neither by the search nor to choose among the "
-            f"{len(checked.X)} rechecked mixes: the mix meets the target in {share_text(chosen, 0)}, the status quo "
+            f"{len(checked.X)} rechecked mix{'es' if len(checked.X) != 1 else ''}: the mix meets the target in {share_text(chosen, 0)}, the status quo "
             f"in {share_text(sq_confirmed, 0)}. Quote these: the recheck's share above is the one the mix was "
             "chosen for, as the cheapest to clear the bar on those very draws, so it leans high "
             "(`confirmation.csv`).",

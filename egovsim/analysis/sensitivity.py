@@ -481,7 +481,7 @@ def second_order_lines(rows: list[dict]) -> list[str]:
     less precisely than a main index, and at a small n most intervals are wider than the index."""
     s2 = [r for r in rows if r["index"] == "S2" and math.isfinite(r["value"])]
     wide = [r for r in s2 if not math.isfinite(r["conf"]) or r["conf"] >= abs(r["value"])]
-    if not s2 or len(wide) * 10 < len(s2):  # nine in ten or more resolved: nothing to warn of
+    if not s2 or len(wide) * 10 <= len(s2):  # nine in ten or more resolved: nothing to warn of
         return []
     return [
         "",
