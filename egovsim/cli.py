@@ -6,6 +6,7 @@ import argparse
 import errno
 import functools
 import math
+import os
 import signal
 import sys
 import threading
@@ -56,8 +57,14 @@ def _scenario_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def output_path(text: str) -> Path:
+    """An output folder as given, '..' resolved against the folders named (../results/x from a subfolder, r1/plots/..
+    for r1): the checks of where a command may write see the folder it will write, not a path through another."""
+    return Path(os.path.abspath(text)) if ".." in Path(text).parts else Path(text)
+
+
 def _output_args(p: argparse.ArgumentParser, default: str, quiet: str = "no progress bar or summary") -> None:
-    p.add_argument("--out", type=Path, default=None, help=f"output folder (default: {default})")
+    p.add_argument("--out", type=output_path, default=None, help=f"output folder (default: {default})")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -74,7 +81,7 @@ def _executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--executor",
         choices=("process", "dask", "serial"),
-        default="process",
+        default=None,  # process; None tells an --executor given beside --scheduler (check_executor)
         help="process: a local process pool (default); dask: a Dask LocalCluster, or the cluster "
         "given by --scheduler; serial: one run after another in this process",
     )
@@ -245,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--install",
+        type=output_path,
         default=None,
         metavar="DIR",
         help="also write the calibrated scenario files into DIR (e.g. scenarios/calibrated); a file there of the "
@@ -1134,6 +1142,18 @@ def _a(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def check_executor(args: argparse.Namespace) -> None:
+    """--scheduler runs on that Dask cluster: an --executor of another kind beside it is a contradiction, said at
+    once (it tried the cluster and failed 20 s later); without either, runs go to a local process pool."""
+    if not hasattr(args, "executor"):
+        return
+    if getattr(args, "scheduler", None) and args.executor not in (None, "dask"):
+        raise InputError(
+            "--executor", "", f"{args.executor} runs locally, --scheduler on a Dask cluster: give one of the two"
+        )
+    args.executor = args.executor or "process"
+
+
 def _main(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "out", None) is not None:
@@ -1142,6 +1162,7 @@ def _main(args: argparse.Namespace) -> int:
             check_out_folder(args.out)  # before any run: an hour of simulation must not end in "cannot write"
         if args.command != "validate":
             check_engine()
+        check_executor(args)
         check_file_kinds(args)
         return args.func(args)
     except InputError as exc:

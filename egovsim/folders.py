@@ -377,6 +377,10 @@ def check_place(folder: Path, field: str = "--out") -> None:
     fill the folder it points to. Not inside another command's output folder, nor holding one: the two would
     mix, and the other could no longer be rerun (an --out of results/ would refuse every default folder)."""
     folder = Path(folder)
+    if ".." in folder.parts:  # r1/plots/..: its staging folder would land inside r1/plots, another run's
+        raise InputError(
+            str(folder), field, f"has a '..' part: give the folder's own path ({os.path.normpath(folder)})"
+        )
     if folder.is_symlink():
         raise InputError(
             str(folder), field, f"is a symbolic link (to {os.readlink(folder)}): give the folder it points to"

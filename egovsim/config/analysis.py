@@ -25,6 +25,7 @@ import numpy as np
 from egovsim.config.outcomes import COL, COLUMNS, DERIVED, outcome_range
 from egovsim.config.scenario import (
     KEEP,
+    NATIONAL,
     BudgetHold,
     Policy,
     Scenario,
@@ -155,7 +156,6 @@ class ParameterRange:
 
 # ---- an outcome statistic ---------------------------------------------------------------------------------
 
-NATIONAL = "national"  # province: the population-weighted mean of the run's provinces
 SHORT_RE = re.compile(r"^(?P<outcome>[A-Za-z0-9_]+)@(?P<when>\d{4}|end)$")
 
 

@@ -50,6 +50,7 @@ RATE = {"lo": 0.0, "hi": 50.0, "unit": "per year"}
 WEIGHT = {"lo": -50.0, "hi": 50.0}
 SPEND = {"lo": 0.0, "hi": 100.0, "unit": "spending intensity, 1 = reference level"}
 MAX_PROVINCES = 100  # Vietnam has 63 provinces (34 since 2025)
+NATIONAL = "national"  # province of an outcome statistic: the population-weighted mean of the run's provinces
 MAX_GRDP = 10_000.0  # million VND per person: far above any province's
 MAX_CITIZENS = 100_000_000  # simulated in one run: Vietnam's whole population at scale 1, about 15 GB of memory
 
@@ -1400,6 +1401,20 @@ class Scenario:
             )
         if not self.provinces:
             raise InputError(source, "provinces", "at least one province is required")
+        reserved = [
+            *(f"provinces.{NATIONAL}" for key in self.provinces if key == NATIONAL),
+            *(f"mergers[{i}].into" for i, m in enumerate(self.mergers) if m.into == NATIONAL),
+        ]
+        if reserved:  # an outcome statistic's province `national` would read the mean, not this one
+            raise InputError(
+                source,
+                reserved[0],
+                f"'{NATIONAL}' is reserved: outcome statistics read it as the population-weighted mean of the "
+                "provinces; give this one another key",
+            )
+        if len(set(self.report_years)) < len(self.report_years):
+            twice = next(y for y in self.report_years if self.report_years.count(y) > 1)
+            raise InputError(source, "report_years", f"{twice} is listed twice")
         if len(self.provinces) > MAX_PROVINCES:
             raise InputError(source, "provinces", f"at most {MAX_PROVINCES} provinces, got {len(self.provinces)}")
         check_mergers(self, source)

@@ -57,6 +57,37 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 None, None, f"not a date: {node.value!r} ({exc})", node.start_mark
             ) from None
 
+    def construct_yaml_int(self, node):
+        """YAML 1.1 reads 33:30 as the base-60 number 2010 and 017 as octal 15: no one writing a scenario means
+        either, so each is a YAML error with its place (a date or an event time silently became another year)."""
+        if sum(c.isdigit() for c in node.value) > MAX_DIGITS:
+            raise YAMLTooLarge(None, None, f"a whole number with more than {MAX_DIGITS} digits", node.start_mark)
+        self._refuse_surprising_number(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        self._refuse_surprising_number(node)
+        return super().construct_yaml_float(node)
+
+    @staticmethod
+    def _refuse_surprising_number(node) -> None:
+        text = str(node.value).replace("_", "")
+        if ":" in text:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value!r} reads as a base-60 number in YAML 1.1: quote it, or write the number",
+                node.start_mark,
+            )
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and digits.isdigit():
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value!r} reads as an octal number in YAML 1.1: write it without the leading 0",
+                node.start_mark,
+            )
+
     def compose_node(self, parent, index):
         depth = getattr(self, "_depth", 0)
         if depth >= MAX_DEPTH:  # checked while composing: the composer itself recurses per level
@@ -86,11 +117,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return node
-
-    def construct_yaml_int(self, node):
-        if sum(c.isdigit() for c in node.value) > MAX_DIGITS:
-            raise YAMLTooLarge(None, None, f"a whole number with more than {MAX_DIGITS} digits", node.start_mark)
-        return super().construct_yaml_int(node)
 
     def flatten_mapping(self, node):
         node.value = self._merged_pairs(node, ())
@@ -173,6 +199,7 @@ def _last_of_each_key(pairs: list) -> list:
 
 
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _UniqueKeyLoader.construct_yaml_timestamp)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
 
 
 def load_yaml_text(text: str) -> Any:

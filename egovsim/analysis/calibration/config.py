@@ -67,6 +67,12 @@ class Target:
             raise InputError(source, f"{path}.range", "expected [low, high]")
         if self.type in ("value", "order") and not self.observation and self.observed is None:
             raise InputError(source, f"{path}.observation", "a value or order target needs an observation")
+        for name in ("provinces", "years"):
+            listed = getattr(self, name) or []
+            if twice := next((x for x in listed if listed.count(x) > 1), None):
+                raise InputError(
+                    source, f"{path}.{name}", f"{clipped(twice)} is listed twice (its term would count twice)"
+                )
         for j, key in enumerate(self.path):  # keys of mappings in the observations file
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise InputError(

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from egovsim.analysis.calibration.config import DERIVED, CalibrationConfig, Target, read_observations
-from egovsim.config.analysis import NATIONAL, OutcomeStat, evaluate, measuring_scenario
+from egovsim.config.analysis import NATIONAL, OutcomeStat, evaluate, measuring_scenario, refuse_overlaps
 from egovsim.config.scenario import (
     Scenario,
     apply_values,
@@ -150,9 +150,12 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
             raise InputError(
                 source, f"{where}.minus_province", f"{clipped(t.minus_province)} is not a province of {scenario.name}"
             )
+        if t.type in ("value", "order") and t.observed is None:
+            _walk(entry, t.path, source, f"{where}.path")  # a key that leads nowhere is a typo, not missing data
         if t.type == "order":
             terms += _order_terms(t, entry, provinces, src, source, where)
             continue
+        before = len(terms)
         for p in t.provinces or provinces:
             for y in t.years:
                 plus = at_year(t.outcome, p, y)
@@ -171,7 +174,26 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
                 else:
                     term.low = t.threshold
                 terms.append(term)
+        if len(terms) == before:  # dropped whole, the fit would go on without it and say nothing
+            raise InputError(
+                source,
+                where,
+                f"no observed value for any of its provinces ({', '.join(t.provinces or provinces)}) and years "
+                f"({', '.join(map(str, t.years))}) under {t.observation}.{'.'.join(map(str, t.path))}",
+            )
     return terms
+
+
+def _walk(entry: Any, keys: Sequence[Any], source: str, field: str) -> Any:
+    """The node `keys` lead to in an observations entry; a key the entry does not have is an error naming it
+    (with the keys there are: a year given as text, "2022", where the data are keyed by the number 2022)."""
+    node = entry
+    for j, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            there = ", ".join(repr(k) for k in node) if isinstance(node, dict) else "none: not a mapping"
+            raise InputError(source, f"{field}[{j}]", f"no key {key!r} in the observation (its keys: {there})")
+        node = node[key]
+    return node
 
 
 def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source: str, where: str) -> list[Term]:
@@ -311,6 +333,8 @@ def make_problem(config: CalibrationConfig, folder: Path, source: str, fit_until
     for name, fp in config.parameters.items():  # each free parameter must be a real-valued key of the scenario
         for key in expand_wildcards(base, {name: None}):  # provinces.*.x: the key of every province
             check_real_parameter(base, key, fp.bounds[0], fp.bounds[1], source, f"parameters.{name}")
+    # provinces.*.x beside provinces.hue.x: two parameters of one value, the later silently winning every run
+    refuse_overlaps(base, {name: f"parameters.{name}" for name in config.parameters}, source)
     observations = read_observations(source, config.observations, folder) if config.observations else {}
     terms = build_terms(config, base, observations, source)
     if not terms:
