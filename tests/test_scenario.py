@@ -554,7 +554,11 @@ def test_no_unsourced_province_values(path):
             assert cited, f"{where}.{field} cites no observations.yaml entry"
             for cited_path in cited:
                 observation_at(observations, cited_path)  # KeyError: the cited entry does not exist
-        assert set(prov.get("leader") or {}) <= {"will_effect"}, where
+        assert set(prov.get("leader") or {}) <= {"will_effect", "outside_peers"}, where
+        peers = (prov.get("leader") or {}).get("outside_peers")
+        if peers is not None:  # derived from the fit, never set by hand: only a province's own calibrated file
+            assert len(provinces) == 1 and "parameters" in yaml.safe_load(path.read_text()), where
+            assert peers["source"].startswith("egovsim calibrate: median of"), where
         for lever, value in (prov.get("policy") or {}).items():
             if lever == "software_strategy":
                 assert sources.get("software_strategy"), f"{where}: software_strategy has no source"

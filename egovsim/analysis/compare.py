@@ -334,8 +334,8 @@ def report_md(
             else f"- Replicate *i* of every scenario also used the same parameter values, drawn from the calibration "
             f"posterior in `{posterior}`: the 5-95% spread of the differences is the effect's uncertainty from "
             "the **parameters and chance** together (not structural uncertainty); the bracketed interval is only "
-            "how precisely their mean is known, and is several times narrower. Quote the spread for what the "
-            "effect may be."
+            "how precisely their mean is known, and narrows as replicates are added (to about a third of the "
+            "spread's width at 20). Quote the spread for what the effect may be."
         ),
         *(f"- {PRIOR_DRIVEN[o][0].upper()}{PRIOR_DRIVEN[o][1:]}." for o in HEADLINE if o in PRIOR_DRIVEN),
         f"- Values are states at mid-year ({year_day(base.scenario)}). Shaded bands on the plots are the 5-95% range of "
