@@ -740,8 +740,9 @@ def pareto_plot(path: Path, cost: np.ndarray, value: np.ndarray, share: np.ndarr
     for (name, (x, y, mark_share)), marker in zip(marks.items(), ("s", "*", "D")):
         face = "none" if mark_share is None or not np.isfinite(mark_share) else cmap(float(mark_share))
         ax.scatter([x], [y], marker=marker, s=170, facecolors=face, edgecolors="black", label=name)
-    if marks or labels.get("target") is not None:
-        ax.legend(loc="best", fontsize=8)
+    if marks or labels.get("target") is not None:  # under the plot: inside, it hid the status quo in a dense set
+        fig.subplots_adjust(bottom=0.27)
+        fig.legend(*ax.get_legend_handles_labels(), loc="lower left", bbox_to_anchor=(0.01, 0.01), fontsize=8)
     ax.set(xlabel=labels["x"], ylabel=labels["y"], title=labels["title"])
     ax.grid(alpha=0.3)
     save_png(fig, path, labels.get("caption", ""))
