@@ -281,7 +281,8 @@ def test_run_replicates_writes_each_replicate_as_egovsim_run_would(tmp_path, cap
     assert float(row["median"]) == pytest.approx(np.median(values), abs=1e-9)
     assert float(row["p5"]) == pytest.approx(np.percentile(values, 5), abs=1e-9)
     page = (reps / "report.html").read_text()
-    assert "the plots draw the median" in page and "too low against the data" in page and "costs.*" in page
+    assert "the plots draw the median" in page and "costs.*" in page
+    assert "too low against the data" not in page  # the held-out finding is of the calibrated model, not the priors
     assert (reps / "report.html").is_file() and (reps / "columns.csv").is_file()
     assert {p.name for p in (reps / "plots").iterdir()} >= {"supply_index.png", "use_by_group.png"}
     assert len(list((reps / "runs").glob("*.npz"))) == 3

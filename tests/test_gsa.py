@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import yaml
@@ -208,10 +209,16 @@ def test_second_order_indices_that_are_mostly_noise_are_said_to_be():
     from egovsim.analysis.sensitivity import second_order_lines
 
     def rows(pairs):
-        return [{"index": "S2", "value": v, "conf": c} for v, c in pairs] + [{"index": "S1", "value": 0.5, "conf": 0.9}]
+        one = {"method": "sobol", "output": "y", "parameter": "a:b"}
+        return [{**one, "index": "S2", "value": v, "conf": c} for v, c in pairs] + [
+            {**one, "parameter": "a", "index": "S1", "value": 0.5, "conf": 0.9}
+        ]
 
     noisy = second_order_lines(rows([(0.1, 0.3), (0.02, 0.05), (0.3, 0.05)]))
     assert noisy and "2 of 3 have a 95% interval wider than the index" in noisy[-1]
-    assert second_order_lines(rows([(0.3, 0.05)] * 9 + [(0.01, 0.02)])) == []  # 1 of 10: resolved enough
-    assert second_order_lines(rows([(0.3, 0.05)] * 8 + [(0.01, 0.02)] * 2))  # 2 of 10
+    assert second_order_lines(rows([(0.3, 0.05)] * 9 + [(0.02, 0.03)])) == []  # 1 of 10: resolved enough
+    assert second_order_lines(rows([(0.3, 0.05)] * 8 + [(0.02, 0.03)] * 2))  # 2 of 10
+    # pairs that do not interact: a true zero has an interval wider than itself at any n, and is no noise
+    # (gsa.unreliable's exemption), nor is an index without an interval
+    assert second_order_lines(rows([(0.0005, 0.003)] * 9 + [(0.3, 0.02), (0.1, math.nan)])) == []
     assert second_order_lines([{"index": "ST", "value": 0.1, "conf": 0.5}]) == []  # no S2 (Morris, or none asked)

@@ -202,6 +202,33 @@ def test_the_chosen_mix_is_confirmed_on_draws_that_chose_nothing(tmp_path):
     assert "confirmation.csv" in every_column_described(out)["mix"]["files"]
 
 
+def test_a_mix_the_confirmation_does_not_bear_out_is_said_to_be_not_confirmed(tmp_path, monkeypatch):
+    """The confirmation's draws can disagree with the recheck's (the winner's curse it is there for): then the
+    report says so, with the share asked, and never 'Confirmed'."""
+    import dataclasses
+
+    from egovsim.analysis import optimize
+
+    real = optimize.confirm
+
+    def missed(*args):  # the chosen mix below the level on every confirmation draw
+        found = real(*args)
+        if found is None:
+            return None
+        chosen, status_quo = found
+        low = {k: np.zeros_like(v) for k, v in chosen.values.items()}
+        return dataclasses.replace(chosen, values=low), status_quo
+
+    monkeypatch.setattr(optimize, "confirm", missed)
+    path = write_search(tmp_path, **{"use_2010: use_share_12m@2010": "use_2010: access_share@2010"})
+    out = tmp_path / "out"
+    assert main(["optimize", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    assert "**Not confirmed on 3 further draws**" in report and "below the 80% asked" in report
+    assert "Confirmed on" not in report.replace("Not confirmed on", "")
+    assert next(r["target_share"] for r in csv.DictReader((out / "confirmation.csv").open())) == "0"
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

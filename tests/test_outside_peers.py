@@ -38,7 +38,7 @@ def test_outside_peers_set_the_emulation_target_by_the_rule():
         "leaders.adjustment_rate": 0.7,
     }
     sc = with_values(load_scenario(HUE, scale=0.002), values)
-    path = OutsidePeers(from_year=2006, index=[0.1, 0.9, 0.3, 1.0])  # up, down, up; flat at 1.0 after 2009
+    path = OutsidePeers(provinces=["elsewhere"], from_year=2006, index=[0.1, 0.9, 0.3, 1.0])  # flat at 1.0 after 2009
     sc = with_outside_peers(sc, "hue", path)
     records = simulate_once(sc, 4)
     will, own = records[:, 0, COL["leader_will"]], records[:, 0, COL["supply_index"]]
@@ -72,8 +72,8 @@ def test_a_calibrated_province_alone_is_the_province_of_the_calibrated_whole(pro
     alone = _province_means(CALIBRATED / f"{province}.yaml", province)
     stripped = _province_means(CALIBRATED / f"{province}.yaml", province, strip_peers=True)
     assert load_scenario(CALIBRATED / f"{province}.yaml").provinces[province].leader.outside_peers is not None
-    assert abs(alone[0] - whole[0]) < 0.02 and abs(alone[1] - whole[1]) < 0.03, (alone, whole)
-    assert whole[0] - stripped[0] > 0.05, (whole, stripped)
+    assert abs(alone[0] - whole[0]) < 0.02 and abs(alone[1] - whole[1]) < 0.01, (alone, whole)
+    assert whole[0] - stripped[0] > 0.05 and whole[1] - stripped[1] > 0.015, (whole, stripped)
     whole_file = load_scenario(CALIBRATED / "three_provinces.yaml")
     assert all(p.leader.outside_peers is None for p in whole_file.provinces.values())  # peers in the run
 
@@ -81,10 +81,11 @@ def test_a_calibrated_province_alone_is_the_province_of_the_calibrated_whole(pro
 @pytest.mark.parametrize(
     ("peers", "field", "words"),
     [
-        ("{from_year: 2006, index: [0.2, 1.4]}", "outside_peers.index[1]", "within [0, 1]"),
-        ("{from_year: 2006, index: []}", "outside_peers.index", "at least one value"),
-        ("{index: [0.5]}", "outside_peers.from_year", "missing"),
-        ("{from_year: 2006, index: 0.5}", "outside_peers.index", "expected"),
+        ("{provinces: [x], from_year: 2006, index: [0.2, 1.4]}", "outside_peers.index[1]", "within [0, 1]"),
+        ("{provinces: [x], from_year: 2006, index: []}", "outside_peers.index", "at least one value"),
+        ("{provinces: [x], index: [0.5]}", "outside_peers.from_year", "missing"),
+        ("{provinces: [x], from_year: 2006, index: 0.5}", "outside_peers.index", "expected"),
+        ("{provinces: [], from_year: 2006, index: [0.5]}", "outside_peers.provinces", "name the peer provinces"),
     ],
 )
 def test_bad_outside_peers_are_one_line(tmp_path, capsys, peers, field, words):
@@ -93,3 +94,14 @@ def test_bad_outside_peers_are_one_line(tmp_path, capsys, peers, field, words):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"provinces.hue.leader.{field}" in err and words in err, err
+
+
+def test_a_peer_both_simulated_and_frozen_is_refused(tmp_path, capsys):
+    """Two provinces' own calibrated files together: each would emulate the other live and its frozen path, and a
+    what-if on one would not reach the other's leader. The calibrated whole runs them together."""
+    path = tmp_path / "two.yaml"
+    path.write_text(f"extends: [{CALIBRATED / 'daklak.yaml'}, {CALIBRATED / 'hue.yaml'}]\nname: two\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "provinces.daklak.leader.outside_peers: stands for hue, bentre" in err
+    assert "calibrated/three_provinces.yaml" in err, err

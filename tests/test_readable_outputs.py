@@ -499,11 +499,30 @@ def test_the_day_a_year_stands_for_is_the_day_of_the_state_reported_for_it(steps
     )
     records = np.zeros((sc.n_steps + 1, 1, len(COLUMNS)))
     summ = summary(records, sc)
-    said = re.search(r"mid-year \(([^;]+);", summ["value_for_year"]).group(1).split(" or ")
+    said = re.search(r"the state on (.+?) \(end_year", summ["value_for_year"]).group(1).split(" or ")
     for label, row in summ["provinces"]["hue"].items():
         if label == "end":
             continue
         d = dt.date.fromisoformat(row["date"])
-        assert f"{d.day} {d:%B}" + ("" if d.year == int(label) else " of the next year") in said, (label, row, said)
+        of = "the year" if d.year == int(label) else "the next year"
+        assert f"{d.day} {d:%B} of {of}" in said, (label, row, said)
+    assert ("1 January of the next year" in said) == (steps == 1)  # yearly steps: the year's end, not mid-year
     page = run_report_html(sc, records[None], [], [], {}, summ)
-    assert f"the state at mid-year ({' or '.join(said)})" in page
+    assert f"Years: the state on {' or '.join(said)};" in page
+
+
+def test_report_html_says_use_is_too_low_for_runs_of_the_calibrated_model_only():
+    """The held-out check found the calibrated model's use too low: its runs' pages say so; a run at the priors
+    (a synthetic validation scenario, say) is not that model. Costs are priors in every run."""
+    from egovsim.report.html import run_report_html
+    from egovsim.report.tables import summary
+
+    for path, calibrated in (
+        (ROOT / "scenarios" / "calibrated" / "hue.yaml", True),
+        (ROOT / "scenarios" / "hue.yaml", False),
+    ):
+        sc = load_scenario(path, ["end_year=2008"], 0.001)
+        records = np.zeros((sc.n_steps + 1, 1, len(COLUMNS)))
+        page = run_report_html(sc, records[None], [], [], {}, summary(records, sc))
+        assert ("too low against the data" in page) == calibrated, path
+        assert "costs.*" in page

@@ -34,7 +34,7 @@ from egovsim.model.costs import REBALANCING, load_with_budgets
 from egovsim.model.outcomes import COL, OUTCOMES
 from egovsim.provenance import provenance
 from egovsim.report.markdown import inert
-from egovsim.report.tables import SUMMARY_COLUMNS, columns_csv, row_of_year, year_day, years
+from egovsim.report.tables import FEW_FOR_A_BAND, SUMMARY_COLUMNS, columns_csv, row_of_year, year_day, years
 from egovsim.runner.runner import RunSpec, Store, Tally, replicate_seeds, run_many
 
 LEVEL = 0.95
@@ -205,7 +205,7 @@ def _row(kind: str, scenario: str, minus: str, province: str, outcome: str, year
 
 def year_meaning(scenario: Scenario) -> str:
     """columns.csv's `year`: the state each year stands for, on the baseline's steps."""
-    return f"the year compared: its state at mid-year ({year_day(scenario)} of the year)"
+    return f"the year compared: its state on {year_day(scenario)}"
 
 
 CSV_FIELDS = (
@@ -337,8 +337,16 @@ def report_md(
             "how precisely their mean is known, and narrows as replicates are added (to about a third of the "
             "spread's width at 20). Quote the spread for what the effect may be."
         ),
+        *(
+            [
+                f"- With {replicates} replicates the 5-95% spread is interpolated between a few draws: read it as "
+                f"their range (about {FEW_FOR_A_BAND} give the percentiles their meaning)."
+            ]
+            if replicates < FEW_FOR_A_BAND
+            else []
+        ),
         *(f"- {PRIOR_DRIVEN[o][0].upper()}{PRIOR_DRIVEN[o][1:]}." for o in HEADLINE if o in PRIOR_DRIVEN),
-        f"- Values are states at mid-year ({year_day(base.scenario)}). Shaded bands on the plots are the 5-95% range of "
+        f"- Values are the states on {year_day(base.scenario)}. Shaded bands on the plots are the 5-95% range of "
         "replicates (the spread of single runs), a different thing from the interval of the mean.",
         "- Every number, for every summary outcome, is in `comparison.csv`; each scenario's time series "
         "are under `scenarios/<name>/`.",

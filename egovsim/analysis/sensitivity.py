@@ -477,16 +477,21 @@ def unreliable_rows(rows: list[dict]) -> list[dict]:
 
 
 def second_order_lines(rows: list[dict]) -> list[str]:
-    """A warning when the second-order indices (Sobol S2, in indices.csv) are mostly noise: each is estimated far
-    less precisely than a main index, and at a small n most intervals are wider than the index."""
-    s2 = [r for r in rows if r["index"] == "S2" and math.isfinite(r["value"])]
-    wide = [r for r in s2 if not math.isfinite(r["conf"]) or r["conf"] >= abs(r["value"])]
-    if not s2 or len(wide) * 10 <= len(s2):  # nine in ten or more resolved: nothing to warn of
+    """A warning when the second-order indices (Sobol S2, in indices.csv) are mostly noise: by the rule of the main
+    indices (gsa.unreliable: an interval wider than the index, a near-zero index with a tight interval exempt),
+    more than one in ten unresolved. Each S2 is estimated far less precisely than a main index."""
+    records = [
+        sa.IndexRecord(r["method"], r["output"], r["parameter"], r["index"], r["value"], r["conf"])
+        for r in rows
+        if r["index"] == "S2" and math.isfinite(r["value"])
+    ]
+    wide = sa.unreliable(records)
+    if not records or len(wide) * 10 <= len(records):  # nine in ten or more resolved: nothing to warn of
         return []
     return [
         "",
         f"**Second-order indices (S2, pairs of parameters) are mostly noise at this sample size: {len(wide)} of "
-        f"{len(s2)} have a 95% interval wider than the index.** They are kept in indices.csv, but do not quote "
+        f"{len(records)} have a 95% interval wider than the index.** They are kept in indices.csv, but do not quote "
         "them (nor read an interaction from them) without a larger `n`; the main indices above are estimated far "
         "more precisely.",
     ]

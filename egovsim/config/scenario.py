@@ -1025,6 +1025,7 @@ class OutsidePeers:
     them this way (`egovsim calibrate` writes it into each province's calibrated file, from runs of the whole
     calibrated scenario); without it a province alone has no peer, and its leader no pull to catch up."""
 
+    provinces: list[str] = param(doc="the peer provinces the path stands for (keys, as in the calibrated whole)")
     from_year: int = param(lo=1900, hi=2200, doc="the year on whose 1 January `index` starts")
     index: list[float] = param(
         doc="the best outside peer's supply index (0-1) on 1 January of from_year, from_year + 1, ...; linear "
@@ -1033,6 +1034,8 @@ class OutsidePeers:
     source: str = param("", doc="where the path comes from")
 
     def validate(self, source: str, path: str) -> None:
+        if not self.provinces:
+            raise InputError(source, f"{path}.provinces", "name the peer provinces the path stands for")
         if not self.index:
             raise InputError(source, f"{path}.index", "give at least one value")
         for i, v in enumerate(self.index):
@@ -1412,6 +1415,16 @@ class Scenario:
                 f"'{NATIONAL}' is reserved: outcome statistics read it as the population-weighted mean of the "
                 "provinces; give this one another key",
             )
+        for key, prov in self.provinces.items():  # a peer both live and frozen: a what-if on it would not reach
+            peers = prov.leader.outside_peers
+            if peers is not None and (live := [q for q in peers.provinces if q in self.provinces]):
+                raise InputError(
+                    source,
+                    f"provinces.{key}.leader.outside_peers",
+                    f"stands for {', '.join(peers.provinces)}, and {', '.join(live)} is in this run too: its leader "
+                    "would emulate both the simulated province and its frozen path. Run the provinces together from "
+                    "the calibrated whole (scenarios/calibrated/three_provinces.yaml), or set outside_peers: null",
+                )
         if len(set(self.report_years)) < len(self.report_years):
             twice = next(y for y in self.report_years if self.report_years.count(y) > 1)
             raise InputError(source, "report_years", f"{twice} is listed twice")

@@ -14,7 +14,7 @@ import numpy as np
 
 from egovsim.config.outcomes import PRIOR_DRIVEN, USE_TOO_LOW, label, unit
 from egovsim.config.scenario import Scenario
-from egovsim.report.tables import BAND, POSTERIOR_POINT, state_date, summary, year_day
+from egovsim.report.tables import BAND, FEW_FOR_A_BAND, POSTERIOR_POINT, state_date, summary, year_day
 
 KEY_OUTCOMES = ("supply_index", "access_share", "adopted_share", "use_share_12m", "spend_cumulative")
 PLOT_CAPTIONS = {
@@ -168,14 +168,12 @@ KIND_TITLES = {"prior": "Prior parameters", "calibrated": "Calibrated point", "p
 KIND_COLOURS = {"prior": "#d08000", "calibrated": "#2a7a2a", "posterior": "#2a5aa0"}
 
 
-FEW_FOR_A_BAND = 20  # replicates below which a 5-95% band is little more than the range of the runs
-
 FILES_ONE_RUN = (
     "timeseries.csv (every outcome, every month; columns.csv says what each column means, its unit and range), "
     "summary.json, scenario.yaml (the resolved scenario: runs again as it is), provenance.json, plots/."
 )
 FILES_REPLICATES = (
-    f"timeseries_band.csv (the mean and {BAND[0]}th-{BAND[1]}th percentile band of every outcome, every month; "
+    f"timeseries_band.csv (the mean, median and {BAND[0]}th-{BAND[1]}th percentile band of every outcome, every step; "
     "columns.csv says what each column means), timeseries/ (each replicate's time series), replicates.csv (each "
     "replicate's seed and status), summary.json, scenario.yaml (the resolved scenario), provenance.json, plots/."
 )
@@ -214,7 +212,7 @@ def run_report_html(
         "kind_title": KIND_TITLES[kind],
         "colour": KIND_COLOURS[kind],
         "parameters": scenario.parameters.label(),
-        "value_note": f"Years: the state at mid-year ({year_day(scenario)}); end: the last state of the run. "
+        "value_note": f"Years: the state on {year_day(scenario)}; end: the last state of the run. "
         + (
             f"Mean of {replicates} replicates [{BAND[0]}th, {BAND[1]}th percentile]; the plots draw the median "
             "(all three, and the median, are in timeseries_band.csv and summary.json)."
@@ -234,7 +232,8 @@ def run_report_html(
         ),
         "key_columns": [{"label": label(c), "unit": unit(c)} for c in KEY_OUTCOMES],
         "key_tables": _key_tables(summ, scenario),
-        "caveats": [_sentence(USE_TOO_LOW), _sentence(PRIOR_DRIVEN["spend_cumulative"])],
+        # the held-out check's finding is of the calibrated model; costs are priors whatever the parameters
+        "caveats": [_sentence(USE_TOO_LOW)] * (kind != "prior") + [_sentence(PRIOR_DRIVEN["spend_cumulative"])],
         "plots": [
             {
                 "data": base64.b64encode(p.read_bytes()).decode("ascii"),

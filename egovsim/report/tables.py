@@ -16,6 +16,7 @@ from egovsim.model.jurisdictions import unit_levels, unit_records
 from egovsim.model.outcomes import COL, COLUMNS
 
 BAND = (5, 95)  # the percentiles of every replicate band in tables and plots
+FEW_FOR_A_BAND = 20  # replicates below which a 5-95% band is little more than the range of the runs
 INTEGER_COLUMNS = {"citizens", "n_systems"}
 
 
@@ -116,13 +117,14 @@ SUMMARY_COLUMNS = (
 
 
 def year_day(scenario: Scenario) -> str:
-    """The day of the state reported for a year (config.scenario.row_of_year), in words: '1 July' at monthly steps,
-    '2 July' at weekly ones (26 weeks in), '1 January of the next year' at yearly ones; 'A or B' where it moves."""
+    """The day of the state reported for a year (config.scenario.row_of_year), in words that follow 'the state on':
+    '1 July of the year' at monthly steps, '2 July of the year' at weekly ones (26 weeks in), '1 January of the next
+    year' at yearly ones (the year's end); 'A or B' where it moves between years."""
     n_rows = scenario.n_steps + 1
     found: list[str] = []
     for y in range(scenario.start_year, scenario.end_year + 1):
         d = state_date(scenario, row_of_year(scenario, n_rows, y))
-        words = f"{d.day} {d:%B}" + ("" if d.year == y else " of the next year")
+        words = f"{d.day} {d:%B} of the " + ("year" if d.year == y else "next year")
         if words not in found:
             found.append(words)
     return " or ".join(found)
@@ -133,8 +135,8 @@ def summary_dates(scenario: Scenario) -> str:
     for another: a year is its mid-year state, like compare's years and a sweep's outcome@year (the end year too,
     which is what compare's last year and a sweep's outcome@end read); "end" is the run's last state."""
     return (
-        f"<year>: the state at mid-year ({year_day(scenario)}; end_year is always listed, the point compare and "
-        "outcome@end read); end: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
+        f"<year>: the state on {year_day(scenario)} (end_year is always listed, the point compare and outcome@end "
+        "read); end: the last state of the run, at 00:00 on 1 January after end_year (as stat: final)"
     )
 
 

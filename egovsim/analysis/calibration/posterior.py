@@ -332,6 +332,7 @@ def outside_peer_paths(
     for p, key in enumerate(base.provinces):
         others = np.delete(index, p, axis=2).max(axis=2)  # (runs, years)
         paths[key] = {
+            "provinces": [k for k in base.provinces if k != key],
             "from_year": int(years[0]),
             "index": [round(float(v), 4) for v in np.median(others, axis=0)],
             "source": f"egovsim calibrate: median of {len(results)} runs of the whole calibrated scenario, the best "
