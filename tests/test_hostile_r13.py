@@ -166,3 +166,16 @@ def test_a_scheduler_beside_a_local_executor_is_refused_at_once(tmp_path, capsys
     )
     assert "--executor: serial runs locally, --scheduler on a Dask cluster" in one_line(capsys)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_scenario_compared_with_itself_is_said_to_be(tmp_path, capsys):
+    """A file given twice gives a difference of zero by construction: a runner check, not a what-if finding."""
+    args = ["compare", str(HUE), str(HUE), "--replicates", "2", *TINY, "--out", str(tmp_path / "same")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "the same scenario" in line]
+    assert len(warned) == 1 and warned[0].startswith("egovsim: warning: hue and hue_2"), err
+    other = tmp_path / "other.yaml"
+    other.write_text(f"extends: {HUE}\nname: other\nprovinces: {{hue: {{policy: {{training: 2.0}}}}}}\n")
+    assert main(["compare", str(HUE), str(other), "--replicates", "2", *TINY, "--out", str(tmp_path / "o")]) == 0
+    assert "the same scenario" not in capsys.readouterr().err

@@ -27,7 +27,7 @@ from egovsim.analysis.replicates import stack, write_replicates
 from egovsim.config.outcomes import PRIOR_DRIVEN, difference_range, outcome_range, unit
 from egovsim.config.outcomes import label as outcome_label
 from egovsim.config.scenario import Scenario, apply_values
-from egovsim.errors import InputError, clipped
+from egovsim.errors import EgovsimWarning, InputError, clipped
 from egovsim.files import atomic_write, child, safe_name, write_json
 from egovsim.folders import RESULTS, claimed, fresh_outputs
 from egovsim.model.costs import REBALANCING, load_with_budgets
@@ -110,6 +110,20 @@ class Arm:
         p = list(self.scenario.provinces).index(province)
         k = row_of_year(self.scenario, self.records.shape[1], year)
         return self.records[:, k, p, COL[outcome]]
+
+
+def warn_of_the_same_scenario(scenarios: list[Scenario], labels: list[str]) -> None:
+    """Two scenarios that differ in nothing but their name (a file given twice): their paired difference is zero
+    by construction, a check of the runner rather than a what-if; said, so that no one reads it as a finding."""
+    plain = [{k: v for k, v in sc.to_dict().items() if k != "name"} for sc in scenarios]
+    for (i, a), (j, b) in combinations(enumerate(plain), 2):
+        if a == b:
+            warnings.warn(
+                f"{labels[i]} and {labels[j]} are the same scenario (they differ in name at most): their difference "
+                "is zero by construction",
+                EgovsimWarning,
+                stacklevel=3,
+            )
 
 
 def labels_for(scenarios: list[Scenario], paths: list[str]) -> list[str]:
@@ -663,6 +677,7 @@ def plan_comparison(
         for sc, path in zip(scenarios, paths):  # every draw must fit every scenario before workers start
             for i in range(replicates):
                 apply_values(sc, plan.values(i, sc), f"{path} with {posterior}/posterior.csv")
+    warn_of_the_same_scenario(scenarios, labels)  # last: bad input is one line, the error alone
     return plan
 
 
