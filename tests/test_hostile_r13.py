@@ -179,3 +179,27 @@ def test_a_scenario_compared_with_itself_is_said_to_be(tmp_path, capsys):
     other.write_text(f"extends: {HUE}\nname: other\nprovinces: {{hue: {{policy: {{training: 2.0}}}}}}\n")
     assert main(["compare", str(HUE), str(other), "--replicates", "2", *TINY, "--out", str(tmp_path / "o")]) == 0
     assert "the same scenario" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "never"),
+    [
+        ("u >= 0.3 and u <= 0.2", "'u >= 0.3' and 'u <= 0.2'"),
+        ("u > 0.3 and u <= 0.3", "'u > 0.3' and 'u <= 0.3'"),
+        ("u >= 0.1 and u >= 0.4 and u < 0.4", "'u >= 0.4' and 'u < 0.4'"),
+        ("u >= 0.3 and u <= 0.3", None),  # exactly 0.3 meets both
+        ("u >= 0.3 and v <= 0.2", None),  # two outcomes: each may hold
+    ],
+)
+def test_a_case_or_target_whose_clauses_never_hold_together_is_refused(text, never):
+    """One impossible clause was refused (a share above 1), two clauses that exclude each other were not: every
+    point of a discovery would be no case, every mix of a search would miss."""
+    from egovsim.config.analysis import parse_rule
+    from egovsim.errors import InputError
+
+    names = {"u": None, "v": None}
+    if never is None:
+        assert len(parse_rule(text, names, "f.yaml", "case")) == text.count(" and ") + 1
+    else:
+        with pytest.raises(InputError, match=re.escape(f"{never} never hold together")):
+            parse_rule(text, names, "f.yaml", "case")

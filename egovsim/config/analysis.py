@@ -423,7 +423,24 @@ def parse_rule(text: Any, names: Any, source: str, path: str) -> list[Condition]
         if vacuous:  # a target no mix can meet, or one every run meets, says nothing about the levers
             raise InputError(source, path, f"{clipped(clause)}: {vacuous}")
         rule.append(condition)
+    if contradiction := _contradiction(rule):  # each clause may hold, but not all at once
+        raise InputError(source, path, contradiction)
     return rule
+
+
+def _contradiction(rule: list[Condition]) -> str | None:
+    """Why clauses on one outcome can never hold together (u >= 0.3 and u <= 0.2), or None."""
+    for name in dict.fromkeys(c.name for c in rule):
+        clauses = [c for c in rule if c.name == name]
+        above = [c for c in clauses if c.op in (">=", ">")]
+        below = [c for c in clauses if c.op in ("<=", "<")]
+        if not above or not below:
+            continue
+        low = max(above, key=lambda c: (c.value, c.op == ">"))
+        high = min(below, key=lambda c: (c.value, c.op == "<="))
+        if low.value > high.value or (low.value == high.value and (low.op == ">" or high.op == "<")):
+            return f"'{low}' and '{high}' never hold together"
+    return None
 
 
 def _vacuous(condition: Condition, stat: Any) -> str | None:
