@@ -753,10 +753,19 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         elif i is None:
             print(f"no mix on the Pareto set meets the target in {spec.success_share:.0%} of draws", file=sys.stderr)
         else:
+            from egovsim.analysis.optimize import confirmation_held
+
             mix = ", ".join(f"{k} {v:.2f}" for k, v in zip(spec.levers, checked.X[i]))
+            chosen = out["confirmed"][0] if out["confirmed"] is not None else None
+            confirmation = (
+                ""
+                if chosen is None
+                else f"; on {spec.recheck} fresh draws {chosen.share(spec)[0]:.0%}: "
+                + ("confirmed" if confirmation_held(spec, out["confirmed"]) else "NOT confirmed")
+            )
             print(
                 f"cheapest robust mix: {mix}: {checked.cost[i]:.1f} bn VND/yr, target met in "
-                f"{checked.share(spec)[i]:.0%} of {spec.recheck} draws",
+                f"{checked.share(spec)[i]:.0%} of {spec.recheck} recheck draws{confirmation}",
                 file=sys.stderr,
             )
     if out["failed"] or not args.quiet:

@@ -215,7 +215,7 @@ def test_second_order_indices_that_are_mostly_noise_are_said_to_be():
         ]
 
     noisy = second_order_lines(rows([(0.1, 0.3), (0.02, 0.05), (0.3, 0.05)]))
-    assert noisy and "2 of 3 have a 95% interval wider than the index" in noisy[-1]
+    assert noisy and "2 of 3 have a 95% interval wider than the index and are not near zero" in noisy[-1]
     assert second_order_lines(rows([(0.3, 0.05)] * 9 + [(0.02, 0.03)])) == []  # 1 of 10: resolved enough
     assert second_order_lines(rows([(0.3, 0.05)] * 8 + [(0.02, 0.03)] * 2))  # 2 of 10
     # pairs that do not interact: a true zero has an interval wider than itself at any n, and is no noise

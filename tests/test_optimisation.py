@@ -199,10 +199,11 @@ def test_the_chosen_mix_is_confirmed_on_draws_that_chose_nothing(tmp_path):
     assert float(chosen["use_2010_minus_status_quo_p5"]) <= float(chosen["use_2010_minus_status_quo_p95"])
     report = (out / "report.md").read_text()
     assert "Confirmed on 3 further draws" in report and "5-95% of draws [" in report
+    assert "(with 3 draws, interpolated between a few: read it as their range)" in report
     assert "confirmation.csv" in every_column_described(out)["mix"]["files"]
 
 
-def test_a_mix_the_confirmation_does_not_bear_out_is_said_to_be_not_confirmed(tmp_path, monkeypatch):
+def test_a_mix_the_confirmation_does_not_bear_out_is_said_to_be_not_confirmed(tmp_path, monkeypatch, capsys):
     """The confirmation's draws can disagree with the recheck's (the winner's curse it is there for): then the
     report says so, with the share asked, and never 'Confirmed'."""
     import dataclasses
@@ -220,11 +221,15 @@ def test_a_mix_the_confirmation_does_not_bear_out_is_said_to_be_not_confirmed(tm
         return dataclasses.replace(chosen, values=low), status_quo
 
     monkeypatch.setattr(optimize, "confirm", missed)
+    monkeypatch.setattr(optimize, "status_quo_suffices", lambda *args: False)  # the mix is the answer here
     path = write_search(tmp_path, **{"use_2010: use_share_12m@2010": "use_2010: access_share@2010"})
     out = tmp_path / "out"
-    assert main(["optimize", path, "--out", str(out), "--executor", "serial", "--quiet"]) == 0
+    assert main(["optimize", path, "--out", str(out), "--executor", "serial"]) == 0
+    summary = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cheapest robust mix:")]
+    assert len(summary) == 1 and summary[0].endswith("on 3 fresh draws 0%: NOT confirmed"), summary
     report = (out / "report.md").read_text()
     assert "**Not confirmed on 3 further draws**" in report and "below the 80% asked" in report
+    assert "**Not confirmed on fresh draws** (below)." in report  # on the mix's own line too
     assert "Confirmed on" not in report.replace("Not confirmed on", "")
     assert next(r["target_share"] for r in csv.DictReader((out / "confirmation.csv").open())) == "0"
 

@@ -86,6 +86,8 @@ def test_a_calibrated_province_alone_is_the_province_of_the_calibrated_whole(pro
         ("{provinces: [x], index: [0.5]}", "outside_peers.from_year", "missing"),
         ("{provinces: [x], from_year: 2006, index: 0.5}", "outside_peers.index", "expected"),
         ("{provinces: [], from_year: 2006, index: [0.5]}", "outside_peers.provinces", "name the peer provinces"),
+        ("{provinces: [x, x], from_year: 2006, index: [0.5]}", "outside_peers.provinces", "'x' is listed twice"),
+        ("{provinces: [hue], from_year: 2006, index: [0.5]}", "outside_peers.provinces", "names hue itself"),
     ],
 )
 def test_bad_outside_peers_are_one_line(tmp_path, capsys, peers, field, words):

@@ -677,7 +677,6 @@ def plan_comparison(
         for sc, path in zip(scenarios, paths):  # every draw must fit every scenario before workers start
             for i in range(replicates):
                 apply_values(sc, plan.values(i, sc), f"{path} with {posterior}/posterior.csv")
-    warn_of_the_same_scenario(scenarios, labels)  # last: bad input is one line, the error alone
     return plan
 
 
@@ -729,6 +728,7 @@ def run_comparison(
 def _run_comparison(
     plan: Plan, executor, folder: Path, progress: bool, plots: bool, provenance_extra: dict | None
 ) -> tuple[Path, Tally, list[dict]]:
+    warn_of_the_same_scenario(plan.scenarios, plan.labels)  # once every check passed: bad input stays one line
     seeds = plan.seeds
     specs = [
         RunSpec(label, i, s, plan.values(i, sc))

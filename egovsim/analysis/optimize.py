@@ -38,7 +38,7 @@ from egovsim.provenance import provenance
 from egovsim.report.dictionary import dictionary_csv, lever_file_words, ordinal
 from egovsim.report.markdown import inert
 from egovsim.report.runfolder import write_scenario
-from egovsim.report.tables import plots_section
+from egovsim.report.tables import FEW_FOR_A_BAND, plots_section
 from egovsim.runner.runner import MAX_RUNS, RunResult, RunSpec, Store, run_many
 
 
@@ -199,7 +199,7 @@ def _run_search(path: Path, executor, folder: Path, quiet: bool, command) -> dic
         atomic_write(folder / "confirmation.csv", confirmation_csv(spec, *confirmed))
         tables.append("confirmation.csv")
     atomic_write(folder / "columns.csv", dictionary_csv(folder, tables, dictionary(spec, base)))
-    plots = pareto_plots(folder, spec, base, checked, status_quo, choice, enough)
+    plots = pareto_plots(folder, spec, base, checked, status_quo, choice, enough, confirmation_held(spec, confirmed))
     wall = time.perf_counter() - start
     failed = sum(not r.ok for r in runner.results)
     report = report_md(
@@ -246,6 +246,11 @@ def confirm(spec: OptimisationFile, runner: Runner, checked: Evaluated, choice: 
         np.zeros((1, len(spec.levers))), spec.recheck, "status quo, confirmation", status_quo=True, skip=after
     )
     return chosen, status_quo
+
+
+def confirmation_held(spec: OptimisationFile, confirmed) -> bool | None:
+    """Whether the chosen mix met the target in success_share of the confirmation's draws; None without one."""
+    return None if confirmed is None else bool(confirmed[0].share(spec)[0] >= spec.success_share)
 
 
 def cheapest_robust(spec: OptimisationFile, checked: Evaluated) -> int | None:
@@ -445,7 +450,14 @@ def confirmation_csv(spec: OptimisationFile, chosen: Evaluated, status_quo: Eval
 
 
 def pareto_plots(
-    folder: Path, spec, base: Scenario, checked: Evaluated, status_quo: Evaluated, choice: int | None, enough: bool
+    folder: Path,
+    spec,
+    base: Scenario,
+    checked: Evaluated,
+    status_quo: Evaluated,
+    choice: int | None,
+    enough: bool,
+    held: bool | None = None,
 ) -> list[Path]:
     from egovsim.report.plots import pareto_plot
 
@@ -464,7 +476,8 @@ def pareto_plots(
         )
     }
     if choice is not None:
-        marks["cheapest robust mix"] = (checked.cost[choice], value[choice], shares[choice])
+        label = "cheapest robust mix" if held is not False else "cheapest mix on the recheck (not confirmed)"
+        marks[label] = (checked.cost[choice], value[choice], shares[choice])
     path = folder / "plots" / "pareto.png"
     rule = " and ".join(map(str, spec.rule))
     pareto_plot(
@@ -570,10 +583,11 @@ def report_md(
         lines.append(
             f"**{mix}**: {checked.cost[choice]:.1f} bn VND/yr ({checked.cost[choice] - status_quo.cost[0]:+.1f} "
             f"against the status quo), meeting the target in {share_text(checked, choice)}; the {sq}."
+            + (" **Not confirmed on fresh draws** (below)." if confirmation_held(spec, confirmed) is False else "")
         )
     if confirmed is not None:
         chosen, sq_confirmed = confirmed
-        held = chosen.share(spec)[0] >= spec.success_share
+        held = confirmation_held(spec, confirmed)
         lines += [
             "",
             f"**{'Confirmed' if held else 'Not confirmed'} on {spec.recheck} further draws**, used neither by the "
@@ -591,7 +605,13 @@ def report_md(
             + " (`confirmation.csv`).",
             "",
             "Paired difference from the status quo on the confirmation's draws (same draws and seeds): mean "
-            "[95% CI of the mean], then 5-95% of the per-draw differences, the range of the effect itself:",
+            "[95% CI of the mean], then 5-95% of the per-draw differences, the range of the effect itself"
+            + (
+                f" (with {spec.recheck} draws, interpolated between a few: read it as their range)"
+                if spec.recheck < FEW_FOR_A_BAND
+                else ""
+            )
+            + ":",
             "",
         ]
         for name in spec.stats:

@@ -477,7 +477,7 @@ def unreliable_rows(rows: list[dict]) -> list[dict]:
 
 
 def second_order_lines(rows: list[dict]) -> list[str]:
-    """A warning when the second-order indices (Sobol S2, in indices.csv) are mostly noise: by the rule of the main
+    """A warning when the second-order indices (Sobol S2, in indices.csv) are poorly resolved: by the rule of the main
     indices (gsa.unreliable: an interval wider than the index, a near-zero index with a tight interval exempt),
     more than one in ten unresolved. Each S2 is estimated far less precisely than a main index."""
     records = [
@@ -490,8 +490,9 @@ def second_order_lines(rows: list[dict]) -> list[str]:
         return []
     return [
         "",
-        f"**Second-order indices (S2, pairs of parameters) are mostly noise at this sample size: {len(wide)} of "
-        f"{len(records)} have a 95% interval wider than the index.** They are kept in indices.csv, but do not quote "
+        f"**Second-order indices (S2, pairs of parameters) are poorly resolved at this sample size: {len(wide)} of "
+        f"{len(records)} have a 95% interval wider than the index and are not near zero (the rule of the main "
+        "indices).** They are kept in indices.csv, but do not quote "
         "them (nor read an interaction from them) without a larger `n`; the main indices above are estimated far "
         "more precisely.",
     ]

@@ -1036,6 +1036,8 @@ class OutsidePeers:
     def validate(self, source: str, path: str) -> None:
         if not self.provinces:
             raise InputError(source, f"{path}.provinces", "name the peer provinces the path stands for")
+        if twice := next((q for q in self.provinces if self.provinces.count(q) > 1), None):
+            raise InputError(source, f"{path}.provinces", f"{clipped(twice)} is listed twice")
         if not self.index:
             raise InputError(source, f"{path}.index", "give at least one value")
         for i, v in enumerate(self.index):
@@ -1417,6 +1419,10 @@ class Scenario:
             )
         for key, prov in self.provinces.items():  # a peer both live and frozen: a what-if on it would not reach
             peers = prov.leader.outside_peers
+            if peers is not None and key in peers.provinces:
+                raise InputError(
+                    source, f"provinces.{key}.leader.outside_peers.provinces", f"names {key} itself: a peer is another"
+                )
             if peers is not None and (live := [q for q in peers.provinces if q in self.provinces]):
                 raise InputError(
                     source,

@@ -132,7 +132,8 @@ def year_day(scenario: Scenario) -> str:
 
 def summary_dates(scenario: Scenario) -> str:
     """What each label of summary.json means. Each entry also names its calendar date, so no label can be mistaken
-    for another: a year is its mid-year state, like compare's years and a sweep's outcome@year (the end year too,
+    for another: a year is the state year_day names (mid-year at monthly steps), like compare's years and a
+    sweep's outcome@year (the end year too,
     which is what compare's last year and a sweep's outcome@end read); "end" is the run's last state."""
     return (
         f"<year>: the state on {year_day(scenario)} (end_year is always listed, the point compare and outcome@end "
@@ -141,8 +142,8 @@ def summary_dates(scenario: Scenario) -> str:
 
 
 def summary_rows(scenario: Scenario, n_rows: int) -> dict[str, int]:
-    """label -> row of the records: each report year inside the horizon and end_year (mid-year), then end (the
-    last state)."""
+    """label -> row of the records: each report year inside the horizon and end_year (row_of_year: mid-year at
+    monthly steps), then end (the last state)."""
     points = {
         str(y): row_of_year(scenario, n_rows, y)
         for y in scenario.report_years
@@ -154,7 +155,7 @@ def summary_rows(scenario: Scenario, n_rows: int) -> dict[str, int]:
 
 
 def summary(records: np.ndarray, scenario: Scenario) -> dict:
-    """Key outcomes per province at the report years and end_year (mid-year states) and at the last state
+    """Key outcomes per province at the report years and end_year (the states year_day names) and at the last state
     ("end"), each with its decimal year and calendar date."""
     n_rows = records.shape[0]
     points = summary_rows(scenario, n_rows)
