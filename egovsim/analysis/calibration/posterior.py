@@ -277,22 +277,53 @@ def predictive_terms(
     store: Store | None = None,
 ) -> np.ndarray:
     """Simulated term values (draws, terms) at `draws` posterior draws, each run with a seed of its own."""
-    rng = np.random.default_rng([seed, 17])
-    pick = rng.choice(len(weights), size=draws, p=weights / weights.sum())
     from egovsim.config.analysis import measuring_scenario
     from egovsim.config.scenario import scenario_from_dict
 
     base = scenario_from_dict(problem.scenario)
-    seeds = replicate_seeds(seed, draws)
-    specs = [
-        RunSpec("predictive", i, s, problem.values(samples[j]), point=i) for i, (j, s) in enumerate(zip(pick, seeds))
-    ]
-    results = run_many(specs, {"predictive": base}, executor, store=store)
+    results = posterior_runs(
+        problem,
+        base,
+        samples,
+        weights,
+        executor,
+        label="predictive",
+        draws=draws,
+        pick=[seed, 17],
+        master=seed,
+        store=store,
+    )
     stats = np.full((draws, len(problem.quantities)), np.nan)
-    for i, (spec, result) in enumerate(zip(specs, results)):
+    for i, result in enumerate(results):
         if result.ok:
-            stats[i] = measure_quantities(result.records, measuring_scenario(base, spec.values), problem.quantities)
+            stats[i] = measure_quantities(
+                result.records, measuring_scenario(base, result.spec.values), problem.quantities
+            )
     return term_values(problem.terms, problem.quantities, stats)
+
+
+def posterior_runs(
+    problem: FitProblem,
+    base: Scenario,
+    samples: np.ndarray,
+    weights: np.ndarray,
+    executor: Executor,
+    *,
+    label: str,
+    draws: int,
+    pick: list[int],
+    master: int,
+    store: Store | None = None,
+) -> list:
+    """`draws` runs of `base`: run i at the posterior sample the stream `pick` draws by weight, with the i-th seed
+    spawned from `master` (each use its own stream and master, so no two share their runs)."""
+    rng = np.random.default_rng(pick)
+    chosen = rng.choice(len(weights), size=draws, p=weights / weights.sum())
+    specs = [
+        RunSpec(label, i, s, problem.values(samples[j]), point=i)
+        for i, (j, s) in enumerate(zip(chosen, replicate_seeds(master, draws)))
+    ]
+    return run_many(specs, {label: base}, executor, store=store)
 
 
 def outside_peer_paths(
@@ -316,13 +347,19 @@ def outside_peer_paths(
     if len(full.provinces) < 2 or draws < 1:
         return {}
     base = with_values(scenario_from_dict(problem.scenario), {"end_year": full.end_year})
-    rng = np.random.default_rng([seed, 31])
-    pick = rng.choice(len(weights), size=draws, p=weights / weights.sum())
-    specs = [
-        RunSpec("peers", i, s, problem.values(samples[j]), point=i)
-        for i, (j, s) in enumerate(zip(pick, replicate_seeds(seed + 31, draws)))
-    ]
-    results = [r for r in run_many(specs, {"peers": base}, executor, store=store) if r.ok]
+    runs = posterior_runs(
+        problem,
+        base,
+        samples,
+        weights,
+        executor,
+        label="peers",
+        draws=draws,
+        pick=[seed, 31],
+        master=seed + 31,
+        store=store,
+    )
+    results = [r for r in runs if r.ok]
     if not results:
         return {}
     years = np.arange(base.start_year, base.end_year + 2)  # every 1 January, the end's included
