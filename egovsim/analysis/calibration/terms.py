@@ -111,11 +111,9 @@ def _log_inside(offset: float, half_width: float, sd: float) -> float:
     return lb + math.log1p(-math.exp(la - lb)) if la < lb else -math.inf
 
 
-def _lookup(entry: Any, keys: Sequence[Any], province: str, year: int) -> float | None:
-    """Walk `keys` into an observations entry, then index by province and by year where the data are keyed so."""
-    node = entry
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
+def _lookup(node: Any, province: str, year: int) -> float | None:
+    """The value for a province and year in the node a target's path leads to (_walk): indexed by province and by
+    year where the data are keyed so; None where they hold nothing for them."""
     for key in (province, year, str(year)):
         if isinstance(node, dict) and key in node:
             node = node[key]
@@ -150,10 +148,11 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
             raise InputError(
                 source, f"{where}.minus_province", f"{clipped(t.minus_province)} is not a province of {scenario.name}"
             )
-        if t.type in ("value", "order") and t.observed is None:
-            _walk(entry, t.path, source, f"{where}.path")  # a key that leads nowhere is a typo, not missing data
+        # the values the path leads to; a key that leads nowhere is a typo, not missing data
+        looked_up = t.type in ("value", "order") and t.observed is None  # range and at_least targets read no data
+        node = _walk(entry, t.path, source, f"{where}.path") if looked_up else {}
         if t.type == "order":
-            terms += _order_terms(t, entry, provinces, src, source, where)
+            terms += _order_terms(t, node, provinces, src, source, where)
             continue
         before = len(terms)
         for p in t.provinces or provinces:
@@ -166,7 +165,7 @@ def build_terms(config: CalibrationConfig, scenario: Scenario, observations: dic
                     minus = at_year(t.outcome, t.minus_province, y)
                 term = Term(t.name, f"{p} {y}", t.type, plus, minus, y, t.total_sd, t.weight, t.scale, source=src)
                 if t.type == "value":
-                    term.observed = t.observed if t.observed is not None else _lookup(entry, t.path, p, y)
+                    term.observed = t.observed if t.observed is not None else _lookup(node, p, y)
                     if term.observed is None:
                         continue
                 elif t.type == "range":
@@ -196,11 +195,11 @@ def _walk(entry: Any, keys: Sequence[Any], source: str, field: str) -> Any:
     return node
 
 
-def _order_terms(t: Target, entry: dict, provinces: list[str], src: str, source: str, where: str) -> list[Term]:
+def _order_terms(t: Target, node: Any, provinces: list[str], src: str, source: str, where: str) -> list[Term]:
     """Ranks (1 = best) of the run's provinces, as at_least terms between consecutive ranks."""
     terms = []
     for y in t.years:
-        ranks = {p: _lookup(entry, t.path, p, y) for p in (t.provinces or provinces)}
+        ranks = {p: _lookup(node, p, y) for p in (t.provinces or provinces)}
         ranked = sorted((r, p) for p, r in ranks.items() if r is not None)
         if len(ranked) < 2:
             raise InputError(source, where, f"fewer than two provinces have a rank for {y}")
