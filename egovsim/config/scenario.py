@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -1045,9 +1046,14 @@ class OutsidePeers:
                 raise InputError(source, f"{path}.index[{i}]", f"a supply index is within [0, 1], got {v:g}")
 
     def at(self, year: float) -> float:
-        """The outside peers' best supply index at a decimal year."""
-        years = self.from_year + np.arange(len(self.index), dtype=float)
-        return float(np.interp(year, years, self.index))
+        """The outside peers' best supply index at a decimal year (called by every leader every step)."""
+        years, index = self._knots
+        return float(np.interp(year, years, index))
+
+    @functools.cached_property
+    def _knots(self) -> tuple[np.ndarray, np.ndarray]:
+        """The path's 1 Januaries and values as arrays, made once, not at every step."""
+        return self.from_year + np.arange(len(self.index), dtype=float), np.asarray(self.index, dtype=float)
 
 
 @dataclass
